@@ -1,0 +1,15 @@
+"""Prove pyinfra reaches every host over SSH and reads its facts.
+
+    pyinfra inventories/lab.py deploys/lab_check.py
+
+Prints one line per host (OS, systemd, docker, compose, firewalld); changes nothing.
+"""
+
+import json
+
+from pyinfra import host
+
+from facts.host import HostOverview
+
+overview = host.get_fact(HostOverview)
+print(f"lab-check {host.name} {json.dumps(overview, sort_keys=True)}", flush=True)

@@ -1,0 +1,43 @@
+from pyinfra.api import FactBase
+
+
+class HostOverview(FactBase):
+    """
+    Returns what a deploy first needs to know about a host, in one round trip:
+    the OS, the systemd state, the docker engine and compose v2 versions (``None``
+    when absent or not running) and the firewalld state.
+
+    .. code:: python
+
+        {
+            "os_id": "debian",
+            "os_version_id": "13",
+            "os_codename": "trixie",
+            "os_name": "Debian GNU/Linux 13 (trixie)",
+            "systemd_state": "running",
+            "docker_installed": True,
+            "docker_version": "26.1.5+dfsg1",
+            "compose_version": "2.26.1-4",
+            "firewalld_state": "running",
+        }
+    """
+
+    def command(self):
+        return (
+            '. /etc/os-release 2>/dev/null; '
+            'echo "os_id=$ID"; echo "os_version_id=$VERSION_ID"; '
+            'echo "os_codename=$VERSION_CODENAME"; echo "os_name=$PRETTY_NAME"; '
+            'echo "systemd_state=$(systemctl is-system-running 2>/dev/null)"; '
+            'echo "docker_installed=$(command -v dockerd >/dev/null && echo yes)"; '
+            "echo \"docker_version=$(docker version --format '{{.Server.Version}}' 2>/dev/null)\"; "
+            'echo "compose_version=$(docker compose version --short 2>/dev/null)"; '
+            'echo "firewalld_state=$(firewall-cmd --state 2>/dev/null || echo not running)"'
+        )
+
+    def process(self, output):
+        values = dict(line.split("=", 1) for line in output if "=" in line)
+        overview = {key: values.get(key) or None for key in (
+            "os_id", "os_version_id", "os_codename", "os_name", "systemd_state",
+            "docker_version", "compose_version", "firewalld_state")}
+        overview["docker_installed"] = values.get("docker_installed") == "yes"
+        return overview

@@ -1,0 +1,31 @@
+"""Inventory of the local lab (`make lab-up` writes the state it reads).
+
+Same groups as a production inventory: ``harbor_servers`` and ``docker_clients``,
+plus ``bare_hosts`` (started without docker, to prove the deploy installs it).
+"""
+
+from lab.labctl import load_state
+
+_state = load_state()
+
+
+def _group(name):
+    return [
+        (host["name"], {
+            "ssh_hostname": "127.0.0.1",
+            "ssh_port": host["ssh_port"],
+            "ssh_user": "root",
+            "ssh_key": _state["key"],
+            "ssh_known_hosts_file": _state["known_hosts"],
+            "ssh_strict_host_key_checking": "yes",
+            "ssh_look_for_keys": False,
+            "ssh_allow_agent": False,
+            "lab_address": host["address"],
+        })
+        for host in _state["hosts"] if host["group"] == name
+    ]
+
+
+harbor_servers = _group("harbor_servers")
+docker_clients = _group("docker_clients")
+bare_hosts = _group("bare_hosts")

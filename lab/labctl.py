@@ -1,0 +1,396 @@
+"""Lab of real hosts for harbor-deploy: systemd containers reached over SSH.
+
+    python -m lab.labctl up      # create or reuse the lab (idempotent)
+    python -m lab.labctl down    # remove containers, network, volumes, state
+    python -m lab.labctl status  # print the state file
+
+Hosts are Debian trixie containers booting systemd as PID 1 with sshd, firewalld
+and (except the ``bare-*`` hosts) docker.io with the compose v2 plugin. Images are
+built once from a debootstrap rootfs and tagged by a hash of their recipe, so a
+changed recipe rebuilds them and an unchanged one is reused.
+
+Environment: ``LAB_CLIENTS`` (default 2), ``LAB_BARE`` (docker-less hosts,
+default 1), ``LAB_STATE_DIR`` (default ``~/.local/state/harbor-deploy-lab``),
+``LAB_PREFIX`` (container/network/volume name prefix, default ``hd-lab``).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+LAB_DIR = Path(__file__).resolve().parent
+SETUP_SCRIPT = LAB_DIR / "images" / "host-setup.sh"
+PREFIX = os.environ.get("LAB_PREFIX", "hd-lab")
+NETWORK = PREFIX
+LABEL = f"harbor-deploy-lab={PREFIX}"
+SUITE = "trixie"
+MIRROR = os.environ.get("LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# The DNS name Harbor is served under in the lab (a reserved private-use TLD).
+HARBOR_DNS_NAME = "harbor.lab.internal"
+BASE_PACKAGES = (
+    "systemd systemd-sysv libpam-systemd dbus openssh-server firewalld iproute2 "
+    "ca-certificates curl sudo procps less"
+).split()
+DOCKER_PACKAGES = ["docker.io", "docker-cli", "docker-compose"]
+RUN_FLAGS = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined", "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]
+BOOT_TIMEOUT = 120
+
+
+@dataclass
+class LabHost:
+    name: str
+    group: str
+    docker: bool
+    ssh_port: int = 0
+    address: str = ""
+    dns_names: tuple = ()
+
+    @property
+    def container(self):
+        return f"{PREFIX}-{self.name}"
+
+    @property
+    def volume(self):
+        return f"{self.container}-docker"
+
+
+def state_dir():
+    default = Path.home() / ".local" / "state" / f"harbor-deploy-lab-{PREFIX}"
+    return Path(os.environ.get("LAB_STATE_DIR", default))
+
+
+def planned_hosts(clients=None, bare=None):
+    """The hosts a lab of this size holds, in inventory order."""
+    clients = int(os.environ.get("LAB_CLIENTS", 2) if clients is None else clients)
+    bare = int(os.environ.get("LAB_BARE", 1) if bare is None else bare)
+    if clients < 1 or bare < 0:
+        raise SystemExit("LAB_CLIENTS must be >= 1 and LAB_BARE >= 0")
+    hosts = [LabHost("harbor-1", "harbor_servers", True, dns_names=(HARBOR_DNS_NAME,))]
+    hosts += [LabHost(f"client-{i}", "docker_clients", True) for i in range(1, clients + 1)]
+    hosts += [LabHost(f"bare-{i}", "bare_hosts", False) for i in range(1, bare + 1)]
+    return hosts
+
+
+def recipe_hash():
+    digest = hashlib.sha256()
+    for part in (SUITE, MIRROR, " ".join(BASE_PACKAGES), " ".join(DOCKER_PACKAGES),
+                 " ".join(RUN_FLAGS), SETUP_SCRIPT.read_text()):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def image_tag(docker):
+    return f"harbor-deploy-lab/host:{recipe_hash()}-{'docker' if docker else 'bare'}"
+
+
+def log(message):
+    print(f"[lab] {message}", flush=True)
+
+
+def run(*args, check=True, capture=True, input=None):
+    result = subprocess.run(args, check=False, text=True, input=input,
+                            capture_output=capture)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip() if capture else ""
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(args)}\n{detail}")
+    return result
+
+
+def docker(*args, **kwargs):
+    return run("docker", *args, **kwargs)
+
+
+# --- docker engine on the controller -------------------------------------------
+
+DOCKERD_PIDFILE = Path("/var/run/docker.pid")
+CONTAINERD_PIDFILE = Path("/var/run/docker/containerd/containerd.pid")
+
+
+def pidfile_process(path):
+    """The command name of the live process a pid file names, or None.
+
+    A killed dockerd whose parent is gone may linger as a zombie: that is not live.
+    """
+    try:
+        stat = Path(f"/proc/{int(path.read_text())}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    name, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2]
+    return None if state in "ZX" else name
+
+
+def ensure_dockerd():
+    """Start dockerd when it is not answering, clearing leftovers of a killed one."""
+    if run("docker", "info", check=False).returncode == 0:
+        return
+    if not shutil.which("dockerd"):
+        raise SystemExit("dockerd not found: install docker.io (make deps does)")
+    # Lab hosts run dockerd too, so only this machine's pid file tells whether ours runs.
+    if pidfile_process(DOCKERD_PIDFILE) != "dockerd":
+        # A killed dockerd leaves pid files whose numbers may now belong to other
+        # processes; dockerd and its containerd then refuse to start.
+        for stale in (DOCKERD_PIDFILE, CONTAINERD_PIDFILE):
+            stale.unlink(missing_ok=True)
+        log("starting dockerd in the background (log: /var/log/harbor-deploy-lab-dockerd.log)")
+        with open("/var/log/harbor-deploy-lab-dockerd.log", "ab") as out:
+            subprocess.Popen(["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+    for _ in range(60):
+        if run("docker", "info", check=False).returncode == 0:
+            return
+        time.sleep(1)
+    raise SystemExit("dockerd did not answer within 60s (see /var/log/harbor-deploy-lab-dockerd.log)")
+
+
+# --- images ----------------------------------------------------------------------
+
+def image_exists(tag):
+    return docker("image", "inspect", tag, check=False).returncode == 0
+
+
+def chroot_run(root, script):
+    """Run a shell script in the rootfs with the kernel filesystems apt needs."""
+    mounts = [("proc", root / "proc", ["-t", "proc", "proc"]),
+              ("sys", root / "sys", ["-t", "sysfs", "sysfs"]),
+              ("dev", root / "dev", ["--bind", "/dev"])]
+    mounted = []
+    try:
+        for _, target, args in mounts:
+            run("mount", *args, str(target))
+            mounted.append(target)
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")  # no service starts in the chroot
+        policy.chmod(0o755)
+        run("chroot", str(root), "/bin/sh", "-c", script, capture=False)
+        policy.unlink()
+    finally:
+        for target in reversed(mounted):
+            run("umount", "-l", str(target), check=False)
+
+
+def import_rootfs(root, tag):
+    changes = ['CMD ["/sbin/init"]', "ENV container=docker"]
+    args = ["docker", "import"]
+    for change in changes:
+        args += ["--change", change]
+    tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-cf", "-", "."],
+                           stdout=subprocess.PIPE)
+    result = subprocess.run(args + ["-", tag], stdin=tar.stdout, capture_output=True, text=True)
+    if tar.wait() != 0 or result.returncode != 0:
+        raise SystemExit(f"importing {root} as {tag} failed: {result.stderr.strip()}")
+
+
+def build_images():
+    """Build both host images from one debootstrap when either is missing."""
+    tags = {docker_flag: image_tag(docker_flag) for docker_flag in (False, True)}
+    if all(image_exists(tag) for tag in tags.values()):
+        return tags
+    if not shutil.which("debootstrap"):
+        raise SystemExit("debootstrap not found: install it (make deps does)")
+    work = Path(tempfile.mkdtemp(prefix="hd-lab-rootfs-", dir="/var/tmp"))
+    root = work / "rootfs"
+    try:
+        log(f"debootstrap {SUITE} rootfs (a few minutes, done once per recipe)")
+        run("debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+            SUITE, str(root), MIRROR, capture=False)
+        (root / "tmp/host-setup.sh").write_text(SETUP_SCRIPT.read_text())
+        chroot_run(root, "sh /tmp/host-setup.sh && rm /tmp/host-setup.sh")
+        import_rootfs(root, tags[False])
+        log(f"built {tags[False]}")
+        chroot_run(root, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                         f"apt-get install -y -qq --no-install-recommends {' '.join(DOCKER_PACKAGES)} "
+                         "iptables >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*")
+        import_rootfs(root, tags[True])
+        log(f"built {tags[True]}")
+    finally:
+        run("rm", "-rf", "--one-file-system", str(work), check=False)
+    return tags
+
+
+# --- hosts -----------------------------------------------------------------------
+
+def ensure_ssh_key(directory):
+    key_path = directory / "id_ed25519"
+    if not key_path.exists():
+        key = ed25519.Ed25519PrivateKey.generate()
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.OpenSSH,
+                                               serialization.NoEncryption()))
+        key_path.chmod(0o600)
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                               serialization.PublicFormat.OpenSSH)
+        (directory / "id_ed25519.pub").write_text(public.decode() + " harbor-deploy-lab\n")
+    return key_path
+
+
+def ensure_network():
+    if docker("network", "inspect", NETWORK, check=False).returncode != 0:
+        docker("network", "create", "--label", LABEL, NETWORK)
+
+
+def container_info(host):
+    result = docker("container", "inspect", host.container, check=False)
+    return json.loads(result.stdout)[0] if result.returncode == 0 else None
+
+
+def system_state(host):
+    result = docker("exec", host.container, "systemctl", "is-system-running", check=False)
+    return result.stdout.strip()
+
+
+def wait_booted(host, timeout=BOOT_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = system_state(host)
+        if state == "running":
+            ssh_up = docker("exec", host.container, "systemctl", "is-active", "ssh",
+                            check=False).stdout.strip() == "active"
+            if ssh_up:
+                return True
+        elif state == "degraded":
+            break
+        time.sleep(1)
+    failed = docker("exec", host.container, "systemctl", "--failed", "--no-legend",
+                    check=False).stdout.strip()
+    log(f"{host.name}: system state {state or 'unknown'}; failed units: {failed or 'none'}")
+    return False
+
+
+def start_container(host, image, pubkey_path):
+    docker("volume", "create", "--label", LABEL, host.volume)
+    args = ["run", "-d", "--name", host.container, "--hostname", host.name,
+            "--label", LABEL, "--network", NETWORK, "--network-alias", host.name,
+            "--restart", "unless-stopped", "--stop-signal", "SIGRTMIN+3",
+            "-p", "127.0.0.1::22",
+            "-v", f"{host.volume}:/var/lib/docker",
+            "-v", f"{pubkey_path}:/root/.ssh/authorized_keys:ro"]
+    for alias in host.dns_names:
+        args += ["--network-alias", alias]
+    docker(*args, *RUN_FLAGS, image)
+
+
+def ensure_host(host, image, pubkey_path):
+    """Reuse a healthy container of the right image; otherwise (re)create it."""
+    info = container_info(host)
+    if info and info["Config"]["Image"] == image:
+        if not info["State"]["Running"]:
+            log(f"{host.name}: starting stopped container")
+            docker("start", host.container, check=False)
+        if wait_booted(host):
+            log(f"{host.name}: reused")
+            return
+        log(f"{host.name}: not healthy, recreating")
+    elif info:
+        log(f"{host.name}: image changed, recreating")
+    if info:
+        docker("rm", "-f", host.container)
+    start_container(host, image, pubkey_path)
+    if not wait_booted(host):
+        raise SystemExit(f"{host.name} did not boot to a running systemd within {BOOT_TIMEOUT}s")
+    log(f"{host.name}: created")
+
+
+def read_host_details(host):
+    info = container_info(host)
+    host.ssh_port = int(info["NetworkSettings"]["Ports"]["22/tcp"][0]["HostPort"])
+    host.address = info["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
+    host_key = docker("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout
+    return f"[127.0.0.1]:{host.ssh_port} {' '.join(host_key.split()[:2])}"
+
+
+def wait_ssh(host, key_path, known_hosts, timeout=30):
+    """Prove the controller reaches the host's sshd with the lab key and host key."""
+    import paramiko
+
+    deadline = time.monotonic() + timeout
+    while True:
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect("127.0.0.1", port=host.ssh_port, username="root",
+                           key_filename=str(key_path), look_for_keys=False,
+                           allow_agent=False, timeout=5)
+            client.close()
+            return
+        except (paramiko.SSHException, OSError) as error:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{host.name}: SSH on 127.0.0.1:{host.ssh_port} failed: {error}")
+            time.sleep(1)
+
+
+def lab_containers():
+    return docker("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}").stdout.split()
+
+
+def up(clients=None, bare=None):
+    ensure_dockerd()
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path = ensure_ssh_key(directory)
+    tags = build_images()
+    ensure_network()
+    hosts = planned_hosts(clients, bare)
+    wanted = {host.container for host in hosts}
+    for extra in set(lab_containers()) - wanted:
+        log(f"removing {extra} (not in this lab's size)")
+        docker("rm", "-f", extra)
+    for host in hosts:
+        ensure_host(host, tags[host.docker], directory / "id_ed25519.pub")
+    known_hosts = directory / "known_hosts"
+    known_hosts.write_text("".join(read_host_details(host) + "\n" for host in hosts))
+    for host in hosts:
+        wait_ssh(host, key_path, known_hosts)
+    state = {"key": str(key_path), "known_hosts": str(known_hosts), "network": NETWORK,
+             "harbor_dns_name": HARBOR_DNS_NAME, "hosts": [{**asdict(host), "container": host.container} for host in hosts]}
+    (directory / "hosts.json").write_text(json.dumps(state, indent=2) + "\n")
+    log(f"lab ready: {', '.join(h.name + ':' + str(h.ssh_port) for h in hosts)}")
+    return state
+
+
+def down():
+    if run("docker", "info", check=False).returncode != 0:
+        ensure_dockerd()
+    for name in lab_containers():
+        docker("rm", "-f", "-v", name)
+    volumes = docker("volume", "ls", "-q", "--filter", f"label={LABEL}").stdout.split()
+    if volumes:
+        docker("volume", "rm", "-f", *volumes)
+    if docker("network", "inspect", NETWORK, check=False).returncode == 0:
+        docker("network", "rm", NETWORK)
+    shutil.rmtree(state_dir(), ignore_errors=True)
+    log("lab removed (images kept as build cache)")
+
+
+def load_state():
+    path = state_dir() / "hosts.json"
+    if not path.exists():
+        raise SystemExit(f"no lab state at {path}: run `make lab-up` first")
+    return json.loads(path.read_text())
+
+
+def main(argv):
+    commands = {"up": up, "down": down, "status": lambda: print(json.dumps(load_state(), indent=2))}
+    if len(argv) != 1 or argv[0] not in commands:
+        raise SystemExit(f"usage: python -m lab.labctl {{{'|'.join(commands)}}}")
+    commands[argv[0]]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

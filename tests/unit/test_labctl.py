@@ -1,0 +1,66 @@
+"""Lab sizing, image recipe hashing and the lab inventory."""
+
+import importlib
+import json
+
+import pytest
+
+from lab import labctl
+
+
+def test_default_lab_has_one_server_two_clients_one_bare_host(monkeypatch):
+    monkeypatch.delenv("LAB_CLIENTS", raising=False)
+    monkeypatch.delenv("LAB_BARE", raising=False)
+    hosts = labctl.planned_hosts()
+    assert [(h.name, h.group, h.docker) for h in hosts] == [
+        ("harbor-1", "harbor_servers", True),
+        ("client-1", "docker_clients", True),
+        ("client-2", "docker_clients", True),
+        ("bare-1", "bare_hosts", False),
+    ]
+    assert hosts[0].dns_names == (labctl.HARBOR_DNS_NAME,)
+
+
+def test_lab_clients_sets_the_number_of_clients(monkeypatch):
+    monkeypatch.setenv("LAB_CLIENTS", "4")
+    names = [h.name for h in labctl.planned_hosts() if h.group == "docker_clients"]
+    assert names == ["client-1", "client-2", "client-3", "client-4"]
+
+
+def test_a_lab_without_clients_is_refused():
+    with pytest.raises(SystemExit, match="LAB_CLIENTS"):
+        labctl.planned_hosts(clients=0)
+
+
+def test_recipe_hash_changes_with_the_setup_script(monkeypatch, tmp_path):
+    before = labctl.recipe_hash()
+    assert before == labctl.recipe_hash()
+    changed = tmp_path / "host-setup.sh"
+    changed.write_text(labctl.SETUP_SCRIPT.read_text() + "\n# changed\n")
+    monkeypatch.setattr(labctl, "SETUP_SCRIPT", changed)
+    assert labctl.recipe_hash() != before
+    assert labctl.image_tag(True).endswith("-docker") and labctl.image_tag(False).endswith("-bare")
+
+
+def test_load_state_without_a_lab_says_how_to_make_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+    with pytest.raises(SystemExit, match="make lab-up"):
+        labctl.load_state()
+
+
+def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_path):
+    state = {"key": "/k", "known_hosts": "/kh", "hosts": [
+        {"name": "harbor-1", "group": "harbor_servers", "ssh_port": 2201, "address": "172.18.0.2"},
+        {"name": "client-1", "group": "docker_clients", "ssh_port": 2202, "address": "172.18.0.3"},
+        {"name": "bare-1", "group": "bare_hosts", "ssh_port": 2203, "address": "172.18.0.4"},
+    ]}
+    (tmp_path / "hosts.json").write_text(json.dumps(state))
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+    inventory = importlib.reload(importlib.import_module("inventories.lab"))
+    assert [name for name, _ in inventory.harbor_servers] == ["harbor-1"]
+    assert [name for name, _ in inventory.docker_clients] == ["client-1"]
+    name, data = inventory.bare_hosts[0]
+    assert name == "bare-1"
+    assert data["ssh_hostname"] == "127.0.0.1" and data["ssh_port"] == 2203
+    assert data["ssh_key"] == "/k" and data["ssh_known_hosts_file"] == "/kh"
+    assert data["ssh_strict_host_key_checking"] == "yes"
