@@ -1,0 +1,13 @@
+"""firewalld.port / firewalld.service: commands yielded per FirewalldState, noop when converged.
+
+The cases are pyinfra-testing specs under tests/fixtures/operations/firewalld.*/.
+"""
+
+from pathlib import Path
+
+from pyinfra_testing.operations import make_operation_tests
+
+SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
+
+TestFirewalldPort = make_operation_tests("operations", "firewalld.port", SPECS / "firewalld.port")
+TestFirewalldService = make_operation_tests("operations", "firewalld.service", SPECS / "firewalld.service")
