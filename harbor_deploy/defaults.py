@@ -1,0 +1,160 @@
+"""Every inventory data key of the Harbor server deploy: default and meaning.
+
+This is the single definition the deploy, the validation and README's key table
+read. Defaults of harbor.yml-level values equal those of the harbor.yml.tmpl that
+Harbor v2.13.1 ships; the ports follow the original manual (8081/8443).
+Secrets are not data keys: see ``harbor_deploy.secrets``.
+"""
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_VERSION = "v2.13.1"
+
+# Server-side paths the deploy writes; harbor.yml points nginx at them.
+SERVER_TLS_DIR = "/etc/harbor/tls"
+SERVER_TLS_CERTIFICATE = f"{SERVER_TLS_DIR}/server.crt"
+SERVER_TLS_PRIVATE_KEY = f"{SERVER_TLS_DIR}/server.key"
+SERVER_TLS_CA = f"{SERVER_TLS_DIR}/ca.crt"
+HARBOR_YML_NAME = "harbor.yml"
+
+# harbor-log publishes 127.0.0.1:1514; nothing else may take that port.
+HARBOR_LOG_PORT = 1514
+
+TLS_MODES = ("generate", "provided", "http")
+INSTALLER_SOURCES = ("official", "mirror", "file")
+STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
+LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    default: Any
+    meaning: str
+    required: bool = False
+
+
+KEYS = (
+    Key("harbor_hostname", None,
+        "DNS name (or IP) clients use to reach Harbor; not localhost/127.0.0.1", required=True),
+    Key("harbor_version", DEFAULT_VERSION,
+        'Harbor release to install, "vX.Y.Z" (>= v2.0.0) or "latest"'),
+    Key("harbor_install_dir", "/usr/local/harbor",
+        "symlink to the active bundle; versions unpack beside it (/usr/local/harbor-vX.Y.Z)"),
+    Key("harbor_installer_source", "official",
+        '"official" (GitHub releases), "mirror" (harbor_mirror_url) or "file" (harbor_installer_file)'),
+    Key("harbor_mirror_url", None,
+        "base URL of a GitHub releases mirror serving /repos/goharbor/harbor/releases/... and "
+        "/goharbor/harbor/releases/download/<tag>/<asset>"),
+    Key("harbor_installer_file", None,
+        "controller path of an offline installer .tgz (source \"file\")"),
+    Key("harbor_installer_sha256", None,
+        "optional pin: full lowercase sha256 of the offline installer"),
+    Key("harbor_github_token_env", "GITHUB_TOKEN",
+        "name of the controller env var holding a GitHub token for the releases API"),
+    Key("harbor_http_port", 8081, "host port nginx publishes for HTTP (redirects to HTTPS when TLS is on)"),
+    Key("harbor_https_port", 8443, "host port nginx publishes for HTTPS"),
+    Key("harbor_tls_mode", "generate",
+        '"generate" (controller CA + server cert), "provided" (your cert/key) or "http" (no TLS)'),
+    Key("harbor_tls_certificate", None, "controller path of the server certificate (PEM, mode provided)"),
+    Key("harbor_tls_private_key", None, "controller path of its private key (PEM, mode provided)"),
+    Key("harbor_tls_chain", None,
+        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt"),
+    Key("harbor_tls_extra_sans", [], "extra DNS names / IPs for the generated server certificate"),
+    Key("harbor_external_url", None,
+        "public URL when Harbor sits behind a TLS-terminating proxy (sets the token realm)"),
+    Key("harbor_data_volume", "/data", "absolute host path of Harbor's data (database, registry, secrets)"),
+    Key("harbor_with_trivy", True, "install the Trivy scanner (install.sh --with-trivy)"),
+    Key("harbor_trivy_ignore_unfixed", False, "report only vulnerabilities that have a fix"),
+    Key("harbor_trivy_skip_update", False, "do not download the Trivy DB (air-gapped sites)"),
+    Key("harbor_trivy_skip_java_db_update", False, "do not download the Trivy Java DB"),
+    Key("harbor_trivy_offline_scan", False, "scan without network lookups of dependencies"),
+    Key("harbor_trivy_security_check", "vuln", "comma-separated checks: vuln, config, secret"),
+    Key("harbor_trivy_insecure", False, "skip verifying the registry certificate from Trivy"),
+    Key("harbor_trivy_timeout", "5m0s", "scan timeout (Go duration, capped at 30m by the scan job)"),
+    Key("harbor_db_max_idle_conns", 100, "database idle connection pool size"),
+    Key("harbor_db_max_open_conns", 900, "database open connection limit (<= 0: unlimited)"),
+    Key("harbor_db_conn_max_lifetime", "5m", "max reuse time of a DB connection (Go duration or 0)"),
+    Key("harbor_db_conn_max_idle_time", 0, "max idle time of a DB connection (Go duration or 0)"),
+    Key("harbor_jobservice_max_job_workers", 10, "job service worker count"),
+    Key("harbor_jobservice_max_job_duration_hours", 24, "maximum hours a job may run"),
+    Key("harbor_jobservice_job_loggers", ["STD_OUTPUT", "FILE"], "job log backends: STD_OUTPUT, FILE, DB"),
+    Key("harbor_jobservice_logger_sweeper_duration", 1, "days job logs are kept"),
+    Key("harbor_notification_webhook_job_max_retry", 3, "retries of a webhook job"),
+    Key("harbor_notification_webhook_job_http_client_timeout", 3, "webhook HTTP client timeout (seconds)"),
+    Key("harbor_log_level", "info", "debug, info, warning, error or fatal"),
+    Key("harbor_log_rotate_count", 50, "rotated log files kept"),
+    Key("harbor_log_rotate_size", "200M", "rotate a log above this size (bytes, or with k/M/G)"),
+    Key("harbor_log_location", "/var/log/harbor", "host directory of Harbor's logs"),
+    Key("harbor_log_external_endpoint", None,
+        "None, or {protocol: tcp|udp, host, port} of a syslog endpoint"),
+    Key("harbor_proxy", {"http_proxy": None, "https_proxy": None, "no_proxy": None,
+                         "components": ["core", "jobservice", "trivy"]},
+        "outbound proxy of Harbor's components {http_proxy, https_proxy, no_proxy, components}"),
+    Key("harbor_metric", {"enabled": False, "port": 9090, "path": "/metrics"},
+        "Prometheus metrics {enabled, port, path}"),
+    Key("harbor_cache", {"enabled": False, "expire_hours": 24},
+        "Redis cache layer {enabled, expire_hours}; same on every instance"),
+    Key("harbor_upload_purging", {"enabled": True, "age": "168h", "interval": "24h", "dryrun": False},
+        "purge of stale uploads {enabled, age, interval, dryrun}; age/interval as <n>h, n >= 2"),
+    Key("harbor_storage_service", None,
+        "None (filesystem under data_volume) or harbor.yml's storage_service, e.g. "
+        "{s3: {...}, ca_bundle: /server/path, redirect: {disable: false}}"),
+    Key("harbor_external_database", None,
+        "None or {host, port, db_name, username, password?, ssl_mode, max_idle_conns, max_open_conns}; "
+        "password may come from HARBOR_EXTERNAL_DB_PASSWORD instead"),
+    Key("harbor_external_redis", None,
+        "None or harbor.yml's external_redis {host: h:port, password?, ...}; "
+        "password may come from HARBOR_EXTERNAL_REDIS_PASSWORD instead"),
+    Key("harbor_firewall_zone", "public", "firewalld zone the HTTP/HTTPS (and metric) ports open in"),
+    Key("harbor_firewall_open_syslog", False,
+        "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)"),
+    Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
+    Key("harbor_secrets_dir", ".secrets",
+        "controller dir (relative to cwd, gitignored) holding <hostname>/ passwords, keys, certs"),
+)
+
+KEYS_BY_NAME = {key.name: key for key in KEYS}
+
+# Dict-valued keys with a fixed set of fields: a partial dict in the inventory
+# overrides only the fields it names.
+RECORD_KEYS = ("harbor_proxy", "harbor_metric", "harbor_cache", "harbor_upload_purging")
+
+
+def defaults():
+    """A fresh dict of every key with a default (required keys left out)."""
+    return {key.name: copy.deepcopy(key.default) for key in KEYS if not key.required}
+
+
+def merged(data):
+    """The deploy's configuration: defaults overlaid with the ``harbor_*`` keys of ``data``.
+
+    ``data`` is a mapping of host data (e.g. ``host.data.dict()``); other keys are
+    ignored. Record keys (``RECORD_KEYS``) merge field by field.
+    """
+    config = defaults()
+    for name, value in data.items():
+        if not name.startswith("harbor_"):
+            continue
+        if name in RECORD_KEYS and isinstance(value, dict):
+            config[name] = {**config[name], **copy.deepcopy(value)}
+        else:
+            config[name] = copy.deepcopy(value)
+    return config
+
+
+def release_dir(install_dir, version):
+    """Where one release's bundle unpacks: ``/usr/local/harbor`` -> ``/usr/local/harbor-v2.13.1``."""
+    return f"{install_dir.rstrip('/')}-{version}"
+
+
+def key_table_markdown():
+    """README's table of inventory keys, generated from ``KEYS``."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for key in KEYS:
+        default = "**required**" if key.required else f"`{key.default!r}`"
+        meaning = key.meaning.replace("|", "\\|")
+        lines.append(f"| `{key.name}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"

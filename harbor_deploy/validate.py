@@ -1,0 +1,403 @@
+"""Validation of a Harbor server's data before any host changes.
+
+Every problem is collected as ``(key, why)`` and reported at once in one
+``ConfigError``. Messages name keys and rules, never secret values.
+"""
+
+import difflib
+import ipaddress
+import re
+from pathlib import Path
+
+from harbor_deploy import tls
+from harbor_deploy.defaults import (
+    HARBOR_LOG_PORT, INSTALLER_SOURCES, KEYS, KEYS_BY_NAME, LOG_LEVELS, RECORD_KEYS,
+    STORAGE_DRIVERS, TLS_MODES, defaults, merged,
+)
+from harbor_deploy.secrets import SPECS_BY_NAME, meets_harbor_password_rule
+
+MINIMUM_VERSION = (2, 0, 0)
+VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+PURGE_HOURS_RE = re.compile(r"^(\d+)h$")
+ROTATE_SIZE_RE = re.compile(r"^\d+[kMG]?$")
+GO_DURATION_RE = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
+DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+PLACEHOLDER_HOSTNAME = "reg.mydomain.com"
+DEFAULT_PASSWORDS = ("Harbor12345", "root123")
+# What people put in the inventory instead of using the secret sources.
+SECRET_KEY_ALIASES = {
+    "harbor_admin_password": "admin_password",
+    "harbor_db_password": "db_password",
+    "harbor_database_password": "db_password",
+}
+RECORD_FIELDS = {name: set(KEYS_BY_NAME[name].default) for name in RECORD_KEYS}
+PROXY_COMPONENTS = ("core", "jobservice", "trivy")
+JOB_LOGGERS = ("STD_OUTPUT", "FILE", "DB")
+STORAGE_OPTIONS = ("ca_bundle", "redirect")
+EXTERNAL_DB_REQUIRED = ("host", "port", "db_name", "username")
+EXTERNAL_DB_FIELDS = (*EXTERNAL_DB_REQUIRED, "password", "ssl_mode", "max_idle_conns",
+                      "max_open_conns")
+LOG_ENDPOINT_FIELDS = ("protocol", "host", "port")
+
+
+class ConfigError(Exception):
+    """Invalid data; ``problems`` is the list of ``(key, why)``."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        lines = "\n".join(f"  {key}: {why}" for key, why in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the Harbor server data:\n{lines}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_port(value):
+    return _is_int(value) and 1 <= value <= 65535
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_dns_name(value):
+    labels = value.rstrip(".").split(".")
+    return len(value) <= 253 and all(DNS_LABEL_RE.match(label) for label in labels)
+
+
+def _type_problems(config):
+    """Scalar keys must have the type of their default (bools, ints, strings)."""
+    for key in KEYS:
+        value = config.get(key.name)
+        if key.default is None:
+            continue
+        if isinstance(key.default, bool):
+            if not isinstance(value, bool):
+                yield key.name, "must be true or false"
+        elif _is_int(key.default) and key.name not in ("harbor_db_conn_max_idle_time",):
+            if not _is_int(value):
+                yield key.name, "must be an integer"
+        elif isinstance(key.default, str) and key.name not in ("harbor_db_conn_max_lifetime",):
+            if not isinstance(value, str) or not value:
+                yield key.name, "must be a non-empty string"
+        elif isinstance(key.default, (list, dict)) and not isinstance(value, type(key.default)):
+            yield key.name, f"must be a {type(key.default).__name__}"
+
+
+def _unknown_key_problems(data, other_keys):
+    known = set(KEYS_BY_NAME) | set(other_keys)
+    for name in data:
+        if not name.startswith("harbor_") or name in known:
+            continue
+        if name in SECRET_KEY_ALIASES:
+            spec = SPECS_BY_NAME[SECRET_KEY_ALIASES[name]]
+            yield name, (f"secrets are not inventory data: set {spec.env_var} or put it in "
+                         f"<harbor_secrets_dir>/<hostname>/{spec.name}")
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        yield name, f"unknown key{hint}"
+
+
+def _record_problems(data):
+    for name, fields in RECORD_FIELDS.items():
+        value = data.get(name)
+        if value is None or not isinstance(value, dict):
+            continue
+        for field in value:
+            if field not in fields:
+                close = difflib.get_close_matches(str(field), sorted(fields), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                yield name, f"unknown field {field!r}{hint}"
+
+
+def _hostname_problems(config):
+    hostname = config.get("harbor_hostname")
+    key = "harbor_hostname"
+    if not hostname:
+        yield key, "required: the DNS name (or IP) clients use to reach Harbor"
+        return
+    if not isinstance(hostname, str):
+        yield key, "must be a string"
+        return
+    if "://" in hostname or "/" in hostname or (":" in hostname and not _is_ip(hostname)):
+        yield key, "must be a bare host name or IP, without scheme, port or path"
+    elif hostname.lower() == "localhost" or _is_ip(hostname) and ipaddress.ip_address(hostname).is_loopback:
+        yield key, "must not be localhost or a loopback address: clients outside the server must reach it"
+    elif hostname.lower() == PLACEHOLDER_HOSTNAME:
+        yield key, f"{PLACEHOLDER_HOSTNAME} is Harbor's placeholder: set the real name"
+    elif not _is_ip(hostname) and not _is_dns_name(hostname):
+        yield key, "is not a valid DNS name or IP address"
+
+
+def _version_problems(config):
+    version = config["harbor_version"]
+    if version == "latest":
+        return
+    match = VERSION_RE.match(str(version))
+    if not match:
+        yield "harbor_version", 'must be "vX.Y.Z" (e.g. v2.13.1) or "latest"'
+    elif tuple(int(part) for part in match.groups()) < MINIMUM_VERSION:
+        yield "harbor_version", "must be v2.0.0 or newer"
+
+
+def _installer_problems(config):
+    source = config["harbor_installer_source"]
+    if source not in INSTALLER_SOURCES:
+        yield "harbor_installer_source", f"must be one of {', '.join(INSTALLER_SOURCES)}"
+    url = config["harbor_mirror_url"]
+    if source == "mirror" and not url:
+        yield "harbor_mirror_url", "required when harbor_installer_source is mirror"
+    if url is not None and not re.match(r"^https?://[^/\s]+", str(url)):
+        yield "harbor_mirror_url", "must be an http(s):// URL"
+    path = config["harbor_installer_file"]
+    if source == "file":
+        if not path:
+            yield "harbor_installer_file", "required when harbor_installer_source is file"
+        elif not Path(path).is_file():
+            yield "harbor_installer_file", f"no such file on the controller: {path}"
+    pin = config["harbor_installer_sha256"]
+    if pin is not None and not (isinstance(pin, str) and SHA256_RE.match(pin)):
+        yield "harbor_installer_sha256", "must be the full sha256: 64 lowercase hex digits"
+    if not ENV_NAME_RE.match(str(config["harbor_github_token_env"])):
+        yield "harbor_github_token_env", "must be the name of an environment variable"
+
+
+def _port_problems(config):
+    ports = {"harbor_http_port": config["harbor_http_port"]}
+    if config["harbor_tls_mode"] != "http":
+        ports["harbor_https_port"] = config["harbor_https_port"]
+    metric = config["harbor_metric"]
+    if isinstance(metric, dict) and metric.get("enabled"):
+        ports["harbor_metric"] = metric.get("port")
+    seen = {}
+    for key, port in ports.items():
+        if not _is_port(port):
+            yield key, "port must be an integer from 1 to 65535"
+            continue
+        if port == HARBOR_LOG_PORT:
+            yield key, f"port {port} is taken by harbor-log (127.0.0.1:{port})"
+        if port in seen:
+            yield key, f"port {port} is also used by {seen[port]}"
+        seen.setdefault(port, key)
+
+
+def _tls_problems(config):
+    mode = config["harbor_tls_mode"]
+    if mode not in TLS_MODES:
+        yield "harbor_tls_mode", f"must be one of {', '.join(TLS_MODES)}"
+        return
+    sans = config["harbor_tls_extra_sans"]
+    if isinstance(sans, list):
+        for name in sans:
+            if not isinstance(name, str) or not (_is_ip(name) or _is_dns_name(name.removeprefix("*."))):
+                yield "harbor_tls_extra_sans", "every entry must be a DNS name or an IP address"
+                break
+    if mode != "provided":
+        return
+    paths = {}
+    for key in ("harbor_tls_certificate", "harbor_tls_private_key", "harbor_tls_chain"):
+        path = config[key]
+        if not path:
+            if key != "harbor_tls_chain":
+                yield key, "required when harbor_tls_mode is provided"
+        elif not Path(path).is_file():
+            yield key, f"no such file on the controller: {path}"
+        else:
+            paths[key] = Path(path)
+    if "harbor_tls_certificate" in paths and "harbor_tls_private_key" in paths and config["harbor_hostname"]:
+        for why in tls.check_pair(paths["harbor_tls_certificate"].read_bytes(),
+                                  paths["harbor_tls_private_key"].read_bytes(),
+                                  config["harbor_hostname"]):
+            yield "harbor_tls_certificate", why
+    if "harbor_tls_chain" in paths:
+        try:
+            tls.load_certificates(paths["harbor_tls_chain"].read_bytes())
+        except tls.TlsError as error:
+            yield "harbor_tls_chain", str(error)
+
+
+def _url_problems(config):
+    url = config["harbor_external_url"]
+    if url is not None and not re.match(r"^https?://[^/\s]+/?$", str(url)):
+        yield "harbor_external_url", "must be http(s)://host[:port]"
+
+
+def _path_problems(config):
+    for key in ("harbor_data_volume", "harbor_install_dir", "harbor_log_location"):
+        if isinstance(config[key], str) and not config[key].startswith("/"):
+            yield key, "must be an absolute path on the server"
+    if config["harbor_install_dir"] in ("/", "/usr", "/usr/local"):
+        yield "harbor_install_dir", "must be a dedicated directory"
+
+
+def _duration_problems(config):
+    for key in ("harbor_trivy_timeout", "harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time"):
+        value = config[key]
+        if not (_is_int(value) or isinstance(value, str) and GO_DURATION_RE.match(value)):
+            yield key, 'must be a Go duration such as "5m" or "1h30m", or 0'
+
+
+def _jobservice_problems(config):
+    loggers = config["harbor_jobservice_job_loggers"]
+    if isinstance(loggers, list) and (not loggers or any(x not in JOB_LOGGERS for x in loggers)):
+        yield "harbor_jobservice_job_loggers", f"must be a non-empty list of {', '.join(JOB_LOGGERS)}"
+
+
+def _log_problems(config):
+    if config["harbor_log_level"] not in LOG_LEVELS:
+        yield "harbor_log_level", f"must be one of {', '.join(LOG_LEVELS)}"
+    size = config["harbor_log_rotate_size"]
+    if not (_is_int(size) or isinstance(size, str) and ROTATE_SIZE_RE.match(size)):
+        yield "harbor_log_rotate_size", "must be a size such as 200M (bytes, or with k/M/G)"
+    endpoint = config["harbor_log_external_endpoint"]
+    key = "harbor_log_external_endpoint"
+    if endpoint is None:
+        return
+    if not isinstance(endpoint, dict):
+        yield key, "must be None or {protocol, host, port}"
+        return
+    if endpoint.get("protocol") not in ("tcp", "udp"):
+        yield key, "protocol must be tcp or udp"
+    if not endpoint.get("host"):
+        yield key, "host is required"
+    if not _is_port(endpoint.get("port")):
+        yield key, "port must be an integer from 1 to 65535"
+    for field in endpoint:
+        if field not in LOG_ENDPOINT_FIELDS:
+            yield key, f"unknown field {field!r}"
+
+
+def _record_value_problems(config):
+    purging = config["harbor_upload_purging"]
+    for field in ("age", "interval"):
+        match = PURGE_HOURS_RE.match(str(purging.get(field)))
+        if not match or int(match.group(1)) < 2:
+            yield "harbor_upload_purging", f"{field} must be <n>h with n >= 2 (e.g. 168h)"
+    for field in ("enabled", "dryrun"):
+        if not isinstance(purging.get(field), bool):
+            yield "harbor_upload_purging", f"{field} must be true or false"
+    cache = config["harbor_cache"]
+    if not isinstance(cache.get("enabled"), bool):
+        yield "harbor_cache", "enabled must be true or false"
+    expire = cache.get("expire_hours")
+    if not _is_int(expire) or cache.get("enabled") and expire <= 0:
+        yield "harbor_cache", "expire_hours must be an integer > 0"
+    metric = config["harbor_metric"]
+    if not isinstance(metric.get("enabled"), bool):
+        yield "harbor_metric", "enabled must be true or false"
+    if not str(metric.get("path", "")).startswith("/"):
+        yield "harbor_metric", "path must start with /"
+    proxy = config["harbor_proxy"]
+    components = proxy.get("components")
+    if not isinstance(components, list) or any(c not in PROXY_COMPONENTS for c in components):
+        yield "harbor_proxy", f"components must be a list of {', '.join(PROXY_COMPONENTS)}"
+    for field in ("http_proxy", "https_proxy", "no_proxy"):
+        if proxy.get(field) is not None and not isinstance(proxy[field], str):
+            yield "harbor_proxy", f"{field} must be a string or empty"
+
+
+def _storage_problems(config):
+    storage = config["harbor_storage_service"]
+    key = "harbor_storage_service"
+    if storage is None:
+        return
+    if not isinstance(storage, dict):
+        yield key, "must be None or a dict like {s3: {...}}"
+        return
+    drivers = [name for name in storage if name not in STORAGE_OPTIONS]
+    if len(drivers) != 1:
+        yield key, f"must name exactly one storage driver of {', '.join(STORAGE_DRIVERS)}"
+    for driver in drivers:
+        if driver not in STORAGE_DRIVERS:
+            yield key, f"storage driver {driver!r} is not one of {', '.join(STORAGE_DRIVERS)}"
+        elif driver != "filesystem" and not (isinstance(storage[driver], dict) and storage[driver]):
+            yield key, f"driver {driver} needs its configuration"
+    bundle = storage.get("ca_bundle")
+    if bundle is not None and not str(bundle).startswith("/"):
+        yield key, "ca_bundle must be an absolute path on the server"
+
+
+def _external_problems(config, secrets):
+    database = config["harbor_external_database"]
+    key = "harbor_external_database"
+    if database is not None:
+        if not isinstance(database, dict):
+            yield key, "must be None or {host, port, db_name, username, ...}"
+        else:
+            for field in EXTERNAL_DB_REQUIRED:
+                if not database.get(field):
+                    yield key, f"{field} is required"
+            if database.get("port") and not _is_port(database["port"]):
+                yield key, "port must be an integer from 1 to 65535"
+            for field in database:
+                if field not in EXTERNAL_DB_FIELDS:
+                    yield key, f"unknown field {field!r}"
+            if "password" in database:
+                if not database["password"]:
+                    yield key, "password is empty"
+            elif secrets is not None and secrets.external_db_password is None:
+                spec = SPECS_BY_NAME["external_db_password"]
+                yield key, (f"password is required: in the dict, in {spec.env_var} or in "
+                            f"<harbor_secrets_dir>/<hostname>/{spec.name}")
+    redis = config["harbor_external_redis"]
+    key = "harbor_external_redis"
+    if redis is not None:
+        if not isinstance(redis, dict):
+            yield key, "must be None or {host: <host>:<port>, ...}"
+        elif not redis.get("host"):
+            yield key, "host is required (<host>:<port>)"
+
+
+def _secret_problems(secrets):
+    if secrets is None:
+        return
+    admin, database = secrets.admin_password, secrets.db_password
+    for name, secret in (("admin_password", admin), ("db_password", database)):
+        value = secret.reveal()
+        if not value:
+            yield name, f"is empty ({secret.source})"
+        elif value in DEFAULT_PASSWORDS:
+            yield name, f"is one of Harbor's published default passwords ({secret.source})"
+    if admin.reveal() and not meets_harbor_password_rule(admin.reveal()):
+        yield "admin_password", ("must be 8-128 characters with a lowercase letter, an uppercase "
+                                 f"letter and a digit, as Harbor requires ({admin.source})")
+
+
+def problems(data, secrets=None, other_keys=()):
+    """Every ``(key, why)`` problem of host ``data``; ``secrets`` (HarborSecrets) is checked too.
+
+    ``other_keys`` are further ``harbor_*`` keys that are legitimately present
+    (e.g. keys of the client deploy set for all hosts).
+    """
+    found = [*_unknown_key_problems(data, other_keys), *_record_problems(data)]
+    config = merged(data)
+    type_problems = list(_type_problems(config))
+    found += type_problems
+    # Check the rest with defaults in place of mistyped values: one message per mistake.
+    broken = {key for key, _ in type_problems}
+    config.update({key: value for key, value in defaults().items() if key in broken})
+    checks = (_hostname_problems, _version_problems, _installer_problems, _port_problems,
+              _tls_problems, _url_problems, _path_problems, _duration_problems,
+              _jobservice_problems, _log_problems, _record_value_problems, _storage_problems)
+    for check in checks:
+        found += check(config)
+    found += _external_problems(config, secrets)
+    found += _secret_problems(secrets)
+    return list(dict.fromkeys(found))
+
+
+def validated(data, secrets=None, other_keys=()):
+    """The merged configuration of ``data``; raises ``ConfigError`` listing every problem."""
+    found = problems(data, secrets, other_keys)
+    if found:
+        raise ConfigError(found)
+    return merged(data)
