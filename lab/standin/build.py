@@ -1,0 +1,177 @@
+"""Build the stand-in Harbor offline installers (lab only, never shipped as Harbor).
+
+    python -m lab.standin.build     # prints the release directory
+
+Images are built from a Debian rootfs (no registry pulls) and tagged with the real
+names (``goharbor/harbor-core:vX.Y.Z`` ...). Each version's bundle is laid out like
+``harbor-offline-installer-vX.Y.Z.tgz`` (top folder ``harbor/``), with an online
+installer (the same without images) and one ``md5sum`` file, as on GitHub releases.
+Everything is cached by a hash of its recipe; tarballs are byte-reproducible.
+"""
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import yaml
+
+from lab.rootfs import apt_install, debootstrap, docker, image_exists, import_rootfs, log
+
+STANDIN_DIR = Path(__file__).resolve().parent
+VERSIONS = ("v2.13.1", "v2.14.0")
+RELEASE_PATH = "goharbor/harbor/releases/download"
+HEALTHCHECK_TIMING = "--interval=10s --timeout=5s --start-period=5s --retries=3"
+
+
+def cache_dir():
+    default = Path.home() / ".cache" / "harbor-deploy-lab"
+    return Path(os.environ.get("LAB_CACHE_DIR", default))
+
+
+def tree_hash(*paths):
+    """Hash of file names and contents under ``paths`` (recipe identity)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(STANDIN_DIR)).encode() + b"\0")
+            digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def packages():
+    return (STANDIN_DIR / "packages.txt").read_text().split()
+
+
+def build_rootfs_image():
+    tag = f"harbor-deploy-lab/standin-rootfs:{tree_hash(STANDIN_DIR / 'packages.txt')}"
+    if not image_exists(tag):
+        with debootstrap([]) as root:
+            apt_install(root, packages())
+            import_rootfs(root, tag)
+    return tag
+
+
+def docker_build(tag, dockerfile, context=None):
+    """``docker build`` from a Dockerfile text; no context unless given (no pulls)."""
+    if context is None:
+        args, stdin = ["-"], dockerfile
+    else:
+        (context / "Dockerfile").write_text(dockerfile)
+        args, stdin = [str(context)], None
+    result = subprocess.run(["docker", "build", "-q", "-t", tag, *args], input=stdin,
+                            capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    if result.returncode != 0:
+        raise SystemExit(f"docker build {tag} failed: {result.stderr.strip()}")
+
+
+def build_runtime_image(rootfs_tag, recipe):
+    """The rootfs plus the stand-in programs at /opt/standin."""
+    tag = f"harbor-deploy-lab/standin:{recipe}"
+    if not image_exists(tag):
+        context = cache_dir() / "build-context"
+        subprocess.run(["rm", "-rf", str(context)], check=True)
+        context.mkdir(parents=True)
+        subprocess.run(["cp", "-r", str(STANDIN_DIR / "runtime"), str(context / "runtime")], check=True)
+        docker_build(tag, f"FROM {rootfs_tag}\nCOPY runtime/ /opt/standin/\n", context)
+    return tag
+
+
+def image_dockerfile(base, version, spec):
+    lines = [f"FROM {base}", f"ENV HARBOR_STANDIN_VERSION={version}",
+             'LABEL org.opencontainers.image.title="harbor-deploy lab stand-in, not Harbor"']
+    if spec.get("entrypoint"):
+        lines.append(f"ENTRYPOINT {json.dumps(spec['entrypoint'])}")
+    lines.append(f"CMD {json.dumps(spec['cmd'])}")
+    if spec.get("healthcheck"):
+        check = spec["healthcheck"]
+        lines.append(f"HEALTHCHECK {HEALTHCHECK_TIMING} {check[0]} {json.dumps(check[1:])}")
+    return "\n".join(lines) + "\n"
+
+
+def build_version_images(base, version):
+    specs = yaml.safe_load((STANDIN_DIR / "images.yaml").read_text())["images"]
+    tags = []
+    for name, spec in specs.items():
+        tag = f"goharbor/{name}:{version}"
+        docker_build(tag, image_dockerfile(base, version, spec))
+        tags.append(tag)
+    return tags
+
+
+def add_file(archive, name, data, mode=0o644):
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    archive.addfile(info, io.BytesIO(data))
+
+
+def write_bundle(path, version, images_tarball=None):
+    """A reproducible ``harbor/`` tarball like the real installer's."""
+    files = {}
+    for script in sorted((STANDIN_DIR / "bundle").iterdir()):
+        text = script.read_text().replace("@HARBOR_VERSION@", version)
+        files[script.name] = (text.encode(), 0o755 if os.access(script, os.X_OK) else 0o644)
+    for upstream in ("harbor.yml.tmpl", "LICENSE"):
+        files[upstream] = ((STANDIN_DIR / "upstream" / upstream).read_bytes(), 0o644)
+    with open(path, "wb") as raw:
+        # mtime=0 in the gzip header keeps the bytes (and the md5) reproducible.
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w") as archive:
+            dir_info = tarfile.TarInfo("harbor")
+            dir_info.type, dir_info.mode, dir_info.mtime = tarfile.DIRTYPE, 0o755, 0
+            archive.addfile(dir_info)
+            for name, (data, mode) in sorted(files.items()):
+                add_file(archive, f"harbor/{name}", data, mode)
+            if images_tarball:
+                archive.add(images_tarball, f"harbor/{images_tarball.name}",
+                            filter=lambda info: (setattr(info, "mtime", 0), info)[1])
+
+
+def save_images(tags, path):
+    with open(path, "wb") as out:
+        save = subprocess.Popen(["docker", "save", *tags], stdout=subprocess.PIPE)
+        subprocess.run(["gzip", "-n", "-1"], stdin=save.stdout, stdout=out, check=True)
+        if save.wait() != 0:
+            raise SystemExit(f"docker save {' '.join(tags)} failed")
+
+
+def build_release(version, runtime_tag, release_dir):
+    release_dir.mkdir(parents=True, exist_ok=True)
+    images = release_dir / f"harbor.{version}.tar.gz"
+    save_images(build_version_images(runtime_tag, version), images)
+    assets = {kind: release_dir / f"harbor-{kind}-installer-{version}.tgz" for kind in ("offline", "online")}
+    write_bundle(assets["offline"], version, images)
+    write_bundle(assets["online"], version)
+    images.unlink()
+    sums = "".join(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {path.name}\n"
+                   for path in sorted(assets.values()))
+    (release_dir / "md5sum").write_text(sums)
+    log(f"stand-in Harbor {version}: {assets['offline']}")
+
+
+def build():
+    """Build (or reuse) every stand-in release; returns the mirror root directory."""
+    recipe = tree_hash(STANDIN_DIR / "packages.txt", STANDIN_DIR / "runtime",
+                       STANDIN_DIR / "images.yaml", STANDIN_DIR / "bundle",
+                       STANDIN_DIR / "upstream", Path(__file__))
+    root = cache_dir() / "releases" / recipe
+    if all((root / RELEASE_PATH / version / "md5sum").exists() for version in VERSIONS):
+        return root
+    runtime_tag = build_runtime_image(build_rootfs_image(), recipe)
+    for version in VERSIONS:
+        build_release(version, runtime_tag, root / RELEASE_PATH / version)
+    for stale in root.parent.iterdir():  # releases of older recipes
+        if stale != root:
+            shutil.rmtree(stale, ignore_errors=True)
+    return root
+
+
+if __name__ == "__main__":
+    print(build())

@@ -1,0 +1,1006 @@
+"""Stand-in for harbor-core: a subset of REST API v2.0 and the registry token service.
+
+    python3 core.py            # listens on :8080, configured by common/config/core/env
+
+Responses follow the shapes of the real swagger.yaml. State (users, projects,
+robots, GC schedule) is one JSON file under the data volume, next to the
+database, so it survives ``docker compose down -v`` and upgrades and is part of
+a database backup. The admin password seeds the first start only, like real.
+Only the python standard library and python3-cryptography are used.
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import socket
+import string
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+API = "/api/v2.0"
+TOKEN_ISSUER = "harbor-token-issuer"
+TOKEN_SERVICE = "harbor-registry"
+ROBOT_PREFIX = "robot$"
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+PBKDF2_ROUNDS = 10000
+PROBE_TIMEOUT = 1.0
+# Project roles as numbered by Harbor, and the repository actions each grants.
+ROLE_PROJECT_ADMIN, ROLE_DEVELOPER, ROLE_GUEST, ROLE_MAINTAINER = 1, 2, 3, 4
+ROLE_ACTIONS = {
+    ROLE_PROJECT_ADMIN: {"pull", "push", "delete", "*"},
+    ROLE_MAINTAINER: {"pull", "push", "delete"},
+    ROLE_DEVELOPER: {"pull", "push"},
+    ROLE_GUEST: {"pull"},
+}
+GC_CRON = {"Hourly": "0 0 * * * *", "Daily": "0 0 0 * * *", "Weekly": "0 0 0 * * 0"}
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def libtrust_key_id(public_key):
+    """docker/libtrust key ID: base32 of the first 30 bytes of sha256(DER SPKI), in 4-char groups."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+def hash_password(password, salt=None):
+    salt = salt or secrets.token_hex(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
+    return {"salt": salt, "hash": digest}
+
+
+def password_matches(password, stored):
+    candidate = hash_password(password, stored["salt"])["hash"]
+    return hmac.compare_digest(candidate, stored["hash"])
+
+
+def strong_password(password):
+    """Harbor's rule: 8-128 chars with an upper case letter, a lower case letter and a digit."""
+    return (
+        isinstance(password, str)
+        and 8 <= len(password) <= 128
+        and re.search(r"[A-Z]", password)
+        and re.search(r"[a-z]", password)
+        and re.search(r"[0-9]", password)
+    )
+
+
+def generate_secret():
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        secret = "".join(secrets.choice(alphabet) for _ in range(32))
+        if strong_password(secret):
+            return secret
+
+
+class Settings:
+    """Core's configuration, from the environment that common/config/core/env sets."""
+
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.external_url = env.get("EXT_ENDPOINT", "http://localhost").rstrip("/")
+        self.admin_password = env.get("HARBOR_ADMIN_PASSWORD", "Harbor12345")
+        self.with_trivy = env.get("WITH_TRIVY", "false").lower() == "true"
+        self.data_dir = Path(env.get("DATA_DIR", "/data"))
+        self.state_file = self.data_dir / "database" / "standin" / "core.json"
+        self.token_key_path = Path(env.get("TOKEN_PRIVATE_KEY_PATH", "/etc/core/private_key.pem"))
+        self.ca_path = Path(env.get("CA_DOWNLOAD_PATH", "/etc/core/ca/ca.crt"))
+        self.token_minutes = int(env.get("TOKEN_EXPIRATION", "30"))
+        self.version = env.get("HARBOR_STANDIN_VERSION", "v2.13.1")
+        self.storage_provider = env.get("REGISTRY_STORAGE_PROVIDER_NAME", "filesystem")
+        self.components = {
+            "portal": _host_port(env.get("PORTAL_URL", "http://portal:8080")),
+            "jobservice": _host_port(env.get("JOBSERVICE_URL", "http://jobservice:8080")),
+            "registry": _host_port(env.get("REGISTRY_URL", "http://registry:5000")),
+            "registryctl": _host_port(env.get("REGISTRY_CONTROLLER_URL", "http://registryctl:8080")),
+            "database": (env.get("POSTGRESQL_HOST", "postgresql"), int(env.get("POSTGRESQL_PORT", "5432"))),
+            "redis": _host_port(env.get("_REDIS_URL_CORE", "redis://redis:6379")),
+        }
+        if self.with_trivy:
+            self.components["trivy"] = _host_port(env.get("TRIVY_ADAPTER_URL", "http://trivy-adapter:8080"))
+
+    @property
+    def registry_url(self):
+        return urlsplit(self.external_url).netloc
+
+
+def _host_port(url):
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443, "redis": 6379}.get(parts.scheme, 80)
+    return parts.hostname, parts.port or default
+
+
+class Store:
+    """The JSON state file, written atomically; every change goes through ``change()``."""
+
+    def __init__(self, path, admin_password, version):
+        self.path = path
+        self.lock = threading.RLock()
+        if path.is_file():
+            self.data = json.loads(path.read_text())
+        else:
+            self.data = self._seed(admin_password)
+        self.data["schema_version"] = version
+        self.save()
+
+    @staticmethod
+    def _seed(admin_password):
+        created = now_iso()
+        return {
+            "next_id": {"user": 2, "project": 2, "robot": 1},
+            "users": [
+                {
+                    "user_id": 1,
+                    "username": "admin",
+                    "email": "admin@example.com",
+                    "realname": "system admin",
+                    "comment": "admin user",
+                    "sysadmin_flag": True,
+                    "password": hash_password(admin_password),
+                    "creation_time": created,
+                    "update_time": created,
+                }
+            ],
+            "projects": [
+                {
+                    "project_id": 1,
+                    "name": "library",
+                    "owner_id": 1,
+                    "metadata": {"public": "true"},
+                    "members": {"1": ROLE_PROJECT_ADMIN},
+                    "creation_time": created,
+                    "update_time": created,
+                }
+            ],
+            "robots": [],
+            "gc_schedule": None,
+        }
+
+    def save(self):
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+
+    def next_id(self, kind):
+        value = self.data["next_id"][kind]
+        self.data["next_id"][kind] = value + 1
+        return value
+
+    def user(self, user_id=None, username=None):
+        for user in self.data["users"]:
+            if user["user_id"] == user_id or user["username"] == username:
+                return user
+        return None
+
+    def project(self, key, by_name=False):
+        for project in self.data["projects"]:
+            if by_name and project["name"] == key:
+                return project
+            if not by_name and str(project["project_id"]) == str(key):
+                return project
+        return None
+
+    def robot(self, robot_id=None, name=None):
+        for robot in self.data["robots"]:
+            if robot["id"] == robot_id or robot["name"] == name:
+                return robot
+        return None
+
+
+class Principal:
+    """Who is calling: anonymous, a user, or a robot account."""
+
+    def __init__(self, user=None, robot=None):
+        self.user = user
+        self.robot = robot
+
+    @property
+    def authenticated(self):
+        return self.user is not None or self.robot is not None
+
+    @property
+    def is_admin(self):
+        return bool(self.user and self.user["sysadmin_flag"])
+
+    @property
+    def name(self):
+        if self.user:
+            return self.user["username"]
+        return self.robot["name"] if self.robot else ""
+
+    def role(self, project):
+        if self.user:
+            return project["members"].get(str(self.user["user_id"]))
+        return None
+
+    def repository_actions(self, project):
+        """The repository actions this caller holds in a project."""
+        if self.is_admin:
+            actions = set(ROLE_ACTIONS[ROLE_PROJECT_ADMIN])
+        elif self.robot:
+            actions = robot_actions(self.robot, project)
+        else:
+            actions = set(ROLE_ACTIONS.get(self.role(project), ()))
+        if project["metadata"].get("public") == "true":
+            actions.add("pull")
+        return actions
+
+
+def robot_actions(robot, project):
+    actions = set()
+    for permission in robot["permissions"]:
+        if permission.get("kind") != "project":
+            continue
+        if permission.get("namespace") not in ("*", project["name"]):
+            continue
+        for access in permission.get("access") or []:
+            resource, action = access.get("resource"), access.get("action")
+            if resource == "repository" and action in ("pull", "push"):
+                actions.add(action)
+            elif resource == "artifact" and action == "delete":
+                actions.add("delete")
+    return actions
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def unauthorized(message="unauthorized"):
+    return ApiError(401, "UNAUTHORIZED", message)
+
+
+def forbidden(message="forbidden"):
+    return ApiError(403, "FORBIDDEN", message)
+
+
+def not_found(message):
+    return ApiError(404, "NOT_FOUND", message)
+
+
+def bad_request(message):
+    return ApiError(400, "BAD_REQUEST", message)
+
+
+def conflict(message):
+    return ApiError(409, "CONFLICT", message)
+
+
+class Core:
+    """The API logic, independent of HTTP plumbing."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.store = Store(settings.state_file, settings.admin_password, settings.version)
+        self._token_key = None
+
+    # --- authentication -------------------------------------------------
+
+    def authenticate(self, header):
+        """The caller of a request; bad credentials raise 401 like real."""
+        if not header or not header.startswith("Basic "):
+            return Principal()
+        try:
+            username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise unauthorized()
+        with self.store.lock:
+            if username.startswith(ROBOT_PREFIX):
+                robot = self.store.robot(name=username)
+                if (
+                    robot
+                    and not robot["disable"]
+                    and (robot["expires_at"] == -1 or robot["expires_at"] > time.time())
+                    and password_matches(password, robot["secret"])
+                ):
+                    return Principal(robot=robot)
+                raise unauthorized()
+            user = self.store.user(username=username)
+            if user and password_matches(password, user["password"]):
+                return Principal(user=user)
+        raise unauthorized()
+
+    @staticmethod
+    def require_login(principal):
+        if not principal.authenticated:
+            raise unauthorized()
+
+    def require_admin(self, principal):
+        self.require_login(principal)
+        if not principal.is_admin:
+            raise forbidden()
+
+    # --- health, ping, systeminfo ----------------------------------------
+
+    def health(self):
+        def probe(item):
+            name, (host, port) = item
+            try:
+                with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
+                    return {"name": name, "status": "healthy"}
+            except OSError as error:
+                return {"name": name, "status": "unhealthy", "error": f"failed to connect to {host}:{port}: {error}"}
+
+        with ThreadPoolExecutor(max_workers=len(self.settings.components)) as pool:
+            components = [{"name": "core", "status": "healthy"}]
+            components += list(pool.map(probe, self.settings.components.items()))
+        components.sort(key=lambda component: component["name"])
+        healthy = all(component["status"] == "healthy" for component in components)
+        return {"status": "healthy" if healthy else "unhealthy", "components": components}
+
+    def systeminfo(self, principal):
+        info = {
+            "auth_mode": "db_auth",
+            "primary_auth_mode": False,
+            "self_registration": False,
+            "banner_message": "",
+        }
+        if principal.authenticated:
+            info.update(
+                {
+                    "current_time": now_iso(),
+                    "registry_url": self.settings.registry_url,
+                    "external_url": self.settings.external_url,
+                    "project_creation_restriction": "everyone",
+                    "has_ca_root": self.settings.ca_path.is_file(),
+                    "harbor_version": f"{self.settings.version}-standin",
+                    "registry_storage_provider_name": self.settings.storage_provider,
+                    "read_only": False,
+                    "notification_enable": True,
+                }
+            )
+        return info
+
+    # --- users -----------------------------------------------------------
+
+    @staticmethod
+    def user_view(user):
+        return {
+            "user_id": user["user_id"],
+            "username": user["username"],
+            "email": user.get("email", ""),
+            "realname": user.get("realname", ""),
+            "comment": user.get("comment", ""),
+            "sysadmin_flag": user["sysadmin_flag"],
+            "admin_role_in_auth": False,
+            "creation_time": user["creation_time"],
+            "update_time": user["update_time"],
+        }
+
+    def create_user(self, principal, body):
+        self.require_admin(principal)
+        username = body.get("username") or ""
+        if not username or len(username) > 255 or re.search(r'[,"~#%$:]', username):
+            raise bad_request("invalid username")
+        if username.startswith(ROBOT_PREFIX):
+            raise bad_request("the username must not start with robot$")
+        email = body.get("email") or ""
+        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+            raise bad_request("invalid email")
+        if not strong_password(body.get("password")):
+            raise bad_request(
+                "the password must be 8 to 128 characters long with at least 1 uppercase letter, "
+                "1 lowercase letter and 1 number"
+            )
+        with self.store.lock:
+            for user in self.store.data["users"]:
+                if user["username"] == username:
+                    raise conflict(f"username {username} is already used")
+                if email and user.get("email") == email:
+                    raise conflict(f"email {email} is already used")
+            created = now_iso()
+            user = {
+                "user_id": self.store.next_id("user"),
+                "username": username,
+                "email": email,
+                "realname": body.get("realname") or "",
+                "comment": body.get("comment") or "",
+                "sysadmin_flag": False,
+                "password": hash_password(body["password"]),
+                "creation_time": created,
+                "update_time": created,
+            }
+            self.store.data["users"].append(user)
+            self.store.save()
+        return user["user_id"]
+
+    def list_users(self, principal, query):
+        self.require_admin(principal)
+        users = self.store.data["users"]
+        wanted = query_filter(query).get("username") or first(query, "username")
+        if wanted:
+            users = [user for user in users if wanted.strip("~") in user["username"]]
+        return [self.user_view(user) for user in users]
+
+    def get_user(self, principal, user_id):
+        self.require_login(principal)
+        if not principal.is_admin and not (principal.user and principal.user["user_id"] == user_id):
+            raise forbidden()
+        user = self.store.user(user_id=user_id)
+        if not user:
+            raise not_found(f"user {user_id} not found")
+        return self.user_view(user)
+
+    def change_password(self, principal, user_id, body):
+        self.require_login(principal)
+        if not principal.user:
+            raise forbidden()
+        own = principal.user["user_id"] == user_id
+        if not own and not principal.is_admin:
+            raise forbidden("not allowed to change the password of another user")
+        with self.store.lock:
+            user = self.store.user(user_id=user_id)
+            if not user:
+                raise not_found(f"user {user_id} not found")
+            new_password = body.get("new_password")
+            if own and not password_matches(body.get("old_password") or "", user["password"]):
+                raise forbidden("the old password is incorrect")
+            if not strong_password(new_password):
+                raise bad_request(
+                    "the password must be 8 to 128 characters long with at least 1 uppercase letter, "
+                    "1 lowercase letter and 1 number"
+                )
+            if password_matches(new_password, user["password"]):
+                raise bad_request("the new password can not be same with the old one")
+            user["password"] = hash_password(new_password)
+            user["update_time"] = now_iso()
+            self.store.save()
+
+    # --- projects ----------------------------------------------------------
+
+    def repositories(self, project_name):
+        root = self.settings.data_dir / "registry" / "docker" / "registry" / "v2" / "repositories" / project_name
+        if not root.is_dir():
+            return []
+        return [path for path in root.rglob("_manifests") if path.is_dir()]
+
+    def project_view(self, project, principal):
+        role = principal.role(project)
+        owner = self.store.user(user_id=project["owner_id"])
+        return {
+            "project_id": project["project_id"],
+            "owner_id": project["owner_id"],
+            "name": project["name"],
+            "registry_id": project.get("registry_id") or 0,
+            "creation_time": project["creation_time"],
+            "update_time": project["update_time"],
+            "deleted": False,
+            "owner_name": owner["username"] if owner else "",
+            "togglable": principal.is_admin or role == ROLE_PROJECT_ADMIN,
+            "current_user_role_id": role or 0,
+            "current_user_role_ids": [role] if role else [],
+            "repo_count": len(self.repositories(project["name"])),
+            "metadata": dict(project["metadata"]),
+            "cve_allowlist": {
+                "id": project["project_id"],
+                "project_id": project["project_id"],
+                "items": [],
+                "creation_time": project["creation_time"],
+                "update_time": project["update_time"],
+            },
+        }
+
+    def visible(self, project, principal):
+        return (
+            project["metadata"].get("public") == "true"
+            or principal.is_admin
+            or principal.role(project) is not None
+            or bool(principal.robot and robot_actions(principal.robot, project))
+        )
+
+    def find_project(self, key, by_name_header, principal):
+        by_name = by_name_header or not str(key).isdigit()
+        project = self.store.project(key, by_name=by_name)
+        if not project:
+            raise not_found(f"project {key} not found")
+        if not self.visible(project, principal):
+            raise unauthorized() if not principal.authenticated else forbidden()
+        return project
+
+    def list_projects(self, principal, query):
+        projects = [p for p in self.store.data["projects"] if self.visible(p, principal)]
+        name = first(query, "name") or query_filter(query).get("name", "").strip("~")
+        if name:
+            projects = [p for p in projects if name in p["name"]]
+        public = first(query, "public")
+        if public in ("true", "false"):
+            projects = [p for p in projects if p["metadata"].get("public") == public]
+        return [self.project_view(p, principal) for p in projects]
+
+    def project_exists(self, query):
+        name = first(query, "project_name")
+        if not name:
+            raise bad_request("project_name is required")
+        return self.store.project(name, by_name=True) is not None
+
+    def create_project(self, principal, body):
+        self.require_login(principal)
+        if not principal.user:
+            raise forbidden("robot accounts can not create projects")
+        name = body.get("project_name") or ""
+        if not NAME_PATTERN.match(name) or len(name) > 255:
+            raise bad_request(f"project name {name!r} is invalid")
+        metadata = {key: str(value).lower() for key, value in (body.get("metadata") or {}).items()}
+        public = metadata.get("public") or ("true" if body.get("public") else "false")
+        metadata["public"] = "true" if public == "true" else "false"
+        with self.store.lock:
+            if self.store.project(name, by_name=True):
+                raise conflict(f"project {name} already exists")
+            created = now_iso()
+            project = {
+                "project_id": self.store.next_id("project"),
+                "name": name,
+                "owner_id": principal.user["user_id"],
+                "metadata": metadata,
+                "members": {str(principal.user["user_id"]): ROLE_PROJECT_ADMIN},
+                "storage_limit": body.get("storage_limit", -1),
+                "registry_id": body.get("registry_id") or 0,
+                "creation_time": created,
+                "update_time": created,
+            }
+            self.store.data["projects"].append(project)
+            self.store.save()
+        return project["project_id"]
+
+    def require_project_admin(self, principal, project):
+        self.require_login(principal)
+        if not (principal.is_admin or principal.role(project) == ROLE_PROJECT_ADMIN):
+            raise forbidden()
+
+    def update_project(self, principal, project, body):
+        self.require_project_admin(principal, project)
+        with self.store.lock:
+            metadata = {key: str(value).lower() for key, value in (body.get("metadata") or {}).items()}
+            if body.get("public") is not None and "public" not in metadata:
+                metadata["public"] = "true" if body["public"] else "false"
+            project["metadata"].update(metadata)
+            if body.get("storage_limit") is not None:
+                project["storage_limit"] = body["storage_limit"]
+            project["update_time"] = now_iso()
+            self.store.save()
+
+    def delete_project(self, principal, project):
+        self.require_project_admin(principal, project)
+        if self.repositories(project["name"]):
+            raise ApiError(412, "PRECONDITION", f"the project {project['name']} contains repositories, can not be deleted")
+        with self.store.lock:
+            self.store.data["projects"].remove(project)
+            self.store.data["robots"] = [
+                robot for robot in self.store.data["robots"] if robot.get("project_id") != project["project_id"]
+            ]
+            self.store.save()
+
+    # --- robots ------------------------------------------------------------
+
+    @staticmethod
+    def robot_view(robot):
+        return {
+            "id": robot["id"],
+            "name": robot["name"],
+            "description": robot.get("description", ""),
+            "level": robot["level"],
+            "duration": robot["duration"],
+            "editable": True,
+            "disable": robot["disable"],
+            "expires_at": robot["expires_at"],
+            "permissions": robot["permissions"],
+            "creator_type": "local",
+            "creator_ref": robot.get("creator_ref", 0),
+            "creation_time": robot["creation_time"],
+            "update_time": robot["update_time"],
+        }
+
+    def create_robot(self, principal, body):
+        self.require_login(principal)
+        name = body.get("name") or ""
+        if not NAME_PATTERN.match(name) or len(name) > 255:
+            raise bad_request(f"robot name {name!r} is invalid")
+        level = body.get("level")
+        if level not in ("project", "system"):
+            raise bad_request("level must be project or system")
+        permissions = body.get("permissions") or []
+        if not permissions:
+            raise bad_request("permissions are required")
+        duration = body.get("duration")
+        if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
+            raise bad_request("duration must be either -1(Never) or a positive integer")
+        project = None
+        if level == "project":
+            if len(permissions) != 1 or permissions[0].get("kind") != "project":
+                raise bad_request("a project level robot needs exactly one permission of kind project")
+            project = self.store.project(permissions[0].get("namespace"), by_name=True)
+            if not project:
+                raise not_found(f"project {permissions[0].get('namespace')} not found")
+            self.require_project_admin(principal, project)
+            full_name = f"{ROBOT_PREFIX}{project['name']}+{name}"
+        else:
+            self.require_admin(principal)
+            full_name = f"{ROBOT_PREFIX}{name}"
+        secret = body.get("secret") or generate_secret()
+        if not strong_password(secret):
+            raise bad_request("the secret must be 8 to 128 characters long with upper, lower case letters and a number")
+        with self.store.lock:
+            if self.store.robot(name=full_name):
+                raise conflict(f"robot account {full_name} already exists")
+            created = now_iso()
+            robot = {
+                "id": self.store.next_id("robot"),
+                "name": full_name,
+                "description": body.get("description") or "",
+                "level": level,
+                "duration": duration,
+                "disable": bool(body.get("disable")),
+                "expires_at": -1 if duration == -1 else int(time.time()) + duration * 86400,
+                "permissions": permissions,
+                "project_id": project["project_id"] if project else 0,
+                "creator_ref": principal.user["user_id"] if principal.user else 0,
+                "secret": hash_password(secret),
+                "creation_time": created,
+                "update_time": created,
+            }
+            self.store.data["robots"].append(robot)
+            self.store.save()
+        return {
+            "id": robot["id"],
+            "name": full_name,
+            "secret": secret,
+            "creation_time": created,
+            "expires_at": robot["expires_at"],
+        }
+
+    def list_robots(self, principal, query):
+        self.require_login(principal)
+        if principal.is_admin:
+            robots = self.store.data["robots"]
+        elif principal.user:
+            robots = [
+                robot
+                for robot in self.store.data["robots"]
+                if robot["level"] == "project"
+                and principal.role(self.store.project(robot["project_id"]) or {"members": {}}) == ROLE_PROJECT_ADMIN
+            ]
+        else:
+            raise forbidden()
+        filters = {key.lower(): value for key, value in query_filter(query).items()}
+        if "level" in filters:
+            robots = [robot for robot in robots if robot["level"] == filters["level"]]
+        if "projectid" in filters:
+            robots = [robot for robot in robots if str(robot["project_id"]) == filters["projectid"]]
+        if "name" in filters:
+            robots = [robot for robot in robots if filters["name"].strip("~") in robot["name"]]
+        return [self.robot_view(robot) for robot in robots]
+
+    def find_robot(self, principal, robot_id):
+        self.require_login(principal)
+        robot = self.store.robot(robot_id=robot_id)
+        if not robot:
+            raise not_found(f"robot {robot_id} not found")
+        if principal.is_admin:
+            return robot
+        project = self.store.project(robot["project_id"])
+        if robot["level"] == "project" and project and principal.role(project) == ROLE_PROJECT_ADMIN:
+            return robot
+        raise forbidden()
+
+    def delete_robot(self, principal, robot_id):
+        robot = self.find_robot(principal, robot_id)
+        with self.store.lock:
+            self.store.data["robots"].remove(robot)
+            self.store.save()
+
+    # --- garbage collection schedule ---------------------------------------
+
+    def gc_schedule(self, principal):
+        self.require_admin(principal)
+        return self.store.data["gc_schedule"]
+
+    def set_gc_schedule(self, principal, body, create):
+        self.require_admin(principal)
+        schedule = body.get("schedule") or {}
+        kind = schedule.get("type")
+        if kind not in ("Hourly", "Daily", "Weekly", "Custom", "None"):
+            raise bad_request(f"invalid schedule type {kind!r}")
+        cron = GC_CRON.get(kind, schedule.get("cron") or "")
+        if kind == "Custom" and len(cron.split()) != 6:
+            raise bad_request(f"invalid cron {cron!r}: six fields are required")
+        with self.store.lock:
+            current = self.store.data["gc_schedule"]
+            if kind == "None":
+                self.store.data["gc_schedule"] = None
+            else:
+                if create and current:
+                    raise conflict("fail to set schedule for garbage collection, which is already set")
+                updated = now_iso()
+                self.store.data["gc_schedule"] = {
+                    "id": 1,
+                    "job_name": "GARBAGE_COLLECTION",
+                    "job_kind": "SCHEDULE",
+                    "job_parameters": json.dumps(body.get("parameters") or {}),
+                    "schedule": {"type": kind, "cron": cron},
+                    "job_status": "",
+                    "deleted": False,
+                    "creation_time": current["creation_time"] if current else updated,
+                    "update_time": updated,
+                }
+            self.store.save()
+
+    # --- registry token service ---------------------------------------------
+
+    @property
+    def token_key(self):
+        if self._token_key is None:
+            self._token_key = serialization.load_pem_private_key(
+                self.settings.token_key_path.read_bytes(), password=None
+            )
+        return self._token_key
+
+    def granted_access(self, principal, scope):
+        """One requested scope (``repository:p/img:push,pull``) cut down to what is allowed."""
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        requested = [action for action in actions.split(",") if action]
+        if kind == "registry" and name == "catalog":
+            allowed = {"*"} if principal.is_admin else set()
+        elif kind == "repository":
+            project = self.store.project(name.split("/")[0], by_name=True) if "/" in name else None
+            allowed = principal.repository_actions(project) if project else set()
+        else:
+            allowed = set()
+        return {"type": kind, "name": name, "actions": [a for a in requested if a in allowed]}
+
+    def issue_token(self, principal, service, scopes):
+        if service != TOKEN_SERVICE:
+            raise bad_request(f"invalid service: {service}")
+        issued = int(time.time())
+        expires_in = self.settings.token_minutes * 60
+        with self.store.lock:
+            access = [self.granted_access(principal, scope) for scope in scopes]
+        header = {"typ": "JWT", "alg": "RS256", "kid": libtrust_key_id(self.token_key.public_key())}
+        claims = {
+            "iss": TOKEN_ISSUER,
+            "sub": principal.name,
+            "aud": TOKEN_SERVICE,
+            "exp": issued + expires_in,
+            "nbf": issued - 5,
+            "iat": issued,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + b64url(
+            json.dumps(claims, separators=(",", ":")).encode()
+        )
+        signature = self.token_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        token = signing_input + "." + b64url(signature)
+        issued_at = datetime.datetime.fromtimestamp(issued, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"token": token, "expires_in": expires_in, "issued_at": issued_at}
+
+
+def first(query, key):
+    values = query.get(key)
+    return values[0] if values else ""
+
+
+def query_filter(query):
+    """Harbor's ``q`` parameter: ``key=value,key2=~value``."""
+    result = {}
+    for item in first(query, "q").split(","):
+        key, sep, value = item.partition("=")
+        if sep:
+            result[key.strip()] = value.strip()
+    return result
+
+
+def paginate(items, query):
+    try:
+        page = max(int(first(query, "page") or 1), 1)
+        size = min(max(int(first(query, "page_size") or 10), 1), 100)
+    except ValueError:
+        raise bad_request("page and page_size must be integers")
+    return items[(page - 1) * size : page * size]
+
+
+def make_handler(core):
+    """A request handler class bound to one Core."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "harbor-standin"
+        sys_version = ""
+
+        def log_message(self, fmt, *args):
+            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+
+        def do_GET(self):
+            self.dispatch("GET")
+
+        def do_HEAD(self):
+            self.dispatch("HEAD")
+
+        def do_POST(self):
+            self.dispatch("POST")
+
+        def do_PUT(self):
+            self.dispatch("PUT")
+
+        def do_DELETE(self):
+            self.dispatch("DELETE")
+
+        def do_PATCH(self):
+            self.dispatch("PATCH")
+
+        def body(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not raw:
+                return {}
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                raise bad_request("invalid JSON body")
+            if not isinstance(parsed, dict):
+                raise bad_request("the body must be a JSON object")
+            return parsed
+
+        def send(self, status, payload=None, content_type="application/json", headers=None):
+            if isinstance(payload, (bytes, str)):
+                data = payload.encode() if isinstance(payload, str) else payload
+            elif payload is None:
+                data = b""
+            else:
+                data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("X-Request-Id", self.request_id)
+            if data:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def send_list(self, items, query):
+            self.send(200, paginate(items, query), headers={"X-Total-Count": str(len(items))})
+
+        def dispatch(self, method):
+            self.request_id = self.headers.get("X-Request-Id") or str(uuid.uuid4())
+            parts = urlsplit(self.path)
+            path = parts.path.rstrip("/") or "/"
+            query = parse_qs(parts.query)
+            try:
+                self.route(method, path, query)
+            except ApiError as error:
+                headers = {}
+                if error.status == 401:
+                    headers["WWW-Authenticate"] = 'Basic realm="harbor"'
+                self.send(
+                    error.status,
+                    {"errors": [{"code": error.code, "message": error.message}]},
+                    headers=headers,
+                )
+
+        def route(self, method, path, query):
+            if path == "/service/token" and method == "GET":
+                principal = core.authenticate(self.headers.get("Authorization"))
+                self.send(200, core.issue_token(principal, first(query, "service"), query.get("scope", [])))
+                return
+            if not path.startswith(API + "/"):
+                raise not_found(f"{path} not found")
+            path = path[len(API) :]
+            if path == "/ping" and method == "GET":
+                self.send(200, "Pong", content_type="text/plain; charset=utf-8")
+                return
+            if path == "/health" and method == "GET":
+                self.send(200, core.health())
+                return
+            principal = core.authenticate(self.headers.get("Authorization"))
+            match = re.fullmatch(r"/users/(\d+)(/password)?", path)
+            project_match = re.fullmatch(r"/projects/([^/]+)", path)
+            robot_match = re.fullmatch(r"/robots/(\d+)", path)
+            if path == "/systeminfo" and method == "GET":
+                self.send(200, core.systeminfo(principal))
+            elif path == "/systeminfo/getcert" and method == "GET":
+                if not core.settings.ca_path.is_file():
+                    raise not_found("no default root certificate")
+                self.send(
+                    200,
+                    core.settings.ca_path.read_bytes(),
+                    content_type="application/octet-stream",
+                    headers={"Content-Disposition": 'attachment; filename="ca.crt"'},
+                )
+            elif path == "/users/current" and method == "GET":
+                core.require_login(principal)
+                if not principal.user:
+                    raise forbidden()
+                self.send(200, core.user_view(principal.user))
+            elif path == "/users" and method == "GET":
+                self.send_list(core.list_users(principal, query), query)
+            elif path == "/users" and method == "POST":
+                user_id = core.create_user(principal, self.body())
+                self.send(201, headers={"Location": f"{API}/users/{user_id}"})
+            elif match and match.group(2) and method == "PUT":
+                core.change_password(principal, int(match.group(1)), self.body())
+                self.send(200)
+            elif match and not match.group(2) and method == "GET":
+                self.send(200, core.get_user(principal, int(match.group(1))))
+            elif path == "/projects" and method == "HEAD":
+                self.send(200 if core.project_exists(query) else 404)
+            elif path == "/projects" and method == "GET":
+                self.send_list(core.list_projects(principal, query), query)
+            elif path == "/projects" and method == "POST":
+                project_id = core.create_project(principal, self.body())
+                self.send(201, headers={"Location": f"{API}/projects/{project_id}"})
+            elif project_match and method in ("GET", "PUT", "DELETE"):
+                by_name = (self.headers.get("X-Is-Resource-Name") or "").lower() == "true"
+                project = core.find_project(unquote(project_match.group(1)), by_name, principal)
+                if method == "GET":
+                    self.send(200, core.project_view(project, principal))
+                elif method == "PUT":
+                    core.update_project(principal, project, self.body())
+                    self.send(200)
+                else:
+                    core.delete_project(principal, project)
+                    self.send(200)
+            elif path == "/robots" and method == "GET":
+                self.send_list(core.list_robots(principal, query), query)
+            elif path == "/robots" and method == "POST":
+                created = core.create_robot(principal, self.body())
+                self.send(201, created, headers={"Location": f"{API}/robots/{created['id']}"})
+            elif robot_match and method == "GET":
+                self.send(200, core.robot_view(core.find_robot(principal, int(robot_match.group(1)))))
+            elif robot_match and method == "DELETE":
+                core.delete_robot(principal, int(robot_match.group(1)))
+                self.send(200)
+            elif path == "/system/gc/schedule" and method == "GET":
+                # Like real: no schedule yet is a 200 without a body.
+                self.send(200, core.gc_schedule(principal))
+            elif path == "/system/gc/schedule" and method in ("POST", "PUT"):
+                core.set_gc_schedule(principal, self.body(), create=method == "POST")
+                self.send(201 if method == "POST" else 200)
+            else:
+                raise not_found(f"{API}{path} not found")
+
+    return Handler
+
+
+def make_server(settings, host="0.0.0.0", port=8080):
+    server = ThreadingHTTPServer((host, port), make_handler(Core(settings)))
+    server.daemon_threads = True
+    return server
+
+
+def main():
+    server = make_server(Settings(), port=int(os.environ.get("CORE_PORT", "8080")))
+    print(f"harbor-core stand-in listening on :{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

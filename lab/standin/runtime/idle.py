@@ -1,0 +1,110 @@
+"""Stand-ins for the Harbor services the lab only needs alive and answering.
+
+    idle.py serve NAME    # run the service NAME (see SERVICES)
+    idle.py check NAME    # healthcheck: exit 0 when NAME accepts connections
+
+HTTP services answer every GET with 200 on their real port and health paths;
+postgresql and redis accept TCP connections (redis answers PING).
+"""
+
+import os
+import socket
+import socketserver
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+# name -> (port, kind): the ports the real containers listen on.
+SERVICES = {
+    "portal": (8080, "http"),
+    "jobservice": (8080, "http"),
+    "registryctl": (8080, "http"),
+    "trivy-adapter": (8080, "http"),
+    "exporter": (8080, "http"),
+    "postgresql": (5432, "tcp"),
+    "redis": (6379, "tcp"),
+}
+# Healthchecks also cover harbor-log, which harbor_log.py serves.
+CHECK_PORTS = {**{name: port for name, (port, _) in SERVICES.items()}, "log": 10514}
+PORTAL_PAGE = b"<!doctype html><html><head><title>Harbor</title></head><body>Harbor</body></html>\n"
+METRICS = b"# HELP harbor_up Running status of Harbor.\n# TYPE harbor_up gauge\nharbor_up{component=\"core\"} 1\n"
+POSTGRES_DATA = Path(os.environ.get("PGDATA", "/var/lib/postgresql/data"))
+
+
+def http_handler(name):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = f"harbor-{name}-standin"
+        sys_version = ""
+
+        def do_GET(self):
+            body = METRICS if name == "exporter" else PORTAL_PAGE if name == "portal" else b"{}"
+            content_type = "text/plain" if name == "exporter" else "text/html" if name == "portal" else "application/json"
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt, *args):
+            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+
+    return Handler
+
+
+class TcpHandler(socketserver.StreamRequestHandler):
+    """Accepts a connection; answers PING (inline or as a RESP array) with PONG."""
+
+    def handle(self):
+        for line in self.rfile:
+            if line.strip().upper() == b"PING":
+                self.wfile.write(b"+PONG\r\n")
+
+
+class ThreadingTcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def initialise_database():
+    """Leave the marker an initialised postgres data dir has, so the dir is not empty."""
+    POSTGRES_DATA.mkdir(parents=True, exist_ok=True)
+    marker = POSTGRES_DATA / "PG_VERSION"
+    if not marker.exists():
+        marker.write_text("15\n")
+
+
+def serve(name):
+    port, kind = SERVICES[name]
+    if name == "postgresql":
+        initialise_database()
+    if kind == "http":
+        server = ThreadingHTTPServer(("0.0.0.0", port), http_handler(name))
+    else:
+        server = ThreadingTcpServer(("0.0.0.0", port), TcpHandler)
+    print(f"{name} stand-in listening on :{port}", flush=True)
+    server.serve_forever()
+
+
+def check(name):
+    port = CHECK_PORTS[name]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3):
+            return 0
+    except OSError as error:
+        print(f"{name} is not answering on {port}: {error}", file=sys.stderr)
+        return 1
+
+
+def main(argv):
+    known = {"serve": SERVICES, "check": CHECK_PORTS}
+    if len(argv) != 2 or argv[1] not in known.get(argv[0], ()):
+        print(__doc__, file=sys.stderr)
+        return 2
+    if argv[0] == "check":
+        return check(argv[1])
+    serve(argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,629 @@
+"""Stand-in for the goharbor/prepare image (``prepare`` and ``migrate`` commands).
+
+    prepare.py prepare [--with-trivy] [--conf /input/harbor.yml]
+    prepare.py migrate -i /abs/harbor.yml [-o out.yml] [-t 2.13.0]
+
+Run inside the image by the bundle's ``prepare`` script with the real mounts:
+``/input`` (harbor.yml), ``/data`` (data_volume), ``/compose_location`` (bundle
+dir), ``/config`` (bundle's common/config) and ``/hostfs`` (host ``/``). It applies
+the real v2.13 validation rules, then writes docker-compose.yml and common/config/*
+the way the real one lays them out. The mount points can be moved with the
+``STANDIN_*_DIR`` variables (tests run it without docker).
+"""
+
+import argparse
+import datetime
+import os
+import re
+import secrets
+import shutil
+import string
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TOKEN_KEY_BITS = 4096
+TOKEN_ISSUER = "harbor-token-issuer"
+TOKEN_SERVICE = "harbor-registry"
+PLACEHOLDER_CERT = "/your/certificate/path"
+PLACEHOLDER_KEY = "/your/private/key/path"
+STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
+LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
+LOG_ADDRESS = "tcp://localhost:1514"
+
+
+class ConfigError(Exception):
+    """A harbor.yml the real prepare refuses."""
+
+
+@dataclass
+class Paths:
+    """Where prepare finds its inputs and writes its outputs (container mounts)."""
+
+    input_dir: Path = Path("/input")
+    data_dir: Path = Path("/data")
+    compose_dir: Path = Path("/compose_location")
+    config_dir: Path = Path("/config")
+    hostfs: Path = Path("/hostfs")
+
+    @classmethod
+    def from_env(cls):
+        return cls(
+            **{
+                name: Path(os.environ[f"STANDIN_{name.upper()}"])
+                for name in ("input_dir", "data_dir", "compose_dir", "config_dir", "hostfs")
+                if os.environ.get(f"STANDIN_{name.upper()}")
+            }
+        )
+
+    def on_host(self, path):
+        """A host path as seen through the /hostfs mount."""
+        return self.hostfs / str(path).lstrip("/")
+
+
+def image_version():
+    """The release this image stands in for, e.g. ``v2.13.1``."""
+    return os.environ.get("HARBOR_STANDIN_VERSION", "v2.13.1")
+
+
+def config_version(release):
+    """The harbor.yml ``_version`` a release expects: ``v2.13.1`` -> ``2.13.0``."""
+    major, minor = release.lstrip("v").split(".")[:2]
+    return f"{major}.{minor}.0"
+
+
+def parse_version(text):
+    return tuple(int(part) for part in str(text).split("."))
+
+
+def _hours(value):
+    """``<n>h`` with n >= 2, as the real PurgeUpload check wants."""
+    if not isinstance(value, str) or not value.endswith("h"):
+        return None
+    number = value[:-1]
+    return int(number) if number.isdigit() else None
+
+
+def parse_config(configs, with_trivy=False):
+    """The settings prepare works from; missing required keys raise KeyError like real."""
+    conf = {
+        "hostname": configs["hostname"],
+        "protocol": "http",
+        "http_port": (configs.get("http") or {}).get("port", 80),
+        "with_trivy": with_trivy,
+    }
+    https = configs.get("https")
+    if https:
+        conf["protocol"] = "https"
+        conf["https_port"] = https.get("port", 443)
+        conf["cert_path"] = https["certificate"]
+        conf["cert_key_path"] = https["private_key"]
+        conf["strong_ssl_ciphers"] = bool(https.get("strong_ssl_ciphers"))
+    if configs.get("external_url"):
+        conf["public_url"] = configs["external_url"].rstrip("/")
+    else:
+        port_key = "https_port" if conf["protocol"] == "https" else "http_port"
+        default_port = 443 if conf["protocol"] == "https" else 80
+        suffix = "" if conf[port_key] == default_port else f":{conf[port_key]}"
+        conf["public_url"] = f"{conf['protocol']}://{conf['hostname']}{suffix}"
+
+    conf["data_volume"] = configs["data_volume"]
+    conf["harbor_admin_password"] = configs["harbor_admin_password"]
+    conf["db_password"] = (configs.get("database") or {}).get("password") or ""
+
+    storage = configs.get("storage_service") or {}
+    conf["ca_bundle"] = storage.get("ca_bundle") or ""
+    conf["storage_provider_name"] = "filesystem"
+    conf["storage_provider_config"] = {}
+    for driver in ("filesystem", "azure", "gcs", "s3", "swift", "oss"):
+        if driver in storage:
+            conf["storage_provider_name"] = driver
+            conf["storage_provider_config"] = storage[driver] or ""
+            break
+    else:
+        unknown = [key for key in storage if key not in ("ca_bundle", "redirect")]
+        if unknown:
+            conf["storage_provider_name"] = unknown[0]
+    conf["storage_redirect_disabled"] = bool((storage.get("redirect") or {}).get("disable"))
+
+    jobservice = configs.get("jobservice") or {}
+    conf["max_job_workers"] = jobservice["max_job_workers"]
+    conf["job_loggers"] = jobservice["job_loggers"]
+    conf["logger_sweeper_duration"] = jobservice["logger_sweeper_duration"]
+    notification = configs.get("notification") or {}
+    conf["webhook_job_max_retry"] = notification["webhook_job_max_retry"]
+    conf["webhook_job_http_client_timeout"] = notification["webhook_job_http_client_timeout"]
+
+    log = configs.get("log") or {}
+    conf["log_level"] = log["level"]
+    local = log.get("local") or {}
+    conf["log_location"] = local.get("location") or "/var/log/harbor"
+    conf["log_rotate_count"] = local.get("rotate_count") or 50
+    conf["log_rotate_size"] = local.get("rotate_size") or "200M"
+    endpoint = log.get("external_endpoint")
+    if endpoint:
+        conf["log_ep_protocol"] = endpoint.get("protocol")
+        conf["log_ep_host"] = endpoint.get("host")
+        conf["log_ep_port"] = endpoint.get("port")
+
+    purge = configs.get("upload_purging") or {}
+    conf["upload_purging"] = {
+        "enabled": bool(purge.get("enabled")),
+        "age": purge.get("age") or "168h",
+        "interval": purge.get("interval") or "24h",
+        "dryrun": bool(purge.get("dryrun")),
+    }
+    cache = configs.get("cache") or {}
+    conf["cache"] = {"enabled": bool(cache.get("enabled")), "expire_hours": cache.get("expire_hours")}
+
+    metric = configs.get("metric") or {}
+    conf["metric"] = {
+        "enabled": bool(metric.get("enabled")),
+        "port": metric.get("port", 9090),
+        "path": metric.get("path", "/metrics"),
+    }
+    conf["version"] = configs.get("_version")
+    return conf
+
+
+def validate(conf, paths, release):
+    """Raise ConfigError for what the real prepare rejects."""
+    if conf["hostname"] == "127.0.0.1":
+        raise ConfigError("127.0.0.1 can not be the hostname")
+    if conf["hostname"] == "reg.mydomain.com":
+        raise ConfigError("Please specify hostname")
+    expected = config_version(release)
+    if str(conf["version"]) != expected:
+        raise ConfigError(
+            f"the version of harbor.yml is {conf['version']}, {release} needs {expected}: "
+            f"run 'docker run --rm -v /:/hostfs goharbor/prepare:{release} migrate -i <path of harbor.yml>' first"
+        )
+    if conf["protocol"] == "https":
+        if not conf["cert_path"] or conf["cert_path"] == PLACEHOLDER_CERT:
+            raise ConfigError("Error: The protocol is https but attribute ssl_cert is not set")
+        if not conf["cert_key_path"] or conf["cert_key_path"] in (PLACEHOLDER_KEY, PLACEHOLDER_CERT):
+            raise ConfigError("Error: The protocol is https but attribute ssl_cert_key is not set")
+    if "log_ep_host" in conf and not conf["log_ep_host"]:
+        raise ConfigError("Error: must set log endpoint host to enable external host")
+    if "log_ep_port" in conf and not conf["log_ep_port"]:
+        raise ConfigError("Error: must set log endpoint port to enable external host")
+    if "log_ep_protocol" in conf and conf["log_ep_protocol"] not in ("udp", "tcp"):
+        raise ConfigError("Protocol in external log endpoint must be one of 'udp' or 'tcp' ")
+    driver = conf["storage_provider_name"]
+    if driver not in STORAGE_DRIVERS:
+        raise ConfigError(
+            f"Error: storage driver {driver} is not supported, only the following ones are supported: "
+            + ",".join(STORAGE_DRIVERS)
+        )
+    if driver != "filesystem" and not conf["storage_provider_config"]:
+        raise ConfigError(f"Error: no provider configurations are provided for provider {driver}")
+    if conf["ca_bundle"]:
+        bundle = paths.on_host(conf["ca_bundle"])
+        if not bundle.is_file() or not os.access(bundle, os.R_OK):
+            raise ConfigError("Can not get file info")
+    purge = conf["upload_purging"]
+    if purge["enabled"]:
+        for field in ("age", "interval"):
+            hours = _hours(purge[field])
+            if hours is None or hours < 2:
+                raise ConfigError(
+                    f"purge upload {field} should set with with nh, n is the number of hour "
+                    "and n should not be less than 2"
+                )
+    cache = conf["cache"]
+    if cache["enabled"]:
+        hours = cache["expire_hours"]
+        if not isinstance(hours, int) or isinstance(hours, bool) or hours <= 0:
+            raise ConfigError("cache expire hours should be number")
+    if conf["log_level"] not in LOG_LEVELS:
+        raise ConfigError("log level must be one of debug, info, warning, error, fatal")
+
+
+def write_file(path, text, mode=0o644):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    print(f"Generated configuration file: {path}")
+
+
+def random_string(length=16):
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def clear_dir(directory):
+    """Empty common/config (the real prepare's delfile), keeping the mount point."""
+    if not directory.is_dir():
+        return
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def token_key(data_dir):
+    """The token signing key, created once and kept like the real secret/core key."""
+    key_path = data_dir / "secret" / "core" / "private_key.pem"
+    if key_path.is_file():
+        return serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=TOKEN_KEY_BITS)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    key_path.write_bytes(pem)
+    key_path.chmod(0o600)
+    print(f"Generated token signing key: {key_path}")
+    return key
+
+
+def token_certificate(key, data_dir):
+    """root.crt for the registry: a self-signed cert over the token key (reused while it matches)."""
+    cert_path = data_dir / "secret" / "registry" / "root.crt"
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if cert_path.is_file():
+        existing = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        existing_public = existing.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if existing_public == public:
+            return cert_path.read_bytes()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "harbor-token-ca")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(pem)
+    return pem
+
+
+def copy_server_cert(conf, paths):
+    """Copy the host's cert/key to <data_volume>/secret/cert/server.crt|server.key."""
+    target = paths.data_dir / "secret" / "cert"
+    target.mkdir(parents=True, exist_ok=True)
+    for source, name, mode in (
+        (conf["cert_path"], "server.crt", 0o644),
+        (conf["cert_key_path"], "server.key", 0o600),
+    ):
+        destination = target / name
+        shutil.copyfile(paths.on_host(source), destination)
+        destination.chmod(mode)
+        print(f"Copied {source} to {destination}")
+
+
+def nginx_config(conf):
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("nginx.conf.jinja").render(
+        https=conf["protocol"] == "https",
+        https_port=conf.get("https_port", 443),
+        strong_ssl_ciphers=conf.get("strong_ssl_ciphers", False),
+        metric=conf["metric"],
+    )
+
+
+def registry_config(conf):
+    """Distribution's config.yml: token auth against core, storage in /storage."""
+    driver = conf["storage_provider_name"]
+    if driver == "filesystem":
+        storage = {"filesystem": {"rootdirectory": "/storage", **(conf["storage_provider_config"] or {})}}
+    else:
+        storage = {driver: conf["storage_provider_config"]}
+        storage["redirect"] = {"disable": conf["storage_redirect_disabled"]}
+    purge = conf["upload_purging"]
+    storage["cache"] = {"layerinfo": "inmemory"}
+    storage["maintenance"] = {
+        "uploadpurging": {
+            "enabled": purge["enabled"],
+            "age": purge["age"],
+            "interval": purge["interval"],
+            "dryrun": purge["dryrun"],
+        }
+    }
+    storage["delete"] = {"enabled": True}
+    return {
+        "version": 0.1,
+        "log": {"level": "debug" if conf["log_level"] == "debug" else "info", "fields": {"service": "registry"}},
+        "storage": storage,
+        "http": {
+            "addr": ":5000",
+            "secret": random_string(16),
+            # Upload locations stay right behind any proxy or port mapping.
+            "relativeurls": True,
+            "debug": {"addr": "localhost:5001"},
+        },
+        "auth": {
+            "token": {
+                "issuer": TOKEN_ISSUER,
+                "realm": f"{conf['public_url']}/service/token",
+                "rootcertbundle": "/etc/registry/root.crt",
+                "service": TOKEN_SERVICE,
+            }
+        },
+        "validation": {"disabled": True},
+        "compatibility": {"schema1": {"enabled": True}},
+    }
+
+
+def core_env(conf):
+    values = {
+        "CONFIG_PATH": "/etc/core/app.conf",
+        "EXT_ENDPOINT": conf["public_url"],
+        "HARBOR_ADMIN_PASSWORD": conf["harbor_admin_password"],
+        "AUTH_MODE": "db_auth",
+        "CORE_URL": "http://core:8080",
+        "CORE_SECRET": random_string(16),
+        "TOKEN_SERVICE_URL": "http://core:8080/service/token",
+        "TOKEN_PRIVATE_KEY_PATH": "/etc/core/private_key.pem",
+        "TOKEN_EXPIRATION": "30",
+        "PORTAL_URL": "http://portal:8080",
+        "REGISTRY_URL": "http://registry:5000",
+        "REGISTRY_CONTROLLER_URL": "http://registryctl:8080",
+        "REGISTRY_STORAGE_PROVIDER_NAME": conf["storage_provider_name"],
+        "JOBSERVICE_URL": "http://jobservice:8080",
+        "TRIVY_ADAPTER_URL": "http://trivy-adapter:8080",
+        "WITH_TRIVY": "true" if conf["with_trivy"] else "false",
+        "POSTGRESQL_HOST": "postgresql",
+        "POSTGRESQL_PORT": "5432",
+        "POSTGRESQL_USERNAME": "postgres",
+        "POSTGRESQL_PASSWORD": conf["db_password"],
+        "POSTGRESQL_DATABASE": "registry",
+        "_REDIS_URL_CORE": "redis://redis:6379?idle_timeout_seconds=30",
+        "LOG_LEVEL": conf["log_level"],
+        "DATA_DIR": "/data",
+        "CA_DOWNLOAD_PATH": "/etc/core/ca/ca.crt",
+    }
+    return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def logrotate_config(conf):
+    return (
+        "/var/log/docker/*.log {\n"
+        f"    rotate {conf['log_rotate_count']}\n"
+        f"    size {conf['log_rotate_size']}\n"
+        "    copytruncate\n    compress\n    missingok\n    nodateext\n}\n"
+    )
+
+
+def _syslog(tag):
+    return {"driver": "syslog", "options": {"syslog-address": LOG_ADDRESS, "tag": tag}}
+
+
+def _service(image, container, tag, depends_on=("log",), **extra):
+    service = {
+        "image": image,
+        "container_name": container,
+        "restart": "always",
+        "networks": ["harbor"],
+        "dns_search": ".",
+        **extra,
+        "depends_on": list(depends_on),
+        "logging": _syslog(tag),
+    }
+    return service
+
+
+def compose_config(conf, release):
+    """docker-compose.yml: the real 2.13 services, containers, ports and mounts."""
+    data = conf["data_volume"].rstrip("/")
+    services = {
+        "log": {
+            "image": f"goharbor/harbor-log:{release}",
+            "container_name": "harbor-log",
+            "restart": "always",
+            "dns_search": ".",
+            "volumes": [
+                f"{conf['log_location'].rstrip('/')}/:/var/log/docker/:z",
+                "./common/config/log/logrotate.conf:/etc/logrotate.d/logrotate.conf:z",
+            ],
+            "ports": ["127.0.0.1:1514:10514"],
+            "networks": ["harbor"],
+        },
+        "registry": _service(
+            f"goharbor/registry-photon:{release}",
+            "registry",
+            "registry",
+            volumes=[f"{data}/registry:/storage:z", "./common/config/registry/:/etc/registry/:z"],
+        ),
+        "registryctl": _service(
+            f"goharbor/harbor-registryctl:{release}",
+            "registryctl",
+            "registryctl",
+            volumes=[f"{data}/registry:/storage:z", "./common/config/registry/:/etc/registry/:z"],
+        ),
+        "postgresql": _service(
+            f"goharbor/harbor-db:{release}",
+            "harbor-db",
+            "postgresql",
+            env_file=["./common/config/db/env"],
+            volumes=[f"{data}/database:/var/lib/postgresql/data:z"],
+        ),
+        "core": _service(
+            f"goharbor/harbor-core:{release}",
+            "harbor-core",
+            "core",
+            depends_on=("log", "registry", "redis", "postgresql"),
+            env_file=["./common/config/core/env"],
+            volumes=[
+                f"{data}/ca_download/:/etc/core/ca/:z",
+                f"{data}/:/data/:z",
+                f"{data}/secret/core/private_key.pem:/etc/core/private_key.pem:z",
+            ],
+        ),
+        "portal": _service(f"goharbor/harbor-portal:{release}", "harbor-portal", "portal"),
+        "jobservice": _service(
+            f"goharbor/harbor-jobservice:{release}",
+            "harbor-jobservice",
+            "jobservice",
+            depends_on=("core",),
+            volumes=[f"{data}/job_logs:/var/log/jobs:z"],
+        ),
+        "redis": _service(
+            f"goharbor/redis-photon:{release}",
+            "redis",
+            "redis",
+            volumes=[f"{data}/redis:/var/lib/redis"],
+        ),
+    }
+    proxy_ports = [f"{conf['http_port']}:8080"]
+    proxy_volumes = ["./common/config/nginx:/etc/nginx:z"]
+    if conf["protocol"] == "https":
+        proxy_ports.append(f"{conf['https_port']}:8443")
+        proxy_volumes.append(f"{data}/secret/cert:/etc/cert:z")
+    if conf["metric"]["enabled"]:
+        proxy_ports.append(f"{conf['metric']['port']}:9090")
+    services["proxy"] = _service(
+        f"goharbor/nginx-photon:{release}",
+        "nginx",
+        "proxy",
+        depends_on=("registry", "core", "portal", "log"),
+        volumes=proxy_volumes,
+        ports=proxy_ports,
+    )
+    if conf["with_trivy"]:
+        services["trivy-adapter"] = _service(
+            f"goharbor/trivy-adapter-photon:{release}",
+            "trivy-adapter",
+            "trivy-adapter",
+            depends_on=("log", "redis"),
+            volumes=[
+                f"{data}/trivy-adapter/trivy:/home/scanner/.cache/trivy",
+                f"{data}/trivy-adapter/reports:/home/scanner/.cache/reports",
+            ],
+        )
+    if conf["metric"]["enabled"]:
+        services["exporter"] = _service(
+            f"goharbor/harbor-exporter:{release}",
+            "harbor-exporter",
+            "exporter",
+            depends_on=("core",),
+        )
+    return {"version": "2.3", "services": services, "networks": {"harbor": {"external": False}}}
+
+
+def prepare(paths, config_file, with_trivy, release):
+    """Validate harbor.yml and write everything the compose project needs."""
+    configs = yaml.safe_load(Path(config_file).read_text())
+    clear_dir(paths.config_dir)
+    conf = parse_config(configs, with_trivy=with_trivy)
+    try:
+        validate(conf, paths, release)
+    except ConfigError as error:
+        print("Error happened in config validation...")
+        print(f"ERROR:root:{error}", file=sys.stderr)
+        return 255
+
+    for sub in ("registry", "database", "redis", "job_logs", "ca_download", "secret/cert"):
+        (paths.data_dir / sub).mkdir(parents=True, exist_ok=True)
+    if with_trivy:
+        for sub in ("trivy-adapter/trivy", "trivy-adapter/reports"):
+            (paths.data_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    config_dir = paths.config_dir
+    write_file(config_dir / "nginx" / "nginx.conf", nginx_config(conf))
+    if conf["protocol"] == "https":
+        copy_server_cert(conf, paths)
+    else:
+        print("WARNING:root:WARNING: HTTP protocol is insecure. Harbor will deprecate http protocol in the future. Please make sure to upgrade to https")
+
+    key = token_key(paths.data_dir)
+    root_crt = token_certificate(key, paths.data_dir).decode()
+    write_file(config_dir / "registry" / "root.crt", root_crt)
+    write_file(
+        config_dir / "registry" / "config.yml",
+        yaml.safe_dump(registry_config(conf), sort_keys=False),
+    )
+    write_file(config_dir / "core" / "env", core_env(conf), mode=0o600)
+    write_file(config_dir / "db" / "env", f"POSTGRES_PASSWORD={conf['db_password']}\n", mode=0o600)
+    write_file(config_dir / "log" / "logrotate.conf", logrotate_config(conf))
+    write_file(
+        paths.compose_dir / "docker-compose.yml",
+        yaml.safe_dump(compose_config(conf, release), sort_keys=False),
+    )
+    return 0
+
+
+def host_path(path, paths):
+    """A path given on the host command line, read through /hostfs like the real migrate."""
+    text = str(path)
+    if text.startswith(str(paths.hostfs) + "/"):
+        return Path(text)
+    return paths.on_host(text)
+
+
+def migrate(input_path, output_path, target):
+    """Move harbor.yml's ``_version`` forward to ``target``, at most two minors at once."""
+    text = Path(input_path).read_text()
+    current = str((yaml.safe_load(text) or {}).get("_version"))
+    if current == target:
+        print(f"Version of input harbor.yml is identical to target {target}, no need to upgrade")
+        return 0
+    if not re.fullmatch(r"\d+\.\d+\.\d+", current) or parse_version(current) < (1, 9, 0):
+        print(f"the version {current} not supported, make sure the version in input file above 1.8.0")
+        return 255
+    old, new = parse_version(current), parse_version(target)
+    if old > new:
+        print(f"the version {current} is newer than the target {target}")
+        return 255
+    if old[0] != new[0] or new[1] - old[1] > 2:
+        print(f"upgrading from {current} to {target} skips more than two minor versions: upgrade in steps")
+        return 255
+    for minor in range(old[1] + 1, new[1] + 1):
+        print(f"migrating to version {new[0]}.{minor}.0")
+    migrated = re.sub(r"(?m)^_version:.*$", f"_version: {target}", text)
+    Path(output_path).write_text(migrated)
+    print(f"Written new values to {output_path}")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="prepare")
+    commands = parser.add_subparsers(dest="command", required=True)
+    prepare_cmd = commands.add_parser("prepare")
+    prepare_cmd.add_argument("--conf", default=None, help="the path of Harbor configuration file")
+    prepare_cmd.add_argument("--with-trivy", action="store_true")
+    migrate_cmd = commands.add_parser("migrate")
+    migrate_cmd.add_argument("-i", "--input", dest="input_", required=True)
+    migrate_cmd.add_argument("-o", "--output", default="")
+    migrate_cmd.add_argument("-t", "--target", default=None)
+    args = parser.parse_args(argv)
+
+    paths = Paths.from_env()
+    release = image_version()
+    if args.command == "prepare":
+        config_file = args.conf or paths.input_dir / "harbor.yml"
+        return prepare(paths, config_file, args.with_trivy, release)
+    source = host_path(args.input_, paths)
+    output = host_path(args.output, paths) if args.output else source
+    return migrate(source, output, args.target or config_version(release))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
