@@ -1,0 +1,44 @@
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parents[3]
+STANDIN = ROOT / "lab" / "standin"
+RUNTIME = STANDIN / "runtime"
+FIXTURES = ROOT / "tests" / "fixtures"
+HARBOR_TEMPLATE = FIXTURES / "harbor" / "v2.13.1" / "harbor.yml.tmpl"
+SWAGGER = FIXTURES / "standin" / "swagger-v2.13.1.yaml"
+
+
+def load_runtime(name):
+    """A stand-in runtime program as a module (their plain names would clash)."""
+    module_name = f"standin_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, RUNTIME / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+@pytest.fixture(scope="session")
+def rsa_key_pem():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.fixture
+def harbor_yml():
+    """The real harbor.yml.tmpl as a dict, with a usable hostname."""
+    config = yaml.safe_load(HARBOR_TEMPLATE.read_text())
+    config["hostname"] = "harbor.lab.internal"
+    return config

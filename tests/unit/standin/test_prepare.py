@@ -1,0 +1,382 @@
+"""The stand-in prepare: real v2.13 validation rules, generated files, migrate."""
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from tests.unit.standin.conftest import HARBOR_TEMPLATE, load_runtime
+
+prepare = load_runtime("prepare")
+
+
+@pytest.fixture(autouse=True)
+def small_token_key(monkeypatch):
+    monkeypatch.setattr(prepare, "TOKEN_KEY_BITS", 2048)
+
+
+@pytest.fixture
+def paths(tmp_path):
+    paths = prepare.Paths(
+        input_dir=tmp_path / "bundle" / "input",
+        data_dir=tmp_path / "data",
+        compose_dir=tmp_path / "bundle",
+        config_dir=tmp_path / "bundle" / "common" / "config",
+        hostfs=tmp_path / "hostfs",
+    )
+    for directory in (paths.input_dir, paths.data_dir, paths.config_dir):
+        directory.mkdir(parents=True)
+    tls = paths.hostfs / "etc" / "harbor" / "tls"
+    tls.mkdir(parents=True)
+    (tls / "server.crt").write_text("CERT\n")
+    (tls / "server.key").write_text("KEY\n")
+    return paths
+
+
+@pytest.fixture
+def https_yml(harbor_yml):
+    harbor_yml["https"]["port"] = 8443
+    harbor_yml["https"]["certificate"] = "/etc/harbor/tls/server.crt"
+    harbor_yml["https"]["private_key"] = "/etc/harbor/tls/server.key"
+    harbor_yml["data_volume"] = "/srv/harbor-data"
+    return harbor_yml
+
+
+def run(paths, config, with_trivy=False, release="v2.13.1"):
+    config_file = paths.input_dir / "harbor.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    return prepare.prepare(paths, config_file, with_trivy, release)
+
+
+def assert_rejected(paths, config, capsys, message):
+    assert run(paths, config) == 255
+    out, err = capsys.readouterr()
+    assert "Error happened in config validation..." in out
+    assert message in err
+    assert not (paths.compose_dir / "docker-compose.yml").exists()
+
+
+def test_the_shipped_template_is_rejected_for_its_placeholder_hostname(paths, capsys):
+    config = yaml.safe_load(HARBOR_TEMPLATE.read_text())
+    assert_rejected(paths, config, capsys, "Please specify hostname")
+
+
+def test_loopback_hostname_is_rejected(paths, https_yml, capsys):
+    https_yml["hostname"] = "127.0.0.1"
+    assert_rejected(paths, https_yml, capsys, "127.0.0.1 can not be the hostname")
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("certificate", "/your/certificate/path", "ssl_cert is not set"),
+        ("certificate", "", "ssl_cert is not set"),
+        ("private_key", "/your/private/key/path", "ssl_cert_key is not set"),
+        ("private_key", None, "ssl_cert_key is not set"),
+    ],
+)
+def test_https_needs_a_real_certificate_and_key(paths, https_yml, capsys, field, value, message):
+    https_yml["https"][field] = value
+    assert_rejected(paths, https_yml, capsys, message)
+
+
+@pytest.mark.parametrize(
+    "endpoint, message",
+    [
+        ({"protocol": "http", "host": "logs.example", "port": 5140}, "must be one of 'udp' or 'tcp'"),
+        ({"protocol": "tcp", "host": "", "port": 5140}, "must set log endpoint host"),
+        ({"protocol": "udp", "host": "logs.example", "port": None}, "must set log endpoint port"),
+    ],
+)
+def test_external_log_endpoint_rules(paths, https_yml, capsys, endpoint, message):
+    https_yml["log"]["external_endpoint"] = endpoint
+    assert_rejected(paths, https_yml, capsys, message)
+
+
+def test_unknown_storage_driver_is_rejected(paths, https_yml, capsys):
+    https_yml["storage_service"] = {"ftp": {"host": "x"}}
+    assert_rejected(paths, https_yml, capsys, "storage driver ftp is not supported")
+
+
+def test_object_storage_driver_without_settings_is_rejected(paths, https_yml, capsys):
+    https_yml["storage_service"] = {"s3": ""}
+    assert_rejected(paths, https_yml, capsys, "no provider configurations are provided for provider s3")
+
+
+def test_unreadable_storage_ca_bundle_is_rejected(paths, https_yml, capsys):
+    https_yml["storage_service"] = {"ca_bundle": "/etc/harbor/missing-ca.crt", "filesystem": {"maxthreads": 100}}
+    assert_rejected(paths, https_yml, capsys, "Can not get file info")
+
+
+def test_readable_storage_ca_bundle_is_accepted(paths, https_yml):
+    (paths.hostfs / "etc" / "harbor" / "storage-ca.crt").write_text("CA\n")
+    https_yml["storage_service"] = {"ca_bundle": "/etc/harbor/storage-ca.crt", "filesystem": {"maxthreads": 100}}
+    assert run(paths, https_yml) == 0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("age", "1h"), ("age", "168"), ("age", "7d"), ("interval", "1h"), ("interval", 24)],
+)
+def test_upload_purging_needs_hours_of_at_least_two(paths, https_yml, capsys, field, value):
+    https_yml["upload_purging"][field] = value
+    assert_rejected(paths, https_yml, capsys, f"purge upload {field} should set with with nh")
+
+
+def test_upload_purging_rules_do_not_apply_when_disabled(paths, https_yml):
+    https_yml["upload_purging"] = {"enabled": False, "age": "1h", "interval": "1h", "dryrun": False}
+    assert run(paths, https_yml) == 0
+
+
+@pytest.mark.parametrize("hours", [0, -3, "24"])
+def test_enabled_cache_needs_positive_expire_hours(paths, https_yml, capsys, hours):
+    https_yml["cache"] = {"enabled": True, "expire_hours": hours}
+    assert_rejected(paths, https_yml, capsys, "cache expire hours should be number")
+
+
+def test_disabled_cache_ignores_expire_hours(paths, https_yml):
+    https_yml["cache"] = {"enabled": False, "expire_hours": 0}
+    assert run(paths, https_yml) == 0
+
+
+def test_unknown_log_level_is_rejected(paths, https_yml, capsys):
+    https_yml["log"]["level"] = "verbose"
+    assert_rejected(paths, https_yml, capsys, "log level must be one of debug, info, warning, error, fatal")
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ("hostname",),
+        ("data_volume",),
+        ("harbor_admin_password",),
+        ("https", "certificate"),
+        ("https", "private_key"),
+        ("jobservice", "max_job_workers"),
+        ("jobservice", "job_loggers"),
+        ("jobservice", "logger_sweeper_duration"),
+        ("notification", "webhook_job_max_retry"),
+        ("notification", "webhook_job_http_client_timeout"),
+        ("log", "level"),
+    ],
+)
+def test_missing_required_keys_crash_with_key_error(paths, https_yml, keys):
+    parent = https_yml
+    for key in keys[:-1]:
+        parent = parent[key]
+    del parent[keys[-1]]
+    with pytest.raises(KeyError):
+        run(paths, https_yml)
+
+
+def test_config_version_of_another_minor_is_rejected_with_migrate_hint(paths, https_yml, capsys):
+    https_yml["_version"] = "2.12.0"
+    assert_rejected(paths, https_yml, capsys, "goharbor/prepare:v2.13.1 migrate -i")
+
+
+def test_patch_version_in_harbor_yml_is_rejected(paths, https_yml, capsys):
+    https_yml["_version"] = "2.13.1"
+    assert_rejected(paths, https_yml, capsys, "needs 2.13.0")
+
+
+def test_each_release_expects_its_minor(paths, https_yml, capsys):
+    assert prepare.config_version("v2.14.0") == "2.14.0"
+    assert_rejected_release = run(paths, https_yml, release="v2.14.0")
+    assert assert_rejected_release == 255
+    assert "needs 2.14.0" in capsys.readouterr().err
+
+
+def compose(paths):
+    return yaml.safe_load((paths.compose_dir / "docker-compose.yml").read_text())
+
+
+def test_https_compose_project_matches_the_real_layout(paths, https_yml):
+    assert run(paths, https_yml) == 0
+    services = compose(paths)["services"]
+    assert {name: service["container_name"] for name, service in services.items()} == {
+        "log": "harbor-log",
+        "registry": "registry",
+        "registryctl": "registryctl",
+        "postgresql": "harbor-db",
+        "core": "harbor-core",
+        "portal": "harbor-portal",
+        "jobservice": "harbor-jobservice",
+        "redis": "redis",
+        "proxy": "nginx",
+    }
+    for name, service in services.items():
+        assert service["restart"] == "always"
+        assert service["image"].endswith(":v2.13.1")
+        if name != "log":
+            assert service["logging"] == {
+                "driver": "syslog",
+                "options": {"syslog-address": "tcp://localhost:1514", "tag": name},
+            }
+    assert services["log"]["ports"] == ["127.0.0.1:1514:10514"]
+    assert services["proxy"]["ports"] == ["80:8080", "8443:8443"]
+    assert "/srv/harbor-data/secret/cert:/etc/cert:z" in services["proxy"]["volumes"]
+    assert "/srv/harbor-data/registry:/storage:z" in services["registry"]["volumes"]
+    assert "/srv/harbor-data/database:/var/lib/postgresql/data:z" in services["postgresql"]["volumes"]
+    assert "/srv/harbor-data/:/data/:z" in services["core"]["volumes"]
+    assert "/var/log/harbor/:/var/log/docker/:z" in services["log"]["volumes"]
+    assert services["core"]["depends_on"] == ["log", "registry", "redis", "postgresql"]
+    assert all("log" in service["depends_on"] for name, service in services.items() if name not in ("log", "jobservice"))
+
+
+def test_trivy_and_metrics_add_their_services(paths, https_yml):
+    https_yml["metric"] = {"enabled": True, "port": 9090, "path": "/metrics"}
+    assert run(paths, https_yml, with_trivy=True) == 0
+    services = compose(paths)["services"]
+    assert services["trivy-adapter"]["container_name"] == "trivy-adapter"
+    assert services["trivy-adapter"]["image"] == "goharbor/trivy-adapter-photon:v2.13.1"
+    assert services["exporter"]["container_name"] == "harbor-exporter"
+    assert services["proxy"]["ports"] == ["80:8080", "8443:8443", "9090:9090"]
+    nginx = (paths.config_dir / "nginx" / "nginx.conf").read_text()
+    assert "listen 9090;" in nginx
+    assert "WITH_TRIVY=true" in (paths.config_dir / "core" / "env").read_text()
+
+
+def test_nginx_terminates_tls_and_redirects_http(paths, https_yml):
+    assert run(paths, https_yml) == 0
+    nginx = (paths.config_dir / "nginx" / "nginx.conf").read_text()
+    assert "listen 8443 ssl;" in nginx
+    assert "ssl_certificate /etc/cert/server.crt;" in nginx
+    assert "ssl_certificate_key /etc/cert/server.key;" in nginx
+    assert "return 308 https://$host:8443$request_uri;" in nginx
+    for setting in (
+        "client_max_body_size 0;",
+        "chunked_transfer_encoding on;",
+        "proxy_set_header X-Forwarded-Proto $x_forwarded_proto;",
+        "proxy_buffering off;",
+        "proxy_pass http://registry/v2/;",
+        "proxy_pass http://core/api/;",
+        "proxy_pass http://core/service/;",
+        "proxy_pass http://core/c/;",
+        "proxy_pass http://portal/;",
+    ):
+        assert setting in nginx
+    assert (paths.data_dir / "secret" / "cert" / "server.crt").read_text() == "CERT\n"
+    assert (paths.data_dir / "secret" / "cert" / "server.key").read_text() == "KEY\n"
+
+
+def test_http_only_serves_directly_with_an_http_realm(paths, harbor_yml):
+    del harbor_yml["https"]
+    harbor_yml["http"]["port"] = 8080
+    harbor_yml["data_volume"] = "/srv/harbor-data"
+    assert run(paths, harbor_yml) == 0
+    nginx = (paths.config_dir / "nginx" / "nginx.conf").read_text()
+    assert "ssl" not in nginx
+    assert "return 308" not in nginx
+    assert compose(paths)["services"]["proxy"]["ports"] == ["8080:8080"]
+    registry = yaml.safe_load((paths.config_dir / "registry" / "config.yml").read_text())
+    assert registry["auth"]["token"]["realm"] == "http://harbor.lab.internal:8080/service/token"
+
+
+def test_registry_uses_token_auth_signed_by_the_kept_core_key(paths, https_yml):
+    assert run(paths, https_yml) == 0
+    registry = yaml.safe_load((paths.config_dir / "registry" / "config.yml").read_text())
+    assert registry["auth"]["token"] == {
+        "issuer": "harbor-token-issuer",
+        "realm": "https://harbor.lab.internal:8443/service/token",
+        "rootcertbundle": "/etc/registry/root.crt",
+        "service": "harbor-registry",
+    }
+    assert registry["storage"]["filesystem"]["rootdirectory"] == "/storage"
+    assert registry["storage"]["maintenance"]["uploadpurging"]["age"] == "168h"
+    key_file = paths.data_dir / "secret" / "core" / "private_key.pem"
+    key_pem = key_file.read_bytes()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+    assert run(paths, https_yml) == 0
+    assert key_file.read_bytes() == key_pem
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    cert = x509.load_pem_x509_certificate((paths.config_dir / "registry" / "root.crt").read_bytes())
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert cert.public_key().public_bytes(serialization.Encoding.DER, spki) == key.public_key().public_bytes(
+        serialization.Encoding.DER, spki
+    )
+
+
+def test_external_url_sets_the_realm(paths, https_yml):
+    https_yml["external_url"] = "https://registry.example.org"
+    assert run(paths, https_yml) == 0
+    registry = yaml.safe_load((paths.config_dir / "registry" / "config.yml").read_text())
+    assert registry["auth"]["token"]["realm"] == "https://registry.example.org/service/token"
+    assert "EXT_ENDPOINT=https://registry.example.org\n" in (paths.config_dir / "core" / "env").read_text()
+
+
+def test_core_env_and_log_rotation_carry_the_settings(paths, https_yml):
+    https_yml["log"]["local"] = {"rotate_count": 3, "rotate_size": "10M", "location": "/var/log/harbor"}
+    assert run(paths, https_yml) == 0
+    env = (paths.config_dir / "core" / "env").read_text()
+    assert "HARBOR_ADMIN_PASSWORD=Harbor12345\n" in env
+    assert "EXT_ENDPOINT=https://harbor.lab.internal:8443\n" in env
+    assert (paths.config_dir / "core" / "env").stat().st_mode & 0o777 == 0o600
+    rotate = (paths.config_dir / "log" / "logrotate.conf").read_text()
+    assert "rotate 3\n" in rotate and "size 10M\n" in rotate
+
+
+def test_prepare_clears_stale_config(paths, https_yml):
+    stale = paths.config_dir / "old" / "leftover.conf"
+    stale.parent.mkdir()
+    stale.write_text("x")
+    assert run(paths, https_yml) == 0
+    assert not stale.parent.exists()
+
+
+def test_cli_runs_prepare_from_the_mounts(paths, https_yml, monkeypatch):
+    (paths.input_dir / "harbor.yml").write_text(yaml.safe_dump(https_yml))
+    for name in ("input_dir", "data_dir", "compose_dir", "config_dir", "hostfs"):
+        monkeypatch.setenv(f"STANDIN_{name.upper()}", str(getattr(paths, name)))
+    monkeypatch.setenv("HARBOR_STANDIN_VERSION", "v2.13.1")
+    assert prepare.main(["prepare", "--with-trivy"]) == 0
+    assert "trivy-adapter" in compose(paths)["services"]
+
+
+def test_cli_refuses_options_the_real_2_13_dropped():
+    with pytest.raises(SystemExit) as exit_info:
+        prepare.main(["prepare", "--with-notary"])
+    assert exit_info.value.code == 2
+
+
+def write_versioned(path, version):
+    text = HARBOR_TEMPLATE.read_text().replace("_version: 2.13.0", f"_version: {version}")
+    path.write_text(text)
+    return text
+
+
+def test_migrate_moves_version_forward_and_keeps_everything_else(tmp_path, capsys):
+    source = tmp_path / "harbor.yml"
+    original = write_versioned(source, "2.11.0")
+    assert prepare.migrate(source, source, "2.13.0") == 0
+    migrated = source.read_text()
+    assert yaml.safe_load(migrated)["_version"] == "2.13.0"
+    assert migrated == original.replace("_version: 2.11.0", "_version: 2.13.0")
+    out = capsys.readouterr().out
+    assert "migrating to version 2.12.0" in out and "migrating to version 2.13.0" in out
+
+
+def test_migrate_refuses_more_than_two_minors(tmp_path):
+    source = tmp_path / "harbor.yml"
+    original = write_versioned(source, "2.10.0")
+    assert prepare.migrate(source, source, "2.13.0") == 255
+    assert source.read_text() == original
+
+
+def test_migrate_of_current_version_changes_nothing(tmp_path, capsys):
+    source = tmp_path / "harbor.yml"
+    original = write_versioned(source, "2.13.0")
+    assert prepare.migrate(source, source, "2.13.0") == 0
+    assert source.read_text() == original
+    assert "no need to upgrade" in capsys.readouterr().out
+
+
+def test_migrate_cli_reads_host_paths_through_hostfs(tmp_path, monkeypatch):
+    hostfs = tmp_path / "hostfs"
+    bundle = hostfs / "opt" / "harbor"
+    bundle.mkdir(parents=True)
+    write_versioned(bundle / "harbor.yml", "2.13.0")
+    monkeypatch.setenv("STANDIN_HOSTFS", str(hostfs))
+    monkeypatch.setenv("HARBOR_STANDIN_VERSION", "v2.14.0")
+    assert prepare.main(["migrate", "-i", "/opt/harbor/harbor.yml"]) == 0
+    assert yaml.safe_load((bundle / "harbor.yml").read_text())["_version"] == "2.14.0"
