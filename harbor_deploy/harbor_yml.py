@@ -7,6 +7,7 @@ works with pyinfra's ``files.template(src=TEMPLATE, **context(...))``.
 ``masked`` returns the text with secret values replaced, for dry-run diffs.
 """
 
+import functools
 import re
 from pathlib import Path
 
@@ -134,12 +135,17 @@ def context(config, secrets, version=None):
     }
 
 
-def render(config, secrets, version=None):
-    """The complete harbor.yml text (contains secrets: upload it 0600, never print it)."""
+@functools.cache
+def _template():
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
-    return environment.get_template(TEMPLATE.name).render(context(config, secrets, version))
+    return environment.get_template(TEMPLATE.name)
+
+
+def render(config, secrets, version=None):
+    """The complete harbor.yml text (contains secrets: upload it 0600, never print it)."""
+    return _template().render(context(config, secrets, version))
 
 
 def masked(text):

@@ -41,6 +41,9 @@ EXTERNAL_DB_REQUIRED = ("host", "port", "db_name", "username")
 EXTERNAL_DB_FIELDS = (*EXTERNAL_DB_REQUIRED, "password", "ssl_mode", "max_idle_conns",
                       "max_open_conns")
 LOG_ENDPOINT_FIELDS = ("protocol", "host", "port")
+# Keys Harbor accepts as a number or a string; their own checks cover them.
+INT_OR_STRING_KEYS = ("harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time",
+                      "harbor_log_rotate_size")
 
 
 class ConfigError(Exception):
@@ -82,14 +85,24 @@ def _type_problems(config):
         if isinstance(key.default, bool):
             if not isinstance(value, bool):
                 yield key.name, "must be true or false"
-        elif _is_int(key.default) and key.name not in ("harbor_db_conn_max_idle_time",):
+        elif key.name in INT_OR_STRING_KEYS:
+            continue
+        elif _is_int(key.default):
             if not _is_int(value):
                 yield key.name, "must be an integer"
-        elif isinstance(key.default, str) and key.name not in ("harbor_db_conn_max_lifetime",):
+        elif isinstance(key.default, str):
             if not isinstance(value, str) or not value:
                 yield key.name, "must be a non-empty string"
         elif isinstance(key.default, (list, dict)) and not isinstance(value, type(key.default)):
             yield key.name, f"must be a {type(key.default).__name__}"
+
+
+def _suggestion(name, known):
+    """`` (did you mean x?)`` for the closest known name, compared without the shared prefix."""
+    stem = name.removeprefix("harbor_")
+    stems = {candidate.removeprefix("harbor_"): candidate for candidate in known}
+    close = difflib.get_close_matches(stem, sorted(stems), n=1)
+    return f" (did you mean {stems[close[0]]}?)" if close else ""
 
 
 def _unknown_key_problems(data, other_keys):
@@ -102,9 +115,7 @@ def _unknown_key_problems(data, other_keys):
             yield name, (f"secrets are not inventory data: set {spec.env_var} or put it in "
                          f"<harbor_secrets_dir>/<hostname>/{spec.name}")
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        yield name, f"unknown key{hint}"
+        yield name, f"unknown key{_suggestion(name, known)}"
 
 
 def _record_problems(data):
@@ -114,9 +125,7 @@ def _record_problems(data):
             continue
         for field in value:
             if field not in fields:
-                close = difflib.get_close_matches(str(field), sorted(fields), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                yield name, f"unknown field {field!r}{hint}"
+                yield name, f"unknown field {field!r}{_suggestion(str(field), fields)}"
 
 
 def _hostname_problems(config):

@@ -1,0 +1,283 @@
+"""Validation collects every problem at once, by key, and never shows a secret."""
+
+import datetime
+
+import pytest
+
+from harbor_deploy import tls
+from harbor_deploy.secrets import HarborSecrets, Secret
+from harbor_deploy.validate import ConfigError, problems, validated
+
+HOST = "harbor.lab.internal"
+GOOD_SECRETS = HarborSecrets(Secret("Str0ngAdminPass", "generated"), Secret("Str0ngDbPass", "generated"))
+
+
+def _keys(data, secrets=None, **kwargs):
+    return [key for key, _ in problems({"harbor_hostname": HOST, **data}, secrets, **kwargs)]
+
+
+def _why(data, key, secrets=None):
+    return [why for k, why in problems({"harbor_hostname": HOST, **data}, secrets) if k == key]
+
+
+def test_minimal_data_is_valid_and_merged():
+    config = validated({"harbor_hostname": HOST, "ssh_user": "root"}, GOOD_SECRETS)
+    assert config["harbor_hostname"] == HOST
+    assert config["harbor_https_port"] == 8443
+
+
+def test_full_custom_data_is_valid(tmp_path):
+    installer = tmp_path / "harbor-offline-installer-v2.12.2.tgz"
+    installer.write_bytes(b"x")
+    data = {
+        "harbor_hostname": "10.1.2.3", "harbor_version": "v2.12.2",
+        "harbor_installer_source": "file", "harbor_installer_file": str(installer),
+        "harbor_installer_sha256": "a" * 64, "harbor_tls_mode": "http", "harbor_http_port": 80,
+        "harbor_https_port": 80, "harbor_external_url": "https://registry.example.com",
+        "harbor_log_external_endpoint": {"protocol": "udp", "host": "syslog", "port": 514},
+        "harbor_metric": {"enabled": True, "port": 9091}, "harbor_cache": {"enabled": True},
+        "harbor_upload_purging": {"age": "2h", "interval": "2h"},
+        "harbor_storage_service": {"s3": {"bucket": "b", "region": "r"}, "redirect": {"disable": True}},
+        "harbor_external_database": {"host": "db", "port": 5432, "db_name": "registry",
+                                     "username": "harbor", "password": "pw", "ssl_mode": "require"},
+        "harbor_external_redis": {"host": "redis:6379"},
+        "harbor_db_conn_max_idle_time": "10m", "harbor_db_conn_max_lifetime": 0,
+        "harbor_log_rotate_size": 1048576, "harbor_tls_extra_sans": ["*.example.com", "::1"],
+        "harbor_proxy": {"http_proxy": "http://proxy:3128", "components": ["core"]},
+    }
+    assert problems(data, GOOD_SECRETS) == []
+
+
+def test_every_problem_is_reported_at_once_naming_each_key():
+    data = {"harbor_hostname": "localhost", "harbor_version": "2.13", "harbor_http_port": 0,
+            "harbor_log_level": "verbose", "harbor_data_volume": "data"}
+    with pytest.raises(ConfigError) as raised:
+        validated(data)
+    keys = [key for key, _ in raised.value.problems]
+    assert keys == ["harbor_hostname", "harbor_version", "harbor_http_port", "harbor_data_volume",
+                    "harbor_log_level"]
+    for key in keys:
+        assert key in str(raised.value)
+    assert str(raised.value).startswith("5 problem(s)")
+
+
+@pytest.mark.parametrize("hostname, why", [
+    (None, "required"),
+    ("", "required"),
+    ("localhost", "loopback"),
+    ("127.0.0.1", "loopback"),
+    ("127.0.1.1", "loopback"),
+    ("::1", "loopback"),
+    ("reg.mydomain.com", "placeholder"),
+    ("https://harbor.example", "without scheme"),
+    ("harbor.example:8443", "without scheme, port"),
+    ("under_score.example", "not a valid DNS name"),
+    ("-bad.example", "not a valid DNS name"),
+])
+def test_bad_hostnames(hostname, why):
+    found = problems({"harbor_hostname": hostname})
+    assert len(found) == 1 and found[0][0] == "harbor_hostname"
+    assert why in found[0][1]
+
+
+@pytest.mark.parametrize("hostname", ["harbor.lab.internal", "10.0.0.5", "fd00::5", "harbor"])
+def test_good_hostnames(hostname):
+    assert problems({"harbor_hostname": hostname}) == []
+
+
+@pytest.mark.parametrize("version, ok", [
+    ("v2.13.1", True), ("latest", True), ("v2.0.0", True), ("v10.1.0", True),
+    ("v1.10.17", False), ("2.13.1", False), ("v2.13", False), ("v2.13.1-rc1", False), ("", False),
+])
+def test_versions(version, ok):
+    assert (_keys({"harbor_version": version}) == []) is ok
+
+
+def test_ports_must_be_valid_and_distinct():
+    assert _why({"harbor_http_port": 70000}, "harbor_http_port") == [
+        "port must be an integer from 1 to 65535"]
+    assert _why({"harbor_http_port": True}, "harbor_http_port") == ["must be an integer"]
+    assert _why({"harbor_https_port": 8081}, "harbor_https_port") == [
+        "port 8081 is also used by harbor_http_port"]
+    assert _why({"harbor_metric": {"enabled": True, "port": 8443}}, "harbor_metric") == [
+        "port 8443 is also used by harbor_https_port"]
+    assert _why({"harbor_http_port": 1514}, "harbor_http_port") == [
+        "port 1514 is taken by harbor-log (127.0.0.1:1514)"]
+
+
+def test_https_port_is_irrelevant_without_tls():
+    assert _keys({"harbor_tls_mode": "http", "harbor_https_port": 8081}) == []
+    assert _keys({"harbor_metric": {"enabled": False, "port": 8081}}) == []
+
+
+def test_installer_source_rules(tmp_path):
+    assert _keys({"harbor_installer_source": "ftp"}) == ["harbor_installer_source"]
+    assert _why({"harbor_installer_source": "mirror"}, "harbor_mirror_url") == [
+        "required when harbor_installer_source is mirror"]
+    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "mirror.local"}) == [
+        "harbor_mirror_url"]
+    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "http://127.0.0.1:8000"}) == []
+    assert _why({"harbor_installer_source": "file"}, "harbor_installer_file") == [
+        "required when harbor_installer_source is file"]
+    missing = tmp_path / "nope.tgz"
+    assert _why({"harbor_installer_source": "file", "harbor_installer_file": str(missing)},
+                "harbor_installer_file") == [f"no such file on the controller: {missing}"]
+    assert _keys({"harbor_github_token_env": "MY TOKEN"}) == ["harbor_github_token_env"]
+
+
+@pytest.mark.parametrize("pin", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, 123])
+def test_sha256_pin_must_be_full_lowercase_hex(pin):
+    assert _keys({"harbor_installer_sha256": pin}) == ["harbor_installer_sha256"]
+
+
+def _write_pair(directory, hostname, now=None):
+    tls.ensure_generated(directory, hostname, now=now)
+    return str(directory / "server.crt"), str(directory / "server.key")
+
+
+def test_provided_tls_needs_certificate_and_key():
+    found = problems({"harbor_hostname": HOST, "harbor_tls_mode": "provided"})
+    assert found == [("harbor_tls_certificate", "required when harbor_tls_mode is provided"),
+                     ("harbor_tls_private_key", "required when harbor_tls_mode is provided")]
+
+
+def test_provided_tls_pair_is_checked(tmp_path):
+    cert, key = _write_pair(tmp_path / "a", HOST)
+    good = {"harbor_tls_mode": "provided", "harbor_tls_certificate": cert, "harbor_tls_private_key": key}
+    assert _keys(good) == []
+    assert _keys({**good, "harbor_tls_chain": str(tmp_path / "a" / "ca.crt")}) == []
+    _, other_key = _write_pair(tmp_path / "b", HOST)
+    assert _why({**good, "harbor_tls_private_key": other_key}, "harbor_tls_certificate") == [
+        "private key does not match the certificate"]
+    old_cert, old_key = _write_pair(tmp_path / "c", HOST, now=datetime.datetime(2015, 1, 1, tzinfo=datetime.timezone.utc))
+    assert _why({**good, "harbor_tls_certificate": old_cert, "harbor_tls_private_key": old_key},
+                "harbor_tls_certificate")[0].startswith("certificate expired on")
+    wrong_cert, wrong_key = _write_pair(tmp_path / "d", "other.example")
+    assert _why({**good, "harbor_tls_certificate": wrong_cert, "harbor_tls_private_key": wrong_key},
+                "harbor_tls_certificate") == [f"certificate subjectAltName does not cover {HOST}"]
+    (tmp_path / "junk.pem").write_text("junk")
+    assert _why({**good, "harbor_tls_chain": str(tmp_path / "junk.pem")}, "harbor_tls_chain") == [
+        "not a PEM certificate chain"]
+
+
+def test_tls_mode_and_sans():
+    assert _keys({"harbor_tls_mode": "self-signed"}) == ["harbor_tls_mode"]
+    assert _keys({"harbor_tls_extra_sans": ["ok.example", "bad name"]}) == ["harbor_tls_extra_sans"]
+    assert _keys({"harbor_tls_extra_sans": "ok.example"}) == ["harbor_tls_extra_sans"]
+
+
+def test_storage_service_rules():
+    key = "harbor_storage_service"
+    assert _keys({key: {"filesystem": {"maxthreads": 100}}}) == []
+    assert _keys({key: {"filesystem": {}}}) == []
+    assert _why({key: {"minio": {"x": 1}}}, key) == [
+        "storage driver 'minio' is not one of filesystem, azure, gcs, s3, swift, oss"]
+    assert _why({key: {"s3": {}}}, key) == ["driver s3 needs its configuration"]
+    assert _why({key: {"s3": {"a": 1}, "gcs": {"b": 1}}}, key) == [
+        "must name exactly one storage driver of filesystem, azure, gcs, s3, swift, oss"]
+    assert _why({key: {"s3": {"a": 1}, "ca_bundle": "ca.pem"}}, key) == [
+        "ca_bundle must be an absolute path on the server"]
+
+
+def test_external_database_needs_its_fields():
+    key = "harbor_external_database"
+    why = _why({key: {"host": "db", "password": "pw"}}, key)
+    assert why == ["port is required", "db_name is required", "username is required"]
+    complete = {"host": "db", "port": 5432, "db_name": "registry", "username": "harbor"}
+    assert _why({key: {**complete, "prot": 1}}, key) == ["unknown field 'prot'"]
+    assert _why({key: complete}, key, GOOD_SECRETS)[0].startswith(
+        "password is required: in the dict, in HARBOR_EXTERNAL_DB_PASSWORD")
+    with_secret = HarborSecrets(GOOD_SECRETS.admin_password, GOOD_SECRETS.db_password,
+                                external_db_password=Secret("pw", "env"))
+    assert _why({key: complete}, key, with_secret) == []
+
+
+def test_external_redis_needs_a_host():
+    assert _why({"harbor_external_redis": {"password": "x"}}, "harbor_external_redis") == [
+        "host is required (<host>:<port>)"]
+
+
+def test_log_rules():
+    assert _why({"harbor_log_level": "INFO"}, "harbor_log_level") == [
+        "must be one of debug, info, warning, error, fatal"]
+    key = "harbor_log_external_endpoint"
+    assert _why({key: {"protocol": "http", "host": "", "port": "514"}}, key) == [
+        "protocol must be tcp or udp", "host is required", "port must be an integer from 1 to 65535"]
+    assert _keys({"harbor_log_rotate_size": "200MB"}) == ["harbor_log_rotate_size"]
+
+
+@pytest.mark.parametrize("age, ok", [("168h", True), ("2h", True), ("1h", False), ("7d", False),
+                                      (168, False)])
+def test_upload_purging_hours(age, ok):
+    assert (_keys({"harbor_upload_purging": {"age": age}}) == []) is ok
+
+
+def test_cache_expiry_must_be_positive_when_enabled():
+    assert _keys({"harbor_cache": {"enabled": True, "expire_hours": 0}}) == ["harbor_cache"]
+    assert _keys({"harbor_cache": {"enabled": False, "expire_hours": 0}}) == []
+
+
+def test_paths_and_durations():
+    assert _keys({"harbor_data_volume": "data"}) == ["harbor_data_volume"]
+    assert _keys({"harbor_install_dir": "/usr/local"}) == ["harbor_install_dir"]
+    assert _keys({"harbor_trivy_timeout": "5 minutes"}) == ["harbor_trivy_timeout"]
+    assert _keys({"harbor_external_url": "registry.example.com"}) == ["harbor_external_url"]
+
+
+def test_unknown_keys_suggest_the_closest_known_key():
+    assert problems({"harbor_hostname": HOST, "harbor_htps_port": 443}) == [
+        ("harbor_htps_port", "unknown key (did you mean harbor_https_port?)")]
+    assert _why({"harbor_zzz": 1}, "harbor_zzz") == ["unknown key"]
+    assert _why({"harbor_metric": {"enable": True}}, "harbor_metric") == [
+        "unknown field 'enable' (did you mean enabled?)"]
+
+
+def test_other_deploys_keys_can_be_declared_known():
+    assert _keys({"harbor_client_users": ["jenkins"]}, other_keys=["harbor_client_users"]) == []
+
+
+def test_type_mistakes_are_reported_once():
+    assert problems({"harbor_hostname": HOST, "harbor_with_trivy": "yes"}) == [
+        ("harbor_with_trivy", "must be true or false")]
+    assert problems({"harbor_hostname": HOST, "harbor_metric": True}) == [
+        ("harbor_metric", "must be a dict")]
+
+
+SECRET = "Pa55:w0rd#\"'$"
+
+
+def test_secrets_in_inventory_are_refused_without_echo():
+    found = problems({"harbor_hostname": HOST, "harbor_admin_password": SECRET})
+    assert found[0][0] == "harbor_admin_password"
+    assert "HARBOR_ADMIN_PASSWORD" in found[0][1]
+    assert SECRET not in str(ConfigError(found))
+
+
+@pytest.mark.parametrize("admin, db, bad", [
+    ("Harbor12345", "Str0ngDbPass", ["admin_password"]),
+    ("", "Str0ngDbPass", ["admin_password"]),
+    ("Str0ngAdminPass", "root123", ["db_password"]),
+    ("Str0ngAdminPass", "", ["db_password"]),
+    ("alllowercase1", "x", ["admin_password"]),
+])
+def test_explicit_default_or_empty_passwords_are_rejected(admin, db, bad):
+    secrets = HarborSecrets(Secret(admin, "env HARBOR_ADMIN_PASSWORD"), Secret(db, "env HARBOR_DB_PASSWORD"))
+    with pytest.raises(ConfigError) as raised:
+        validated({"harbor_hostname": HOST}, secrets)
+    assert [key for key, _ in raised.value.problems] == bad
+    message = str(raised.value)
+    for value in (admin, db):
+        if value:
+            assert f"{value} " not in message and not message.endswith(value)
+    assert "env HARBOR_" in message
+
+
+def test_no_secret_value_appears_in_any_message(tmp_path):
+    data = {"harbor_hostname": HOST, "harbor_external_database": {"host": "db", "password": SECRET},
+            "harbor_external_redis": {"password": SECRET},
+            "harbor_storage_service": {"s3": {"secretkey": SECRET}, "swift": {"password": SECRET}},
+            "harbor_db_password": SECRET}
+    secrets = HarborSecrets(Secret(SECRET, "env HARBOR_ADMIN_PASSWORD"), Secret(SECRET, "file x"))
+    message = str(ConfigError(problems(data, secrets)))
+    assert SECRET not in message
+    assert "harbor_external_database" in message and "harbor_db_password" in message
