@@ -11,16 +11,18 @@ changed recipe rebuilds them and an unchanged one is reused.
 
 Environment: ``LAB_CLIENTS`` (default 2), ``LAB_BARE`` (docker-less hosts,
 default 1), ``LAB_STATE_DIR`` (default ``~/.local/state/harbor-deploy-lab``),
-``LAB_PREFIX`` (container/network/volume name prefix, default ``hd-lab``).
+``LAB_PREFIX`` (container/network/volume name prefix, default ``hd-lab``),
+``LAB_MIRROR_PORT`` (loopback port of the release mirror, default 18480).
 """
 
 import hashlib
 import json
 import os
 import shutil
+import signal
+import urllib.request
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,13 +30,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from lab.standin import build as standin
+from lab.rootfs import SUITE, apt_install, chroot_run, debootstrap, docker, image_exists, import_rootfs, log, run
+
 LAB_DIR = Path(__file__).resolve().parent
 SETUP_SCRIPT = LAB_DIR / "images" / "host-setup.sh"
 PREFIX = os.environ.get("LAB_PREFIX", "hd-lab")
 NETWORK = PREFIX
 LABEL = f"harbor-deploy-lab={PREFIX}"
-SUITE = "trixie"
-MIRROR = os.environ.get("LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # The DNS name Harbor is served under in the lab (a reserved private-use TLD).
 HARBOR_DNS_NAME = "harbor.lab.internal"
 BASE_PACKAGES = (
@@ -49,6 +52,7 @@ RUN_FLAGS = [
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
 ]
 BOOT_TIMEOUT = 120
+MIRROR_PORT = int(os.environ.get("LAB_MIRROR_PORT", 18480))
 
 
 @dataclass
@@ -88,7 +92,7 @@ def planned_hosts(clients=None, bare=None):
 
 def recipe_hash():
     digest = hashlib.sha256()
-    for part in (SUITE, MIRROR, " ".join(BASE_PACKAGES), " ".join(DOCKER_PACKAGES),
+    for part in (SUITE, " ".join(BASE_PACKAGES), " ".join(DOCKER_PACKAGES),
                  " ".join(RUN_FLAGS), SETUP_SCRIPT.read_text()):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:12]
@@ -96,23 +100,6 @@ def recipe_hash():
 
 def image_tag(docker):
     return f"harbor-deploy-lab/host:{recipe_hash()}-{'docker' if docker else 'bare'}"
-
-
-def log(message):
-    print(f"[lab] {message}", flush=True)
-
-
-def run(*args, check=True, capture=True, input=None):
-    result = subprocess.run(args, check=False, text=True, input=input,
-                            capture_output=capture)
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout or "").strip() if capture else ""
-        raise SystemExit(f"command failed ({result.returncode}): {' '.join(args)}\n{detail}")
-    return result
-
-
-def docker(*args, **kwargs):
-    return run("docker", *args, **kwargs)
 
 
 # --- docker engine on the controller -------------------------------------------
@@ -159,66 +146,18 @@ def ensure_dockerd():
 
 # --- images ----------------------------------------------------------------------
 
-def image_exists(tag):
-    return docker("image", "inspect", tag, check=False).returncode == 0
-
-
-def chroot_run(root, script):
-    """Run a shell script in the rootfs with the kernel filesystems apt needs."""
-    mounts = [("proc", root / "proc", ["-t", "proc", "proc"]),
-              ("sys", root / "sys", ["-t", "sysfs", "sysfs"]),
-              ("dev", root / "dev", ["--bind", "/dev"])]
-    mounted = []
-    try:
-        for _, target, args in mounts:
-            run("mount", *args, str(target))
-            mounted.append(target)
-        policy = root / "usr/sbin/policy-rc.d"
-        policy.write_text("#!/bin/sh\nexit 101\n")  # no service starts in the chroot
-        policy.chmod(0o755)
-        run("chroot", str(root), "/bin/sh", "-c", script, capture=False)
-        policy.unlink()
-    finally:
-        for target in reversed(mounted):
-            run("umount", "-l", str(target), check=False)
-
-
-def import_rootfs(root, tag):
-    changes = ['CMD ["/sbin/init"]', "ENV container=docker"]
-    args = ["docker", "import"]
-    for change in changes:
-        args += ["--change", change]
-    tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-cf", "-", "."],
-                           stdout=subprocess.PIPE)
-    result = subprocess.run(args + ["-", tag], stdin=tar.stdout, capture_output=True, text=True)
-    if tar.wait() != 0 or result.returncode != 0:
-        raise SystemExit(f"importing {root} as {tag} failed: {result.stderr.strip()}")
-
-
 def build_images():
     """Build both host images from one debootstrap when either is missing."""
     tags = {docker_flag: image_tag(docker_flag) for docker_flag in (False, True)}
     if all(image_exists(tag) for tag in tags.values()):
         return tags
-    if not shutil.which("debootstrap"):
-        raise SystemExit("debootstrap not found: install it (make deps does)")
-    work = Path(tempfile.mkdtemp(prefix="hd-lab-rootfs-", dir="/var/tmp"))
-    root = work / "rootfs"
-    try:
-        log(f"debootstrap {SUITE} rootfs (a few minutes, done once per recipe)")
-        run("debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-            SUITE, str(root), MIRROR, capture=False)
+    boot = ['CMD ["/sbin/init"]', "ENV container=docker"]
+    with debootstrap(BASE_PACKAGES) as root:
         (root / "tmp/host-setup.sh").write_text(SETUP_SCRIPT.read_text())
         chroot_run(root, "sh /tmp/host-setup.sh && rm /tmp/host-setup.sh")
-        import_rootfs(root, tags[False])
-        log(f"built {tags[False]}")
-        chroot_run(root, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                         f"apt-get install -y -qq --no-install-recommends {' '.join(DOCKER_PACKAGES)} "
-                         "iptables >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*")
-        import_rootfs(root, tags[True])
-        log(f"built {tags[True]}")
-    finally:
-        run("rm", "-rf", "--one-file-system", str(work), check=False)
+        import_rootfs(root, tags[False], boot)
+        apt_install(root, DOCKER_PACKAGES)
+        import_rootfs(root, tags[True], boot)
     return tags
 
 
@@ -335,6 +274,44 @@ def wait_ssh(host, key_path, known_hosts, timeout=30):
             time.sleep(1)
 
 
+def mirror_answers(url):
+    try:
+        with urllib.request.urlopen(f"{url}/repos/goharbor/harbor/releases/latest", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def ensure_mirror(directory, root):
+    """Serve the stand-in releases on loopback; reuse a running mirror of this root."""
+    url = f"http://127.0.0.1:{MIRROR_PORT}"
+    pidfile, rootfile = directory / "mirror.pid", directory / "mirror.root"
+    running = pidfile_process(pidfile) is not None
+    if running and rootfile.exists() and rootfile.read_text() == str(root) and mirror_answers(url):
+        return url
+    stop_mirror(directory)
+    with open(directory / "mirror.log", "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "lab.mirror", "--root", str(root),
+                                    "--port", str(MIRROR_PORT)], cwd=LAB_DIR.parent,
+                                   stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    pidfile.write_text(str(process.pid))
+    rootfile.write_text(str(root))
+    for _ in range(50):
+        if mirror_answers(url):
+            log(f"release mirror on {url}")
+            return url
+        time.sleep(0.2)
+    raise SystemExit(f"release mirror did not answer on {url} (see {directory / 'mirror.log'})")
+
+
+def stop_mirror(directory):
+    pidfile = directory / "mirror.pid"
+    if pidfile_process(pidfile) is not None:
+        os.kill(int(pidfile.read_text()), signal.SIGTERM)
+    pidfile.unlink(missing_ok=True)
+
+
 def lab_containers():
     return docker("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}").stdout.split()
 
@@ -345,6 +322,7 @@ def up(clients=None, bare=None):
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_path = ensure_ssh_key(directory)
     tags = build_images()
+    mirror_url = ensure_mirror(directory, standin.build())
     ensure_network()
     hosts = planned_hosts(clients, bare)
     wanted = {host.container for host in hosts}
@@ -358,7 +336,8 @@ def up(clients=None, bare=None):
     for host in hosts:
         wait_ssh(host, key_path, known_hosts)
     state = {"key": str(key_path), "known_hosts": str(known_hosts), "network": NETWORK,
-             "harbor_dns_name": HARBOR_DNS_NAME, "hosts": [{**asdict(host), "container": host.container} for host in hosts]}
+             "harbor_dns_name": HARBOR_DNS_NAME, "mirror_url": mirror_url,
+             "harbor_versions": list(standin.VERSIONS), "hosts": [{**asdict(host), "container": host.container} for host in hosts]}
     (directory / "hosts.json").write_text(json.dumps(state, indent=2) + "\n")
     log(f"lab ready: {', '.join(h.name + ':' + str(h.ssh_port) for h in hosts)}")
     return state
@@ -374,6 +353,8 @@ def down():
         docker("volume", "rm", "-f", *volumes)
     if docker("network", "inspect", NETWORK, check=False).returncode == 0:
         docker("network", "rm", NETWORK)
+    if state_dir().exists():
+        stop_mirror(state_dir())
     shutil.rmtree(state_dir(), ignore_errors=True)
     log("lab removed (images kept as build cache)")
 

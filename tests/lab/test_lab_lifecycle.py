@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from lab.labctl import CONTAINERD_PIDFILE, DOCKERD_PIDFILE
+from lab.labctl import CONTAINERD_PIDFILE, DOCKERD_PIDFILE, mirror_answers, state_dir
 from tests.conftest import ROOT
 from tests.lab.conftest import host_exec
 
@@ -39,21 +39,25 @@ def test_lab_up_recovers_after_every_docker_process_was_killed(lab):
     hosts_init = [subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", h["container"]],
                                  capture_output=True, text=True, check=True).stdout.strip()
                   for h in lab["hosts"]]
-    engine = [path.read_text().strip() for path in (DOCKERD_PIDFILE, CONTAINERD_PIDFILE)]
+    engine = [path.read_text().strip() for path in
+              (DOCKERD_PIDFILE, CONTAINERD_PIDFILE, state_dir() / "mirror.pid")]
     subprocess.run(["kill", "-9", *hosts_init, *engine], check=True)
     subprocess.run(["pkill", "-9", "-f", "containerd-shim-runc-v2 -namespace moby"], check=False)
     assert subprocess.run(["docker", "info"], capture_output=True).returncode != 0
     labctl("up")
     for host in lab["hosts"]:
         assert host_exec(host["container"], "systemctl is-system-running") == "running"
+    assert mirror_answers(lab["mirror_url"])
 
 
 def test_lab_down_leaves_no_containers_networks_or_volumes(tmp_path):
     env = {"LAB_PREFIX": "hd-labtest", "LAB_CLIENTS": "1", "LAB_BARE": "0",
-           "LAB_STATE_DIR": str(tmp_path / "state")}
+           "LAB_STATE_DIR": str(tmp_path / "state"), "LAB_MIRROR_PORT": "18489"}
     labctl("up", env)
     assert (tmp_path / "state" / "hosts.json").exists()
+    assert mirror_answers("http://127.0.0.1:18489")
     labctl("down", env)
+    assert not mirror_answers("http://127.0.0.1:18489")
 
     def listed(*args):
         return subprocess.run(["docker", *args, "--filter", "label=harbor-deploy-lab=hd-labtest",
