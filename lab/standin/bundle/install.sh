@@ -61,7 +61,8 @@ fi
 ./prepare $prepare_para
 echo ""
 
-if [ -n "$($DOCKER_COMPOSE ps -q)"  ]
+# As in the real script the test is on a non-empty string, so down -v always runs.
+if [ -n "$DOCKER_COMPOSE ps -q"  ]
 then
     note "stopping existing Harbor instance ..."
     $DOCKER_COMPOSE down -v
