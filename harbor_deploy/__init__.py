@@ -1,1 +1,4 @@
-"""Controller-side library of the Harbor deploy: data defaults, validation, secrets, TLS, installer fetch, harbor.yml."""
+"""Controller-side library of the Harbor deploy.
+
+defaults (inventory keys), validate, secrets, tls, installer (fetch + verify), harbor_yml.
+"""

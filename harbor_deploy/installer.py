@@ -116,7 +116,8 @@ def offline_asset_name(names, tag, arch="amd64"):
     for wanted in (arch, None):
         if wanted in by_arch:
             return by_arch[wanted]
-    raise InstallerError(f"no offline installer for {tag} ({arch}) among: {', '.join(sorted(names)) or 'nothing'}")
+    listed = ", ".join(sorted(names)) or "nothing"
+    raise InstallerError(f"no offline installer for {tag} ({arch}) among: {listed}")
 
 
 def version_of(file_name):
@@ -139,7 +140,8 @@ def _check(name, md5, sha256, expected_md5, pinned_sha256):
     if expected_md5 is not None and md5 != expected_md5:
         raise InstallerError(f"{name}: md5 {md5} does not match the release md5sum {expected_md5}")
     if pinned_sha256 is not None and sha256 != pinned_sha256:
-        raise InstallerError(f"{name}: sha256 {sha256} does not match harbor_installer_sha256 {pinned_sha256}")
+        raise InstallerError(
+            f"{name}: sha256 {sha256} does not match harbor_installer_sha256 {pinned_sha256}")
 
 
 def verify(path, expected_md5=None, pinned_sha256=None):

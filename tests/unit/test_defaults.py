@@ -28,7 +28,8 @@ HARBOR_YML_PATHS = {
     "harbor_jobservice_job_loggers": ("jobservice", "job_loggers"),
     "harbor_jobservice_logger_sweeper_duration": ("jobservice", "logger_sweeper_duration"),
     "harbor_notification_webhook_job_max_retry": ("notification", "webhook_job_max_retry"),
-    "harbor_notification_webhook_job_http_client_timeout": ("notification", "webhook_job_http_client_timeout"),
+    "harbor_notification_webhook_job_http_client_timeout":
+        ("notification", "webhook_job_http_client_timeout"),
     "harbor_log_level": ("log", "level"),
     "harbor_log_rotate_count": ("log", "local", "rotate_count"),
     "harbor_log_rotate_size": ("log", "local", "rotate_size"),

@@ -149,7 +149,8 @@ def test_provided_tls_pair_is_checked(tmp_path):
     _, other_key = _write_pair(tmp_path / "b", HOST)
     assert _why({**good, "harbor_tls_private_key": other_key}, "harbor_tls_certificate") == [
         "private key does not match the certificate"]
-    old_cert, old_key = _write_pair(tmp_path / "c", HOST, now=datetime.datetime(2015, 1, 1, tzinfo=datetime.timezone.utc))
+    long_ago = datetime.datetime(2015, 1, 1, tzinfo=datetime.timezone.utc)
+    old_cert, old_key = _write_pair(tmp_path / "c", HOST, now=long_ago)
     assert _why({**good, "harbor_tls_certificate": old_cert, "harbor_tls_private_key": old_key},
                 "harbor_tls_certificate")[0].startswith("certificate expired on")
     wrong_cert, wrong_key = _write_pair(tmp_path / "d", "other.example")
