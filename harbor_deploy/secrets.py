@@ -48,6 +48,13 @@ class Secret:
 
     __hash__ = None
 
+    # Immutable: copies (e.g. of data holding one) are the object itself.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __reduce__(self):
         raise TypeError("a Secret is not serialisable")
 

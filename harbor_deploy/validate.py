@@ -42,6 +42,8 @@ EXTERNAL_DB_FIELDS = (*EXTERNAL_DB_REQUIRED, "password", "ssl_mode", "max_idle_c
                       "max_open_conns")
 LOG_ENDPOINT_FIELDS = ("protocol", "host", "port")
 # Keys Harbor accepts as a number or a string; their own checks cover them.
+OPTIONAL_STRING_KEYS = ("harbor_mirror_url", "harbor_installer_file", "harbor_tls_certificate",
+                        "harbor_tls_private_key", "harbor_tls_chain", "harbor_external_url")
 INT_OR_STRING_KEYS = ("harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time",
                       "harbor_log_rotate_size")
 
@@ -80,6 +82,10 @@ def _type_problems(config):
     """Scalar keys must have the type of their default (bools, ints, strings)."""
     for key in KEYS:
         value = config.get(key.name)
+        if key.name in OPTIONAL_STRING_KEYS:
+            if value is not None and not isinstance(value, str):
+                yield key.name, "must be a string"
+            continue
         if key.default is None:
             continue
         if isinstance(key.default, bool):
@@ -398,7 +404,7 @@ def problems(data, secrets=None, other_keys=()):
               _tls_problems, _url_problems, _path_problems, _duration_problems,
               _jobservice_problems, _log_problems, _record_value_problems, _storage_problems)
     for check in checks:
-        found += check(config)
+        found += [(key, why) for key, why in check(config) if key not in broken]
     found += _external_problems(config, secrets)
     found += _secret_problems(secrets)
     return list(dict.fromkeys(found))

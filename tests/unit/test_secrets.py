@@ -1,5 +1,6 @@
 """Secrets: environment, then the controller secrets dir, then generated once; never shown."""
 
+import copy
 import pickle
 import stat
 
@@ -27,11 +28,13 @@ def test_secret_never_shows_its_value():
     assert secret.reveal() == VALUE
 
 
-def test_secret_compares_by_value_and_refuses_pickling():
+def test_secret_compares_by_value_copies_and_refuses_pickling():
     assert Secret(VALUE, "a") == Secret(VALUE, "b")
     assert Secret(VALUE, "a") != Secret("other", "a")
+    secret = Secret(VALUE, "a")
+    assert copy.deepcopy({"k": secret})["k"] is secret
     with pytest.raises(TypeError):
-        pickle.dumps(Secret(VALUE, "a"))
+        pickle.dumps(secret)
 
 
 def test_environment_wins_over_file(tmp_path):

@@ -238,6 +238,8 @@ def test_other_deploys_keys_can_be_declared_known():
 
 
 def test_type_mistakes_are_reported_once():
+    assert problems({"harbor_hostname": HOST, "harbor_installer_source": "file",
+                     "harbor_installer_file": 42}) == [("harbor_installer_file", "must be a string")]
     assert problems({"harbor_hostname": HOST, "harbor_with_trivy": "yes"}) == [
         ("harbor_with_trivy", "must be true or false")]
     assert problems({"harbor_hostname": HOST, "harbor_metric": True}) == [
