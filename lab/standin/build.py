@@ -165,11 +165,14 @@ def build():
     if all((root / RELEASE_PATH / version / "md5sum").exists() for version in VERSIONS):
         return root
     runtime_tag = build_runtime_image(build_rootfs_image(), recipe)
+    # Built aside and renamed, so a concurrent or killed build never leaves half a release.
+    partial = root.with_name(f"{recipe}.partial-{os.getpid()}")
     for version in VERSIONS:
-        build_release(version, runtime_tag, root / RELEASE_PATH / version)
+        build_release(version, runtime_tag, partial / RELEASE_PATH / version)
     for stale in root.parent.iterdir():  # releases of older recipes
-        if stale != root:
+        if stale != partial:
             shutil.rmtree(stale, ignore_errors=True)
+    partial.rename(root)
     return root
 
 
