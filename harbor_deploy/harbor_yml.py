@@ -3,7 +3,8 @@
 ``render`` returns the complete file (every key Harbor's ``prepare`` needs) as
 text, byte-identical for the same input. Values are YAML-quoted by the ``y`` and
 ``block`` helpers the template receives in its context, so ``context(...)`` also
-works with pyinfra's ``files.template(src=TEMPLATE, **context(...))``.
+works with pyinfra's ``files.template(src=TEMPLATE, jinja_env_kwargs=JINJA_ENV_KWARGS,
+**context(...))``.
 ``masked`` returns the text with secret values replaced, for dry-run diffs.
 """
 
@@ -19,6 +20,7 @@ from harbor_deploy.secrets import MASK
 from harbor_deploy.validate import VERSION_RE
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "harbor.yml.j2"
+JINJA_ENV_KWARGS = {"trim_blocks": True, "lstrip_blocks": True}
 
 # Harbor's defaults for the external database fields the inventory may leave out.
 EXTERNAL_DATABASE_DEFAULTS = {"ssl_mode": "disable", "max_idle_conns": 2, "max_open_conns": 0}
@@ -139,7 +141,7 @@ def context(config, secrets, version=None):
 def _template():
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+        keep_trailing_newline=True, autoescape=False, **JINJA_ENV_KWARGS)
     return environment.get_template(TEMPLATE.name)
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pyinfra.api.util import get_template
 
 from harbor_deploy import harbor_yml
 from harbor_deploy.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY, merged
@@ -175,3 +176,9 @@ def test_masked_copy_hides_every_secret(value):
 def test_masked_copy_keeps_empty_values_visible():
     text = "external_redis:\n  host: r:6379\n  password: null\n"
     assert harbor_yml.masked(text) == text
+
+
+def test_pyinfra_files_template_renders_the_same_bytes():
+    config = _config(harbor_storage_service={"s3": {"bucket": "b"}})
+    template = get_template(str(harbor_yml.TEMPLATE), dict(harbor_yml.JINJA_ENV_KWARGS))
+    assert template.render(harbor_yml.context(config, SECRETS)) == harbor_yml.render(config, SECRETS)
