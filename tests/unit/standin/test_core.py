@@ -1,0 +1,455 @@
+"""The stand-in harbor-core, served in-process on loopback against a temp data dir."""
+
+import base64
+import functools
+import hashlib
+import json
+import re
+import socket
+import threading
+
+import jsonschema
+import pytest
+import requests
+import yaml
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from tests.unit.standin.conftest import SWAGGER, load_runtime
+
+core = load_runtime("core")
+ADMIN = ("admin", "Harbor12345")
+KID = re.compile(r"^(?:[A-Z2-7]{4}:){11}[A-Z2-7]{4}$")
+
+
+@functools.lru_cache(maxsize=None)
+def swagger_definitions():
+    # The C loader: the pure-python one takes seconds on this 10k-line spec.
+    return yaml.load(SWAGGER.read_text(), Loader=yaml.CSafeLoader)["definitions"]
+
+
+def assert_matches(definition, payload):
+    """Validate against a swagger 2.0 definition, $refs resolved within the document."""
+    schema = {"$ref": f"#/definitions/{definition}", "definitions": swagger_definitions()}
+    jsonschema.Draft4Validator(schema).validate(payload)
+
+
+def assert_list_of(definition, payload):
+    assert isinstance(payload, list)
+    for item in payload:
+        assert_matches(definition, item)
+
+
+@pytest.fixture
+def portal_listener():
+    """Something listening where the portal should be, so health has a healthy peer."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Harbor:
+    """A running core plus a requests helper."""
+
+    def __init__(self, env):
+        self.settings = core.Settings(env)
+        self.server = core.make_server(self.settings, host="127.0.0.1", port=0)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def call(self, method, path, auth=None, **kwargs):
+        prefix = "" if path.startswith("/service/") else "/api/v2.0"
+        return requests.request(method, f"{self.base}{prefix}{path}", auth=auth, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def env(tmp_path, rsa_key_pem, portal_listener):
+    key = tmp_path / "private_key.pem"
+    key.write_bytes(rsa_key_pem)
+    dead = closed_port()
+    return {
+        "EXT_ENDPOINT": "https://harbor.lab.internal:8443",
+        "HARBOR_ADMIN_PASSWORD": "Harbor12345",
+        "DATA_DIR": str(tmp_path / "data"),
+        "TOKEN_PRIVATE_KEY_PATH": str(key),
+        "CA_DOWNLOAD_PATH": str(tmp_path / "data" / "ca_download" / "ca.crt"),
+        "HARBOR_STANDIN_VERSION": "v2.13.1",
+        "PORTAL_URL": f"http://127.0.0.1:{portal_listener}",
+        "JOBSERVICE_URL": f"http://127.0.0.1:{dead}",
+        "REGISTRY_URL": f"http://127.0.0.1:{dead}",
+        "REGISTRY_CONTROLLER_URL": f"http://127.0.0.1:{dead}",
+        "POSTGRESQL_HOST": "127.0.0.1",
+        "POSTGRESQL_PORT": str(dead),
+        "_REDIS_URL_CORE": f"redis://127.0.0.1:{dead}?idle_timeout_seconds=30",
+        "TRIVY_ADAPTER_URL": f"http://127.0.0.1:{dead}",
+    }
+
+
+@pytest.fixture
+def harbor(env):
+    running = Harbor(env)
+    yield running
+    running.stop()
+
+
+def make_user(harbor, username, password="Secret123"):
+    response = harbor.call(
+        "POST", "/users", auth=ADMIN,
+        json={"username": username, "password": password, "email": f"{username}@example.com", "realname": username},
+    )
+    assert response.status_code == 201, response.text
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def make_project(harbor, auth, name, public=False):
+    response = harbor.call(
+        "POST", "/projects", auth=auth, json={"project_name": name, "metadata": {"public": str(public).lower()}}
+    )
+    assert response.status_code == 201, response.text
+    return response
+
+
+def make_robot(harbor, project, name="ci", actions=("pull", "push")):
+    body = {
+        "name": name,
+        "level": "project",
+        "duration": -1,
+        "permissions": [
+            {
+                "kind": "project",
+                "namespace": project,
+                "access": [{"resource": "repository", "action": action} for action in actions],
+            }
+        ],
+    }
+    response = harbor.call("POST", "/robots", auth=ADMIN, json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def token(harbor, auth, *scopes, service="harbor-registry"):
+    params = {"service": service, "scope": list(scopes)}
+    return harbor.call("GET", "/service/token", auth=auth, params=params)
+
+
+def decode_jwt(jwt, public_key):
+    header_b64, claims_b64, signature_b64 = jwt.split(".")
+
+    def unb64(part):
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    public_key.verify(unb64(signature_b64), f"{header_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return json.loads(unb64(header_b64)), json.loads(unb64(claims_b64))
+
+
+def granted(harbor, auth, scope):
+    response = token(harbor, auth, scope)
+    assert response.status_code == 200, response.text
+    key = serialization.load_pem_private_key(harbor.settings.token_key_path.read_bytes(), password=None)
+    _, claims = decode_jwt(response.json()["token"], key.public_key())
+    return set(claims["access"][0]["actions"])
+
+
+def test_ping_answers_pong(harbor):
+    response = harbor.call("GET", "/ping")
+    assert response.status_code == 200
+    assert response.text == "Pong"
+
+
+def test_health_reports_every_component_without_auth(harbor):
+    response = harbor.call("GET", "/health")
+    assert response.status_code == 200
+    health = response.json()
+    assert_matches("OverallHealthStatus", health)
+    status = {component["name"]: component["status"] for component in health["components"]}
+    assert status == {
+        "core": "healthy",
+        "portal": "healthy",
+        "jobservice": "unhealthy",
+        "registry": "unhealthy",
+        "registryctl": "unhealthy",
+        "database": "unhealthy",
+        "redis": "unhealthy",
+    }
+    assert health["status"] == "unhealthy"
+    assert all(c.get("error") for c in health["components"] if c["status"] == "unhealthy")
+
+
+def test_health_includes_trivy_when_installed_with_it(env):
+    running = Harbor({**env, "WITH_TRIVY": "true"})
+    try:
+        names = [c["name"] for c in running.call("GET", "/health").json()["components"]]
+    finally:
+        running.stop()
+    assert "trivy" in names
+
+
+def test_systeminfo_shows_the_version_only_to_authenticated_callers(harbor):
+    anonymous = harbor.call("GET", "/systeminfo").json()
+    assert_matches("GeneralInfo", anonymous)
+    assert "harbor_version" not in anonymous
+    assert anonymous["auth_mode"] == "db_auth"
+    admin = harbor.call("GET", "/systeminfo", auth=ADMIN).json()
+    assert_matches("GeneralInfo", admin)
+    assert admin["harbor_version"] == "v2.13.1-standin"
+    assert admin["external_url"] == "https://harbor.lab.internal:8443"
+    assert admin["registry_url"] == "harbor.lab.internal:8443"
+    assert admin["has_ca_root"] is False
+
+
+def test_getcert_serves_the_downloaded_ca(harbor):
+    assert harbor.call("GET", "/systeminfo/getcert").status_code == 404
+    harbor.settings.ca_path.parent.mkdir(parents=True, exist_ok=True)
+    harbor.settings.ca_path.write_text("CA PEM\n")
+    response = harbor.call("GET", "/systeminfo/getcert")
+    assert response.status_code == 200
+    assert response.text == "CA PEM\n"
+    assert response.headers["Content-Type"] == "application/octet-stream"
+
+
+def test_admin_is_seeded_from_the_configured_password(harbor):
+    response = harbor.call("GET", "/users/current", auth=ADMIN)
+    assert response.status_code == 200
+    assert_matches("UserResp", response.json())
+    assert response.json()["user_id"] == 1
+    assert response.json()["sysadmin_flag"] is True
+    assert harbor.call("GET", "/users/current", auth=("admin", "wrong")).status_code == 401
+    assert harbor.call("GET", "/users/current").status_code == 401
+
+
+def test_admin_password_change_replaces_the_old_one(harbor):
+    wrong_old = harbor.call("PUT", "/users/1/password", auth=ADMIN, json={"old_password": "nope", "new_password": "NewPass123"})
+    assert wrong_old.status_code == 403
+    assert_matches("Errors", wrong_old.json())
+    weak = harbor.call("PUT", "/users/1/password", auth=ADMIN, json={"old_password": ADMIN[1], "new_password": "short"})
+    assert weak.status_code == 400
+    changed = harbor.call("PUT", "/users/1/password", auth=ADMIN, json={"old_password": ADMIN[1], "new_password": "NewPass123"})
+    assert changed.status_code == 200
+    assert harbor.call("GET", "/users/current", auth=ADMIN).status_code == 401
+    assert harbor.call("GET", "/users/current", auth=("admin", "NewPass123")).status_code == 200
+
+
+def test_state_survives_a_restart_and_the_seed_password_is_ignored_then(env):
+    first = Harbor(env)
+    first.call("PUT", "/users/1/password", auth=ADMIN, json={"old_password": ADMIN[1], "new_password": "NewPass123"})
+    make_project(first, ("admin", "NewPass123"), "apps")
+    first.stop()
+    second = Harbor({**env, "HARBOR_ADMIN_PASSWORD": "Changed999"})
+    try:
+        assert second.call("GET", "/users/current", auth=("admin", "Changed999")).status_code == 401
+        assert second.call("GET", "/users/current", auth=("admin", "NewPass123")).status_code == 200
+        assert second.call("HEAD", "/projects", params={"project_name": "apps"}).status_code == 200
+    finally:
+        second.stop()
+
+
+def test_users_are_created_and_listed_by_the_admin_only(harbor):
+    user_id = make_user(harbor, "alice")
+    duplicate = harbor.call("POST", "/users", auth=ADMIN, json={"username": "alice", "password": "Secret123"})
+    assert duplicate.status_code == 409
+    by_user = harbor.call("POST", "/users", auth=("alice", "Secret123"), json={"username": "bob", "password": "Secret123"})
+    assert by_user.status_code == 403
+    assert harbor.call("POST", "/users", json={"username": "bob", "password": "Secret123"}).status_code == 401
+    listed = harbor.call("GET", "/users", auth=ADMIN)
+    assert listed.status_code == 200
+    assert_list_of("UserResp", listed.json())
+    assert [u["username"] for u in listed.json()] == ["admin", "alice"]
+    assert listed.headers["X-Total-Count"] == "2"
+    assert harbor.call("GET", "/users", auth=("alice", "Secret123")).status_code == 403
+    current = harbor.call("GET", "/users/current", auth=("alice", "Secret123")).json()
+    assert current["user_id"] == user_id and current["sysadmin_flag"] is False
+
+
+def test_a_user_changes_their_own_password_with_the_old_one(harbor):
+    user_id = make_user(harbor, "alice")
+    alice = ("alice", "Secret123")
+    assert harbor.call("PUT", f"/users/{user_id}/password", auth=alice, json={"new_password": "Other123x"}).status_code == 403
+    assert harbor.call("PUT", "/users/1/password", auth=alice, json={"old_password": "x", "new_password": "Other123x"}).status_code == 403
+    same = harbor.call("PUT", f"/users/{user_id}/password", auth=alice, json={"old_password": "Secret123", "new_password": "Secret123"})
+    assert same.status_code == 400
+    ok = harbor.call("PUT", f"/users/{user_id}/password", auth=alice, json={"old_password": "Secret123", "new_password": "Other123x"})
+    assert ok.status_code == 200
+
+
+def test_library_exists_and_is_public(harbor):
+    assert harbor.call("HEAD", "/projects", params={"project_name": "library"}).status_code == 200
+    assert harbor.call("HEAD", "/projects", params={"project_name": "nope"}).status_code == 404
+    listed = harbor.call("GET", "/projects")
+    assert_list_of("Project", listed.json())
+    assert [(p["name"], p["metadata"]["public"]) for p in listed.json()] == [("library", "true")]
+
+
+def test_project_lifecycle(harbor):
+    make_user(harbor, "alice")
+    alice = ("alice", "Secret123")
+    created = make_project(harbor, alice, "apps")
+    assert created.headers["Location"] == "/api/v2.0/projects/2"
+    assert harbor.call("POST", "/projects", auth=alice, json={"project_name": "apps"}).status_code == 409
+    assert harbor.call("POST", "/projects", auth=alice, json={"project_name": "Bad Name"}).status_code == 400
+    assert harbor.call("POST", "/projects", json={"project_name": "anon"}).status_code == 401
+
+    project = harbor.call("GET", "/projects/apps", auth=alice).json()
+    assert_matches("Project", project)
+    assert (project["project_id"], project["owner_name"], project["metadata"]["public"]) == (2, "alice", "false")
+    assert project["current_user_role_id"] == 1
+    assert harbor.call("GET", "/projects/2", auth=ADMIN).json()["name"] == "apps"
+    assert harbor.call("GET", "/projects/apps").status_code == 401
+    assert [p["name"] for p in harbor.call("GET", "/projects").json()] == ["library"]
+
+    make_user(harbor, "bob")
+    bob = ("bob", "Secret123")
+    assert harbor.call("GET", "/projects/apps", auth=bob).status_code == 403
+    assert harbor.call("PUT", "/projects/apps", auth=bob, json={"metadata": {"public": "true"}}).status_code == 403
+    assert harbor.call("PUT", "/projects/apps", auth=alice, json={"metadata": {"public": "true"}}).status_code == 200
+    assert harbor.call("GET", "/projects/apps", auth=bob).json()["metadata"]["public"] == "true"
+
+    assert harbor.call("DELETE", "/projects/apps", auth=bob).status_code == 403
+    assert harbor.call("DELETE", "/projects/apps", auth=alice).status_code == 200
+    assert harbor.call("GET", "/projects/apps", auth=ADMIN).status_code == 404
+
+
+def test_a_project_holding_repositories_cannot_be_deleted(harbor):
+    make_project(harbor, ADMIN, "apps")
+    manifests = harbor.settings.data_dir / "registry/docker/registry/v2/repositories/apps/web/_manifests"
+    manifests.mkdir(parents=True)
+    assert harbor.call("GET", "/projects/apps", auth=ADMIN).json()["repo_count"] == 1
+    assert harbor.call("DELETE", "/projects/apps", auth=ADMIN).status_code == 412
+
+
+def test_robots_are_named_by_level_and_listed(harbor):
+    make_project(harbor, ADMIN, "apps")
+    created = make_robot(harbor, "apps")
+    assert_matches("RobotCreated", created)
+    assert created["name"] == "robot$apps+ci"
+    assert created["expires_at"] == -1
+    assert len(created["secret"]) >= 8
+    system = harbor.call(
+        "POST", "/robots", auth=ADMIN,
+        json={"name": "ops", "level": "system", "duration": 30,
+              "permissions": [{"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}]},
+    )
+    assert system.status_code == 201
+    assert system.json()["name"] == "robot$ops"
+    assert system.json()["expires_at"] > 0
+    assert harbor.call("POST", "/robots", auth=ADMIN, json={"name": "ci", "level": "project", "duration": -1,
+                       "permissions": [{"kind": "project", "namespace": "apps", "access": []}]}).status_code == 409
+    listed = harbor.call("GET", "/robots", auth=ADMIN)
+    assert_list_of("Robot", listed.json())
+    assert [r["name"] for r in listed.json()] == ["robot$apps+ci", "robot$ops"]
+    only_project = harbor.call("GET", "/robots", auth=ADMIN, params={"q": "Level=project,ProjectID=2"}).json()
+    assert [r["name"] for r in only_project] == ["robot$apps+ci"]
+    fetched = harbor.call("GET", f"/robots/{created['id']}", auth=ADMIN).json()
+    assert_matches("Robot", fetched)
+    assert "secret" not in fetched
+    assert harbor.call("DELETE", f"/robots/{created['id']}", auth=ADMIN).status_code == 200
+    assert harbor.call("GET", f"/robots/{created['id']}", auth=ADMIN).status_code == 404
+
+
+def test_robot_creation_needs_rights_on_the_project(harbor):
+    make_user(harbor, "alice")
+    make_project(harbor, ADMIN, "apps")
+    body = {"name": "ci", "level": "project", "duration": -1,
+            "permissions": [{"kind": "project", "namespace": "apps", "access": [{"resource": "repository", "action": "pull"}]}]}
+    assert harbor.call("POST", "/robots", auth=("alice", "Secret123"), json=body).status_code == 403
+    assert harbor.call("POST", "/robots", auth=ADMIN, json={**body, "duration": 0}).status_code == 400
+    missing = {**body, "permissions": [{**body["permissions"][0], "namespace": "nope"}]}
+    assert harbor.call("POST", "/robots", auth=ADMIN, json=missing).status_code == 404
+
+
+def test_robots_authenticate_with_their_secret(harbor):
+    make_project(harbor, ADMIN, "apps")
+    robot = make_robot(harbor, "apps")
+    listed = harbor.call("GET", "/projects", auth=(robot["name"], robot["secret"]))
+    assert listed.status_code == 200
+    assert sorted(p["name"] for p in listed.json()) == ["apps", "library"]
+    assert harbor.call("GET", "/projects", auth=(robot["name"], "wrong")).status_code == 401
+
+
+def test_gc_schedule(harbor):
+    empty = harbor.call("GET", "/system/gc/schedule", auth=ADMIN)
+    assert (empty.status_code, empty.content) == (200, b"")
+    body = {"schedule": {"type": "Daily"}, "parameters": {"delete_untagged": True, "workers": 1}}
+    assert harbor.call("POST", "/system/gc/schedule", auth=ADMIN, json=body).status_code == 201
+    assert harbor.call("POST", "/system/gc/schedule", auth=ADMIN, json=body).status_code == 409
+    schedule = harbor.call("GET", "/system/gc/schedule", auth=ADMIN).json()
+    assert_matches("GCHistory", schedule)
+    assert schedule["schedule"] == {"type": "Daily", "cron": "0 0 0 * * *"}
+    assert json.loads(schedule["job_parameters"]) == {"delete_untagged": True, "workers": 1}
+    custom = {"schedule": {"type": "Custom", "cron": "0 30 2 * * 6"}}
+    assert harbor.call("PUT", "/system/gc/schedule", auth=ADMIN, json=custom).status_code == 200
+    assert harbor.call("GET", "/system/gc/schedule", auth=ADMIN).json()["schedule"]["cron"] == "0 30 2 * * 6"
+    bad = {"schedule": {"type": "Custom", "cron": "* * *"}}
+    assert harbor.call("PUT", "/system/gc/schedule", auth=ADMIN, json=bad).status_code == 400
+    make_user(harbor, "alice")
+    assert harbor.call("GET", "/system/gc/schedule", auth=("alice", "Secret123")).status_code == 403
+    assert harbor.call("PUT", "/system/gc/schedule", json=custom).status_code == 401
+
+
+def test_token_is_an_rs256_jwt_distribution_accepts(harbor):
+    response = token(harbor, ADMIN, "repository:library/busybox:push,pull")
+    assert response.status_code == 200
+    payload = response.json()
+    assert payload["expires_in"] == 1800
+    key = serialization.load_pem_private_key(harbor.settings.token_key_path.read_bytes(), password=None)
+    header, claims = decode_jwt(payload["token"], key.public_key())
+    assert header["alg"] == "RS256"
+    assert KID.match(header["kid"])
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert header["kid"].replace(":", "") == base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
+    assert (claims["iss"], claims["aud"], claims["sub"]) == ("harbor-token-issuer", "harbor-registry", "admin")
+    assert claims["nbf"] <= claims["iat"] < claims["exp"] == claims["iat"] + 1800
+    assert claims["jti"]
+    assert claims["access"] == [{"type": "repository", "name": "library/busybox", "actions": ["push", "pull"]}]
+
+
+def test_docker_login_token_without_scope(harbor):
+    response = harbor.call("GET", "/service/token", auth=ADMIN,
+                           params={"account": "admin", "client_id": "docker", "offline_token": "true", "service": "harbor-registry"})
+    assert response.status_code == 200
+    assert response.json()["token"].count(".") == 2
+    assert token(harbor, ("admin", "bad")).status_code == 401
+    assert token(harbor, ADMIN, service="other").status_code == 400
+
+
+def test_token_access_follows_permissions(harbor):
+    make_user(harbor, "alice")
+    make_user(harbor, "bob")
+    alice, bob = ("alice", "Secret123"), ("bob", "Secret123")
+    make_project(harbor, alice, "apps")
+    assert granted(harbor, None, "repository:library/busybox:pull,push") == {"pull"}
+    assert granted(harbor, None, "repository:apps/web:pull") == set()
+    assert granted(harbor, alice, "repository:apps/web:pull,push") == {"pull", "push"}
+    assert granted(harbor, bob, "repository:apps/web:pull,push") == set()
+    assert granted(harbor, bob, "repository:library/busybox:pull,push") == {"pull"}
+    assert granted(harbor, ADMIN, "repository:apps/web:pull,push,delete") == {"pull", "push", "delete"}
+    assert granted(harbor, ADMIN, "repository:missing/web:pull") == set()
+    assert granted(harbor, ADMIN, "registry:catalog:*") == {"*"}
+    assert granted(harbor, alice, "registry:catalog:*") == set()
+
+
+def test_a_project_robot_is_limited_to_its_project_and_actions(harbor):
+    make_project(harbor, ADMIN, "apps")
+    make_project(harbor, ADMIN, "other")
+    pull_only = make_robot(harbor, "apps", name="reader", actions=("pull",))
+    robot = (pull_only["name"], pull_only["secret"])
+    assert granted(harbor, robot, "repository:apps/web:pull,push") == {"pull"}
+    assert granted(harbor, robot, "repository:other/web:pull,push") == set()
+    pusher = make_robot(harbor, "apps", name="ci")
+    response = token(harbor, (pusher["name"], pusher["secret"]), "repository:apps/web:push,pull")
+    key = serialization.load_pem_private_key(harbor.settings.token_key_path.read_bytes(), password=None)
+    _, claims = decode_jwt(response.json()["token"], key.public_key())
+    assert claims["sub"] == "robot$apps+ci"
+    assert set(claims["access"][0]["actions"]) == {"push", "pull"}
