@@ -88,3 +88,15 @@ def test_invalid_daemon_json_is_refused_and_left_untouched(client2):
     assert f"{DAEMON_JSON} is not valid JSON" in result.stdout + result.stderr
     assert read_file(DAEMON_JSON) == invalid
     assert host_exec(CONTAINER, f"test -e {DAEMON_JSON}.bak || echo absent") == "absent"
+
+
+def test_restart_that_fails_restores_the_previous_daemon_json(client2):
+    write_daemon_json(SEED_TEXT)
+
+    result = run_pyinfra(*DEPLOY, "--data", "test_log_driver=hd-no-such-driver", check=False)
+
+    assert result.returncode != 0
+    assert "docker did not come back" in result.stdout + result.stderr
+    assert read_file(DAEMON_JSON) == SEED_TEXT
+    assert json.loads(read_file(f"{DAEMON_JSON}.rejected"))["log-driver"] == "hd-no-such-driver"
+    assert host_exec(CONTAINER, "systemctl is-active docker") == "active"
