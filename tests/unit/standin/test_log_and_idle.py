@@ -1,0 +1,103 @@
+"""harbor-log's syslog receiver and the idle service stand-ins."""
+
+import gzip
+import socket
+import threading
+
+import pytest
+import requests
+
+from tests.unit.standin.conftest import load_runtime
+
+harbor_log = load_runtime("harbor_log")
+idle = load_runtime("idle")
+
+
+def test_docker_syslog_lines_are_filed_by_tag():
+    tag, text = harbor_log.parse("<30>2026-11-27T17:45:01Z harbor-1 registry[812]: GET /v2/ 401")
+    assert tag == "registry"
+    assert text == "2026-11-27T17:45:01Z harbor-1 registry: GET /v2/ 401"
+    assert harbor_log.parse("<27>Nov  7 17:45:01 harbor-1 core[1]: boom")[0] == "core"
+    assert harbor_log.parse("<30>1 2026-11-27T17:45:01Z harbor-1 proxy 12 proxy - hi")[0] == "proxy"
+
+
+def test_frames_are_split_on_newlines_and_octet_counts():
+    messages, rest = harbor_log.split_frames(b"<30>a b c: one\n11 <30>1 a b cpartial")
+    assert messages == [b"<30>a b c: one", b"<30>1 a b c"]
+    assert rest == b"partial"
+
+
+def test_rotation_settings_come_from_logrotate_conf(tmp_path):
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text("/var/log/docker/*.log {\n    rotate 3\n    size 10k\n    copytruncate\n}\n")
+    assert harbor_log.rotation_settings(conf) == (3, 10 * 1024)
+    assert harbor_log.rotation_settings(tmp_path / "missing") == (50, 200 * 1024**2)
+
+
+def test_files_rotate_by_size_keeping_count_gzipped(tmp_path):
+    files = harbor_log.LogFiles(tmp_path, count=2, size=100)
+    for number in range(13):
+        files.write("core", f"line {number:02d} " + "x" * 30)
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == ["core.log", "core.log.1.gz", "core.log.2.gz"]
+    assert "line 12" in (tmp_path / "core.log").read_text()
+    assert "line" in gzip.decompress((tmp_path / "core.log.1.gz").read_bytes()).decode()
+
+
+def test_receiver_writes_what_a_syslog_client_sends(tmp_path):
+    server = harbor_log.Server(("127.0.0.1", 0), harbor_log.make_handler(harbor_log.LogFiles(tmp_path, 5, 10**6)))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(server.server_address) as client:
+            client.sendall(b"<30>2026-11-27T17:45:01Z h portal[7]: served /\n<30>2026-11-27T17:45:02Z h core[9]: ok\n")
+        for _ in range(100):
+            if (tmp_path / "core.log").exists():
+                break
+            threading.Event().wait(0.02)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (tmp_path / "portal.log").read_text() == "2026-11-27T17:45:01Z h portal: served /\n"
+    assert (tmp_path / "core.log").read_text() == "2026-11-27T17:45:02Z h core: ok\n"
+
+
+@pytest.mark.parametrize(
+    "name, path, content_type", [("portal", "/", "text/html"), ("jobservice", "/api/v1/stats", "application/json"),
+                                 ("exporter", "/metrics", "text/plain")]
+)
+def test_http_stand_ins_answer_their_health_paths(name, path, content_type):
+    server = idle.ThreadingHTTPServer(("127.0.0.1", 0), idle.http_handler(name))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        response = requests.get(f"http://127.0.0.1:{server.server_address[1]}{path}", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type
+
+
+def test_redis_stand_in_answers_ping():
+    server = idle.ThreadingTcpServer(("127.0.0.1", 0), idle.TcpHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(server.server_address, timeout=5) as client:
+            client.sendall(b"*1\r\n$4\r\nPING\r\n")
+            assert client.recv(64) == b"+PONG\r\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_reports_whether_the_port_answers(monkeypatch):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    monkeypatch.setitem(idle.CHECK_PORTS, "redis", listener.getsockname()[1])
+    assert idle.main(["check", "redis"]) == 0
+    listener.close()
+    assert idle.main(["check", "redis"]) == 1
+    assert idle.main(["serve", "log"]) == 2
