@@ -22,6 +22,7 @@ import string
 import sys
 import threading
 import time
+import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -905,6 +906,9 @@ def make_handler(core):
                     {"errors": [{"code": error.code, "message": error.message}]},
                     headers=headers,
                 )
+            except Exception as error:  # noqa: BLE001 - a failing handler must still answer
+                traceback.print_exc()
+                self.send(500, {"errors": [{"code": "UNKNOWN", "message": f"internal error: {error}"}]})
 
         def route(self, method, path, query):
             if path == "/service/token" and method == "GET":

@@ -453,3 +453,10 @@ def test_a_project_robot_is_limited_to_its_project_and_actions(harbor):
     _, claims = decode_jwt(response.json()["token"], key.public_key())
     assert claims["sub"] == "robot$apps+ci"
     assert set(claims["access"][0]["actions"]) == {"push", "pull"}
+
+
+def test_a_missing_token_key_is_a_500_with_errors_body(harbor):
+    harbor.settings.token_key_path.unlink()
+    response = token(harbor, ADMIN, "repository:library/x:pull")
+    assert response.status_code == 500
+    assert_matches("Errors", response.json())
