@@ -1,3 +1,6 @@
+import re
+import shlex
+
 from pyinfra.api import FactBase
 
 
@@ -41,3 +44,46 @@ class HostOverview(FactBase):
             "docker_version", "compose_version", "firewalld_state")}
         overview["docker_installed"] = values.get("docker_installed") == "yes"
         return overview
+
+
+class ServerResources(FactBase):
+    """
+    Returns what Harbor's minimums and port checks need, in one round trip: CPU
+    count, memory, free disk where ``path`` is (or its nearest existing parent),
+    machine type, and the listening TCP ports with the program that owns each.
+
+    .. code:: python
+
+        {
+            "cpus": 2, "memory_mib": 24105, "disk_free_mib": 79664, "machine": "x86_64",
+            "listening": {22: "sshd", 8443: "docker-proxy"},
+        }
+    """
+
+    def command(self, path="/"):
+        return (
+            f"p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
+            'echo "cpus=$(nproc)"; '
+            "echo \"memory_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)\"; "
+            "echo \"disk_free_mib=$(df -Pm \"$p\" | awk 'NR==2 {print $4}')\"; "
+            'echo "machine=$(uname -m)"; '
+            "ss -Hltnp 2>/dev/null | awk '{print \"listen=\" $4 \" \" $6}'"
+        )
+
+    def process(self, output):
+        values, listening = {}, {}
+        for line in output:
+            key, _, value = line.partition("=")
+            if key == "listen":
+                address, _, owner = value.partition(" ")
+                program = re.search(r'\(\("([^"]+)"', owner)
+                listening.setdefault(int(address.rsplit(":", 1)[1]), program.group(1) if program else None)
+            elif key:
+                values[key] = value
+        return {
+            "cpus": int(values.get("cpus") or 0),
+            "memory_mib": int(values.get("memory_kib") or 0) // 1024,
+            "disk_free_mib": int(values.get("disk_free_mib") or 0),
+            "machine": values.get("machine") or None,
+            "listening": listening,
+        }

@@ -9,9 +9,18 @@ from lab.labctl import load_state
 _state = load_state()
 
 
-def _group(name):
+# The lab's Harbor: served under a DNS name, installed from the lab's release mirror.
+_server_data = {
+    "harbor_hostname": _state["harbor_dns_name"],
+    "harbor_installer_source": "mirror",
+    "harbor_mirror_url": _state["mirror_url"],
+}
+
+
+def _group(name, **data):
     return [
         (host["name"], {
+            **data,
             "ssh_hostname": "127.0.0.1",
             "ssh_port": host["ssh_port"],
             "ssh_user": "root",
@@ -26,6 +35,6 @@ def _group(name):
     ]
 
 
-harbor_servers = _group("harbor_servers")
+harbor_servers = _group("harbor_servers", **_server_data)
 docker_clients = _group("docker_clients")
 bare_hosts = _group("bare_hosts")

@@ -1,0 +1,1 @@
+"""Named, reusable pyinfra ``@deploy`` stages composed by the entry files in ``deploys/``."""

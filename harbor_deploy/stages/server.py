@@ -1,0 +1,246 @@
+"""The server deploy's stages: bare host to a healthy Harbor, and no change on a re-run.
+
+Each stage is a named ``@deploy``; ``deploys/server.py`` composes them. Decisions
+come from facts read before anything changes (installed release, generated
+compose file, running containers), never from a marker file.
+"""
+
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host, logger
+from pyinfra.api import DeployError, deploy
+from pyinfra.facts.files import Directory
+from pyinfra.operations import files, server, systemd
+
+from facts.firewalld import FirewalldState
+from facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInstallation
+from facts.host import HostOverview, ServerResources
+from harbor_deploy import harbor_yml, installer, tls
+from harbor_deploy.defaults import (
+    HARBOR_LOG_PORT, SERVER_TLS_CA, SERVER_TLS_CERTIFICATE, SERVER_TLS_DIR,
+    SERVER_TLS_PRIVATE_KEY, release_dir,
+)
+from harbor_deploy.secrets import load_secrets, secrets_dir
+from harbor_deploy.validate import ConfigError, validated
+from operations import firewalld, harbor, secret_file
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+REMOTE_CACHE = "/var/cache/harbor-deploy"
+# Harbor's documented minimums (CPU, memory GiB, disk GiB): below them, warn.
+MINIMUM_CPUS, MINIMUM_MEMORY_GIB, MINIMUM_DISK_GIB = 2, 4, 40
+DOCKER_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+# Processes allowed on Harbor's ports: Harbor's own published ports.
+HARBOR_PORT_OWNERS = ("docker-proxy",)
+
+
+@dataclass
+class ServerPlan:
+    """What the stages share: validated data, secrets and the resolved installer."""
+
+    config: dict
+    secrets: object
+    version: str
+    installer: object
+    install_dir: str
+    release: str
+    resources: dict
+
+    @property
+    def trivy_flag(self):
+        return ["--with-trivy"] if self.config["harbor_with_trivy"] else []
+
+    @property
+    def local_url(self):
+        if self.config["harbor_tls_mode"] == "http":
+            return f"http://127.0.0.1:{self.config['harbor_http_port']}"
+        return f"https://127.0.0.1:{self.config['harbor_https_port']}"
+
+
+def plan():
+    """Validate this host's data and resolve secrets and the installer on the controller.
+
+    Runs while pyinfra prepares the deploy, before any host is changed: a problem
+    on any host stops the whole run with every problem listed.
+    """
+    data = host.data.dict()
+    try:
+        config = validated(data)
+        secrets = load_secrets(config)
+        config = validated(data, secrets)
+    except ConfigError as error:
+        raise DeployError(f"{host.name}: {error}") from None
+    resources = host.get_fact(ServerResources, path=config["harbor_data_volume"])
+    try:
+        fetched = installer.fetch(config, arch=DOCKER_ARCH.get(resources["machine"], "amd64"))
+    except installer.InstallerError as error:
+        raise DeployError(f"{host.name}: {error}") from None
+    return ServerPlan(config=config, secrets=secrets, version=fetched.version, installer=fetched,
+                      install_dir=config["harbor_install_dir"].rstrip("/"),
+                      release=release_dir(config["harbor_install_dir"], fetched.version),
+                      resources=resources)
+
+
+@deploy("Preflight checks")
+def preflight(plan):
+    overview, resources = host.get_fact(HostOverview), plan.resources
+    logger.info(f"[{host.name}] {overview['os_name']}, {resources['cpus']} CPUs, "
+                f"{resources['memory_mib'] // 1024} GiB memory, "
+                f"{resources['disk_free_mib'] // 1024} GiB free for the data volume")
+    for what, have, need in (("CPUs", resources["cpus"], MINIMUM_CPUS),
+                             ("GiB memory", resources["memory_mib"] / 1024, MINIMUM_MEMORY_GIB),
+                             ("GiB free disk", resources["disk_free_mib"] / 1024, MINIMUM_DISK_GIB)):
+        if have < need:
+            logger.warning(f"[{host.name}] {have:.0f} {what}: below Harbor's minimum of {need}")
+    ports = {plan.config["harbor_http_port"], plan.config["harbor_https_port"]}
+    taken = {port: owner for port, owner in resources["listening"].items()
+             if port in ports and owner not in HARBOR_PORT_OWNERS}
+    if taken:
+        raise DeployError(f"{host.name}: port(s) already in use by another program: "
+                          + ", ".join(f"{port} ({owner or 'unknown'})" for port, owner in sorted(taken.items())))
+
+
+@deploy("Harbor installer")
+def installer_bundle(plan):
+    """Upload the verified offline installer (only when its checksum differs) and
+    unpack it into a versioned directory that ``install_dir`` points to."""
+    remote_bundle = f"{REMOTE_CACHE}/{plan.installer.path.name}"
+    files.directory(name="Installer cache directory", path=REMOTE_CACHE, mode="0755")
+    files.put(name=f"Upload Harbor {plan.version} offline installer",
+              src=str(plan.installer.path), dest=remote_bundle, mode="0644")
+    if not host.get_fact(Directory, path=plan.release):
+        partial = f"{plan.release}.partial"
+        server.shell(
+            name=f"Unpack Harbor {plan.version} into {plan.release}",
+            commands=[f"rm -rf {partial} && mkdir -p {partial} && "
+                      f"tar -xzf {remote_bundle} -C {partial} --strip-components=1 && "
+                      f"mv {partial} {plan.release}"],
+        )
+    files.link(name=f"{plan.install_dir} points to {plan.release}",
+               path=plan.install_dir, target=plan.release, symbolic=True)
+
+
+@deploy("TLS certificate")
+def tls_files(plan):
+    material = tls.tls_material(plan.config, secrets_dir(plan.config))
+    if material is None:
+        logger.warning(f"[{host.name}] PLAIN HTTP: harbor_tls_mode is 'http'. Registry "
+                       "credentials and images cross the network unencrypted, and every "
+                       "client needs an insecure-registries entry.")
+        return []
+    files.directory(name="TLS directory", path=SERVER_TLS_DIR, mode="0755")
+    certificate = files.put(name="Upload server certificate", src=_text_io(material.certificate),
+                            dest=SERVER_TLS_CERTIFICATE, mode="0644")
+    key = secret_file.put(name="Upload server private key", dest=SERVER_TLS_PRIVATE_KEY,
+                          content=material.private_key.decode(), mode="0600")
+    if material.ca_certificate:
+        files.put(name="Upload CA certificate", src=_text_io(material.ca_certificate),
+                  dest=SERVER_TLS_CA, mode="0644")
+        # Served by Harbor at /api/v2.0/systeminfo/getcert for clients that fetch it.
+        ca_download = f"{plan.config['harbor_data_volume'].rstrip('/')}/ca_download"
+        files.directory(name="CA download directory", path=ca_download, mode="0755")
+        files.put(name="Publish CA for /systeminfo/getcert", src=_text_io(material.ca_certificate),
+                  dest=f"{ca_download}/ca.crt", mode="0644")
+    return [certificate, key]  # prepare copies them into Harbor's data volume
+
+
+def _text_io(data):
+    return StringIO(data.decode() if isinstance(data, bytes) else data)
+
+
+@deploy("harbor.yml")
+def harbor_config(plan):
+    text = harbor_yml.render(plan.config, plan.secrets, plan.version)
+    return secret_file.put(name="Render harbor.yml", dest=f"{plan.release}/harbor.yml",
+                           content=text, masked=harbor_yml.masked(text), mode="0600")
+
+
+@deploy("systemd unit")
+def systemd_unit(plan):
+    unit = files.template(
+        name="Install harbor.service", src=str(TEMPLATES / "harbor.service.j2"),
+        dest="/etc/systemd/system/harbor.service", mode="0644",
+        install_dir=plan.install_dir, project=COMPOSE_PROJECT, log_port=HARBOR_LOG_PORT,
+    )
+    # Reload before enabling, only when the unit changed (a reload every run is a change).
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    return unit
+
+
+@deploy("Apply Harbor")
+def apply(plan, inputs):
+    """Install on a fresh host; re-run prepare and restart when ``inputs`` (the ops
+    writing harbor.yml and the TLS files) changed, or harbor.yml is newer than what
+    prepare last generated."""
+    state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
+    if state["running_version"] and state["running_version"] != plan.version:
+        raise DeployError(f"{host.name}: Harbor {state['running_version']} is running; moving to "
+                          f"{plan.version} is an upgrade (see README: day-2 operations)")
+    env = {"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT}
+    containers = state["containers"]
+    fresh = (not state["images_loaded"] or state["compose_mtime"] is None or "harbor-core" not in containers)
+    if fresh:
+        return server.shell(
+            name=f"Install Harbor {plan.version} (install.sh)",
+            commands=[" ".join(["cd", plan.install_dir, "&&", "./install.sh", *plan.trivy_flag])],
+            _env=env)
+    config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
+    trivy_mismatch = plan.config["harbor_with_trivy"] != ("trivy-adapter" in containers)
+    return server.shell(
+        name="Regenerate Harbor config (prepare) and restart Harbor",
+        commands=["systemctl stop harbor.service",
+                  " ".join(["cd", plan.install_dir, "&&", "./prepare", *plan.trivy_flag]),
+                  "systemctl start harbor.service"],
+        _env=env, _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
+    )
+
+
+@deploy("Harbor service")
+def service(plan):
+    state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
+    if state["service_enabled"] != "enabled" or state["service_active"] != "active":
+        systemd.service(name="Enable and start harbor.service", service="harbor.service",
+                        running=True, enabled=True)
+
+
+@deploy("Firewall")
+def firewall(plan):
+    if not host.get_fact(FirewalldState)["running"]:
+        logger.info(f"[{host.name}] firewalld is not running: no ports opened")
+        return
+    config = plan.config
+    ports = [config["harbor_https_port"]] if config["harbor_tls_mode"] != "http" else []
+    ports.append(config["harbor_http_port"])  # http redirects to https, as Harbor does
+    if config["harbor_metric"]["enabled"]:
+        ports.append(config["harbor_metric"]["port"])
+    if config["harbor_firewall_open_syslog"]:
+        ports.append(HARBOR_LOG_PORT)
+    for port in ports:
+        firewalld.port(name=f"Open {port}/tcp in firewalld zone {config['harbor_firewall_zone']}",
+                       port=port, zone=config["harbor_firewall_zone"])
+
+
+@deploy("Verify Harbor health")
+def verify(plan, changes):
+    """Wait (bounded) for every container and /api/v2.0/health to be healthy, when
+    anything changed in this run or Harbor was unhealthy when it started."""
+    health = host.get_fact(HarborHealth, url=plan.local_url)
+    healthy = (health["api"] or {}).get("status") == "healthy" and health["containers"] and all(
+        c["state"] == "running" and c["health"] in ("healthy", "none") for c in health["containers"].values())
+    harbor.wait_healthy(
+        name="Wait until Harbor is healthy", url=plan.local_url,
+        timeout=plan.config["harbor_health_timeout"],
+        log_dir=plan.config["harbor_log_location"],
+        _if=lambda: not healthy or any(op.did_change() for op in changes),
+    )
+
+
+def summary(plan):
+    url = plan.config["harbor_external_url"] or (
+        f"http://{plan.config['harbor_hostname']}:{plan.config['harbor_http_port']}"
+        if plan.config["harbor_tls_mode"] == "http"
+        else f"https://{plan.config['harbor_hostname']}:{plan.config['harbor_https_port']}")
+    where = plan.secrets.admin_password.source
+    logger.info(f"[{host.name}] Harbor {plan.version}: {url} (admin password: {where})")
+    return url
