@@ -25,7 +25,7 @@ class Secret:
 
     def __init__(self, value, source):
         self._value = value
-        # Where the value came from ("env HARBOR_ADMIN_PASSWORD", "file ...", "generated"),
+        # Where the value came from ("env HARBOR_ADMIN_PASSWORD", "file ...", "file ... (generated)"),
         # so errors can point at it without showing it.
         self.source = source
 
@@ -150,7 +150,7 @@ class SecretStore:
             return Secret(path.read_text().rstrip("\r\n"), f"file {path}")
         if spec.generate:
             self.store(name, generate_password())
-            return Secret(path.read_text(), "generated")
+            return Secret(path.read_text(), f"file {path} (generated)")
         return None
 
     def store(self, name, value):

@@ -63,7 +63,7 @@ def test_file_is_read_without_trailing_newline_and_tightened(tmp_path):
 def test_generated_once_stored_private_and_reused(tmp_path):
     directory = tmp_path / ".secrets" / "harbor.example"
     first = SecretStore(directory, env={}).get("admin_password")
-    assert first.source == "generated"
+    assert first.source.endswith("(generated)")
     assert meets_harbor_password_rule(first.reveal())
     assert _mode(directory) == 0o700
     assert _mode(directory / "admin_password") == 0o600
@@ -109,8 +109,8 @@ def test_load_secrets_uses_the_per_hostname_dir(tmp_path):
     config = {"harbor_secrets_dir": str(tmp_path / ".secrets"), "harbor_hostname": "harbor.example"}
     assert secrets_dir(config) == tmp_path / ".secrets" / "harbor.example"
     loaded = load_secrets(config, env={"HARBOR_EXTERNAL_REDIS_PASSWORD": "redis-pw"})
-    assert loaded.admin_password.source == "generated"
-    assert loaded.db_password.source == "generated"
+    assert loaded.admin_password.source.endswith("(generated)")
+    assert loaded.db_password.source.endswith("(generated)")
     assert loaded.admin_password != loaded.db_password
     assert loaded.external_db_password is None
     assert loaded.external_redis_password.reveal() == "redis-pw"
