@@ -211,6 +211,13 @@ def wait_booted(host, timeout=BOOT_TIMEOUT):
     return False
 
 
+def as_built(host):
+    """A bare host stays bare: a deploy that installed docker on it made it a new host."""
+    has_docker = docker("exec", host.container, "sh", "-c", "command -v dockerd",
+                        check=False).returncode == 0
+    return has_docker == host.docker
+
+
 def start_container(host, image, pubkey_path):
     docker("volume", "create", "--label", LABEL, host.volume)
     args = ["run", "-d", "--name", host.container, "--hostname", host.name,
@@ -231,14 +238,16 @@ def ensure_host(host, image, pubkey_path):
         if not info["State"]["Running"]:
             log(f"{host.name}: starting stopped container")
             docker("start", host.container, check=False)
-        if wait_booted(host):
+        if wait_booted(host) and as_built(host):
             log(f"{host.name}: reused")
             return
-        log(f"{host.name}: not healthy, recreating")
+        log(f"{host.name}: not healthy or no longer as built, recreating")
     elif info:
         log(f"{host.name}: image changed, recreating")
     if info:
         docker("rm", "-f", host.container)
+        if not host.docker:  # what a deploy installed there goes too
+            docker("volume", "rm", "-f", host.volume)
     start_container(host, image, pubkey_path)
     if not wait_booted(host):
         raise SystemExit(f"{host.name} did not boot to a running systemd within {BOOT_TIMEOUT}s")
