@@ -2,9 +2,9 @@
 
     python3 core.py            # listens on :8080, configured by common/config/core/env
 
-Responses follow the shapes of the real swagger.yaml. State (users, projects,
-robots, GC schedule) is one JSON file under the data volume, next to the
-database, so it survives ``docker compose down -v`` and upgrades and is part of
+Responses follow the shapes of the real swagger.yaml. State (users, projects
+with members and quotas, robots, registries, retention policies, GC schedule) is
+one JSON file under the data volume, next to the database, so it survives ``docker compose down -v`` and upgrades and is part of
 a database backup. The admin password seeds the first start only, like real.
 Only the python standard library and python3-cryptography are used.
 """
@@ -145,13 +145,18 @@ class Store:
         else:
             self.data = self._seed(admin_password)
         self.data["schema_version"] = version
+        # State files written before these kinds existed.
+        self.data.setdefault("registries", [])
+        self.data.setdefault("retentions", [])
+        for kind in ("registry", "retention"):
+            self.data["next_id"].setdefault(kind, 1)
         self.save()
 
     @staticmethod
     def _seed(admin_password):
         created = now_iso()
         return {
-            "next_id": {"user": 2, "project": 2, "robot": 1},
+            "next_id": {"user": 2, "project": 2, "robot": 1, "registry": 1, "retention": 1},
             "users": [
                 {
                     "user_id": 1,
@@ -177,6 +182,8 @@ class Store:
                 }
             ],
             "robots": [],
+            "registries": [],
+            "retentions": [],
             "gc_schedule": None,
         }
 
@@ -549,6 +556,8 @@ class Core:
         if not NAME_PATTERN.match(name) or len(name) > 255:
             raise bad_request(f"project name {name!r} is invalid")
         metadata = {key: str(value).lower() for key, value in (body.get("metadata") or {}).items()}
+        if body.get("registry_id") and not self.registry(body["registry_id"]):
+            raise bad_request(f"registry {body['registry_id']} not found")
         public = metadata.get("public") or ("true" if body.get("public") else "false")
         metadata["public"] = "true" if public == "true" else "false"
         with self.store.lock:
@@ -714,6 +723,276 @@ class Core:
         robot = self.find_robot(principal, robot_id)
         with self.store.lock:
             self.store.data["robots"].remove(robot)
+            self.store.save()
+
+    def update_robot(self, principal, robot_id, body):
+        robot = self.find_robot(principal, robot_id)
+        if body.get("name") != robot["name"] or body.get("level") != robot["level"]:
+            raise bad_request("the name and level of a robot can not be changed")
+        duration = body.get("duration")
+        if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
+            raise bad_request("duration must be either -1(Never) or a positive integer")
+        permissions = body.get("permissions") or []
+        if robot["level"] == "project" and (
+            len(permissions) != 1 or permissions[0].get("namespace") != self.store.project(robot["project_id"])["name"]
+        ):
+            raise bad_request("a project level robot keeps exactly one permission on its project")
+        with self.store.lock:
+            if duration != robot["duration"]:
+                robot["expires_at"] = -1 if duration == -1 else int(time.time()) + duration * 86400
+            robot.update(
+                {
+                    "description": body.get("description") or "",
+                    "duration": duration,
+                    "disable": bool(body.get("disable")),
+                    "permissions": permissions,
+                    "update_time": now_iso(),
+                }
+            )
+            self.store.save()
+
+    def refresh_robot_secret(self, principal, robot_id, body):
+        robot = self.find_robot(principal, robot_id)
+        secret = body.get("secret") or generate_secret()
+        if not strong_password(secret):
+            raise bad_request("the secret must be 8 to 128 characters long with upper, lower case letters and a number")
+        with self.store.lock:
+            robot["secret"] = hash_password(secret)
+            robot["update_time"] = now_iso()
+            self.store.save()
+        # Like real: a secret the caller chose is not echoed back.
+        return {} if body.get("secret") else {"secret": secret}
+
+    # --- users: profile ----------------------------------------------------
+
+    def update_user_profile(self, principal, user_id, body):
+        self.require_login(principal)
+        if not principal.is_admin and not (principal.user and principal.user["user_id"] == user_id):
+            raise forbidden()
+        with self.store.lock:
+            user = self.store.user(user_id=user_id)
+            if not user:
+                raise not_found(f"user {user_id} not found")
+            for key in ("email", "realname", "comment"):
+                if key in body:
+                    user[key] = body[key] or ""
+            user["update_time"] = now_iso()
+            self.store.save()
+
+    # --- quotas (one storage quota per project, kept on the project) -------
+
+    def quota_view(self, project):
+        return {
+            "id": project["project_id"],
+            "ref": {"id": project["project_id"], "name": project["name"], "owner_name": "admin"},
+            "hard": {"storage": project.get("storage_limit", -1)},
+            "used": {"storage": 0},
+            "creation_time": project["creation_time"],
+            "update_time": project["update_time"],
+        }
+
+    def list_quotas(self, principal, query):
+        self.require_admin(principal)
+        projects = self.store.data["projects"]
+        if first(query, "reference") not in ("", "project"):
+            return []
+        wanted = first(query, "reference_id")
+        if wanted:
+            projects = [project for project in projects if str(project["project_id"]) == wanted]
+        return [self.quota_view(project) for project in projects]
+
+    def update_quota(self, principal, quota_id, body):
+        self.require_admin(principal)
+        project = self.store.project(quota_id)
+        if not project:
+            raise not_found(f"quota {quota_id} not found")
+        storage = (body.get("hard") or {}).get("storage")
+        if not isinstance(storage, int) or isinstance(storage, bool) or storage == 0 or storage < -1:
+            raise bad_request("hard.storage must be -1 or a positive number of bytes")
+        with self.store.lock:
+            project["storage_limit"] = storage
+            project["update_time"] = now_iso()
+            self.store.save()
+
+    # --- project members (member id = user id) -----------------------------
+
+    ROLE_NAMES = {ROLE_PROJECT_ADMIN: "projectAdmin", ROLE_DEVELOPER: "developer", ROLE_GUEST: "guest",
+                  ROLE_MAINTAINER: "maintainer", 5: "limitedGuest"}
+
+    def member_view(self, project, user_id, role):
+        user = self.store.user(user_id=int(user_id))
+        return {
+            "id": int(user_id),
+            "project_id": project["project_id"],
+            "entity_name": user["username"] if user else "",
+            "role_name": self.ROLE_NAMES.get(role, ""),
+            "role_id": role,
+            "entity_id": int(user_id),
+            "entity_type": "u",
+        }
+
+    def list_members(self, principal, project, query):
+        self.require_login(principal)
+        if not (principal.is_admin or principal.role(project) is not None):
+            raise forbidden()
+        members = [self.member_view(project, uid, role) for uid, role in sorted(project["members"].items())]
+        wanted = first(query, "entityname")
+        return [member for member in members if wanted in member["entity_name"]] if wanted else members
+
+    def add_member(self, principal, project, body):
+        self.require_project_admin(principal, project)
+        role = body.get("role_id")
+        if role not in self.ROLE_NAMES:
+            raise bad_request(f"invalid role_id {role!r}")
+        wanted = body.get("member_user") or {}
+        with self.store.lock:
+            user = self.store.user(user_id=wanted.get("user_id"), username=wanted.get("username"))
+            if not user:
+                raise not_found("user not found")
+            if str(user["user_id"]) in project["members"]:
+                raise conflict(f"user {user['username']} is already a member of project {project['name']}")
+            project["members"][str(user["user_id"])] = role
+            self.store.save()
+        return user["user_id"]
+
+    def change_member(self, principal, project, member_id, body):
+        self.require_project_admin(principal, project)
+        role = (body or {}).get("role_id")
+        with self.store.lock:
+            if str(member_id) not in project["members"]:
+                raise not_found(f"member {member_id} not found")
+            if body is None:
+                del project["members"][str(member_id)]
+            elif role not in self.ROLE_NAMES:
+                raise bad_request(f"invalid role_id {role!r}")
+            else:
+                project["members"][str(member_id)] = role
+            self.store.save()
+
+    # --- registry endpoints --------------------------------------------------
+
+    def registry(self, registry_id):
+        for registry in self.store.data["registries"]:
+            if registry["id"] == int(registry_id):
+                return registry
+        return None
+
+    @staticmethod
+    def registry_view(registry):
+        view = {key: value for key, value in registry.items() if key != "credential"}
+        credential = registry.get("credential") or {}
+        # Like real: the access secret is never returned.
+        view["credential"] = {
+            "type": credential.get("type", ""),
+            "access_key": credential.get("access_key", ""),
+            "access_secret": "*****" if credential.get("access_secret") else "",
+        }
+        view["status"] = "healthy"
+        return view
+
+    def list_registries(self, principal, query):
+        self.require_admin(principal)
+        registries = self.store.data["registries"]
+        wanted = first(query, "name") or query_filter(query).get("name", "").strip("~")
+        if wanted:
+            registries = [registry for registry in registries if wanted in registry["name"]]
+        return [self.registry_view(registry) for registry in registries]
+
+    def get_registry(self, principal, registry_id):
+        self.require_admin(principal)
+        registry = self.registry(registry_id)
+        if not registry:
+            raise not_found(f"registry {registry_id} not found")
+        return registry
+
+    def create_registry(self, principal, body):
+        self.require_admin(principal)
+        name, url = body.get("name") or "", body.get("url") or ""
+        if not name or not re.match(r"^https?://", url):
+            raise bad_request("name and an http(s) url are required")
+        with self.store.lock:
+            if any(registry["name"] == name for registry in self.store.data["registries"]):
+                raise conflict(f"registry {name} already exists")
+            created = now_iso()
+            registry = {
+                "id": self.store.next_id("registry"),
+                "name": name,
+                "url": url.rstrip("/"),
+                "type": body.get("type") or "harbor",
+                "insecure": bool(body.get("insecure")),
+                "description": body.get("description") or "",
+                "credential": body.get("credential") or {},
+                "creation_time": created,
+                "update_time": created,
+            }
+            self.store.data["registries"].append(registry)
+            self.store.save()
+        return registry["id"]
+
+    def update_registry(self, principal, registry_id, body):
+        registry = self.get_registry(principal, registry_id)
+        with self.store.lock:
+            for key in ("name", "description", "url", "insecure"):
+                if body.get(key) is not None:
+                    registry[key] = body[key].rstrip("/") if key == "url" else body[key]
+            if body.get("access_key") is not None:
+                registry["credential"] = {
+                    "type": body.get("credential_type") or "basic",
+                    "access_key": body["access_key"],
+                    "access_secret": body.get("access_secret") or "",
+                }
+            registry["update_time"] = now_iso()
+            self.store.save()
+
+    def delete_registry(self, principal, registry_id):
+        registry = self.get_registry(principal, registry_id)
+        with self.store.lock:
+            if any(project.get("registry_id") == registry["id"] for project in self.store.data["projects"]):
+                raise ApiError(412, "PRECONDITION", f"registry {registry['name']} is used by a proxy cache project")
+            self.store.data["registries"].remove(registry)
+            self.store.save()
+
+    # --- tag retention (one policy per project, bound by metadata retention_id) ---
+
+    def retention(self, principal, policy_id):
+        for policy in self.store.data["retentions"]:
+            if policy["id"] == int(policy_id):
+                project = self.store.project(policy["scope"]["ref"])
+                if project:
+                    self.require_project_admin(principal, project)
+                return policy
+        raise not_found(f"retention policy {policy_id} not found")
+
+    def checked_retention(self, body):
+        scope = body.get("scope") or {}
+        project = self.store.project(scope.get("ref")) if scope.get("level") == "project" else None
+        if not project:
+            raise bad_request("the scope must be a project: {level: project, ref: <project id>}")
+        for rule in body.get("rules") or []:
+            if rule.get("template") not in ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always"):
+                raise bad_request(f"invalid rule template {rule.get('template')!r}")
+        return project
+
+    def create_retention(self, principal, body):
+        self.require_login(principal)
+        project = self.checked_retention(body)
+        self.require_project_admin(principal, project)
+        with self.store.lock:
+            if project["metadata"].get("retention_id"):
+                raise bad_request(f"project {project['name']} already has a retention policy")
+            policy = {**body, "id": self.store.next_id("retention"), "algorithm": body.get("algorithm") or "or"}
+            self.store.data["retentions"].append(policy)
+            project["metadata"]["retention_id"] = str(policy["id"])
+            self.store.save()
+        return policy["id"]
+
+    def update_retention(self, principal, policy_id, body):
+        policy = self.retention(principal, policy_id)
+        project = self.checked_retention(body)
+        if project["project_id"] != policy["scope"]["ref"]:
+            raise bad_request("the scope of a retention policy can not be changed")
+        with self.store.lock:
+            policy.update({**body, "id": policy["id"]})
             self.store.save()
 
     # --- garbage collection schedule ---------------------------------------
@@ -928,6 +1207,10 @@ def make_handler(core):
             match = re.fullmatch(r"/users/(\d+)(/password)?", path)
             project_match = re.fullmatch(r"/projects/([^/]+)", path)
             robot_match = re.fullmatch(r"/robots/(\d+)", path)
+            members_match = re.fullmatch(r"/projects/([^/]+)/members(?:/(\d+))?", path)
+            quota_match = re.fullmatch(r"/quotas/(\d+)", path)
+            registry_match = re.fullmatch(r"/registries/(\d+)", path)
+            retention_match = re.fullmatch(r"/retentions/(\d+)", path)
             if path == "/systeminfo" and method == "GET":
                 self.send(200, core.systeminfo(principal))
             elif path == "/systeminfo/getcert" and method == "GET":
@@ -954,6 +1237,9 @@ def make_handler(core):
                 self.send(200)
             elif match and not match.group(2) and method == "GET":
                 self.send(200, core.get_user(principal, int(match.group(1))))
+            elif match and not match.group(2) and method == "PUT":
+                core.update_user_profile(principal, int(match.group(1)), self.body())
+                self.send(200)
             elif path == "/projects" and method == "HEAD":
                 self.send(200 if core.project_exists(query) else 404)
             elif path == "/projects" and method == "GET":
@@ -981,6 +1267,63 @@ def make_handler(core):
                 self.send(200, core.robot_view(core.find_robot(principal, int(robot_match.group(1)))))
             elif robot_match and method == "DELETE":
                 core.delete_robot(principal, int(robot_match.group(1)))
+                self.send(200)
+            elif robot_match and method == "PUT":
+                core.update_robot(principal, int(robot_match.group(1)), self.body())
+                self.send(200)
+            elif robot_match and method == "PATCH":
+                self.send(200, core.refresh_robot_secret(principal, int(robot_match.group(1)), self.body()))
+            elif members_match:
+                by_name = (self.headers.get("X-Is-Resource-Name") or "").lower() == "true"
+                project = core.find_project(unquote(members_match.group(1)), by_name, principal)
+                member_id = members_match.group(2)
+                if member_id is None and method == "GET":
+                    self.send_list(core.list_members(principal, project, query), query)
+                elif member_id is None and method == "POST":
+                    created = core.add_member(principal, project, self.body())
+                    self.send(201, headers={"Location": f"{API}/projects/{project['project_id']}/members/{created}"})
+                elif member_id is not None and method == "GET":
+                    members = core.list_members(principal, project, {})
+                    found = [member for member in members if member["id"] == int(member_id)]
+                    if not found:
+                        raise not_found(f"member {member_id} not found")
+                    self.send(200, found[0])
+                elif member_id is not None and method in ("PUT", "DELETE"):
+                    core.change_member(principal, project, int(member_id), self.body() if method == "PUT" else None)
+                    self.send(200)
+                else:
+                    raise not_found(f"{API}{path} not found")
+            elif path == "/quotas" and method == "GET":
+                self.send_list(core.list_quotas(principal, query), query)
+            elif quota_match and method == "GET":
+                core.require_admin(principal)
+                project = core.store.project(quota_match.group(1))
+                if not project:
+                    raise not_found(f"quota {quota_match.group(1)} not found")
+                self.send(200, core.quota_view(project))
+            elif quota_match and method == "PUT":
+                core.update_quota(principal, int(quota_match.group(1)), self.body())
+                self.send(200)
+            elif path == "/registries" and method == "GET":
+                self.send_list(core.list_registries(principal, query), query)
+            elif path == "/registries" and method == "POST":
+                registry_id = core.create_registry(principal, self.body())
+                self.send(201, headers={"Location": f"{API}/registries/{registry_id}"})
+            elif registry_match and method == "GET":
+                self.send(200, core.registry_view(core.get_registry(principal, int(registry_match.group(1)))))
+            elif registry_match and method == "PUT":
+                core.update_registry(principal, int(registry_match.group(1)), self.body())
+                self.send(200)
+            elif registry_match and method == "DELETE":
+                core.delete_registry(principal, int(registry_match.group(1)))
+                self.send(200)
+            elif path == "/retentions" and method == "POST":
+                policy_id = core.create_retention(principal, self.body())
+                self.send(201, headers={"Location": f"{API}/retentions/{policy_id}"})
+            elif retention_match and method == "GET":
+                self.send(200, core.retention(principal, int(retention_match.group(1))))
+            elif retention_match and method == "PUT":
+                core.update_retention(principal, int(retention_match.group(1)), self.body())
                 self.send(200)
             elif path == "/system/gc/schedule" and method == "GET":
                 # Like real: no schedule yet is a 200 without a body.
