@@ -4,8 +4,8 @@
 
 Responses follow the shapes of the real swagger.yaml. State (users, projects
 with members and quotas, robots, registries, retention policies, GC schedule) is
-one JSON file under the data volume, next to the database, so it survives ``docker compose down -v`` and upgrades and is part of
-a database backup. The admin password seeds the first start only, like real.
+one JSON file under the data volume, next to the database, so it survives
+``docker compose down -v`` and upgrades and is part of a database backup. The admin password seeds the first start only, like real.
 Only the python standard library and python3-cryptography are used.
 """
 
