@@ -7,9 +7,9 @@ Prints one line per host (OS, systemd, docker, compose, firewalld); changes noth
 
 import json
 
-from pyinfra import host
+from pyinfra import host, logger
 
 from facts.host import HostOverview
 
 overview = host.get_fact(HostOverview)
-print(f"lab-check {host.name} {json.dumps(overview, sort_keys=True)}", flush=True)
+logger.info(f"lab-check {host.name} {json.dumps(overview, sort_keys=True)}")

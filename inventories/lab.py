@@ -4,7 +4,7 @@ Same groups as a production inventory: ``harbor_servers`` and ``docker_clients``
 plus ``bare_hosts`` (started without docker, to prove the deploy installs it).
 """
 
-from lab.labctl import load_state
+from lab.labctl import load_state, state_dir
 
 _state = load_state()
 
@@ -14,6 +14,8 @@ _server_data = {
     "harbor_hostname": _state["harbor_dns_name"],
     "harbor_installer_source": "mirror",
     "harbor_mirror_url": _state["mirror_url"],
+    # Secrets live and die with the lab (a fresh clone reuses the lab's Harbor).
+    "harbor_secrets_dir": str(state_dir() / "secrets"),
 }
 
 

@@ -38,5 +38,11 @@ def run_pyinfra(*args, check=True):
 
 def lab_check_report(output):
     """Parse the `lab-check <host> <json>` lines of deploys/lab_check.py."""
+    lines = [line.strip() for line in output.splitlines()]
     return {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
-            for line in output.splitlines() if line.startswith("lab-check ")}
+            for line in lines if line.startswith("lab-check ")}
+
+
+def changed_count(result):
+    """Operations that changed something, from a `pyinfra --json -y` run's stdout."""
+    return json.loads(result.stdout)["results"]["totals"]["success"]

@@ -5,7 +5,7 @@ from tests.lab.conftest import host_exec, lab_check_report, run_pyinfra
 
 def test_lab_check_reports_real_facts_of_every_host(lab):
     result = run_pyinfra("-y", "inventories/lab.py", "deploys/lab_check.py")
-    report = lab_check_report(result.stdout)
+    report = lab_check_report(result.stdout + result.stderr)
     assert sorted(report) == sorted(host["name"] for host in lab["hosts"])
 
     for host in lab["hosts"]:
