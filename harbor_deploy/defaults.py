@@ -26,6 +26,10 @@ TLS_MODES = ("generate", "provided", "http")
 INSTALLER_SOURCES = ("official", "mirror", "file")
 STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
+CLIENT_TRUST_MODES = ("https", "http")
+CLIENT_CA_SOURCES = ("secrets", "file", "fetch", "none")
+CLIENT_PASSWORD_ENV = "HARBOR_CLIENT_PASSWORD"
+CLIENT_GROUP = "docker_clients"
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,60 @@ KEYS = (
     Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
     Key("harbor_secrets_dir", ".secrets",
         "controller dir (relative to cwd, gitignored) holding <hostname>/ passwords, keys, certs"),
+    # Client deploy (deploys/client.py, group docker_clients).
+    Key("harbor_registry", None,
+        "registry address clients use, host:port; default <harbor_hostname>:<harbor_https_port> "
+        "(<harbor_http_port> when harbor_client_trust is http)"),
+    Key("harbor_client_trust", "https",
+        '"https" (CA in /etc/docker/certs.d, no daemon restart) or "http" (insecure-registries, '
+        "plain HTTP: only on a trusted network)"),
+    Key("harbor_client_ca_source", "secrets",
+        '"secrets" (the server deploy\'s <harbor_secrets_dir>/<hostname>/ca.crt), "file" '
+        '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert, trust on '
+        'first use unless harbor_client_ca_sha256 pins it) or "none" (a publicly trusted certificate)'),
+    Key("harbor_client_ca_file", None, "controller path of the registry CA (PEM), ca source \"file\""),
+    Key("harbor_client_ca_sha256", None, "optional pin: sha256 of the CA PEM that \"fetch\" must get"),
+    Key("harbor_client_os_trust_store", False,
+        "also install the CA in the OS trust store (curl, skopeo...; dockerd reads it only at start)"),
+    Key("harbor_client_login_users", ["root"],
+        "OS users that docker login (each gets ~/.docker/config.json); [] skips the login"),
+    Key("harbor_client_username", "admin",
+        "Harbor account clients log in as (robot$... names welcome); password from "
+        "HARBOR_CLIENT_PASSWORD, else the admin password of the secrets dir when it is admin"),
+    Key("harbor_client_daemon_extra", {},
+        "extra daemon.json keys merged in (e.g. live-restore, registry-mirrors); lists are merged"),
+    Key("harbor_client_restart_batch", 1,
+        "how many clients reload/restart dockerd at the same time (rolling batches)"),
+    Key("harbor_client_smoke_test", False,
+        "push a tiny image (built on the client, no external pull) and pull another client's"),
+    Key("harbor_client_smoke_project", "library", "Harbor project the smoke test pushes to"),
+    # Configure deploy (deploys/configure.py): Harbor's settings through its API.
+    Key("harbor_api_url", None,
+        "URL the controller calls the API at; default harbor_external_url, else "
+        "https://<harbor_hostname>:<harbor_https_port> (http://...:<harbor_http_port> in tls mode http)"),
+    Key("harbor_api_verify", None,
+        "TLS trust of API calls: None = the generated CA in the secrets dir (mode generate), "
+        "harbor_tls_chain (mode provided) or the system CAs; a CA file path; false only on purpose"),
+    Key("harbor_admin_password_rotate", True,
+        "move the admin account off harbor.yml's seed to a managed password (secrets file "
+        "admin_password_managed or HARBOR_ADMIN_MANAGED_PASSWORD)"),
+    Key("harbor_registries", [],
+        "registry endpoints [{name, type, url, insecure, description, access_key, "
+        "access_secret_env, state}]; the secret from that env var or secrets file registries/<name>"),
+    Key("harbor_users", [],
+        "local users [{username, email, realname, comment, password_env, state}]; passwords "
+        "generated into secrets file users/<username> unless password_env names one"),
+    Key("harbor_projects", [],
+        "projects [{name, public, storage_quota (bytes, \"10G\" or -1), auto_scan, prevent_vulnerable, "
+        "severity, proxy_cache (registry name), members [{user, role, state}], retention "
+        "{schedule, rules [{template, count, repositories, tags, untagged}]}, state}]"),
+    Key("harbor_robots", [],
+        "robot accounts [{name, project (push/pull there) or projects (system level, default *), "
+        "access, duration (days, -1 never), description, disable, refresh, state}]; secrets in "
+        "secrets file robots/<project>+<name>"),
+    Key("harbor_gc_schedule", None,
+        "None (left as is) or {schedule: Hourly|Daily|Weekly|<6-field cron>|None, "
+        "delete_untagged, workers}"),
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}

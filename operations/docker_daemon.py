@@ -7,10 +7,11 @@ The merge happens on the controller: hosts need neither python nor jq.
 
 import copy
 import json
+import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, operation
+from pyinfra.api import FileUploadCommand, operation
 
 from facts.docker import DAEMON_JSON, DockerDaemonConfig
 
@@ -80,6 +81,12 @@ def reload_or_restart(old, new):
     return "restart"
 
 
+def fail_host(message):
+    """A command failing this host with ``message``: an exception raised while an
+    operation runs would stop the run on every host, a failing command only on this one."""
+    return f"echo {shlex.quote(message)} >&2; exit 1"
+
+
 @operation()
 def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
     """
@@ -91,7 +98,8 @@ def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
       there was no file, a stale ``.bak`` is removed, which tells ``apply`` so)
 
     Nothing changes when the merged result equals the current content. A current
-    file that is not valid JSON is refused and left untouched. The new file is
+    file that is not valid JSON is refused and left untouched: the host fails, the
+    others carry on. The new file is
     staged in ``/etc/docker`` then moved into place (root:root, mode 0644). This
     does not signal dockerd: follow it with ``apply``.
 
@@ -112,13 +120,15 @@ def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
 
     current = host.get_fact(DockerDaemonConfig, path=DAEMON_JSON)
     if current["error"] is not None:
-        raise OperationError(
+        yield fail_host(
             f"{DAEMON_JSON} is not valid JSON ({current['error']}): refusing to merge into it, "
             "the file is left untouched; fix or remove it, then run again")
+        return
     try:
         merged = merge_daemon_config(current["config"], settings, list_merge_keys)
     except ValueError as error:
-        raise OperationError(f"{DAEMON_JSON}: {error}") from error
+        yield fail_host(f"{DAEMON_JSON}: {error}")
+        return
 
     if merged == current["config"]:
         host.noop(f"{DAEMON_JSON} already holds {', '.join(settings) or 'the settings'}")

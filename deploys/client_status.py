@@ -1,0 +1,21 @@
+"""Report how each Docker client uses the registry; changes nothing.
+
+    pyinfra inventories/prod.py deploys/client_status.py
+
+Prints one ``client-state <host> <json>`` line per ``docker_clients`` host: trust
+mode, certs.d CA sha256, daemon.json entries for the registry and, per login user,
+whether the stored login works (see ``facts.docker_client.ClientRegistryState``).
+"""
+
+import json
+
+from pyinfra import host
+
+from facts.docker_client import ClientRegistryState
+from harbor_deploy.defaults import CLIENT_GROUP
+from harbor_deploy.stages import client
+
+if CLIENT_GROUP in host.groups:
+    plan = client.plan()
+    state = host.get_fact(ClientRegistryState, registry=plan.registry, users=list(plan.login_users))
+    print(f"client-state {host.name} {json.dumps(state, sort_keys=True)}", flush=True)
