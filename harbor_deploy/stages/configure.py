@@ -1,0 +1,77 @@
+"""The configure deploy's stages: Harbor's settings converged through its REST API.
+
+Everything runs on the controller against the server's URL (TLS verified with the
+controller CA by default), once per Harbor instance: hosts of ``harbor_servers``
+sharing one API URL (several nodes behind one name) are configured by the first.
+Order matters: registries before the proxy cache projects that use them, users
+before memberships, projects before their robots and retention.
+"""
+
+from dataclasses import dataclass
+
+from pyinfra import host, inventory
+from pyinfra.api import DeployError, deploy
+
+from harbor_deploy import resources
+from harbor_deploy.api import ApiError, HarborClient, default_url, default_verify
+from harbor_deploy.defaults import merged
+from harbor_deploy.secrets import SecretStore, secrets_dir
+from harbor_deploy.validate import ConfigError, validated
+from operations import harbor_api
+
+SERVER_GROUP = "harbor_servers"
+
+
+@dataclass(frozen=True)
+class ConfigurePlan:
+    config: dict
+    access: resources.AdminAccess
+    store: SecretStore
+
+
+def configures_here():
+    """Whether this host is the first of ``harbor_servers`` with its API URL."""
+    if SERVER_GROUP not in host.groups:
+        return False
+    url = default_url(merged(host.data.dict()))
+    for server in inventory.get_group(SERVER_GROUP):
+        if default_url(merged(server.data.dict())) == url:
+            return server.name == host.name
+    return False
+
+
+def plan():
+    """Check this host's configure data and reach its Harbor's API, before any change."""
+    try:
+        config = validated(host.data.dict())
+        found = list(resources.problems(config))
+        if found:
+            raise ConfigError(found)
+        store = SecretStore(secrets_dir(config))
+        anonymous = HarborClient(default_url(config), verify=default_verify(config))
+        anonymous.request("GET", "/ping", "Harbor API (ping)")
+    except (ConfigError, ApiError) as error:
+        raise DeployError(f"{host.name}: {error}") from None
+    access = resources.AdminAccess(anonymous, store, rotate=config["harbor_admin_password_rotate"])
+    return ConfigurePlan(config=config, access=access, store=store)
+
+
+@deploy("Harbor admin password")
+def admin_password(plan):
+    harbor_api.admin_password(name="Rotate the admin password to the managed one", access=plan.access)
+
+
+@deploy("Harbor resources")
+def harbor_resources(plan):
+    config, access, store = plan.config, plan.access, plan.store
+    harbor_api.registries(name="Registry endpoints", access=access,
+                          registries=config["harbor_registries"], store=store)
+    harbor_api.users(name="Users", access=access, users=config["harbor_users"], store=store)
+    harbor_api.projects(name="Projects", access=access, projects=config["harbor_projects"])
+    harbor_api.members(name="Project members", access=access, projects=config["harbor_projects"])
+    harbor_api.robots(name="Robot accounts", access=access, robots=config["harbor_robots"], store=store)
+    harbor_api.retention(name="Tag retention policies", access=access,
+                         projects=config["harbor_projects"])
+    if config["harbor_gc_schedule"] is not None:
+        harbor_api.gc_schedule(name="Garbage collection schedule", access=access,
+                               schedule=config["harbor_gc_schedule"])
