@@ -1,0 +1,134 @@
+"""The server deploy on real lab hosts: fresh install, no-op re-run, reconfigure,
+docker restart, bad data, secrets, dry run, and docker installed on a bare host."""
+
+import json
+
+import pytest
+
+from tests.lab.conftest import changed_count, host_exec, run_pyinfra
+
+SERVER = "hd-lab-harbor-1"
+DEPLOY = ("inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
+# Everything the deploy creates on a server, so the module starts from a bare one.
+RESET = (
+    "systemctl disable --now harbor.service 2>/dev/null; "
+    "[ -f /usr/local/harbor/docker-compose.yml ] && docker compose -p harbor "
+    "-f /usr/local/harbor/docker-compose.yml down -v; "
+    "docker ps -aq | xargs -r docker rm -f; docker image prune -af >/dev/null; "
+    "rm -rf /usr/local/harbor /usr/local/harbor-v* /data /var/log/harbor /etc/harbor "
+    "/var/cache/harbor-deploy /etc/systemd/system/harbor.service; systemctl daemon-reload; "
+    "for p in 8081 8443; do firewall-cmd -q --permanent --remove-port=$p/tcp; "
+    "firewall-cmd -q --remove-port=$p/tcp; done; true"
+)
+
+
+def started_at():
+    names = host_exec(SERVER, "docker ps -q --filter label=com.docker.compose.project=harbor")
+    return dict(line.split() for line in host_exec(
+        SERVER, f"docker inspect --format '{{{{.Name}}}} {{{{.State.StartedAt}}}}' {names.replace(chr(10), ' ')}"
+    ).splitlines())
+
+
+def health():
+    return json.loads(host_exec(SERVER, "curl -sk https://127.0.0.1:8443/api/v2.0/health"))
+
+
+def secrets(lab):
+    directory = f"{lab['key'].rsplit('/', 1)[0]}/secrets/{lab['harbor_dns_name']}"
+    return {name: open(f"{directory}/{name}").read().strip() for name in ("admin_password", "db_password")}
+
+
+@pytest.fixture(scope="module")
+def fresh_server(lab):
+    host_exec(SERVER, RESET)
+    assert host_exec(SERVER, "ls /usr/local | grep harbor || true") == ""
+    return lab
+
+
+def test_dry_run_on_a_fresh_server_plans_and_changes_nothing(fresh_server):
+    result = run_pyinfra("--dry", *DEPLOY)
+    output = result.stdout + result.stderr
+    assert "Install Harbor v2.13.1 (install.sh)" in output
+    assert host_exec(SERVER, "ls /usr/local | grep harbor || true") == ""
+    assert host_exec(SERVER, "docker ps -aq") == ""
+
+
+def test_bad_data_is_refused_with_every_problem_before_any_change(fresh_server):
+    result = run_pyinfra("-y", *DEPLOY, "--data", "harbor_hostname=reg.mydomain.com",
+                         "--data", "harbor_https_port=8081", "--data", "harbor_tls_mode=sometimes",
+                         check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    for key in ("harbor_hostname", "harbor_https_port", "harbor_tls_mode"):
+        assert key in output
+    assert host_exec(SERVER, "ls /usr/local /etc/systemd/system | grep harbor || true") == ""
+
+
+def test_fresh_install_brings_harbor_up_healthy_under_systemd(fresh_server):
+    run_pyinfra("-y", *DEPLOY)
+    assert health()["status"] == "healthy"
+    containers = host_exec(SERVER, "docker ps --format '{{.Names}} {{.Status}}'").splitlines()
+    assert {line.split()[0] for line in containers} >= {
+        "nginx", "registry", "harbor-core", "harbor-log", "harbor-db", "redis", "trivy-adapter"}
+    assert all("(healthy)" in line for line in containers)
+    assert host_exec(SERVER, "systemctl is-enabled harbor.service; systemctl is-active harbor.service") \
+        == "enabled\nactive"
+    assert host_exec(SERVER, "readlink /usr/local/harbor") == "/usr/local/harbor-v2.13.1"
+    assert host_exec(SERVER, "stat -c %a /usr/local/harbor/harbor.yml /etc/harbor/tls/server.key") == "600\n600"
+    assert "_version: 2.13.0" in host_exec(SERVER, "cat /usr/local/harbor/harbor.yml")
+    for scope in ("--permanent ", ""):
+        assert set(host_exec(SERVER, f"firewall-cmd {scope}--list-ports").split()) >= {"8081/tcp", "8443/tcp"}
+
+
+def test_second_run_changes_nothing_and_restarts_nothing(fresh_server):
+    before = started_at()
+    upload = host_exec(SERVER, "stat -c %Y /var/cache/harbor-deploy/harbor-offline-installer-v2.13.1.tgz")
+    assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
+    assert started_at() == before
+    assert host_exec(SERVER, "stat -c %Y /var/cache/harbor-deploy/harbor-offline-installer-v2.13.1.tgz") == upload
+
+
+def test_dry_diff_shows_the_harbor_yml_change_with_secrets_masked(fresh_server):
+    result = run_pyinfra("--dry", "--diff", *DEPLOY, "--data", "harbor_log_level=warning")
+    output = result.stdout + result.stderr
+    assert "level: warning" in output and "level: info" in output
+    assert "*****" in output
+    for value in secrets(fresh_server).values():
+        assert value not in output
+    assert "level: info" in host_exec(SERVER, "cat /usr/local/harbor/harbor.yml")
+
+
+def test_config_change_runs_prepare_and_restarts_without_leaking_secrets(fresh_server):
+    before = started_at()
+    changed = run_pyinfra("-y", "-vv", "--diff", *DEPLOY, "--data", "harbor_log_level=warning")
+    as_json = run_pyinfra("-y", "--json", *DEPLOY, "--data", "harbor_log_level=warning")
+    for value in secrets(fresh_server).values():
+        for output in (changed.stdout, changed.stderr, as_json.stdout, as_json.stderr):
+            assert value not in output
+    assert "Regenerate Harbor config (prepare) and restart Harbor" in changed.stdout + changed.stderr
+    assert changed_count(as_json) == 0
+    assert "level: warning" in host_exec(SERVER, "cat /usr/local/harbor/harbor.yml")
+    after = started_at()
+    assert all(after[name] != before[name] for name in before)
+    assert health()["status"] == "healthy"
+    run_pyinfra("-y", *DEPLOY)  # back to the inventory's own settings
+    assert "level: info" in host_exec(SERVER, "cat /usr/local/harbor/harbor.yml")
+
+
+def test_harbor_comes_back_after_a_docker_restart(fresh_server):
+    host_exec(SERVER, "systemctl restart docker")
+    host_exec(SERVER, "for i in $(seq 90); do curl -sk https://127.0.0.1:8443/api/v2.0/health "
+                      "| grep -q '^{\"status\": \"healthy\"' && exit 0; sleep 2; done; exit 1")
+    assert host_exec(SERVER, "systemctl is-active harbor.service") == "active"
+    assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
+
+
+def test_docker_engine_is_installed_on_a_bare_host(lab):
+    bare = next(h for h in lab["hosts"] if h["group"] == "bare_hosts")
+    assert host_exec(bare["container"], "command -v dockerd || true") == ""
+    run_pyinfra("-y", "inventories/lab.py", "deploys/docker.py", "--limit", bare["name"])
+    assert host_exec(bare["container"], "systemctl is-active docker; systemctl is-enabled docker") \
+        == "active\nenabled"
+    assert host_exec(bare["container"], "docker compose version --short").startswith("2.")
+    assert changed_count(run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/docker.py",
+                                     "--limit", bare["name"])) == 0

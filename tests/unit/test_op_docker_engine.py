@@ -1,0 +1,11 @@
+"""docker_engine.installed on Debian, Ubuntu and the RHEL family (AlmaLinux 10 was
+the original target; no RHEL host can be built here), from fact fixtures."""
+
+from pathlib import Path
+
+from pyinfra_testing.operations import make_operation_tests
+
+SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
+
+TestDockerEngineInstalled = make_operation_tests(
+    "operations", "docker_engine.installed", SPECS / "docker_engine.installed")
