@@ -1,0 +1,151 @@
+"""harbor_deploy.api: errors naming the resource, retries with backoff, no secret in errors, defaults."""
+
+import pytest
+import requests
+
+from harbor_deploy import api
+from harbor_deploy.secrets import Secret
+
+PASSWORD = "Sup3rSecretValue"
+
+
+class FakeResponse:
+    def __init__(self, status, body=b"", headers=None):
+        self.status_code, self.content, self.headers = status, body, headers or {}
+        self.reason = {200: "OK", 401: "Unauthorized", 500: "Internal Server Error"}.get(status, "")
+
+    def json(self):
+        import json
+        return json.loads(self.content)
+
+
+class FakeSession(requests.Session):
+    """Answers from a script: each item a FakeResponse or an exception to raise."""
+
+    def __init__(self, script):
+        super().__init__()
+        self.script, self.calls = list(script), []
+
+    def request(self, method, url, **kwargs):
+        self.calls.append((method, url, kwargs))
+        answer = self.script.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def client(script, **kwargs):
+    sleeps = []
+    harbor = api.HarborClient("https://harbor.example.org:8443", "admin", Secret(PASSWORD, "test"),
+                              verify="/ca.crt", session=FakeSession(script), sleep=sleeps.append, **kwargs)
+    return harbor, sleeps
+
+
+def errors_body(message):
+    return ('{"errors": [{"code": "X", "message": "%s"}]}' % message).encode()
+
+
+@pytest.mark.parametrize("status, error_type, hint", [
+    (401, api.AuthenticationError, "credentials refused"),
+    (403, api.PermissionDenied, "the account is not allowed"),
+    (404, api.NotFound, "not found"),
+    (409, api.Conflict, "already exists"),
+])
+def test_client_errors_name_method_resource_status_and_harbor_message(status, error_type, hint):
+    harbor, sleeps = client([FakeResponse(status, errors_body("project ci already exists"))])
+    with pytest.raises(error_type) as raised:
+        harbor.post("/projects", "project ci", {"project_name": "ci"})
+    text = str(raised.value)
+    assert text.startswith(f"POST project ci: HTTP {status}: {hint}")
+    assert "project ci already exists" in text
+    assert raised.value.status == status and sleeps == []
+
+
+def test_retries_gateway_errors_then_succeeds_with_exponential_backoff():
+    harbor, sleeps = client([FakeResponse(502), FakeResponse(503), FakeResponse(200, b"[]")])
+    assert harbor.get("/projects", "projects") == []
+    assert sleeps == [0.5, 1.0]
+
+
+def test_retries_connection_errors():
+    harbor, sleeps = client([requests.ConnectionError("refused"), FakeResponse(200, b"{}")])
+    assert harbor.get("/users/current", "current user") == {}
+    assert sleeps == [0.5]
+
+
+def test_gives_up_after_the_retries_with_the_last_status():
+    harbor, sleeps = client([FakeResponse(500)] * 3, retries=2)
+    with pytest.raises(api.ApiError) as raised:
+        harbor.get("/health", "health")
+    assert raised.value.status == 500 and len(sleeps) == 2
+
+
+def test_a_post_answered_500_is_not_sent_twice():
+    harbor, sleeps = client([FakeResponse(500, errors_body("boom"))])
+    with pytest.raises(api.ApiError, match="boom"):
+        harbor.post("/robots", "robot ci", {"name": "ci"})
+    assert sleeps == []
+
+
+def test_unreachable_harbor_is_an_api_error_without_credentials():
+    harbor, _ = client([requests.ConnectionError("connection refused")] * 5)
+    with pytest.raises(api.ApiError) as raised:
+        harbor.get("/ping", "ping")
+    assert raised.value.status is None
+    assert "no answer" in str(raised.value)
+
+
+def test_secrets_are_not_in_errors_reprs_or_the_request_except_the_auth_header():
+    harbor, _ = client([FakeResponse(401, errors_body("unauthorized"))])
+    with pytest.raises(api.AuthenticationError) as raised:
+        harbor.current_user()
+    for text in (str(raised.value), repr(raised.value), repr(harbor), repr(harbor.session.auth)):
+        assert PASSWORD not in text
+    prepared = requests.Request("GET", "https://h/").prepare()
+    harbor.session.auth(prepared)
+    assert prepared.headers["Authorization"].startswith("Basic ")
+
+
+def test_tls_verification_is_passed_to_the_session():
+    harbor, _ = client([])
+    assert harbor.session.verify == "/ca.crt"
+    assert harbor.with_credentials("robot$ci+x", "S3cretValue").session.verify == "/ca.crt"
+
+
+def test_list_reads_every_page():
+    first = FakeResponse(200, ("[" + ",".join(["{}"] * api.PAGE_SIZE) + "]").encode())
+    harbor, _ = client([first, FakeResponse(200, b"[{}]")])
+    assert len(harbor.list("/projects", "projects")) == api.PAGE_SIZE + 1
+    pages = [call[2]["params"]["page"] for call in harbor.session.calls]
+    assert pages == [1, 2]
+
+
+def test_created_id_reads_the_location_header():
+    assert api.created_id(FakeResponse(201, headers={"Location": "/api/v2.0/projects/7"})) == 7
+    assert api.created_id(FakeResponse(201)) is None
+
+
+def config(tmp_path, **data):
+    return {"harbor_hostname": "harbor.example.org", "harbor_tls_mode": "generate", "harbor_https_port": 8443,
+            "harbor_http_port": 8081, "harbor_secrets_dir": str(tmp_path), "harbor_external_url": None,
+            "harbor_api_url": None, "harbor_api_verify": None, "harbor_tls_chain": None, **data}
+
+
+def test_default_url_and_verify_use_the_https_port_and_the_generated_ca(tmp_path):
+    settings = config(tmp_path)
+    assert api.default_url(settings) == "https://harbor.example.org:8443"
+    with pytest.raises(api.ApiError, match="run the server deploy first"):
+        api.default_verify(settings)
+    ca = tmp_path / "harbor.example.org" / "ca.crt"
+    ca.parent.mkdir()
+    ca.write_text("PEM")
+    assert api.default_verify(settings) == str(ca)
+
+
+def test_default_url_and_verify_alternatives(tmp_path):
+    assert api.default_url(config(tmp_path, harbor_tls_mode="http", harbor_http_port=80)) == "http://harbor.example.org"
+    assert api.default_url(config(tmp_path, harbor_external_url="https://r.example.org/")) == "https://r.example.org"
+    assert api.default_url(config(tmp_path, harbor_api_url="http://127.0.0.1:9/")) == "http://127.0.0.1:9"
+    assert api.default_verify(config(tmp_path, harbor_tls_mode="provided")) is True
+    assert api.default_verify(config(tmp_path, harbor_tls_mode="provided", harbor_tls_chain="/c.pem")) == "/c.pem"
+    assert api.default_verify(config(tmp_path, harbor_api_verify=False)) is False
