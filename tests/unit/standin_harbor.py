@@ -1,0 +1,88 @@
+"""An in-process stand-in harbor-core (lab/standin/runtime/core.py) on loopback, and
+validation of the request bodies sent to it against the real v2.13.1 swagger spec."""
+
+import copy
+import functools
+import re
+import threading
+
+import jsonschema
+import requests
+import yaml
+
+from tests.unit.standin.conftest import SWAGGER, load_runtime
+
+core = load_runtime("core")
+INITIAL_ADMIN_PASSWORD = "Initial12345"
+
+
+class StandinHarbor:
+    def __init__(self, data_dir, admin_password=INITIAL_ADMIN_PASSWORD):
+        settings = core.Settings({"DATA_DIR": str(data_dir), "HARBOR_ADMIN_PASSWORD": admin_password,
+                                  "EXT_ENDPOINT": "https://harbor.test.internal"})
+        self.server = core.make_server(settings, host="127.0.0.1", port=0)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def record_requests(monkeypatch):
+    """Every (method, API path, json body) requests sends from now on, in a list."""
+    sent = []
+    original = requests.Session.request
+
+    def request(self, method, url, **kwargs):
+        sent.append((method, re.sub(r"^https?://[^/]+/api/v2\.0", "", url), kwargs.get("json")))
+        return original(self, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", request)
+    return sent
+
+
+@functools.lru_cache(maxsize=None)
+def swagger():
+    return yaml.load(SWAGGER.read_text(), Loader=yaml.CSafeLoader)
+
+
+def _strict(schema):
+    """Objects refuse fields the spec does not list. ``additionalProperties: {type:
+    object}`` is go-swagger's "any value" (Harbor sends numbers and booleans there)."""
+    if isinstance(schema, dict):
+        schema = {key: _strict(value) for key, value in schema.items()}
+        if schema.get("additionalProperties") == {"type": "object"}:
+            schema["additionalProperties"] = {}
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+@functools.lru_cache(maxsize=None)
+def strict_definitions():
+    return _strict(copy.deepcopy(swagger()["definitions"]))
+
+
+def body_schema(method, path):
+    """The body schema the spec gives ``method path`` (None: no body parameter)."""
+    for template, operations in swagger()["paths"].items():
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template.rstrip("/"))) + "$"
+        if re.match(pattern, path.split("?")[0]) and method.lower() in operations:
+            for parameter in operations[method.lower()].get("parameters", []):
+                if parameter.get("in") == "body":
+                    return parameter["schema"]
+            return None
+    raise AssertionError(f"{method} {path} is not in the swagger spec")
+
+
+def assert_valid_request(method, path, body):
+    schema = body_schema(method, path)
+    if body is None:
+        return
+    assert schema is not None, f"{method} {path} takes no body"
+    jsonschema.Draft4Validator({**schema, "definitions": strict_definitions()}).validate(body)

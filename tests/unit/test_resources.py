@@ -1,0 +1,270 @@
+"""harbor_deploy.resources: specs, payloads and diffs; converging a stand-in Harbor
+core from scratch, re-run without changes, one quota update, admin password rotation,
+robot secrets stored 0600 and never printed. Every request body is validated against
+the v2.13.1 swagger spec."""
+
+import json
+import logging
+
+import pytest
+
+from harbor_deploy import resources
+from harbor_deploy.api import HarborClient
+from harbor_deploy.secrets import Secret, SecretStore
+from tests.unit.standin_harbor import INITIAL_ADMIN_PASSWORD, StandinHarbor, assert_valid_request, record_requests
+
+PROJECTS = [
+    {"name": "ci", "public": False, "storage_quota": "10G", "auto_scan": True, "prevent_vulnerable": True,
+     "severity": "high", "members": [{"user": "alice", "role": "developer"}],
+     "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]}},
+    {"name": "hub", "public": True, "proxy_cache": "dockerhub"},
+]
+USERS = [{"username": "alice", "email": "alice@example.org", "realname": "Alice"}]
+ROBOTS = [{"name": "jenkins", "project": "ci"}, {"name": "puller", "access": ["pull"], "duration": 30}]
+REGISTRIES = [{"name": "dockerhub", "type": "docker-hub", "url": "https://hub.docker.com"}]
+GC = {"schedule": "Weekly", "delete_untagged": True}
+
+
+# --- specs, payloads, diffs --------------------------------------------------------
+
+
+def test_parse_size():
+    assert resources.parse_size("10G") == 10 * 1024 ** 3
+    assert resources.parse_size("500MiB") == 500 * 1024 ** 2
+    assert resources.parse_size(-1) == -1
+    with pytest.raises(ValueError):
+        resources.parse_size("ten")
+
+
+def test_project_payload_carries_metadata_strings_quota_and_registry():
+    spec = resources.project_spec(PROJECTS[0])
+    payload = resources.project_payload(spec, registry_id=3)
+    assert payload == {"project_name": "ci", "storage_limit": 10 * 1024 ** 3, "registry_id": 3,
+                       "metadata": {"public": "false", "auto_scan": "true", "prevent_vul": "true",
+                                    "severity": "high"}}
+    assert_valid_request("POST", "/projects", payload)
+
+
+def test_project_without_public_is_created_private_but_its_visibility_is_not_managed():
+    spec = resources.project_spec({"name": "x"})
+    assert resources.project_payload(spec)["metadata"] == {"public": "false"}
+    assert resources.metadata_diff(spec["metadata"], {"public": "true"}) == {}
+
+
+def test_metadata_diff_lists_only_differing_managed_keys():
+    desired = resources.project_spec(PROJECTS[0])["metadata"]
+    current = {"public": "false", "auto_scan": "false", "prevent_vul": "true", "severity": "low",
+               "retention_id": "4"}
+    assert resources.metadata_diff(desired, current) == {"auto_scan": "true", "severity": "high"}
+
+
+def test_robot_payloads_default_to_push_and_pull_in_the_project():
+    spec = resources.robot_spec(ROBOTS[0])
+    payload = resources.robot_payload(spec)
+    assert payload["level"] == "project" and payload["duration"] == -1
+    assert payload["permissions"] == [{"kind": "project", "namespace": "ci", "access": [
+        {"resource": "repository", "action": "pull"}, {"resource": "repository", "action": "push"}]}]
+    assert_valid_request("POST", "/robots", payload)
+    system = resources.robot_payload(resources.robot_spec(ROBOTS[1]))
+    assert system["level"] == "system" and system["permissions"][0]["namespace"] == "*"
+
+
+def test_robot_diff_ignores_order_and_extra_fields_of_harbor():
+    spec = resources.robot_spec(ROBOTS[0])
+    current = {"description": "", "duration": -1, "disable": False, "permissions": [
+        {"kind": "project", "namespace": "ci", "access": [
+            {"resource": "repository", "action": "push", "effect": "allow"},
+            {"resource": "repository", "action": "pull"}]}]}
+    assert resources.robot_diff(spec, current) == []
+    current["duration"] = 7
+    current["permissions"][0]["access"].pop()
+    assert resources.robot_diff(spec, current) == ["duration", "permissions"]
+
+
+def test_gc_payload_and_diff():
+    spec = resources.gc_spec({"schedule": "0 0 3 * * *", "workers": 2})
+    payload = resources.gc_payload(spec)
+    assert payload == {"schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
+                       "parameters": {"delete_untagged": True, "workers": 2}}
+    assert_valid_request("POST", "/system/gc/schedule", payload)
+    assert resources.gc_diff(spec, None) == ["schedule", "delete_untagged", "workers"]
+    current = {"schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
+               "job_parameters": json.dumps({"delete_untagged": True, "workers": 2, "extra": 1})}
+    assert resources.gc_diff(spec, current) == []
+    assert resources.gc_diff(resources.gc_spec({"schedule": "None"}), current) == ["schedule"]
+
+
+def test_retention_payload_is_a_valid_policy_and_diffs_on_rules_and_schedule():
+    spec = resources.retention_spec(PROJECTS[0]["retention"])
+    payload = resources.retention_payload(spec, project_id=2)
+    assert payload["trigger"]["settings"]["cron"] == "0 0 0 * * *"
+    assert payload["rules"][0]["params"] == {"latestPushedK": 10}
+    assert_valid_request("POST", "/retentions", payload)
+    assert resources.retention_diff(spec, payload) == []
+    changed = resources.retention_spec({"rules": [{"template": "latestPushedK", "count": 5}]})
+    assert resources.retention_diff(changed, payload) == ["rules", "schedule"]
+
+
+def test_registry_payload_sends_the_secret_only_inside_the_credential():
+    spec = resources.registry_spec({**REGISTRIES[0], "access_key": "me"})
+    payload = resources.registry_payload(spec, Secret("T0kenValue", "test"))
+    assert payload["credential"] == {"type": "basic", "access_key": "me", "access_secret": "T0kenValue"}
+    assert_valid_request("POST", "/registries", payload)
+    assert resources.registry_diff(spec, {"url": "https://hub.docker.com", "insecure": False, "description": "",
+                                          "credential": {"access_key": "other"}}) == ["access_key"]
+
+
+def test_problems_name_the_entry_and_the_mistake():
+    found = dict(resources.problems({
+        "harbor_projects": [{"name": "ci", "severity": "extreme"}, {"name": "Bad Name"}],
+        "harbor_robots": [{"name": "x", "duration": 0}],
+        "harbor_users": [{"username": "a", "password": "inline"}],
+        "harbor_gc_schedule": {"schedule": "sometimes"},
+    }))
+    assert "severity must be one of" in found["harbor_projects[0]"]
+    assert "lowercase" in found["harbor_projects[1]"]
+    assert "duration" in found["harbor_robots[0]"]
+    assert "unknown field(s) of a user: password" in found["harbor_users[0]"]
+    assert "harbor_gc_schedule" in found
+
+
+def test_a_change_prints_resource_and_fields_only():
+    change = resources.Change("update", "project", "ci", ("storage_quota",), apply=lambda: None)
+    assert str(change) == "update project ci (storage_quota)"
+
+
+# --- converge a stand-in Harbor --------------------------------------------------
+
+
+@pytest.fixture
+def harbor(tmp_path):
+    running = StandinHarbor(tmp_path / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SecretStore(tmp_path / "secrets" / "harbor.test.internal", env={})
+    store.store("admin_password", INITIAL_ADMIN_PASSWORD)
+    return store
+
+
+@pytest.fixture
+def access(harbor, store):
+    return resources.AdminAccess(HarborClient(harbor.url, retries=0), store, env={})
+
+
+def plan_all(access, store, projects=PROJECTS):
+    """Every change, in the configure deploy's order, each applied right after planning its kind."""
+    done = []
+    planners = [
+        access.plan_rotation,
+        lambda: resources.plan_registries(access.client(), [resources.registry_spec(r) for r in REGISTRIES], store, env={}),
+        lambda: resources.plan_users(access.client(), [resources.user_spec(u) for u in USERS], store, env={}),
+        lambda: resources.plan_projects(access.client(), [resources.project_spec(p) for p in projects]),
+        lambda: resources.plan_members(access.client(), [resources.project_spec(p) for p in projects]),
+        lambda: resources.plan_robots(access.client(), [resources.robot_spec(r) for r in ROBOTS], store),
+        lambda: resources.plan_retention(access.client(), [resources.project_spec(p) for p in projects]),
+        lambda: resources.plan_gc(access.client(), resources.gc_spec(GC)),
+    ]
+    for plan in planners:
+        for change in plan():
+            change.apply()
+            done.append(str(change))
+    return done
+
+
+def test_converge_from_scratch_then_nothing_to_do(access, store, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    sent = record_requests(monkeypatch)
+    done = plan_all(access, store)
+    assert done == [
+        "rotate admin password", "create registry dockerhub", "create user alice", "create project ci",
+        "create project hub", "create member ci/alice", "create robot ci+jenkins", "create robot puller",
+        "create retention ci", "create gc schedule",
+    ]
+    writes = [(method, path, body) for method, path, body in sent if method != "GET"]
+    assert writes
+    for method, path, body in writes:
+        assert_valid_request(method, path.split("?")[0], body)
+    assert plan_all(access, store) == []
+
+    client = access.client()
+    ci = resources.find_project(client, "ci")
+    assert ci["metadata"]["auto_scan"] == "true" and ci["metadata"]["severity"] == "high"
+    assert resources.project_quota(client, ci)["hard"]["storage"] == 10 * 1024 ** 3
+    hub = resources.find_project(client, "hub")
+    assert hub["registry_id"] == resources.find_registry(client, "dockerhub")["id"]
+
+    # Secrets: 0600 files, never in logs; the robot's secret logs in.
+    secrets = [store.path("robots/ci+jenkins"), store.path("robots/puller"), store.path("users/alice"),
+               store.path("admin_password_managed")]
+    for path in secrets:
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.read_text() not in caplog.text
+    robot = client.with_credentials("robot$ci+jenkins", store.path("robots/ci+jenkins").read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+    alice = client.with_credentials("alice", store.path("users/alice").read_text())
+    assert alice.authenticates()
+
+
+def test_a_quota_change_is_exactly_one_update(access, store):
+    plan_all(access, store)
+    bigger = [{**PROJECTS[0], "storage_quota": "20G"}, PROJECTS[1]]
+    assert plan_all(access, store, bigger) == ["update project ci (storage_quota)"]
+    assert plan_all(access, store, bigger) == []
+
+
+def test_admin_password_rotation_refuses_the_old_one(harbor, access, store):
+    initial_client = HarborClient(harbor.url, "admin", INITIAL_ADMIN_PASSWORD, retries=0)
+    assert initial_client.authenticates()
+    [rotation] = access.plan_rotation()
+    rotation.apply()
+    assert not initial_client.authenticates()
+    managed = store.path("admin_password_managed").read_text()
+    assert managed != INITIAL_ADMIN_PASSWORD
+    assert HarborClient(harbor.url, "admin", managed, retries=0).authenticates()
+    assert access.plan_rotation() == []
+
+
+def test_neither_admin_password_works(access, store):
+    store.store("admin_password", "Wrong1234567")
+    with pytest.raises(resources.AuthenticationError) as raised:
+        access.client()
+    assert "Wrong1234567" not in str(raised.value)
+    assert "admin_password" in str(raised.value)
+
+
+def test_a_lost_robot_secret_is_refreshed_only_on_request(access, store, caplog):
+    plan_all(access, store)
+    path = store.path("robots/ci+jenkins")
+    path.unlink()
+    client = access.client()
+    assert resources.plan_robots(client, [resources.robot_spec(ROBOTS[0])], store) == []
+    assert "set refresh: true" in caplog.text
+    [refresh] = resources.plan_robots(client, [resources.robot_spec({**ROBOTS[0], "refresh": True})], store)
+    assert str(refresh) == "refresh robot ci+jenkins (secret)"
+    refresh.apply()
+    assert path.stat().st_mode & 0o777 == 0o600
+    robot = client.with_credentials("robot$ci+jenkins", path.read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+
+
+def test_state_absent_deletes_and_missing_entries_are_left_alone(access, store):
+    plan_all(access, store)
+    client = access.client()
+    spec = resources.robot_spec({**ROBOTS[1], "state": "absent"})
+    [delete] = resources.plan_robots(client, [spec], store)
+    assert str(delete) == "delete robot puller"
+    delete.apply()
+    assert resources.plan_robots(client, [spec], store) == []
+    # Leaving ci out of the data deletes nothing.
+    assert resources.plan_projects(client, [resources.project_spec(PROJECTS[1])]) == []
+    assert resources.find_project(client, "ci") is not None
+
+
+def test_changing_a_proxy_cache_registry_is_refused(access, store):
+    plan_all(access, store)
+    with pytest.raises(resources.ResourceError, match="creation only"):
+        resources.plan_projects(access.client(), [resources.project_spec({**PROJECTS[0], "proxy_cache": "dockerhub"})])
