@@ -37,7 +37,7 @@ def _login_probe(registry, user):
     # docker writes config.json indented: flatten it, then take this registry's "auth".
     key_re = r'"\(https:\/\/\)\{0,1\}' + re.sub(r"([.\[\]])", r"\\\1", registry) + r'\/\{0,1\}"'
     sed = f's/.*{key_re}:{{[^}}]*"auth":"\\([^"]*\\)".*/\\2/p'
-    stored_user = (f'tr -d " \\t\\r\\n" < "$home/.docker/config.json" 2>/dev/null | sed -n {shlex.quote(sed)} | '
+    stored_user = (f'tr -d " \\t\\r\\n" 2>/dev/null < "$home/.docker/config.json" | sed -n {shlex.quote(sed)} | '
                    "base64 -d 2>/dev/null | cut -s -d: -f1")
     check = as_user(user, f"docker login {shlex.quote(registry)} </dev/null >/dev/null 2>&1")
     return (

@@ -8,6 +8,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from facts.docker_client import DockerLoginCheck, as_user
+from operations.docker_daemon import fail_host
 from harbor_deploy.secrets import Secret
 
 
@@ -44,7 +45,8 @@ def login(registry, username, password, user="root"):
         raise OperationError("docker_login.login: password must be a harbor_deploy.secrets.Secret")
     state = host.get_fact(DockerLoginCheck, registry=registry, user=user)
     if not state["user_exists"]:
-        raise OperationError(f"no OS user {user!r} to log in to {registry}")
+        yield fail_host(f"no OS user {user!r} to log in to {registry}")
+        return
     if state["works"] and state["username"] in (None, username):
         host.noop(f"{user} is already logged in to {registry}")
         return

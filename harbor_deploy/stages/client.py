@@ -17,6 +17,7 @@ from facts.docker_client import CERTS_D, RegistryCaCertificate, certs_d_ca
 from harbor_deploy.client import ClientConfigError, check_ca_pem, client_plan
 from harbor_deploy.defaults import CLIENT_GROUP
 from operations import docker_daemon, docker_login, docker_smoke
+from operations.docker_daemon import fail_host
 
 # OS trust stores: anchor directory and refresh command, Debian family first.
 OS_TRUST_STORES = (
@@ -55,25 +56,30 @@ def daemon_config(plan):
 
 
 def registry_ca(plan):
-    """The CA PEM bytes to trust: from the controller, or fetched by this host."""
+    """The CA PEM bytes to trust, from the controller or fetched by this host; or the
+    reason a fetch is unusable (the host then fails, the others carry on)."""
     if plan.ca_fetch_url is None:
-        return plan.ca_pem
+        return plan.ca_pem, None
     fetched = host.get_fact(RegistryCaCertificate, url=plan.ca_fetch_url)
     if fetched["pem"] is None:
-        raise DeployError(f"{host.name}: cannot fetch the registry CA from {plan.ca_fetch_url}: "
-                          f"{fetched['error']}")
+        return None, f"cannot fetch the registry CA from {plan.ca_fetch_url}: {fetched['error']}"
     pem = fetched["pem"].encode()
     problems = check_ca_pem(pem, plan.ca_sha256)
     if problems:
-        raise DeployError(f"{host.name}: the CA from {plan.ca_fetch_url}: {'; '.join(problems)}")
-    return pem
+        return None, f"refusing the CA from {plan.ca_fetch_url}: {'; '.join(problems)}"
+    return pem, None
 
 
 @deploy("Registry trust")
 def trust(plan):
     """HTTPS: the CA in /etc/docker/certs.d/<registry>/ca.crt, which dockerd reads
     on every connection (no restart); optionally in the OS trust store too."""
-    ca = registry_ca(plan) if plan.trust == "https" else None
+    if plan.trust != "https":
+        return
+    ca, problem = registry_ca(plan)
+    if problem:
+        server.shell(name="Registry CA", commands=[fail_host(problem)])
+        return
     if ca is None:
         return
     files.directory(name=f"{CERTS_D}/{plan.registry}", path=f"{CERTS_D}/{plan.registry}",
