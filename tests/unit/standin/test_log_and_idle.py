@@ -1,13 +1,16 @@
 """harbor-log's syslog receiver and the idle service stand-ins."""
 
 import gzip
+import signal
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
 import requests
 
-from tests.unit.standin.conftest import load_runtime
+from tests.unit.standin.conftest import RUNTIME, load_runtime
 
 harbor_log = load_runtime("harbor_log")
 idle = load_runtime("idle")
@@ -101,3 +104,21 @@ def test_check_reports_whether_the_port_answers(monkeypatch):
     listener.close()
     assert idle.main(["check", "redis"]) == 1
     assert idle.main(["serve", "log"]) == 2
+
+
+@pytest.mark.parametrize("program, env", [
+    ("core.py", {"CORE_PORT": "0", "DATA_DIR": "{tmp}"}),
+    ("harbor_log.py", {"LOG_PORT": "0", "LOG_DIR": "{tmp}"}),
+])
+def test_services_exit_cleanly_on_sigterm(tmp_path, program, env):
+    """As container PID 1 an unhandled SIGTERM is ignored; the services handle it."""
+    env = {name: value.format(tmp=tmp_path) for name, value in env.items()}
+    process = subprocess.Popen([sys.executable, str(RUNTIME / program)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening" in process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        process.kill()
+        process.stdout.close()
