@@ -1,0 +1,69 @@
+"""harbor_deploy.jenkinsfile: the committed example is the template's output, and the
+shell part run with a fake docker builds, logs in via stdin, pushes both tags, logs out."""
+
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harbor_deploy import jenkinsfile
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_ARGS = ("harbor.example.org:8443", "ci", "webapp", "harbor-robot-ci-jenkins")
+FAKE_DOCKER = """#!/bin/sh
+echo "$*" >> "$CALLS"
+if [ "$1" = login ]; then printf 'stdin=' >> "$CALLS"; cat >> "$CALLS"; echo >> "$CALLS"; fi
+"""
+
+
+def test_example_is_the_rendered_template():
+    assert (ROOT / "examples" / "Jenkinsfile").read_text() == jenkinsfile.render(*EXAMPLE_ARGS)
+
+
+def test_pipeline_holds_no_credential_and_no_bashism():
+    text = jenkinsfile.render(*EXAMPLE_ARGS)
+    assert "<<<" not in text
+    assert "withCredentials([usernamePassword(credentialsId: 'harbor-robot-ci-jenkins'" in text
+    assert "--password-stdin" in text and "set -eu" in text
+
+
+def test_shell_part_logs_in_on_stdin_pushes_both_tags_and_logs_out(tmp_path):
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_DOCKER)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    calls = tmp_path / "calls"
+    script = jenkinsfile.render_shell("reg.test:8443", "ci", "app")
+    run = subprocess.run(["dash", "-c", script], capture_output=True, text=True, cwd=tmp_path, env={
+        "PATH": f"{fake.parent}:/usr/bin:/bin", "CALLS": str(calls),
+        "HARBOR_USER": "robot$ci+jenkins", "HARBOR_PASSWORD": "S3cret-Value"})
+    assert run.returncode == 0, run.stderr
+    lines = calls.read_text().splitlines()
+    tag = lines[0].split()[2].rsplit(":", 1)[1]
+    assert lines[0] == f"build -t reg.test:8443/ci/app:{tag} -t reg.test:8443/ci/app:latest ."
+    assert lines[1] == "login reg.test:8443 --username robot$ci+jenkins --password-stdin"
+    assert lines[2] == "stdin=S3cret-Value"
+    assert lines[3:] == [f"push reg.test:8443/ci/app:{tag}", "push reg.test:8443/ci/app:latest",
+                         "logout reg.test:8443"]
+    assert "S3cret-Value" not in run.stdout + run.stderr
+
+
+def test_a_failing_push_stops_the_script_and_still_logs_out(tmp_path):
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_DOCKER + '[ "$1" = push ] && exit 1\nexit 0\n')
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    run = subprocess.run(["dash", "-c", jenkinsfile.render_shell("reg.test:8443", "ci", "app")],
+                         capture_output=True, text=True, cwd=tmp_path,
+                         env={"PATH": f"{fake.parent}:/usr/bin:/bin", "CALLS": str(calls),
+                              "HARBOR_USER": "u", "HARBOR_PASSWORD": "p"})
+    assert run.returncode != 0
+    commands = [line.split()[0] for line in calls.read_text().splitlines() if not line.startswith("stdin=")]
+    assert commands == ["build", "login", "push", "logout"]
+
+
+def test_unsafe_values_are_refused():
+    with pytest.raises(ValueError, match="project"):
+        jenkinsfile.render("reg:1", "ci'; rm -rf /", "app", "cred")
