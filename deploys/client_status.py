@@ -12,10 +12,11 @@ import json
 from pyinfra import host
 
 from facts.docker_client import ClientRegistryState
-from harbor_deploy.defaults import CLIENT_GROUP
-from harbor_deploy.stages import client
+from harbor_deploy.client import registry_address
+from harbor_deploy.defaults import CLIENT_GROUP, merged
 
 if CLIENT_GROUP in host.groups:
-    plan = client.plan()
-    state = host.get_fact(ClientRegistryState, registry=plan.registry, users=list(plan.login_users))
+    config = merged(host.data.dict())  # needs no password: it only reads
+    state = host.get_fact(ClientRegistryState, registry=registry_address(config),
+                          users=list(config["harbor_client_login_users"]))
     print(f"client-state {host.name} {json.dumps(state, sort_keys=True)}", flush=True)

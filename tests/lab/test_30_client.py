@@ -1,0 +1,192 @@
+"""The client deploy on the lab's Docker clients (LAB_CLIENTS >= 3) against the
+Harbor of the session fixture ``harbor_server`` (tests/lab/conftest.py):
+
+- client-1 starts without daemon.json, client-2 with a daemon.json holding other
+  settings, client-3 with a daemon.json that is not valid JSON;
+- HTTPS: CA trusted through certs.d, root logged in, an image pushed from every
+  client and pulled from another one, dockerd never restarted or reloaded; the
+  invalid-JSON host fails alone, untouched; a second run changes nothing;
+- HTTP: the exact registry merged into insecure-registries by a reload, other keys
+  kept; a second run changes nothing.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from facts.docker_client import certs_d_ca
+from tests.lab.conftest import PYINFRA, host_exec
+from tests.conftest import ROOT
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+SEED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-registries": ["other:5000"]}
+INVALID = '{"insecure-registries": ["other:5000"],}'
+
+
+@pytest.fixture(scope="module")
+def clients(lab):
+    """(name, container) of the first three docker_clients of the lab."""
+    found = [(h["name"], h["container"]) for h in lab["hosts"] if h["group"] == "docker_clients"]
+    assert len(found) >= 3, f"tests/lab/test_30_client.py needs LAB_CLIENTS >= 3, the lab has {len(found)}"
+    return found[:3]
+
+
+def read(container, path):
+    return host_exec(container, f"cat {path}", check=False) if exists(container, path) else None
+
+
+def exists(container, path):
+    return host_exec(container, f"test -e '{path}' && echo yes", check=False) == "yes"
+
+
+def write(container, path, text, mode="644"):
+    host_exec(container, f"mkdir -p \"$(dirname '{path}')\" && printf '%s' '{text}' > '{path}' && chmod {mode} '{path}'")
+
+
+def dockerd(container):
+    """What a dockerd restart changes (a reload, SIGHUP, keeps both)."""
+    return host_exec(container, "systemctl show docker -p MainPID -p ActiveEnterTimestamp")
+
+
+def running_registries(container):
+    return json.loads(host_exec(container, "docker info --format '{{json .RegistryConfig.IndexConfigs}}'"))
+
+
+def deploy(hosts, data, env=None, entry="deploys/client.py"):
+    """Run a client deploy entry with --json on ``hosts``; returns (returncode, parsed, stderr)."""
+    args = [PYINFRA, "-y", "--json", "inventories/lab.py", entry, "--limit", ",".join(hosts)]
+    for key, value in data.items():
+        args += ["--data", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    try:
+        parsed = json.loads(result.stdout) if entry == "deploys/client.py" else result.stdout
+    except json.JSONDecodeError:
+        raise AssertionError(f"pyinfra printed no JSON:\n{result.stdout}\n{result.stderr}") from None
+    return result.returncode, parsed, result.stderr
+
+
+class ClientSnapshot:
+    """Everything the tests change on one client, restored afterwards (docker is
+    restarted only when its running registry configuration must drop an entry)."""
+
+    PATHS = (DAEMON_JSON, f"{DAEMON_JSON}.bak", f"{DAEMON_JSON}.rejected", "/root/.docker/config.json")
+
+    def __init__(self, container, registries):
+        self.container, self.registries = container, registries
+        self.files = {path: read(container, path) for path in self.PATHS}
+        self.ca_dirs = {r: exists(container, certs_d_ca(r)) and read(container, certs_d_ca(r)) for r in registries}
+        running = running_registries(container)
+        self.insecure = {r for r in registries if r in running and not running[r]["Secure"]}
+
+    def restore(self):
+        for path, text in self.files.items():
+            if text is None:
+                host_exec(self.container, f"rm -f {path}")
+            else:
+                write(self.container, path, text, mode="600" if path.startswith("/root/") else "644")
+        for registry, ca in self.ca_dirs.items():
+            if ca:
+                write(self.container, certs_d_ca(registry), ca)
+            else:
+                host_exec(self.container, f"rm -rf '/etc/docker/certs.d/{registry}'")
+        host_exec(self.container, "docker image ls --format '{{.Repository}}:{{.Tag}}' | grep /hd-smoke: "
+                                  "| xargs -r docker image rm --force >/dev/null", check=False)
+        running = running_registries(self.container)
+        if any(r in running and not running[r]["Secure"] and r not in self.insecure for r in self.registries):
+            host_exec(self.container, "systemctl restart docker")
+
+
+@pytest.fixture
+def seeded(clients, harbor_server):
+    """client-2 with other settings, client-3 with invalid JSON; all restored afterwards."""
+    registries = [harbor_server["registry"], f"{harbor_server['hostname']}:{harbor_server['http_port']}"]
+    snapshots = [ClientSnapshot(container, registries) for _, container in clients]
+    (_, first), (_, second), (_, third) = clients
+    host_exec(first, f"rm -f {DAEMON_JSON} {DAEMON_JSON}.bak /root/.docker/config.json "
+                     f"&& rm -rf '/etc/docker/certs.d/{harbor_server['registry']}'")
+    write(second, DAEMON_JSON, json.dumps(SEED))
+    write(third, DAEMON_JSON, INVALID)
+    for _, container in clients:
+        host_exec(container, f"rm -f {DAEMON_JSON}.bak {DAEMON_JSON}.rejected")
+    yield clients
+    for snapshot in snapshots:
+        snapshot.restore()
+
+
+def server_data(harbor_server, **extra):
+    return {"harbor_hostname": harbor_server["hostname"],
+            "harbor_https_port": harbor_server["https_port"],
+            "harbor_http_port": harbor_server["http_port"],
+            "harbor_secrets_dir": str(harbor_server["secrets_dir"]), **extra}
+
+
+def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host_alone(seeded, harbor_server):
+    (name1, c1), (name2, c2), (name3, c3) = seeded
+    registry = harbor_server["registry"]
+    env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"].reveal()}
+    before = {c: dockerd(c) for _, c in seeded}
+
+    code, output, stderr = deploy([name1, name2, name3], server_data(harbor_server, harbor_client_smoke_test=True),
+                                  env=env)
+
+    assert code == 1
+    assert output["results"]["failed_hosts"] == [name3], stderr
+    assert f"[{name3}] {DAEMON_JSON} is not valid JSON" in stderr
+    assert env["HARBOR_CLIENT_PASSWORD"] not in json.dumps(output) + stderr
+    # The invalid host is untouched: same file, no backup, no CA, no login.
+    assert read(c3, DAEMON_JSON) == INVALID
+    assert not exists(c3, f"{DAEMON_JSON}.bak")
+    # Trust by certs.d (the server deploy's CA), daemon.json as it was, docker not restarted.
+    ca = Path(harbor_server["secrets_dir"]) / harbor_server["hostname"] / "ca.crt"
+    for container in (c1, c2):
+        assert host_exec(container, f"sha256sum '{certs_d_ca(registry)}' | cut -d' ' -f1") == \
+            hashlib.sha256(ca.read_bytes()).hexdigest()
+        assert host_exec(container, f"stat -c '%a %U:%G' '{certs_d_ca(registry)}'") == "644 root:root"
+        assert "<redacted>" in host_exec(container, "sed -E 's/\"auth\": \"[^\"]+\"/\"auth\": \"<redacted>\"/' "
+                                                    "/root/.docker/config.json")
+    assert not exists(c1, DAEMON_JSON)
+    assert json.loads(read(c2, DAEMON_JSON)) == SEED
+    assert {c: dockerd(c) for _, c in seeded} == before
+    # Each client pushed its own image and pulled the other's from the registry.
+    for puller, pushed_by in ((c1, name2), (c2, name1)):
+        reference = f"{registry}/library/hd-smoke:{pushed_by}"
+        digests = host_exec(puller, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {reference}")
+        assert json.loads(digests)[0].startswith(f"{registry}/library/hd-smoke@sha256:")
+
+    code, again, stderr = deploy([name1, name2, name3], server_data(harbor_server), env=env)
+    assert again["results"]["totals"]["success"] == 0, stderr
+    assert again["results"]["failed_hosts"] == [name3]
+    assert {c: dockerd(c) for _, c in seeded} == before
+
+    _, status, _ = deploy([name1, name2], server_data(harbor_server), env=env, entry="deploys/client_status.py")
+    states = {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
+              for line in status.splitlines() if line.startswith("client-state ")}
+    for name in (name1, name2):
+        assert states[name]["trust"] == "https"
+        assert states[name]["logins"]["root"] == {"user_exists": True, "username": "admin", "works": True}
+
+
+def test_http_mode_merges_the_exact_registry_by_reload_and_keeps_other_keys(seeded, harbor_server):
+    (name1, c1), (name2, c2), _ = seeded
+    registry = f"{harbor_server['hostname']}:{harbor_server['http_port']}"
+    data = server_data(harbor_server, harbor_client_trust="http", harbor_client_login_users=[])
+    before = {c: dockerd(c) for c in (c1, c2)}
+
+    code, output, stderr = deploy([name1, name2], data)
+
+    assert code == 0, stderr
+    assert json.loads(read(c2, DAEMON_JSON)) == {**SEED, "insecure-registries": ["other:5000", registry]}
+    assert read(c2, f"{DAEMON_JSON}.bak") == json.dumps(SEED)
+    assert json.loads(read(c1, DAEMON_JSON)) == {"insecure-registries": [registry]}
+    for container in (c1, c2):
+        assert running_registries(container)[registry]["Secure"] is False  # applied by the reload
+        assert not exists(container, f"/etc/docker/certs.d/{registry}")
+    assert {c: dockerd(c) for c in (c1, c2)} == before
+
+    code, again, stderr = deploy([name1, name2], data)
+    assert code == 0, stderr
+    assert again["results"]["totals"]["success"] == 0
