@@ -164,7 +164,6 @@ class HarborClient:
             page += 1
 
     def post(self, path, resource, json):
-        """The response of a POST (``created_id`` reads the new id from it)."""
         return self.request("POST", path, resource, json=json)
 
     def put(self, path, resource, json, headers=None):
@@ -186,13 +185,6 @@ class HarborClient:
         except AuthenticationError:
             return False
         return True
-
-
-def created_id(response):
-    """The id at the end of a 201's ``Location`` header (``/api/v2.0/projects/3`` -> 3)."""
-    location = response.headers.get("Location", "")
-    tail = location.rstrip("/").rsplit("/", 1)[-1]
-    return int(tail) if tail.isdigit() else None
 
 
 def path_segment(value):
