@@ -37,6 +37,12 @@ def _group(name, **data):
     ]
 
 
-harbor_servers = _group("harbor_servers", **_server_data)
+# The controller is outside the lab's DNS: it calls Harbor's API at the server's
+# lab address, which the generated certificate also names.
+harbor_servers = [
+    (name, {**data, "harbor_tls_extra_sans": [data["lab_address"]],
+            "harbor_api_url": f"https://{data['lab_address']}:8443"})
+    for name, data in _group("harbor_servers", **_server_data)
+]
 docker_clients = _group("docker_clients")
 bare_hosts = _group("bare_hosts")

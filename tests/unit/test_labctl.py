@@ -49,7 +49,8 @@ def test_load_state_without_a_lab_says_how_to_make_one(monkeypatch, tmp_path):
 
 
 def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_path):
-    state = {"key": "/k", "known_hosts": "/kh", "hosts": [
+    state = {"key": "/k", "known_hosts": "/kh", "harbor_dns_name": "harbor.lab.internal",
+             "mirror_url": "http://127.0.0.1:18480", "hosts": [
         {"name": "harbor-1", "group": "harbor_servers", "ssh_port": 2201, "address": "172.18.0.2"},
         {"name": "client-1", "group": "docker_clients", "ssh_port": 2202, "address": "172.18.0.3"},
         {"name": "bare-1", "group": "bare_hosts", "ssh_port": 2203, "address": "172.18.0.4"},
@@ -64,3 +65,8 @@ def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_pa
     assert data["ssh_hostname"] == "127.0.0.1" and data["ssh_port"] == 2203
     assert data["ssh_key"] == "/k" and data["ssh_known_hosts_file"] == "/kh"
     assert data["ssh_strict_host_key_checking"] == "yes"
+    server = dict(inventory.harbor_servers)["harbor-1"]
+    assert server["harbor_hostname"] == "harbor.lab.internal"
+    assert server["harbor_installer_source"] == "mirror"
+    assert server["harbor_mirror_url"] == "http://127.0.0.1:18480"
+    assert server["harbor_secrets_dir"] == str(tmp_path / "secrets")
