@@ -21,7 +21,10 @@ LOG_DIR = Path(os.environ.get("LOG_DIR", "/var/log/docker"))
 ROTATE_CONFIG = Path(os.environ.get("LOGROTATE_CONFIG", "/etc/logrotate.d/logrotate.conf"))
 PORT = int(os.environ.get("LOG_PORT", "10514"))
 SIZE_UNITS = {"": 1, "k": 1024, "M": 1024**2, "G": 1024**3}
-# RFC 3164 style as docker's default syslog format writes it: <pri>timestamp host tag[pid]: msg
+# Docker's default syslog format (no syslog-format option, as Harbor's compose file):
+# <pri>Mmm dd hh:mm:ss tag[pid]: msg, without a host.
+DOCKER_DEFAULT = re.compile(r"^<\d{1,3}>(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<tag>[^\s\[:]+)\[\d+\]: ?(?P<msg>.*)$", re.S)
+# RFC 3164 (syslog-format=rfc3164): <pri>timestamp host tag[pid]: msg
 RFC3164 = re.compile(r"^<\d{1,3}>(?P<stamp>[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\S+) (?P<host>\S+) (?P<tag>[^\s\[:]+)(?:\[\d+\])?: ?(?P<msg>.*)$", re.S)
 # RFC 5424 (syslog-format=rfc5424*): <pri>1 timestamp host app procid msgid sd msg
 RFC5424 = re.compile(r"^<\d{1,3}>1 (?P<stamp>\S+) (?P<host>\S+) (?P<tag>\S+) \S+ \S+ (?:-|\[.*?\]) ?(?P<msg>.*)$", re.S)
@@ -40,13 +43,15 @@ def rotation_settings(path=ROTATE_CONFIG):
     return count, size
 
 
-def parse(line):
-    """(tag, text to write) of one syslog message."""
-    for pattern in (RFC5424, RFC3164):
+def parse(line, sender="-"):
+    """(tag, text to write) of one syslog message; like rsyslog, the sender's address
+    stands in for a host the message lacks."""
+    for pattern in (DOCKER_DEFAULT, RFC5424, RFC3164):
         found = pattern.match(line)
         if found:
             tag = re.sub(r"[^A-Za-z0-9._-]", "_", found.group("tag"))
-            return tag, f"{found.group('stamp')} {found.group('host')} {found.group('tag')}: {found.group('msg')}"
+            host = found.groupdict().get("host") or sender
+            return tag, f"{found.group('stamp')} {host} {found.group('tag')}: {found.group('msg')}"
     return "unknown", line
 
 
@@ -113,9 +118,9 @@ def make_handler(files):
                     break
                 messages, buffer = split_frames(buffer + chunk)
                 for message in messages:
-                    files.write(*parse(message.decode("utf-8", "replace")))
+                    files.write(*parse(message.decode("utf-8", "replace"), self.client_address[0]))
             if buffer.strip():
-                files.write(*parse(buffer.decode("utf-8", "replace")))
+                files.write(*parse(buffer.decode("utf-8", "replace"), self.client_address[0]))
 
     return Handler
 

@@ -16,7 +16,15 @@ harbor_log = load_runtime("harbor_log")
 idle = load_runtime("idle")
 
 
-def test_docker_syslog_lines_are_filed_by_tag():
+def test_docker_default_syslog_lines_are_filed_by_tag_with_the_sender_as_host():
+    # As dockerd's syslog driver sends them (captured on a lab host), times with colons in the text.
+    line = '<30>Nov 27 18:01:29 registry[127]: time="2026-11-27T18:01:29.85Z" level=info msg="up"'
+    assert harbor_log.parse(line, "172.19.0.1") == (
+        "registry", 'Nov 27 18:01:29 172.19.0.1 registry: time="2026-11-27T18:01:29.85Z" level=info msg="up"')
+    assert harbor_log.parse("<30>Nov  7 18:01:30 core[127]: 10:01 ok")[0] == "core"
+
+
+def test_rfc_syslog_lines_are_filed_by_tag():
     tag, text = harbor_log.parse("<30>2026-11-27T17:45:01Z harbor-1 registry[812]: GET /v2/ 401")
     assert tag == "registry"
     assert text == "2026-11-27T17:45:01Z harbor-1 registry: GET /v2/ 401"
