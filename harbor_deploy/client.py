@@ -16,6 +16,9 @@ from harbor_deploy import tls
 from harbor_deploy.defaults import (
     CLIENT_CA_SOURCES, CLIENT_PASSWORD_ENV, CLIENT_TRUST_MODES, merged,
 )
+from harbor_deploy.resources import (
+    MANAGED_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD_ENV, ROBOT_PREFIX, read_secret,
+)
 from harbor_deploy.secrets import SPECS_BY_NAME, Secret, SecretStore, secrets_dir
 from harbor_deploy.validate import SHA256_RE, ConfigError, _hostname_problems, _is_port
 
@@ -77,16 +80,23 @@ def daemon_settings(config, registry):
 
 
 def client_password(config, env=None):
-    """The password of ``harbor_client_username``: ``HARBOR_CLIENT_PASSWORD``, else for
-    ``admin`` the admin password (its env var or the secrets dir); never generated."""
+    """The password of ``harbor_client_username``, never generated: ``HARBOR_CLIENT_PASSWORD``,
+    else what the secrets dir keeps for that account — a robot's secret from configure
+    (``robots/<project>+<name>``), or for ``admin`` the managed password configure
+    rotated to, else the server deploy's initial one."""
     store = SecretStore(secrets_dir(config), env)
     if CLIENT_PASSWORD_ENV in store.env:
         return Secret(store.env[CLIENT_PASSWORD_ENV], f"env {CLIENT_PASSWORD_ENV}")
+    username = config["harbor_client_username"]
+    if username.startswith(ROBOT_PREFIX):
+        return read_secret(store, f"robots/{username.removeprefix(ROBOT_PREFIX)}", env=store.env)
+    if username != "admin":
+        return None
+    managed = read_secret(store, MANAGED_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD_ENV, store.env)
     admin = SPECS_BY_NAME["admin_password"]
-    if config["harbor_client_username"] == "admin" and (
-            admin.env_var in store.env or store.path(admin.name).exists()):
+    if managed is None and (admin.env_var in store.env or store.path(admin.name).exists()):
         return store.get(admin.name)
-    return None
+    return managed
 
 
 def sha256_hex(data):
@@ -169,7 +179,9 @@ def _login_problems(config, env):
     if users and client_password(config, env) is None:
         yield "harbor_client_username", (
             f"no password for {username}: set {CLIENT_PASSWORD_ENV}"
-            + (" (or keep the server deploy's admin_password in the secrets dir)" if username == "admin" else ""))
+            + (" (or keep the server deploy's admin_password in the secrets dir)" if username == "admin"
+               else " (or run deploys/configure.py, which keeps the robot's secret)"
+               if username.startswith(ROBOT_PREFIX) else ""))
     if config["harbor_client_smoke_test"] and not users:
         yield "harbor_client_smoke_test", "needs a logged-in user: harbor_client_login_users is empty"
 

@@ -7,17 +7,40 @@ import sys
 
 import pytest
 
+from harbor_deploy.api import HarborClient
+from harbor_deploy.resources import AdminAccess
+from harbor_deploy.secrets import SecretStore
 from lab import labctl
 from tests.conftest import ROOT
 
 PYINFRA = os.path.join(os.path.dirname(sys.executable), "pyinfra")
 
 
+# The client tests need three clients; a bigger lab is kept as it is.
+MIN_CLIENTS = 3
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The running lab's state; brings it up (reusing healthy hosts) if needed."""
-    labctl.up()
+    labctl.up(clients=max(MIN_CLIENTS, int(os.environ.get("LAB_CLIENTS", MIN_CLIENTS))))
     return labctl.load_state()
+
+
+@pytest.fixture(scope="session")
+def harbor_server(lab):
+    """Harbor deployed on harbor-1 by deploys/server.py (a no-op when it already is)."""
+    run_pyinfra("-y", "inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
+    server = next(h for h in lab["hosts"] if h["group"] == "harbor_servers")
+    secrets_dir = labctl.state_dir() / "secrets"
+    store = SecretStore(secrets_dir / lab["harbor_dns_name"])
+    api = HarborClient(f"https://{server['address']}:8443", None, None,
+                       verify=str(secrets_dir / lab["harbor_dns_name"] / "ca.crt"))
+    admin = AdminAccess(api, store).client()  # the admin password Harbor accepts now
+    return {"hostname": lab["harbor_dns_name"], "https_port": 8443, "http_port": 8081,
+            "registry": f"{lab['harbor_dns_name']}:8443", "secrets_dir": secrets_dir,
+            "address": server["address"], "container": server["container"],
+            "admin_password": admin.session.auth.password}
 
 
 def host_exec(container, command, check=True):

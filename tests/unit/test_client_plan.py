@@ -122,7 +122,8 @@ def test_password_from_env_first_then_admin_password_never_generated(secrets):
         "admin_password in the secrets dir)")}
     assert not (secrets / HOSTNAME / "admin_password").exists()
     assert problems_of(data(secrets, harbor_client_username="robot$ci+push")) == {
-        "harbor_client_username": "no password for robot$ci+push: set HARBOR_CLIENT_PASSWORD"}
+        "harbor_client_username": "no password for robot$ci+push: set HARBOR_CLIENT_PASSWORD "
+                                  "(or run deploys/configure.py, which keeps the robot's secret)"}
 
 
 def test_no_login_users_needs_no_password(secrets):
@@ -169,3 +170,13 @@ def test_smoke_peer_is_the_next_host_wrapping_round_or_itself_alone():
         "client-2", "client-3", "client-1"]
     assert smoke_peer("client-1", ["client-1"]) == "client-1"
     assert smoke_peer("client-1", []) == "client-1"
+
+
+def test_password_of_a_robot_or_a_rotated_admin_comes_from_configures_secrets(secrets):
+    (secrets / HOSTNAME / "robots").mkdir()
+    (secrets / HOSTNAME / "robots" / "ci+push").write_text("R0botSecret\n")
+    robot = client_plan(data(secrets, harbor_client_username="robot$ci+push"), env={})
+    assert robot.password.reveal() == "R0botSecret"
+
+    (secrets / HOSTNAME / "admin_password_managed").write_text("Man4gedPw\n")
+    assert client_plan(data(secrets), env={}).password.reveal() == "Man4gedPw"
