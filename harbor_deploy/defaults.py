@@ -8,6 +8,7 @@ Secrets are not data keys: see ``harbor_deploy.secrets``.
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DEFAULT_VERSION = "v2.13.1"
@@ -208,6 +209,17 @@ def release_dir(install_dir, version):
     return f"{install_dir.rstrip('/')}-{version}"
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_MARKERS = ("<!-- keys:start -->\n", "<!-- keys:end -->")
+
+
+def readme_with_key_table(text):
+    """README ``text`` with the table between its markers regenerated from ``KEYS``."""
+    start, end = README_MARKERS
+    head, rest = text.split(start, 1)
+    return head + start + key_table_markdown() + end + rest.split(end, 1)[1]
+
+
 def key_table_markdown():
     """README's table of inventory keys, generated from ``KEYS``."""
     lines = ["| key | default | meaning |", "|---|---|---|"]
@@ -216,3 +228,7 @@ def key_table_markdown():
         meaning = key.meaning.replace("|", "\\|")
         lines.append(f"| `{key.name}` | {default} | {meaning} |")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m harbor_deploy.defaults: refresh README's key table
+    README.write_text(readme_with_key_table(README.read_text()))

@@ -10,12 +10,18 @@ _state = load_state()
 
 
 # The lab's Harbor: served under a DNS name, installed from the lab's release mirror.
-_server_data = {
+# Secrets live and die with the lab (a fresh clone reuses the lab's Harbor).
+_harbor = {
     "harbor_hostname": _state["harbor_dns_name"],
+    "harbor_secrets_dir": str(state_dir() / "secrets"),
+}
+_server_data = {
+    **_harbor,
     "harbor_installer_source": "mirror",
     "harbor_mirror_url": _state["mirror_url"],
-    # Secrets live and die with the lab (a fresh clone reuses the lab's Harbor).
-    "harbor_secrets_dir": str(state_dir() / "secrets"),
+    # Configuration as code: the demo's project and the CI robot that pushes to it.
+    "harbor_projects": [{"name": "demo", "public": False, "storage_quota": "2G"}],
+    "harbor_robots": [{"name": "ci", "project": "demo"}],
 }
 
 
@@ -44,5 +50,5 @@ harbor_servers = [
             "harbor_api_url": f"https://{data['lab_address']}:8443"})
     for name, data in _group("harbor_servers", **_server_data)
 ]
-docker_clients = _group("docker_clients")
+docker_clients = _group("docker_clients", **_harbor)
 bare_hosts = _group("bare_hosts")

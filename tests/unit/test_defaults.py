@@ -118,3 +118,10 @@ def test_key_table_lists_every_key_once():
     for key in KEYS:
         assert table.count(f"| `{key.name}` |") == 1
     assert "| `harbor_hostname` | **required** |" in table
+
+
+def test_readme_key_table_is_the_one_generated_from_keys():
+    text = defaults.README.read_text()
+    assert defaults.readme_with_key_table(text) == text, \
+        "README's key table is stale: run .venv/bin/python -m harbor_deploy.defaults"
+    assert all(f"`{key.name}`" in text for key in defaults.KEYS)
