@@ -490,6 +490,99 @@ class Core:
             return []
         return [path for path in root.rglob("_manifests") if path.is_dir()]
 
+    # --- repositories and artifacts (read-only, from the registry's storage) ---
+
+    def storage_root(self):
+        return self.settings.data_dir / "registry" / "docker" / "registry" / "v2"
+
+    def repository_dir(self, project, repository_name):
+        """The storage dir of ``<project>/<repository_name>`` or 404 (names as Harbor
+        takes them in paths: "/" in the repository name double-encoded as %252F)."""
+        name = unquote(unquote(repository_name))
+        if not all(NAME_PATTERN.match(part) for part in name.split("/")):
+            raise bad_request(f"repository name {name!r} is invalid")
+        path = self.storage_root() / "repositories" / project["name"] / name
+        if not (path / "_manifests").is_dir():
+            raise not_found(f"repository {project['name']}/{name} not found")
+        return path
+
+    @staticmethod
+    def storage_id(text):
+        """A stable positive id for what the real core numbers in its database."""
+        return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+
+    @staticmethod
+    def mtime_iso(path):
+        stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def repository_view(self, project, path):
+        name = str(path.relative_to(self.storage_root() / "repositories"))
+        revisions = list((path / "_manifests" / "revisions" / "sha256").glob("*/link"))
+        links = revisions + list((path / "_manifests" / "tags").glob("*/current/link"))
+        return {
+            "id": self.storage_id(name),
+            "project_id": project["project_id"],
+            "name": name,
+            "description": "",
+            "artifact_count": len(revisions),
+            "pull_count": 0,
+            "creation_time": self.mtime_iso(path / "_manifests"),
+            "update_time": self.mtime_iso(max(links, key=lambda link: link.stat().st_mtime))
+            if links else self.mtime_iso(path / "_manifests"),
+        }
+
+    def list_repositories(self, project):
+        # Who may see the project was checked by find_project.
+        return [self.repository_view(project, manifests.parent)
+                for manifests in sorted(self.repositories(project["name"]))]
+
+    def blob(self, digest):
+        algorithm, _, hex_digest = digest.partition(":")
+        return (self.storage_root() / "blobs" / algorithm / hex_digest[:2] / hex_digest / "data").read_bytes()
+
+    def list_artifacts(self, project, repository_name):
+        """``Artifact``s of a repository with their tags, newest push first (who may
+        see the project was checked by find_project)."""
+        path = self.repository_dir(project, repository_name)
+        repository = self.repository_view(project, path)
+        tags = {}
+        for link in (path / "_manifests" / "tags").glob("*/current/link"):
+            tags.setdefault(link.read_text().strip(), []).append(link)
+        artifacts = []
+        for link in (path / "_manifests" / "revisions" / "sha256").glob("*/link"):
+            digest = link.read_text().strip()
+            manifest_bytes = self.blob(digest)
+            manifest = json.loads(manifest_bytes)
+            config = manifest.get("config") or {}
+            artifact_id = self.storage_id(f"{repository['name']}@{digest}")
+            artifacts.append({
+                "id": artifact_id,
+                "type": "IMAGE",
+                "media_type": config.get("mediaType", ""),
+                "manifest_media_type": manifest.get("mediaType", ""),
+                "project_id": project["project_id"],
+                "repository_id": repository["id"],
+                "repository_name": repository["name"],
+                "digest": digest,
+                "size": len(manifest_bytes) + config.get("size", 0)
+                + sum(layer.get("size", 0) for layer in manifest.get("layers") or []),
+                "push_time": self.mtime_iso(link),
+                "pull_time": "0001-01-01T00:00:00.000Z",
+                "extra_attrs": {},
+                "annotations": manifest.get("annotations") or {},
+                "references": [],
+                "labels": [],
+                "tags": [
+                    {"id": self.storage_id(f"{repository['name']}:{tag.parent.parent.name}"),
+                     "repository_id": repository["id"], "artifact_id": artifact_id,
+                     "name": tag.parent.parent.name, "push_time": self.mtime_iso(tag),
+                     "pull_time": "0001-01-01T00:00:00.000Z", "immutable": False}
+                    for tag in sorted(tags.get(digest, []))
+                ],
+            })
+        return sorted(artifacts, key=lambda artifact: artifact["push_time"], reverse=True)
+
     def project_view(self, project, principal):
         role = principal.role(project)
         owner = self.store.user(user_id=project["owner_id"])
@@ -1212,6 +1305,7 @@ def make_handler(core):
             quota_match = re.fullmatch(r"/quotas/(\d+)", path)
             registry_match = re.fullmatch(r"/registries/(\d+)", path)
             retention_match = re.fullmatch(r"/retentions/(\d+)", path)
+            repositories_match = re.fullmatch(r"/projects/([^/]+)/repositories(?:/([^/]+)/artifacts)?", path)
             if path == "/systeminfo" and method == "GET":
                 self.send(200, core.systeminfo(principal))
             elif path == "/systeminfo/getcert" and method == "GET":
@@ -1259,6 +1353,13 @@ def make_handler(core):
                 else:
                     core.delete_project(principal, project)
                     self.send(200)
+            elif repositories_match and method == "GET":
+                by_name = (self.headers.get("X-Is-Resource-Name") or "").lower() == "true"
+                project = core.find_project(unquote(repositories_match.group(1)), by_name, principal)
+                if repositories_match.group(2) is None:
+                    self.send_list(core.list_repositories(project), query)
+                else:
+                    self.send_list(core.list_artifacts(project, repositories_match.group(2)), query)
             elif path == "/robots" and method == "GET":
                 self.send_list(core.list_robots(principal, query), query)
             elif path == "/robots" and method == "POST":
