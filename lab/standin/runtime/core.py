@@ -873,6 +873,20 @@ class Core:
             user["update_time"] = now_iso()
             self.store.save()
 
+    def delete_user(self, principal, user_id):
+        """Like real: admin only, never one's own account; memberships go with the user."""
+        self.require_admin(principal)
+        if principal.user["user_id"] == user_id:
+            raise forbidden("can not delete yourself")
+        with self.store.lock:
+            user = self.store.user(user_id=user_id)
+            if not user:
+                raise not_found(f"user {user_id} not found")
+            self.store.data["users"].remove(user)
+            for project in self.store.data["projects"]:
+                project["members"].pop(str(user_id), None)
+            self.store.save()
+
     # --- quotas (one storage quota per project, kept on the project) -------
 
     def quota_view(self, project):
@@ -1334,6 +1348,9 @@ def make_handler(core):
                 self.send(200, core.get_user(principal, int(match.group(1))))
             elif match and not match.group(2) and method == "PUT":
                 core.update_user_profile(principal, int(match.group(1)), self.body())
+                self.send(200)
+            elif match and not match.group(2) and method == "DELETE":
+                core.delete_user(principal, int(match.group(1)))
                 self.send(200)
             elif path == "/projects" and method == "HEAD":
                 self.send(200 if core.project_exists(query) else 404)
