@@ -117,8 +117,11 @@ class HarborClient:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
+                # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
+                # override a session's verify (psf/requests#3829), losing Harbor's CA.
                 response = self.session.request(method, url, json=json, params=params,
-                                                headers=headers, timeout=self.timeout)
+                                                headers=headers, timeout=self.timeout,
+                                                verify=self.session.verify)
             except (requests.ConnectionError, requests.Timeout) as error:
                 # requests' message carries the URL only, never the auth header.
                 if last or isinstance(error, requests.ReadTimeout) and method not in IDEMPOTENT_METHODS:

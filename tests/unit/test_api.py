@@ -113,6 +113,14 @@ def test_tls_verification_is_passed_to_the_session():
     assert harbor.with_credentials("robot$ci+x", "S3cretValue").session.verify == "/ca.crt"
 
 
+def test_every_request_verifies_with_harbors_ca_even_with_a_ca_bundle_in_the_environment(monkeypatch):
+    # requests would let REQUESTS_CA_BUNDLE replace a session's verify setting.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    harbor, _ = client([FakeResponse(200, b"{}")])
+    harbor.get("/ping", "ping")
+    assert harbor.session.calls[0][2]["verify"] == "/ca.crt"
+
+
 def test_list_reads_every_page():
     first = FakeResponse(200, ("[" + ",".join(["{}"] * api.PAGE_SIZE) + "]").encode())
     harbor, _ = client([first, FakeResponse(200, b"[{}]")])
