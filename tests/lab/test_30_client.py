@@ -58,7 +58,9 @@ def running_registries(container):
 
 def deploy(hosts, data, env=None, entry="deploys/client.py"):
     """Run a client deploy entry with --json on ``hosts``; returns (returncode, parsed, stderr)."""
-    args = [PYINFRA, "-y", "--json", "inventories/lab.py", entry, "--limit", ",".join(hosts)]
+    args = [PYINFRA, "-y", "--json", "inventories/lab.py", entry]
+    for name in hosts:
+        args += ["--limit", name]
     for key, value in data.items():
         args += ["--data", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
