@@ -36,8 +36,15 @@ lab-down: venv
 lab-status: venv
 	$(PY) -m lab.labctl status
 
+# The whole job on the lab: reach every host, install Harbor, configure it (project
+# demo + robot ci), then every client trusts it, logs in as the robot, pushes and pulls.
 demo: lab-up
 	$(PYINFRA) -y inventories/lab.py deploys/lab_check.py
+	$(PYINFRA) -y inventories/lab.py deploys/server.py
+	$(PYINFRA) -y inventories/lab.py deploys/configure.py
+	$(PYINFRA) -y inventories/lab.py deploys/client.py --data 'harbor_client_username=robot$$demo+ci' \
+	    --data harbor_client_smoke_test=true --data harbor_client_smoke_project=demo
+	$(PY) -m lab.demo_summary
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -22,6 +22,7 @@ from harbor_deploy.defaults import (
     HARBOR_LOG_PORT, SERVER_TLS_CA, SERVER_TLS_CERTIFICATE, SERVER_TLS_DIR,
     SERVER_TLS_PRIVATE_KEY, release_dir,
 )
+from harbor_deploy.resources import MANAGED_ADMIN_PASSWORD
 from harbor_deploy.secrets import load_secrets, secrets_dir
 from harbor_deploy.validate import ConfigError, validated
 from operations import firewalld, harbor, secret_file
@@ -241,6 +242,8 @@ def summary(plan):
         f"http://{plan.config['harbor_hostname']}:{plan.config['harbor_http_port']}"
         if plan.config["harbor_tls_mode"] == "http"
         else f"https://{plan.config['harbor_hostname']}:{plan.config['harbor_https_port']}")
-    where = plan.secrets.admin_password.source
+    managed = secrets_dir(plan.config) / MANAGED_ADMIN_PASSWORD
+    where = (f"file {managed}, rotated by deploys/configure.py" if managed.exists()
+             else plan.secrets.admin_password.source)
     logger.info(f"[{host.name}] Harbor {plan.version}: {url} (admin password: {where})")
     return url
