@@ -460,3 +460,63 @@ def test_a_missing_token_key_is_a_500_with_errors_body(harbor):
     response = token(harbor, ADMIN, "repository:library/x:pull")
     assert response.status_code == 500
     assert_matches("Errors", response.json())
+
+
+def test_an_admin_deletes_users_but_not_themselves_and_memberships_go_with_them(harbor):
+    user_id = make_user(harbor, "alice")
+    make_project(harbor, ADMIN, "apps")
+    member = {"role_id": 2, "member_user": {"username": "alice"}}
+    assert harbor.call("POST", "/projects/apps/members", auth=ADMIN, json=member).status_code == 201
+    assert harbor.call("DELETE", f"/users/{user_id}", auth=("alice", "Secret123")).status_code == 403
+    assert harbor.call("DELETE", "/users/1", auth=ADMIN).status_code == 403
+    assert harbor.call("DELETE", f"/users/{user_id}", auth=ADMIN).status_code == 200
+    assert harbor.call("DELETE", f"/users/{user_id}", auth=ADMIN).status_code == 404
+    assert [u["username"] for u in harbor.call("GET", "/users", auth=ADMIN).json()] == ["admin"]
+    members = harbor.call("GET", "/projects/apps/members", auth=ADMIN).json()
+    assert [m["entity_name"] for m in members] == ["admin"]
+
+
+def store_image(v2, repository, tags):
+    """A pushed image as distribution lays it out on disk; returns its manifest digest."""
+    def blob(data):
+        hex_digest = hashlib.sha256(data).hexdigest()
+        path = v2 / "blobs" / "sha256" / hex_digest[:2] / hex_digest / "data"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return f"sha256:{hex_digest}"
+
+    config, layer = b'{"architecture":"amd64"}', b"layer"
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                   "digest": blob(config)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "size": len(layer),
+                    "digest": blob(layer)}],
+    }).encode()
+    digest = blob(manifest)
+    manifests = v2 / "repositories" / repository / "_manifests"
+    (manifests / "revisions" / "sha256" / digest[7:]).mkdir(parents=True)
+    (manifests / "revisions" / "sha256" / digest[7:] / "link").write_text(digest)
+    for tag in tags:
+        (manifests / "tags" / tag / "current").mkdir(parents=True)
+        (manifests / "tags" / tag / "current" / "link").write_text(digest)
+    return digest, len(manifest) + len(config) + len(layer)
+
+
+def test_repositories_and_artifacts_with_tags_are_read_from_the_registry_storage(harbor):
+    make_project(harbor, ADMIN, "apps")
+    v2 = harbor.settings.data_dir / "registry/docker/registry/v2"
+    digest, size = store_image(v2, "apps/web", ["20260101120000", "latest"])
+
+    repositories = harbor.call("GET", "/projects/apps/repositories", auth=ADMIN)
+    assert repositories.headers["X-Total-Count"] == "1"
+    assert_list_of("Repository", repositories.json())
+    assert [(r["name"], r["artifact_count"]) for r in repositories.json()] == [("apps/web", 1)]
+    artifacts = harbor.call("GET", "/projects/apps/repositories/web/artifacts", auth=ADMIN, params={"with_tag": "true"})
+    assert_list_of("Artifact", artifacts.json())
+    [artifact] = artifacts.json()
+    assert (artifact["digest"], artifact["size"], artifact["repository_name"]) == (digest, size, "apps/web")
+    assert sorted(tag["name"] for tag in artifact["tags"]) == ["20260101120000", "latest"]
+    assert {tag["artifact_id"] for tag in artifact["tags"]} == {artifact["id"]}
+    assert harbor.call("GET", "/projects/apps/repositories/nope/artifacts", auth=ADMIN).status_code == 404
+    assert harbor.call("GET", "/projects/apps/repositories/web/artifacts").status_code == 401
