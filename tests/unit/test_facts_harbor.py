@@ -1,6 +1,7 @@
 """Harbor facts: masking on the host equals the controller's masking; parsing."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,41 @@ def test_masked_file_contents_of_a_missing_file_is_none(tmp_path):
     command = MaskedFileContents().command(path=str(tmp_path / "absent.yml"))
     output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
     assert MaskedFileContents().process(output.splitlines()) is None
+
+
+def captured(name):
+    return (Path(__file__).resolve().parent.parent / "fixtures" / "facts" / name).read_text().splitlines()
+
+
+def test_installation_of_a_running_harbor_from_real_artifacts():
+    fact = HarborInstallation().process(captured("harbor_installation_running.txt"))
+    assert fact["release_dir"] == "/usr/local/harbor-v2.13.1"
+    assert fact["bundle_version"] == "v2.13.1" and fact["running_version"] == "v2.13.1"
+    assert fact["releases"] == ["/usr/local/harbor-v2.13.1"]
+    assert fact["images_loaded"] is True
+    assert fact["compose_mtime"] > fact["harbor_yml_mtime"]
+    assert len(fact["harbor_yml_sha256"]) == 64
+    assert set(fact["containers"]) >= {"harbor-core", "nginx", "registry", "harbor-log", "trivy-adapter"}
+    assert fact["containers"]["nginx"] == {"image": "goharbor/nginx-photon:v2.13.1", "state": "running"}
+    assert (fact["service_enabled"], fact["service_active"]) == ("enabled", "active")
+
+
+def test_installation_on_a_host_without_harbor():
+    fact = HarborInstallation().process(captured("harbor_installation_absent.txt"))
+    assert fact["release_dir"] is None and fact["bundle_version"] is None and fact["running_version"] is None
+    assert fact["releases"] == [] and fact["containers"] == {} and fact["images_loaded"] is False
+    assert fact["compose_mtime"] is None and fact["harbor_yml_sha256"] is None
+    assert fact["service_enabled"] == "not-found"
+
+
+def test_health_of_a_healthy_harbor_reads_containers_and_the_api():
+    fact = HarborHealth().process(captured("harbor_health_healthy.txt"))
+    assert len(fact["containers"]) == 10
+    assert all(c["state"] == "running" and c["health"] == "healthy" for c in fact["containers"].values())
+    assert fact["containers"]["harbor-core"]["started_at"].startswith("20")
+    assert fact["api"]["status"] == "healthy"
+    assert {c["name"] for c in fact["api"]["components"]} >= {"core", "database", "registry", "trivy"}
+
+
+def test_health_without_harbor():
+    assert HarborHealth().process(captured("harbor_health_absent.txt")) == {"containers": {}, "api": None}

@@ -33,3 +33,14 @@ def test_command_is_one_round_trip_reading_every_field():
     command = HostOverview().command()
     for field in ("os_id", "systemd_state", "docker_version", "compose_version", "firewalld_state"):
         assert f"{field}=" in command
+
+
+def test_server_resources_of_a_running_harbor_server():
+    from facts.host import ServerResources
+
+    fact = ServerResources().process((FIXTURES / "server_resources_harbor_running.txt").read_text().splitlines())
+    assert (fact["cpus"], fact["machine"]) == (2, "x86_64")
+    assert fact["memory_mib"] == 24684096 // 1024 and fact["disk_free_mib"] > 0
+    assert fact["listening"][8443] == "docker-proxy" and fact["listening"][8081] == "docker-proxy"
+    assert fact["listening"][22] == "sshd"
+    assert fact["listening"][41255] is None  # docker's embedded DNS: no owner shown

@@ -1,0 +1,10 @@
+"""secret_file.put: staged in a private dir with its mode set before it appears; no-op
+when the content and mode match (pyinfra-testing specs under tests/fixtures/operations/)."""
+
+from pathlib import Path
+
+from pyinfra_testing.operations import make_operation_tests
+
+SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
+
+TestSecretFilePut = make_operation_tests("operations", "secret_file.put", SPECS / "secret_file.put")
