@@ -3,8 +3,6 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from harbor_deploy.harbor_yml import SECRET_FIELD_RE  # noqa: F401  (masking rule kept in one place)
-
 CONTAINER_MARKER = "--- containers"
 # Harbor's compose project: pinned so the name never follows a versioned directory.
 COMPOSE_PROJECT = "harbor"

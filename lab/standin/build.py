@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.rootfs import apt_install, debootstrap, docker, image_exists, import_rootfs, log
+from lab.rootfs import apt_install, debootstrap, image_exists, import_rootfs, log
 
 STANDIN_DIR = Path(__file__).resolve().parent
 VERSIONS = ("v2.13.1", "v2.14.0")

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.lab.conftest import host_exec
+from tests.lab.conftest import host_exec, reset_harbor_server
 
 SERVER = "hd-lab-harbor-1"
 CLIENT = "hd-lab-client-1"
@@ -173,10 +173,8 @@ def fetch(url):
 
 @pytest.fixture(scope="module")
 def hosts(lab):
-    """harbor-1 must be free of another Harbor; whatever happens, it is cleaned at the end."""
-    owners = on_server("docker ps -a --filter name=^harbor-core$ "
-                       "--format '{{.Label \"com.docker.compose.project.working_dir\"}}'")
-    assert owners in ("", HARBOR_DIR), f"harbor-1 already runs a Harbor from {owners}: this test needs it fresh"
+    """harbor-1 starts bare (a deployed Harbor is removed); whatever happens, it is cleaned at the end."""
+    reset_harbor_server(SERVER)
     clean_hosts()  # leftovers of an interrupted run
     certs_d_created = not host_exec(CLIENT, f"test -e {CERTS_D} && echo yes", check=False)
     yield lab

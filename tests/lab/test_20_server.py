@@ -1,27 +1,15 @@
 """The server deploy on real lab hosts: fresh install, no-op re-run, reconfigure,
 docker restart, bad data, secrets, dry run, and docker installed on a bare host."""
 
+import datetime
 import json
 
 import pytest
 
-from tests.lab.conftest import changed_count, host_exec, run_pyinfra
+from tests.lab.conftest import changed_count, host_exec, reset_harbor_server, run_pyinfra
 
 SERVER = "hd-lab-harbor-1"
 DEPLOY = ("inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
-# Everything the deploy creates on a server, so the module starts from a bare one.
-RESET = (
-    "systemctl disable --now harbor.service 2>/dev/null; "
-    "[ -f /usr/local/harbor/docker-compose.yml ] && docker compose -p harbor "
-    "-f /usr/local/harbor/docker-compose.yml down -v; "
-    "docker ps -aq | xargs -r docker rm -f; docker image prune -af >/dev/null; "
-    "rm -rf /usr/local/harbor /usr/local/harbor-v* /data /var/log/harbor /etc/harbor "
-    "/var/cache/harbor-deploy /etc/systemd/system/harbor.service; systemctl daemon-reload; "
-    "for p in 8081 8443; do firewall-cmd -q --permanent --remove-port=$p/tcp; "
-    "firewall-cmd -q --remove-port=$p/tcp; done; true"
-)
-
-
 def started_at():
     names = host_exec(SERVER, "docker ps -q --filter label=com.docker.compose.project=harbor")
     return dict(line.split() for line in host_exec(
@@ -40,7 +28,7 @@ def secrets(lab):
 
 @pytest.fixture(scope="module")
 def fresh_server(lab):
-    host_exec(SERVER, RESET)
+    reset_harbor_server(SERVER)
     assert host_exec(SERVER, "ls /usr/local | grep harbor || true") == ""
     return lab
 
@@ -136,3 +124,18 @@ def test_docker_engine_is_installed_on_a_bare_host(lab):
     assert host_exec(bare["container"], "docker compose version --short").startswith("2.")
     assert changed_count(run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/docker.py",
                                      "--limit", bare["name"])) == 0
+
+
+def test_status_reports_version_health_certificate_and_firewall(fresh_server):
+    result = run_pyinfra("inventories/lab.py", "deploys/status.py", "--limit", "harbor-1")
+    line = next(line.strip() for line in (result.stdout + result.stderr).splitlines()
+                if line.strip().startswith("harbor-status harbor-1 "))
+    status = json.loads(line.split(" ", 2)[2])
+    assert status["running_version"] == "v2.13.1" and status["service"] == "enabled/active"
+    assert status["health"] == "healthy"
+    assert set(status["containers"]) == set(started_at())
+    assert all(state == "running/healthy" for state in status["containers"].values())
+    expiry = host_exec(SERVER, "openssl x509 -in /etc/harbor/tls/server.crt -noout -enddate")
+    assert status["certificate_not_after"].startswith(
+        datetime.datetime.strptime(expiry.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z").date().isoformat())
+    assert set(status["firewalld_ports"]) >= {"8081/tcp", "8443/tcp"}

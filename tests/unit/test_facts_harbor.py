@@ -72,3 +72,4 @@ def test_health_of_a_healthy_harbor_reads_containers_and_the_api():
 
 def test_health_without_harbor():
     assert HarborHealth().process(captured("harbor_health_absent.txt")) == {"containers": {}, "api": None}
+
