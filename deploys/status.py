@@ -1,6 +1,6 @@
 """Day-2 status of every Harbor server; changes nothing.
 
-    pyinfra inventories/prod.py deploys/status.py
+    pyinfra -y inventories/prod.py deploys/status.py
 
 Prints one ``harbor-status <host> <json>`` line per ``harbor_servers`` host: the
 installed and running version, kept releases, harbor.service, each container's

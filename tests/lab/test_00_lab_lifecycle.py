@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from lab.labctl import CONTAINERD_PIDFILE, DOCKERD_PIDFILE, mirror_answers, state_dir
+from lab.labctl import CONTAINERD_PIDFILE, DOCKERD_PIDFILE, load_state, mirror_answers, state_dir
 from tests.conftest import ROOT
 from tests.lab.conftest import host_exec
 
@@ -45,6 +45,8 @@ def test_lab_up_recovers_after_every_docker_process_was_killed(lab):
     subprocess.run(["pkill", "-9", "-f", "containerd-shim-runc-v2 -namespace moby"], check=False)
     assert subprocess.run(["docker", "info"], capture_output=True).returncode != 0
     labctl("up")
+    # Restarted containers may get new addresses: later tests read the new state.
+    lab.update(load_state())
     for host in lab["hosts"]:
         assert host_exec(host["container"], "systemctl is-system-running") == "running"
     assert mirror_answers(lab["mirror_url"])

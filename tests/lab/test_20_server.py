@@ -127,7 +127,7 @@ def test_docker_engine_is_installed_on_a_bare_host(lab):
 
 
 def test_status_reports_version_health_certificate_and_firewall(fresh_server):
-    result = run_pyinfra("inventories/lab.py", "deploys/status.py", "--limit", "harbor-1")
+    result = run_pyinfra("-y", "inventories/lab.py", "deploys/status.py", "--limit", "harbor-1")
     line = next(line.strip() for line in (result.stdout + result.stderr).splitlines()
                 if line.strip().startswith("harbor-status harbor-1 "))
     status = json.loads(line.split(" ", 2)[2])
