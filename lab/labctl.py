@@ -20,18 +20,19 @@ import json
 import os
 import shutil
 import signal
-import urllib.request
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from lab.standin import build as standin
+from harbor_deploy import installer
 from lab.rootfs import SUITE, apt_install, chroot_run, debootstrap, docker, image_exists, import_rootfs, log, run
+from lab.standin import build as standin
 
 LAB_DIR = Path(__file__).resolve().parent
 SETUP_SCRIPT = LAB_DIR / "images" / "host-setup.sh"
@@ -299,6 +300,11 @@ def ensure_mirror(directory, root):
     if running and rootfile.exists() and rootfile.read_text() == str(root) and mirror_answers(url):
         return url
     stop_mirror(directory)
+    if not rootfile.exists() or rootfile.read_text() != str(root):
+        # A rebuilt stand-in re-publishes the same tags, which real releases never do:
+        # the controller's installer cache of those tags is stale.
+        for version in standin.VERSIONS:
+            shutil.rmtree(installer.default_cache_dir() / version, ignore_errors=True)
     with open(directory / "mirror.log", "ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "lab.mirror", "--root", str(root),
                                     "--port", str(MIRROR_PORT)], cwd=LAB_DIR.parent,
