@@ -300,11 +300,6 @@ def ensure_mirror(directory, root):
     if running and rootfile.exists() and rootfile.read_text() == str(root) and mirror_answers(url):
         return url
     stop_mirror(directory)
-    if not rootfile.exists() or rootfile.read_text() != str(root):
-        # A rebuilt stand-in re-publishes the same tags, which real releases never do:
-        # the controller's installer cache of those tags is stale.
-        for version in standin.VERSIONS:
-            shutil.rmtree(installer.default_cache_dir() / version, ignore_errors=True)
     with open(directory / "mirror.log", "ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "lab.mirror", "--root", str(root),
                                     "--port", str(MIRROR_PORT)], cwd=LAB_DIR.parent,
@@ -318,6 +313,16 @@ def ensure_mirror(directory, root):
             return url
         time.sleep(0.2)
     raise SystemExit(f"release mirror did not answer on {url} (see {directory / 'mirror.log'})")
+
+
+def forget_stale_installers(releases):
+    """A rebuilt stand-in re-publishes the same tags, which real releases never do:
+    drop the controller's cached installers of those tags when their md5sum differs."""
+    for version in standin.VERSIONS:
+        cached = installer.default_cache_dir() / version
+        published = releases / standin.RELEASE_PATH / version / "md5sum"
+        if (cached / "md5sum").exists() and (cached / "md5sum").read_text() != published.read_text():
+            shutil.rmtree(cached)
 
 
 def stop_mirror(directory):
@@ -337,7 +342,9 @@ def up(clients=None, bare=None):
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_path = ensure_ssh_key(directory)
     tags = build_images()
-    mirror_url = ensure_mirror(directory, standin.build())
+    releases = standin.build()
+    forget_stale_installers(releases)
+    mirror_url = ensure_mirror(directory, releases)
     ensure_network()
     hosts = planned_hosts(clients, bare)
     wanted = {host.container for host in hosts}
