@@ -7,7 +7,7 @@ import yaml
 from harbor_deploy import defaults
 from harbor_deploy.defaults import KEYS, KEYS_BY_NAME, merged
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "harbor" / "v2.13.1" / "harbor.yml.tmpl"
+TEMPLATE = Path(__file__).resolve().parents[2] / "lab" / "standin" / "upstream" / "harbor.yml.tmpl"
 
 # Inventory key -> path of the same setting in harbor.yml.
 HARBOR_YML_PATHS = {

@@ -10,7 +10,7 @@ from harbor_deploy import harbor_yml
 from harbor_deploy.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY, merged
 from harbor_deploy.secrets import MASK, HarborSecrets, Secret
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "harbor" / "v2.13.1" / "harbor.yml.tmpl"
+TEMPLATE = Path(__file__).resolve().parents[2] / "lab" / "standin" / "upstream" / "harbor.yml.tmpl"
 HOST = "harbor.lab.internal"
 SECRETS = HarborSecrets(Secret("Adm1nPassword", "t"), Secret("Db1Password", "t"))
 NASTY = ["p: w#d", "'\"quoted\"'", "- dash", "*star", "&amp", "!tag", "%pct", "@at", "`tick`",

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ROOT = Path(__file__).resolve().parents[3]
 STANDIN = ROOT / "lab" / "standin"
 RUNTIME = STANDIN / "runtime"
-FIXTURES = ROOT / "tests" / "fixtures"
-HARBOR_TEMPLATE = FIXTURES / "harbor" / "v2.13.1" / "harbor.yml.tmpl"
-SWAGGER = FIXTURES / "standin" / "swagger-v2.13.1.yaml"
+# Harbor v2.13.1's own files, unmodified (the bundle ships the template).
+HARBOR_TEMPLATE = STANDIN / "upstream" / "harbor.yml.tmpl"
+SWAGGER = STANDIN / "upstream" / "swagger.yaml"
 
 
 def load_runtime(name):
