@@ -20,7 +20,7 @@ from harbor_deploy.resources import (
     MANAGED_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD_ENV, ROBOT_PREFIX, read_secret,
 )
 from harbor_deploy.secrets import SPECS_BY_NAME, Secret, SecretStore, secrets_dir
-from harbor_deploy.validate import SHA256_RE, ConfigError, _hostname_problems, _is_port
+from harbor_deploy.validate import SHA256_RE, ConfigError, hostname_problems, is_port
 
 REGISTRY_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 # What getent/useradd accept, and no shell metacharacter.
@@ -119,7 +119,7 @@ def _registry_problems(config):
     if registry is None:
         return
     match = REGISTRY_RE.match(registry) if isinstance(registry, str) else None
-    if not match or not _is_port(int(match["port"])):
+    if not match or not is_port(int(match["port"])):
         yield "harbor_registry", "must be host:port (no scheme, no path), e.g. harbor.example.com:8443"
 
 
@@ -192,7 +192,7 @@ def ca_secrets_path(config):
 
 def client_problems(config, env=None):
     """Every ``(key, why)`` problem of merged client data ``config``."""
-    found = list(_hostname_problems(config))
+    found = list(hostname_problems(config))
     if found:
         return found
     found += [*_registry_problems(config), *_choice_problems(config)]

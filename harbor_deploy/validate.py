@@ -61,7 +61,7 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_port(value):
+def is_port(value):
     return _is_int(value) and 1 <= value <= 65535
 
 
@@ -134,7 +134,7 @@ def _record_problems(data):
                 yield name, f"unknown field {field!r}{_suggestion(str(field), fields)}"
 
 
-def _hostname_problems(config):
+def hostname_problems(config):
     hostname = config.get("harbor_hostname")
     key = "harbor_hostname"
     if not hostname:
@@ -195,7 +195,7 @@ def _port_problems(config):
         ports["harbor_metric"] = metric.get("port")
     seen = {}
     for key, port in ports.items():
-        if not _is_port(port):
+        if not is_port(port):
             yield key, "port must be an integer from 1 to 65535"
             continue
         if port == HARBOR_LOG_PORT:
@@ -284,7 +284,7 @@ def _log_problems(config):
         yield key, "protocol must be tcp or udp"
     if not endpoint.get("host"):
         yield key, "host is required"
-    if not _is_port(endpoint.get("port")):
+    if not is_port(endpoint.get("port")):
         yield key, "port must be an integer from 1 to 65535"
     for field in endpoint:
         if field not in LOG_ENDPOINT_FIELDS:
@@ -351,7 +351,7 @@ def _external_problems(config, secrets):
             for field in EXTERNAL_DB_REQUIRED:
                 if not database.get(field):
                     yield key, f"{field} is required"
-            if database.get("port") and not _is_port(database["port"]):
+            if database.get("port") and not is_port(database["port"]):
                 yield key, "port must be an integer from 1 to 65535"
             for field in database:
                 if field not in EXTERNAL_DB_FIELDS:
@@ -400,7 +400,7 @@ def problems(data, secrets=None, other_keys=()):
     # Check the rest with defaults in place of mistyped values: one message per mistake.
     broken = {key for key, _ in type_problems}
     config.update({key: value for key, value in defaults().items() if key in broken})
-    checks = (_hostname_problems, _version_problems, _installer_problems, _port_problems,
+    checks = (hostname_problems, _version_problems, _installer_problems, _port_problems,
               _tls_problems, _url_problems, _path_problems, _duration_problems,
               _jobservice_problems, _log_problems, _record_value_problems, _storage_problems)
     for check in checks:
