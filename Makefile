@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
 export LAB_CLIENTS ?= 2
 
-.PHONY: deps system-deps venv lab-up lab-down lab-status demo test test-unit test-lab
+.PHONY: deps system-deps venv lab-up lab-down lab-status demo test test-unit test-lab bench
 
 # What a fresh Debian machine lacks: docker engine, debootstrap, a Python venv.
 deps: system-deps venv
@@ -45,6 +45,10 @@ demo: lab-up
 	$(PYINFRA) -y inventories/lab.py deploys/client.py --data 'harbor_client_username=robot$$demo+ci' \
 	    --data harbor_client_smoke_test=true --data harbor_client_smoke_project=demo
 	$(PY) -m lab.demo_summary
+
+# Converged (no-op) run times and fact round trips on the lab; measures, asserts nothing.
+bench: lab-up
+	$(PY) -m lab.bench
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
