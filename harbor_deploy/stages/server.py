@@ -86,9 +86,11 @@ def plan():
 @deploy("Preflight checks")
 def preflight(plan):
     overview, resources = host.get_fact(HostOverview), plan.resources
+    engine = (f"docker {overview['docker_version']}, compose {overview['compose_version'] or 'missing'}"
+              if overview["docker_installed"] else "no docker yet (installed next)")
     logger.info(f"[{host.name}] {overview['os_name']}, {resources['cpus']} CPUs, "
                 f"{resources['memory_mib'] // 1024} GiB memory, "
-                f"{resources['disk_free_mib'] // 1024} GiB free for the data volume")
+                f"{resources['disk_free_mib'] // 1024} GiB free for the data volume, {engine}")
     for what, have, need in (("CPUs", resources["cpus"], MINIMUM_CPUS),
                              ("GiB memory", resources["memory_mib"] / 1024, MINIMUM_MEMORY_GIB),
                              ("GiB free disk", resources["disk_free_mib"] / 1024, MINIMUM_DISK_GIB)):

@@ -37,6 +37,8 @@ def test_dry_run_on_a_fresh_server_plans_and_changes_nothing(fresh_server):
     result = run_pyinfra("--dry", *DEPLOY)
     output = result.stdout + result.stderr
     assert "Install Harbor v2.13.1 (install.sh)" in output
+    engine = host_exec(SERVER, "docker version --format '{{.Server.Version}}'")
+    assert "CPUs" in output and f"docker {engine}, compose 2." in output  # preflight facts
     assert host_exec(SERVER, "ls /usr/local | grep harbor || true") == ""
     assert host_exec(SERVER, "docker ps -aq") == ""
 
