@@ -578,18 +578,29 @@ def user_password(store, spec, env=None):
     return read_secret(store, user_secret_name(spec["username"]), spec["password_env"], env)
 
 
+def _presence(client, kind, label, spec, current, path, create):
+    """The delete (``state: absent``) or create Change of one named resource; None when
+    it exists and is wanted, so the caller compares its fields. ``path`` gives the
+    API path of the current resource."""
+    if spec["state"] == "absent":
+        if current is None:
+            return []
+        return [Change("delete", kind, label, apply=lambda: client.delete(
+            path(current), f"{kind} {current.get('username') or current['name']}"))]
+    if current is None:
+        return [Change("create", kind, label, apply=create)]
+    return None
+
+
 def plan_users(client, specs, store, env=None):
     changes = []
     for spec in specs:
         username = spec["username"]
         current = find_user(client, username)
-        if spec["state"] == "absent":
-            if current:
-                changes.append(Change("delete", "user", username, apply=lambda c=current: client.delete(
-                    f"/users/{c['user_id']}", f"user {c['username']}")))
-            continue
-        if current is None:
-            changes.append(Change("create", "user", username, apply=lambda s=spec: _create_user(client, store, s, env)))
+        presence = _presence(client, "user", username, spec, current, lambda c: f"/users/{c['user_id']}",
+                             lambda s=spec: _create_user(client, store, s, env))
+        if presence is not None:
+            changes += presence
             continue
         profile = {key: value for key, value in spec["profile"].items() if current.get(key) != value}
         if profile:
@@ -645,13 +656,10 @@ def plan_robots(client, specs, store):
     for spec in specs:
         label = robot_secret_name(spec).removeprefix("robots/")
         current = find_robot(client, spec)
-        if spec["state"] == "absent":
-            if current:
-                changes.append(Change("delete", "robot", label, apply=lambda c=current: client.delete(
-                    f"/robots/{c['id']}", f"robot {c['name']}")))
-            continue
-        if current is None:
-            changes.append(Change("create", "robot", label, apply=lambda s=spec: _create_robot(client, store, s)))
+        presence = _presence(client, "robot", label, spec, current, lambda c: f"/robots/{c['id']}",
+                             lambda s=spec: _create_robot(client, store, s))
+        if presence is not None:
+            changes += presence
             continue
         fields = robot_diff(spec, current)
         if fields:
@@ -728,14 +736,11 @@ def plan_registries(client, specs, store, env=None):
     for spec in specs:
         name = spec["name"]
         current = find_registry(client, name)
-        if spec["state"] == "absent":
-            if current:
-                changes.append(Change("delete", "registry", name, apply=lambda c=current: client.delete(
-                    f"/registries/{c['id']}", f"registry {c['name']}")))
-            continue
-        if current is None:
-            changes.append(Change("create", "registry", name, apply=lambda s=spec: client.post(
-                "/registries", f"registry {s['name']}", registry_payload(s, _registry_secret(store, s, env)))))
+        presence = _presence(client, "registry", name, spec, current, lambda c: f"/registries/{c['id']}",
+                             lambda s=spec: client.post("/registries", f"registry {s['name']}",
+                                                        registry_payload(s, _registry_secret(store, s, env))))
+        if presence is not None:
+            changes += presence
             continue
         if current.get("type") != spec["type"]:
             raise ResourceError(f"registry {name}: its type is {current.get('type')}, not {spec['type']}; "
