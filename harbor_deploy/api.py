@@ -26,6 +26,10 @@ CA_FILE = "ca.crt"
 GATEWAY_STATUSES = (502, 503, 504)
 IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE")
 PAGE_SIZE = 100
+# Harbor's API runtime answers 406 when Accept matches none of an operation's
+# `produces`: JSON for almost every operation, text/plain for /ping.
+JSON = "application/json"
+TEXT = "text/plain"
 
 
 class ApiError(Exception):
@@ -100,7 +104,6 @@ class HarborClient:
         self.session = session or requests.Session()
         self.session.verify = verify
         self.session.auth = _BasicAuth(username, password) if username else None
-        self.session.headers["Accept"] = "application/json"
 
     def __repr__(self):
         return f"HarborClient({self.base_url!r}, user={self.username!r})"
@@ -111,9 +114,12 @@ class HarborClient:
                             retries=self.retries, backoff=self.backoff, timeout=self.timeout,
                             sleep=self.sleep)
 
-    def request(self, method, path, resource, json=None, params=None, headers=None, ok=()):
-        """The response of one call; statuses >= 400 not in ``ok`` raise ``ApiError``."""
+    def request(self, method, path, resource, json=None, params=None, headers=None, ok=(),
+                accept=JSON):
+        """The response of one call; statuses >= 400 not in ``ok`` raise ``ApiError``.
+        ``accept`` is what the operation produces (Harbor refuses any other)."""
         url = f"{self.base_url}{API_PREFIX}{path}"
+        headers = {"Accept": accept, **(headers or {})}
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
@@ -177,6 +183,10 @@ class HarborClient:
 
     def delete(self, path, resource, headers=None):
         return self.request("DELETE", path, resource, headers=headers)
+
+    def ping(self):
+        """Harbor's ``GET /ping`` (``Pong``, text/plain; no credentials needed)."""
+        return self.request("GET", "/ping", "Harbor API (ping)", accept=TEXT).text
 
     def current_user(self):
         return self.get("/users/current", "current user")

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from harbor_deploy.api import AuthenticationError, NotFound, path_segment
+from harbor_deploy.api import ApiError, AuthenticationError, NotFound, path_segment
 from harbor_deploy.secrets import Secret, generate_password, meets_harbor_password_rule
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,21 @@ STATES = ("present", "absent")
 ROBOT_PREFIX = "robot$"
 DEFAULT_ROBOT_ACCESS = ("push", "pull")
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+GC_DEFAULT_WORKERS, GC_MAX_WORKERS = 1, 5
 SIZE_RE = re.compile(r"^(\d+)\s*([KMGT]?)i?B?$", re.IGNORECASE)
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+# Registry types of Harbor v2.13's adapters.
+REGISTRY_TYPES = ("harbor", "docker-hub", "docker-registry", "aws-ecr", "azure-acr", "ali-acr",
+                  "google-gcr", "huawei-SWR", "gitlab", "quay", "jfrog-artifactory", "tencent-tcr",
+                  "github-ghcr", "volcengine-cr", "dtr")
+DOCKER_HUB_URL = "https://hub.docker.com"
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Harbor's rules for users (src/server/v2.0/handler/user.go): characters refused in
+# usernames and real names, and its email pattern.
+ILLEGAL_NAME_CHARS = ',"~#%$'
+EMAIL_RE = re.compile(
+    r'^(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@'
+    r"((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$")
 
 # Secrets of configure, as files in the instance's secrets dir.
 MANAGED_ADMIN_PASSWORD = "admin_password_managed"
@@ -95,15 +108,24 @@ def registry_secret_name(name):
 
 
 def parse_size(value):
-    """Bytes from an int (-1: unlimited) or a size string such as "10G" (binary units)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < -1:
-            raise ValueError("must be -1 (unlimited) or a number of bytes")
-        return value
-    match = SIZE_RE.match(str(value).strip())
-    if not match:
-        raise ValueError(f"{value!r} is not a size such as 500M, 10G or -1")
-    return int(match.group(1)) * SIZE_UNITS[match.group(2).upper()]
+    """Bytes from an int (-1: unlimited) or a size string such as "10G" (binary units).
+
+    Harbor takes a quota of 0 as "the default" when a project is created and refuses
+    it on every update, so 0 is refused here."""
+    if _is_int(value):
+        size = value
+    else:
+        match = SIZE_RE.match(str(value).strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a size such as 500M, 10G or -1")
+        size = int(match.group(1)) * SIZE_UNITS[match.group(2).upper()]
+    if size == 0 or size < -1:
+        raise ValueError("must be -1 (unlimited) or a positive size such as 500M or 10G")
+    return size
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bool_string(value):
@@ -111,12 +133,19 @@ def _bool_string(value):
 
 
 def _cron(schedule):
-    """A named schedule (Hourly/Daily/Weekly) or a 6-field cron -> (type, cron)."""
+    """A named schedule (Hourly/Daily/Weekly) or a 6-field cron -> (type, cron).
+
+    Harbor validates the cron of every scheduled type (the type implies none), with
+    the seconds field 0: named schedules carry the cron its UI sends for them."""
     if schedule in NAMED_SCHEDULES:
         return schedule, NAMED_SCHEDULES[schedule]
-    if isinstance(schedule, str) and len(schedule.split()) == 6:
+    fields = schedule.split(" ") if isinstance(schedule, str) else []
+    if len(fields) == 6 and all(fields):
+        if fields[0] != "0":
+            raise ValueError(f"{schedule!r}: Harbor requires the first (seconds) field of a cron to be 0")
         return "Custom", schedule
-    raise ValueError(f"{schedule!r} is not Hourly, Daily, Weekly or a 6-field cron")
+    raise ValueError(f"{schedule!r} is not Hourly, Daily, Weekly or a 6-field cron (seconds first, "
+                     "single spaces)")
 
 
 def _state(raw):
@@ -202,9 +231,33 @@ def retention_spec(raw):
 
 
 def user_spec(raw):
+    """A user of ``harbor_users``. Harbor requires an email and a real name (the name
+    defaults to the username) and replaces email, real name and comment together."""
     _refuse_unknown(raw, {"username", "email", "realname", "comment", "password_env", "state"}, "user")
-    spec = {"username": raw["username"], "state": _state(raw), "password_env": raw.get("password_env"),
-            "profile": {key: raw[key] for key in ("email", "realname", "comment") if key in raw}}
+    username = raw["username"]
+    state = _state(raw)
+    if not isinstance(username, str) or not 1 <= len(username.encode()) <= 255 or \
+            any(char in username for char in ILLEGAL_NAME_CHARS):
+        raise ValueError(f"username must be 1-255 bytes without any of {ILLEGAL_NAME_CHARS}")
+    if raw.get("password_env") is not None and not ENV_NAME_RE.match(str(raw["password_env"])):
+        raise ValueError("password_env must be the name of an environment variable")
+    spec = {"username": username, "state": state, "password_env": raw.get("password_env"), "profile": None}
+    if state == "absent":
+        return spec
+    email = raw.get("email")
+    if not email:
+        raise ValueError("email is required (Harbor refuses a user without one)")
+    if not isinstance(email, str) or not EMAIL_RE.match(email):
+        raise ValueError(f"email {email!r} is not an address Harbor accepts")
+    realname = raw.get("realname", username)
+    if not isinstance(realname, str) or not 1 <= len(realname.encode()) <= 255 or \
+            any(char in realname for char in ILLEGAL_NAME_CHARS):
+        raise ValueError(f"realname must be 1-255 bytes without any of {ILLEGAL_NAME_CHARS}")
+    if not isinstance(raw.get("comment", ""), str) or len(raw.get("comment", "").encode()) > 30:
+        raise ValueError("comment must be at most 30 bytes (Harbor's limit)")
+    # The fields the inventory names; a new user gets the real name from the username.
+    spec["profile"] = {key: raw[key] for key in ("email", "realname", "comment") if key in raw}
+    spec["new_profile"] = {"realname": username, "comment": "", **spec["profile"]}
     return spec
 
 
@@ -235,12 +288,27 @@ def robot_spec(raw):
 
 
 def registry_spec(raw):
+    """A registry endpoint of ``harbor_registries``. Harbor checks the endpoint's health
+    (from the Harbor server) whenever one is created or changed; a docker-hub endpoint
+    ignores the URL and needs registry-1.docker.io."""
     _refuse_unknown(raw, {"name", "type", "url", "insecure", "description", "access_key",
                           "access_secret_env", "state"}, "registry")
-    return {"name": raw["name"], "type": raw.get("type", "docker-hub"), "url": raw.get("url"),
-            "insecure": bool(raw.get("insecure", False)), "description": raw.get("description", ""),
-            "access_key": raw.get("access_key"), "access_secret_env": raw.get("access_secret_env"),
-            "state": _state(raw)}
+    name, kind = raw["name"], raw.get("type")
+    if not isinstance(name, str) or not 1 <= len(name) <= 64:
+        raise ValueError("name must be 1-64 characters")
+    spec = {"name": name, "state": _state(raw)}
+    if spec["state"] == "absent":
+        return spec
+    if kind not in REGISTRY_TYPES:
+        raise ValueError(f"type must be one of {', '.join(REGISTRY_TYPES)}")
+    url = raw.get("url") or DOCKER_HUB_URL if kind == "docker-hub" else raw.get("url")
+    if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError("url must be an http(s):// URL")
+    if raw.get("access_secret_env") is not None and not ENV_NAME_RE.match(str(raw["access_secret_env"])):
+        raise ValueError("access_secret_env must be the name of an environment variable")
+    return {**spec, "type": kind, "url": url.rstrip("/"), "insecure": bool(raw.get("insecure", False)),
+            "description": raw.get("description", ""), "access_key": raw.get("access_key"),
+            "access_secret_env": raw.get("access_secret_env")}
 
 
 def gc_spec(raw):
@@ -249,9 +317,11 @@ def gc_spec(raw):
     if raw["schedule"] == "None":
         return {"type": "None", "cron": "", "parameters": {}}
     kind, cron = _cron(raw["schedule"])
-    parameters = {"delete_untagged": bool(raw.get("delete_untagged", True))}
-    if raw.get("workers") is not None:
-        parameters["workers"] = int(raw["workers"])
+    workers = raw.get("workers", GC_DEFAULT_WORKERS)
+    if not _is_int(workers) or not 1 <= workers <= GC_MAX_WORKERS:
+        raise ValueError(f"workers must be an integer from 1 to {GC_MAX_WORKERS}")
+    # Harbor keeps exactly these two parameters with a schedule.
+    parameters = {"delete_untagged": bool(raw.get("delete_untagged", True)), "workers": workers}
     return {"type": kind, "cron": cron, "parameters": parameters}
 
 
@@ -305,14 +375,15 @@ def robot_permissions(spec):
 
 
 def robot_payload(spec):
-    """``RobotCreate``; Harbor generates the secret and returns it once."""
+    """``RobotCreate``; Harbor generates the secret and returns it once (and ignores
+    ``disable`` here: a robot to disable is updated right after)."""
     return {"name": spec["name"], "description": spec["description"], "level": spec["level"],
-            "disable": spec["disable"], "duration": spec["duration"],
-            "permissions": robot_permissions(spec)}
+            "duration": spec["duration"], "permissions": robot_permissions(spec)}
 
 
 def robot_update_payload(spec, current):
-    """``Robot`` for PUT: name and level as Harbor has them, the rest desired."""
+    """``Robot`` for PUT: the full name (with the system's prefix) and level as Harbor
+    has them, the rest desired (Harbor replaces description and disable)."""
     return {"id": current["id"], "name": current["name"], "level": current["level"],
             "description": spec["description"], "disable": spec["disable"],
             "duration": spec["duration"], "editable": True, "permissions": robot_permissions(spec)}
@@ -329,9 +400,9 @@ def retention_payload(spec, project_id, policy_id=None):
 
 
 def gc_payload(spec):
-    """``Schedule`` of garbage collection."""
+    """``Schedule`` of garbage collection: the type and its cron."""
     schedule = {"type": spec["type"]}
-    if spec["type"] == "Custom":
+    if spec["type"] != "None":
         schedule["cron"] = spec["cron"]
     return {"schedule": schedule, "parameters": spec["parameters"]}
 
@@ -363,16 +434,22 @@ def normalized_permissions(permissions):
 
 
 def robot_diff(spec, current):
-    fields = [key for key in ("description", "duration", "disable") if current.get(key) != spec[key]]
+    # Harbor leaves "" and false out of its answers.
+    defaults = {"description": "", "duration": None, "disable": False}
+    fields = [key for key, default in defaults.items() if current.get(key, default) != spec[key]]
     if normalized_permissions(current.get("permissions")) != normalized_permissions(robot_permissions(spec)):
         fields.append("permissions")
     return fields
 
 
+RULE_DEFAULTS = {"disabled": False, "action": "", "template": "", "params": {}, "tag_selectors": [],
+                 "scope_selectors": {}}
+
+
 def retention_diff(spec, current):
     fields = []
-    rules = [{key: rule.get(key) for key in ("disabled", "action", "template", "params",
-                                             "tag_selectors", "scope_selectors")}
+    # Harbor leaves false, "" and empty maps out of its answers.
+    rules = [{key: rule.get(key, default) for key, default in RULE_DEFAULTS.items()}
              for rule in current.get("rules") or []]
     if rules != spec["rules"]:
         fields.append("rules")
@@ -388,7 +465,7 @@ def gc_diff(spec, current):
         return ["schedule"] if current_type != "None" else []
     fields = []
     current_cron = (current["schedule"].get("cron") or "") if current else ""
-    if current_type != spec["type"] or spec["type"] == "Custom" and current_cron != spec["cron"]:
+    if current_type != spec["type"] or current_cron != spec["cron"]:
         fields.append("schedule")
     parameters = json.loads((current or {}).get("job_parameters") or "{}")
     fields += [key for key, value in spec["parameters"].items() if parameters.get(key) != value]
@@ -396,7 +473,9 @@ def gc_diff(spec, current):
 
 
 def registry_diff(spec, current):
-    fields = [key for key in ("url", "insecure", "description") if current.get(key) != spec[key]]
+    # Harbor leaves false and "" out of its answers.
+    defaults = {"url": "", "insecure": False, "description": ""}
+    fields = [key for key, default in defaults.items() if current.get(key, default) != spec[key]]
     current_key = (current.get("credential") or {}).get("access_key") or None
     if spec["access_key"] and current_key != spec["access_key"]:
         fields.append("access_key")
@@ -574,8 +653,13 @@ def find_user(client, username):
 
 
 def user_password(store, spec, env=None):
-    """The user's password from its env var or the secrets file; None when neither has one."""
-    return read_secret(store, user_secret_name(spec["username"]), spec["password_env"], env)
+    """The user's password from its env var or the secrets file; None when neither has
+    one. Harbor's password rule is checked here, before anything is sent."""
+    password = read_secret(store, user_secret_name(spec["username"]), spec["password_env"], env)
+    if password is not None and not meets_harbor_password_rule(password.reveal()):
+        raise ResourceError(f"user {spec['username']}: the password from {password.source} must be "
+                            "8-128 characters with a lowercase letter, an uppercase letter and a digit")
+    return password
 
 
 def _presence(client, kind, label, spec, current, path, create):
@@ -596,18 +680,22 @@ def plan_users(client, specs, store, env=None):
     changes = []
     for spec in specs:
         username = spec["username"]
+        # Read (and its rule checked) before any change is planned.
+        password = user_password(store, spec, env) if spec["state"] == "present" else None
         current = find_user(client, username)
         presence = _presence(client, "user", username, spec, current, lambda c: f"/users/{c['user_id']}",
                              lambda s=spec: _create_user(client, store, s, env))
         if presence is not None:
             changes += presence
             continue
-        profile = {key: value for key, value in spec["profile"].items() if current.get(key) != value}
+        # Harbor leaves empty fields out of answers, and a profile update replaces
+        # email, real name and comment together: send all three, as wanted or as they are.
+        have = {key: current.get(key, "") for key in ("email", "realname", "comment")}
+        profile = {key: value for key, value in spec["profile"].items() if have[key] != value}
         if profile:
             changes.append(Change("update", "user", username, tuple(sorted(profile)),
-                                  lambda c=current, s=spec: client.put(
-                                      f"/users/{c['user_id']}", f"user {c['username']}", s["profile"])))
-        password = user_password(store, spec, env)
+                                  lambda c=current, body={**have, **profile}: client.put(
+                                      f"/users/{c['user_id']}", f"user {c['username']}", body)))
         if password is None:
             logger.warning("user %s exists but has no managed password (secrets file %s or "
                            "password_env): its password is left as is", username,
@@ -624,7 +712,7 @@ def _create_user(client, store, spec, env):
         store.store(user_secret_name(spec["username"]), generate_password())
         password = user_password(store, spec, env)
     client.post("/users", f"user {spec['username']}",
-                {"username": spec["username"], "password": password.reveal(), **spec["profile"]})
+                {"username": spec["username"], "password": password.reveal(), **spec["new_profile"]})
     store.store(user_secret_name(spec["username"]), password)
 
 
@@ -635,27 +723,35 @@ def _set_user_password(client, store, spec, current, env):
     store.store(user_secret_name(spec["username"]), password)
 
 
-def find_robot(client, spec):
-    """The robot of ``spec`` as Harbor lists it, or None."""
+def robot_prefix(client):
+    """The system's robot name prefix (``robot$`` unless an admin changed it)."""
+    setting = (client.get("/configurations", "system configuration") or {}).get("robot_name_prefix") or {}
+    return setting.get("value") or ROBOT_PREFIX
+
+
+def find_robot(client, spec, prefix):
+    """The robot of ``spec`` as Harbor lists it (``<prefix><project>+<name>`` or
+    ``<prefix><name>``), or None."""
     if spec["project"]:
         project = find_project(client, spec["project"])
         if project is None:
             return None
         query = f"Level=project,ProjectID={project['project_id']}"
-        suffix = f"{spec['project']}+{spec['name']}"
     else:
-        query, suffix = "Level=system", spec["name"]
+        query = "Level=system"
+    full_name = prefix + robot_secret_name(spec).removeprefix("robots/")
     for robot in client.list("/robots", f"robot {spec['name']}", {"q": query}):
-        if robot["name"] == suffix or robot["name"].endswith("$" + suffix):
+        if robot["name"] == full_name:
             return robot
     return None
 
 
 def plan_robots(client, specs, store):
     changes = []
+    prefix = robot_prefix(client) if specs else ROBOT_PREFIX
     for spec in specs:
         label = robot_secret_name(spec).removeprefix("robots/")
-        current = find_robot(client, spec)
+        current = find_robot(client, spec, prefix)
         presence = _presence(client, "robot", label, spec, current, lambda c: f"/robots/{c['id']}",
                              lambda s=spec: _create_robot(client, store, s))
         if presence is not None:
@@ -678,11 +774,16 @@ def plan_robots(client, specs, store):
 def _create_robot(client, store, spec):
     created = client.post("/robots", f"robot {spec['name']}", robot_payload(spec)).json()
     store.store(robot_secret_name(spec), created["secret"])
+    if spec["disable"]:
+        # Harbor creates every robot enabled, whatever the request says.
+        client.put(f"/robots/{created['id']}", f"robot {created['name']}",
+                   robot_update_payload(spec, {**created, "level": spec["level"]}))
 
 
 def _refresh_robot(client, store, spec, current):
     secret = generate_password()
     answer = client.patch(f"/robots/{current['id']}", f"robot {current['name']}", {"secret": secret})
+    # Harbor echoes only a secret it generated; this one was chosen here.
     returned = answer.json().get("secret") if answer.content else None
     store.store(robot_secret_name(spec), returned or secret)
 
@@ -737,8 +838,8 @@ def plan_registries(client, specs, store, env=None):
         name = spec["name"]
         current = find_registry(client, name)
         presence = _presence(client, "registry", name, spec, current, lambda c: f"/registries/{c['id']}",
-                             lambda s=spec: client.post("/registries", f"registry {s['name']}",
-                                                        registry_payload(s, _registry_secret(store, s, env))))
+                             lambda s=spec: _registry_write(s, client.post, "/registries",
+                                                            registry_payload(s, _registry_secret(store, s, env))))
         if presence is not None:
             changes += presence
             continue
@@ -747,9 +848,22 @@ def plan_registries(client, specs, store, env=None):
                                 "the type is set at creation only")
         fields = registry_diff(spec, current)
         if fields:
-            changes.append(Change("update", "registry", name, tuple(fields), lambda c=current, s=spec: client.put(
-                f"/registries/{c['id']}", f"registry {c['name']}", _registry_update(s, store, env))))
+            changes.append(Change("update", "registry", name, tuple(fields), lambda c=current, s=spec: _registry_write(
+                s, client.put, f"/registries/{c['id']}", _registry_update(s, store, env))))
     return changes
+
+
+def _registry_write(spec, send, path, payload):
+    """Create or update an endpoint; Harbor's health check of it explained when it fails."""
+    try:
+        send(path, f"registry {spec['name']}", payload)
+    except ApiError as error:
+        if error.status == 400 and "unhealthy" in error.message:
+            where = ("registry-1.docker.io (a docker-hub endpoint ignores its URL), so it needs a Harbor "
+                     "with internet access" if spec["type"] == "docker-hub" else spec["url"])
+            raise ResourceError(f"registry {spec['name']}: Harbor checks an endpoint whenever it is created "
+                                f"or changed, and could not reach {where}: {error}") from None
+        raise
 
 
 def _registry_secret(store, spec, env):
@@ -757,10 +871,13 @@ def _registry_secret(store, spec, env):
 
 
 def _registry_update(spec, store, env):
-    """``RegistryUpdate``; the credential goes along only with a changed access key."""
+    """``RegistryUpdate`` of the changed fields. Left out, a field keeps its value in
+    Harbor; the access secret goes along only when the controller has it, so one set
+    by hand in Harbor is never blanked."""
     payload = {"url": spec["url"], "insecure": spec["insecure"], "description": spec["description"]}
     if spec["access_key"]:
+        payload.update({"credential_type": "basic", "access_key": spec["access_key"]})
         secret = _registry_secret(store, spec, env)
-        payload.update({"credential_type": "basic", "access_key": spec["access_key"],
-                        "access_secret": secret.reveal() if secret else ""})
+        if secret is not None:
+            payload["access_secret"] = secret.reveal()
     return payload

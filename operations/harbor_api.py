@@ -13,6 +13,7 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 
 from harbor_deploy import resources
+from harbor_deploy.api import ApiError
 
 
 def _converge(what, plan):
@@ -26,9 +27,16 @@ def _converge(what, plan):
     yield FunctionCommand(_apply, (plan,), {})
 
 
-def _apply(plan):
-    for change in plan():
-        change.apply()
+def _apply(state, host, plan):
+    """Apply what is still different; a refusal fails this host with Harbor's reason
+    (never a traceback), like a failing remote command."""
+    try:
+        for change in plan():
+            change.apply()
+    except (resources.ResourceError, ApiError) as error:
+        host.log_styled(f"Harbor API: {error}", fg="red", log_func=logger.error)
+        return False
+    return True
 
 
 @operation()

@@ -49,7 +49,7 @@ def plan():
             raise ConfigError(found)
         store = SecretStore(secrets_dir(config))
         anonymous = HarborClient(default_url(config), verify=default_verify(config))
-        anonymous.request("GET", "/ping", "Harbor API (ping)")
+        anonymous.ping()
     except (ConfigError, ApiError) as error:
         raise DeployError(f"{host.name}: {error}") from None
     access = resources.AdminAccess(anonymous, store, rotate=config["harbor_admin_password_rotate"])

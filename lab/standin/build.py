@@ -80,6 +80,8 @@ def build_runtime_image(rootfs_tag, recipe):
         subprocess.run(["rm", "-rf", str(context)], check=True)
         context.mkdir(parents=True)
         subprocess.run(["cp", "-r", str(STANDIN_DIR / "runtime"), str(context / "runtime")], check=True)
+        # The API contract (content negotiation, omitted empty fields) is read from the real spec.
+        shutil.copy(STANDIN_DIR / "upstream" / "swagger.yaml", context / "runtime" / "swagger.yaml")
         docker_build(tag, f"FROM {rootfs_tag}\nCOPY runtime/ /opt/standin/\n", context)
     return tag
 

@@ -1,8 +1,10 @@
 """An in-process stand-in harbor-core (lab/standin/runtime/core.py) on loopback, and
 validation of the request bodies sent to it against the real v2.13.1 swagger spec."""
 
+import base64
 import copy
 import functools
+import http.server
 import re
 import threading
 
@@ -14,6 +16,7 @@ from tests.unit.standin.conftest import SWAGGER, load_runtime
 
 core = load_runtime("core")
 INITIAL_ADMIN_PASSWORD = "Initial12345"
+UPSTREAM_CREDENTIAL = ("puller", "Pull3rSecret")
 
 
 class StandinHarbor:
@@ -86,3 +89,44 @@ def assert_valid_request(method, path, body):
         return
     assert schema is not None, f"{method} {path} takes no body"
     jsonschema.Draft4Validator({**schema, "definitions": strict_definitions()}).validate(body)
+
+
+class UpstreamRegistry:
+    """A loopback registry endpoint for Harbor's health checks: /api/version, and /v2/
+    under token auth (a Bearer challenge answered with ``credential``)."""
+
+    def __init__(self, credential=UPSTREAM_CREDENTIAL):
+        expected = "Basic " + base64.b64encode(":".join(credential).encode()).decode()
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path == "/api/version":
+                    return self.answer(200, b'{"version": "v2.0"}')
+                if self.path.startswith("/service/token"):
+                    ok = self.headers.get("Authorization") == expected
+                    return self.answer(200 if ok else 401, b'{"token": "t0ken"}')
+                if self.path == "/v2/":
+                    if self.headers.get("Authorization") == "Bearer t0ken":
+                        return self.answer(200, b"{}")
+                    return self.answer(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{registry.url}/service/token",service="harbor-registry"'})
+                self.answer(404, b"")
+
+            def answer(self, status, body, headers=None):
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -16,6 +16,10 @@ class FakeResponse:
         self.status_code, self.content, self.headers = status, body, headers or {}
         self.reason = {200: "OK", 401: "Unauthorized", 500: "Internal Server Error"}.get(status, "")
 
+    @property
+    def text(self):
+        return self.content.decode()
+
     def json(self):
         return json.loads(self.content)
 
@@ -153,3 +157,13 @@ def test_default_url_and_verify_alternatives(tmp_path):
     assert api.default_verify(config(tmp_path, harbor_tls_mode="provided")) is True
     assert api.default_verify(config(tmp_path, harbor_tls_mode="provided", harbor_tls_chain="/c.pem")) == "/c.pem"
     assert api.default_verify(config(tmp_path, harbor_api_verify=False)) is False
+
+
+def test_each_call_accepts_only_what_its_operation_produces():
+    # Harbor answers 406 to an Accept header matching none of an operation's `produces`.
+    harbor, _ = client([FakeResponse(200, b"Pong"), FakeResponse(200, b"{}")])
+    assert harbor.ping() == "Pong"
+    harbor.get("/users/current", "current user")
+    accepts = [call[2]["headers"]["Accept"] for call in harbor.session.calls]
+    assert accepts == ["text/plain", "application/json"]
+    assert "Accept" not in harbor.session.headers or harbor.session.headers["Accept"] == "*/*"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.standin_harbor import INITIAL_ADMIN_PASSWORD, StandinHarbor
+from tests.unit.standin_harbor import INITIAL_ADMIN_PASSWORD, StandinHarbor, UpstreamRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 PYINFRA = Path(sys.executable).parent / "pyinfra"
@@ -20,23 +20,25 @@ HOSTNAME = "harbor.test.internal"
 @pytest.fixture
 def harbor(tmp_path):
     running = StandinHarbor(tmp_path / "data")
+    running.upstream = UpstreamRegistry()
     yield running
+    running.upstream.stop()
     running.stop()
 
 
-def write_inventory(tmp_path, harbor, quota="10G"):
+def write_inventory(tmp_path, harbor, quota="10G", registries=None):
     data = {
         "harbor_hostname": HOSTNAME,
         "harbor_tls_mode": "http",
         "harbor_api_url": harbor.url,
         "harbor_secrets_dir": str(tmp_path / "secrets"),
-        "harbor_registries": [{"name": "dockerhub", "type": "docker-hub", "url": "https://hub.docker.com"}],
+        "harbor_registries": registries or [{"name": "upstream", "type": "harbor", "url": harbor.upstream.url}],
         "harbor_users": [{"username": "alice", "email": "alice@example.org"}],
         "harbor_projects": [
             {"name": "ci", "storage_quota": quota, "auto_scan": True,
              "members": [{"user": "alice", "role": "developer"}],
              "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]}},
-            {"name": "hub", "public": True, "proxy_cache": "dockerhub"},
+            {"name": "hub", "public": True, "proxy_cache": "upstream"},
         ],
         "harbor_robots": [{"name": "jenkins", "project": "ci"}],
         "harbor_gc_schedule": {"schedule": "Weekly"},
@@ -78,7 +80,7 @@ def assert_no_secret(run, secrets):
 def test_dry_run_lists_changes_and_applies_nothing(tmp_path, harbor, secrets):
     inventory = write_inventory(tmp_path, harbor)
     run = pyinfra(inventory, "--dry")
-    for line in ("rotate admin password", "create registry dockerhub", "create user alice",
+    for line in ("rotate admin password", "create registry upstream", "create user alice",
                  "create project ci", "create project hub", "create member ci/alice",
                  "create robot ci+jenkins", "create retention ci", "create gc schedule"):
         assert f"Harbor API: {line}" in run.stdout + run.stderr
@@ -116,3 +118,14 @@ def test_only_harbor_servers_are_configured_and_bad_data_stops_the_run(tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode != 0
     assert "harbor_projects[0]: retention template must be one of" in failed.stdout + failed.stderr
+
+
+def test_an_endpoint_harbor_cannot_reach_fails_the_host_with_harbors_reason(tmp_path, harbor, secrets):
+    inventory = write_inventory(tmp_path, harbor, registries=[{"name": "hub", "type": "docker-hub"}])
+    failed = subprocess.run([str(PYINFRA), "-y", str(inventory), "deploys/configure.py"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "registry hub: Harbor checks an endpoint whenever it is created or changed" in output
+    assert "registry-1.docker.io" in output
+    assert "Traceback" not in output and "Unexpected error" not in output

@@ -11,17 +11,17 @@ import pytest
 from harbor_deploy import resources
 from harbor_deploy.api import HarborClient
 from harbor_deploy.secrets import Secret, SecretStore
-from tests.unit.standin_harbor import INITIAL_ADMIN_PASSWORD, StandinHarbor, assert_valid_request, record_requests
+from tests.unit.standin_harbor import (INITIAL_ADMIN_PASSWORD, UPSTREAM_CREDENTIAL, StandinHarbor, UpstreamRegistry,
+                                      assert_valid_request, record_requests)
 
 PROJECTS = [
     {"name": "ci", "public": False, "storage_quota": "10G", "auto_scan": True, "prevent_vulnerable": True,
      "severity": "high", "members": [{"user": "alice", "role": "developer"}],
      "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]}},
-    {"name": "hub", "public": True, "proxy_cache": "dockerhub"},
+    {"name": "hub", "public": True, "proxy_cache": "upstream"},
 ]
 USERS = [{"username": "alice", "email": "alice@example.org", "realname": "Alice"}]
 ROBOTS = [{"name": "jenkins", "project": "ci"}, {"name": "puller", "access": ["pull"], "duration": 30}]
-REGISTRIES = [{"name": "dockerhub", "type": "docker-hub", "url": "https://hub.docker.com"}]
 GC = {"schedule": "Weekly", "delete_untagged": True}
 
 
@@ -94,6 +94,26 @@ def test_gc_payload_and_diff():
     assert resources.gc_diff(resources.gc_spec({"schedule": "None"}), current) == ["schedule"]
 
 
+def test_every_scheduled_gc_type_carries_its_cron():
+    # Harbor validates the cron of Hourly, Daily and Weekly too: the type implies none.
+    weekly = resources.gc_payload(resources.gc_spec({"schedule": "Weekly"}))
+    assert weekly["schedule"] == {"type": "Weekly", "cron": "0 0 0 * * 0"}
+    assert weekly["parameters"] == {"delete_untagged": True, "workers": 1}
+    assert resources.gc_diff(resources.gc_spec({"schedule": "Weekly"}),
+                             {"schedule": {"type": "Weekly", "cron": "0 0 1 * * 0"},
+                              "job_parameters": json.dumps({"delete_untagged": True, "workers": 1})}) == ["schedule"]
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"schedule": "5 0 0 * * *"}, "seconds"),
+    ({"schedule": "0 0 *  * * *"}, "6-field cron"),
+    ({"schedule": "Daily", "workers": 6}, "workers must be an integer from 1 to 5"),
+])
+def test_gc_schedules_harbor_refuses_are_refused_first(raw, message):
+    with pytest.raises(ValueError, match=message):
+        resources.gc_spec(raw)
+
+
 def test_retention_payload_is_a_valid_policy_and_diffs_on_rules_and_schedule():
     spec = resources.retention_spec(PROJECTS[0]["retention"])
     payload = resources.retention_payload(spec, project_id=2)
@@ -106,7 +126,7 @@ def test_retention_payload_is_a_valid_policy_and_diffs_on_rules_and_schedule():
 
 
 def test_registry_payload_sends_the_secret_only_inside_the_credential():
-    spec = resources.registry_spec({**REGISTRIES[0], "access_key": "me"})
+    spec = resources.registry_spec({"name": "dockerhub", "type": "docker-hub", "access_key": "me"})
     payload = resources.registry_payload(spec, Secret("T0kenValue", "test"))
     assert payload["credential"] == {"type": "basic", "access_key": "me", "access_secret": "T0kenValue"}
     assert_valid_request("POST", "/registries", payload)
@@ -118,13 +138,16 @@ def test_problems_name_the_entry_and_the_mistake():
     found = dict(resources.problems({
         "harbor_projects": [{"name": "ci", "severity": "extreme"}, {"name": "Bad Name"}],
         "harbor_robots": [{"name": "x", "duration": 0}],
-        "harbor_users": [{"username": "a", "password": "inline"}],
+        "harbor_users": [{"username": "a", "password": "inline"}, {"username": "b"},
+                         {"username": "c", "email": "c@example.org", "comment": "x" * 31}],
         "harbor_gc_schedule": {"schedule": "sometimes"},
     }))
     assert "severity must be one of" in found["harbor_projects[0]"]
     assert "lowercase" in found["harbor_projects[1]"]
     assert "duration" in found["harbor_robots[0]"]
     assert "unknown field(s) of a user: password" in found["harbor_users[0]"]
+    assert "email is required" in found["harbor_users[1]"]
+    assert "at most 30 bytes" in found["harbor_users[2]"]
     assert "harbor_gc_schedule" in found
 
 
@@ -144,10 +167,23 @@ def harbor(tmp_path):
 
 
 @pytest.fixture
+def upstream():
+    registry = UpstreamRegistry()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
 def store(tmp_path):
     store = SecretStore(tmp_path / "secrets" / "harbor.test.internal", env={})
     store.store("admin_password", INITIAL_ADMIN_PASSWORD)
+    store.store("registries/upstream", UPSTREAM_CREDENTIAL[1])
     return store
+
+
+@pytest.fixture
+def registries(upstream):
+    return [{"name": "upstream", "type": "harbor", "url": upstream.url, "access_key": UPSTREAM_CREDENTIAL[0]}]
 
 
 @pytest.fixture
@@ -155,12 +191,12 @@ def access(harbor, store):
     return resources.AdminAccess(HarborClient(harbor.url, retries=0), store, env={})
 
 
-def plan_all(access, store, projects=PROJECTS):
+def plan_all(access, store, registries, projects=PROJECTS):
     """Every change, in the configure deploy's order, each applied right after planning its kind."""
     done = []
     planners = [
         access.plan_rotation,
-        lambda: resources.plan_registries(access.client(), [resources.registry_spec(r) for r in REGISTRIES], store, env={}),
+        lambda: resources.plan_registries(access.client(), [resources.registry_spec(r) for r in registries], store, env={}),
         lambda: resources.plan_users(access.client(), [resources.user_spec(u) for u in USERS], store, env={}),
         lambda: resources.plan_projects(access.client(), [resources.project_spec(p) for p in projects]),
         lambda: resources.plan_members(access.client(), [resources.project_spec(p) for p in projects]),
@@ -175,12 +211,12 @@ def plan_all(access, store, projects=PROJECTS):
     return done
 
 
-def test_converge_from_scratch_then_nothing_to_do(access, store, monkeypatch, caplog):
+def test_converge_from_scratch_then_nothing_to_do(access, store, registries, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     sent = record_requests(monkeypatch)
-    done = plan_all(access, store)
+    done = plan_all(access, store, registries)
     assert done == [
-        "rotate admin password", "create registry dockerhub", "create user alice", "create project ci",
+        "rotate admin password", "create registry upstream", "create user alice", "create project ci",
         "create project hub", "create member ci/alice", "create robot ci+jenkins", "create robot puller",
         "create retention ci", "create gc schedule",
     ]
@@ -188,14 +224,14 @@ def test_converge_from_scratch_then_nothing_to_do(access, store, monkeypatch, ca
     assert writes
     for method, path, body in writes:
         assert_valid_request(method, path.split("?")[0], body)
-    assert plan_all(access, store) == []
+    assert plan_all(access, store, registries) == []
 
     client = access.client()
     ci = resources.find_project(client, "ci")
     assert ci["metadata"]["auto_scan"] == "true" and ci["metadata"]["severity"] == "high"
     assert resources.project_quota(client, ci)["hard"]["storage"] == 10 * 1024 ** 3
     hub = resources.find_project(client, "hub")
-    assert hub["registry_id"] == resources.find_registry(client, "dockerhub")["id"]
+    assert hub["registry_id"] == resources.find_registry(client, "upstream")["id"]
 
     # Secrets: 0600 files, never in logs; the robot's secret logs in.
     secrets = [store.path("robots/ci+jenkins"), store.path("robots/puller"), store.path("users/alice"),
@@ -209,11 +245,11 @@ def test_converge_from_scratch_then_nothing_to_do(access, store, monkeypatch, ca
     assert alice.authenticates()
 
 
-def test_a_quota_change_is_exactly_one_update(access, store):
-    plan_all(access, store)
+def test_a_quota_change_is_exactly_one_update(access, store, registries):
+    plan_all(access, store, registries)
     bigger = [{**PROJECTS[0], "storage_quota": "20G"}, PROJECTS[1]]
-    assert plan_all(access, store, bigger) == ["update project ci (storage_quota)"]
-    assert plan_all(access, store, bigger) == []
+    assert plan_all(access, store, registries, bigger) == ["update project ci (storage_quota)"]
+    assert plan_all(access, store, registries, bigger) == []
 
 
 def test_admin_password_rotation_refuses_the_old_one(harbor, access, store):
@@ -236,8 +272,8 @@ def test_neither_admin_password_works(access, store):
     assert "admin_password" in str(raised.value)
 
 
-def test_a_lost_robot_secret_is_refreshed_only_on_request(access, store, caplog):
-    plan_all(access, store)
+def test_a_lost_robot_secret_is_refreshed_only_on_request(access, store, registries, caplog):
+    plan_all(access, store, registries)
     path = store.path("robots/ci+jenkins")
     path.unlink()
     client = access.client()
@@ -251,8 +287,8 @@ def test_a_lost_robot_secret_is_refreshed_only_on_request(access, store, caplog)
     assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
 
 
-def test_state_absent_deletes_and_missing_entries_are_left_alone(access, store):
-    plan_all(access, store)
+def test_state_absent_deletes_and_missing_entries_are_left_alone(access, store, registries):
+    plan_all(access, store, registries)
     client = access.client()
     spec = resources.robot_spec({**ROBOTS[1], "state": "absent"})
     [delete] = resources.plan_robots(client, [spec], store)
@@ -264,7 +300,94 @@ def test_state_absent_deletes_and_missing_entries_are_left_alone(access, store):
     assert resources.find_project(client, "ci") is not None
 
 
-def test_changing_a_proxy_cache_registry_is_refused(access, store):
-    plan_all(access, store)
+def test_changing_a_proxy_cache_registry_is_refused(access, store, registries):
+    plan_all(access, store, registries)
     with pytest.raises(resources.ResourceError, match="creation only"):
-        resources.plan_projects(access.client(), [resources.project_spec({**PROJECTS[0], "proxy_cache": "dockerhub"})])
+        resources.plan_projects(access.client(), [resources.project_spec({**PROJECTS[0], "proxy_cache": "upstream"})])
+
+
+def test_a_converged_harbor_gets_no_write_at_all(access, store, registries, monkeypatch):
+    # Harbor leaves "", false and {} out of answers: diffs must read them as such.
+    robots = [*ROBOTS, {"name": "off", "project": "ci", "disable": True, "description": ""}]
+    projects = [*PROJECTS, {"name": "keep", "retention": {"rules": [{"template": "always"}]}}]
+    plan_all(access, store, registries, projects)
+    sent = record_requests(monkeypatch)
+    for plan in (lambda: resources.plan_robots(access.client(), [resources.robot_spec(r) for r in robots], store),
+                 lambda: resources.plan_retention(access.client(), [resources.project_spec(p) for p in projects])):
+        for change in plan():
+            change.apply()
+    sent.clear()
+    assert plan_all(access, store, registries, projects) == []
+    assert resources.plan_robots(access.client(), [resources.robot_spec(r) for r in robots], store) == []
+    assert [method for method, _, _ in sent if method != "GET"] == []
+
+
+def test_a_robot_to_disable_is_disabled_after_creation(access, store, registries):
+    plan_all(access, store, registries)
+    spec = resources.robot_spec({"name": "off", "project": "ci", "disable": True})
+    [create] = resources.plan_robots(access.client(), [spec], store)
+    create.apply()
+    robot = resources.find_robot(access.client(), spec, "robot$")
+    assert robot["disable"] is True
+    assert resources.plan_robots(access.client(), [spec], store) == []
+
+
+def test_robots_are_found_under_the_systems_name_prefix(access, store, registries):
+    plan_all(access, store, registries)
+    client = access.client()
+    client.put("/configurations", "configuration", {"robot_name_prefix": "bot_"})
+    specs = [resources.robot_spec({**ROBOTS[0], "description": "ci builds"})]
+    [update] = resources.plan_robots(client, specs, store)
+    assert str(update) == "update robot ci+jenkins (description)"
+    update.apply()
+    assert resources.plan_robots(client, specs, store) == []
+    robot = client.with_credentials("bot_ci+jenkins", store.path("robots/ci+jenkins").read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+
+
+def test_a_profile_update_sends_email_realname_and_comment_together(access, store, registries, monkeypatch):
+    users = [{**USERS[0], "comment": "ops team"}]
+    plan_all(access, store, registries)
+    for change in resources.plan_users(access.client(), [resources.user_spec(u) for u in users], store, env={}):
+        change.apply()
+    sent = record_requests(monkeypatch)
+    # Only the real name is named now: the comment Harbor has must survive the update.
+    renamed = [{"username": "alice", "email": "alice@example.org", "realname": "Alice A"}]
+    [update] = resources.plan_users(access.client(), [resources.user_spec(u) for u in renamed], store, env={})
+    assert str(update) == "update user alice (realname)"
+    update.apply()
+    [(_, _, body)] = [item for item in sent if item[0] == "PUT"]
+    assert body == {"email": "alice@example.org", "realname": "Alice A", "comment": "ops team"}
+    user = resources.find_user(access.client(), "alice")
+    assert (user["realname"], user["comment"]) == ("Alice A", "ops team")
+
+
+def test_a_password_from_the_environment_must_meet_harbors_rule_before_anything_is_sent(access, store, monkeypatch):
+    sent = record_requests(monkeypatch)
+    spec = resources.user_spec({"username": "bob", "email": "bob@example.org", "password_env": "BOB_PW"})
+    with pytest.raises(resources.ResourceError, match="env BOB_PW must be 8-128 characters"):
+        resources.plan_users(access.client(), [spec], store, env={"BOB_PW": "weakpass"})
+    assert [method for method, _, _ in sent if method != "GET"] == []
+
+
+def test_a_registry_update_keeps_a_secret_the_controller_does_not_have(access, store, registries):
+    plan_all(access, store, registries)
+    store.path("registries/upstream").unlink()
+    changed = [{**registries[0], "description": "mirror"}]
+    [update] = resources.plan_registries(access.client(), [resources.registry_spec(r) for r in changed], store, env={})
+    update.apply()  # Harbor's health check uses the stored secret: it must still be there
+    assert resources.plan_registries(access.client(), [resources.registry_spec(r) for r in changed], store, env={}) == []
+
+
+def test_an_endpoint_harbor_cannot_reach_is_explained(access, store):
+    hub = resources.registry_spec({"name": "hub", "type": "docker-hub"})
+    [create] = resources.plan_registries(access.client(), [hub], store, env={})
+    with pytest.raises(resources.ResourceError, match="registry-1.docker.io .*internet access"):
+        create.apply()
+
+
+def test_a_quota_of_0_is_refused_harbor_would_take_it_as_default():
+    with pytest.raises(ValueError, match="positive size"):
+        resources.parse_size(0)
+    with pytest.raises(ValueError, match="positive size"):
+        resources.parse_size("0G")

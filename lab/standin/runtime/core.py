@@ -19,11 +19,15 @@ import re
 import secrets
 import signal
 import socket
+import ssl
 import string
 import sys
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,9 +37,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from apispec import NOT_ACCEPTABLE, ApiSpec, negotiate
+
 API = "/api/v2.0"
 TOKEN_ISSUER = "harbor-token-issuer"
 TOKEN_SERVICE = "harbor-registry"
+# Harbor's default robot_name_prefix (a system setting: /configurations).
 ROBOT_PREFIX = "robot$"
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 PBKDF2_ROUNDS = 10000
@@ -48,7 +55,7 @@ ROLE_ACTIONS = {
     ROLE_DEVELOPER: {"pull", "push"},
     ROLE_GUEST: {"pull"},
 }
-GC_CRON = {"Hourly": "0 0 * * * *", "Daily": "0 0 0 * * *", "Weekly": "0 0 0 * * 0"}
+GC_TYPES = ("Hourly", "Daily", "Weekly", "Custom", "Manual", "None", "Schedule")
 
 
 def now_iso():
@@ -88,6 +95,146 @@ def strong_password(password):
         and re.search(r"[a-z]", password)
         and re.search(r"[0-9]", password)
     )
+
+
+ROBOT_SECRET_RULE = ("the secret must be 8-128, inclusively, characters long with at least "
+                     "1 uppercase letter, 1 lowercase letter and 1 number")
+PASSWORD_RULE = ("the password or secret must be 8-128, inclusively, characters long with at least "
+                 "1 uppercase letter, 1 lowercase letter and 1 number")
+# common.IllegalCharsInUsername, refused in usernames and real names.
+ILLEGAL_NAME_CHARS = ',"~#%$'
+# Harbor's email pattern (src/server/v2.0/handler/user.go).
+EMAIL_PATTERN = re.compile(
+    r'^(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@'
+    r"((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$")
+
+
+def cron_problem(cron):
+    """``utils.ValidateCronString``: why ``cron`` is refused, or None. robfig/cron with
+    seconds: exactly 6 fields; and the seconds field must be 0."""
+    if not cron:
+        return "empty cron string is invalid"
+    fields = cron.split()
+    if len(fields) != 6:
+        return f"expected exactly 6 fields, found {len(fields)}: [{cron}]"
+    field = re.compile(r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
+    if not all(field.match(part) for part in fields):
+        return f"failed to parse cron: {cron}"
+    parts = cron.split(" ")
+    if len(parts) == 6 and parts[0] != "0":
+        return "the 1st field (indicating Seconds of time) of the cron setting must be 0"
+    return None
+
+
+def normalised_url(text):
+    """``lib.ValidateHTTPURL``: trimmed, http:// when no scheme, ``scheme://host/path``."""
+    text = (text or "").strip(" ").rstrip("/")
+    if not text:
+        raise bad_request("empty string")
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise bad_request(f"invalid HTTP scheme: {parts.scheme}")
+    if not parts.netloc:
+        raise bad_request(f"invalid URL: {text}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+# Registry types whose adapter pings <url>/v2/ (the native adapter's health check).
+NATIVE_PING_TYPES = ("docker-registry", "harbor", "quay", "gitlab", "jfrog-artifactory", "github-ghcr",
+                     "azure-acr", "aws-ecr", "google-gcr", "ali-acr", "huawei-SWR", "tencent-tcr",
+                     "volcengine-cr", "dtr")
+
+
+def registry_health_check(registry):
+    """Create the registry's adapter and check its health, like ``IsHealthy``.
+
+    ``harbor`` first reads ``<url>/api/version`` (a failure there is an adapter error:
+    500); every adapter then pings ``<url>/v2/``: 200, or 401/403 without credentials,
+    is healthy, anything else 400 "the registry is unhealthy". ``docker-hub`` ignores
+    the URL and pings registry-1.docker.io; the lab is air-gapped (its rule: no
+    address outside it is ever contacted), so here that ping fails without trying.
+    """
+    kind = registry["type"]
+    if kind == "docker-hub":
+        raise bad_request("the registry is unhealthy")
+    if kind not in NATIVE_PING_TYPES:
+        raise ApiError(500, "UNKNOWN", "internal server error")  # adapter factory for <type> not found
+    context = ssl.create_default_context()
+    if registry["insecure"]:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    credential = registry.get("credential") or {}
+    try:
+        if kind == "harbor":
+            http_answer(registry["url"] + "/api/version", context)
+    except OSError:
+        raise ApiError(500, "UNKNOWN", "internal server error")
+    try:
+        if credential.get("access_key"):
+            # Ping: answers a Basic or Bearer challenge with the credential.
+            healthy = ping_with_credential(registry["url"] + "/v2/", context, credential)
+        else:
+            # PingSimple: an auth challenge also proves the registry is there.
+            healthy = http_answer(registry["url"] + "/v2/", context)[0] in (200, 401, 403)
+    except OSError:
+        healthy = False
+    if not healthy:
+        raise bad_request("the registry is unhealthy")
+
+
+def http_answer(url, context, headers=None):
+    """(status, headers, body) of a GET."""
+    request = urllib.request.Request(url, headers={"User-Agent": "harbor-standin", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT * 5, context=context) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, b""
+
+
+def ping_with_credential(url, context, credential):
+    basic = "Basic " + base64.b64encode(
+        f"{credential['access_key']}:{credential.get('access_secret', '')}".encode()).decode()
+    status, headers, _ = http_answer(url, context)
+    if status != 401:
+        return status == 200
+    challenge = headers.get("WWW-Authenticate", "")
+    if challenge.lower().startswith("basic"):
+        return http_answer(url, context, {"Authorization": basic})[0] == 200
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+    if not challenge.lower().startswith("bearer") or "realm" not in fields:
+        return False
+    query = "&".join(f"{key}={urllib.parse.quote(fields[key])}" for key in ("service", "scope") if key in fields)
+    status, _, body = http_answer(f"{fields['realm']}?{query}", context, {"Authorization": basic})
+    if status != 200:
+        return False
+    token = json.loads(body).get("token", "")
+    return http_answer(url, context, {"Authorization": f"Bearer {token}"})[0] == 200
+
+
+def checked_storage_limit(value):
+    """``quota.Validate``: a storage limit is a positive number of bytes or -1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value == 0 or value < -1:
+        raise bad_request("invalid value for resource storage")
+    return value
+
+
+def checked_profile(body):
+    """``validateUserProfile``: email required and well formed, realname 1-255 bytes
+    without illegal characters, comment at most 30 bytes; returns the three fields."""
+    email, realname, comment = (str(body.get(key) or "") for key in ("email", "realname", "comment"))
+    if not email:
+        raise bad_request("email can't be empty")
+    if not EMAIL_PATTERN.match(email):
+        raise bad_request("email with illegal format")
+    if not 1 <= len(realname.encode()) <= 255:
+        raise bad_request("realname with illegal length")
+    if any(char in realname for char in ILLEGAL_NAME_CHARS):
+        raise bad_request("realname contains illegal characters")
+    if len(comment.encode()) > 30:
+        raise bad_request("comment with illegal length")
+    return {"email": email, "realname": realname, "comment": comment}
 
 
 def generate_secret():
@@ -240,7 +387,7 @@ class Principal:
     def name(self):
         if self.user:
             return self.user["username"]
-        return self.robot["name"] if self.robot else ""
+        return self.robot["login"] if self.robot else ""
 
     def role(self, project):
         if self.user:
@@ -307,6 +454,7 @@ class Core:
 
     def __init__(self, settings):
         self.settings = settings
+        self.spec = ApiSpec.load()
         self.store = Store(settings.state_file, settings.admin_password, settings.version)
         self._token_key = None
 
@@ -321,15 +469,16 @@ class Core:
         except (ValueError, UnicodeDecodeError):
             raise unauthorized()
         with self.store.lock:
-            if username.startswith(ROBOT_PREFIX):
-                robot = self.store.robot(name=username)
+            prefix = self.robot_prefix()
+            if username.startswith(prefix):
+                robot = self.store.robot(name=username[len(prefix):])
                 if (
                     robot
                     and not robot["disable"]
                     and (robot["expires_at"] == -1 or robot["expires_at"] > time.time())
                     and password_matches(password, robot["secret"])
                 ):
-                    return Principal(robot=robot)
+                    return Principal(robot={**robot, "login": username})
                 raise unauthorized()
             user = self.store.user(username=username)
             if user and password_matches(password, user["password"]):
@@ -404,33 +553,25 @@ class Core:
         }
 
     def create_user(self, principal, body):
+        """Harbor's ``requireValidSecret`` then ``validateUserProfile(create=true)``."""
         self.require_admin(principal)
+        if not strong_password(body.get("password") or ""):
+            raise bad_request(PASSWORD_RULE)
+        profile = checked_profile(body)
         username = body.get("username") or ""
-        if not username or len(username) > 255 or re.search(r'[,"~#%$:]', username):
-            raise bad_request("invalid username")
-        if username.startswith(ROBOT_PREFIX):
-            raise bad_request("the username must not start with robot$")
-        email = body.get("email") or ""
-        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
-            raise bad_request("invalid email")
-        if not strong_password(body.get("password")):
-            raise bad_request(
-                "the password must be 8 to 128 characters long with at least 1 uppercase letter, "
-                "1 lowercase letter and 1 number"
-            )
+        if not 1 <= len(username.encode()) <= 255:
+            raise bad_request("username with illegal length")
+        if any(char in username for char in ILLEGAL_NAME_CHARS):
+            raise bad_request("username contains illegal characters")
         with self.store.lock:
             for user in self.store.data["users"]:
-                if user["username"] == username:
-                    raise conflict(f"username {username} is already used")
-                if email and user.get("email") == email:
-                    raise conflict(f"email {email} is already used")
+                if user["username"] == username or user.get("email") == profile["email"]:
+                    raise conflict(f"user {username} or email {profile['email']} already exists")
             created = now_iso()
             user = {
                 "user_id": self.store.next_id("user"),
                 "username": username,
-                "email": email,
-                "realname": body.get("realname") or "",
-                "comment": body.get("comment") or "",
+                **profile,
                 "sysadmin_flag": False,
                 "password": hash_password(body["password"]),
                 "creation_time": created,
@@ -458,6 +599,8 @@ class Core:
         return self.user_view(user)
 
     def change_password(self, principal, user_id, body):
+        """Like real: the old password is checked only when users change their own;
+        an admin sets another user's without it."""
         self.require_login(principal)
         if not principal.user:
             raise forbidden()
@@ -468,16 +611,13 @@ class Core:
             user = self.store.user(user_id=user_id)
             if not user:
                 raise not_found(f"user {user_id} not found")
-            new_password = body.get("new_password")
+            new_password = body.get("new_password") or ""
             if own and not password_matches(body.get("old_password") or "", user["password"]):
-                raise forbidden("the old password is incorrect")
+                raise forbidden("Current password is incorrect")
             if not strong_password(new_password):
-                raise bad_request(
-                    "the password must be 8 to 128 characters long with at least 1 uppercase letter, "
-                    "1 lowercase letter and 1 number"
-                )
+                raise bad_request(PASSWORD_RULE)
             if password_matches(new_password, user["password"]):
-                raise bad_request("the new password can not be same with the old one")
+                raise bad_request("New password is identical to old password")
             user["password"] = hash_password(new_password)
             user["update_time"] = now_iso()
             self.store.save()
@@ -593,11 +733,10 @@ class Core:
             "registry_id": project.get("registry_id") or 0,
             "creation_time": project["creation_time"],
             "update_time": project["update_time"],
-            "deleted": False,
             "owner_name": owner["username"] if owner else "",
-            "togglable": principal.is_admin or role == ROLE_PROJECT_ADMIN,
             "current_user_role_id": role or 0,
-            "current_user_role_ids": [role] if role else [],
+            # An array (never left out): null when the caller holds no role, like real.
+            "current_user_role_ids": [role] if role else None,
             "repo_count": len(self.repositories(project["name"])),
             "metadata": dict(project["metadata"]),
             "cve_allowlist": {
@@ -654,6 +793,12 @@ class Core:
             raise bad_request(f"registry {body['registry_id']} not found")
         public = metadata.get("public") or ("true" if body.get("public") else "false")
         metadata["public"] = "true" if public == "true" else "false"
+        # Like real: no limit, 0, or a caller who is not a system admin get the default
+        # storage_per_project (-1, unlimited); any other value must be > 0.
+        storage_limit = body.get("storage_limit")
+        if storage_limit in (None, 0) or not principal.is_admin:
+            storage_limit = self.configuration("storage_per_project")
+        checked_storage_limit(storage_limit)
         with self.store.lock:
             if self.store.project(name, by_name=True):
                 raise conflict(f"project {name} already exists")
@@ -664,7 +809,7 @@ class Core:
                 "owner_id": principal.user["user_id"],
                 "metadata": metadata,
                 "members": {str(principal.user["user_id"]): ROLE_PROJECT_ADMIN},
-                "storage_limit": body.get("storage_limit", -1),
+                "storage_limit": storage_limit,
                 "registry_id": body.get("registry_id") or 0,
                 "creation_time": created,
                 "update_time": created,
@@ -685,8 +830,6 @@ class Core:
             if body.get("public") is not None and "public" not in metadata:
                 metadata["public"] = "true" if body["public"] else "false"
             project["metadata"].update(metadata)
-            if body.get("storage_limit") is not None:
-                project["storage_limit"] = body["storage_limit"]
             project["update_time"] = now_iso()
             self.store.save()
 
@@ -703,11 +846,39 @@ class Core:
 
     # --- robots ------------------------------------------------------------
 
-    @staticmethod
-    def robot_view(robot):
+    # --- system configuration (the settings the stand-in acts on) ------------
+
+    CONFIGURATION_DEFAULTS = {"robot_name_prefix": ROBOT_PREFIX, "storage_per_project": -1,
+                              "auth_mode": "db_auth", "project_creation_restriction": "everyone",
+                              "self_registration": False, "robot_token_duration": 30}
+
+    def configuration(self, key):
+        return self.store.data.get("configurations", {}).get(key, self.CONFIGURATION_DEFAULTS[key])
+
+    def configurations(self, principal):
+        """``ConfigurationsResponse``: each setting as ``{value, editable}``."""
+        self.require_admin(principal)
+        return {key: {"value": self.configuration(key), "editable": key != "auth_mode"}
+                for key in self.CONFIGURATION_DEFAULTS}
+
+    def update_configurations(self, principal, body):
+        self.require_admin(principal)
+        with self.store.lock:
+            settings = self.store.data.setdefault("configurations", {})
+            for key, value in body.items():
+                if key in self.CONFIGURATION_DEFAULTS and key != "auth_mode":
+                    settings[key] = value
+            self.store.save()
+
+    def robot_prefix(self):
+        return self.configuration("robot_name_prefix")
+
+    def robot_view(self, robot):
+        """Like real: the stored name (``<project>+<name>`` or ``<name>``) shown with
+        the configured prefix."""
         return {
             "id": robot["id"],
-            "name": robot["name"],
+            "name": self.robot_prefix() + robot["name"],
             "description": robot.get("description", ""),
             "level": robot["level"],
             "duration": robot["duration"],
@@ -721,46 +892,53 @@ class Core:
             "update_time": robot["update_time"],
         }
 
+    @staticmethod
+    def checked_duration(duration):
+        if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
+            raise bad_request(f"bad request error duration input: {duration or 0}, duration must be "
+                              "either -1(Never) or a positive integer")
+        return duration
+
     def create_robot(self, principal, body):
+        """Like real: ``disable`` and ``secret`` of the request are ignored (a new robot
+        is enabled, with a generated secret); a missing duration is 0 and refused."""
         self.require_login(principal)
         name = body.get("name") or ""
         if not NAME_PATTERN.match(name) or len(name) > 255:
-            raise bad_request(f"robot name {name!r} is invalid")
+            raise bad_request("robot name is not in lower case or contains illegal characters")
+        duration = self.checked_duration(body.get("duration") or 0)
         level = body.get("level")
         if level not in ("project", "system"):
-            raise bad_request("level must be project or system")
+            raise bad_request(f"bad request error level input: {level}")
         permissions = body.get("permissions") or []
         if not permissions:
-            raise bad_request("permissions are required")
-        duration = body.get("duration")
-        if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
-            raise bad_request("duration must be either -1(Never) or a positive integer")
+            raise bad_request("bad request empty permission")
+        if any(not permission.get("access") for permission in permissions):
+            raise bad_request("bad request empty access")
         project = None
         if level == "project":
             if len(permissions) != 1 or permissions[0].get("kind") != "project":
-                raise bad_request("a project level robot needs exactly one permission of kind project")
+                raise bad_request("bad request permission")
             project = self.store.project(permissions[0].get("namespace"), by_name=True)
             if not project:
                 raise not_found(f"project {permissions[0].get('namespace')} not found")
             self.require_project_admin(principal, project)
-            full_name = f"{ROBOT_PREFIX}{project['name']}+{name}"
+            stored_name = f"{project['name']}+{name}"
         else:
             self.require_admin(principal)
-            full_name = f"{ROBOT_PREFIX}{name}"
-        secret = body.get("secret") or generate_secret()
-        if not strong_password(secret):
-            raise bad_request("the secret must be 8 to 128 characters long with upper, lower case letters and a number")
+            stored_name = name
+        secret = generate_secret()
         with self.store.lock:
-            if self.store.robot(name=full_name):
-                raise conflict(f"robot account {full_name} already exists")
+            if self.store.robot(name=stored_name):
+                raise conflict(f"robot account {project['project_id'] if project else 0}:{stored_name} already exists")
             created = now_iso()
             robot = {
                 "id": self.store.next_id("robot"),
-                "name": full_name,
+                "name": stored_name,
                 "description": body.get("description") or "",
                 "level": level,
                 "duration": duration,
-                "disable": bool(body.get("disable")),
+                "disable": False,
                 "expires_at": -1 if duration == -1 else int(time.time()) + duration * 86400,
                 "permissions": permissions,
                 "project_id": project["project_id"] if project else 0,
@@ -773,14 +951,28 @@ class Core:
             self.store.save()
         return {
             "id": robot["id"],
-            "name": full_name,
+            "name": self.robot_prefix() + stored_name,
             "secret": secret,
             "creation_time": created,
             "expires_at": robot["expires_at"],
         }
 
     def list_robots(self, principal, query):
+        """Like real: ``q`` needs ``Level=project`` with a ``ProjectID`` for project
+        robots; without ``Level`` it lists system robots; ``name`` matches the stored
+        name (without the prefix)."""
         self.require_login(principal)
+        filters = query_filter(query)
+        level = filters.get("Level")
+        if level is None:
+            level, filters["ProjectID"] = "system", "0"
+        elif level not in ("system", "project"):
+            raise bad_request("bad request error level input")
+        if level == "project":
+            if "ProjectID" not in filters:
+                raise bad_request("must with project ID when to query project robots")
+            if not filters["ProjectID"].isdigit():
+                raise bad_request("Project ID must be int type.")
         if principal.is_admin:
             robots = self.store.data["robots"]
         elif principal.user:
@@ -792,13 +984,13 @@ class Core:
             ]
         else:
             raise forbidden()
-        filters = {key.lower(): value for key, value in query_filter(query).items()}
-        if "level" in filters:
-            robots = [robot for robot in robots if robot["level"] == filters["level"]]
-        if "projectid" in filters:
-            robots = [robot for robot in robots if str(robot["project_id"]) == filters["projectid"]]
-        if "name" in filters:
-            robots = [robot for robot in robots if filters["name"].strip("~") in robot["name"]]
+        robots = [robot for robot in robots if robot["level"] == level]
+        if level == "project":
+            robots = [robot for robot in robots if str(robot["project_id"]) == filters["ProjectID"]]
+        name = filters.get("name")
+        if name is not None:
+            robots = [robot for robot in robots
+                      if (name[1:] in robot["name"] if name.startswith("~") else robot["name"] == name)]
         return [self.robot_view(robot) for robot in robots]
 
     def find_robot(self, principal, robot_id):
@@ -820,17 +1012,17 @@ class Core:
             self.store.save()
 
     def update_robot(self, principal, robot_id, body):
+        """Like real: the name must be the full one (with the prefix), as listed;
+        description and disable are replaced (left out: empty and enabled)."""
         robot = self.find_robot(principal, robot_id)
-        if body.get("name") != robot["name"] or body.get("level") != robot["level"]:
-            raise bad_request("the name and level of a robot can not be changed")
-        duration = body.get("duration")
-        if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
-            raise bad_request("duration must be either -1(Never) or a positive integer")
+        if body.get("level") != robot["level"] or body.get("name") != self.robot_prefix() + robot["name"]:
+            raise bad_request("cannot update the level or name of robot")
+        duration = robot["duration"] if body.get("duration") is None else self.checked_duration(body["duration"])
         permissions = body.get("permissions") or []
         if robot["level"] == "project" and (
             len(permissions) != 1 or permissions[0].get("namespace") != self.store.project(robot["project_id"])["name"]
         ):
-            raise bad_request("a project level robot keeps exactly one permission on its project")
+            raise bad_request("cannot update the project id of robot")
         with self.store.lock:
             if duration != robot["duration"]:
                 robot["expires_at"] = -1 if duration == -1 else int(time.time()) + duration * 86400
@@ -849,7 +1041,7 @@ class Core:
         robot = self.find_robot(principal, robot_id)
         secret = body.get("secret") or generate_secret()
         if not strong_password(secret):
-            raise bad_request("the secret must be 8 to 128 characters long with upper, lower case letters and a number")
+            raise bad_request(ROBOT_SECRET_RULE)
         with self.store.lock:
             robot["secret"] = hash_password(secret)
             robot["update_time"] = now_iso()
@@ -860,16 +1052,17 @@ class Core:
     # --- users: profile ----------------------------------------------------
 
     def update_user_profile(self, principal, user_id, body):
+        """Like real: email, realname and comment are replaced together (a field left
+        out is empty afterwards, and an empty email or realname is refused)."""
         self.require_login(principal)
         if not principal.is_admin and not (principal.user and principal.user["user_id"] == user_id):
             raise forbidden()
+        profile = checked_profile(body)
         with self.store.lock:
             user = self.store.user(user_id=user_id)
             if not user:
                 raise not_found(f"user {user_id} not found")
-            for key in ("email", "realname", "comment"):
-                if key in body:
-                    user[key] = body[key] or ""
+            user.update(profile)
             user["update_time"] = now_iso()
             self.store.save()
 
@@ -910,13 +1103,18 @@ class Core:
         return [self.quota_view(project) for project in projects]
 
     def update_quota(self, principal, quota_id, body):
+        """Like real: ``hard`` is required and a storage limit is > 0 or -1 (0 refused)."""
         self.require_admin(principal)
         project = self.store.project(quota_id)
         if not project:
             raise not_found(f"quota {quota_id} not found")
-        storage = (body.get("hard") or {}).get("storage")
-        if not isinstance(storage, int) or isinstance(storage, bool) or storage == 0 or storage < -1:
-            raise bad_request("hard.storage must be -1 or a positive number of bytes")
+        hard = body.get("hard")
+        if not hard:
+            raise bad_request("hard required in body")
+        for resource in hard:
+            if resource != "storage":
+                raise bad_request(f"resource {resource} not support")
+        storage = checked_storage_limit(hard.get("storage"))
         with self.store.lock:
             project["storage_limit"] = storage
             project["update_time"] = now_iso()
@@ -989,7 +1187,7 @@ class Core:
     def registry_view(registry):
         view = {key: value for key, value in registry.items() if key != "credential"}
         credential = registry.get("credential") or {}
-        # Like real: the access secret is never returned.
+        # Like real: always a credential object; the access secret never returned.
         view["credential"] = {
             "type": credential.get("type", ""),
             "access_key": credential.get("access_key", ""),
@@ -1001,9 +1199,12 @@ class Core:
     def list_registries(self, principal, query):
         self.require_admin(principal)
         registries = self.store.data["registries"]
-        wanted = first(query, "name") or query_filter(query).get("name", "").strip("~")
-        if wanted:
-            registries = [registry for registry in registries if wanted in registry["name"]]
+        filters = query_filter(query)
+        wanted = first(query, "name") or filters.get("name", "")
+        if wanted.startswith("~"):
+            registries = [registry for registry in registries if wanted[1:] in registry["name"]]
+        elif wanted:
+            registries = [registry for registry in registries if registry["name"] == wanted]
         return [self.registry_view(registry) for registry in registries]
 
     def get_registry(self, principal, registry_id):
@@ -1013,50 +1214,67 @@ class Core:
             raise not_found(f"registry {registry_id} not found")
         return registry
 
+    def checked_registry(self, registry):
+        """Harbor's ``validate`` on create and on every update: name, URL (normalised)
+        and a health check of the endpoint through its adapter."""
+        if not registry["name"]:
+            raise bad_request("name cannot be empty")
+        if len(registry["name"]) > 64:
+            raise bad_request("the max length of name is 64")
+        registry["url"] = normalised_url(registry["url"])
+        registry_health_check(registry)
+
     def create_registry(self, principal, body):
         self.require_admin(principal)
-        name, url = body.get("name") or "", body.get("url") or ""
-        if not name or not re.match(r"^https?://", url):
-            raise bad_request("name and an http(s) url are required")
+        credential = body.get("credential") or {}
+        registry = {
+            "name": body.get("name") or "",
+            "url": body.get("url") or "",
+            "type": body.get("type") or "",
+            "insecure": bool(body.get("insecure")),
+            "description": body.get("description") or "",
+            # Like real: a credential is kept only with an access key.
+            "credential": credential if credential.get("access_key") else {},
+        }
+        self.checked_registry(registry)
         with self.store.lock:
-            if any(registry["name"] == name for registry in self.store.data["registries"]):
-                raise conflict(f"registry {name} already exists")
+            if any(item["name"] == registry["name"] for item in self.store.data["registries"]):
+                raise conflict(f"registry {registry['name']} already exists")
             created = now_iso()
-            registry = {
-                "id": self.store.next_id("registry"),
-                "name": name,
-                "url": url.rstrip("/"),
-                "type": body.get("type") or "harbor",
-                "insecure": bool(body.get("insecure")),
-                "description": body.get("description") or "",
-                "credential": body.get("credential") or {},
-                "creation_time": created,
-                "update_time": created,
-            }
+            registry.update({"id": self.store.next_id("registry"), "creation_time": created,
+                             "update_time": created})
             self.store.data["registries"].append(registry)
             self.store.save()
         return registry["id"]
 
     def update_registry(self, principal, registry_id, body):
-        registry = self.get_registry(principal, registry_id)
+        """``RegistryUpdate``: every field optional; one left out keeps its stored value
+        (the access secret too); the result is checked, health included, like a new one."""
+        stored = self.get_registry(principal, registry_id)
+        updated = json.loads(json.dumps(stored))
+        for key in ("name", "description", "url", "insecure"):
+            if body.get(key) is not None:
+                updated[key] = body[key]
+        credential = updated.get("credential") or {}
+        for field, key in (("type", "credential_type"), ("access_key", "access_key"),
+                           ("access_secret", "access_secret")):
+            if body.get(key) is not None:
+                credential[field] = body[key]
+        updated["credential"] = credential if credential.get("access_key") else {}
+        self.checked_registry(updated)
         with self.store.lock:
-            for key in ("name", "description", "url", "insecure"):
-                if body.get(key) is not None:
-                    registry[key] = body[key].rstrip("/") if key == "url" else body[key]
-            if body.get("access_key") is not None:
-                registry["credential"] = {
-                    "type": body.get("credential_type") or "basic",
-                    "access_key": body["access_key"],
-                    "access_secret": body.get("access_secret") or "",
-                }
-            registry["update_time"] = now_iso()
+            if any(item["name"] == updated["name"] and item["id"] != stored["id"]
+                   for item in self.store.data["registries"]):
+                raise conflict(f"registry {updated['name']} already exists")
+            stored.update(updated, update_time=now_iso())
             self.store.save()
 
     def delete_registry(self, principal, registry_id):
         registry = self.get_registry(principal, registry_id)
         with self.store.lock:
             if any(project.get("registry_id") == registry["id"] for project in self.store.data["projects"]):
-                raise ApiError(412, "PRECONDITION", f"registry {registry['name']} is used by a proxy cache project")
+                raise ApiError(412, "PRECONDITION",
+                               f"the registry {registry['id']} is referenced by proxy cache project, cannot delete it")
             self.store.data["registries"].remove(registry)
             self.store.save()
 
@@ -1109,34 +1327,49 @@ class Core:
         self.require_admin(principal)
         return self.store.data["gc_schedule"]
 
-    def set_gc_schedule(self, principal, body, create):
+    def set_gc_schedule(self, principal, body):
+        """Like real (``gc.go``): Hourly, Daily, Weekly and Custom all need a valid
+        6-field cron with 0 seconds (the type never implies one); None removes the
+        schedule; Manual starts a run; workers must be 1-5."""
         self.require_admin(principal)
         schedule = body.get("schedule") or {}
-        kind = schedule.get("type")
-        if kind not in ("Hourly", "Daily", "Weekly", "Custom", "None"):
-            raise bad_request(f"invalid schedule type {kind!r}")
-        cron = GC_CRON.get(kind, schedule.get("cron") or "")
-        if kind == "Custom" and len(cron.split()) != 6:
-            raise bad_request(f"invalid cron {cron!r}: six fields are required")
+        kind, cron = schedule.get("type"), schedule.get("cron") or ""
+        if kind in ("", None, "Schedule"):
+            return  # enum-valid (or no type at all) but no case in gc.go: nothing happens
+        if kind not in GC_TYPES:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY",
+                           f"validation failure list:\nschedule.type in body should be one of {list(GC_TYPES)}")
+        parameters = body.get("parameters") or {}
+        workers = parameters.get("workers", 0)
+        if "workers" in parameters:
+            if not isinstance(workers, int) or isinstance(workers, bool):
+                raise bad_request("workers should be integer format")
+            if not 1 <= workers <= 5:
+                raise bad_request(f"Error: Invalid number of workers:{workers}. Workers must be greater than 0 "
+                                  "and less than or equal to 5.")
+        if kind in ("Manual", "None"):
+            with self.store.lock:
+                if kind == "None":
+                    self.store.data["gc_schedule"] = None
+                    self.store.save()
+            return
+        problem = cron_problem(cron)
+        if problem:
+            raise bad_request(f"invalid cron string for scheduled gc: {cron}, error: {problem}")
         with self.store.lock:
             current = self.store.data["gc_schedule"]
-            if kind == "None":
-                self.store.data["gc_schedule"] = None
-            else:
-                if create and current:
-                    raise conflict("fail to set schedule for garbage collection, which is already set")
-                updated = now_iso()
-                self.store.data["gc_schedule"] = {
-                    "id": 1,
-                    "job_name": "GARBAGE_COLLECTION",
-                    "job_kind": "SCHEDULE",
-                    "job_parameters": json.dumps(body.get("parameters") or {}),
-                    "schedule": {"type": kind, "cron": cron},
-                    "job_status": "",
-                    "deleted": False,
-                    "creation_time": current["creation_time"] if current else updated,
-                    "update_time": updated,
-                }
+            updated = now_iso()
+            self.store.data["gc_schedule"] = {
+                "id": (current or {}).get("id", 1),
+                # Like real: job_kind carries the cron; the parameters are a JSON string.
+                "job_kind": cron,
+                "job_parameters": json.dumps({"delete_untagged": bool(parameters.get("delete_untagged")),
+                                              "workers": workers}),
+                "schedule": {"type": kind, "cron": cron},
+                "job_status": "Pending",
+                "creation_time": current["creation_time"] if current else updated,
+                "update_time": updated,
+            }
             self.store.save()
 
     # --- registry token service ---------------------------------------------
@@ -1262,6 +1495,8 @@ def make_handler(core):
             elif payload is None:
                 data = b""
             else:
+                if self.operation is not None and status < 400:
+                    payload = core.spec.omit_empty(self.operation.response_schema(status), payload)
                 data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("X-Request-Id", self.request_id)
@@ -1282,7 +1517,11 @@ def make_handler(core):
             parts = urlsplit(self.path)
             path = parts.path.rstrip("/") or "/"
             query = parse_qs(parts.query)
+            self.operation = None
             try:
+                if path.startswith(API + "/"):
+                    self.operation = core.spec.operation(method, path[len(API):])
+                    self.check_accept()
                 self.route(method, path, query)
             except ApiError as error:
                 headers = {}
@@ -1296,6 +1535,19 @@ def make_handler(core):
             except Exception as error:  # noqa: BLE001 - a failing handler must still answer
                 traceback.print_exc()
                 self.send(500, {"errors": [{"code": "UNKNOWN", "message": f"internal error: {error}"}]})
+
+        def check_accept(self):
+            """The generated server's check, before any handler: Accept must match the
+            operation's ``produces`` (a request with a body falls back to its own type)."""
+            if self.operation is None:
+                return
+            has_body = int(self.headers.get("Content-Length") or 0) > 0
+            body_type = (self.headers.get("Content-Type") or "application/octet-stream").split(";")[0] \
+                if has_body else ""
+            produces = self.operation.produces
+            if not negotiate(self.headers.get("Accept"), produces, body_type or ("*/*" if not produces else "")):
+                raise ApiError(422, "UNPROCESSABLE_ENTITY", "validation failure list:\n" + NOT_ACCEPTABLE.format(
+                    offers=" ".join(produces)))
 
         def route(self, method, path, query):
             if path == "/service/token" and method == "GET":
@@ -1331,6 +1583,11 @@ def make_handler(core):
                     content_type="application/octet-stream",
                     headers={"Content-Disposition": 'attachment; filename="ca.crt"'},
                 )
+            elif path == "/configurations" and method == "GET":
+                self.send(200, core.configurations(principal))
+            elif path == "/configurations" and method == "PUT":
+                core.update_configurations(principal, self.body())
+                self.send(200)
             elif path == "/users/current" and method == "GET":
                 core.require_login(principal)
                 if not principal.user:
@@ -1448,7 +1705,7 @@ def make_handler(core):
                 # Like real: no schedule yet is a 200 without a body.
                 self.send(200, core.gc_schedule(principal))
             elif path == "/system/gc/schedule" and method in ("POST", "PUT"):
-                core.set_gc_schedule(principal, self.body(), create=method == "POST")
+                core.set_gc_schedule(principal, self.body())
                 self.send(201 if method == "POST" else 200)
             else:
                 raise not_found(f"{API}{path} not found")

@@ -18,6 +18,9 @@ SWAGGER = STANDIN / "upstream" / "swagger.yaml"
 def load_runtime(name):
     """A stand-in runtime program as a module (their plain names would clash)."""
     module_name = f"standin_{name}"
+    # The programs import each other as the image runs them: from their own directory.
+    if str(RUNTIME) not in sys.path:
+        sys.path.append(str(RUNTIME))
     if module_name not in sys.modules:
         spec = importlib.util.spec_from_file_location(module_name, RUNTIME / f"{name}.py")
         module = importlib.util.module_from_spec(spec)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.unit.standin.conftest import SWAGGER, load_runtime
+from tests.unit.standin_harbor import UpstreamRegistry
 
 core = load_runtime("core")
 ADMIN = ("admin", "Harbor12345")
@@ -258,7 +259,8 @@ def test_state_survives_a_restart_and_the_seed_password_is_ignored_then(env):
 
 def test_users_are_created_and_listed_by_the_admin_only(harbor):
     user_id = make_user(harbor, "alice")
-    duplicate = harbor.call("POST", "/users", auth=ADMIN, json={"username": "alice", "password": "Secret123"})
+    duplicate = harbor.call("POST", "/users", auth=ADMIN, json={
+        "username": "alice", "password": "Secret123", "email": "other@example.com", "realname": "A"})
     assert duplicate.status_code == 409
     by_user = harbor.call("POST", "/users", auth=("alice", "Secret123"), json={"username": "bob", "password": "Secret123"})
     assert by_user.status_code == 403
@@ -344,13 +346,16 @@ def test_robots_are_named_by_level_and_listed(harbor):
     assert system.status_code == 201
     assert system.json()["name"] == "robot$ops"
     assert system.json()["expires_at"] > 0
+    pull = [{"resource": "repository", "action": "pull"}]
     assert harbor.call("POST", "/robots", auth=ADMIN, json={"name": "ci", "level": "project", "duration": -1,
-                       "permissions": [{"kind": "project", "namespace": "apps", "access": []}]}).status_code == 409
+                       "permissions": [{"kind": "project", "namespace": "apps", "access": pull}]}).status_code == 409
+    # Like real: without Level, q lists system robots; project robots need Level and ProjectID.
     listed = harbor.call("GET", "/robots", auth=ADMIN)
     assert_list_of("Robot", listed.json())
-    assert [r["name"] for r in listed.json()] == ["robot$apps+ci", "robot$ops"]
+    assert [r["name"] for r in listed.json()] == ["robot$ops"]
     only_project = harbor.call("GET", "/robots", auth=ADMIN, params={"q": "Level=project,ProjectID=2"}).json()
     assert [r["name"] for r in only_project] == ["robot$apps+ci"]
+    assert harbor.call("GET", "/robots", auth=ADMIN, params={"q": "Level=project"}).status_code == 400
     fetched = harbor.call("GET", f"/robots/{created['id']}", auth=ADMIN).json()
     assert_matches("Robot", fetched)
     assert "secret" not in fetched
@@ -381,9 +386,9 @@ def test_robots_authenticate_with_their_secret(harbor):
 def test_gc_schedule(harbor):
     empty = harbor.call("GET", "/system/gc/schedule", auth=ADMIN)
     assert (empty.status_code, empty.content) == (200, b"")
-    body = {"schedule": {"type": "Daily"}, "parameters": {"delete_untagged": True, "workers": 1}}
+    body = {"schedule": {"type": "Daily", "cron": "0 0 0 * * *"}, "parameters": {"delete_untagged": True, "workers": 1}}
     assert harbor.call("POST", "/system/gc/schedule", auth=ADMIN, json=body).status_code == 201
-    assert harbor.call("POST", "/system/gc/schedule", auth=ADMIN, json=body).status_code == 409
+    assert harbor.call("POST", "/system/gc/schedule", auth=ADMIN, json=body).status_code == 201  # replaced
     schedule = harbor.call("GET", "/system/gc/schedule", auth=ADMIN).json()
     assert_matches("GCHistory", schedule)
     assert schedule["schedule"] == {"type": "Daily", "cron": "0 0 0 * * *"}
@@ -391,11 +396,27 @@ def test_gc_schedule(harbor):
     custom = {"schedule": {"type": "Custom", "cron": "0 30 2 * * 6"}}
     assert harbor.call("PUT", "/system/gc/schedule", auth=ADMIN, json=custom).status_code == 200
     assert harbor.call("GET", "/system/gc/schedule", auth=ADMIN).json()["schedule"]["cron"] == "0 30 2 * * 6"
-    bad = {"schedule": {"type": "Custom", "cron": "* * *"}}
-    assert harbor.call("PUT", "/system/gc/schedule", auth=ADMIN, json=bad).status_code == 400
     make_user(harbor, "alice")
     assert harbor.call("GET", "/system/gc/schedule", auth=("alice", "Secret123")).status_code == 403
     assert harbor.call("PUT", "/system/gc/schedule", json=custom).status_code == 401
+    harbor.call("PUT", "/system/gc/schedule", auth=ADMIN, json={"schedule": {"type": "None"}})
+    assert harbor.call("GET", "/system/gc/schedule", auth=ADMIN).content == b""
+
+
+@pytest.mark.parametrize("schedule, parameters, message", [
+    # gc.go validates the cron of every scheduled type: the type never implies one.
+    ({"type": "Weekly"}, {}, "empty cron string is invalid"),
+    ({"type": "Hourly", "cron": ""}, {}, "empty cron string is invalid"),
+    ({"type": "Custom", "cron": "* * *"}, {}, "expected exactly 6 fields, found 3"),
+    ({"type": "Daily", "cron": "5 0 0 * * *"}, {}, "the 1st field (indicating Seconds of time) of the cron setting must be 0"),
+    ({"type": "Daily", "cron": "0 0 0 * * *"}, {"workers": 6}, "Workers must be greater than 0 and less than or equal to 5"),
+    ({"type": "Daily", "cron": "0 0 0 * * *"}, {"workers": "2"}, "workers should be integer format"),
+])
+def test_gc_schedules_are_refused_like_real(harbor, schedule, parameters, message):
+    answer = harbor.call("PUT", "/system/gc/schedule", auth=ADMIN, json={"schedule": schedule, "parameters": parameters})
+    assert answer.status_code == 400
+    assert message in answer.json()["errors"][0]["message"]
+    assert harbor.call("GET", "/system/gc/schedule", auth=ADMIN).content == b""
 
 
 def test_token_is_an_rs256_jwt_distribution_accepts(harbor):
@@ -520,3 +541,145 @@ def test_repositories_and_artifacts_with_tags_are_read_from_the_registry_storage
     assert {tag["artifact_id"] for tag in artifact["tags"]} == {artifact["id"]}
     assert harbor.call("GET", "/projects/apps/repositories/nope/artifacts", auth=ADMIN).status_code == 404
     assert harbor.call("GET", "/projects/apps/repositories/web/artifacts").status_code == 401
+
+
+# --- Harbor v2.13.1's API contract (issue: configuration as code against a real Harbor) ---
+
+
+@pytest.mark.parametrize("method, path, accept, status", [
+    ("GET", "/ping", "application/json", 422),   # /ping produces only text/plain
+    ("GET", "/ping", "text/plain", 200),
+    ("GET", "/ping", None, 200),                  # no Accept: the first offer
+    ("GET", "/ping", "*/*", 200),
+    ("GET", "/ping", "text/*", 200),
+    ("GET", "/users/current", "text/plain", 422),
+    ("GET", "/users/current", "application/json", 200),
+    ("GET", "/systeminfo/getcert", "application/json", 422),
+])
+def test_accept_must_match_what_the_operation_produces(harbor, method, path, accept, status):
+    headers = {} if accept is None else {"Accept": accept}
+    answer = harbor.call(method, path, auth=ADMIN, headers=headers)
+    assert answer.status_code == status, answer.text
+    if status == 422:
+        error = answer.json()["errors"][0]
+        assert error["code"] == "UNPROCESSABLE_ENTITY"
+        assert "unsupported media type requested, only [" in error["message"]
+
+
+def test_a_request_with_a_json_body_falls_back_to_its_own_content_type(harbor):
+    # go-openapi: the request's content type is the default offer when Accept matches nothing.
+    answer = harbor.call("POST", "/projects", auth=ADMIN, headers={"Accept": "text/plain"},
+                         json={"project_name": "apps"})
+    assert answer.status_code == 201
+
+
+def test_empty_and_false_fields_are_left_out_of_answers(harbor):
+    make_project(harbor, ADMIN, "apps")
+    robot = make_robot(harbor, "apps")
+    fetched = harbor.call("GET", f"/robots/{robot['id']}", auth=ADMIN).json()
+    assert "description" not in fetched                       # "" is omitted
+    assert fetched["disable"] is False and fetched["editable"] is True  # x-omitempty: false
+    project = harbor.call("GET", "/projects/apps", auth=ADMIN).json()
+    assert "registry_id" not in project and "deleted" not in project and "togglable" not in project
+    assert project["repo_count"] == 0                         # x-omitempty: false
+    assert "creation_time" in project                         # date-time: never omitted
+
+
+def test_users_need_email_and_realname_and_a_profile_update_replaces_all_three(harbor):
+    base = {"username": "carol", "password": "Secret123", "email": "carol@example.com", "realname": "Carol"}
+    for field, value, message in (
+        ("email", "", "email can't be empty"),
+        ("email", "not-an-email", "email with illegal format"),
+        ("realname", "", "realname with illegal length"),
+        ("realname", "Carol #1", "realname contains illegal characters"),
+        ("comment", "x" * 31, "comment with illegal length"),
+        ("username", "carol,x", "username contains illegal characters"),
+        ("password", "weak", "the password or secret must be 8-128"),
+    ):
+        answer = harbor.call("POST", "/users", auth=ADMIN, json={**base, field: value})
+        assert answer.status_code == 400 and message in answer.json()["errors"][0]["message"], field
+    user_id = int(harbor.call("POST", "/users", auth=ADMIN, json={**base, "comment": "ops"}).headers["Location"].rsplit("/", 1)[1])
+    partial = harbor.call("PUT", f"/users/{user_id}", auth=ADMIN, json={"realname": "Carol C"})
+    assert partial.status_code == 400  # email left out is empty: refused
+    assert harbor.call("PUT", f"/users/{user_id}", auth=ADMIN,
+                       json={"email": "carol@example.com", "realname": "Carol C"}).status_code == 200
+    user = harbor.call("GET", f"/users/{user_id}", auth=ADMIN).json()
+    assert user["realname"] == "Carol C" and "comment" not in user  # the comment left out was blanked
+
+
+def test_an_admin_sets_another_users_password_without_the_old_one(harbor):
+    user_id = make_user(harbor, "dave")
+    assert harbor.call("PUT", f"/users/{user_id}/password", auth=ADMIN,
+                       json={"new_password": "Secret123"}).json()["errors"][0]["message"] == \
+        "New password is identical to old password"
+    assert harbor.call("PUT", f"/users/{user_id}/password", auth=ADMIN, json={"new_password": "Other1234"}).status_code == 200
+    assert harbor.call("GET", "/users/current", auth=("dave", "Other1234")).status_code == 200
+
+
+def test_robot_names_carry_the_configured_prefix_and_updates_need_the_full_name(harbor):
+    make_project(harbor, ADMIN, "apps")
+    robot = make_robot(harbor, "apps")
+    body = harbor.call("GET", f"/robots/{robot['id']}", auth=ADMIN).json()
+    short = {**body, "name": "apps+ci", "description": "builds"}
+    answer = harbor.call("PUT", f"/robots/{robot['id']}", auth=ADMIN, json=short)
+    assert (answer.status_code, answer.json()["errors"][0]["message"]) == (400, "cannot update the level or name of robot")
+    assert harbor.call("PUT", f"/robots/{robot['id']}", auth=ADMIN, json={**body, "description": "builds"}).status_code == 200
+    assert harbor.call("PUT", "/configurations", auth=ADMIN, json={"robot_name_prefix": "bot_"}).status_code == 200
+    assert harbor.call("GET", "/configurations", auth=ADMIN).json()["robot_name_prefix"]["value"] == "bot_"
+    renamed = harbor.call("GET", f"/robots/{robot['id']}", auth=ADMIN).json()
+    assert renamed["name"] == "bot_apps+ci" and renamed["description"] == "builds"
+    assert harbor.call("GET", "/projects/apps", auth=("bot_apps+ci", robot["secret"])).status_code == 200
+    assert harbor.call("GET", "/projects/apps", auth=(robot["name"], robot["secret"])).status_code == 401
+
+
+def test_robot_disable_and_secret_are_ignored_on_create_and_a_chosen_secret_is_not_echoed(harbor):
+    make_project(harbor, ADMIN, "apps")
+    body = {"name": "ci", "level": "project", "duration": -1, "disable": True, "secret": "Chosen1234",
+            "permissions": [{"kind": "project", "namespace": "apps",
+                             "access": [{"resource": "repository", "action": "pull"}]}]}
+    created = harbor.call("POST", "/robots", auth=ADMIN, json=body).json()
+    assert created["secret"] != "Chosen1234"
+    assert harbor.call("GET", f"/robots/{created['id']}", auth=ADMIN).json()["disable"] is False
+    chosen = harbor.call("PATCH", f"/robots/{created['id']}", auth=ADMIN, json={"secret": "Chosen1234"})
+    assert (chosen.status_code, chosen.json()) == (200, {})
+    generated = harbor.call("PATCH", f"/robots/{created['id']}", auth=ADMIN, json={}).json()
+    assert len(generated["secret"]) >= 8
+    assert harbor.call("POST", "/robots", auth=ADMIN, json={**body, "name": "x", "duration": None}).status_code == 400
+
+
+def test_a_storage_limit_of_0_is_the_default_on_create_and_refused_on_update(harbor):
+    harbor.call("POST", "/projects", auth=ADMIN, json={"project_name": "apps", "storage_limit": 0})
+    project_id = harbor.call("GET", "/projects/apps", auth=ADMIN).json()["project_id"]
+    quota = harbor.call("GET", "/quotas", auth=ADMIN, params={"reference": "project",
+                                                             "reference_id": project_id}).json()[0]
+    assert quota["hard"]["storage"] == -1
+    refused = harbor.call("PUT", f"/quotas/{quota['id']}", auth=ADMIN, json={"hard": {"storage": 0}})
+    assert (refused.status_code, refused.json()["errors"][0]["message"]) == (400, "invalid value for resource storage")
+
+
+@pytest.fixture
+def upstream():
+    registry = UpstreamRegistry()
+    yield registry
+    registry.stop()
+
+
+def test_registries_are_health_checked_on_create_and_on_every_update(harbor, upstream):
+    hub = harbor.call("POST", "/registries", auth=ADMIN, json={"name": "hub", "type": "docker-hub",
+                                                              "url": "https://hub.docker.com"})
+    assert (hub.status_code, hub.json()["errors"][0]["message"]) == (400, "the registry is unhealthy")
+    gone = harbor.call("POST", "/registries", auth=ADMIN, json={"name": "gone", "type": "docker-registry",
+                                                               "url": f"http://127.0.0.1:{closed_port()}"})
+    assert gone.status_code == 400
+    body = {"name": "up", "type": "harbor", "url": upstream.url + "/",
+            "credential": {"type": "basic", "access_key": "puller", "access_secret": "Pull3rSecret"}}
+    created = harbor.call("POST", "/registries", auth=ADMIN, json=body)
+    assert created.status_code == 201, created.text
+    registry_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    shown = harbor.call("GET", f"/registries/{registry_id}", auth=ADMIN).json()
+    assert shown["url"] == upstream.url and shown["credential"]["access_secret"] == "*****"
+    assert "insecure" not in shown and "description" not in shown   # false and "" are omitted
+    # An update without the secret keeps the stored one (checked: the health check uses it).
+    assert harbor.call("PUT", f"/registries/{registry_id}", auth=ADMIN, json={"description": "mirror"}).status_code == 200
+    blanked = harbor.call("PUT", f"/registries/{registry_id}", auth=ADMIN, json={"access_key": "puller", "access_secret": ""})
+    assert (blanked.status_code, blanked.json()["errors"][0]["message"]) == (400, "the registry is unhealthy")
