@@ -333,8 +333,10 @@ def _refuse_unknown(raw, known, what):
         raise ValueError(f"unknown field(s) of a {what}: {', '.join(unknown)}")
 
 
-def problems(config):
-    """``(key, why)`` for every configure key that does not normalize."""
+def problems(config, env=None):
+    """``(key, why)`` for every configure key that does not normalize, and for
+    passwords in the environment that Harbor would refuse."""
+    env = os.environ if env is None else env
     parsers = {"harbor_projects": project_spec, "harbor_users": user_spec,
                "harbor_robots": robot_spec, "harbor_registries": registry_spec}
     for key, parse in parsers.items():
@@ -344,9 +346,14 @@ def problems(config):
             continue
         for index, raw in enumerate(entries):
             try:
-                parse(raw)
+                spec = parse(raw)
             except (KeyError, ValueError, TypeError) as error:
                 yield f"{key}[{index}]", f"missing field {error}" if isinstance(error, KeyError) else str(error)
+                continue
+            variable = spec.get("password_env") if key == "harbor_users" else None
+            if variable and variable in env and not meets_harbor_password_rule(env[variable]):
+                yield f"{key}[{index}]", (f"the password from env {variable} must be 8-128 characters with a "
+                                          "lowercase letter, an uppercase letter and a digit (Harbor's rule)")
     if config.get("harbor_gc_schedule") is not None:
         try:
             gc_spec(config["harbor_gc_schedule"])

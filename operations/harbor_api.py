@@ -17,14 +17,24 @@ from harbor_deploy.api import ApiError
 
 
 def _converge(what, plan):
-    """Log the planned changes and yield one controller-side call applying them."""
-    changes = plan()
+    """Log the planned changes and yield one controller-side call applying them; a
+    refusal while reading Harbor fails this host with the reason."""
+    try:
+        changes = plan()
+    except (resources.ResourceError, ApiError) as error:
+        logger.error(f"{host.print_prefix}Harbor API: {error}")
+        yield FunctionCommand(_refuse, (error,), {})
+        return
     if not changes:
         host.noop(f"Harbor {what}: as desired")
         return
     for change in changes:
         logger.info(f"{host.print_prefix}Harbor API: {change}")
     yield FunctionCommand(_apply, (plan,), {})
+
+
+def _refuse(state, host, error):
+    return False
 
 
 def _apply(state, host, plan):

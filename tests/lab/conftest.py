@@ -70,8 +70,9 @@ def reset_harbor_server(container):
     host_exec(container, SERVER_RESET)
 
 
-def run_pyinfra(*args, check=True):
-    result = subprocess.run([PYINFRA, *args], cwd=ROOT, capture_output=True, text=True)
+def run_pyinfra(*args, check=True, env=None):
+    result = subprocess.run([PYINFRA, *args], cwd=ROOT, capture_output=True, text=True,
+                            env=None if env is None else {**os.environ, **env})
     if check and result.returncode != 0:
         raise AssertionError(f"pyinfra {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

@@ -129,3 +129,17 @@ def test_an_endpoint_harbor_cannot_reach_fails_the_host_with_harbors_reason(tmp_
     assert "registry hub: Harbor checks an endpoint whenever it is created or changed" in output
     assert "registry-1.docker.io" in output
     assert "Traceback" not in output and "Unexpected error" not in output
+
+
+def test_a_weak_password_from_the_environment_stops_the_run_before_any_change(tmp_path, harbor, secrets):
+    inventory = write_inventory(tmp_path, harbor)
+    inventory.write_text(inventory.read_text().replace("'email': 'alice@example.org'",
+                                                       "'email': 'alice@example.org', 'password_env': 'ALICE_PW'"))
+    failed = subprocess.run([str(PYINFRA), "-y", str(inventory), "deploys/configure.py"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ALICE_PW": "weakpass1"})
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "harbor_users[0]: the password from env ALICE_PW must be 8-128 characters" in output
+    assert "Traceback" not in output and "weakpass1" not in output
+    assert sorted(path.name for path in secrets.iterdir()) == ["admin_password"]

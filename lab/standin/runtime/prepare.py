@@ -121,17 +121,15 @@ def parse_config(configs, with_trivy=False):
 
     storage = configs.get("storage_service") or {}
     conf["ca_bundle"] = storage.get("ca_bundle") or ""
+    # Like real: the first of the six drivers with a non-empty configuration; any
+    # other key, or an empty configuration, silently means filesystem.
     conf["storage_provider_name"] = "filesystem"
     conf["storage_provider_config"] = {}
     for driver in ("filesystem", "azure", "gcs", "s3", "swift", "oss"):
-        if driver in storage:
+        if storage.get(driver):
             conf["storage_provider_name"] = driver
-            conf["storage_provider_config"] = storage[driver] or ""
+            conf["storage_provider_config"] = storage[driver]
             break
-    else:
-        unknown = [key for key in storage if key not in ("ca_bundle", "redirect")]
-        if unknown:
-            conf["storage_provider_name"] = unknown[0]
     conf["storage_redirect_disabled"] = bool((storage.get("redirect") or {}).get("disable"))
 
     jobservice = configs.get("jobservice") or {}
@@ -170,7 +168,7 @@ def parse_config(configs, with_trivy=False):
         "port": metric.get("port", 9090),
         "path": metric.get("path", "/metrics"),
     }
-    conf["version"] = configs.get("_version")
+    # Like real: prepare never reads _version (only migrate does).
     return conf
 
 
@@ -180,12 +178,6 @@ def validate(conf, paths, release):
         raise ConfigError("127.0.0.1 can not be the hostname")
     if conf["hostname"] == "reg.mydomain.com":
         raise ConfigError("Please specify hostname")
-    expected = config_version(release)
-    if str(conf["version"]) != expected:
-        raise ConfigError(
-            f"the version of harbor.yml is {conf['version']}, {release} needs {expected}: "
-            f"run 'docker run --rm -v /:/hostfs goharbor/prepare:{release} migrate -i <path of harbor.yml>' first"
-        )
     if conf["protocol"] == "https":
         if not conf["cert_path"] or conf["cert_path"] == PLACEHOLDER_CERT:
             raise ConfigError("Error: The protocol is https but attribute ssl_cert is not set")
