@@ -13,6 +13,7 @@ from harbor_deploy.stages.docker_engine import docker_engine
 
 if "harbor_servers" in host.groups:
     plan = server.plan()  # validates data and fetches the installer before any change
+    server.controller_secrets(plan)
     server.preflight(plan)
     docker_engine()
     server.installer_bundle(plan)

@@ -16,9 +16,10 @@ from facts.firewalld import FirewalldState
 from facts.harbor import HarborHealth, HarborInstallation
 from facts.tls import CertificateExpiry
 from harbor_deploy.defaults import DEFAULT_VERSION, SERVER_TLS_CERTIFICATE, merged
+from harbor_deploy.stages.context import host_data
 
 if "harbor_servers" in host.groups:
-    config = merged(host.data.dict())  # reads only: no validation, no secrets
+    config = merged(host_data())  # reads only: no validation, no secrets
     version = config["harbor_version"] if config["harbor_version"] != "latest" else DEFAULT_VERSION
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"],
                                  version=version)

@@ -1,3 +1,4 @@
+import base64
 import json
 import shlex
 
@@ -115,23 +116,3 @@ class HarborHealth(FactBase):
         except ValueError:
             api = None
         return {"containers": containers, "api": api if isinstance(api, dict) else None}
-
-
-class MaskedFileContents(FactBase):
-    """
-    Returns a config file's lines with every secret value replaced by ``*****`` on
-    the host itself, so no secret travels into output at any verbosity; ``None``
-    when the file is missing. Used for ``--diff`` of files that hold secrets.
-    """
-
-    def command(self, path):
-        quoted = shlex.quote(path)
-        # Same rule as harbor_deploy.harbor_yml.masked: keys containing password,
-        # secret, token or accountkey; empty and null values stay visible.
-        key = r"[A-Za-z0-9_-]*(password|secret|token|accountkey)[A-Za-z0-9_-]*"
-        script = (rf"/^\s*(-\s+)?{key}\s*:\s*(null|''|\"\")?\s*$/!"
-                  rf"s/^(\s*(-\s+)?{key}\s*:\s*).+$/\1*****/I")
-        return f"[ -f {quoted} ] && sed -E {shlex.quote(script)} {quoted} || true"
-
-    def process(self, output):
-        return output or None

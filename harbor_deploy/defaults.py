@@ -39,6 +39,8 @@ class Key:
     default: Any
     meaning: str
     required: bool = False
+    # A path on the controller: a relative one is taken from the inventory file's folder.
+    controller_path: bool = False
 
 
 KEYS = (
@@ -54,7 +56,7 @@ KEYS = (
         "base URL of a GitHub releases mirror serving /repos/goharbor/harbor/releases/... and "
         "/goharbor/harbor/releases/download/<tag>/<asset>"),
     Key("harbor_installer_file", None,
-        "controller path of an offline installer .tgz (source \"file\")"),
+        "controller path of an offline installer .tgz (source \"file\")", controller_path=True),
     Key("harbor_installer_sha256", None,
         "optional pin: full lowercase sha256 of the offline installer"),
     Key("harbor_github_token_env", "GITHUB_TOKEN",
@@ -63,10 +65,10 @@ KEYS = (
     Key("harbor_https_port", 8443, "host port nginx publishes for HTTPS"),
     Key("harbor_tls_mode", "generate",
         '"generate" (controller CA + server cert), "provided" (your cert/key) or "http" (no TLS)'),
-    Key("harbor_tls_certificate", None, "controller path of the server certificate (PEM, mode provided)"),
-    Key("harbor_tls_private_key", None, "controller path of its private key (PEM, mode provided)"),
+    Key("harbor_tls_certificate", None, "controller path of the server certificate (PEM, mode provided)", controller_path=True),
+    Key("harbor_tls_private_key", None, "controller path of its private key (PEM, mode provided)", controller_path=True),
     Key("harbor_tls_chain", None,
-        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt"),
+        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt", controller_path=True),
     Key("harbor_tls_extra_sans", [], "extra DNS names / IPs for the generated server certificate"),
     Key("harbor_external_url", None,
         "public URL when Harbor sits behind a TLS-terminating proxy (sets the token realm)"),
@@ -97,7 +99,8 @@ KEYS = (
         "None, or {protocol: tcp|udp, host, port} of a syslog endpoint"),
     Key("harbor_proxy", {"http_proxy": None, "https_proxy": None, "no_proxy": None,
                          "components": ["core", "jobservice", "trivy"]},
-        "outbound proxy of Harbor's components {http_proxy, https_proxy, no_proxy, components}"),
+        "outbound proxy of Harbor's components {http_proxy, https_proxy, no_proxy, components}; a proxy "
+        "URL with credentials can be {secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)"),
     Key("harbor_metric", {"enabled": False, "port": 9090, "path": "/metrics"},
         "Prometheus metrics {enabled, port, path}"),
     Key("harbor_cache", {"enabled": False, "expire_hours": 24},
@@ -106,7 +109,8 @@ KEYS = (
         "purge of stale uploads {enabled, age, interval, dryrun}; age/interval as <n>h, n >= 2"),
     Key("harbor_storage_service", None,
         "None (filesystem under data_volume) or harbor.yml's storage_service, e.g. "
-        "{s3: {...}, ca_bundle: /server/path, redirect: {disable: false}}"),
+        "{s3: {...}, ca_bundle: /server/path, redirect: {disable: false}}; any value can be "
+        "{secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)"),
     Key("harbor_external_database", None,
         "None or {host, port, db_name, username, password?, ssl_mode, max_idle_conns, max_open_conns}; "
         "password may come from HARBOR_EXTERNAL_DB_PASSWORD instead"),
@@ -118,7 +122,8 @@ KEYS = (
         "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)"),
     Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
     Key("harbor_secrets_dir", ".secrets",
-        "controller dir (relative to cwd, gitignored) holding <hostname>/ passwords, keys, certs"),
+        "controller dir holding <hostname>/ passwords, keys, certs (gitignored; a relative path is "
+        "taken from the inventory file's folder)", controller_path=True),
     # Client deploy (deploys/client.py, group docker_clients).
     Key("harbor_registry", None,
         "registry address clients use, host:port; default <harbor_hostname>:<harbor_https_port> "
@@ -130,7 +135,7 @@ KEYS = (
         '"secrets" (the server deploy\'s <harbor_secrets_dir>/<hostname>/ca.crt), "file" '
         '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert, trust on '
         'first use unless harbor_client_ca_sha256 pins it) or "none" (a publicly trusted certificate)'),
-    Key("harbor_client_ca_file", None, "controller path of the registry CA (PEM), ca source \"file\""),
+    Key("harbor_client_ca_file", None, "controller path of the registry CA (PEM), ca source \"file\"", controller_path=True),
     Key("harbor_client_ca_sha256", None, "optional pin: sha256 of the CA PEM that \"fetch\" must get"),
     Key("harbor_client_os_trust_store", False,
         "also install the CA in the OS trust store (curl, skopeo...; dockerd reads it only at start)"),
@@ -152,7 +157,7 @@ KEYS = (
         "https://<harbor_hostname>:<harbor_https_port> (http://...:<harbor_http_port> in tls mode http)"),
     Key("harbor_api_verify", None,
         "TLS trust of API calls: None = the generated CA in the secrets dir (mode generate), "
-        "harbor_tls_chain (mode provided) or the system CAs; a CA file path; false only on purpose"),
+        "harbor_tls_chain (mode provided) or the system CAs; a CA file path; false only on purpose", controller_path=True),
     Key("harbor_admin_password_rotate", True,
         "move the admin account off harbor.yml's seed to a managed password (secrets file "
         "admin_password_managed or HARBOR_ADMIN_MANAGED_PASSWORD)"),
@@ -202,6 +207,18 @@ def merged(data):
         else:
             config[name] = copy.deepcopy(value)
     return config
+
+
+def with_controller_paths(data, base_dir):
+    """``data`` with every relative controller path (``Key.controller_path``) made
+    absolute against ``base_dir`` (the inventory file's folder), so a deploy reads the
+    same secrets and files from whichever directory it is started."""
+    resolved = dict(data)
+    for key in KEYS:
+        value = data.get(key.name, key.default)
+        if key.controller_path and isinstance(value, str) and value and not Path(value).is_absolute():
+            resolved[key.name] = str(Path(base_dir) / value)
+    return resolved
 
 
 def release_dir(install_dir, version):

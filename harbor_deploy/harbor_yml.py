@@ -16,7 +16,7 @@ import jinja2
 import yaml
 
 from harbor_deploy.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY
-from harbor_deploy.secrets import MASK
+from harbor_deploy.secrets import MASK, resolved
 from harbor_deploy.validate import VERSION_RE
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "harbor.yml.j2"
@@ -25,12 +25,29 @@ JINJA_ENV_KWARGS = {"trim_blocks": True, "lstrip_blocks": True}
 # Harbor's defaults for the external database fields the inventory may leave out.
 EXTERNAL_DATABASE_DEFAULTS = {"ssl_mode": "disable", "max_idle_conns": 2, "max_open_conns": 0}
 
-# Keys whose values are secrets, in harbor.yml itself and in storage driver settings.
+# Keys whose values are secrets anywhere in harbor.yml.
 SECRET_FIELD_RE = re.compile(
-    r"^(?P<lead>\s*(?:-\s+)?(?P<key>[\w-]*(?:password|secret|token|accountkey)[\w-]*)\s*:\s*)"
-    r"(?P<value>.+?)\s*$",
+    r"^(?P<lead>\s*(?:-\s+)?(?P<key>[\w-]*(?:password|secret|token|accesskey|accountkey|encodedkey|"
+    r"privatekey|keyfile)[\w-]*)\s*:\s*)(?P<value>.+?)\s*$",
     re.IGNORECASE,
 )
+# Sections whose values are all treated as secrets (credentials of storage drivers,
+# databases, Redis, proxies and log endpoints have many names), but these fields.
+SECRET_SECTIONS = ("storage_service", "external_database", "external_redis", "proxy", "external_endpoint")
+NOT_SECRET_FIELDS = frozenset((
+    "ca_bundle", "redirect", "disable", "maxthreads", "rootdirectory", "region", "bucket", "regionendpoint",
+    "encrypt", "secure", "skipverify", "v4auth", "chunksize", "storageclass", "multipartcopychunksize",
+    "multipartcopymaxconcurrency", "multipartcopythresholdsize", "container", "realm", "accountname",
+    "insecureskipverify", "authurl", "tenant", "tenantid", "domain", "domainid", "internal", "endpoint",
+    "host", "port", "db_name", "username", "ssl_mode", "max_idle_conns", "max_open_conns", "protocol",
+    "components", "no_proxy", "http_proxy", "https_proxy", "sentinel_master_set", "registry_db_index",
+    "jobservice_db_index", "trivy_db_index", "harbor_db_index", "cache_layer_db_index",
+    "idle_timeout_seconds",
+))
+LINE_RE = re.compile(r"^(?P<indent>\s*)(?P<item>-\s+)?(?:(?P<key>[\w.-]+)\s*:(?:\s+|$))?(?P<value>.*?)\s*$")
+# user:password@ (or a token@) in any URL.
+URL_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+EMPTY_VALUES = ("", "null", "~", "''", '""')
 
 
 # YAML 1.1 line breaks; a string holding one is emitted double-quoted and escaped.
@@ -117,7 +134,7 @@ def context(config, secrets, version=None):
             "conn_max_idle_time": config["harbor_db_conn_max_idle_time"],
         },
         "data_volume": config["harbor_data_volume"],
-        "storage_service": config["harbor_storage_service"],
+        "storage_service": resolved(config["harbor_storage_service"], secrets.referenced),
         "trivy": {field: config[f"harbor_trivy_{field}"] for field in (
             "ignore_unfixed", "skip_update", "skip_java_db_update", "offline_scan",
             "security_check", "insecure", "timeout")},
@@ -130,7 +147,7 @@ def context(config, secrets, version=None):
         "config_version": config_version(version),
         "external_database": external_database,
         "external_redis": external_redis,
-        "proxy": config["harbor_proxy"],
+        "proxy": resolved(config["harbor_proxy"], secrets.referenced),
         "metric": config["harbor_metric"],
         "upload_purging": config["harbor_upload_purging"],
         "cache": config["harbor_cache"],
@@ -151,11 +168,54 @@ def render(config, secrets, version=None):
 
 
 def masked(text):
-    """``text`` (a rendered harbor.yml) with every secret value replaced by ``*****``."""
-    lines = []
+    """``text`` (a harbor.yml: rendered, or found on a server) with every secret value
+    replaced by ``*****``: values of secret-named keys anywhere, every value under the
+    credential sections (``SECRET_SECTIONS``) but the ``NOT_SECRET_FIELDS``, and the
+    ``user:password@`` of any URL."""
+    lines, parents = [], []  # parents: (indent, key) of the enclosing mappings
     for line in text.split("\n"):
-        match = SECRET_FIELD_RE.match(line)
-        if match and match.group("value") not in ("null", "''", '""'):
-            line = match.group("lead") + MASK
+        match = LINE_RE.match(line)
+        if not line.strip() or line.lstrip().startswith("#") or not match:
+            lines.append(line)
+            continue
+        indent, key, value = len(match.group("indent")), match.group("key"), match.group("value")
+        while parents and parents[-1][0] >= indent and not (match.group("item") and parents[-1][0] == indent
+                                                            and key is None):
+            parents.pop()
+        path = [name for _, name in parents]
+        in_section = any(name in SECRET_SECTIONS for name in path + ([key] if key and not value else []))
+        field = key or (path[-1] if path else "")
+        secret_field = SECRET_FIELD_RE.match(line) is not None
+        if value not in EMPTY_VALUES and not value.startswith("#") and (
+                secret_field or in_section and field not in NOT_SECRET_FIELDS):
+            line = line[:match.start("value")] + MASK
+        else:
+            line = URL_USERINFO_RE.sub(lambda found: f"{found.group('scheme')}{MASK}@", line)
+        if key and not value:
+            parents.append((indent, key))
         lines.append(line)
     return "\n".join(lines)
+
+
+def secrets_of(text):
+    """The secrets an installed harbor.yml holds, by secret name (``harbor_deploy.secrets.SPECS``);
+    values absent from the file are left out. Never print the result."""
+    try:
+        config = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(config, dict):
+        return {}
+
+    def value(*path):
+        node = config
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        # A hand-written harbor.yml may hold an unquoted number.
+        return str(node) if isinstance(node, (str, int, float)) and not isinstance(node, bool) and node != "" \
+            else None
+
+    found = {"admin_password": value("harbor_admin_password"), "db_password": value("database", "password"),
+             "external_db_password": value("external_database", "harbor", "password"),
+             "external_redis_password": value("external_redis", "password")}
+    return {name: secret for name, secret in found.items() if secret is not None}

@@ -6,6 +6,12 @@ byte for byte, so uploading them again changes nothing; the server certificate i
 re-issued (same key) when it expires within ``renew_within_days`` or its names no
 longer match. Docker refuses certificates without a subjectAltName, so every
 certificate here carries one and provided ones must.
+
+Nothing is written here: ``tls_material`` returns the material and the files the
+controller must keep, which the server deploy writes in an operation. A controller
+that lost its files takes the server's (certificate, key, CA certificate) back; the
+CA key never leaves the controller, so without it the certificate is kept as long
+as it is valid and matches, and a renewal stops with what to do.
 """
 
 import datetime
@@ -19,7 +25,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harbor_deploy.secrets import write_private_file
 
 CA_VALIDITY_DAYS = 3650
 # The longest validity Apple/Chrome-era clients accept for server certificates.
@@ -209,14 +214,13 @@ def issue_server_certificate(ca_key, ca_cert, server_key, names, now=None):
             .sign(ca_key, hashes.SHA256()))
 
 
-def _read_pair(directory, cert_name, key_name):
-    cert_path, key_path = directory / cert_name, directory / key_name
-    if not (cert_path.exists() and key_path.exists()):
+def _pair(files, cert_name, key_name):
+    if cert_name not in files or key_name not in files:
         return None
-    cert = load_certificate(cert_path.read_bytes())
-    key = load_private_key(key_path.read_bytes())
+    cert = load_certificate(files[cert_name])
+    key = load_private_key(files[key_name])
     if not key_matches(cert, key):
-        raise TlsError(f"{key_path} does not match {cert_path}")
+        raise TlsError(f"{key_name} does not match {cert_name}")
     return key, cert
 
 
@@ -228,30 +232,48 @@ def _issued_by(cert, ca_cert):
     return True
 
 
-def ensure_generated(directory, hostname, extra_sans=(), renew_within_days=RENEW_WITHIN_DAYS,
-                     now=None):
-    """Create or reuse the CA and server certificate in ``directory``; returns ``TlsMaterial``.
-
-    Files change only when needed: a missing/expiring CA is replaced (and the server
-    certificate re-issued); the server certificate is re-issued when it expires
-    within ``renew_within_days``, when its names differ from hostname + extra SANs,
-    or when another CA signed it.
-    """
+def read_files(directory):
+    """The generated TLS files present in ``directory``, by name."""
     directory = Path(directory)
+    return {name: (directory / name).read_bytes()
+            for name in (CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY) if (directory / name).is_file()}
+
+
+def plan_generated(files, hostname, extra_sans=(), renew_within_days=RENEW_WITHIN_DAYS, now=None):
+    """The material a generated CA and server certificate give, from the current
+    ``files`` (name -> PEM bytes); returns ``(TlsMaterial, new_files)``, ``new_files``
+    being what changed and must be kept (name -> bytes).
+
+    A missing or expiring CA is replaced (and the server certificate re-issued); the
+    server certificate is re-issued when it expires within ``renew_within_days``,
+    when its names differ from hostname + extra SANs, or when another CA signed it.
+    Without the CA key (recovered files), a certificate needing any of that is a
+    ``TlsError`` naming what to do.
+    """
     now = now or _now()
     names = wanted_names(hostname, extra_sans)
-
-    ca = _read_pair(directory, CA_CERT, CA_KEY)
-    if ca is None or days_left(ca[1], now) <= renew_within_days:
-        ca = generate_ca(hostname, now)
-        write_private_file(directory / CA_KEY, _key_pem(ca[0]))
-        write_private_file(directory / CA_CERT, _cert_pem(ca[1]))
-    ca_key, ca_cert = ca
-
-    server = _read_pair(directory, SERVER_CERT, SERVER_KEY)
+    files, new_files = dict(files), {}
+    ca_cert = load_certificate(files[CA_CERT]) if CA_CERT in files else None
+    ca_key = load_private_key(files[CA_KEY]) if CA_KEY in files else None
+    if ca_key is not None and ca_cert is not None and not key_matches(ca_cert, ca_key):
+        raise TlsError(f"{CA_KEY} does not match {CA_CERT}")
+    server = _pair(files, SERVER_CERT, SERVER_KEY)
+    if ca_cert is not None and ca_key is None:
+        usable = (server is not None and days_left(server[1], now) > renew_within_days
+                  and subject_alt_names(server[1]) == set(names) and _issued_by(server[1], ca_cert))
+        if not usable:
+            raise TlsError(
+                f"the server certificate must be re-issued (expiring, other names, or missing) but the "
+                f"CA key {CA_KEY} is not in the secrets dir (it never leaves the controller): restore it "
+                f"from a backup, or remove {CA_CERT} there to make a new CA (every client must then trust "
+                "it: run the client deploy)")
+    elif ca_cert is None or days_left(ca_cert, now) <= renew_within_days:
+        ca_key, ca_cert = generate_ca(hostname, now)
+        new_files[CA_KEY], new_files[CA_CERT] = _key_pem(ca_key), _cert_pem(ca_cert)
+        server = None if server is None else (server[0], None)
     if server is None:
         server_key = _new_key()
-        write_private_file(directory / SERVER_KEY, _key_pem(server_key))
+        new_files[SERVER_KEY] = _key_pem(server_key)
         server_cert = None
     else:
         server_key, server_cert = server
@@ -260,13 +282,11 @@ def ensure_generated(directory, hostname, extra_sans=(), renew_within_days=RENEW
             or subject_alt_names(server_cert) != set(names)
             or not _issued_by(server_cert, ca_cert)):
         server_cert = issue_server_certificate(ca_key, ca_cert, server_key, names, now)
-        write_private_file(directory / SERVER_CERT, _cert_pem(server_cert))
-
-    return TlsMaterial(
-        certificate=(directory / SERVER_CERT).read_bytes(),
-        private_key=(directory / SERVER_KEY).read_bytes(),
-        ca_certificate=(directory / CA_CERT).read_bytes(),
-    )
+        new_files[SERVER_CERT] = _cert_pem(server_cert)
+    files.update(new_files)
+    material = TlsMaterial(certificate=files[SERVER_CERT], private_key=files[SERVER_KEY],
+                           ca_certificate=files[CA_CERT])
+    return material, new_files
 
 
 def load_provided(cert_path, key_path, chain_path=None):
@@ -283,13 +303,14 @@ def load_provided(cert_path, key_path, chain_path=None):
                        ca_certificate=chain)
 
 
-def tls_material(config, directory, now=None):
-    """The TLS material ``config`` (merged, validated data) asks for; None in http mode."""
+def tls_material(config, files=None, now=None):
+    """``(TlsMaterial, new_files)`` for ``config`` (merged, validated data); ``files``
+    are the generated ones the controller has (or recovered); ``(None, {})`` in http mode."""
     mode = config["harbor_tls_mode"]
     if mode == "generate":
-        return ensure_generated(directory, config["harbor_hostname"],
-                                config["harbor_tls_extra_sans"], now=now)
+        return plan_generated(files or {}, config["harbor_hostname"], config["harbor_tls_extra_sans"],
+                              now=now)
     if mode == "provided":
         return load_provided(config["harbor_tls_certificate"], config["harbor_tls_private_key"],
-                             config["harbor_tls_chain"])
-    return None
+                             config["harbor_tls_chain"]), {}
+    return None, {}

@@ -9,12 +9,17 @@ import ipaddress
 import re
 from pathlib import Path
 
+import yaml
+
 from harbor_deploy import tls
 from harbor_deploy.defaults import (
     HARBOR_LOG_PORT, INSTALLER_SOURCES, KEYS, KEYS_BY_NAME, LOG_LEVELS, RECORD_KEYS,
     STORAGE_DRIVERS, TLS_MODES, defaults, merged,
 )
-from harbor_deploy.secrets import SPECS_BY_NAME, meets_harbor_password_rule
+from harbor_deploy.secrets import (
+    REFERENCE_KEYS, REFERENCE_NAME_RE, SPECS_BY_NAME, meets_harbor_password_rule, reference_env_var,
+    reference_name, references, resolved,
+)
 
 MINIMUM_VERSION = (2, 0, 0)
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
@@ -24,6 +29,7 @@ ROTATE_SIZE_RE = re.compile(r"^\d+[kMG]?$")
 GO_DURATION_RE = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SERVER_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*$")
 
 PLACEHOLDER_HOSTNAME = "reg.mydomain.com"
 DEFAULT_PASSWORDS = ("Harbor12345", "root123")
@@ -145,6 +151,10 @@ def hostname_problems(config):
         return
     if "://" in hostname or "/" in hostname or (":" in hostname and not _is_ip(hostname)):
         yield key, "must be a bare host name or IP, without scheme, port or path"
+    elif _is_ip(hostname) and ipaddress.ip_address(hostname).version == 6:
+        yield key, ("must not be an IPv6 address: Harbor's prepare builds its URLs as "
+                    "<scheme>://<hostname>:<port> without brackets, so the token realm and external URL "
+                    "would be broken; use a DNS name (with an AAAA record)")
     elif hostname.lower() == "localhost" or _is_ip(hostname) and ipaddress.ip_address(hostname).is_loopback:
         yield key, "must not be localhost or a loopback address: clients outside the server must reach it"
     elif hostname.lower() == PLACEHOLDER_HOSTNAME:
@@ -246,11 +256,29 @@ def _url_problems(config):
         yield "harbor_external_url", "must be http(s)://host[:port]"
 
 
+def server_path_problem(path):
+    """Why ``path`` can't be a server path the deploy and Harbor's scripts use, or None.
+
+    Only letters, digits and ``._-/``: the paths go into shell commands and systemd
+    units, and Harbor's ``prepare`` script reads ``data_volume`` with
+    ``awk '{print $NF}'``, so a blank would silently mount another directory."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return "must be an absolute path on the server"
+    if not SERVER_PATH_RE.match(path):
+        bad = sorted({char for char in path if not SERVER_PATH_RE.match("/" + char)})
+        return (f"may contain only letters, digits and . _ - / (not {' '.join(repr(c) for c in bad)}): "
+                "it goes into shell commands and Harbor's prepare script, which splits it at blanks")
+    if "/../" in f"{path}/" or "/./" in f"{path}/" or "//" in path:
+        return "must be a normalised path (no //, /./ or /../)"
+    return None
+
+
 def _path_problems(config):
     for key in ("harbor_data_volume", "harbor_install_dir", "harbor_log_location"):
-        if isinstance(config[key], str) and not config[key].startswith("/"):
-            yield key, "must be an absolute path on the server"
-    if config["harbor_install_dir"] in ("/", "/usr", "/usr/local"):
+        why = server_path_problem(config[key])
+        if why:
+            yield key, why
+    if config["harbor_install_dir"].rstrip("/") in ("", "/usr", "/usr/local", "/opt", "/srv"):
         yield "harbor_install_dir", "must be a dedicated directory"
 
 
@@ -316,8 +344,9 @@ def _record_value_problems(config):
     if not isinstance(components, list) or any(c not in PROXY_COMPONENTS for c in components):
         yield "harbor_proxy", f"components must be a list of {', '.join(PROXY_COMPONENTS)}"
     for field in ("http_proxy", "https_proxy", "no_proxy"):
-        if proxy.get(field) is not None and not isinstance(proxy[field], str):
-            yield "harbor_proxy", f"{field} must be a string or empty"
+        value = proxy.get(field)
+        if value is not None and not isinstance(value, str) and reference_name(value) is None:
+            yield "harbor_proxy", f"{field} must be a string, empty, or {{secret: <name>}}"
 
 
 def _storage_problems(config):
@@ -372,17 +401,109 @@ def _external_problems(config, secrets):
             yield key, "host is required (<host>:<port>)"
 
 
+# How Harbor's prepare passes values on (checked against v2.13.1): into env files that
+# docker compose reads with its own rules, or raw into the registry's config.yml.
+ENV_FILE_RULES = (
+    (lambda v: "\n" in v or "\r" in v, "contains a line break, which ends the value in Harbor's env files"),
+    (lambda v: "$" in v, "contains '$': docker compose expands $NAME in Harbor's env files, so Harbor "
+                         "would get another value (goharbor/harbor#16372)"),
+    (lambda v: re.search(r"\s#", v), "contains a blank followed by '#': docker compose drops the rest "
+                                      "of the line as a comment"),
+    (lambda v: v[:1] in ("'", '"'), "starts with a quote: docker compose strips surrounding quotes, or "
+                                    "refuses an unmatched one and Harbor does not start"),
+    (lambda v: v != v.strip(), "starts or ends with a blank, which docker compose trims"),
+)
+
+
+def env_file_problem(value):
+    """Why ``value`` would not reach Harbor unchanged through an env file, or None."""
+    if not isinstance(value, str) or not value:
+        return "is empty"
+    return next((why for rule, why in ENV_FILE_RULES if rule(value)), None)
+
+
+def raw_yaml_problem(value):
+    """Why ``value``, written unquoted after ``key:`` (as prepare writes the registry's
+    config.yml), would not read back unchanged, or None."""
+    if not isinstance(value, str):
+        return None
+    if "\n" in value or "\r" in value:
+        return "contains a line break, which breaks the registry's config.yml"
+    try:
+        read = yaml.safe_load(f"key: {value}\n")
+    except yaml.YAMLError:
+        read = None
+    if read != {"key": value}:
+        return ("is not plain YAML text (e.g. starts with one of * & ! | > % @ ` [ { or holds ': ' or "
+                "' #'): prepare writes it unquoted into the registry's config.yml, which would break or "
+                "read it differently")
+    return None
+
+
+def _leaves(value, path):
+    """``(dotted path, string leaf)`` of a nested dict/list."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _value_problems(config, secrets):
+    """Values that would reach Harbor changed, named by key (never shown)."""
+    referenced = secrets.referenced if secrets is not None else {}
+    checks = []
+    if secrets is not None:
+        for name in ("admin_password", "db_password", "external_db_password", "external_redis_password"):
+            secret = getattr(secrets, name)
+            if secret is not None and not secrets.recovered(name):
+                checks.append((f"{name} ({secret.source})", secret.reveal(), True,
+                               name == "external_redis_password"))
+    for field in ("http_proxy", "https_proxy", "no_proxy"):
+        value = config["harbor_proxy"].get(field)
+        name = reference_name(value)
+        if name in referenced:
+            value = referenced[name].reveal()
+        if isinstance(value, str) and value:
+            checks.append((f"harbor_proxy.{field}", value, True, False))
+    storage = config["harbor_storage_service"]
+    if isinstance(storage, dict):
+        for path, value in _leaves(resolved(storage, referenced) if set(references(storage)) <= set(referenced)
+                                   else storage, "harbor_storage_service"):
+            checks.append((path, value, False, True))
+    for key, value, env_file, raw_yaml in checks:
+        why = (env_file and env_file_problem(value)) or (raw_yaml and raw_yaml_problem(value))
+        if why:
+            yield key, why
+
+
+def _reference_problems(config, secrets):
+    for key in REFERENCE_KEYS:
+        for name in references(config.get(key)):
+            if not REFERENCE_NAME_RE.match(name):
+                yield key, f"secret name {name!r} must be 1-64 of a-z, 0-9 and _"
+            elif secrets is not None and name not in secrets.referenced:
+                yield key, (f"secret {name} is missing: set {reference_env_var(name)} or put it in "
+                            f"<harbor_secrets_dir>/<hostname>/{name}")
+
+
 def _secret_problems(secrets):
     if secrets is None:
         return
     admin, database = secrets.admin_password, secrets.db_password
+    # A value taken back from an installed Harbor is what it runs with: not judged again.
     for name, secret in (("admin_password", admin), ("db_password", database)):
         value = secret.reveal()
+        if secrets.recovered(name):
+            continue
         if not value:
             yield name, f"is empty ({secret.source})"
         elif value in DEFAULT_PASSWORDS:
             yield name, f"is one of Harbor's published default passwords ({secret.source})"
-    if admin.reveal() and not meets_harbor_password_rule(admin.reveal()):
+    if admin.reveal() and not secrets.recovered("admin_password") and not meets_harbor_password_rule(admin.reveal()):
         yield "admin_password", ("must be 8-128 characters with a lowercase letter, an uppercase "
                                  f"letter and a digit, as Harbor requires ({admin.source})")
 
@@ -407,6 +528,9 @@ def problems(data, secrets=None, other_keys=()):
         found += [(key, why) for key, why in check(config) if key not in broken]
     found += _external_problems(config, secrets)
     found += _secret_problems(secrets)
+    found += _reference_problems(config, secrets)
+    if not found:
+        found += _value_problems(config, secrets)
     return list(dict.fromkeys(found))
 
 

@@ -11,6 +11,7 @@ from facts.harbor import COMPOSE_PROJECT
 # Polls docker's health of every Harbor container and Harbor's own health API;
 # on timeout prints what is unhealthy and the tail of its log, then fails.
 WAIT_SCRIPT = """
+logdir={log_dir}
 deadline=$(( $(date +%s) + {timeout} ))
 while :; do
   ids=$(docker ps -aq --filter label=com.docker.compose.project={project})
@@ -26,7 +27,7 @@ while :; do
     echo "health API: ${{api:-no answer}}"
     for name in $(echo "$bad" | cut -d' ' -f1); do
       service=$(docker inspect --format '{{{{index .Config.Labels "com.docker.compose.service"}}}}' "$name")
-      echo "--- last lines of {log_dir}/$service.log"; tail -n 20 "{log_dir}/$service.log" 2>/dev/null
+      echo "--- last lines of $logdir/$service.log"; tail -n 20 "$logdir/$service.log" 2>/dev/null
     done
     exit 1
   fi
@@ -57,5 +58,5 @@ def wait_healthy(url, timeout=300, log_dir="/var/log/harbor"):
         )
     """
     script = WAIT_SCRIPT.format(timeout=int(timeout), project=COMPOSE_PROJECT,
-                                url=shlex.quote(url.rstrip("/")), log_dir=log_dir)
+                                url=shlex.quote(url.rstrip("/")), log_dir=shlex.quote(log_dir.rstrip("/")))
     yield StringCommand("bash", "-c", shlex.quote(script))

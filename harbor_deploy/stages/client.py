@@ -16,6 +16,7 @@ from pyinfra.operations import files, server
 from facts.docker_client import CERTS_D, RegistryCaCertificate, certs_d_ca
 from harbor_deploy.client import ClientConfigError, check_ca_pem, client_plan
 from harbor_deploy.defaults import CLIENT_GROUP
+from harbor_deploy.stages.context import host_data
 from operations import docker_daemon, docker_login, docker_smoke
 from operations.docker_daemon import fail_host
 
@@ -33,7 +34,7 @@ def plan():
     stops the whole run with every problem listed.
     """
     try:
-        return client_plan(host.data.dict())
+        return client_plan(host_data())
     except ClientConfigError as error:
         raise DeployError(f"{host.name}: {error}") from None
 

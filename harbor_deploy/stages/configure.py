@@ -16,6 +16,7 @@ from harbor_deploy import resources
 from harbor_deploy.api import ApiError, HarborClient, default_url, default_verify
 from harbor_deploy.defaults import merged
 from harbor_deploy.secrets import SecretStore, secrets_dir
+from harbor_deploy.stages.context import host_data
 from harbor_deploy.validate import ConfigError, validated
 from operations import harbor_api
 
@@ -33,9 +34,9 @@ def configures_here():
     """Whether this host is the first of ``harbor_servers`` with its API URL."""
     if SERVER_GROUP not in host.groups:
         return False
-    url = default_url(merged(host.data.dict()))
+    url = default_url(merged(host_data()))
     for server in inventory.get_group(SERVER_GROUP):
-        if default_url(merged(server.data.dict())) == url:
+        if default_url(merged(host_data(server))) == url:
             return server.name == host.name
     return False
 
@@ -43,7 +44,7 @@ def configures_here():
 def plan():
     """Check this host's configure data and reach its Harbor's API, before any change."""
     try:
-        config = validated(host.data.dict())
+        config = validated(host_data())
         found = list(resources.problems(config))
         if found:
             raise ConfigError(found)

@@ -5,6 +5,7 @@ come from facts read before anything changes (installed release, generated
 compose file, running containers), never from a marker file.
 """
 
+import shlex
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -15,6 +16,7 @@ from pyinfra.facts.files import Directory
 from pyinfra.operations import files, server, systemd
 
 from facts.firewalld import FirewalldState
+from facts.files import PrivateFiles
 from facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInstallation
 from facts.host import HostOverview, ServerResources
 from harbor_deploy import harbor_yml, installer, tls
@@ -23,7 +25,9 @@ from harbor_deploy.defaults import (
     SERVER_TLS_PRIVATE_KEY, release_dir,
 )
 from harbor_deploy.resources import MANAGED_ADMIN_PASSWORD
-from harbor_deploy.secrets import load_secrets, secrets_dir
+from harbor_deploy.secrets import SecretsError, ServerSecrets, load_secrets, secrets_dir
+from facts.quiet import quiet_fact
+from harbor_deploy.stages.context import host_data
 from harbor_deploy.validate import ConfigError, validated
 from operations import firewalld, harbor, secret_file
 
@@ -38,10 +42,14 @@ HARBOR_PORT_OWNERS = ("docker-proxy",)
 
 @dataclass
 class ServerPlan:
-    """What the stages share: validated data, secrets and the resolved installer."""
+    """What the stages share: validated data, secrets, TLS material and the resolved installer."""
 
     config: dict
     secrets: object
+    tls: object
+    # Files the controller secrets dir must gain ({name: bytes}) and why ({name: reason}).
+    keep: dict
+    keep_why: dict
     version: str
     installer: object
     install_dir: str
@@ -59,28 +67,78 @@ class ServerPlan:
         return f"https://127.0.0.1:{self.config['harbor_https_port']}"
 
 
+# The TLS files the server deploy places, as the controller names them.
+SERVER_TLS_FILES = {tls.SERVER_CERT: SERVER_TLS_CERTIFICATE, tls.SERVER_KEY: SERVER_TLS_PRIVATE_KEY,
+                    tls.CA_CERT: SERVER_TLS_CA}
+
+
+def _on_server(config):
+    """What an installed Harbor keeps of its secrets, read without printing it."""
+    install_dir = config["harbor_install_dir"].rstrip("/")
+    harbor_yml_path = f"{install_dir}/harbor.yml"
+    database = f"{config['harbor_data_volume'].rstrip('/')}/database"
+    found = quiet_fact(PrivateFiles, paths=(harbor_yml_path, *SERVER_TLS_FILES.values()), nonempty_dirs=(database,))
+    text = found["files"].get(harbor_yml_path)
+    server = ServerSecrets(harbor_yml=harbor_yml.secrets_of(text.decode()) if text is not None else None,
+                           harbor_yml_path=harbor_yml_path, database_initialised=database in found["nonempty"])
+    tls_files = {name: found["files"][path] for name, path in SERVER_TLS_FILES.items() if path in found["files"]}
+    return server, tls_files
+
+
+def _controller_tls_files(config, directory, on_server):
+    """The generated TLS files the controller has; when it has no CA certificate, the
+    server's (what its clients trust) are taken back, marked as to keep."""
+    have = tls.read_files(directory)
+    if config["harbor_tls_mode"] != "generate" or tls.CA_CERT in have or len(on_server) < len(SERVER_TLS_FILES):
+        return have, {}
+    return on_server, dict(on_server)
+
+
 def plan():
-    """Validate this host's data and resolve secrets and the installer on the controller.
+    """Validate this host's data and resolve secrets, TLS material and the installer on
+    the controller, without writing anything (the ``controller_secrets`` stage does).
 
     Runs while pyinfra prepares the deploy, before any host is changed: a problem
-    on any host stops the whole run with every problem listed.
+    on any host stops the whole run with every problem listed. Secrets an installed
+    Harbor depends on are never generated anew: what the controller lacks is taken
+    back from the server, or the run stops saying how to provide it.
     """
-    data = host.data.dict()
+    data = host_data()
     try:
         config = validated(data)
-        secrets = load_secrets(config)
+        server, server_tls = _on_server(config)
+        secrets = load_secrets(config, server=server)
         config = validated(data, secrets)
-    except ConfigError as error:
+        tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
+        material, new_tls = tls.tls_material(config, tls_files)
+    except (ConfigError, SecretsError) as error:
         raise DeployError(f"{host.name}: {error}") from None
+    except tls.TlsError as error:
+        raise DeployError(f"{host.name}: harbor TLS: {error}") from None
+    keep = {name: secret for name, (secret, _) in secrets.to_keep.items()}
+    keep_why = {name: why for name, (_, why) in secrets.to_keep.items()}
+    keep.update(recovered_tls)
+    keep_why.update({name: "recovered from the server" for name in recovered_tls})
+    keep.update(new_tls)
+    keep_why.update({name: "generated" for name in new_tls})
     resources = host.get_fact(ServerResources, path=config["harbor_data_volume"])
     try:
         fetched = installer.fetch(config, arch=DOCKER_ARCH.get(resources["machine"], "amd64"))
     except installer.InstallerError as error:
         raise DeployError(f"{host.name}: {error}") from None
-    return ServerPlan(config=config, secrets=secrets, version=fetched.version, installer=fetched,
+    return ServerPlan(config=config, secrets=secrets, tls=material, keep=keep, keep_why=keep_why,
+                      version=fetched.version, installer=fetched,
                       install_dir=config["harbor_install_dir"].rstrip("/"),
                       release=release_dir(config["harbor_install_dir"], fetched.version),
                       resources=resources)
+
+
+@deploy("Controller secrets")
+def controller_secrets(plan):
+    """Keep on the controller what the run generated or took back from the server,
+    before anything on the host changes."""
+    secret_file.keep(name="Keep Harbor's secrets in the controller secrets dir",
+                     directory=str(secrets_dir(plan.config)), files=plan.keep, why=plan.keep_why)
 
 
 @deploy("Preflight checks")
@@ -113,12 +171,13 @@ def installer_bundle(plan):
     files.put(name=f"Upload Harbor {plan.version} offline installer",
               src=str(plan.installer.path), dest=remote_bundle, mode="0644")
     if not host.get_fact(Directory, path=plan.release):
-        partial = f"{plan.release}.partial"
+        partial, release, bundle = (shlex.quote(path) for path in (f"{plan.release}.partial", plan.release,
+                                                                     remote_bundle))
         server.shell(
             name=f"Unpack Harbor {plan.version} into {plan.release}",
             commands=[f"rm -rf {partial} && mkdir -p {partial} && "
-                      f"tar -xzf {remote_bundle} -C {partial} --strip-components=1 && "
-                      f"mv {partial} {plan.release}"],
+                      f"tar -xzf {bundle} -C {partial} --strip-components=1 && "
+                      f"mv {partial} {release}"],
         )
     files.link(name=f"{plan.install_dir} points to {plan.release}",
                path=plan.install_dir, target=plan.release, symbolic=True)
@@ -126,7 +185,7 @@ def installer_bundle(plan):
 
 @deploy("TLS certificate")
 def tls_files(plan):
-    material = tls.tls_material(plan.config, secrets_dir(plan.config))
+    material = plan.tls
     if material is None:
         logger.warning(f"[{host.name}] PLAIN HTTP: harbor_tls_mode is 'http'. Registry "
                        "credentials and images cross the network unencrypted, and every "
@@ -156,7 +215,7 @@ def _text_io(data):
 def harbor_config(plan):
     text = harbor_yml.render(plan.config, plan.secrets, plan.version)
     return secret_file.put(name="Render harbor.yml", dest=f"{plan.release}/harbor.yml",
-                           content=text, masked=harbor_yml.masked(text), mode="0600")
+                           content=text, mask=harbor_yml.masked, mode="0600")
 
 
 @deploy("systemd unit")
@@ -186,14 +245,14 @@ def apply(plan, inputs):
     if fresh:
         return server.shell(
             name=f"Install Harbor {plan.version} (install.sh)",
-            commands=[" ".join(["cd", plan.install_dir, "&&", "./install.sh", *plan.trivy_flag])],
+            commands=[" ".join(["cd", shlex.quote(plan.install_dir), "&&", "./install.sh", *plan.trivy_flag])],
             _env=env)
     config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
     trivy_mismatch = plan.config["harbor_with_trivy"] != ("trivy-adapter" in containers)
     return server.shell(
         name="Regenerate Harbor config (prepare) and restart Harbor",
         commands=["systemctl stop harbor.service",
-                  " ".join(["cd", plan.install_dir, "&&", "./prepare", *plan.trivy_flag]),
+                  " ".join(["cd", shlex.quote(plan.install_dir), "&&", "./prepare", *plan.trivy_flag]),
                   "systemctl start harbor.service"],
         _env=env, _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
     )

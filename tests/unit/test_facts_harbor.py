@@ -1,11 +1,12 @@
-"""Harbor facts: masking on the host equals the controller's masking; parsing."""
+"""Harbor facts: private files read back byte-exact and masked on the controller; parsing."""
 
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from facts.harbor import HarborHealth, HarborInstallation, MaskedFileContents
+from facts.files import PrivateFiles
+from facts.harbor import HarborHealth, HarborInstallation
 from harbor_deploy import harbor_yml
 from harbor_deploy.defaults import merged
 from harbor_deploy.secrets import HarborSecrets, Secret
@@ -14,26 +15,24 @@ NASTY = ["Adm1n: #pass", "'quoted'", "- dash", "null", "ünïcødé", "back\\sla
 
 
 @pytest.mark.parametrize("password", NASTY)
-def test_host_side_masking_matches_the_controller_masking(tmp_path, password):
+def test_private_files_read_any_content_back_byte_exact_and_masking_hides_it(tmp_path, password):
     config = merged({"harbor_hostname": "harbor.example.com",
-                     "harbor_storage_service": {"s3": {"accesskey": "AK", "secretkey": "SK-value",
+                     "harbor_storage_service": {"s3": {"accesskey": "AK-value", "secretkey": "SK-value",
                                                        "bucket": "b"}}})
     text = harbor_yml.render(config, HarborSecrets(Secret(password, "t"), Secret("Db-" + password, "t")))
     path = tmp_path / "harbor.yml"
     path.write_text(text)
-    command = MaskedFileContents().command(path=str(path))
+    (tmp_path / "database").mkdir()
+    (tmp_path / "database" / "PG_VERSION").write_text("15\n")
+    command = PrivateFiles().command(paths=(str(path), str(tmp_path / "absent.yml")),
+                                     nonempty_dirs=(str(tmp_path / "database"), str(tmp_path / "none")))
     output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
-    fact = MaskedFileContents().process(output.splitlines())
-    assert fact == harbor_yml.masked(text).splitlines()
-    for secret in (password, "SK-value"):
+    fact = PrivateFiles().process(output.splitlines())
+    assert fact == {"files": {str(path): text.encode()}, "nonempty": [str(tmp_path / "database")]}
+    shown = harbor_yml.masked(fact["files"][str(path)].decode())
+    for secret in (password, "SK-value", "AK-value"):
         if secret != "null":
-            assert all(secret not in line for line in fact)
-
-
-def test_masked_file_contents_of_a_missing_file_is_none(tmp_path):
-    command = MaskedFileContents().command(path=str(tmp_path / "absent.yml"))
-    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
-    assert MaskedFileContents().process(output.splitlines()) is None
+            assert all(secret not in line for line in shown.splitlines()), secret
 
 
 def captured(name):

@@ -167,8 +167,8 @@ def test_masked_copy_hides_every_secret(value):
     shown = harbor_yml.masked(text)
     for suffix in "ADERSK":
         assert (value + suffix) not in shown
-    assert shown.count(MASK) == 6
-    assert "accesskey: AKIA" in shown
+    assert shown.count(MASK) == 7  # 4 passwords, every storage credential (accesskey too)
+    assert "accesskey: AKIA" not in shown
     assert f"private_key: {SERVER_TLS_PRIVATE_KEY}" in shown
     assert len(shown.splitlines()) == len(text.splitlines())
 
@@ -182,3 +182,20 @@ def test_pyinfra_files_template_renders_the_same_bytes():
     config = _config(harbor_storage_service={"s3": {"bucket": "b"}})
     template = get_template(str(harbor_yml.TEMPLATE), dict(harbor_yml.JINJA_ENV_KWARGS))
     assert template.render(harbor_yml.context(config, SECRETS)) == harbor_yml.render(config, SECRETS)
+
+
+def test_masking_covers_credential_sections_by_structure_and_urls_anywhere():
+    text = harbor_yml.render(_config(
+        harbor_storage_service={"gcs": {"bucket": "b", "encodedkey": "ENCODED", "keyfile": "/k.json"},
+                                "redirect": {"disable": True}},
+        harbor_proxy={"http_proxy": "http://me:Pr0xy@proxy:3128", "https_proxy": "http://proxy:3128",
+                      "no_proxy": "127.0.0.1", "components": ["core"]},
+        harbor_log_external_endpoint={"protocol": "tcp", "host": "logs", "port": 514},
+        harbor_external_url="https://user:T0ken@harbor.example.org"), SECRETS)
+    shown = harbor_yml.masked(text)
+    for secret in ("ENCODED", "/k.json", "Pr0xy", "T0ken"):
+        assert secret not in shown
+    for visible in ("bucket: b", "disable: true", "http://*****@proxy:3128", "https_proxy: http://proxy:3128",
+                    "no_proxy: 127.0.0.1", "- core", "host: logs", "port: 514",
+                    "external_url: https://*****@harbor.example.org"):
+        assert visible in shown, visible

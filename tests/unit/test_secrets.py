@@ -1,4 +1,5 @@
-"""Secrets: environment, then the controller secrets dir, then generated once; never shown."""
+"""Secrets: environment, then the controller secrets dir, then recovered from the server or
+generated (kept by an operation, never while loading); never shown."""
 
 import copy
 import pickle
@@ -7,8 +8,8 @@ import stat
 import pytest
 
 from harbor_deploy.secrets import (
-    MASK, Secret, SecretStore, generate_password, load_secrets, meets_harbor_password_rule,
-    secrets_dir,
+    MASK, Secret, SecretsError, SecretStore, ServerSecrets, generate_password, load_secrets,
+    meets_harbor_password_rule, secrets_dir,
 )
 
 VALUE = "S3cret-value_not-shown"
@@ -51,25 +52,57 @@ def test_empty_environment_value_counts_as_provided(tmp_path):
     assert not (tmp_path / "db_password").exists()
 
 
-def test_file_is_read_without_trailing_newline_and_tightened(tmp_path):
+def test_file_is_read_without_trailing_newline_and_a_loose_mode_is_reported(tmp_path, caplog):
     (tmp_path / "db_password").write_text("FromFile123\n")
     (tmp_path / "db_password").chmod(0o644)
     secret = SecretStore(tmp_path, env={}).get("db_password")
     assert secret.reveal() == "FromFile123"
     assert secret.source.startswith("file ")
-    assert _mode(tmp_path / "db_password") == 0o600
+    assert "is readable by others: chmod 600" in caplog.text
+    assert _mode(tmp_path / "db_password") == 0o644  # reading changes nothing
 
 
-def test_generated_once_stored_private_and_reused(tmp_path):
-    directory = tmp_path / ".secrets" / "harbor.example"
-    first = SecretStore(directory, env={}).get("admin_password")
-    assert first.source.endswith("(generated)")
-    assert meets_harbor_password_rule(first.reveal())
-    assert _mode(directory) == 0o700
-    assert _mode(directory / "admin_password") == 0o600
-    again = SecretStore(directory, env={}).get("admin_password")
-    assert again.reveal() == first.reveal()
-    assert again.source.startswith("file ")
+def test_generated_in_memory_and_listed_to_keep_never_written_by_loading(tmp_path):
+    config = {"harbor_secrets_dir": str(tmp_path / ".secrets"), "harbor_hostname": "harbor.example"}
+    loaded = load_secrets(config, env={})
+    assert loaded.admin_password.source.endswith("(generated)")
+    assert meets_harbor_password_rule(loaded.admin_password.reveal())
+    assert {name: why for name, (_, why) in loaded.to_keep.items()} == {
+        "admin_password": "generated", "db_password": "generated"}
+    assert not (tmp_path / ".secrets").exists()
+
+
+def server_with(**values):
+    return ServerSecrets(harbor_yml=values, harbor_yml_path="/usr/local/harbor/harbor.yml",
+                         database_initialised=True)
+
+
+def test_secrets_the_controller_lost_are_recovered_from_the_installed_harbor(tmp_path):
+    config = {"harbor_secrets_dir": str(tmp_path), "harbor_hostname": "harbor.example"}
+    loaded = load_secrets(config, env={}, server=server_with(admin_password="Adm1n-seed", db_password="Db-pass-1"))
+    assert (loaded.admin_password.reveal(), loaded.db_password.reveal()) == ("Adm1n-seed", "Db-pass-1")
+    assert loaded.db_password.source == "recovered from /usr/local/harbor/harbor.yml on the server"
+    assert loaded.recovered("db_password") and loaded.recovered("admin_password")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_password_other_than_the_installed_one_is_refused(tmp_path):
+    config = {"harbor_secrets_dir": str(tmp_path), "harbor_hostname": "harbor.example"}
+    with pytest.raises(SecretsError) as raised:
+        load_secrets(config, env={"HARBOR_DB_PASSWORD": "New-pass-2"}, server=server_with(db_password="Db-pass-1"))
+    text = str(raised.value)
+    assert "db_password: env HARBOR_DB_PASSWORD differs from the password the installed Harbor" in text
+    assert "only at the first initdb" in text and "Db-pass-1" not in text and "New-pass-2" not in text
+    external = {**config, "harbor_external_database": {"host": "db"}}
+    assert load_secrets(external, env={"HARBOR_DB_PASSWORD": "New-pass-2"},
+                        server=server_with(db_password="Db-pass-1")).db_password.reveal() == "New-pass-2"
+
+
+def test_a_database_without_a_harbor_yml_stops_with_how_to_provide_the_password(tmp_path):
+    config = {"harbor_secrets_dir": str(tmp_path), "harbor_hostname": "harbor.example"}
+    with pytest.raises(SecretsError) as raised:
+        load_secrets(config, env={}, server=ServerSecrets(database_initialised=True))
+    assert f"set HARBOR_DB_PASSWORD or put it in {tmp_path / 'harbor.example' / 'db_password'}" in str(raised.value)
 
 
 def test_external_secrets_are_not_generated(tmp_path):
@@ -80,7 +113,7 @@ def test_external_secrets_are_not_generated(tmp_path):
 
 def test_store_keeps_a_changed_value(tmp_path):
     store = SecretStore(tmp_path, env={})
-    store.get("admin_password")
+    store.store("admin_password", "First1234")
     store.store("admin_password", Secret("Changed123", "api"))
     assert store.get("admin_password").reveal() == "Changed123"
     assert _mode(tmp_path / "admin_password") == 0o600
@@ -115,4 +148,3 @@ def test_load_secrets_uses_the_per_hostname_dir(tmp_path):
     assert loaded.external_db_password is None
     assert loaded.external_redis_password.reveal() == "redis-pw"
     assert VALUE not in repr(loaded) and loaded.admin_password.reveal() not in repr(loaded)
-    assert sorted(p.name for p in secrets_dir(config).iterdir()) == ["admin_password", "db_password"]

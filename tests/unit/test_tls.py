@@ -9,10 +9,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harbor_deploy import tls
+from harbor_deploy.secrets import write_private_file
 
 HOST = "harbor.lab.internal"
 NOW = datetime.datetime(2025, 6, 1, tzinfo=datetime.timezone.utc)
 FILES = ("ca.crt", "ca.key", "server.crt", "server.key")
+
+
+def generate(directory, hostname, extra_sans=(), **kwargs):
+    """What a server run does: plan from the directory's files, then keep what changed."""
+    material, new_files = tls.plan_generated(tls.read_files(directory), hostname, extra_sans, **kwargs)
+    for name, data in new_files.items():
+        write_private_file(directory / name, data)
+    return material
 
 
 def _snapshot(directory):
@@ -24,7 +33,7 @@ def _server_cert(directory):
 
 
 def test_generates_ca_and_server_certificate_with_private_keys(tmp_path):
-    material = tls.ensure_generated(tmp_path, HOST, ["harbor", "10.0.0.5"], now=NOW)
+    material = generate(tmp_path, HOST, ["harbor", "10.0.0.5"], now=NOW)
     for name in FILES:
         assert (tmp_path / name).exists()
     assert stat.S_IMODE((tmp_path / "ca.key").stat().st_mode) == 0o600
@@ -35,7 +44,7 @@ def test_generates_ca_and_server_certificate_with_private_keys(tmp_path):
 
 
 def test_server_certificate_names_and_extensions(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, ["harbor", "10.0.0.5"], now=NOW)
+    generate(tmp_path, HOST, ["harbor", "10.0.0.5"], now=NOW)
     cert = _server_cert(tmp_path)
     ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
     assert tls.subject_alt_names(cert) == {HOST, "harbor", "10.0.0.5"}
@@ -55,7 +64,7 @@ def test_server_certificate_names_and_extensions(tmp_path):
 
 
 def test_ca_extensions_and_validity(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, now=NOW)
+    generate(tmp_path, HOST, now=NOW)
     ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
     constraints = ca.extensions.get_extension_for_class(x509.BasicConstraints)
     assert constraints.critical and constraints.value.ca
@@ -64,18 +73,18 @@ def test_ca_extensions_and_validity(tmp_path):
 
 
 def test_rerun_reuses_files_byte_for_byte(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, ["10.0.0.5"], now=NOW)
+    generate(tmp_path, HOST, ["10.0.0.5"], now=NOW)
     before = _snapshot(tmp_path)
     later = NOW + datetime.timedelta(days=300)
-    tls.ensure_generated(tmp_path, HOST, ["10.0.0.5"], now=later)
+    generate(tmp_path, HOST, ["10.0.0.5"], now=later)
     assert _snapshot(tmp_path) == before
 
 
 def test_renews_server_certificate_close_to_expiry_keeping_key_and_ca(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, now=NOW)
+    generate(tmp_path, HOST, now=NOW)
     before = _snapshot(tmp_path)
     close = NOW + datetime.timedelta(days=tls.SERVER_VALIDITY_DAYS - 10)
-    tls.ensure_generated(tmp_path, HOST, now=close)
+    generate(tmp_path, HOST, now=close)
     after = _snapshot(tmp_path)
     assert after["server.crt"] != before["server.crt"]
     assert after["server.key"] == before["server.key"]
@@ -84,38 +93,38 @@ def test_renews_server_certificate_close_to_expiry_keeping_key_and_ca(tmp_path):
 
 
 def test_renew_window_is_configurable(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, now=NOW)
+    generate(tmp_path, HOST, now=NOW)
     before = _snapshot(tmp_path)
     close = NOW + datetime.timedelta(days=tls.SERVER_VALIDITY_DAYS - 10)
-    tls.ensure_generated(tmp_path, HOST, renew_within_days=5, now=close)
+    generate(tmp_path, HOST, renew_within_days=5, now=close)
     assert _snapshot(tmp_path) == before
 
 
 def test_changed_names_reissue_the_server_certificate(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, ["harbor"], now=NOW)
+    generate(tmp_path, HOST, ["harbor"], now=NOW)
     before = _snapshot(tmp_path)
-    tls.ensure_generated(tmp_path, HOST, ["harbor", "registry.example"], now=NOW)
+    generate(tmp_path, HOST, ["harbor", "registry.example"], now=NOW)
     assert _snapshot(tmp_path)["server.crt"] != before["server.crt"]
     assert tls.subject_alt_names(_server_cert(tmp_path)) == {HOST, "harbor", "registry.example"}
 
 
 def test_ip_names_are_compared_canonically(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, ["2001:db8::1"], now=NOW)
+    generate(tmp_path, HOST, ["2001:db8::1"], now=NOW)
     before = _snapshot(tmp_path)
-    tls.ensure_generated(tmp_path, HOST, ["2001:0db8:0:0::1"], now=NOW)
+    generate(tmp_path, HOST, ["2001:0db8:0:0::1"], now=NOW)
     assert _snapshot(tmp_path) == before
 
 
 def test_a_new_ca_reissues_the_server_certificate(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, now=NOW)
+    generate(tmp_path, HOST, now=NOW)
     (tmp_path / "ca.crt").unlink()
-    tls.ensure_generated(tmp_path, HOST, now=NOW)
+    generate(tmp_path, HOST, now=NOW)
     ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
     _server_cert(tmp_path).verify_directly_issued_by(ca)
 
 
 def _pair(tmp_path, names, now=NOW):
-    tls.ensure_generated(tmp_path, names[0], names[1:], now=now)
+    generate(tmp_path, names[0], names[1:], now=now)
     return (tmp_path / "server.crt").read_bytes(), (tmp_path / "server.key").read_bytes()
 
 
@@ -174,15 +183,29 @@ def test_load_provided_appends_the_chain_and_trusts_it(tmp_path):
     assert public.certificate == cert and public.ca_certificate is None
 
 
-def test_tls_material_follows_the_mode(tmp_path):
+def test_tls_material_follows_the_mode_and_writes_nothing(tmp_path):
     config = {"harbor_tls_mode": "http", "harbor_hostname": HOST, "harbor_tls_extra_sans": []}
-    assert tls.tls_material(config, tmp_path) is None
-    generated = tls.tls_material({**config, "harbor_tls_mode": "generate"}, tmp_path, now=NOW)
-    assert generated.ca_certificate == (tmp_path / "ca.crt").read_bytes()
+    assert tls.tls_material(config, {}) == (None, {})
+    generated, new_files = tls.tls_material({**config, "harbor_tls_mode": "generate"}, {}, now=NOW)
+    assert set(new_files) == set(FILES) and generated.ca_certificate == new_files["ca.crt"]
+    assert list(tmp_path.iterdir()) == []
+    again, unchanged = tls.tls_material({**config, "harbor_tls_mode": "generate"}, new_files, now=NOW)
+    assert (again, unchanged) == (generated, {})
+
+
+def test_without_the_ca_key_a_valid_certificate_is_kept_and_a_renewal_stops(tmp_path):
+    generate(tmp_path, HOST, ["10.0.0.5"], now=NOW)
+    recovered = {name: (tmp_path / name).read_bytes() for name in ("ca.crt", "server.crt", "server.key")}
+    material, new_files = tls.plan_generated(recovered, HOST, ["10.0.0.5"], now=NOW)
+    assert new_files == {} and material.certificate == recovered["server.crt"]
+    close = NOW + datetime.timedelta(days=tls.SERVER_VALIDITY_DAYS - 10)
+    for names, now in ((["10.0.0.5"], close), (["10.0.0.6"], NOW)):
+        with pytest.raises(tls.TlsError, match="the CA key ca.key is not in the secrets dir"):
+            tls.plan_generated(recovered, HOST, names, now=now)
 
 
 def test_expiry_helpers(tmp_path):
-    tls.ensure_generated(tmp_path, HOST, now=NOW)
+    generate(tmp_path, HOST, now=NOW)
     cert = _server_cert(tmp_path)
     assert tls.not_after(cert) == NOW + datetime.timedelta(days=tls.SERVER_VALIDITY_DAYS)
     assert tls.days_left(cert, NOW) == pytest.approx(tls.SERVER_VALIDITY_DAYS)

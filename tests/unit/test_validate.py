@@ -4,8 +4,9 @@ import datetime
 
 import pytest
 
-from harbor_deploy import tls
-from harbor_deploy.secrets import HarborSecrets, Secret
+from harbor_deploy import harbor_yml, tls, validate
+from harbor_deploy.defaults import with_controller_paths
+from harbor_deploy.secrets import HarborSecrets, Secret, load_secrets
 from harbor_deploy.validate import ConfigError, problems, validated
 
 HOST = "harbor.lab.internal"
@@ -67,7 +68,8 @@ def test_every_problem_is_reported_at_once_naming_each_key():
     ("localhost", "loopback"),
     ("127.0.0.1", "loopback"),
     ("127.0.1.1", "loopback"),
-    ("::1", "loopback"),
+    ("::1", "IPv6"),
+    ("fd00::5", "without brackets"),
     ("reg.mydomain.com", "placeholder"),
     ("https://harbor.example", "without scheme"),
     ("harbor.example:8443", "without scheme, port"),
@@ -80,7 +82,7 @@ def test_bad_hostnames(hostname, why):
     assert why in found[0][1]
 
 
-@pytest.mark.parametrize("hostname", ["harbor.lab.internal", "10.0.0.5", "fd00::5", "harbor"])
+@pytest.mark.parametrize("hostname", ["harbor.lab.internal", "10.0.0.5", "harbor"])
 def test_good_hostnames(hostname):
     assert problems({"harbor_hostname": hostname}) == []
 
@@ -131,7 +133,10 @@ def test_sha256_pin_must_be_full_lowercase_hex(pin):
 
 
 def _write_pair(directory, hostname, now=None):
-    tls.ensure_generated(directory, hostname, now=now)
+    _, files = tls.plan_generated({}, hostname, now=now)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
     return str(directory / "server.crt"), str(directory / "server.key")
 
 
@@ -284,3 +289,89 @@ def test_no_secret_value_appears_in_any_message(tmp_path):
     message = str(ConfigError(problems(data, secrets)))
     assert SECRET not in message
     assert "harbor_external_database" in message and "harbor_db_password" in message
+
+
+# --- values that must reach Harbor unchanged --------------------------------------
+
+
+@pytest.mark.parametrize("value, why", [
+    ("pa$word1A", "'$'"),
+    ("Abc #def1", "blank followed by '#'"),
+    ("'Quoted1a'", "starts with a quote"),
+    ('"Open1abc', "starts with a quote"),
+    (" Padded1a", "starts or ends with a blank"),
+    ("Line1a\nbreak", "line break"),
+])
+def test_env_file_values_docker_compose_would_change_are_refused(value, why):
+    assert why in validate.env_file_problem(value)
+
+
+@pytest.mark.parametrize("value", ["Qu'ote\"d1a", "at@bang!pct%", "ünïcødé-Pass1", "x" * 127 + "A",
+                                   "hash#inside1A", "back\\slash1A"])
+def test_awkward_but_safe_values_pass_the_env_file_rules(value):
+    assert validate.env_file_problem(value) is None
+
+
+@pytest.mark.parametrize("value, ok", [("Plain-Secret_1", True), ("with:colon", True), ("*alias", False),
+                                       ("a #b", False), ("yes", False), ("123", False), ("key: v", False),
+                                       ("[list", False), ("@at", False), ("!tag", False)])
+def test_raw_yaml_values_must_read_back_unchanged(value, ok):
+    assert (validate.raw_yaml_problem(value) is None) is ok
+
+
+def secrets_with(**values):
+    base = {"admin_password": Secret("Adm1nSecret", "env HARBOR_ADMIN_PASSWORD"),
+            "db_password": Secret("Db-Secret-1", "file x")}
+    return HarborSecrets(**{**base, **values})
+
+
+def test_a_password_docker_compose_would_change_is_refused_naming_the_secret_and_the_character():
+    found = dict(problems({"harbor_hostname": HOST}, secrets_with(admin_password=Secret("Adm1n$ecret", "env X"))))
+    assert found == {"admin_password (env X)": found["admin_password (env X)"]}
+    assert "'$'" in found["admin_password (env X)"] and "Adm1n$ecret" not in str(found)
+
+
+def test_storage_and_proxy_values_are_checked_where_prepare_writes_them():
+    data = {"harbor_hostname": HOST,
+            "harbor_storage_service": {"s3": {"bucket": "b", "secretkey": "a #b"}},
+            "harbor_proxy": {"http_proxy": "http://me:pa$s@proxy:3128"}}
+    found = dict(problems(data, secrets_with()))
+    assert "registry's config.yml" in found["harbor_storage_service.s3.secretkey"]
+    assert "'$'" in found["harbor_proxy.http_proxy"]
+
+
+def test_secrets_referenced_by_name_come_from_the_environment_or_the_secrets_dir(tmp_path):
+    data = {"harbor_hostname": HOST, "harbor_secrets_dir": str(tmp_path),
+            "harbor_storage_service": {"s3": {"bucket": "b", "accesskey": "AK",
+                                              "secretkey": {"secret": "s3_secretkey"}}},
+            "harbor_proxy": {"https_proxy": {"secret": "https_proxy"}}}
+    config = validated(data)
+    loaded = load_secrets(config, env={"HARBOR_SECRET_S3_SECRETKEY": "S3-Secret-1"})
+    found = dict(problems(data, loaded))
+    assert found == {"harbor_proxy": "secret https_proxy is missing: set HARBOR_SECRET_HTTPS_PROXY or put it "
+                                     "in <harbor_secrets_dir>/<hostname>/https_proxy"}
+    (tmp_path / HOST).mkdir()
+    (tmp_path / HOST / "https_proxy").write_text("http://u:Pr0xy@proxy:3128\n")
+    loaded = load_secrets(config, env={"HARBOR_SECRET_S3_SECRETKEY": "S3-Secret-1"})
+    assert problems(data, loaded) == []
+    text = harbor_yml.render(config, loaded)
+    assert "secretkey: S3-Secret-1" in text and "https_proxy: http://u:Pr0xy@proxy:3128" in text
+    assert "S3-Secret-1" not in harbor_yml.masked(text) and "Pr0xy" not in harbor_yml.masked(text)
+
+
+@pytest.mark.parametrize("key", ["harbor_data_volume", "harbor_install_dir", "harbor_log_location"])
+@pytest.mark.parametrize("path, why", [("/opt/my harbor", "not ' '"), ("/opt/x;touch /tmp/x", "';'"),
+                                       ("/opt/$HOME", "'$'"), ("relative/path", "absolute"),
+                                       ("/opt//harbor", "normalised")])
+def test_server_paths_are_strict(key, path, why):
+    found = dict(problems({"harbor_hostname": HOST, key: path}))
+    assert why in found[key]
+
+
+def test_relative_controller_paths_are_taken_from_the_inventory_folder(tmp_path):
+    data = with_controller_paths({"harbor_hostname": HOST, "harbor_tls_chain": "/abs/chain.pem",
+                                  "harbor_installer_file": "files/harbor.tgz"}, tmp_path)
+    assert data["harbor_secrets_dir"] == str(tmp_path / ".secrets")
+    assert data["harbor_installer_file"] == str(tmp_path / "files" / "harbor.tgz")
+    assert data["harbor_tls_chain"] == "/abs/chain.pem"
+    assert "harbor_client_ca_file" not in data  # None stays unset

@@ -14,6 +14,7 @@ the way the real one lays them out. The mount points can be moved with the
 import argparse
 import datetime
 import os
+from urllib.parse import quote
 import re
 import secrets
 import shutil
@@ -38,6 +39,9 @@ PLACEHOLDER_KEY = "/your/private/key/path"
 STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
 LOG_ADDRESS = "tcp://localhost:1514"
+# Real prepare's INTERNAL_NO_PROXY_DN: Harbor's own services are never proxied.
+INTERNAL_NO_PROXY = {"127.0.0.1", "localhost", ".local", ".internal", "log", "db", "redis", "nginx", "core",
+                     "portal", "postgresql", "jobservice", "registry", "registryctl", "trivy-adapter", "exporter"}
 
 
 class ConfigError(Exception):
@@ -118,6 +122,22 @@ def parse_config(configs, with_trivy=False):
     conf["data_volume"] = configs["data_volume"]
     conf["harbor_admin_password"] = configs["harbor_admin_password"]
     conf["db_password"] = (configs.get("database") or {}).get("password") or ""
+    # Like real: external_database.harbor replaces the bundled database's settings.
+    external_db = (configs.get("external_database") or {}).get("harbor")
+    conf["external_database"] = bool(external_db)
+    conf["database"] = {"host": "postgresql", "port": 5432, "db_name": "registry", "username": "postgres",
+                        "password": conf["db_password"], "ssl_mode": "disable"}
+    if external_db:
+        conf["database"] = {key: external_db[key] for key in ("host", "port", "db_name", "username", "password",
+                                                              "ssl_mode")}
+    conf["external_redis"] = None
+    if configs.get("external_redis"):
+        redis = configs["external_redis"]
+        conf["external_redis"] = {"host": redis["host"], "password": redis.get("password") or "",
+                                  "registry_db_index": redis.get("registry_db_index", 1)}
+    proxy = configs.get("proxy") or {}
+    conf["proxy"] = {"http_proxy": proxy.get("http_proxy"), "https_proxy": proxy.get("https_proxy"),
+                     "no_proxy": proxy.get("no_proxy"), "components": proxy.get("components") or []}
 
     storage = configs.get("storage_service") or {}
     conf["ca_bundle"] = storage.get("ca_bundle") or ""
@@ -321,50 +341,68 @@ def nginx_config(conf):
     )
 
 
+def storage_provider_info(name, settings):
+    """Like real ``get_storage_provider_info``: ``key: value`` lines formatted raw."""
+    settings = dict(settings or {})
+    if name == "filesystem":
+        settings.setdefault("rootdirectory", "/storage")
+    if name == "gcs" and settings.get("keyfile"):
+        settings["keyfile"] = "/etc/registry/gcs.key"
+    lines = [f"{name}:"]
+    for key, value in settings.items():
+        value = "" if value is None else "true" if value is True else value
+        lines.append(f"{key}: {value}")
+    return ("\n" + " " * 4).join(lines)
+
+
+def _template(name):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    return env.get_template(name)
+
+
 def registry_config(conf):
-    """Distribution's config.yml: token auth against core, storage in /storage."""
-    driver = conf["storage_provider_name"]
-    if driver == "filesystem":
-        storage = {"filesystem": {"rootdirectory": "/storage", **(conf["storage_provider_config"] or {})}}
-    else:
-        storage = {driver: conf["storage_provider_config"]}
-        storage["redirect"] = {"disable": conf["storage_redirect_disabled"]}
-    purge = conf["upload_purging"]
-    storage["cache"] = {"layerinfo": "inmemory"}
-    storage["maintenance"] = {
-        "uploadpurging": {
-            "enabled": purge["enabled"],
-            "age": purge["age"],
-            "interval": purge["interval"],
-            "dryrun": purge["dryrun"],
-        }
-    }
-    storage["delete"] = {"enabled": True}
-    return {
-        "version": 0.1,
-        "log": {"level": "debug" if conf["log_level"] == "debug" else "info", "fields": {"service": "registry"}},
-        "storage": storage,
-        "http": {
-            "addr": ":5000",
-            "secret": random_string(16),
-            # Upload locations stay right behind any proxy or port mapping.
-            "relativeurls": True,
-            "debug": {"addr": "localhost:5001"},
-        },
-        "auth": {
-            "token": {
-                "issuer": TOKEN_ISSUER,
-                "realm": f"{conf['public_url']}/service/token",
-                "rootcertbundle": "/etc/registry/root.crt",
-                "service": TOKEN_SERVICE,
-            }
-        },
-        "validation": {"disabled": True},
-        "compatibility": {"schema1": {"enabled": True}},
-    }
+    """Distribution's config.yml: token auth against core, storage as configured; the
+    stand-in's registry keeps its layer cache in memory (no Redis yet)."""
+    return _template("registry_config.yml.jinja").render(
+        log_level="debug" if conf["log_level"] == "debug" else "info",
+        storage_provider_info=storage_provider_info(conf["storage_provider_name"], conf["storage_provider_config"]),
+        purge=conf["upload_purging"],
+        redirect_disabled=conf["storage_redirect_disabled"],
+        redis=conf["external_redis"],
+        http_secret=random_string(16),
+        token_issuer=TOKEN_ISSUER,
+        token_service=TOKEN_SERVICE,
+        public_url=conf["public_url"],
+    )
+
+
+def proxy_env(conf, component):
+    """HTTP(S)_PROXY/NO_PROXY lines of a component, raw, when the proxy covers it."""
+    proxy = conf["proxy"]
+    if component not in proxy["components"]:
+        return {}
+    no_proxy = ",".join(sorted(INTERNAL_NO_PROXY | set(filter(None, (proxy["no_proxy"] or "").split(",")))))
+    return {"HTTP_PROXY": proxy["http_proxy"] or "", "HTTPS_PROXY": proxy["https_proxy"] or "",
+            "NO_PROXY": no_proxy}
+
+
+def env_file(values):
+    """An env file the way real prepare writes one: ``KEY=value`` lines, values raw."""
+    return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def redis_url(redis, db_index):
+    """Like real ``get_redis_url``: the password URL-quoted into the URL."""
+    if not redis:
+        return f"redis://redis:6379/{db_index}?idle_timeout_seconds=30"
+    password = quote(str(redis.get("password") or ""), safe="")
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{redis['host']}/{db_index}?idle_timeout_seconds=30"
 
 
 def core_env(conf):
+    database = conf["database"]
     values = {
         "CONFIG_PATH": "/etc/core/app.conf",
         "EXT_ENDPOINT": conf["public_url"],
@@ -382,17 +420,18 @@ def core_env(conf):
         "JOBSERVICE_URL": "http://jobservice:8080",
         "TRIVY_ADAPTER_URL": "http://trivy-adapter:8080",
         "WITH_TRIVY": "true" if conf["with_trivy"] else "false",
-        "POSTGRESQL_HOST": "postgresql",
-        "POSTGRESQL_PORT": "5432",
-        "POSTGRESQL_USERNAME": "postgres",
-        "POSTGRESQL_PASSWORD": conf["db_password"],
-        "POSTGRESQL_DATABASE": "registry",
-        "_REDIS_URL_CORE": "redis://redis:6379?idle_timeout_seconds=30",
+        "POSTGRESQL_HOST": database["host"],
+        "POSTGRESQL_PORT": database["port"],
+        "POSTGRESQL_USERNAME": database["username"],
+        "POSTGRESQL_PASSWORD": database["password"],
+        "POSTGRESQL_DATABASE": database["db_name"],
+        "POSTGRESQL_SSLMODE": database["ssl_mode"],
+        "_REDIS_URL_CORE": redis_url(conf["external_redis"], 0),
         "LOG_LEVEL": conf["log_level"],
         "DATA_DIR": "/data",
         "CA_DOWNLOAD_PATH": "/etc/core/ca/ca.crt",
     }
-    return "".join(f"{key}={value}\n" for key, value in values.items())
+    return env_file({**values, **proxy_env(conf, "core")})
 
 
 def logrotate_config(conf):
@@ -425,6 +464,8 @@ def _service(image, container, tag, depends_on=("log",), **extra):
 def compose_config(conf, release):
     """docker-compose.yml: the real 2.13 services, containers, ports and mounts."""
     data = conf["data_volume"].rstrip("/")
+    local_state = [name for name, external in (("redis", conf["external_redis"]),
+                                               ("postgresql", conf["external_database"])) if not external]
     services = {
         "log": {
             "image": f"goharbor/harbor-log:{release}",
@@ -461,7 +502,7 @@ def compose_config(conf, release):
             f"goharbor/harbor-core:{release}",
             "harbor-core",
             "core",
-            depends_on=("log", "registry", "redis", "postgresql"),
+            depends_on=("log", "registry", *local_state),
             env_file=["./common/config/core/env"],
             volumes=[
                 f"{data}/ca_download/:/etc/core/ca/:z",
@@ -475,6 +516,7 @@ def compose_config(conf, release):
             "harbor-jobservice",
             "jobservice",
             depends_on=("core",),
+            env_file=["./common/config/jobservice/env"],
             volumes=[f"{data}/job_logs:/var/log/jobs:z"],
         ),
         "redis": _service(
@@ -504,7 +546,8 @@ def compose_config(conf, release):
             f"goharbor/trivy-adapter-photon:{release}",
             "trivy-adapter",
             "trivy-adapter",
-            depends_on=("log", "redis"),
+            depends_on=("log", *[name for name in local_state if name == "redis"]),
+            env_file=["./common/config/trivy-adapter/env"],
             volumes=[
                 f"{data}/trivy-adapter/trivy:/home/scanner/.cache/trivy",
                 f"{data}/trivy-adapter/reports:/home/scanner/.cache/reports",
@@ -516,7 +559,12 @@ def compose_config(conf, release):
             "harbor-exporter",
             "exporter",
             depends_on=("core",),
+            env_file=["./common/config/exporter/env"],
         )
+    # Like real: with external_database / external_redis, no harbor-db / redis container.
+    for name in ("postgresql", "redis"):
+        if name not in local_state:
+            del services[name]
     return {"version": "2.3", "services": services, "networks": {"harbor": {"external": False}}}
 
 
@@ -548,12 +596,26 @@ def prepare(paths, config_file, with_trivy, release):
     key = token_key(paths.data_dir)
     root_crt = token_certificate(key, paths.data_dir).decode()
     write_file(config_dir / "registry" / "root.crt", root_crt)
-    write_file(
-        config_dir / "registry" / "config.yml",
-        yaml.safe_dump(registry_config(conf), sort_keys=False),
-    )
+    write_file(config_dir / "registry" / "config.yml", registry_config(conf))
     write_file(config_dir / "core" / "env", core_env(conf), mode=0o600)
-    write_file(config_dir / "db" / "env", f"POSTGRES_PASSWORD={conf['db_password']}\n", mode=0o600)
+    write_file(config_dir / "db" / "env", env_file({"POSTGRES_PASSWORD": conf["db_password"]}), mode=0o600)
+    write_file(config_dir / "jobservice" / "env", env_file({
+        "CORE_SECRET": random_string(16), "JOBSERVICE_SECRET": random_string(16),
+        "CORE_URL": "http://core:8080", "REGISTRY_CONTROLLER_URL": "http://registryctl:8080",
+        "JOBSERVICE_WEBHOOK_JOB_MAX_RETRY": conf["webhook_job_max_retry"],
+        "JOBSERVICE_WEBHOOK_JOB_HTTP_CLIENT_TIMEOUT": conf["webhook_job_http_client_timeout"],
+        **proxy_env(conf, "jobservice")}), mode=0o600)
+    if with_trivy:
+        write_file(config_dir / "trivy-adapter" / "env", env_file({
+            "SCANNER_LOG_LEVEL": conf["log_level"], "SCANNER_REDIS_URL": redis_url(conf["external_redis"], 5),
+            **proxy_env(conf, "trivy")}), mode=0o600)
+    if conf["metric"]["enabled"]:
+        database = conf["database"]
+        write_file(config_dir / "exporter" / "env", env_file({
+            "HARBOR_DATABASE_HOST": database["host"], "HARBOR_DATABASE_PORT": database["port"],
+            "HARBOR_DATABASE_USERNAME": database["username"], "HARBOR_DATABASE_PASSWORD": database["password"],
+            "HARBOR_DATABASE_DBNAME": database["db_name"], "HARBOR_REDIS_URL": redis_url(conf["external_redis"], 1)}),
+            mode=0o600)
     write_file(config_dir / "log" / "logrotate.conf", logrotate_config(conf))
     write_file(
         paths.compose_dir / "docker-compose.yml",

@@ -376,3 +376,66 @@ def test_migrate_cli_reads_host_paths_through_hostfs(tmp_path, monkeypatch):
     monkeypatch.setenv("HARBOR_STANDIN_VERSION", "v2.14.0")
     assert prepare.main(["migrate", "-i", "/opt/harbor/harbor.yml"]) == 0
     assert yaml.safe_load((bundle / "harbor.yml").read_text())["_version"] == "2.14.0"
+
+
+# --- how values reach the services (real prepare, checked on v2.13.1) ---------------
+
+
+def env_lines(paths, component):
+    return (paths.config_dir / component / "env").read_text().splitlines()
+
+
+@pytest.mark.parametrize("password", ["pa$$word", "a #b", "'quoted'", " padded ", "plain-Value_1"])
+def test_passwords_are_written_raw_into_the_env_files(paths, https_yml, password):
+    # No quoting or escaping: docker compose's env-file rules then apply to them.
+    https_yml["harbor_admin_password"] = password
+    https_yml["database"]["password"] = password
+    assert run(paths, https_yml) == 0
+    assert f"HARBOR_ADMIN_PASSWORD={password}" in env_lines(paths, "core")
+    assert f"POSTGRESQL_PASSWORD={password}" in env_lines(paths, "core")
+    assert env_lines(paths, "db") == [f"POSTGRES_PASSWORD={password}"]
+
+
+def test_the_external_database_replaces_the_bundled_one_in_core_and_exporter(paths, https_yml):
+    https_yml["external_database"] = {"harbor": {"host": "db.example", "port": 6432, "db_name": "harbor",
+                                                 "username": "harbor", "password": "Ext#pw", "ssl_mode": "require"}}
+    https_yml["metric"] = {"enabled": True, "port": 9090, "path": "/metrics"}
+    assert run(paths, https_yml) == 0
+    core = env_lines(paths, "core")
+    for line in ("POSTGRESQL_HOST=db.example", "POSTGRESQL_PORT=6432", "POSTGRESQL_PASSWORD=Ext#pw",
+                 "POSTGRESQL_SSLMODE=require"):
+        assert line in core
+    assert "HARBOR_DATABASE_PASSWORD=Ext#pw" in env_lines(paths, "exporter")
+    services = yaml.safe_load((paths.compose_dir / "docker-compose.yml").read_text())["services"]
+    assert "postgresql" not in services and "postgresql" not in services["core"]["depends_on"]
+
+
+def test_proxies_go_raw_into_the_env_files_of_their_components(paths, https_yml):
+    https_yml["proxy"] = {"http_proxy": "http://me:p@ss@proxy:3128", "https_proxy": "", "no_proxy": "10.0.0.1",
+                          "components": ["core", "jobservice"]}
+    assert run(paths, https_yml, with_trivy=True) == 0
+    for component in ("core", "jobservice"):
+        assert "HTTP_PROXY=http://me:p@ss@proxy:3128" in env_lines(paths, component)
+        assert any(line.startswith("NO_PROXY=") and "10.0.0.1" in line and "core" in line
+                   for line in env_lines(paths, component))
+    assert not any(line.startswith("HTTP_PROXY") for line in env_lines(paths, "trivy-adapter"))
+
+
+@pytest.mark.parametrize("secret, effect", [("*alias", "broken"), ("a #b", "changed"), ("yes", "changed"),
+                                            ("Plain-Secret_1", "kept")])
+def test_storage_settings_and_the_redis_password_are_written_raw_into_the_registry_config(
+        paths, https_yml, secret, effect):
+    https_yml["storage_service"] = {"s3": {"region": "eu-1", "bucket": "b", "secretkey": secret}}
+    https_yml["external_redis"] = {"host": "redis.example:6379", "password": secret}
+    assert run(paths, https_yml) == 0
+    text = (paths.config_dir / "registry" / "config.yml").read_text()
+    assert f"secretkey: {secret}\n" in text and f"password: {secret}\n" in text
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError:
+        assert effect == "broken"
+        return
+    read = (config["storage"]["s3"]["secretkey"], config["redis"]["password"])
+    assert (read == (secret, secret)) == (effect == "kept")
+    # In the Redis URLs of the env files the password is URL-quoted, as real prepare does.
+    assert any(line.startswith("_REDIS_URL_CORE=redis://:") for line in env_lines(paths, "core"))
