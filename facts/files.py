@@ -17,6 +17,10 @@ class PrivateFiles(FactBase):
          "nonempty": ["/data/database"]}
     """
 
+    @staticmethod
+    def default():
+        return {"files": {}, "nonempty": []}
+
     def command(self, paths, nonempty_dirs=()):
         files = " ".join(shlex.quote(path) for path in paths) or "''"
         dirs = " ".join(shlex.quote(path) for path in nonempty_dirs) or "''"

@@ -77,7 +77,8 @@ class _BasicAuth(requests.auth.AuthBase):
         self.password = password if isinstance(password, Secret) else Secret(password, "given")
 
     def __call__(self, request):
-        return requests.auth.HTTPBasicAuth(self.username, self.password.reveal())(request)
+        # UTF-8, as Harbor compares them (requests would send a str as latin-1).
+        return requests.auth.HTTPBasicAuth(self.username.encode(), self.password.reveal().encode())(request)
 
     def __repr__(self):
         return f"BasicAuth({self.username!r}, {MASK})"

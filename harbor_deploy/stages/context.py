@@ -2,6 +2,8 @@
 from the inventory file's folder (not the working directory), so the same secrets
 and files are found from wherever pyinfra is started."""
 
+import functools
+import sys
 from pathlib import Path
 
 import click
@@ -10,11 +12,23 @@ from pyinfra import host as current_host
 from harbor_deploy.defaults import with_controller_paths
 
 
+@functools.cache
+def _cli_arguments():
+    """pyinfra's command line as its own CLI parses it ({} outside the CLI). Deploy code
+    runs in per-host greenlets, where click's current context is not set."""
+    command = getattr(sys.modules.get("pyinfra_cli.cli"), "cli", None)
+    if command is None:
+        return {}
+    try:
+        return command.make_context("pyinfra", sys.argv[1:], resilient_parsing=True).params
+    except click.ClickException:
+        return {}
+
+
 def inventory_dir():
     """The folder of the inventory file given to pyinfra's CLI; the working directory
     when there is none (API use, or hosts given on the command line)."""
-    context = click.get_current_context(silent=True)
-    inventory = Path((context.params.get("inventory") if context else None) or "")
+    inventory = Path(_cli_arguments().get("inventory") or "")
     return inventory.resolve().parent if inventory.is_file() else Path.cwd()
 
 

@@ -167,3 +167,12 @@ def test_each_call_accepts_only_what_its_operation_produces():
     accepts = [call[2]["headers"]["Accept"] for call in harbor.session.calls]
     assert accepts == ["text/plain", "application/json"]
     assert "Accept" not in harbor.session.headers or harbor.session.headers["Accept"] == "*/*"
+
+
+def test_credentials_are_sent_as_utf8_like_harbor_compares_them():
+    harbor = api.HarborClient("https://h", "admin", Secret("Pässwörd-ü1", "test"))
+    prepared = requests.Request("GET", "https://h/").prepare()
+    harbor.session.auth(prepared)
+    import base64
+    sent = base64.b64decode(prepared.headers["Authorization"].removeprefix("Basic "))
+    assert sent == "admin:Pässwörd-ü1".encode()

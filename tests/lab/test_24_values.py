@@ -1,0 +1,130 @@
+"""Values reach Harbor byte-exact, or are refused before any change; no secret in any
+output. A second Harbor on the lab's ``bare-1`` host (docker installed by the deploy
+if missing) is installed with awkward but accepted passwords: the admin logs in with
+exactly the stored value, and Harbor's containers hold exactly the stored passwords
+after docker compose read its env files. Each class of value that docker compose or
+the registry's raw config.yml would change is refused, naming the key and the
+character, with the host untouched. ``--dry --diff``, ``--json`` and ``-vvv`` show
+no storage, proxy or password secret."""
+
+import json
+import os
+import subprocess
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+from tests.lab.conftest import PYINFRA, SERVER_RESET, changed_count, host_exec
+
+# Accepted: quotes inside, @ ! % # (not after a blank), a backslash, unicode, 128 characters.
+ADMIN = "Qu\"o'te@!%ü#x\\y=z(){}[]<>|~^&*+,.;:Ab1-"
+ADMIN += "Zz9" * ((128 - len(ADMIN)) // 3)
+ADMIN += "Q" * (128 - len(ADMIN))
+DB = "Db'@!%é#x\\=ÿ\"end9A"
+INVENTORY = f'''
+import runpy
+
+_lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
+_template = _lab["harbor_servers"][0][1]
+_name, _data = _lab["bare_hosts"][0]
+_address = _data["lab_address"]
+harbor_servers = [(_name, {{**_template, **{{key: value for key, value in _data.items() if key.startswith("ssh_")}},
+                            "lab_address": _address, "harbor_hostname": _address,
+                            "harbor_tls_extra_sans": [], "harbor_api_url": f"https://{{_address}}:8443",
+                            "harbor_secrets_dir": "secrets"}})]
+'''
+REFUSED = [
+    ({"HARBOR_ADMIN_PASSWORD": "Adm1n$HOME"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "'$'"),
+    ({"HARBOR_ADMIN_PASSWORD": "Adm1n #rest"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "followed by '#'"),
+    ({"HARBOR_ADMIN_PASSWORD": "'Adm1nQuoted'"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "starts with a quote"),
+    ({"HARBOR_ADMIN_PASSWORD": "Adm1nPadded "}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "ends with a blank"),
+    ({}, ("harbor_storage_service", {"s3": {"bucket": "b", "secretkey": "*alias"}}),
+     "harbor_storage_service.s3.secretkey", "registry's config.yml"),
+    ({}, ("harbor_proxy", {"http_proxy": "http://me:pa$s@proxy:3128"}), "harbor_proxy.http_proxy", "'$'"),
+    ({}, ("harbor_data_volume", "/srv/harbor data"), "harbor_data_volume", "not ' '"),
+]
+
+
+@pytest.fixture(scope="module")
+def second(lab, tmp_path_factory):
+    """Harbor installed on bare-1 with the awkward passwords; removed afterwards."""
+    bare = next(h for h in lab["hosts"] if h["group"] == "bare_hosts")
+    place = tmp_path_factory.mktemp("second")
+    (place / "inventory.py").write_text(INVENTORY)
+    host_exec(bare["container"], SERVER_RESET + " 2>/dev/null; true", check=False)
+    server = {"place": place, "container": bare["container"], "address": bare["address"],
+              "secrets": place / "secrets" / bare["address"]}
+    run = deploy(server, "-y", env={"HARBOR_ADMIN_PASSWORD": ADMIN, "HARBOR_DB_PASSWORD": DB})
+    yield {**server, "install": run}
+    host_exec(bare["container"], SERVER_RESET, check=False)
+
+
+def deploy(server, *flags, env=None, data=(), check=True):
+    args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
+    run = subprocess.run([PYINFRA, *flags, str(server["place"] / "inventory.py"), str(ROOT / "deploys" / "server.py"),
+                          *args], cwd=server["place"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    if check:
+        assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def container_env(server, container):
+    raw = host_exec(server["container"], f"docker inspect --format '{{{{json .Config.Env}}}}' {container}")
+    return dict(item.split("=", 1) for item in json.loads(raw))
+
+
+def test_awkward_passwords_reach_harbor_byte_exact(second):
+    assert len(ADMIN) == 128
+    for value in (ADMIN, DB):
+        assert value not in second["install"].stdout + second["install"].stderr
+    assert not (second["secrets"] / "admin_password").exists()  # given by env, not kept on disk
+    assert container_env(second, "harbor-core")["HARBOR_ADMIN_PASSWORD"] == ADMIN
+    assert container_env(second, "harbor-core")["POSTGRESQL_PASSWORD"] == DB
+    assert container_env(second, "harbor-db")["POSTGRES_PASSWORD"] == DB
+    url = f"https://{second['address']}:8443/api/v2.0/users/current"
+    verify = str(second["secrets"] / "ca.crt")
+    login = requests.get(url, auth=("admin".encode(), ADMIN.encode()), verify=verify, timeout=30)
+    assert login.status_code == 200 and login.json()["username"] == "admin"
+    assert requests.get(url, auth=(b"admin", ADMIN[:-1].encode()), verify=verify, timeout=30).status_code == 401
+
+
+@pytest.mark.parametrize("env, data, key, why", REFUSED, ids=[case[2] + ":" + case[3] for case in REFUSED])
+def test_each_refused_class_is_named_and_leaves_the_host_untouched(second, env, data, key, why):
+    before = host_exec(second["container"], "sha256sum /usr/local/harbor/harbor.yml; docker ps -q | sort")
+    run = deploy(second, "-y", env=env, data=[data] if data else (), check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    line = next((line for line in output.splitlines() if key in line), "")
+    assert why in line, output
+    for value in env.values():
+        assert value not in output
+    assert host_exec(second["container"], "sha256sum /usr/local/harbor/harbor.yml; docker ps -q | sort") == before
+
+
+def test_dry_diff_json_and_verbose_output_hold_no_secret(second):
+    storage = {"s3": {"region": "eu-1", "bucket": "harbor-blobs", "accesskey": "AKIAVISIBLEKEY",
+                      "secretkey": {"secret": "s3_secretkey"}},
+               "redirect": {"disable": True}}
+    proxy = {"http_proxy": "http://proxyuser:Pr0xyPassw0rd@proxy.lab.internal:3128",
+             "https_proxy": {"secret": "https_proxy"}, "no_proxy": "10.0.0.1", "components": ["core"]}
+    env = {"HARBOR_SECRET_S3_SECRETKEY": "S3SecretKeyValue", "HARBOR_SECRET_HTTPS_PROXY": "http://u:Https0nly@p:3128"}
+    data = [("harbor_storage_service", storage), ("harbor_proxy", proxy)]
+    secrets = ("S3SecretKeyValue", "AKIAVISIBLEKEY", "Pr0xyPassw0rd", "Https0nly", ADMIN, DB)
+    before = host_exec(second["container"], "sha256sum /usr/local/harbor/harbor.yml")
+    for flags in (("--dry", "--diff", "-vvv"), ("--dry", "--json"), ("--dry", "--diff", "--json", "-vv")):
+        run = deploy(second, *flags, env=env, data=data)
+        output = run.stdout + run.stderr
+        for secret in secrets:
+            assert secret not in output, (flags, secret[:4])
+        if "--diff" in flags:
+            assert "bucket: harbor-blobs" in output and "http://*****@proxy.lab.internal:3128" in output
+    assert host_exec(second["container"], "sha256sum /usr/local/harbor/harbor.yml") == before
+    # Without the env vars the installed passwords are taken back (kept on the controller), then nothing.
+    recovering = deploy(second, "-y", "--json")
+    assert [op["name"] for op in json.loads(recovering.stdout)["results"]["operations"] if op["success"]] == [
+        "Controller secrets | Keep Harbor's secrets in the controller secrets dir"]
+    assert (second["secrets"] / "admin_password").read_text() == ADMIN
+    assert (second["secrets"] / "db_password").read_text() == DB
+    assert changed_count(deploy(second, "-y", "--json")) == 0
