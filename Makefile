@@ -53,11 +53,16 @@ bench: lab-up
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
 
-test-lab: lab-up
-	$(PY) -m pytest -q tests/lab
+test-lab:
+	$(MAKE) lab-up $(TEST_LAB)
+	$(TEST_LAB) $(PY) -m pytest -q tests/lab
 
 # Unit tests, then the end-to-end tests on the lab's real hosts, in one run
-# (the client tests need three clients).
+# (the client tests need three clients). `make test` has a lab of its own (its own
+# containers, network, volumes, state and mirror port), so the lab `make demo` left
+# and anything else on the machine are never touched.
+TEST_LAB := LAB_PREFIX=hd-test LAB_MIRROR_PORT=18481
 test demo: export LAB_CLIENTS := $(or $(filter-out 1 2,$(LAB_CLIENTS)),3)
-test: lab-up
-	$(PY) -m pytest -q tests/unit tests/lab
+test:
+	$(MAKE) lab-up $(TEST_LAB)
+	$(TEST_LAB) $(PY) -m pytest -q tests/unit tests/lab

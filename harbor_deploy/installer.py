@@ -2,8 +2,10 @@
 
 Nothing reaches a host before the bundle is verified: against the release's
 ``md5sum`` file and, when pinned, a full sha256. Downloads land once in a
-controller cache (``~/.cache/harbor-deploy/installers/<tag>/``); a pinned version
-that is already cached needs no network at all.
+controller cache kept per source (``~/.cache/harbor-deploy/installers/<source>/<tag>/``,
+``<source>`` being ``github.com`` or the mirror's address), so a bundle from one
+source is never taken for another's; a pinned version that is already cached needs
+no network at all.
 
 URL shapes (official = GitHub, or a mirror serving the same paths):
   API       <api_base>/repos/goharbor/harbor/releases/latest
@@ -15,8 +17,10 @@ import hashlib
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -46,6 +50,17 @@ class Installer:
 def default_cache_dir():
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "harbor-deploy" / "installers"
+
+
+def source_key(config):
+    """The cache folder of ``config``'s installer source: ``github.com`` for the official
+    releases, ``mirror-<host>-<port>-<hash of the URL>`` for a mirror."""
+    if config["harbor_installer_source"] != "mirror":
+        return "github.com"
+    url = config["harbor_mirror_url"].rstrip("/")
+    parts = urlsplit(url)
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "-", f"{parts.hostname}-{parts.port or parts.scheme}")
+    return f"mirror-{readable}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
 
 
 def endpoints(config):
@@ -152,27 +167,45 @@ def verify(path, expected_md5=None, pinned_sha256=None):
 
 
 class _Progress:
-    """A one-line download progress indicator on a stream (stderr)."""
+    """Download progress on a stream (stderr): one line redrawn on a terminal; in a log,
+    a line every ``LOG_EVERY`` seconds and the last one."""
+
+    LOG_EVERY = 5
 
     def __init__(self, name, total, stream):
         self.name, self.total, self.stream = name, total, stream
         self.done = 0
         self.shown = None
+        self.terminal = getattr(stream, "isatty", lambda: False)()
+        self.logged_at = None
+
+    def _state(self):
+        mib = self.done >> 20
+        if self.total:
+            return f"{self.done * 100 // self.total}% ({mib}/{self.total >> 20} MiB)"
+        return f"{mib} MiB"
 
     def advance(self, count):
         self.done += count
-        mib = self.done >> 20
-        if self.total:
-            state = f"{self.done * 100 // self.total}% ({mib}/{self.total >> 20} MiB)"
-        else:
-            state = f"{mib} MiB"
-        if state != self.shown:
+        state = self._state()
+        if state == self.shown:
+            return
+        if self.terminal:
             self.stream.write(f"\rdownloading {self.name}: {state}")
-            self.stream.flush()
-            self.shown = state
+        else:
+            now = time.monotonic()
+            if self.logged_at is not None and now - self.logged_at < self.LOG_EVERY:
+                return
+            self.logged_at = now
+            self.stream.write(f"downloading {self.name}: {state}\n")
+        self.stream.flush()
+        self.shown = state
 
     def finish(self):
-        self.stream.write("\n")
+        if self.terminal:
+            self.stream.write("\n")
+        elif self.shown != self._state():
+            self.stream.write(f"downloading {self.name}: {self._state()}\n")
         self.stream.flush()
 
 
@@ -256,7 +289,7 @@ def fetch(config, cache_dir=None, env=None, arch="amd64", progress=None, session
     if tag == "latest":
         token = env.get(config["harbor_github_token_env"]) if api_base == OFFICIAL_API else None
         tag = latest_tag(api_base, token, session)
-    tag_dir = cache_dir / tag
+    tag_dir = cache_dir / source_key(config) / tag
     sums = _release_sums(session, download_base, tag, tag_dir)
     asset = offline_asset_name(sums, tag, arch)
     dest = tag_dir / asset

@@ -315,11 +315,13 @@ def ensure_mirror(directory, root):
     raise SystemExit(f"release mirror did not answer on {url} (see {directory / 'mirror.log'})")
 
 
-def forget_stale_installers(releases):
+def forget_stale_installers(releases, mirror_url):
     """A rebuilt stand-in re-publishes the same tags, which real releases never do:
-    drop the controller's cached installers of those tags when their md5sum differs."""
+    drop the controller's cached installers of those tags (from this lab's mirror
+    only) when their md5sum differs."""
+    source = installer.source_key({"harbor_installer_source": "mirror", "harbor_mirror_url": mirror_url})
     for version in standin.VERSIONS:
-        cached = installer.default_cache_dir() / version
+        cached = installer.default_cache_dir() / source / version
         published = releases / standin.RELEASE_PATH / version / "md5sum"
         if (cached / "md5sum").exists() and (cached / "md5sum").read_text() != published.read_text():
             shutil.rmtree(cached)
@@ -343,7 +345,7 @@ def up(clients=None, bare=None):
     key_path = ensure_ssh_key(directory)
     tags = build_images()
     releases = standin.build()
-    forget_stale_installers(releases)
+    forget_stale_installers(releases, f"http://127.0.0.1:{MIRROR_PORT}")
     mirror_url = ensure_mirror(directory, releases)
     ensure_network()
     hosts = planned_hosts(clients, bare)

@@ -20,6 +20,33 @@ PYINFRA = os.path.join(os.path.dirname(sys.executable), "pyinfra")
 MIN_CLIENTS = 3
 
 
+def machine_containers():
+    """Every container on this machine outside this test lab: id -> (name, state, start time)."""
+    ids = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True).stdout.split()
+    if not ids:
+        return {}
+    lines = subprocess.run(["docker", "inspect", "--format",
+                            '{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} '
+                            '{{index .Config.Labels "harbor-deploy-lab"}}', *ids],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    return {parts[0]: tuple(parts[1:4]) for parts in (line.split() for line in lines)
+            if len(parts) < 5 or parts[4] != labctl.PREFIX}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bystanders():
+    """What runs on this machine besides this suite's lab, before any lab test: a
+    canary container started now, plus whatever was there (the demo's lab, the user's
+    own containers). ``test_99_bystanders`` checks they are all untouched at the end."""
+    labctl.ensure_dockerd()
+    image = labctl.build_images()[False]
+    canary = f"hd-canary-{os.getpid()}"
+    subprocess.run(["docker", "run", "-d", "--name", canary, "--network", "none", "--entrypoint", "sleep",
+                    image, "infinity"], capture_output=True, check=True)
+    yield {"canary": canary, "containers": machine_containers()}
+    subprocess.run(["docker", "rm", "-f", canary], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The running lab's state; brings it up (reusing healthy hosts) if needed."""

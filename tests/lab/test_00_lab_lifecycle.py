@@ -1,12 +1,12 @@
-"""`make lab-up` reuses healthy hosts, survives a killed dockerd; down leaves nothing."""
+"""`make lab-up` reuses healthy hosts; down leaves nothing. (Recovery from a killed
+engine is not tested here: that would kill processes this suite did not start.)"""
 
 import os
 import subprocess
 import sys
 
-from lab.labctl import CONTAINERD_PIDFILE, DOCKERD_PIDFILE, load_state, mirror_answers, state_dir
+from lab.labctl import mirror_answers
 from tests.conftest import ROOT
-from tests.lab.conftest import host_exec
 
 
 def labctl(command, env=None):
@@ -31,25 +31,6 @@ def test_lab_up_again_reuses_every_healthy_host(lab):
     assert container_ids(lab) == before
     for host in lab["hosts"]:
         assert f"{host['name']}: reused" in output
-
-
-def test_lab_up_recovers_after_every_docker_process_was_killed(lab):
-    # What CI may meet: every process on the machine was ended, dockerd, its
-    # containerd and shims, and the lab hosts' own processes.
-    hosts_init = [subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", h["container"]],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-                  for h in lab["hosts"]]
-    engine = [path.read_text().strip() for path in
-              (DOCKERD_PIDFILE, CONTAINERD_PIDFILE, state_dir() / "mirror.pid")]
-    subprocess.run(["kill", "-9", *hosts_init, *engine], check=True)
-    subprocess.run(["pkill", "-9", "-f", "containerd-shim-runc-v2 -namespace moby"], check=False)
-    assert subprocess.run(["docker", "info"], capture_output=True).returncode != 0
-    labctl("up")
-    # Restarted containers may get new addresses: later tests read the new state.
-    lab.update(load_state())
-    for host in lab["hosts"]:
-        assert host_exec(host["container"], "systemctl is-system-running") == "running"
-    assert mirror_answers(lab["mirror_url"])
 
 
 def test_lab_down_leaves_no_containers_networks_or_volumes(tmp_path):

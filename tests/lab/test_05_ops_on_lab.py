@@ -5,9 +5,10 @@ import json
 
 import pytest
 
+from lab.labctl import PREFIX
 from tests.lab.conftest import host_exec, run_pyinfra
 
-CONTAINER = "hd-lab-client-2"
+CONTAINER = f"{PREFIX}-client-2"
 TEST_PORT = 18099
 TEST_REGISTRY = "hd-ops-test.invalid:5000"
 DEPLOY = ("-y", "--json", "inventories/lab.py", "tests/lab/deploys/ops_on_lab.py", "--limit", "client-2",

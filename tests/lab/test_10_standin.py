@@ -20,10 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from lab.labctl import PREFIX
 from tests.lab.conftest import host_exec, reset_harbor_server
 
-SERVER = "hd-lab-harbor-1"
-CLIENT = "hd-lab-client-1"
+SERVER = f"{PREFIX}-harbor-1"
+CLIENT = f"{PREFIX}-client-1"
 VERSION = "v2.13.1"
 LATEST = "v2.14.0"
 BUNDLE = f"harbor-offline-installer-{VERSION}.tgz"

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from lab.labctl import PREFIX
 from tests.lab.conftest import changed_count, host_exec, reset_harbor_server, run_pyinfra
 
-SERVER = "hd-lab-harbor-1"
+SERVER = f"{PREFIX}-harbor-1"
 DEPLOY = ("inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
 def started_at():
     names = host_exec(SERVER, "docker ps -q --filter label=com.docker.compose.project=harbor")

@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from harbor_deploy import installer
 from harbor_deploy.defaults import merged
@@ -94,6 +95,10 @@ def _config(releases, **data):
                    "harbor_mirror_url": releases.url + "/", **data})
 
 
+def cache_of(releases, tmp_path):
+    return tmp_path / "cache" / installer.source_key(_config(releases))
+
+
 def _fetch(config, tmp_path, **kwargs):
     kwargs.setdefault("progress", io.StringIO())
     return installer.fetch(config, cache_dir=tmp_path / "cache", env=kwargs.pop("env", {}), **kwargs)
@@ -112,11 +117,13 @@ def test_pinned_version_downloads_verifies_and_reports_progress(releases, tmp_pa
                                  "harbor-online-installer-v2.13.1.tgz": b"online"})
     progress = io.StringIO()
     result = _fetch(_config(releases), tmp_path, progress=progress)
-    assert result.path == tmp_path / "cache" / "v2.13.1" / "harbor-offline-installer-v2.13.1.tgz"
+    assert result.path == cache_of(releases, tmp_path) / "v2.13.1" / "harbor-offline-installer-v2.13.1.tgz"
     assert result.path.read_bytes() == BUNDLE
     assert result.sha256 == _sha256(BUNDLE)
     assert result.version == "v2.13.1"
+    # Not a terminal: whole lines, no carriage returns flooding a log file.
     assert "downloading harbor-offline-installer-v2.13.1.tgz: 100%" in progress.getvalue()
+    assert "\r" not in progress.getvalue()
     assert [path for path, _ in releases.requests] == [
         f"{DOWNLOADS}/v2.13.1/md5sum", f"{DOWNLOADS}/v2.13.1/harbor-offline-installer-v2.13.1.tgz"]
 
@@ -156,14 +163,14 @@ def test_md5_mismatch_is_refused_and_nothing_is_kept(releases, tmp_path):
     releases.files[f"{DOWNLOADS}/v2.13.1/harbor-offline-installer-v2.13.1.tgz"] = BUNDLE + b"tampered"
     with pytest.raises(InstallerError, match="does not match the release md5sum"):
         _fetch(_config(releases), tmp_path)
-    assert sorted(p.name for p in (tmp_path / "cache" / "v2.13.1").iterdir()) == ["md5sum"]
+    assert sorted(p.name for p in (cache_of(releases, tmp_path) / "v2.13.1").iterdir()) == ["md5sum"]
 
 
 def test_sha256_pin_mismatch_is_refused(releases, tmp_path):
     releases.release("v2.13.1", {"harbor-offline-installer-v2.13.1.tgz": BUNDLE})
     with pytest.raises(InstallerError, match="does not match harbor_installer_sha256"):
         _fetch(_config(releases, harbor_installer_sha256="0" * 64), tmp_path)
-    assert not (tmp_path / "cache" / "v2.13.1" / "harbor-offline-installer-v2.13.1.tgz").exists()
+    assert not (cache_of(releases, tmp_path) / "v2.13.1" / "harbor-offline-installer-v2.13.1.tgz").exists()
     pinned = _config(releases, harbor_installer_sha256=_sha256(BUNDLE))
     assert _fetch(pinned, tmp_path).sha256 == _sha256(BUNDLE)
 
@@ -248,3 +255,44 @@ def test_md5sum_parsing_and_asset_choice():
     names = ["harbor-offline-installer-v2.13.1.tgz", "harbor-offline-installer-v2.13.10.tgz"]
     assert installer.offline_asset_name(names, "v2.13.1") == "harbor-offline-installer-v2.13.1.tgz"
     assert installer.offline_asset_name(names, "v2.13.1", arch="arm64") == names[0]
+
+
+def test_each_source_has_its_own_cache_so_an_official_run_never_takes_a_mirror_bundle(releases, tmp_path):
+    releases.release("v2.13.1", {"harbor-offline-installer-v2.13.1.tgz": BUNDLE})
+    mirrored = _fetch(_config(releases), tmp_path)
+    official = merged({"harbor_hostname": "harbor.example", "harbor_version": "v2.13.1"})
+    assert installer.source_key(official) == "github.com"
+    assert mirrored.path.parent.parent.name.startswith("mirror-127.0.0.1-")
+
+    class Offline(requests.Session):
+        def get(self, url, **kwargs):
+            raise requests.ConnectionError("no network in this test")
+
+    with pytest.raises(InstallerError, match="cannot download https://github.com/"):
+        installer.fetch(official, cache_dir=tmp_path / "cache", env={}, session=Offline(), progress=io.StringIO())
+
+
+def test_progress_on_a_terminal_redraws_one_line(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    indicator = installer._Progress("bundle.tgz", 4 << 20, stream)
+    for _ in range(4):
+        indicator.advance(1 << 20)
+    indicator.finish()
+    assert stream.getvalue().count("\r") == 4 and stream.getvalue().endswith("100% (4/4 MiB)\n")
+
+
+def test_progress_in_a_log_writes_a_line_every_few_seconds(monkeypatch):
+    clock = iter([0, 1, 2, 6, 7, 13, 14])
+    monkeypatch.setattr(installer.time, "monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    indicator = installer._Progress("bundle.tgz", 6 << 20, stream)
+    for _ in range(6):
+        indicator.advance(1 << 20)
+    indicator.finish()
+    lines = stream.getvalue().splitlines()
+    assert lines == ["downloading bundle.tgz: 16% (1/6 MiB)", "downloading bundle.tgz: 66% (4/6 MiB)",
+                     "downloading bundle.tgz: 100% (6/6 MiB)"]

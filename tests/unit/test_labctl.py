@@ -74,14 +74,18 @@ def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_pa
 
 def test_a_rebuilt_stand_in_makes_the_controller_forget_its_cached_installers(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    installers = tmp_path / "cache" / "harbor-deploy" / "installers"
+    mirror = installers / labctl.installer.source_key({"harbor_installer_source": "mirror",
+                                                       "harbor_mirror_url": "http://127.0.0.1:18480"})
     releases = tmp_path / "releases"
     for version, published in (("v2.13.1", "new  a.tgz\n"), ("v2.14.0", "same  b.tgz\n")):
         (releases / labctl.standin.RELEASE_PATH / version).mkdir(parents=True)
         (releases / labctl.standin.RELEASE_PATH / version / "md5sum").write_text(published)
-        cached = tmp_path / "cache" / "harbor-deploy" / "installers" / version
-        cached.mkdir(parents=True)
-        (cached / "md5sum").write_text("old  a.tgz\n" if version == "v2.13.1" else published)
-    labctl.forget_stale_installers(releases)
-    installers = tmp_path / "cache" / "harbor-deploy" / "installers"
-    assert not (installers / "v2.13.1").exists()
-    assert (installers / "v2.14.0" / "md5sum").exists()
+        for source in (mirror, installers / "github.com"):
+            (source / version).mkdir(parents=True)
+            (source / version / "md5sum").write_text("old  a.tgz\n" if version == "v2.13.1" else published)
+    labctl.forget_stale_installers(releases, "http://127.0.0.1:18480")
+    assert not (mirror / "v2.13.1").exists()
+    assert (mirror / "v2.14.0" / "md5sum").exists()
+    # Installers from another source (the official releases) are never touched.
+    assert (installers / "github.com" / "v2.13.1" / "md5sum").exists()
