@@ -42,7 +42,7 @@ demo: lab-up
 	$(PYINFRA) -y inventories/lab.py deploys/lab_check.py
 	$(PYINFRA) -y inventories/lab.py deploys/server.py
 	$(PYINFRA) -y inventories/lab.py deploys/configure.py
-	$(PYINFRA) -y inventories/lab.py deploys/client.py --data 'harbor_client_username=robot$$demo+ci' \
+	$(PYINFRA) -y inventories/lab.py deploys/client.py \
 	    --data harbor_client_smoke_test=true --data harbor_client_smoke_project=demo
 	$(PY) -m lab.demo_summary
 

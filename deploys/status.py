@@ -5,7 +5,7 @@
 Prints one ``harbor-status <host> <json>`` line per ``harbor_servers`` host: the
 installed and running version, kept releases, harbor.service, each container's
 state and health, Harbor's own health answer, the served certificate's expiry and
-the firewalld ports of the configured zone.
+Harbor's firewalld service (its ports, enabled in the zone) and the zone's other open ports.
 """
 
 import json
@@ -17,6 +17,7 @@ from facts.harbor import HarborHealth, HarborInstallation
 from facts.tls import CertificateExpiry
 from harbor_deploy.defaults import DEFAULT_VERSION, SERVER_TLS_CERTIFICATE, merged
 from harbor_deploy.stages.context import host_data
+from harbor_deploy.stages.server import FIREWALLD_SERVICE
 
 if "harbor_servers" in host.groups:
     config = merged(host_data())  # reads only: no validation, no secrets
@@ -37,6 +38,9 @@ if "harbor_servers" in host.groups:
         "health": (health["api"] or {}).get("status", "no answer"),
         "containers": {name: f"{c['state']}/{c['health']}" for name, c in health["containers"].items()},
         "certificate_not_after": certificate["not_after"].isoformat() if certificate else None,
-        "firewalld_ports": zone.get("runtime") if firewall["running"] else None,
+        # Harbor's ports live in the firewalld service the server deploy owns.
+        "firewalld": {"service_ports": firewall["local_services"].get(FIREWALLD_SERVICE),
+                      "enabled": FIREWALLD_SERVICE in zone.get("runtime_services", []),
+                      "zone_ports": zone.get("runtime")} if firewall["running"] else None,
     }
     logger.info(f"harbor-status {host.name} {json.dumps(status, sort_keys=True)}")

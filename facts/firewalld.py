@@ -25,7 +25,8 @@ class FirewalldState(FactBase):
     """
     Returns the firewalld state in one round trip: whether it is installed and
     running, the default zone and, for every zone, the open ports of the permanent
-    configuration and of the runtime, and the services (permanent and runtime).
+    configuration and of the runtime, and the services (permanent and runtime); and
+    the ports of each locally defined service (``/etc/firewalld/services``).
     When firewalld is absent or stopped, ``running`` is ``False`` and ``zones`` empty.
 
     .. code:: python
@@ -42,6 +43,7 @@ class FirewalldState(FactBase):
                     "runtime_services": ["ssh", "dhcpv6-client"],
                 },
             },
+            "local_services": {"harbor": ["8443/tcp", "8081/tcp"]},
         }
     """
 
@@ -52,14 +54,16 @@ class FirewalldState(FactBase):
             "echo state=running; "
             'echo "default_zone=$(firewall-cmd --get-default-zone)"; '
             "echo '--- runtime'; firewall-cmd --list-all-zones; "
-            "echo '--- permanent'; firewall-cmd --permanent --list-all-zones"
+            "echo '--- permanent'; firewall-cmd --permanent --list-all-zones; "
+            "echo '--- services'; for file in /etc/firewalld/services/*.xml; do "
+            '[ -f "$file" ] && firewall-cmd --permanent --info-service="$(basename "$file" .xml)"; done; true'
         )
 
     def process(self, output):
-        sections = {"head": [], "runtime": [], "permanent": []}
+        sections = {"head": [], "runtime": [], "permanent": [], "services": []}
         section = sections["head"]
         for line in output:
-            if line in ("--- runtime", "--- permanent"):
+            if line in ("--- runtime", "--- permanent", "--- services"):
                 section = sections[line[4:]]
             else:
                 section.append(line)
@@ -84,4 +88,5 @@ class FirewalldState(FactBase):
             "running": running,
             "default_zone": head.get("default_zone") or None,
             "zones": zones,
+            "local_services": {name: listed["ports"] for name, listed in _parse_zones(sections["services"]).items()},
         }

@@ -207,12 +207,13 @@ def path_segment(value):
 
 
 def default_url(config):
-    """``harbor_api_url``, else ``harbor_external_url``, else the URL nginx serves on the hostname."""
+    """``harbor_api_url``, else ``harbor_external_url``, else the URL nginx serves on
+    ``harbor_api_host`` (default: the hostname) and the configured port."""
     if config.get("harbor_api_url"):
         return config["harbor_api_url"].rstrip("/")
     if config.get("harbor_external_url"):
         return config["harbor_external_url"].rstrip("/")
-    hostname = config["harbor_hostname"]
+    hostname = config.get("harbor_api_host") or config["harbor_hostname"]
     if config["harbor_tls_mode"] == "http":
         port = config["harbor_http_port"]
         return f"http://{hostname}" if port == 80 else f"http://{hostname}:{port}"

@@ -173,6 +173,15 @@ def _login_problems(config, env):
         yield "harbor_client_login_users", "must be a list of OS user names"
         return
     username = config["harbor_client_username"]
+    if users and username is None:
+        yield "harbor_client_username", (
+            "required when harbor_client_login_users is not empty: the Harbor account every Docker "
+            "host logs in as. Use a robot account (robot$<project>+<name>, created by "
+            "deploys/configure.py from harbor_robots), not admin: each host keeps the password in "
+            "~/.docker/config.json")
+        return
+    if username is None:
+        return
     if not isinstance(username, str) or not USERNAME_RE.match(username):
         yield "harbor_client_username", "must be a Harbor user or robot name (no space, no colon)"
         return

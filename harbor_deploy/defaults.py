@@ -141,9 +141,10 @@ KEYS = (
         "also install the CA in the OS trust store (curl, skopeo...; dockerd reads it only at start)"),
     Key("harbor_client_login_users", ["root"],
         "OS users that docker login (each gets ~/.docker/config.json); [] skips the login"),
-    Key("harbor_client_username", "admin",
-        "Harbor account clients log in as (robot$... names welcome); password from "
-        "HARBOR_CLIENT_PASSWORD, else the admin password of the secrets dir when it is admin"),
+    Key("harbor_client_username", None,
+        "Harbor account clients log in as, required when they log in: a robot account "
+        "(robot$<project>+<name>) rather than admin; password from HARBOR_CLIENT_PASSWORD, else the "
+        "secrets dir (a robot's secret from configure, or admin's password)"),
     Key("harbor_client_daemon_extra", {},
         "extra daemon.json keys merged in (e.g. live-restore, registry-mirrors); lists are merged"),
     Key("harbor_client_restart_batch", 1,
@@ -154,7 +155,10 @@ KEYS = (
     # Configure deploy (deploys/configure.py): Harbor's settings through its API.
     Key("harbor_api_url", None,
         "URL the controller calls the API at; default harbor_external_url, else "
-        "https://<harbor_hostname>:<harbor_https_port> (http://...:<harbor_http_port> in tls mode http)"),
+        "https://<harbor_api_host>:<harbor_https_port> (http://...:<harbor_http_port> in tls mode http)"),
+    Key("harbor_api_host", None,
+        "host name or address the controller reaches Harbor at when it can't resolve harbor_hostname "
+        "(default harbor_hostname; the generated certificate must name it: harbor_tls_extra_sans)"),
     Key("harbor_api_verify", None,
         "TLS trust of API calls: None = the generated CA in the secrets dir (mode generate), "
         "harbor_tls_chain (mode provided) or the system CAs; a CA file path; false only on purpose", controller_path=True),

@@ -46,9 +46,9 @@ def _group(name, **data):
 # The controller is outside the lab's DNS: it calls Harbor's API at the server's
 # lab address, which the generated certificate also names.
 harbor_servers = [
-    (name, {**data, "harbor_tls_extra_sans": [data["lab_address"]],
-            "harbor_api_url": f"https://{data['lab_address']}:8443"})
+    (name, {**data, "harbor_tls_extra_sans": [data["lab_address"]], "harbor_api_host": data["lab_address"]})
     for name, data in _group("harbor_servers", **_server_data)
 ]
-docker_clients = _group("docker_clients", **_harbor)
+# Clients log in as the demo's CI robot (deploys/configure.py creates it), never as admin.
+docker_clients = _group("docker_clients", **_harbor, harbor_client_username="robot$demo+ci")
 bare_hosts = _group("bare_hosts")

@@ -18,6 +18,7 @@ default 1), ``LAB_STATE_DIR`` (default ``~/.local/state/harbor-deploy-lab``),
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -53,6 +54,9 @@ RUN_FLAGS = [
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
 ]
 BOOT_TIMEOUT = 120
+# Non-root SSH users of every host (see images/host-setup.sh): sudo without and with a password.
+SUDO_USERS = ("ops", "opspw")
+PASSWORD_SUDO_USER = "opspw"
 MIRROR_PORT = int(os.environ.get("LAB_MIRROR_PORT", 18480))
 
 
@@ -227,6 +231,8 @@ def start_container(host, image, pubkey_path):
             "-p", "127.0.0.1::22",
             "-v", f"{host.volume}:/var/lib/docker",
             "-v", f"{pubkey_path}:/root/.ssh/authorized_keys:ro"]
+    for user in SUDO_USERS:
+        args += ["-v", f"{pubkey_path}:/home/{user}/.ssh/authorized_keys:ro"]
     for alias in host.dns_names:
         args += ["--network-alias", alias]
     docker(*args, *RUN_FLAGS, image)
@@ -253,6 +259,22 @@ def ensure_host(host, image, pubkey_path):
     if not wait_booted(host):
         raise SystemExit(f"{host.name} did not boot to a running systemd within {BOOT_TIMEOUT}s")
     log(f"{host.name}: created")
+
+
+def ensure_sudo_password(directory):
+    """The lab's password for sudo as ``PASSWORD_SUDO_USER`` (generated once, 0600)."""
+    path = directory / "sudo_password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(18) + "\n")
+        path.chmod(0o600)
+    return path
+
+
+def set_sudo_password(host, password_file):
+    """Give the sudo user its password (from stdin: never on a command line)."""
+    password = password_file.read_text().strip()
+    subprocess.run(["docker", "exec", "-i", host.container, "chpasswd"], input=f"{PASSWORD_SUDO_USER}:{password}\n",
+                   text=True, check=True, capture_output=True)
 
 
 def read_host_details(host):
@@ -353,13 +375,16 @@ def up(clients=None, bare=None):
     for extra in set(lab_containers()) - wanted:
         log(f"removing {extra} (not in this lab's size)")
         docker("rm", "-f", extra)
+    sudo_password = ensure_sudo_password(directory)
     for host in hosts:
         ensure_host(host, tags[host.docker], directory / "id_ed25519.pub")
+        set_sudo_password(host, sudo_password)
     known_hosts = directory / "known_hosts"
     known_hosts.write_text("".join(read_host_details(host) + "\n" for host in hosts))
     for host in hosts:
         wait_ssh(host, key_path, known_hosts)
     state = {"key": str(key_path), "known_hosts": str(known_hosts), "network": NETWORK,
+             "sudo_users": list(SUDO_USERS), "sudo_password_file": str(sudo_password),
              "harbor_dns_name": HARBOR_DNS_NAME, "mirror_url": mirror_url,
              "harbor_versions": list(standin.VERSIONS), "hosts": [{**asdict(host), "container": host.container} for host in hosts]}
     (directory / "hosts.json").write_text(json.dumps(state, indent=2) + "\n")

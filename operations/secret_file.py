@@ -31,8 +31,9 @@ def put(dest, content, mode="0600", mask=None):
       without it the diff only says the content changed
 
     Unlike ``files.put``, the upload lands in a private (0700) staging directory
-    next to ``dest`` and gets its mode before it is moved into place, so the file is
-    never readable by others, and ``--diff`` never shows a secret value.
+    next to ``dest``, owned by the login user so it works under ``--sudo``, and gets
+    its mode before it is moved into place, so the file is never readable by others,
+    and ``--diff`` never shows a secret value.
 
     **Example:**
 
@@ -67,7 +68,9 @@ def put(dest, content, mode="0600", mask=None):
 
     staging = posixpath.join(posixpath.dirname(dest), ".harbor-deploy-staging")
     staged = posixpath.join(staging, posixpath.basename(dest))
-    yield StringCommand("install", "-d", "-m", "0700", QuoteString(staging))
+    # Owned by the login user (SUDO_USER under sudo): pyinfra uploads as that user and
+    # copies into place with sudo. 0700 keeps the secret from everyone else meanwhile.
+    yield StringCommand("install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
     yield FileUploadCommand(StringIO(content), staged,
                             remote_temp_filename=posixpath.join(staging, "upload.tmp"))
     yield StringCommand("chmod", mode, QuoteString(staged), "&&", "mv", "-f", QuoteString(staged),

@@ -266,21 +266,31 @@ def service(plan):
                         running=True, enabled=True)
 
 
-@deploy("Firewall")
-def firewall(plan):
-    if not host.get_fact(FirewalldState)["running"]:
-        logger.info(f"[{host.name}] firewalld is not running: no ports opened")
-        return
-    config = plan.config
+# The firewalld service holding Harbor's ports: a port the data no longer names closes.
+FIREWALLD_SERVICE = "harbor"
+
+
+def firewall_ports(config):
+    """The ports Harbor serves that its firewalld service opens, as ``<port>/tcp``."""
     ports = [config["harbor_https_port"]] if config["harbor_tls_mode"] != "http" else []
     ports.append(config["harbor_http_port"])  # http redirects to https, as Harbor does
     if config["harbor_metric"]["enabled"]:
         ports.append(config["harbor_metric"]["port"])
     if config["harbor_firewall_open_syslog"]:
         ports.append(HARBOR_LOG_PORT)
-    for port in ports:
-        firewalld.port(name=f"Open {port}/tcp in firewalld zone {config['harbor_firewall_zone']}",
-                       port=port, zone=config["harbor_firewall_zone"])
+    return [f"{port}/tcp" for port in ports]
+
+
+@deploy("Firewall")
+def firewall(plan):
+    if not host.get_fact(FirewalldState)["running"]:
+        logger.info(f"[{host.name}] firewalld is not running: no ports opened")
+        return
+    zone = plan.config["harbor_firewall_zone"]
+    firewalld.service_ports(name=f"Open Harbor's ports through firewalld service {FIREWALLD_SERVICE} "
+                                 f"in zone {zone}",
+                            service=FIREWALLD_SERVICE, ports=firewall_ports(plan.config), zone=zone,
+                            description="Harbor container registry (managed by harbor-deploy)")
 
 
 @deploy("Verify Harbor health")

@@ -45,6 +45,18 @@ EOF
 passwd -l root >/dev/null
 install -d -m 0700 /root/.ssh
 
+# Non-root deploy users, as real servers are reached: ops (sudo without a password)
+# and opspw (sudo with a password, set per lab by `make lab-up`). The lab's public
+# key is mounted as their authorized_keys too.
+for user in ops opspw; do
+    useradd -m -s /bin/bash "$user"
+    passwd -l "$user" >/dev/null
+    install -d -m 0700 -o "$user" -g "$user" "/home/$user/.ssh"
+done
+echo 'ops ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/lab-ops
+echo 'opspw ALL=(ALL:ALL) ALL' > /etc/sudoers.d/lab-opspw
+chmod 0440 /etc/sudoers.d/lab-ops /etc/sudoers.d/lab-opspw
+
 # Keep the image small and free of the build host's apt state.
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/log/*.log /var/cache/debconf/*-old

@@ -89,7 +89,9 @@ SERVER_RESET = (
     "rm -rf /usr/local/harbor /usr/local/harbor-v* /data /var/log/harbor /etc/harbor "
     "/var/cache/harbor-deploy /etc/systemd/system/harbor.service; systemctl daemon-reload; "
     "for p in 8081 8443; do firewall-cmd -q --permanent --remove-port=$p/tcp; "
-    "firewall-cmd -q --remove-port=$p/tcp; done; true"
+    "firewall-cmd -q --remove-port=$p/tcp; done; "
+    "firewall-cmd -q --permanent --remove-service=harbor; firewall-cmd -q --permanent --delete-service=harbor; "
+    "firewall-cmd -q --reload; true"
 )
 
 

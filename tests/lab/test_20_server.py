@@ -67,8 +67,11 @@ def test_fresh_install_brings_harbor_up_healthy_under_systemd(fresh_server):
     assert host_exec(SERVER, "readlink /usr/local/harbor") == "/usr/local/harbor-v2.13.1"
     assert host_exec(SERVER, "stat -c %a /usr/local/harbor/harbor.yml /etc/harbor/tls/server.key") == "600\n600"
     assert "_version: 2.13.0" in host_exec(SERVER, "cat /usr/local/harbor/harbor.yml")
+    assert set(host_exec(SERVER, "firewall-cmd --permanent --service=harbor --get-ports").split()) == {
+        "8081/tcp", "8443/tcp"}
     for scope in ("--permanent ", ""):
-        assert set(host_exec(SERVER, f"firewall-cmd {scope}--list-ports").split()) >= {"8081/tcp", "8443/tcp"}
+        assert "harbor" in host_exec(SERVER, f"firewall-cmd {scope}--list-services").split()
+        assert not {"8081/tcp", "8443/tcp"} & set(host_exec(SERVER, f"firewall-cmd {scope}--list-ports").split())
 
 
 def test_second_run_changes_nothing_and_restarts_nothing(fresh_server):
@@ -141,4 +144,5 @@ def test_status_reports_version_health_certificate_and_firewall(fresh_server):
     expiry = host_exec(SERVER, "openssl x509 -in /etc/harbor/tls/server.crt -noout -enddate")
     assert status["certificate_not_after"].startswith(
         datetime.datetime.strptime(expiry.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z").date().isoformat())
-    assert set(status["firewalld_ports"]) >= {"8081/tcp", "8443/tcp"}
+    assert status["firewalld"]["enabled"] is True
+    assert set(status["firewalld"]["service_ports"]) == {"8081/tcp", "8443/tcp"}

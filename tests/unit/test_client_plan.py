@@ -26,7 +26,8 @@ def secrets(tmp_path):
 
 
 def data(secrets, **keys):
-    return {"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets), **keys}
+    return {"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets), "harbor_client_username": "admin",
+            **keys}
 
 
 def problems_of(data_, env=None):
@@ -36,7 +37,16 @@ def problems_of(data_, env=None):
     return dict(raised.value.problems)
 
 
-def test_defaults_trust_the_generated_ca_over_https_and_log_root_in_as_admin(secrets):
+def test_without_a_username_clients_are_pointed_at_robot_accounts(secrets):
+    found = problems_of({"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets)})
+    assert list(found) == ["harbor_client_username"]
+    assert "required when harbor_client_login_users is not empty" in found["harbor_client_username"]
+    assert "robot$<project>+<name>" in found["harbor_client_username"]
+    assert client_plan({"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets),
+                        "harbor_client_login_users": []}, env={}).username is None
+
+
+def test_defaults_trust_the_generated_ca_over_https_and_log_root_in(secrets):
     plan = client_plan(data(secrets), env={})
     assert plan.registry == "harbor.lab.internal:8443"
     assert plan.trust == "https"

@@ -1,4 +1,4 @@
-"""firewalld.port / firewalld.service: commands yielded per FirewalldState, noop when converged.
+"""firewalld.port / .service / .service_ports: commands yielded per FirewalldState, noop when converged.
 
 The cases are pyinfra-testing specs under tests/fixtures/operations/firewalld.*/.
 """
@@ -11,3 +11,5 @@ SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
 
 TestFirewalldPort = make_operation_tests("operations", "firewalld.port", SPECS / "firewalld.port")
 TestFirewalldService = make_operation_tests("operations", "firewalld.service", SPECS / "firewalld.service")
+TestFirewalldServicePorts = make_operation_tests("operations", "firewalld.service_ports",
+                                                 SPECS / "firewalld.service_ports")
