@@ -5,7 +5,7 @@ Reads the lab hosts directly (ground truth, after the deploys ran).
 
 import subprocess
 
-from lab.labctl import load_state, state_dir
+from lab.labctl import load_state, ssh_command, state_dir
 
 PROJECT = "demo"
 
@@ -23,7 +23,11 @@ def main():
     registry = f"{state['harbor_dns_name']}:8443"
     repository = f"{registry}/{PROJECT}/hd-smoke"
     secrets = state_dir() / "secrets" / state["harbor_dns_name"]
-    print(f"\nHarbor is up: https://{registry}  (lab DNS name; API also at the server's lab address)")
+    server = next(h for h in state["hosts"] if h["group"] == "harbor_servers")
+    print(f"\nHarbor is up: https://{server['address']}:8443 from this machine "
+          f"(curl --cacert {secrets / 'ca.crt'} https://{server['address']}:8443/api/v2.0/ping)")
+    print(f"  inside the lab it is https://{registry}; to use that name here, add this line to /etc/hosts:")
+    print(f"    {server['address']} {state['harbor_dns_name']}")
     print(f"  admin password: {secrets / 'admin_password_managed'} (rotated by deploys/configure.py; "
           f"the first-start one is {secrets / 'admin_password'})")
     print(f"  robot account robot${PROJECT}+ci: secret in {secrets / 'robots' / (PROJECT + '+ci')}")
@@ -33,6 +37,9 @@ def main():
         pulled = sorted(tag for tag in tags if tag != host["name"])
         print(f"  {host['name']}: pushed {repository}:{host['name']}"
               + (f", pulled {', '.join(f'{repository}:{tag}' for tag in pulled)}" if pulled else ""))
+    print("Into a lab host (make lab-status shows every host and Harbor's health):")
+    for host in state["hosts"]:
+        print(f"  {host['name']}: {ssh_command(state, host)}")
 
 
 if __name__ == "__main__":

@@ -415,8 +415,47 @@ def load_state():
     return json.loads(path.read_text())
 
 
+def ssh_command(state, host, user="root"):
+    """How to reach a lab host from the controller, as pyinfra does."""
+    return (f"ssh -i {state['key']} -o UserKnownHostsFile={state['known_hosts']} "
+            f"-p {host['ssh_port']} {user}@127.0.0.1")
+
+
+def harbor_health(host):
+    """Harbor's own health answer on a lab server, read on the server; None without Harbor."""
+    answer = docker("exec", host["container"], "sh", "-c",
+                    "curl -sk --max-time 5 https://127.0.0.1:8443/api/v2.0/health "
+                    "|| curl -s --max-time 5 http://127.0.0.1:8081/api/v2.0/health", check=False).stdout
+    try:
+        health = json.loads(answer)
+    except ValueError:
+        return None
+    unhealthy = [c["name"] for c in health.get("components", []) if c.get("status") != "healthy"]
+    return health.get("status", "unknown") + (f" (unhealthy: {', '.join(unhealthy)})" if unhealthy else "")
+
+
+def status():
+    """Each lab host: container and systemd state, how to SSH in; Harbor's health."""
+    state = load_state()
+    print(f"lab {PREFIX}: state in {state_dir()}, release mirror {state['mirror_url']}")
+    for host in state["hosts"]:
+        info = container_info(LabHost(host["name"], host["group"], host["docker"]))
+        running = info["State"]["Status"] if info else "missing"
+        systemd = system_state(LabHost(host["name"], host["group"], host["docker"])) if running == "running" else "-"
+        print(f"  {host['name']:<10} {host['group']:<15} {host['address']:<15} container {running}, "
+              f"systemd {systemd or '-'}")
+        print(f"             {ssh_command(state, host)}   (or ops@ / opspw@ with sudo)")
+        if host["group"] == "harbor_servers" and running == "running":
+            health = harbor_health(host)
+            print(f"             Harbor: {health or 'not installed / not answering'}")
+    server = next(h for h in state["hosts"] if h["group"] == "harbor_servers")
+    print(f"  Harbor from this machine: https://{server['address']}:8443 "
+          f"(CA {state_dir() / 'secrets' / state['harbor_dns_name'] / 'ca.crt'}); for its name add "
+          f"'{server['address']} {state['harbor_dns_name']}' to /etc/hosts")
+
+
 def main(argv):
-    commands = {"up": up, "down": down, "status": lambda: print(json.dumps(load_state(), indent=2))}
+    commands = {"up": up, "down": down, "status": status}
     if len(argv) != 1 or argv[0] not in commands:
         raise SystemExit(f"usage: python -m lab.labctl {{{'|'.join(commands)}}}")
     commands[argv[0]]()

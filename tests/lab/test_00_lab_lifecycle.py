@@ -27,10 +27,27 @@ def container_id(container):
 
 def test_lab_up_again_reuses_every_healthy_host(lab):
     before = container_ids(lab)
-    output = labctl("up")
+    size = {"LAB_CLIENTS": str(sum(h["group"] == "docker_clients" for h in lab["hosts"])),
+            "LAB_BARE": str(sum(h["group"] == "bare_hosts" for h in lab["hosts"]))}
+    output = labctl("up", size)
     assert container_ids(lab) == before
     for host in lab["hosts"]:
         assert f"{host['name']}: reused" in output
+
+
+def test_lab_status_shows_each_host_how_to_reach_it_and_harbors_health(lab, harbor_server):
+    output = labctl("status")
+    for host in lab["hosts"]:
+        line = next(line for line in output.splitlines() if line.strip().startswith(host["name"] + " "))
+        assert "container running, systemd running" in line and host["address"] in line
+        assert f"-p {host['ssh_port']} root@127.0.0.1" in output
+    assert "Harbor: healthy" in output
+    server = next(h for h in lab["hosts"] if h["group"] == "harbor_servers")
+    assert f"'{server['address']} {lab['harbor_dns_name']}' to /etc/hosts" in output
+    # The printed SSH command works as printed.
+    ssh = next(line.strip() for line in output.splitlines() if f"-p {server['ssh_port']} root@" in line).split("   ")[0]
+    ran = subprocess.run([*ssh.split(), "-o", "BatchMode=yes", "hostname"], capture_output=True, text=True, timeout=30)
+    assert ran.stdout.strip() == "harbor-1", ran.stderr
 
 
 def test_lab_down_leaves_no_containers_networks_or_volumes(tmp_path):
