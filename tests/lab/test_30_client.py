@@ -120,7 +120,9 @@ def seeded(clients, harbor_server):
 
 
 def server_data(harbor_server, **extra):
-    return {"harbor_hostname": harbor_server["hostname"],
+    """The server's keys, the clients logging in as admin (HARBOR_CLIENT_PASSWORD) rather
+    than the lab's demo robot, which configure may not have made yet."""
+    return {"harbor_hostname": harbor_server["hostname"], "harbor_client_username": "admin",
             "harbor_https_port": harbor_server["https_port"],
             "harbor_http_port": harbor_server["http_port"],
             "harbor_secrets_dir": str(harbor_server["secrets_dir"]), **extra}
