@@ -3,15 +3,14 @@ robot accounts, tag retention and GC schedule, converged through the REST API.
 
     pyinfra inventories/prod.py deploys/configure.py          # --dry: list the changes only
 
-Runs on the controller, once per Harbor instance of ``harbor_servers``, after the
-server deploy. Secrets (managed admin password, user passwords, robot secrets) go
-to the controller secrets dir, never to the output. Every stage is a named
-``@deploy`` in ``harbor_deploy/stages``; README lists the inventory keys.
+Runs ``harbor_deploy.harbor_configure`` on the controller, once per Harbor instance
+of ``harbor_servers``, after the server deploy. Secrets (managed admin password, user
+passwords, robot secrets) go to the controller secrets dir, never to the output.
 """
 
-from harbor_deploy.stages import configure
+from pyinfra import host
 
-if configure.configures_here():
-    plan = configure.plan()  # checks data and reaches the API before any change
-    configure.admin_password(plan)
-    configure.harbor_resources(plan)
+from harbor_deploy import harbor_configure
+
+if "harbor_servers" in host.groups:
+    harbor_configure()

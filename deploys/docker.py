@@ -4,6 +4,6 @@ deploys also do first when docker is missing).
     pyinfra inventories/prod.py deploys/docker.py --limit new-host
 """
 
-from harbor_deploy.stages.docker_engine import docker_engine
+from harbor_deploy import docker_engine
 
 docker_engine()

@@ -9,7 +9,7 @@ import json
 
 from pyinfra import host, logger
 
-from facts.host import HostOverview
+from harbor_deploy.facts.host import HostOverview
 
 overview = host.get_fact(HostOverview)
 logger.info(f"lab-check {host.name} {json.dumps(overview, sort_keys=True)}")

@@ -1,4 +1,20 @@
-"""Controller-side library of the Harbor deploy.
+"""Harbor, the private container registry, and a fleet of Docker hosts wired to it,
+deployed with pyinfra.
 
-defaults (inventory keys), validate, secrets, tls, installer (fetch + verify), harbor_yml.
+    from harbor_deploy import harbor_server, harbor_clients, harbor_configure
+
+The packaged deploys live in ``harbor_deploy.deploys``; they are loaded on first use
+here, so the library below them (``harbor_deploy.lib``) imports without pyinfra's
+deploy machinery.
 """
+
+PACKAGED_DEPLOYS = ("docker_engine", "harbor_client_status", "harbor_clients", "harbor_configure",
+                    "harbor_server", "harbor_status")
+
+
+def __getattr__(name):
+    if name in PACKAGED_DEPLOYS:
+        from harbor_deploy import deploys
+
+        return getattr(deploys, name)
+    raise AttributeError(f"module 'harbor_deploy' has no attribute {name!r}")

@@ -13,12 +13,12 @@ from pyinfra.api import DeployError, deploy
 from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
-from facts.docker_client import CERTS_D, RegistryCaCertificate, certs_d_ca
-from harbor_deploy.client import ClientConfigError, check_ca_pem, client_plan
-from harbor_deploy.defaults import CLIENT_GROUP
+from harbor_deploy.facts.docker_client import CERTS_D, RegistryCaCertificate, certs_d_ca
+from harbor_deploy.lib.client import ClientConfigError, check_ca_pem, client_plan
+from harbor_deploy.lib.defaults import CLIENT_GROUP
 from harbor_deploy.stages.context import host_data
-from operations import docker_daemon, docker_login, docker_smoke
-from operations.docker_daemon import fail_host
+from harbor_deploy.operations import docker_daemon, docker_login, docker_smoke
+from harbor_deploy.operations.docker_daemon import fail_host
 
 # OS trust stores: anchor directory and refresh command, Debian family first.
 OS_TRUST_STORES = (
@@ -27,14 +27,14 @@ OS_TRUST_STORES = (
 )
 
 
-def plan():
+def plan(overrides=None):
     """Check this host's data and resolve registry, CA and password on the controller.
 
     Runs while pyinfra prepares the deploy, before any host is changed: a problem
     stops the whole run with every problem listed.
     """
     try:
-        return client_plan(host_data())
+        return client_plan(host_data(overrides=overrides))
     except ClientConfigError as error:
         raise DeployError(f"{host.name}: {error}") from None
 

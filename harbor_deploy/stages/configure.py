@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from pyinfra import host, inventory
 from pyinfra.api import DeployError, deploy
 
-from harbor_deploy import resources
-from harbor_deploy.api import ApiError, HarborClient, default_url, default_verify
-from harbor_deploy.defaults import merged
-from harbor_deploy.secrets import SecretStore, secrets_dir
+from harbor_deploy.lib import resources
+from harbor_deploy.lib.api import ApiError, HarborClient, default_url, default_verify
+from harbor_deploy.lib.defaults import merged
+from harbor_deploy.lib.secrets import SecretStore, secrets_dir
 from harbor_deploy.stages.context import host_data
-from harbor_deploy.validate import ConfigError, validated
-from operations import harbor_api
-
-SERVER_GROUP = "harbor_servers"
+from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.operations import harbor_api
 
 
 @dataclass(frozen=True)
@@ -30,21 +28,23 @@ class ConfigurePlan:
     store: SecretStore
 
 
-def configures_here():
-    """Whether this host is the first of ``harbor_servers`` with its API URL."""
-    if SERVER_GROUP not in host.groups:
-        return False
-    url = default_url(merged(host_data()))
-    for server in inventory.get_group(SERVER_GROUP):
-        if default_url(merged(host_data(server))) == url:
-            return server.name == host.name
-    return False
+def configures_here(group, overrides=None):
+    """Whether this host configures its Harbor: the first host of ``group`` with its
+    API URL (several nodes of one Harbor behind one name are configured once), or any
+    host outside ``group``."""
+    if group not in host.groups:
+        return True
+    url = default_url(merged(host_data(overrides=overrides)))
+    for other in inventory.get_group(group):
+        if default_url(merged(host_data(other, overrides))) == url:
+            return other.name == host.name
+    return True
 
 
-def plan():
+def plan(overrides=None):
     """Check this host's configure data and reach its Harbor's API, before any change."""
     try:
-        config = validated(host_data())
+        config = validated(host_data(overrides=overrides))
         found = list(resources.problems(config))
         if found:
             raise ConfigError(found)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from pyinfra import host as current_host
 
-from harbor_deploy.defaults import with_controller_paths
+from harbor_deploy.lib.defaults import with_controller_paths
 
 
 @functools.cache
@@ -32,6 +32,8 @@ def inventory_dir():
     return inventory.resolve().parent if inventory.is_file() else Path.cwd()
 
 
-def host_data(host=None):
-    """``host``'s (default: the current host's) data with controller paths resolved."""
-    return with_controller_paths((host or current_host).data.dict(), inventory_dir())
+def host_data(host=None, overrides=None):
+    """``host``'s (default: the current host's) data, ``overrides`` (keyword arguments
+    of a packaged deploy) winning, with controller paths resolved."""
+    data = {**(host or current_host).data.dict(), **(overrides or {})}
+    return with_controller_paths(data, inventory_dir())

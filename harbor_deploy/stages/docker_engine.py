@@ -2,7 +2,7 @@
 
 from pyinfra.api import deploy
 
-from operations import docker_engine as docker_engine_ops
+from harbor_deploy.operations import docker_engine as docker_engine_ops
 
 
 @deploy("Docker engine")

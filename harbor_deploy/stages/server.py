@@ -15,23 +15,22 @@ from pyinfra.api import DeployError, deploy
 from pyinfra.facts.files import Directory
 from pyinfra.operations import files, server, systemd
 
-from facts.firewalld import FirewalldState
-from facts.files import PrivateFiles
-from facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInstallation
-from facts.host import HostOverview, ServerResources
-from harbor_deploy import harbor_yml, installer, tls
-from harbor_deploy.defaults import (
+from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.facts.files import PrivateFiles
+from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInstallation
+from harbor_deploy.facts.host import HostOverview, ServerResources
+from harbor_deploy.lib import TEMPLATES, harbor_yml, installer, tls
+from harbor_deploy.lib.defaults import (
     HARBOR_LOG_PORT, SERVER_TLS_CA, SERVER_TLS_CERTIFICATE, SERVER_TLS_DIR,
     SERVER_TLS_PRIVATE_KEY, release_dir,
 )
-from harbor_deploy.resources import MANAGED_ADMIN_PASSWORD
-from harbor_deploy.secrets import SecretsError, ServerSecrets, load_secrets, secrets_dir
-from facts.quiet import quiet_fact
+from harbor_deploy.lib.resources import MANAGED_ADMIN_PASSWORD
+from harbor_deploy.lib.secrets import SecretsError, ServerSecrets, load_secrets, secrets_dir
+from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.stages.context import host_data
-from harbor_deploy.validate import ConfigError, validated
-from operations import firewalld, harbor, secret_file
+from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.operations import firewalld, harbor, secret_file
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 REMOTE_CACHE = "/var/cache/harbor-deploy"
 # Harbor's documented minimums (CPU, memory GiB, disk GiB): below them, warn.
 MINIMUM_CPUS, MINIMUM_MEMORY_GIB, MINIMUM_DISK_GIB = 2, 4, 40
@@ -94,7 +93,7 @@ def _controller_tls_files(config, directory, on_server):
     return on_server, dict(on_server)
 
 
-def plan():
+def plan(overrides=None):
     """Validate this host's data and resolve secrets, TLS material and the installer on
     the controller, without writing anything (the ``controller_secrets`` stage does).
 
@@ -103,7 +102,7 @@ def plan():
     Harbor depends on are never generated anew: what the controller lacks is taken
     back from the server, or the run stops saying how to provide it.
     """
-    data = host_data()
+    data = host_data(overrides=overrides)
     try:
         config = validated(data)
         server, server_tls = _on_server(config)

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from harbor_deploy.api import HarborClient
-from harbor_deploy.resources import AdminAccess
-from harbor_deploy.secrets import SecretStore
+from harbor_deploy.lib.api import HarborClient
+from harbor_deploy.lib.resources import AdminAccess
+from harbor_deploy.lib.secrets import SecretStore
 from lab import labctl
 from tests.conftest import ROOT
 

@@ -78,7 +78,7 @@ def test_lost_secrets_come_back_from_the_server_and_nothing_changes_there(harbor
     run = pyinfra_elsewhere(elsewhere, "-y", "--json", str(elsewhere["inventory"]),
                             str(ROOT / "deploys" / "server.py"), "--limit", "harbor-1")
 
-    assert changed_operations(run) == ["Controller secrets | Keep Harbor's secrets in the controller secrets dir"]
+    assert changed_operations(run) == ["Harbor server | Controller secrets | Keep Harbor's secrets in the controller secrets dir"]
     assert server_state(container) == before
     recovered = elsewhere["secrets"] / hostname
     assert sorted(path.name for path in recovered.iterdir()) == [

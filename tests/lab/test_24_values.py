@@ -124,7 +124,7 @@ def test_dry_diff_json_and_verbose_output_hold_no_secret(second):
     # Without the env vars the installed passwords are taken back (kept on the controller), then nothing.
     recovering = deploy(second, "-y", "--json")
     assert [op["name"] for op in json.loads(recovering.stdout)["results"]["operations"] if op["success"]] == [
-        "Controller secrets | Keep Harbor's secrets in the controller secrets dir"]
+        "Harbor server | Controller secrets | Keep Harbor's secrets in the controller secrets dir"]
     assert (second["secrets"] / "admin_password").read_text() == ADMIN
     assert (second["secrets"] / "db_password").read_text() == DB
     assert changed_count(deploy(second, "-y", "--json")) == 0

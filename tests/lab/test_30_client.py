@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from facts.docker_client import certs_d_ca
+from harbor_deploy.facts.docker_client import certs_d_ca
 from tests.lab.conftest import PYINFRA, host_exec
 from tests.conftest import ROOT
 

@@ -25,11 +25,11 @@ import uuid
 import pytest
 import requests
 
-from harbor_deploy.api import HarborClient
-from harbor_deploy.jenkinsfile import render_shell
-from harbor_deploy.resources import (INITIAL_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD, AdminAccess,
+from harbor_deploy.lib.api import HarborClient
+from harbor_deploy.lib.jenkinsfile import render_shell
+from harbor_deploy.lib.resources import (INITIAL_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD, AdminAccess,
                                      robot_secret_name, user_secret_name)
-from harbor_deploy.secrets import SecretStore
+from harbor_deploy.lib.secrets import SecretStore
 from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
 IMAGE = "hd-ci-app"

@@ -21,9 +21,9 @@ import uuid
 import pytest
 import requests
 
-from harbor_deploy.api import HarborClient
-from harbor_deploy.resources import AdminAccess
-from harbor_deploy.secrets import SecretStore
+from harbor_deploy.lib.api import HarborClient
+from harbor_deploy.lib.resources import AdminAccess
+from harbor_deploy.lib.secrets import SecretStore
 from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
 USER = {"username": "contract-dev", "email": "contract-dev@lab.internal", "realname": "Contract dev",

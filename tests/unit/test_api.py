@@ -5,8 +5,8 @@ import json
 import pytest
 import requests
 
-from harbor_deploy import api
-from harbor_deploy.secrets import Secret
+from harbor_deploy.lib import api
+from harbor_deploy.lib.secrets import Secret
 
 PASSWORD = "Sup3rSecretValue"
 

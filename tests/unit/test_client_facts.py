@@ -5,7 +5,7 @@ daemon.json); credentials never leave the host."""
 import subprocess
 from pathlib import Path
 
-from facts.docker_client import (
+from harbor_deploy.facts.docker_client import (
     ClientRegistryState, DockerLoginCheck, RegistryCaCertificate, _login_probe, certs_d_ca,
 )
 

@@ -6,8 +6,8 @@ from pyinfra.api import OperationError, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_testing.util import FakeState, create_host
 
-from harbor_deploy.secrets import Secret
-from operations import docker_login
+from harbor_deploy.lib.secrets import Secret
+from harbor_deploy.operations import docker_login
 
 REGISTRY = "harbor.lab.internal:8443"
 PASSWORD = Secret("S3cret-Pw$1 'quoted'", "test")
@@ -53,5 +53,5 @@ def test_missing_os_user_fails_this_host_only():
 
 
 def test_password_must_be_a_secret():
-    with pytest.raises(OperationError, match="must be a harbor_deploy.secrets.Secret"):
+    with pytest.raises(OperationError, match="must be a harbor_deploy.lib.secrets.Secret"):
         run_login({"user_exists": True, "username": None, "works": False}, password="plain")

@@ -5,11 +5,11 @@ import hashlib
 
 import pytest
 
-from harbor_deploy import tls
-from harbor_deploy.client import (
+from harbor_deploy.lib import tls
+from harbor_deploy.lib.client import (
     ClientConfigError, client_plan, smoke_peer, smoke_reference, smoke_tag,
 )
-from harbor_deploy.defaults import KEYS_BY_NAME
+from harbor_deploy.lib.defaults import KEYS_BY_NAME
 
 HOSTNAME = "harbor.lab.internal"
 

@@ -4,7 +4,7 @@ pull) and named after the pushing host; the pull takes the next running client's
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_testing.util import FakeState, create_host
 
-from operations import docker_smoke
+from harbor_deploy.operations import docker_smoke
 
 
 def commands_of(op, name="client-1", state=None, **kwargs):

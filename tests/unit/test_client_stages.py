@@ -7,8 +7,8 @@ import hashlib
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_testing.util import FakeState, create_host
 
-from harbor_deploy import tls
-from harbor_deploy.client import ClientPlan
+from harbor_deploy.lib import tls
+from harbor_deploy.lib.client import ClientPlan
 from harbor_deploy.stages.client import registry_ca
 
 URL = "https://harbor.lab.internal:8443/api/v2.0/systeminfo/getcert"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from harbor_deploy import defaults
-from harbor_deploy.defaults import KEYS, KEYS_BY_NAME, merged
+from harbor_deploy.lib import defaults
+from harbor_deploy.lib.defaults import KEYS, KEYS_BY_NAME, merged
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "lab" / "standin" / "upstream" / "harbor.yml.tmpl"
 
@@ -123,5 +123,5 @@ def test_key_table_lists_every_key_once():
 def test_readme_key_table_is_the_one_generated_from_keys():
     text = defaults.README.read_text()
     assert defaults.readme_with_key_table(text) == text, \
-        "README's key table is stale: run .venv/bin/python -m harbor_deploy.defaults"
+        "README's key table is stale: run .venv/bin/python -m harbor_deploy.lib.defaults"
     assert all(f"`{key.name}`" in text for key in defaults.KEYS)

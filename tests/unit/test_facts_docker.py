@@ -4,7 +4,7 @@ bare-1 without); DockerLogin never lets a credential value leave the host."""
 import subprocess
 from pathlib import Path
 
-from facts.docker import _REDACT_CREDENTIALS, DockerDaemonConfig, DockerEngine, DockerLogin
+from harbor_deploy.facts.docker import _REDACT_CREDENTIALS, DockerDaemonConfig, DockerEngine, DockerLogin
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "facts"
 

@@ -7,7 +7,7 @@ stopped; `not_installed` was captured on the (firewalld-less) controller.
 
 from pathlib import Path
 
-from facts.firewalld import FirewalldState
+from harbor_deploy.facts.firewalld import FirewalldState
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "facts"
 PACKAGED_ZONES = {"block", "dmz", "drop", "external", "home", "internal", "public", "trusted", "work"}

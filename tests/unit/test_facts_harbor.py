@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from facts.files import PrivateFiles
-from facts.harbor import HarborHealth, HarborInstallation
-from harbor_deploy import harbor_yml
-from harbor_deploy.defaults import merged
-from harbor_deploy.secrets import HarborSecrets, Secret
+from harbor_deploy.facts.files import PrivateFiles
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
+from harbor_deploy.lib import harbor_yml
+from harbor_deploy.lib.defaults import merged
+from harbor_deploy.lib.secrets import HarborSecrets, Secret
 
 NASTY = ["Adm1n: #pass", "'quoted'", "- dash", "null", "ünïcødé", "back\\slash", "line\nbreak"]
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from facts.host import HostOverview
+from harbor_deploy.facts.host import HostOverview
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "facts"
 
@@ -36,7 +36,7 @@ def test_command_is_one_round_trip_reading_every_field():
 
 
 def test_server_resources_of_a_running_harbor_server():
-    from facts.host import ServerResources
+    from harbor_deploy.facts.host import ServerResources
 
     fact = ServerResources().process((FIXTURES / "server_resources_harbor_running.txt").read_text().splitlines())
     assert (fact["cpus"], fact["machine"]) == (2, "x86_64")

@@ -3,7 +3,7 @@
 import datetime
 from pathlib import Path
 
-from facts.tls import CertificateExpiry
+from harbor_deploy.facts.tls import CertificateExpiry
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "facts"
 

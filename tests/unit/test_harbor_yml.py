@@ -6,9 +6,9 @@ import pytest
 import yaml
 from pyinfra.api.util import get_template
 
-from harbor_deploy import harbor_yml
-from harbor_deploy.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY, merged
-from harbor_deploy.secrets import MASK, HarborSecrets, Secret
+from harbor_deploy.lib import harbor_yml
+from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY, merged
+from harbor_deploy.lib.secrets import MASK, HarborSecrets, Secret
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "lab" / "standin" / "upstream" / "harbor.yml.tmpl"
 HOST = "harbor.lab.internal"

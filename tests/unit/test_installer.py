@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from harbor_deploy import installer
-from harbor_deploy.defaults import merged
-from harbor_deploy.installer import InstallerError
+from harbor_deploy.lib import installer
+from harbor_deploy.lib.defaults import merged
+from harbor_deploy.lib.installer import InstallerError
 
 BUNDLE = b"harbor bundle bytes " * 5000
 DOWNLOADS = "/goharbor/harbor/releases/download"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harbor_deploy import jenkinsfile
+from harbor_deploy.lib import jenkinsfile
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ARGS = ("harbor.example.org:8443", "ci", "webapp", "harbor-robot-ci-jenkins")

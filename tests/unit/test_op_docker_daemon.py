@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from pyinfra_testing.operations import make_operation_tests
 
-from operations.docker_daemon import RELOADABLE_KEYS, merge_daemon_config, reload_or_restart
+from harbor_deploy.operations.docker_daemon import RELOADABLE_KEYS, merge_daemon_config, reload_or_restart
 
 SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
 
-TestDaemonJson = make_operation_tests("operations", "docker_daemon.daemon_json", SPECS / "docker_daemon.daemon_json")
-TestApply = make_operation_tests("operations", "docker_daemon.apply", SPECS / "docker_daemon.apply")
+TestDaemonJson = make_operation_tests("harbor_deploy.operations", "docker_daemon.daemon_json", SPECS / "docker_daemon.daemon_json")
+TestApply = make_operation_tests("harbor_deploy.operations", "docker_daemon.apply", SPECS / "docker_daemon.apply")
 
 SEEDED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-registries": ["other:5000"]}
 

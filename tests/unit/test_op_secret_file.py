@@ -7,4 +7,4 @@ from pyinfra_testing.operations import make_operation_tests
 
 SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
 
-TestSecretFilePut = make_operation_tests("operations", "secret_file.put", SPECS / "secret_file.put")
+TestSecretFilePut = make_operation_tests("harbor_deploy.operations", "secret_file.put", SPECS / "secret_file.put")

@@ -10,10 +10,10 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory_from_files
 
-from harbor_deploy import resources, tls
-from harbor_deploy.client import client_plan
-from harbor_deploy.defaults import with_controller_paths
-from harbor_deploy.validate import validated
+from harbor_deploy.lib import resources, tls
+from harbor_deploy.lib.client import client_plan
+from harbor_deploy.lib.defaults import with_controller_paths
+from harbor_deploy.lib.validate import validated
 from tests.conftest import ROOT
 
 

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from harbor_deploy import resources
-from harbor_deploy.api import HarborClient
-from harbor_deploy.secrets import Secret, SecretStore
+from harbor_deploy.lib import resources
+from harbor_deploy.lib.api import HarborClient
+from harbor_deploy.lib.secrets import Secret, SecretStore
 from tests.unit.standin_harbor import (INITIAL_ADMIN_PASSWORD, UPSTREAM_CREDENTIAL, StandinHarbor, UpstreamRegistry,
                                       assert_valid_request, record_requests)
 

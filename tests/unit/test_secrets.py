@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from harbor_deploy.secrets import (
+from harbor_deploy.lib.secrets import (
     MASK, Secret, SecretsError, SecretStore, ServerSecrets, generate_password, load_secrets,
     meets_harbor_password_rule, secrets_dir,
 )

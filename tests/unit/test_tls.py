@@ -8,8 +8,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harbor_deploy import tls
-from harbor_deploy.secrets import write_private_file
+from harbor_deploy.lib import tls
+from harbor_deploy.lib.secrets import write_private_file
 
 HOST = "harbor.lab.internal"
 NOW = datetime.datetime(2025, 6, 1, tzinfo=datetime.timezone.utc)

@@ -4,10 +4,10 @@ import datetime
 
 import pytest
 
-from harbor_deploy import harbor_yml, tls, validate
-from harbor_deploy.defaults import with_controller_paths
-from harbor_deploy.secrets import HarborSecrets, Secret, load_secrets
-from harbor_deploy.validate import ConfigError, problems, validated
+from harbor_deploy.lib import harbor_yml, tls, validate
+from harbor_deploy.lib.defaults import with_controller_paths
+from harbor_deploy.lib.secrets import HarborSecrets, Secret, load_secrets
+from harbor_deploy.lib.validate import ConfigError, problems, validated
 
 HOST = "harbor.lab.internal"
 GOOD_SECRETS = HarborSecrets(Secret("Str0ngAdminPass", "generated"), Secret("Str0ngDbPass", "generated"))

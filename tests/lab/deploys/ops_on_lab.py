@@ -9,7 +9,7 @@ With ``--data test_log_driver=<name>`` the change also needs a docker restart.
 
 from pyinfra import host
 
-from operations import docker_daemon, firewalld
+from harbor_deploy.operations import docker_daemon, firewalld
 
 port = int(host.data.test_port)
 settings = {"insecure-registries": [host.data.test_registry]}

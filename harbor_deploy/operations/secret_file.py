@@ -13,9 +13,9 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringC
 from pyinfra.facts.files import File, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
-from facts.files import PrivateFiles
-from facts.quiet import quiet_fact
-from harbor_deploy.secrets import Secret, write_private_file
+from harbor_deploy.facts.files import PrivateFiles
+from harbor_deploy.facts.quiet import quiet_fact
+from harbor_deploy.lib.secrets import Secret, write_private_file
 
 
 @operation()

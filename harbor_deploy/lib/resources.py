@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from harbor_deploy.api import ApiError, AuthenticationError, NotFound, path_segment
-from harbor_deploy.secrets import Secret, generate_password, meets_harbor_password_rule
+from harbor_deploy.lib.api import ApiError, AuthenticationError, NotFound, path_segment
+from harbor_deploy.lib.secrets import Secret, generate_password, meets_harbor_password_rule
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ changes name resources and fields only.
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 
-from harbor_deploy import resources
-from harbor_deploy.api import ApiError
+from harbor_deploy.lib import resources
+from harbor_deploy.lib.api import ApiError
 
 
 def _converge(what, plan):
@@ -55,7 +55,7 @@ def admin_password(access):
     Rotate the admin password from the initial one (harbor.yml's seed) to the managed
     one, stored in the controller secrets dir.
 
-    + access: ``harbor_deploy.resources.AdminAccess`` of the Harbor instance
+    + access: ``harbor_deploy.lib.resources.AdminAccess`` of the Harbor instance
 
     **Example:**
 

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import jinja2
+from harbor_deploy.lib import TEMPLATES
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # Values end up inside single-quoted shell and Groovy strings: plain names only.
 SAFE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._:/-]*$")
 

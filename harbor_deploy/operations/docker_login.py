@@ -7,9 +7,9 @@ import shlex
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from facts.docker_client import DockerLoginCheck, as_user
-from operations.docker_daemon import fail_host
-from harbor_deploy.secrets import Secret
+from harbor_deploy.facts.docker_client import DockerLoginCheck, as_user
+from harbor_deploy.operations.docker_daemon import fail_host
+from harbor_deploy.lib.secrets import Secret
 
 
 @operation()
@@ -19,7 +19,7 @@ def login(registry, username, password, user="root"):
 
     + registry: ``host:port`` as clients pull from it
     + username: registry account (``robot$project+name`` robot names are quoted)
-    + password: a ``harbor_deploy.secrets.Secret``; it travels on the command's stdin
+    + password: a ``harbor_deploy.lib.secrets.Secret``; it travels on the command's stdin
       only: never on a command line, in output or in the operation's arguments
     + user: OS user whose ``~/.docker/config.json`` gets the credentials
 
@@ -31,7 +31,7 @@ def login(registry, username, password, user="root"):
 
     .. code:: python
 
-        from operations import docker_login
+        from harbor_deploy.operations import docker_login
         docker_login.login(
             name="Log jenkins in to harbor.example.com:8443",
             registry="harbor.example.com:8443",
@@ -42,7 +42,7 @@ def login(registry, username, password, user="root"):
     """
 
     if not isinstance(password, Secret):
-        raise OperationError("docker_login.login: password must be a harbor_deploy.secrets.Secret")
+        raise OperationError("docker_login.login: password must be a harbor_deploy.lib.secrets.Secret")
     state = host.get_fact(DockerLoginCheck, registry=registry, user=user)
     if not state["user_exists"]:
         yield fail_host(f"no OS user {user!r} to log in to {registry}")

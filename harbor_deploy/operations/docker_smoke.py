@@ -8,8 +8,8 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from facts.docker_client import as_user
-from harbor_deploy.client import smoke_peer, smoke_reference
+from harbor_deploy.facts.docker_client import as_user
+from harbor_deploy.lib.client import smoke_peer, smoke_reference
 
 
 @operation(is_idempotent=False)
@@ -26,7 +26,7 @@ def push(registry, project, user="root"):
 
     .. code:: python
 
-        from operations import docker_smoke
+        from harbor_deploy.operations import docker_smoke
         docker_smoke.push(name="Smoke test: push", registry="harbor.example.com:8443",
                           project="library")
     """
@@ -56,7 +56,7 @@ def pull_peer(registry, project, group, user="root"):
 
     .. code:: python
 
-        from operations import docker_smoke
+        from harbor_deploy.operations import docker_smoke
         docker_smoke.pull_peer(name="Smoke test: pull", registry="harbor.example.com:8443",
                                project="library", group="docker_clients")
     """

@@ -6,7 +6,7 @@ import shlex
 
 from pyinfra.api import StringCommand, operation
 
-from facts.harbor import COMPOSE_PROJECT
+from harbor_deploy.facts.harbor import COMPOSE_PROJECT
 
 # Polls docker's health of every Harbor container and Harbor's own health API;
 # on timeout prints what is unhealthy and the tail of its log, then fails.

@@ -5,7 +5,7 @@ Open or close ports and services in firewalld, permanently and at runtime.
 from pyinfra import host
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 
-from facts.firewalld import FirewalldState
+from harbor_deploy.facts.firewalld import FirewalldState
 
 PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
 
@@ -53,7 +53,7 @@ def port(port, protocol="tcp", zone=None, present=True):
 
     .. code:: python
 
-        from operations import firewalld
+        from harbor_deploy.operations import firewalld
         firewalld.port(
             name="Open the Harbor HTTPS port",
             port=443,
@@ -80,7 +80,7 @@ def service(service, zone=None, present=True):
 
     .. code:: python
 
-        from operations import firewalld
+        from harbor_deploy.operations import firewalld
         firewalld.service(
             name="Allow HTTPS",
             service="https",
@@ -110,7 +110,7 @@ def service_ports(service, ports, zone=None, description=""):
 
     .. code:: python
 
-        from operations import firewalld
+        from harbor_deploy.operations import firewalld
         firewalld.service_ports(
             name="Harbor's ports",
             service="harbor",

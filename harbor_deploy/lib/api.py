@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import requests
 
-from harbor_deploy.secrets import MASK, Secret, secrets_dir
+from harbor_deploy.lib.secrets import MASK, Secret, secrets_dir
 
 API_PREFIX = "/api/v2.0"
 CA_FILE = "ca.crt"

@@ -15,11 +15,12 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from harbor_deploy.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY
-from harbor_deploy.secrets import MASK, resolved
-from harbor_deploy.validate import VERSION_RE
+from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY
+from harbor_deploy.lib.secrets import MASK, resolved
+from harbor_deploy.lib.validate import VERSION_RE
+from harbor_deploy.lib import TEMPLATES
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "harbor.yml.j2"
+TEMPLATE = TEMPLATES / "harbor.yml.j2"
 JINJA_ENV_KWARGS = {"trim_blocks": True, "lstrip_blocks": True}
 
 # Harbor's defaults for the external database fields the inventory may leave out.
@@ -198,7 +199,7 @@ def masked(text):
 
 
 def secrets_of(text):
-    """The secrets an installed harbor.yml holds, by secret name (``harbor_deploy.secrets.SPECS``);
+    """The secrets an installed harbor.yml holds, by secret name (``harbor_deploy.lib.secrets.SPECS``);
     values absent from the file are left out. Never print the result."""
     try:
         config = yaml.safe_load(text) or {}

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from harbor_deploy.validate import VERSION_RE
+from harbor_deploy.lib.validate import VERSION_RE
 
 OFFICIAL_API = "https://api.github.com"
 OFFICIAL_DOWNLOADS = "https://github.com"

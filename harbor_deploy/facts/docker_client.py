@@ -8,7 +8,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from facts.docker import CONTENT_MARKER, DAEMON_JSON, _split_content, parse_json_object
+from harbor_deploy.facts.docker import CONTENT_MARKER, DAEMON_JSON, _split_content, parse_json_object
 
 CERTS_D = "/etc/docker/certs.d"
 FETCH_FAILED = "--- fetch failed"

@@ -13,7 +13,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
-from facts.docker import DAEMON_JSON, DockerDaemonConfig
+from harbor_deploy.facts.docker import DAEMON_JSON, DockerDaemonConfig
 
 BACKUP = f"{DAEMON_JSON}.bak"
 REJECTED = f"{DAEMON_JSON}.rejected"
@@ -107,7 +107,7 @@ def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
 
     .. code:: python
 
-        from operations import docker_daemon
+        from harbor_deploy.operations import docker_daemon
         daemon_config = docker_daemon.daemon_json(
             name="Trust the plain-HTTP Harbor",
             settings={"insecure-registries": ["harbor.lab.internal:80"]},
@@ -162,7 +162,7 @@ def apply():
 
     .. code:: python
 
-        from operations import docker_daemon
+        from harbor_deploy.operations import docker_daemon
         daemon_config = docker_daemon.daemon_json(
             name="Add the registry mirror",
             settings={"registry-mirrors": ["https://harbor.lab.internal"]},

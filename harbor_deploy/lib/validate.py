@@ -11,12 +11,12 @@ from pathlib import Path
 
 import yaml
 
-from harbor_deploy import tls
-from harbor_deploy.defaults import (
+from harbor_deploy.lib import tls
+from harbor_deploy.lib.defaults import (
     HARBOR_LOG_PORT, INSTALLER_SOURCES, KEYS, KEYS_BY_NAME, LOG_LEVELS, RECORD_KEYS,
     STORAGE_DRIVERS, TLS_MODES, defaults, merged,
 )
-from harbor_deploy.secrets import (
+from harbor_deploy.lib.secrets import (
     REFERENCE_KEYS, REFERENCE_NAME_RE, SPECS_BY_NAME, meets_harbor_password_rule, reference_env_var,
     reference_name, references, resolved,
 )

@@ -230,7 +230,8 @@ def release_dir(install_dir, version):
     return f"{install_dir.rstrip('/')}-{version}"
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+# In a checkout: the README whose key table this module keeps current.
+README = Path(__file__).resolve().parents[2] / "README.md"
 README_MARKERS = ("<!-- keys:start -->\n", "<!-- keys:end -->")
 
 

@@ -12,15 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harbor_deploy import tls
-from harbor_deploy.defaults import (
+from harbor_deploy.lib import tls
+from harbor_deploy.lib.defaults import (
     CLIENT_CA_SOURCES, CLIENT_PASSWORD_ENV, CLIENT_TRUST_MODES, merged,
 )
-from harbor_deploy.resources import (
+from harbor_deploy.lib.resources import (
     MANAGED_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD_ENV, ROBOT_PREFIX, read_secret,
 )
-from harbor_deploy.secrets import SPECS_BY_NAME, Secret, SecretStore, secrets_dir
-from harbor_deploy.validate import SHA256_RE, ConfigError, hostname_problems, is_port
+from harbor_deploy.lib.secrets import SPECS_BY_NAME, Secret, SecretStore, secrets_dir
+from harbor_deploy.lib.validate import SHA256_RE, ConfigError, hostname_problems, is_port
 
 REGISTRY_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 # What getent/useradd accept, and no shell metacharacter.

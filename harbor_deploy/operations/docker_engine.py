@@ -5,8 +5,8 @@ Install the docker engine with the compose v2 plugin, enabled and running.
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from facts.docker import DockerEngine
-from facts.host import HostOverview
+from harbor_deploy.facts.docker import DockerEngine
+from harbor_deploy.facts.host import HostOverview
 
 # Distribution packages giving dockerd plus the compose v2 plugin.
 APT_PACKAGES = {
