@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
 export LAB_CLIENTS ?= 2
 
-.PHONY: deps system-deps venv lab-up lab-down lab-status demo test test-unit test-lab bench
+.PHONY: deps system-deps venv lab-up lab-down lab-status demo lint test test-unit test-lab bench
 
 # What a fresh Debian machine lacks: docker engine, debootstrap, a Python venv.
 deps: system-deps venv
@@ -22,7 +22,7 @@ system-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
@@ -50,6 +50,13 @@ demo: lab-up
 bench: lab-up
 	$(PY) -m lab.bench
 
+# ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs it first.
+LINTED := harbor_deploy deploys inventories lab tests
+lint: venv
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
+
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
 
@@ -63,6 +70,6 @@ test-lab:
 # and anything else on the machine are never touched.
 TEST_LAB := LAB_PREFIX=hd-test LAB_MIRROR_PORT=18481
 test demo: export LAB_CLIENTS := $(or $(filter-out 1 2,$(LAB_CLIENTS)),3)
-test:
+test: lint
 	$(MAKE) lab-up $(TEST_LAB)
 	$(TEST_LAB) $(PY) -m pytest -q tests/unit tests/lab

@@ -8,8 +8,14 @@ here, so the library below them (``harbor_deploy.lib``) imports without pyinfra'
 deploy machinery.
 """
 
-PACKAGED_DEPLOYS = ("docker_engine", "harbor_client_status", "harbor_clients", "harbor_configure",
-                    "harbor_server", "harbor_status")
+PACKAGED_DEPLOYS = (
+    "docker_engine",
+    "harbor_client_status",
+    "harbor_clients",
+    "harbor_configure",
+    "harbor_server",
+    "harbor_status",
+)
 
 
 def __getattr__(name):

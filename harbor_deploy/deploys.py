@@ -112,8 +112,11 @@ def harbor_status(**data):
     config = merged(host_data(overrides=data))  # reads only: no validation, no secrets
     version = config["harbor_version"] if config["harbor_version"] != "latest" else DEFAULT_VERSION
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"], version=version)
-    scheme, port = (("http", config["harbor_http_port"]) if config["harbor_tls_mode"] == "http"
-                    else ("https", config["harbor_https_port"]))
+    scheme, port = (
+        ("http", config["harbor_http_port"])
+        if config["harbor_tls_mode"] == "http"
+        else ("https", config["harbor_https_port"])
+    )
     health = host.get_fact(HarborHealth, url=f"{scheme}://127.0.0.1:{port}")
     certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
     firewall = host.get_fact(FirewalldState)
@@ -127,9 +130,13 @@ def harbor_status(**data):
         "containers": {name: f"{c['state']}/{c['health']}" for name, c in health["containers"].items()},
         "certificate_not_after": certificate["not_after"].isoformat() if certificate else None,
         # Harbor's ports live in the firewalld service the server deploy owns.
-        "firewalld": {"service_ports": firewall["local_services"].get(server.FIREWALLD_SERVICE),
-                      "enabled": server.FIREWALLD_SERVICE in zone.get("runtime_services", []),
-                      "zone_ports": zone.get("runtime")} if firewall["running"] else None,
+        "firewalld": {
+            "service_ports": firewall["local_services"].get(server.FIREWALLD_SERVICE),
+            "enabled": server.FIREWALLD_SERVICE in zone.get("runtime_services", []),
+            "zone_ports": zone.get("runtime"),
+        }
+        if firewall["running"]
+        else None,
     }
     logger.info(f"harbor-status {host.name} {json.dumps(status, sort_keys=True)}")
 
@@ -144,10 +151,17 @@ def harbor_client_status(**data):
     + data: ``harbor_*`` keys overriding the host's data
     """
     config = merged(host_data(overrides=data))  # needs no password: it only reads
-    state = host.get_fact(ClientRegistryState, registry=registry_address(config),
-                          users=list(config["harbor_client_login_users"]))
+    state = host.get_fact(
+        ClientRegistryState, registry=registry_address(config), users=list(config["harbor_client_login_users"])
+    )
     print(f"client-state {host.name} {json.dumps(state, sort_keys=True)}", flush=True)
 
 
-__all__ = ["docker_engine", "harbor_client_status", "harbor_clients", "harbor_configure", "harbor_server",
-           "harbor_status"]
+__all__ = [
+    "docker_engine",
+    "harbor_client_status",
+    "harbor_clients",
+    "harbor_configure",
+    "harbor_server",
+    "harbor_status",
+]

@@ -27,19 +27,23 @@ _server_data = {
 
 def _group(name, **data):
     return [
-        (host["name"], {
-            **data,
-            "ssh_hostname": "127.0.0.1",
-            "ssh_port": host["ssh_port"],
-            "ssh_user": "root",
-            "ssh_key": _state["key"],
-            "ssh_known_hosts_file": _state["known_hosts"],
-            "ssh_strict_host_key_checking": "yes",
-            "ssh_look_for_keys": False,
-            "ssh_allow_agent": False,
-            "lab_address": host["address"],
-        })
-        for host in _state["hosts"] if host["group"] == name
+        (
+            host["name"],
+            {
+                **data,
+                "ssh_hostname": "127.0.0.1",
+                "ssh_port": host["ssh_port"],
+                "ssh_user": "root",
+                "ssh_key": _state["key"],
+                "ssh_known_hosts_file": _state["known_hosts"],
+                "ssh_strict_host_key_checking": "yes",
+                "ssh_look_for_keys": False,
+                "ssh_allow_agent": False,
+                "lab_address": host["address"],
+            },
+        )
+        for host in _state["hosts"]
+        if host["group"] == name
     ]
 
 

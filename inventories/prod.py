@@ -46,8 +46,13 @@ harbor_servers = (
         # "harbor_installer_source": "mirror", "harbor_mirror_url": "https://mirror.example.com/github",
         # Configuration as code (deploys/configure.py).
         "harbor_projects": [
-            {"name": "apps", "public": False, "storage_quota": "50G", "auto_scan": True,
-             "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 20}]}},
+            {
+                "name": "apps",
+                "public": False,
+                "storage_quota": "50G",
+                "auto_scan": True,
+                "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 20}]},
+            },
         ],
         "harbor_robots": [
             {"name": "ci", "project": "apps", "description": "Jenkins pushes"},
@@ -64,8 +69,10 @@ docker_clients = (
         "docker-01.example.com",
         "docker-02.example.com",
         # The CI agent pushes: user jenkins logs in as the project's CI robot.
-        ("jenkins-agent-01.example.com", {"harbor_client_username": "robot$apps+ci",
-                                          "harbor_client_login_users": ["jenkins"]}),
+        (
+            "jenkins-agent-01.example.com",
+            {"harbor_client_username": "robot$apps+ci", "harbor_client_login_users": ["jenkins"]},
+        ),
     ],
     {
         # A robot account, never admin: each logged-in user keeps the password in
@@ -77,5 +84,7 @@ docker_clients = (
     },
 )
 
-all = ([name if isinstance(name, str) else name[0] for name in [*harbor_servers[0], *docker_clients[0]]],  # noqa: A001
-       _shared)  # pyinfra's group of every host
+all = (
+    [name if isinstance(name, str) else name[0] for name in [*harbor_servers[0], *docker_clients[0]]],  # noqa: A001
+    _shared,
+)  # pyinfra's group of every host

@@ -48,10 +48,23 @@ BASE_PACKAGES = (
 ).split()
 DOCKER_PACKAGES = ["docker.io", "docker-cli", "docker-compose"]
 RUN_FLAGS = [
-    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--security-opt", "systempaths=unconfined", "--cgroupns=host",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--security-opt",
+    "systempaths=unconfined",
+    "--cgroupns=host",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
 ]
 BOOT_TIMEOUT = 120
 # Non-root SSH users of every host (see images/host-setup.sh): sudo without and with a password.
@@ -97,8 +110,13 @@ def planned_hosts(clients=None, bare=None):
 
 def recipe_hash():
     digest = hashlib.sha256()
-    for part in (SUITE, " ".join(BASE_PACKAGES), " ".join(DOCKER_PACKAGES),
-                 " ".join(RUN_FLAGS), SETUP_SCRIPT.read_text()):
+    for part in (
+        SUITE,
+        " ".join(BASE_PACKAGES),
+        " ".join(DOCKER_PACKAGES),
+        " ".join(RUN_FLAGS),
+        SETUP_SCRIPT.read_text(),
+    ):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:12]
 
@@ -122,7 +140,7 @@ def pidfile_process(path):
         stat = Path(f"/proc/{int(path.read_text())}/stat").read_text()
     except (OSError, ValueError):
         return None
-    name, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2]
+    name, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2]
     return None if state in "ZX" else name
 
 
@@ -140,8 +158,7 @@ def ensure_dockerd():
             stale.unlink(missing_ok=True)
         log("starting dockerd in the background (log: /var/log/harbor-deploy-lab-dockerd.log)")
         with open("/var/log/harbor-deploy-lab-dockerd.log", "ab") as out:
-            subprocess.Popen(["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
+            subprocess.Popen(["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
     for _ in range(60):
         if run("docker", "info", check=False).returncode == 0:
             return
@@ -150,6 +167,7 @@ def ensure_dockerd():
 
 
 # --- images ----------------------------------------------------------------------
+
 
 def build_images():
     """Build both host images from one debootstrap when either is missing."""
@@ -168,16 +186,18 @@ def build_images():
 
 # --- hosts -----------------------------------------------------------------------
 
+
 def ensure_ssh_key(directory):
     key_path = directory / "id_ed25519"
     if not key_path.exists():
         key = ed25519.Ed25519PrivateKey.generate()
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.OpenSSH,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+            )
+        )
         key_path.chmod(0o600)
-        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                               serialization.PublicFormat.OpenSSH)
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         (directory / "id_ed25519.pub").write_text(public.decode() + " harbor-deploy-lab\n")
     return key_path
 
@@ -203,34 +223,51 @@ def wait_booted(host, timeout=BOOT_TIMEOUT):
     while time.monotonic() < deadline:
         state = system_state(host)
         if state == "running":
-            ssh_up = docker("exec", host.container, "systemctl", "is-active", "ssh",
-                            check=False).stdout.strip() == "active"
+            ssh_up = (
+                docker("exec", host.container, "systemctl", "is-active", "ssh", check=False).stdout.strip() == "active"
+            )
             if ssh_up:
                 return True
         elif state == "degraded":
             break
         time.sleep(1)
-    failed = docker("exec", host.container, "systemctl", "--failed", "--no-legend",
-                    check=False).stdout.strip()
+    failed = docker("exec", host.container, "systemctl", "--failed", "--no-legend", check=False).stdout.strip()
     log(f"{host.name}: system state {state or 'unknown'}; failed units: {failed or 'none'}")
     return False
 
 
 def as_built(host):
     """A bare host stays bare: a deploy that installed docker on it made it a new host."""
-    has_docker = docker("exec", host.container, "sh", "-c", "command -v dockerd",
-                        check=False).returncode == 0
+    has_docker = docker("exec", host.container, "sh", "-c", "command -v dockerd", check=False).returncode == 0
     return has_docker == host.docker
 
 
 def start_container(host, image, pubkey_path):
     docker("volume", "create", "--label", LABEL, host.volume)
-    args = ["run", "-d", "--name", host.container, "--hostname", host.name,
-            "--label", LABEL, "--network", NETWORK, "--network-alias", host.name,
-            "--restart", "unless-stopped", "--stop-signal", "SIGRTMIN+3",
-            "-p", "127.0.0.1::22",
-            "-v", f"{host.volume}:/var/lib/docker",
-            "-v", f"{pubkey_path}:/root/.ssh/authorized_keys:ro"]
+    args = [
+        "run",
+        "-d",
+        "--name",
+        host.container,
+        "--hostname",
+        host.name,
+        "--label",
+        LABEL,
+        "--network",
+        NETWORK,
+        "--network-alias",
+        host.name,
+        "--restart",
+        "unless-stopped",
+        "--stop-signal",
+        "SIGRTMIN+3",
+        "-p",
+        "127.0.0.1::22",
+        "-v",
+        f"{host.volume}:/var/lib/docker",
+        "-v",
+        f"{pubkey_path}:/root/.ssh/authorized_keys:ro",
+    ]
     for user in SUDO_USERS:
         args += ["-v", f"{pubkey_path}:/home/{user}/.ssh/authorized_keys:ro"]
     for alias in host.dns_names:
@@ -273,8 +310,13 @@ def ensure_sudo_password(directory):
 def set_sudo_password(host, password_file):
     """Give the sudo user its password (from stdin: never on a command line)."""
     password = password_file.read_text().strip()
-    subprocess.run(["docker", "exec", "-i", host.container, "chpasswd"], input=f"{PASSWORD_SUDO_USER}:{password}\n",
-                   text=True, check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "exec", "-i", host.container, "chpasswd"],
+        input=f"{PASSWORD_SUDO_USER}:{password}\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 def read_host_details(host):
@@ -295,14 +337,20 @@ def wait_ssh(host, key_path, known_hosts, timeout=30):
         client.load_host_keys(str(known_hosts))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect("127.0.0.1", port=host.ssh_port, username="root",
-                           key_filename=str(key_path), look_for_keys=False,
-                           allow_agent=False, timeout=5)
+            client.connect(
+                "127.0.0.1",
+                port=host.ssh_port,
+                username="root",
+                key_filename=str(key_path),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=5,
+            )
             client.close()
             return
         except (paramiko.SSHException, OSError) as error:
             if time.monotonic() > deadline:
-                raise SystemExit(f"{host.name}: SSH on 127.0.0.1:{host.ssh_port} failed: {error}")
+                raise SystemExit(f"{host.name}: SSH on 127.0.0.1:{host.ssh_port} failed: {error}") from None
             time.sleep(1)
 
 
@@ -323,10 +371,14 @@ def ensure_mirror(directory, root):
         return url
     stop_mirror(directory)
     with open(directory / "mirror.log", "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "lab.mirror", "--root", str(root),
-                                    "--port", str(MIRROR_PORT)], cwd=LAB_DIR.parent,
-                                   stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lab.mirror", "--root", str(root), "--port", str(MIRROR_PORT)],
+            cwd=LAB_DIR.parent,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     pidfile.write_text(str(process.pid))
     rootfile.write_text(str(root))
     for _ in range(50):
@@ -383,10 +435,17 @@ def up(clients=None, bare=None):
     known_hosts.write_text("".join(read_host_details(host) + "\n" for host in hosts))
     for host in hosts:
         wait_ssh(host, key_path, known_hosts)
-    state = {"key": str(key_path), "known_hosts": str(known_hosts), "network": NETWORK,
-             "sudo_users": list(SUDO_USERS), "sudo_password_file": str(sudo_password),
-             "harbor_dns_name": HARBOR_DNS_NAME, "mirror_url": mirror_url,
-             "harbor_versions": list(standin.VERSIONS), "hosts": [{**asdict(host), "container": host.container} for host in hosts]}
+    state = {
+        "key": str(key_path),
+        "known_hosts": str(known_hosts),
+        "network": NETWORK,
+        "sudo_users": list(SUDO_USERS),
+        "sudo_password_file": str(sudo_password),
+        "harbor_dns_name": HARBOR_DNS_NAME,
+        "mirror_url": mirror_url,
+        "harbor_versions": list(standin.VERSIONS),
+        "hosts": [{**asdict(host), "container": host.container} for host in hosts],
+    }
     (directory / "hosts.json").write_text(json.dumps(state, indent=2) + "\n")
     log(f"lab ready: {', '.join(h.name + ':' + str(h.ssh_port) for h in hosts)}")
     return state
@@ -417,15 +476,22 @@ def load_state():
 
 def ssh_command(state, host, user="root"):
     """How to reach a lab host from the controller, as pyinfra does."""
-    return (f"ssh -i {state['key']} -o UserKnownHostsFile={state['known_hosts']} "
-            f"-p {host['ssh_port']} {user}@127.0.0.1")
+    return (
+        f"ssh -i {state['key']} -o UserKnownHostsFile={state['known_hosts']} " f"-p {host['ssh_port']} {user}@127.0.0.1"
+    )
 
 
 def harbor_health(host):
     """Harbor's own health answer on a lab server, read on the server; None without Harbor."""
-    answer = docker("exec", host["container"], "sh", "-c",
-                    "curl -sk --max-time 5 https://127.0.0.1:8443/api/v2.0/health "
-                    "|| curl -s --max-time 5 http://127.0.0.1:8081/api/v2.0/health", check=False).stdout
+    answer = docker(
+        "exec",
+        host["container"],
+        "sh",
+        "-c",
+        "curl -sk --max-time 5 https://127.0.0.1:8443/api/v2.0/health "
+        "|| curl -s --max-time 5 http://127.0.0.1:8081/api/v2.0/health",
+        check=False,
+    ).stdout
     try:
         health = json.loads(answer)
     except ValueError:
@@ -442,16 +508,20 @@ def status():
         info = container_info(LabHost(host["name"], host["group"], host["docker"]))
         running = info["State"]["Status"] if info else "missing"
         systemd = system_state(LabHost(host["name"], host["group"], host["docker"])) if running == "running" else "-"
-        print(f"  {host['name']:<10} {host['group']:<15} {host['address']:<15} container {running}, "
-              f"systemd {systemd or '-'}")
+        print(
+            f"  {host['name']:<10} {host['group']:<15} {host['address']:<15} container {running}, "
+            f"systemd {systemd or '-'}"
+        )
         print(f"             {ssh_command(state, host)}   (or ops@ / opspw@ with sudo)")
         if host["group"] == "harbor_servers" and running == "running":
             health = harbor_health(host)
             print(f"             Harbor: {health or 'not installed / not answering'}")
     server = next(h for h in state["hosts"] if h["group"] == "harbor_servers")
-    print(f"  Harbor from this machine: https://{server['address']}:8443 "
-          f"(CA {state_dir() / 'secrets' / state['harbor_dns_name'] / 'ca.crt'}); for its name add "
-          f"'{server['address']} {state['harbor_dns_name']}' to /etc/hosts")
+    print(
+        f"  Harbor from this machine: https://{server['address']}:8443 "
+        f"(CA {state_dir() / 'secrets' / state['harbor_dns_name'] / 'ca.crt'}); for its name add "
+        f"'{server['address']} {state['harbor_dns_name']}' to /etc/hosts"
+    )
 
 
 def main(argv):

@@ -29,14 +29,24 @@ def release_tags(root):
 
 def release(root, tag, base_url):
     folder = Path(root) / DOWNLOADS / tag
-    assets = [{
-        "name": asset.name,
-        "size": asset.stat().st_size,
-        "content_type": "application/octet-stream",
-        "browser_download_url": f"{base_url}/{DOWNLOADS}/{tag}/{asset.name}",
-    } for asset in sorted(folder.iterdir()) if asset.is_file()]
-    return {"tag_name": tag, "name": tag, "draft": False, "prerelease": False,
-            "html_url": f"{base_url}/{REPO}/releases/tag/{tag}", "assets": assets}
+    assets = [
+        {
+            "name": asset.name,
+            "size": asset.stat().st_size,
+            "content_type": "application/octet-stream",
+            "browser_download_url": f"{base_url}/{DOWNLOADS}/{tag}/{asset.name}",
+        }
+        for asset in sorted(folder.iterdir())
+        if asset.is_file()
+    ]
+    return {
+        "tag_name": tag,
+        "name": tag,
+        "draft": False,
+        "prerelease": False,
+        "html_url": f"{base_url}/{REPO}/releases/tag/{tag}",
+        "assets": assets,
+    }
 
 
 class MirrorHandler(SimpleHTTPRequestHandler):

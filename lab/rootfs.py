@@ -48,9 +48,11 @@ def debootstrap(packages):
 
 def chroot_run(root, script):
     """Run a shell script in the rootfs with the kernel filesystems apt needs."""
-    mounts = [(root / "proc", ["-t", "proc", "proc"]),
-              (root / "sys", ["-t", "sysfs", "sysfs"]),
-              (root / "dev", ["--bind", "/dev"])]
+    mounts = [
+        (root / "proc", ["-t", "proc", "proc"]),
+        (root / "sys", ["-t", "sysfs", "sysfs"]),
+        (root / "dev", ["--bind", "/dev"]),
+    ]
     mounted = []
     policy = root / "usr/sbin/policy-rc.d"
     try:
@@ -68,18 +70,20 @@ def chroot_run(root, script):
 
 def apt_install(root, packages):
     """apt in the rootfs (resolves dependencies that debootstrap --include cannot)."""
-    chroot_run(root, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                     f"--no-install-recommends {' '.join(packages)} >/dev/null "
-                     "&& apt-get clean && rm -rf /var/lib/apt/lists/*")
+    chroot_run(
+        root,
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        f"--no-install-recommends {' '.join(packages)} >/dev/null "
+        "&& apt-get clean && rm -rf /var/lib/apt/lists/*",
+    )
 
 
 def import_rootfs(root, tag, changes=()):
     args = ["docker", "import"]
     for change in changes:
         args += ["--change", change]
-    tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-cf", "-", "."],
-                           stdout=subprocess.PIPE)
-    result = subprocess.run(args + ["-", tag], stdin=tar.stdout, capture_output=True, text=True)
+    tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE)
+    result = subprocess.run(args + ["-", tag], stdin=tar.stdout, capture_output=True, text=True, check=False)
     if tar.wait() != 0 or result.returncode != 0:
         raise SystemExit(f"importing {root} as {tag} failed: {result.stderr.strip()}")
     log(f"built {tag}")

@@ -8,7 +8,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from harbor_deploy.facts.docker import CONTENT_MARKER, DAEMON_JSON, _split_content, parse_json_object
+from harbor_deploy.facts.docker import CONTENT_MARKER, DAEMON_JSON, parse_json_object, split_content
+from harbor_deploy.facts.output import key_values
 
 CERTS_D = "/etc/docker/certs.d"
 FETCH_FAILED = "--- fetch failed"
@@ -22,8 +23,10 @@ def certs_d_ca(registry):
 def as_user(user, command):
     """``command`` (a shell string) run by ``user`` with that user's HOME, so docker
     reads and writes that user's ``~/.docker/config.json``; stdin passes through."""
-    return (f'home=$(getent passwd {shlex.quote(user)} | cut -d: -f6) && '
-            f'runuser -u {shlex.quote(user)} -- env HOME="$home" sh -c {shlex.quote(command)}')
+    return (
+        f"home=$(getent passwd {shlex.quote(user)} | cut -d: -f6) && "
+        f'runuser -u {shlex.quote(user)} -- env HOME="$home" sh -c {shlex.quote(command)}'
+    )
 
 
 def _login_probe(registry, user):
@@ -31,14 +34,17 @@ def _login_probe(registry, user):
     stored in its ``auths`` entry for ``registry`` (the password half of the decoded
     ``auth`` is cut off on the host), and whether ``docker login`` accepts the stored
     credentials (it reads them, or fails at once: stdin is not a terminal)."""
+
     def echo(key, value):
         return f"echo {shlex.quote(f'{key}.{user}={value}')}"
 
     # docker writes config.json indented: flatten it, then take this registry's "auth".
     key_re = r'"\(https:\/\/\)\{0,1\}' + re.sub(r"([.\[\]])", r"\\\1", registry) + r'\/\{0,1\}"'
     sed = f's/.*{key_re}:{{[^}}]*"auth":"\\([^"]*\\)".*/\\2/p'
-    stored_user = (f'tr -d " \\t\\r\\n" 2>/dev/null < "$home/.docker/config.json" | sed -n {shlex.quote(sed)} | '
-                   "base64 -d 2>/dev/null | cut -s -d: -f1")
+    stored_user = (
+        f'tr -d " \\t\\r\\n" 2>/dev/null < "$home/.docker/config.json" | sed -n {shlex.quote(sed)} | '
+        "base64 -d 2>/dev/null | cut -s -d: -f1"
+    )
     check = as_user(user, f"docker login {shlex.quote(registry)} </dev/null >/dev/null 2>&1")
     return (
         f"home=$(getent passwd {shlex.quote(user)} | cut -d: -f6); "
@@ -57,7 +63,7 @@ def _login_state(values, user):
     }
 
 
-class DockerLoginCheck(FactBase):
+class DockerLoginCheck(FactBase[dict]):
     """
     Returns whether ``user``'s stored docker login for ``registry`` works (``docker
     login <registry>`` succeeds with the stored credentials, asking the registry),
@@ -74,12 +80,12 @@ class DockerLoginCheck(FactBase):
         return _login_probe(registry, user)
 
     def process(self, output):
-        values = dict(line.split("=", 1) for line in output if "=" in line)
+        values = key_values(output)
         user = next((key.split(".", 1)[1] for key in values if key.startswith("user_exists.")), None)
         return _login_state(values, user)
 
 
-class RegistryCaCertificate(FactBase):
+class RegistryCaCertificate(FactBase[dict]):
     """
     Returns the CA certificate (PEM text) Harbor serves at ``url``
     (``https://<host>:<port>/api/v2.0/systeminfo/getcert``), fetched from this host
@@ -91,11 +97,11 @@ class RegistryCaCertificate(FactBase):
         {"pem": "-----BEGIN CERTIFICATE-----\\n...", "error": None}
     """
 
-    requires_command = "curl"
+    def requires_command(self, url):
+        return "curl"
 
     def command(self, url):
-        return (f"curl -fsSk --max-time 20 {shlex.quote(url)} 2>&1 "
-                f"|| echo \"{FETCH_FAILED}: curl exit $?\"")
+        return f"curl -fsSk --max-time 20 {shlex.quote(url)} 2>&1 " f'|| echo "{FETCH_FAILED}: curl exit $?"'
 
     def process(self, output):
         text = "\n".join(output)
@@ -106,7 +112,7 @@ class RegistryCaCertificate(FactBase):
         return {"pem": text.strip() + "\n", "error": None}
 
 
-class ClientRegistryState(FactBase):
+class ClientRegistryState(FactBase[dict]):
     """
     Returns, in one round trip, how this host is a client of ``registry``: the CA in
     ``/etc/docker/certs.d/<registry>/ca.crt`` (sha256), the registry's entries in
@@ -138,13 +144,14 @@ class ClientRegistryState(FactBase):
         )
 
     def process(self, output):
-        values, raw = _split_content(output)
+        values, raw = split_content(output)
         config, error = parse_json_object(raw) if raw is not None else ({}, None)
         config = config or {}
         registry = values["registry"]
         insecure = registry in config.get("insecure-registries", [])
-        mirrors = [m for m in config.get("registry-mirrors", [])
-                   if re.sub(r"^[a-z]+://", "", m).rstrip("/") == registry]
+        mirrors = [
+            m for m in config.get("registry-mirrors", []) if re.sub(r"^[a-z]+://", "", m).rstrip("/") == registry
+        ]
         ca_sha256 = values.get("ca_sha256") or None
         users = [key.split(".", 1)[1] for key in values if key.startswith("user_exists.")]
         return {

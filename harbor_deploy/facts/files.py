@@ -4,7 +4,7 @@ import shlex
 from pyinfra.api import FactBase
 
 
-class PrivateFiles(FactBase):
+class PrivateFiles(FactBase[dict]):
     """
     Returns the files that exist of ``paths``, as bytes by path, and which of
     ``nonempty_dirs`` hold anything. The contents may be secrets (harbor.yml, keys):

@@ -2,6 +2,8 @@ import re
 
 from pyinfra.api import FactBase
 
+from harbor_deploy.facts.output import key_values
+
 _ZONE_HEADER = re.compile(r"^(\S+)(?: \(.*\))?$")
 _ZONE_LIST = re.compile(r"^  (ports|services): ?(.*)$")
 
@@ -21,7 +23,7 @@ def _parse_zones(lines):
     return zones
 
 
-class FirewalldState(FactBase):
+class FirewalldState(FactBase[dict]):
     """
     Returns the firewalld state in one round trip: whether it is installed and
     running, the default zone and, for every zone, the open ports of the permanent
@@ -68,7 +70,7 @@ class FirewalldState(FactBase):
             else:
                 section.append(line)
 
-        head = dict(line.split("=", 1) for line in sections["head"] if "=" in line)
+        head = key_values(sections["head"])
         state = head.get("state")
         running = state == "running"
         runtime = _parse_zones(sections["runtime"])

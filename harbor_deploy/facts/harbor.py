@@ -1,15 +1,16 @@
-import base64
 import json
 import shlex
 
 from pyinfra.api import FactBase
+
+from harbor_deploy.facts.output import key_values, split_at
 
 CONTAINER_MARKER = "--- containers"
 # Harbor's compose project: pinned so the name never follows a versioned directory.
 COMPOSE_PROJECT = "harbor"
 
 
-class HarborInstallation(FactBase):
+class HarborInstallation(FactBase[dict]):
     """
     Returns what is installed under a Harbor install dir, read from real artifacts
     (the installer writes no marker): the release directory the install dir points
@@ -36,7 +37,7 @@ class HarborInstallation(FactBase):
     def command(self, install_dir, version):
         d = shlex.quote(install_dir.rstrip("/"))
         return (
-            f'target=$(readlink -f {d} 2>/dev/null); '
+            f"target=$(readlink -f {d} 2>/dev/null); "
             f'[ -d "$target" ] || target=""; echo "release_dir=$target"; '
             'echo "bundle=$(cd "$target" 2>/dev/null && ls harbor.v*.tar.gz 2>/dev/null | head -n1)"; '
             f'echo "releases=$(ls -d {d}-v* 2>/dev/null | tr "\\n" " ")"; '
@@ -53,10 +54,10 @@ class HarborInstallation(FactBase):
         )
 
     def process(self, output):
-        at = output.index(CONTAINER_MARKER) if CONTAINER_MARKER in output else len(output)
-        values = dict(line.split("=", 1) for line in output[:at] if "=" in line)
+        head, listed = split_at(output, CONTAINER_MARKER)
+        values = key_values(head)
         containers = {}
-        for line in output[at + 1:]:
+        for line in listed or []:
             parts = line.split()
             if len(parts) == 3:
                 containers[parts[0]] = {"image": parts[1], "state": parts[2]}
@@ -64,7 +65,7 @@ class HarborInstallation(FactBase):
         core = containers.get("harbor-core", {}).get("image", "")
         return {
             "release_dir": values.get("release_dir") or None,
-            "bundle_version": bundle[len("harbor."):-len(".tar.gz")] if bundle else None,
+            "bundle_version": bundle[len("harbor.") : -len(".tar.gz")] if bundle else None,
             "releases": values.get("releases", "").split(),
             "compose_mtime": int(values["compose_mtime"]) if values.get("compose_mtime") else None,
             "harbor_yml_mtime": int(values["harbor_yml_mtime"]) if values.get("harbor_yml_mtime") else None,
@@ -77,7 +78,7 @@ class HarborInstallation(FactBase):
         }
 
 
-class HarborHealth(FactBase):
+class HarborHealth(FactBase[dict]):
     """
     Returns each Harbor container's state, health and start time, and Harbor's own
     ``/api/v2.0/health`` answer (``None`` when it does not answer), in one round trip.
@@ -104,15 +105,14 @@ class HarborHealth(FactBase):
         )
 
     def process(self, output):
-        at = output.index(CONTAINER_MARKER) if CONTAINER_MARKER in output else len(output)
+        listed, answer = split_at(output, CONTAINER_MARKER)
         containers = {}
-        for line in output[:at]:
+        for line in listed:
             parts = line.split()
             if len(parts) == 4:
-                containers[parts[0].lstrip("/")] = {
-                    "state": parts[1], "health": parts[2], "started_at": parts[3]}
+                containers[parts[0].lstrip("/")] = {"state": parts[1], "health": parts[2], "started_at": parts[3]}
         try:
-            api = json.loads("\n".join(output[at + 1:]))
+            api = json.loads("\n".join(answer or []))
         except ValueError:
             api = None
         return {"containers": containers, "api": api if isinstance(api, dict) else None}

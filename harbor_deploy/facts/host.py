@@ -3,8 +3,10 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from harbor_deploy.facts.output import key_values
 
-class HostOverview(FactBase):
+
+class HostOverview(FactBase[dict]):
     """
     Returns what a deploy first needs to know about a host, in one round trip:
     the OS, the systemd state, the docker engine and compose v2 versions (``None``
@@ -27,7 +29,7 @@ class HostOverview(FactBase):
 
     def command(self):
         return (
-            '. /etc/os-release 2>/dev/null; '
+            ". /etc/os-release 2>/dev/null; "
             'echo "os_id=$ID"; echo "os_version_id=$VERSION_ID"; '
             'echo "os_codename=$VERSION_CODENAME"; echo "os_name=$PRETTY_NAME"; '
             'echo "systemd_state=$(systemctl is-system-running 2>/dev/null)"; '
@@ -38,15 +40,25 @@ class HostOverview(FactBase):
         )
 
     def process(self, output):
-        values = dict(line.split("=", 1) for line in output if "=" in line)
-        overview = {key: values.get(key) or None for key in (
-            "os_id", "os_version_id", "os_codename", "os_name", "systemd_state",
-            "docker_version", "compose_version", "firewalld_state")}
+        values = key_values(output)
+        overview = {
+            key: values.get(key) or None
+            for key in (
+                "os_id",
+                "os_version_id",
+                "os_codename",
+                "os_name",
+                "systemd_state",
+                "docker_version",
+                "compose_version",
+                "firewalld_state",
+            )
+        }
         overview["docker_installed"] = values.get("docker_installed") == "yes"
         return overview
 
 
-class ServerResources(FactBase):
+class ServerResources(FactBase[dict]):
     """
     Returns what Harbor's minimums and port checks need, in one round trip: CPU
     count, memory, free disk where ``path`` is (or its nearest existing parent),
@@ -62,12 +74,12 @@ class ServerResources(FactBase):
 
     def command(self, path="/"):
         return (
-            f"p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
+            f'p={shlex.quote(path)}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; '
             'echo "cpus=$(nproc)"; '
             "echo \"memory_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)\"; "
-            "echo \"disk_free_mib=$(df -Pm \"$p\" | awk 'NR==2 {print $4}')\"; "
+            'echo "disk_free_mib=$(df -Pm "$p" | awk \'NR==2 {print $4}\')"; '
             'echo "machine=$(uname -m)"; '
-            "ss -Hltnp 2>/dev/null | awk '{print \"listen=\" $4 \" \" $6}'"
+            'ss -Hltnp 2>/dev/null | awk \'{print "listen=" $4 " " $6}\''
         )
 
     def process(self, output):

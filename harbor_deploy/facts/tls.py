@@ -4,7 +4,7 @@ import shlex
 from pyinfra.api import FactBase
 
 
-class CertificateExpiry(FactBase):
+class CertificateExpiry(FactBase[dict | None]):
     """
     Returns a PEM certificate's subject, subjectAltNames and expiry as the host sees
     them (``openssl x509``), or ``None`` when the file is missing.
@@ -20,8 +20,10 @@ class CertificateExpiry(FactBase):
 
     def command(self, path):
         quoted = shlex.quote(path)
-        return (f"[ -f {quoted} ] && openssl x509 -in {quoted} -noout -enddate -subject "
-                "-ext subjectAltName 2>/dev/null || true")
+        return (
+            f"[ -f {quoted} ] && openssl x509 -in {quoted} -noout -enddate -subject "
+            "-ext subjectAltName 2>/dev/null || true"
+        )
 
     def process(self, output):
         fields, sans = {}, []
@@ -34,5 +36,8 @@ class CertificateExpiry(FactBase):
         if "notAfter" not in fields:
             return None
         not_after = datetime.datetime.strptime(fields["notAfter"], "%b %d %H:%M:%S %Y %Z")
-        return {"subject": fields.get("subject"), "sans": sans,
-                "not_after": not_after.replace(tzinfo=datetime.timezone.utc)}
+        return {
+            "subject": fields.get("subject"),
+            "sans": sans,
+            "not_after": not_after.replace(tzinfo=datetime.UTC),
+        }

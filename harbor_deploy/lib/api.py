@@ -97,8 +97,18 @@ def _harbor_message(response):
 class HarborClient:
     """Authenticated calls to ``<base_url>/api/v2.0``; ``password`` may be a ``Secret``."""
 
-    def __init__(self, base_url, username=None, password=None, verify=True, retries=4,
-                 backoff=0.5, timeout=30, session=None, sleep=time.sleep):
+    def __init__(
+        self,
+        base_url,
+        username=None,
+        password=None,
+        verify=True,
+        retries=4,
+        backoff=0.5,
+        timeout=30,
+        session=None,
+        sleep=time.sleep,
+    ):
         self.base_url = base_url.rstrip("/")
         self.username = username
         self.retries, self.backoff, self.timeout, self.sleep = retries, backoff, timeout, sleep
@@ -111,12 +121,18 @@ class HarborClient:
 
     def with_credentials(self, username, password):
         """A client of the same Harbor (same TLS trust and retries) as another account."""
-        return HarborClient(self.base_url, username, password, verify=self.session.verify,
-                            retries=self.retries, backoff=self.backoff, timeout=self.timeout,
-                            sleep=self.sleep)
+        return HarborClient(
+            self.base_url,
+            username,
+            password,
+            verify=self.session.verify,
+            retries=self.retries,
+            backoff=self.backoff,
+            timeout=self.timeout,
+            sleep=self.sleep,
+        )
 
-    def request(self, method, path, resource, json=None, params=None, headers=None, ok=(),
-                accept=JSON):
+    def request(self, method, path, resource, json=None, params=None, headers=None, ok=(), accept=JSON):
         """The response of one call; statuses >= 400 not in ``ok`` raise ``ApiError``.
         ``accept`` is what the operation produces (Harbor refuses any other)."""
         url = f"{self.base_url}{API_PREFIX}{path}"
@@ -126,21 +142,28 @@ class HarborClient:
             try:
                 # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
                 # override a session's verify (psf/requests#3829), losing Harbor's CA.
-                response = self.session.request(method, url, json=json, params=params,
-                                                headers=headers, timeout=self.timeout,
-                                                verify=self.session.verify)
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    timeout=self.timeout,
+                    verify=self.session.verify,
+                )
             except (requests.ConnectionError, requests.Timeout) as error:
                 # requests' message carries the URL only, never the auth header.
                 if last or isinstance(error, requests.ReadTimeout) and method not in IDEMPOTENT_METHODS:
                     raise ApiError(method, resource, None, f"{type(error).__name__}: {error}") from None
             else:
                 retry = response.status_code in GATEWAY_STATUSES or (
-                    response.status_code >= 500 and method in IDEMPOTENT_METHODS)
+                    response.status_code >= 500 and method in IDEMPOTENT_METHODS
+                )
                 if response.status_code < 400 or response.status_code in ok:
                     return response
                 if not retry or last:
                     raise self._error(method, resource, response)
-            self.sleep(self.backoff * 2 ** attempt)
+            self.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 
     def _error(self, method, resource, response):
@@ -166,8 +189,7 @@ class HarborClient:
         """Every item of a paginated list."""
         items, page = [], 1
         while True:
-            batch = self.get(path, resource, params={**(params or {}), "page": page,
-                                                     "page_size": PAGE_SIZE}) or []
+            batch = self.get(path, resource, params={**(params or {}), "page": page, "page_size": PAGE_SIZE}) or []
             items += batch
             if len(batch) < PAGE_SIZE:
                 return items
@@ -231,8 +253,9 @@ def default_verify(config):
     if mode == "generate":
         ca = secrets_dir(config) / CA_FILE
         if not ca.is_file():
-            raise ApiError("TLS", "controller CA", None,
-                           f"{ca} is missing: run the server deploy first, or set harbor_api_verify")
+            raise ApiError(
+                "TLS", "controller CA", None, f"{ca} is missing: run the server deploy first, or set harbor_api_verify"
+            )
         return str(ca)
     if mode == "provided" and config.get("harbor_tls_chain"):
         return str(Path(config["harbor_tls_chain"]))

@@ -14,12 +14,21 @@ from pathlib import Path
 
 from harbor_deploy.lib import tls
 from harbor_deploy.lib.defaults import (
-    CLIENT_CA_SOURCES, CLIENT_PASSWORD_ENV, CLIENT_TRUST_MODES, merged,
+    CLIENT_CA_SOURCES,
+    CLIENT_PASSWORD_ENV,
+    CLIENT_TRUST_MODES,
+    merged,
 )
-from harbor_deploy.lib.resources import (
-    MANAGED_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD_ENV, ROBOT_PREFIX, read_secret,
+from harbor_deploy.lib.secrets import (
+    MANAGED_ADMIN_PASSWORD,
+    MANAGED_ADMIN_PASSWORD_ENV,
+    ROBOT_PREFIX,
+    SPECS_BY_NAME,
+    Secret,
+    SecretStore,
+    robot_secret_name,
+    secrets_dir,
 )
-from harbor_deploy.lib.secrets import SPECS_BY_NAME, Secret, SecretStore, secrets_dir
 from harbor_deploy.lib.validate import SHA256_RE, ConfigError, hostname_problems, is_port
 
 REGISTRY_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
@@ -89,10 +98,10 @@ def client_password(config, env=None):
         return Secret(store.env[CLIENT_PASSWORD_ENV], f"env {CLIENT_PASSWORD_ENV}")
     username = config["harbor_client_username"]
     if username.startswith(ROBOT_PREFIX):
-        return read_secret(store, f"robots/{username.removeprefix(ROBOT_PREFIX)}", env=store.env)
+        return store.read(robot_secret_name(username.removeprefix(ROBOT_PREFIX)))
     if username != "admin":
         return None
-    managed = read_secret(store, MANAGED_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD_ENV, store.env)
+    managed = store.read(MANAGED_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD_ENV)
     admin = SPECS_BY_NAME["admin_password"]
     if managed is None and (admin.env_var in store.env or store.path(admin.name).exists()):
         return store.get(admin.name)
@@ -124,8 +133,7 @@ def _registry_problems(config):
 
 
 def _choice_problems(config):
-    for key, choices in (("harbor_client_trust", CLIENT_TRUST_MODES),
-                         ("harbor_client_ca_source", CLIENT_CA_SOURCES)):
+    for key, choices in (("harbor_client_trust", CLIENT_TRUST_MODES), ("harbor_client_ca_source", CLIENT_CA_SOURCES)):
         if config[key] not in choices:
             yield key, f"must be one of {', '.join(choices)}"
     for key in ("harbor_client_os_trust_store", "harbor_client_smoke_test"):
@@ -150,8 +158,13 @@ def _ca_problems(config):
     if source == "secrets":
         key, path = "harbor_client_ca_source", ca_secrets_path(config)
         if not path.is_file():
-            yield key, (f"no CA at {path}: run deploys/server.py first (it generates it), "
-                        "or choose another harbor_client_ca_source")
+            yield (
+                key,
+                (
+                    f"no CA at {path}: run deploys/server.py first (it generates it), "
+                    "or choose another harbor_client_ca_source"
+                ),
+            )
             return
     elif source == "file":
         key, path = "harbor_client_ca_file", config["harbor_client_ca_file"]
@@ -174,11 +187,15 @@ def _login_problems(config, env):
         return
     username = config["harbor_client_username"]
     if users and username is None:
-        yield "harbor_client_username", (
-            "required when harbor_client_login_users is not empty: the Harbor account every Docker "
-            "host logs in as. Use a robot account (robot$<project>+<name>, created by "
-            "deploys/configure.py from harbor_robots), not admin: each host keeps the password in "
-            "~/.docker/config.json")
+        yield (
+            "harbor_client_username",
+            (
+                "required when harbor_client_login_users is not empty: the Harbor account every Docker "
+                "host logs in as. Use a robot account (robot$<project>+<name>, created by "
+                "deploys/configure.py from harbor_robots), not admin: each host keeps the password in "
+                "~/.docker/config.json"
+            ),
+        )
         return
     if username is None:
         return
@@ -186,11 +203,19 @@ def _login_problems(config, env):
         yield "harbor_client_username", "must be a Harbor user or robot name (no space, no colon)"
         return
     if users and client_password(config, env) is None:
-        yield "harbor_client_username", (
-            f"no password for {username}: set {CLIENT_PASSWORD_ENV}"
-            + (" (or keep the server deploy's admin_password in the secrets dir)" if username == "admin"
-               else " (or run deploys/configure.py, which keeps the robot's secret)"
-               if username.startswith(ROBOT_PREFIX) else ""))
+        yield (
+            "harbor_client_username",
+            (
+                f"no password for {username}: set {CLIENT_PASSWORD_ENV}"
+                + (
+                    " (or keep the server deploy's admin_password in the secrets dir)"
+                    if username == "admin"
+                    else " (or run deploys/configure.py, which keeps the robot's secret)"
+                    if username.startswith(ROBOT_PREFIX)
+                    else ""
+                )
+            ),
+        )
     if config["harbor_client_smoke_test"] and not users:
         yield "harbor_client_smoke_test", "needs a logged-in user: harbor_client_login_users is empty"
 

@@ -44,34 +44,64 @@ class Key:
 
 
 KEYS = (
-    Key("harbor_hostname", None,
-        "DNS name (or IP) clients use to reach Harbor; not localhost/127.0.0.1", required=True),
-    Key("harbor_version", DEFAULT_VERSION,
-        'Harbor release to install, "vX.Y.Z" (>= v2.0.0) or "latest"'),
-    Key("harbor_install_dir", "/usr/local/harbor",
-        "symlink to the active bundle; versions unpack beside it (/usr/local/harbor-vX.Y.Z)"),
-    Key("harbor_installer_source", "official",
-        '"official" (GitHub releases), "mirror" (harbor_mirror_url) or "file" (harbor_installer_file)'),
-    Key("harbor_mirror_url", None,
+    Key(
+        "harbor_hostname", None, "DNS name (or IP) clients use to reach Harbor; not localhost/127.0.0.1", required=True
+    ),
+    Key("harbor_version", DEFAULT_VERSION, 'Harbor release to install, "vX.Y.Z" (>= v2.0.0) or "latest"'),
+    Key(
+        "harbor_install_dir",
+        "/usr/local/harbor",
+        "symlink to the active bundle; versions unpack beside it (/usr/local/harbor-vX.Y.Z)",
+    ),
+    Key(
+        "harbor_installer_source",
+        "official",
+        '"official" (GitHub releases), "mirror" (harbor_mirror_url) or "file" (harbor_installer_file)',
+    ),
+    Key(
+        "harbor_mirror_url",
+        None,
         "base URL of a GitHub releases mirror serving /repos/goharbor/harbor/releases/... and "
-        "/goharbor/harbor/releases/download/<tag>/<asset>"),
-    Key("harbor_installer_file", None,
-        "controller path of an offline installer .tgz (source \"file\")", controller_path=True),
-    Key("harbor_installer_sha256", None,
-        "optional pin: full lowercase sha256 of the offline installer"),
-    Key("harbor_github_token_env", "GITHUB_TOKEN",
-        "name of the controller env var holding a GitHub token for the releases API"),
+        "/goharbor/harbor/releases/download/<tag>/<asset>",
+    ),
+    Key(
+        "harbor_installer_file",
+        None,
+        'controller path of an offline installer .tgz (source "file")',
+        controller_path=True,
+    ),
+    Key("harbor_installer_sha256", None, "optional pin: full lowercase sha256 of the offline installer"),
+    Key(
+        "harbor_github_token_env",
+        "GITHUB_TOKEN",
+        "name of the controller env var holding a GitHub token for the releases API",
+    ),
     Key("harbor_http_port", 8081, "host port nginx publishes for HTTP (redirects to HTTPS when TLS is on)"),
     Key("harbor_https_port", 8443, "host port nginx publishes for HTTPS"),
-    Key("harbor_tls_mode", "generate",
-        '"generate" (controller CA + server cert), "provided" (your cert/key) or "http" (no TLS)'),
-    Key("harbor_tls_certificate", None, "controller path of the server certificate (PEM, mode provided)", controller_path=True),
-    Key("harbor_tls_private_key", None, "controller path of its private key (PEM, mode provided)", controller_path=True),
-    Key("harbor_tls_chain", None,
-        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt", controller_path=True),
+    Key(
+        "harbor_tls_mode",
+        "generate",
+        '"generate" (controller CA + server cert), "provided" (your cert/key) or "http" (no TLS)',
+    ),
+    Key(
+        "harbor_tls_certificate",
+        None,
+        "controller path of the server certificate (PEM, mode provided)",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_tls_private_key", None, "controller path of its private key (PEM, mode provided)", controller_path=True
+    ),
+    Key(
+        "harbor_tls_chain",
+        None,
+        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt",
+        controller_path=True,
+    ),
     Key("harbor_tls_extra_sans", [], "extra DNS names / IPs for the generated server certificate"),
-    Key("harbor_external_url", None,
-        "public URL when Harbor sits behind a TLS-terminating proxy (sets the token realm)"),
+    Key(
+        "harbor_external_url", None, "public URL when Harbor sits behind a TLS-terminating proxy (sets the token realm)"
+    ),
     Key("harbor_data_volume", "/data", "absolute host path of Harbor's data (database, registry, secrets)"),
     Key("harbor_with_trivy", True, "install the Trivy scanner (install.sh --with-trivy)"),
     Key("harbor_trivy_ignore_unfixed", False, "report only vulnerabilities that have a fix"),
@@ -95,93 +125,174 @@ KEYS = (
     Key("harbor_log_rotate_count", 50, "rotated log files kept"),
     Key("harbor_log_rotate_size", "200M", "rotate a log above this size (bytes, or with k/M/G)"),
     Key("harbor_log_location", "/var/log/harbor", "host directory of Harbor's logs"),
-    Key("harbor_log_external_endpoint", None,
-        "None, or {protocol: tcp|udp, host, port} of a syslog endpoint"),
-    Key("harbor_proxy", {"http_proxy": None, "https_proxy": None, "no_proxy": None,
-                         "components": ["core", "jobservice", "trivy"]},
+    Key("harbor_log_external_endpoint", None, "None, or {protocol: tcp|udp, host, port} of a syslog endpoint"),
+    Key(
+        "harbor_proxy",
+        {"http_proxy": None, "https_proxy": None, "no_proxy": None, "components": ["core", "jobservice", "trivy"]},
         "outbound proxy of Harbor's components {http_proxy, https_proxy, no_proxy, components}; a proxy "
-        "URL with credentials can be {secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)"),
-    Key("harbor_metric", {"enabled": False, "port": 9090, "path": "/metrics"},
-        "Prometheus metrics {enabled, port, path}"),
-    Key("harbor_cache", {"enabled": False, "expire_hours": 24},
-        "Redis cache layer {enabled, expire_hours}; same on every instance"),
-    Key("harbor_upload_purging", {"enabled": True, "age": "168h", "interval": "24h", "dryrun": False},
-        "purge of stale uploads {enabled, age, interval, dryrun}; age/interval as <n>h, n >= 2"),
-    Key("harbor_storage_service", None,
+        "URL with credentials can be {secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)",
+    ),
+    Key(
+        "harbor_metric",
+        {"enabled": False, "port": 9090, "path": "/metrics"},
+        "Prometheus metrics {enabled, port, path}",
+    ),
+    Key(
+        "harbor_cache",
+        {"enabled": False, "expire_hours": 24},
+        "Redis cache layer {enabled, expire_hours}; same on every instance",
+    ),
+    Key(
+        "harbor_upload_purging",
+        {"enabled": True, "age": "168h", "interval": "24h", "dryrun": False},
+        "purge of stale uploads {enabled, age, interval, dryrun}; age/interval as <n>h, n >= 2",
+    ),
+    Key(
+        "harbor_storage_service",
+        None,
         "None (filesystem under data_volume) or harbor.yml's storage_service, e.g. "
         "{s3: {...}, ca_bundle: /server/path, redirect: {disable: false}}; any value can be "
-        "{secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)"),
-    Key("harbor_external_database", None,
+        "{secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)",
+    ),
+    Key(
+        "harbor_external_database",
+        None,
         "None or {host, port, db_name, username, password?, ssl_mode, max_idle_conns, max_open_conns}; "
-        "password may come from HARBOR_EXTERNAL_DB_PASSWORD instead"),
-    Key("harbor_external_redis", None,
+        "password may come from HARBOR_EXTERNAL_DB_PASSWORD instead",
+    ),
+    Key(
+        "harbor_external_redis",
+        None,
         "None or harbor.yml's external_redis {host: h:port, password?, ...}; "
-        "password may come from HARBOR_EXTERNAL_REDIS_PASSWORD instead"),
+        "password may come from HARBOR_EXTERNAL_REDIS_PASSWORD instead",
+    ),
     Key("harbor_firewall_zone", "public", "firewalld zone the HTTP/HTTPS (and metric) ports open in"),
-    Key("harbor_firewall_open_syslog", False,
-        "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)"),
+    Key(
+        "harbor_firewall_open_syslog",
+        False,
+        "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)",
+    ),
     Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
-    Key("harbor_secrets_dir", ".secrets",
+    Key(
+        "harbor_secrets_dir",
+        ".secrets",
         "controller dir holding <hostname>/ passwords, keys, certs (gitignored; a relative path is "
-        "taken from the inventory file's folder)", controller_path=True),
+        "taken from the inventory file's folder)",
+        controller_path=True,
+    ),
     # Client deploy (deploys/client.py, group docker_clients).
-    Key("harbor_registry", None,
+    Key(
+        "harbor_registry",
+        None,
         "registry address clients use, host:port; default <harbor_hostname>:<harbor_https_port> "
-        "(<harbor_http_port> when harbor_client_trust is http)"),
-    Key("harbor_client_trust", "https",
+        "(<harbor_http_port> when harbor_client_trust is http)",
+    ),
+    Key(
+        "harbor_client_trust",
+        "https",
         '"https" (CA in /etc/docker/certs.d, no daemon restart) or "http" (insecure-registries, '
-        "plain HTTP: only on a trusted network)"),
-    Key("harbor_client_ca_source", "secrets",
+        "plain HTTP: only on a trusted network)",
+    ),
+    Key(
+        "harbor_client_ca_source",
+        "secrets",
         '"secrets" (the server deploy\'s <harbor_secrets_dir>/<hostname>/ca.crt), "file" '
         '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert, trust on '
-        'first use unless harbor_client_ca_sha256 pins it) or "none" (a publicly trusted certificate)'),
-    Key("harbor_client_ca_file", None, "controller path of the registry CA (PEM), ca source \"file\"", controller_path=True),
-    Key("harbor_client_ca_sha256", None, "optional pin: sha256 of the CA PEM that \"fetch\" must get"),
-    Key("harbor_client_os_trust_store", False,
-        "also install the CA in the OS trust store (curl, skopeo...; dockerd reads it only at start)"),
-    Key("harbor_client_login_users", ["root"],
-        "OS users that docker login (each gets ~/.docker/config.json); [] skips the login"),
-    Key("harbor_client_username", None,
+        'first use unless harbor_client_ca_sha256 pins it) or "none" (a publicly trusted certificate)',
+    ),
+    Key(
+        "harbor_client_ca_file",
+        None,
+        'controller path of the registry CA (PEM), ca source "file"',
+        controller_path=True,
+    ),
+    Key("harbor_client_ca_sha256", None, 'optional pin: sha256 of the CA PEM that "fetch" must get'),
+    Key(
+        "harbor_client_os_trust_store",
+        False,
+        "also install the CA in the OS trust store (curl, skopeo...; dockerd reads it only at start)",
+    ),
+    Key(
+        "harbor_client_login_users",
+        ["root"],
+        "OS users that docker login (each gets ~/.docker/config.json); [] skips the login",
+    ),
+    Key(
+        "harbor_client_username",
+        None,
         "Harbor account clients log in as, required when they log in: a robot account "
         "(robot$<project>+<name>) rather than admin; password from HARBOR_CLIENT_PASSWORD, else the "
-        "secrets dir (a robot's secret from configure, or admin's password)"),
-    Key("harbor_client_daemon_extra", {},
-        "extra daemon.json keys merged in (e.g. live-restore, registry-mirrors); lists are merged"),
-    Key("harbor_client_restart_batch", 1,
-        "how many clients reload/restart dockerd at the same time (rolling batches)"),
-    Key("harbor_client_smoke_test", False,
-        "push a tiny image (built on the client, no external pull) and pull another client's"),
+        "secrets dir (a robot's secret from configure, or admin's password)",
+    ),
+    Key(
+        "harbor_client_daemon_extra",
+        {},
+        "extra daemon.json keys merged in (e.g. live-restore, registry-mirrors); lists are merged",
+    ),
+    Key("harbor_client_restart_batch", 1, "how many clients reload/restart dockerd at the same time (rolling batches)"),
+    Key(
+        "harbor_client_smoke_test",
+        False,
+        "push a tiny image (built on the client, no external pull) and pull another client's",
+    ),
     Key("harbor_client_smoke_project", "library", "Harbor project the smoke test pushes to"),
     # Configure deploy (deploys/configure.py): Harbor's settings through its API.
-    Key("harbor_api_url", None,
+    Key(
+        "harbor_api_url",
+        None,
         "URL the controller calls the API at; default harbor_external_url, else "
-        "https://<harbor_api_host>:<harbor_https_port> (http://...:<harbor_http_port> in tls mode http)"),
-    Key("harbor_api_host", None,
+        "https://<harbor_api_host>:<harbor_https_port> (http://...:<harbor_http_port> in tls mode http)",
+    ),
+    Key(
+        "harbor_api_host",
+        None,
         "host name or address the controller reaches Harbor at when it can't resolve harbor_hostname "
-        "(default harbor_hostname; the generated certificate must name it: harbor_tls_extra_sans)"),
-    Key("harbor_api_verify", None,
+        "(default harbor_hostname; the generated certificate must name it: harbor_tls_extra_sans)",
+    ),
+    Key(
+        "harbor_api_verify",
+        None,
         "TLS trust of API calls: None = the generated CA in the secrets dir (mode generate), "
-        "harbor_tls_chain (mode provided) or the system CAs; a CA file path; false only on purpose", controller_path=True),
-    Key("harbor_admin_password_rotate", True,
+        "harbor_tls_chain (mode provided) or the system CAs; a CA file path; false only on purpose",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_admin_password_rotate",
+        True,
         "move the admin account off harbor.yml's seed to a managed password (secrets file "
-        "admin_password_managed or HARBOR_ADMIN_MANAGED_PASSWORD)"),
-    Key("harbor_registries", [],
+        "admin_password_managed or HARBOR_ADMIN_MANAGED_PASSWORD)",
+    ),
+    Key(
+        "harbor_registries",
+        [],
         "registry endpoints [{name, type, url, insecure, description, access_key, "
-        "access_secret_env, state}]; the secret from that env var or secrets file registries/<name>"),
-    Key("harbor_users", [],
+        "access_secret_env, state}]; the secret from that env var or secrets file registries/<name>",
+    ),
+    Key(
+        "harbor_users",
+        [],
         "local users [{username, email, realname, comment, password_env, state}]; passwords "
-        "generated into secrets file users/<username> unless password_env names one"),
-    Key("harbor_projects", [],
-        "projects [{name, public, storage_quota (bytes, \"10G\" or -1), auto_scan, prevent_vulnerable, "
+        "generated into secrets file users/<username> unless password_env names one",
+    ),
+    Key(
+        "harbor_projects",
+        [],
+        'projects [{name, public, storage_quota (bytes, "10G" or -1), auto_scan, prevent_vulnerable, '
         "severity, proxy_cache (registry name), members [{user, role, state}], retention "
-        "{schedule, rules [{template, count, repositories, tags, untagged}]}, state}]"),
-    Key("harbor_robots", [],
+        "{schedule, rules [{template, count, repositories, tags, untagged}]}, state}]",
+    ),
+    Key(
+        "harbor_robots",
+        [],
         "robot accounts [{name, project (push/pull there) or projects (system level, default *), "
         "access, duration (days, -1 never), description, disable, refresh, state}]; secrets in "
-        "secrets file robots/<project>+<name>"),
-    Key("harbor_gc_schedule", None,
-        "None (left as is) or {schedule: Hourly|Daily|Weekly|<6-field cron>|None, "
-        "delete_untagged, workers}"),
+        "secrets file robots/<project>+<name>",
+    ),
+    Key(
+        "harbor_gc_schedule",
+        None,
+        "None (left as is) or {schedule: Hourly|Daily|Weekly|<6-field cron>|None, " "delete_untagged, workers}",
+    ),
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}

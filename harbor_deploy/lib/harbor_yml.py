@@ -10,15 +10,14 @@ works with pyinfra's ``files.template(src=TEMPLATE, jinja_env_kwargs=JINJA_ENV_K
 
 import functools
 import re
-from pathlib import Path
 
 import jinja2
 import yaml
 
+from harbor_deploy.lib import TEMPLATES
 from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY
 from harbor_deploy.lib.secrets import MASK, resolved
 from harbor_deploy.lib.validate import VERSION_RE
-from harbor_deploy.lib import TEMPLATES
 
 TEMPLATE = TEMPLATES / "harbor.yml.j2"
 JINJA_ENV_KWARGS = {"trim_blocks": True, "lstrip_blocks": True}
@@ -35,16 +34,57 @@ SECRET_FIELD_RE = re.compile(
 # Sections whose values are all treated as secrets (credentials of storage drivers,
 # databases, Redis, proxies and log endpoints have many names), but these fields.
 SECRET_SECTIONS = ("storage_service", "external_database", "external_redis", "proxy", "external_endpoint")
-NOT_SECRET_FIELDS = frozenset((
-    "ca_bundle", "redirect", "disable", "maxthreads", "rootdirectory", "region", "bucket", "regionendpoint",
-    "encrypt", "secure", "skipverify", "v4auth", "chunksize", "storageclass", "multipartcopychunksize",
-    "multipartcopymaxconcurrency", "multipartcopythresholdsize", "container", "realm", "accountname",
-    "insecureskipverify", "authurl", "tenant", "tenantid", "domain", "domainid", "internal", "endpoint",
-    "host", "port", "db_name", "username", "ssl_mode", "max_idle_conns", "max_open_conns", "protocol",
-    "components", "no_proxy", "http_proxy", "https_proxy", "sentinel_master_set", "registry_db_index",
-    "jobservice_db_index", "trivy_db_index", "harbor_db_index", "cache_layer_db_index",
-    "idle_timeout_seconds",
-))
+NOT_SECRET_FIELDS = frozenset(
+    (
+        "ca_bundle",
+        "redirect",
+        "disable",
+        "maxthreads",
+        "rootdirectory",
+        "region",
+        "bucket",
+        "regionendpoint",
+        "encrypt",
+        "secure",
+        "skipverify",
+        "v4auth",
+        "chunksize",
+        "storageclass",
+        "multipartcopychunksize",
+        "multipartcopymaxconcurrency",
+        "multipartcopythresholdsize",
+        "container",
+        "realm",
+        "accountname",
+        "insecureskipverify",
+        "authurl",
+        "tenant",
+        "tenantid",
+        "domain",
+        "domainid",
+        "internal",
+        "endpoint",
+        "host",
+        "port",
+        "db_name",
+        "username",
+        "ssl_mode",
+        "max_idle_conns",
+        "max_open_conns",
+        "protocol",
+        "components",
+        "no_proxy",
+        "http_proxy",
+        "https_proxy",
+        "sentinel_master_set",
+        "registry_db_index",
+        "jobservice_db_index",
+        "trivy_db_index",
+        "harbor_db_index",
+        "cache_layer_db_index",
+        "idle_timeout_seconds",
+    )
+)
 LINE_RE = re.compile(r"^(?P<indent>\s*)(?P<item>-\s+)?(?:(?P<key>[\w.-]+)\s*:(?:\s+|$))?(?P<value>.*?)\s*$")
 # user:password@ (or a token@) in any URL.
 URL_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
@@ -79,8 +119,7 @@ def block(value, indent):
 
 
 def _dump(value, **style):
-    text = yaml.dump(value, Dumper=_Dumper, sort_keys=True, allow_unicode=True,
-                     width=float("inf"), **style)
+    text = yaml.dump(value, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=float("inf"), **style)
     return text.removesuffix("\n...\n").removesuffix("\n")
 
 
@@ -107,18 +146,19 @@ def context(config, secrets, version=None):
     version = version or config["harbor_version"]
     https = None
     if config["harbor_tls_mode"] != "http":
-        https = {"port": config["harbor_https_port"], "certificate": SERVER_TLS_CERTIFICATE,
-                 "private_key": SERVER_TLS_PRIVATE_KEY}
+        https = {
+            "port": config["harbor_https_port"],
+            "certificate": SERVER_TLS_CERTIFICATE,
+            "private_key": SERVER_TLS_PRIVATE_KEY,
+        }
     external_database = None
     if config["harbor_external_database"]:
         external_database = {**EXTERNAL_DATABASE_DEFAULTS, **config["harbor_external_database"]}
-        external_database["password"] = _password(external_database.get("password"),
-                                                  secrets.external_db_password)
+        external_database["password"] = _password(external_database.get("password"), secrets.external_db_password)
     external_redis = None
     if config["harbor_external_redis"]:
         external_redis = dict(config["harbor_external_redis"])
-        external_redis["password"] = _password(external_redis.get("password"),
-                                               secrets.external_redis_password)
+        external_redis["password"] = _password(external_redis.get("password"), secrets.external_redis_password)
     return {
         "y": y,
         "block": block,
@@ -136,15 +176,30 @@ def context(config, secrets, version=None):
         },
         "data_volume": config["harbor_data_volume"],
         "storage_service": resolved(config["harbor_storage_service"], secrets.referenced),
-        "trivy": {field: config[f"harbor_trivy_{field}"] for field in (
-            "ignore_unfixed", "skip_update", "skip_java_db_update", "offline_scan",
-            "security_check", "insecure", "timeout")},
-        "jobservice": {field: config[f"harbor_jobservice_{field}"] for field in (
-            "max_job_workers", "max_job_duration_hours", "job_loggers", "logger_sweeper_duration")},
-        "notification": {field: config[f"harbor_notification_{field}"] for field in (
-            "webhook_job_max_retry", "webhook_job_http_client_timeout")},
-        "log": {field: config[f"harbor_log_{field}"] for field in (
-            "level", "rotate_count", "rotate_size", "location", "external_endpoint")},
+        "trivy": {
+            field: config[f"harbor_trivy_{field}"]
+            for field in (
+                "ignore_unfixed",
+                "skip_update",
+                "skip_java_db_update",
+                "offline_scan",
+                "security_check",
+                "insecure",
+                "timeout",
+            )
+        },
+        "jobservice": {
+            field: config[f"harbor_jobservice_{field}"]
+            for field in ("max_job_workers", "max_job_duration_hours", "job_loggers", "logger_sweeper_duration")
+        },
+        "notification": {
+            field: config[f"harbor_notification_{field}"]
+            for field in ("webhook_job_max_retry", "webhook_job_http_client_timeout")
+        },
+        "log": {
+            field: config[f"harbor_log_{field}"]
+            for field in ("level", "rotate_count", "rotate_size", "location", "external_endpoint")
+        },
         "config_version": config_version(version),
         "external_database": external_database,
         "external_redis": external_redis,
@@ -158,8 +213,12 @@ def context(config, secrets, version=None):
 @functools.cache
 def _template():
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True, autoescape=False, **JINJA_ENV_KWARGS)
+        loader=jinja2.FileSystemLoader(TEMPLATE.parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        **JINJA_ENV_KWARGS,
+    )
     return environment.get_template(TEMPLATE.name)
 
 
@@ -180,21 +239,27 @@ def masked(text):
             lines.append(line)
             continue
         indent, key, value = len(match.group("indent")), match.group("key"), match.group("value")
-        while parents and parents[-1][0] >= indent and not (match.group("item") and parents[-1][0] == indent
-                                                            and key is None):
+        while (
+            parents
+            and parents[-1][0] >= indent
+            and not (match.group("item") and parents[-1][0] == indent and key is None)
+        ):
             parents.pop()
         path = [name for _, name in parents]
         in_section = any(name in SECRET_SECTIONS for name in path + ([key] if key and not value else []))
         field = key or (path[-1] if path else "")
         secret_field = SECRET_FIELD_RE.match(line) is not None
-        if value not in EMPTY_VALUES and not value.startswith("#") and (
-                secret_field or in_section and field not in NOT_SECRET_FIELDS):
-            line = line[:match.start("value")] + MASK
+        if (
+            value not in EMPTY_VALUES
+            and not value.startswith("#")
+            and (secret_field or in_section and field not in NOT_SECRET_FIELDS)
+        ):
+            shown = line[: match.start("value")] + MASK
         else:
-            line = URL_USERINFO_RE.sub(lambda found: f"{found.group('scheme')}{MASK}@", line)
+            shown = URL_USERINFO_RE.sub(lambda found: f"{found.group('scheme')}{MASK}@", line)
         if key and not value:
             parents.append((indent, key))
-        lines.append(line)
+        lines.append(shown)
     return "\n".join(lines)
 
 
@@ -213,10 +278,12 @@ def secrets_of(text):
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
         # A hand-written harbor.yml may hold an unquoted number.
-        return str(node) if isinstance(node, (str, int, float)) and not isinstance(node, bool) and node != "" \
-            else None
+        return str(node) if isinstance(node, str | int | float) and not isinstance(node, bool) and node != "" else None
 
-    found = {"admin_password": value("harbor_admin_password"), "db_password": value("database", "password"),
-             "external_db_password": value("external_database", "harbor", "password"),
-             "external_redis_password": value("external_redis", "password")}
+    found = {
+        "admin_password": value("harbor_admin_password"),
+        "db_password": value("database", "password"),
+        "external_db_password": value("external_database", "harbor", "password"),
+        "external_redis_password": value("external_redis", "password"),
+    }
     return {name: secret for name, secret in found.items() if secret is not None}

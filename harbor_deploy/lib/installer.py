@@ -79,10 +79,11 @@ def _rate_limit_error(response):
     reset = response.headers.get("X-RateLimit-Reset")
     when = ""
     if reset and reset.isdigit():
-        when = f" until {datetime.datetime.fromtimestamp(int(reset), datetime.timezone.utc):%H:%M} UTC"
+        when = f" until {datetime.datetime.fromtimestamp(int(reset), datetime.UTC):%H:%M} UTC"
     return InstallerError(
         f"GitHub API rate limit exceeded{when} (unauthenticated calls: 60 per hour): set a token in "
-        "the variable named by harbor_github_token_env, or pin harbor_version to a release")
+        "the variable named by harbor_github_token_env, or pin harbor_version to a release"
+    )
 
 
 def latest_tag(api_base, token=None, session=None):
@@ -97,7 +98,8 @@ def latest_tag(api_base, token=None, session=None):
     except requests.RequestException as error:
         raise InstallerError(f"cannot reach the releases API {url}: {type(error).__name__}") from None
     if response.status_code in (403, 429) and (
-            response.headers.get("X-RateLimit-Remaining") == "0" or "rate limit" in response.text.lower()):
+        response.headers.get("X-RateLimit-Remaining") == "0" or "rate limit" in response.text.lower()
+    ):
         raise _rate_limit_error(response)
     if response.status_code != 200:
         raise InstallerError(f"releases API {url} answered HTTP {response.status_code}")
@@ -155,8 +157,7 @@ def _check(name, md5, sha256, expected_md5, pinned_sha256):
     if expected_md5 is not None and md5 != expected_md5:
         raise InstallerError(f"{name}: md5 {md5} does not match the release md5sum {expected_md5}")
     if pinned_sha256 is not None and sha256 != pinned_sha256:
-        raise InstallerError(
-            f"{name}: sha256 {sha256} does not match harbor_installer_sha256 {pinned_sha256}")
+        raise InstallerError(f"{name}: sha256 {sha256} does not match harbor_installer_sha256 {pinned_sha256}")
 
 
 def verify(path, expected_md5=None, pinned_sha256=None):
@@ -261,7 +262,7 @@ def _from_file(config):
     wanted = config["harbor_version"]
     if version is None:
         raise InstallerError(f"{path.name} is not named harbor-offline-installer-vX.Y.Z[-arch].tgz")
-    if wanted != "latest" and wanted != version:
+    if wanted not in ("latest", version):
         raise InstallerError(f"{path.name} is {version}, but harbor_version is {wanted}")
     # An md5sum file beside the bundle (as downloaded from the release) is checked too.
     sums_path = path.with_name(CHECKSUM_ASSET)
@@ -300,6 +301,5 @@ def fetch(config, cache_dir=None, env=None, arch="amd64", progress=None, session
             _check(asset, md5, sha256, None, pinned)
             return Installer(path=dest, sha256=sha256, version=tag)
         dest.unlink()  # a corrupt cache entry: fetch it again
-    sha256 = _download_verified(session, download_url(download_base, tag, asset), dest,
-                                sums[asset], pinned, progress)
+    sha256 = _download_verified(session, download_url(download_base, tag, asset), dest, sums[asset], pinned, progress)
     return Installer(path=dest, sha256=sha256, version=tag)

@@ -52,7 +52,7 @@ class Secret:
             return NotImplemented
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal by value, so not hashable
 
     # Immutable: copies (e.g. of data holding one) are the object itself.
     def __copy__(self):
@@ -74,14 +74,27 @@ class SecretSpec:
 
 
 SPECS = (
-    SecretSpec("admin_password", "HARBOR_ADMIN_PASSWORD", True,
-               "password of Harbor's admin user (seeds the first start only)"),
-    SecretSpec("db_password", "HARBOR_DB_PASSWORD", True,
-               "password of Harbor's bundled PostgreSQL (seeds the first initdb only)"),
-    SecretSpec("external_db_password", "HARBOR_EXTERNAL_DB_PASSWORD", False,
-               "password of harbor_external_database when not in the inventory"),
-    SecretSpec("external_redis_password", "HARBOR_EXTERNAL_REDIS_PASSWORD", False,
-               "password of harbor_external_redis when not in the inventory"),
+    SecretSpec(
+        "admin_password", "HARBOR_ADMIN_PASSWORD", True, "password of Harbor's admin user (seeds the first start only)"
+    ),
+    SecretSpec(
+        "db_password",
+        "HARBOR_DB_PASSWORD",
+        True,
+        "password of Harbor's bundled PostgreSQL (seeds the first initdb only)",
+    ),
+    SecretSpec(
+        "external_db_password",
+        "HARBOR_EXTERNAL_DB_PASSWORD",
+        False,
+        "password of harbor_external_database when not in the inventory",
+    ),
+    SecretSpec(
+        "external_redis_password",
+        "HARBOR_EXTERNAL_REDIS_PASSWORD",
+        False,
+        "password of harbor_external_redis when not in the inventory",
+    ),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -92,10 +105,12 @@ PASSWORD_MAX_LENGTH = 128
 
 
 def meets_harbor_password_rule(value):
-    return (PASSWORD_MIN_LENGTH <= len(value) <= PASSWORD_MAX_LENGTH
-            and any(c in string.ascii_lowercase for c in value)
-            and any(c in string.ascii_uppercase for c in value)
-            and any(c in string.digits for c in value))
+    return (
+        PASSWORD_MIN_LENGTH <= len(value) <= PASSWORD_MAX_LENGTH
+        and any(c in string.ascii_lowercase for c in value)
+        and any(c in string.ascii_uppercase for c in value)
+        and any(c in string.digits for c in value)
+    )
 
 
 def generate_password():
@@ -130,6 +145,27 @@ def write_private_file(path, data):
         raise
 
 
+# Files of the secrets dir that deploys/configure.py keeps, by what they hold.
+INITIAL_ADMIN_PASSWORD = "admin_password"  # harbor.yml's seed (a SPECS entry)
+MANAGED_ADMIN_PASSWORD = "admin_password_managed"
+MANAGED_ADMIN_PASSWORD_ENV = "HARBOR_ADMIN_MANAGED_PASSWORD"
+# Harbor's default robot_name_prefix: a robot's login is <prefix><stored name>.
+ROBOT_PREFIX = "robot$"
+
+
+def robot_secret_name(stored_name):
+    """The secret of a robot Harbor stores as ``<project>+<name>`` (or ``<name>``)."""
+    return f"robots/{stored_name}"
+
+
+def user_secret_name(username):
+    return f"users/{username}"
+
+
+def registry_secret_name(name):
+    return f"registries/{name}"
+
+
 def secrets_dir(config):
     """The controller secrets dir of one Harbor instance: ``<harbor_secrets_dir>/<hostname>``."""
     return Path(config["harbor_secrets_dir"]) / config["harbor_hostname"]
@@ -146,12 +182,16 @@ class SecretStore:
         return self.directory / name
 
     def get(self, name):
-        """The secret ``name`` (see ``SPECS``) from its env var or file; None when neither has it."""
-        spec = SPECS_BY_NAME[name]
-        if spec.env_var in self.env:
-            return Secret(self.env[spec.env_var], f"env {spec.env_var}")
+        """The secret ``name`` of ``SPECS`` from its env var or file; None when neither has it."""
+        return self.read(name, SPECS_BY_NAME[name].env_var)
+
+    def read(self, name, env_var=None):
+        """A secret from ``env_var`` when it is set, else from the file ``name`` (e.g.
+        ``robots/ci+push``); None when neither has it."""
+        if env_var and env_var in self.env:
+            return Secret(self.env[env_var], f"env {env_var}")
         path = self.path(name)
-        if path.exists():
+        if path.is_file():
             if path.stat().st_mode & 0o077:
                 logger.warning("%s is readable by others: chmod 600 it (and 700 its directory)", path)
             return Secret(path.read_text().rstrip("\r\n"), f"file {path}")
@@ -268,20 +308,36 @@ def load_secrets(config, env=None, server=None):
         value = store.get(spec.name)
         installed = on_server.get(spec.name)
         if value is not None:
-            if (spec.name == "db_password" and installed is not None and not external_database
-                    and value.reveal() != installed):
-                problems.append((spec.name, (
-                    f"{value.source} differs from the password the installed Harbor's database was "
-                    f"created with ({server.harbor_yml_path}). Harbor takes database.password only at "
-                    "the first initdb: change the password in PostgreSQL first (ALTER USER postgres), "
-                    f"then here; or restore the old value. Nothing was changed.")))
+            if (
+                spec.name == "db_password"
+                and installed is not None
+                and not external_database
+                and value.reveal() != installed
+            ):
+                problems.append(
+                    (
+                        spec.name,
+                        (
+                            f"{value.source} differs from the password the installed Harbor's database was "
+                            f"created with ({server.harbor_yml_path}). Harbor takes database.password only at "
+                            "the first initdb: change the password in PostgreSQL first (ALTER USER postgres), "
+                            f"then here; or restore the old value. Nothing was changed."
+                        ),
+                    )
+                )
         elif spec.generate and installed is not None:
             value = Secret(installed, f"recovered from {server.harbor_yml_path} on the server")
             to_keep[spec.name] = (value, "recovered from the server")
         elif spec.name == "db_password" and server.database_initialised and not external_database:
-            problems.append((spec.name, (
-                "Harbor's database on the server was created with a password the controller no longer "
-                f"has, and the server has no harbor.yml to recover it from: {_recovery_hint(spec, directory)}")))
+            problems.append(
+                (
+                    spec.name,
+                    (
+                        "Harbor's database on the server was created with a password the controller no longer "
+                        f"has, and the server has no harbor.yml to recover it from: {_recovery_hint(spec, directory)}"
+                    ),
+                )
+            )
         elif spec.generate:
             value = Secret(generate_password(), f"file {store.path(spec.name)} (generated)")
             to_keep[spec.name] = (value, "generated")

@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-
 CA_VALIDITY_DAYS = 3650
 # The longest validity Apple/Chrome-era clients accept for server certificates.
 SERVER_VALIDITY_DAYS = 825
@@ -50,7 +49,7 @@ class TlsMaterial:
 
 
 def _now():
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _new_key():
@@ -59,8 +58,9 @@ def _new_key():
 
 
 def _key_pem(key):
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _cert_pem(cert):
@@ -92,8 +92,7 @@ def subject_alt_names(cert):
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return set()
-    return set(sans.get_values_for_type(x509.DNSName)) | {
-        str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    return set(sans.get_values_for_type(x509.DNSName)) | {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
 
 
 def load_certificate(pem):
@@ -131,8 +130,9 @@ def days_left(cert, now=None):
 
 def key_matches(cert, key):
     public = serialization.PublicFormat.SubjectPublicKeyInfo
-    return (cert.public_key().public_bytes(serialization.Encoding.PEM, public)
-            == key.public_key().public_bytes(serialization.Encoding.PEM, public))
+    return cert.public_key().public_bytes(serialization.Encoding.PEM, public) == key.public_key().public_bytes(
+        serialization.Encoding.PEM, public
+    )
 
 
 def _matches_name(pattern, hostname):
@@ -171,14 +171,16 @@ def check_pair(cert_pem, key_pem, hostname, now=None):
 
 
 def _builder(subject, issuer, public_key, days, now):
-    return (x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - CLOCK_SKEW)
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
 
 
 def generate_ca(hostname, now=None):
@@ -186,13 +188,25 @@ def generate_ca(hostname, now=None):
     now = now or _now()
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Harbor CA {hostname}"[:64])])
-    cert = (_builder(name, name, key.public_key(), CA_VALIDITY_DAYS, now)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        _builder(name, name, key.public_key(), CA_VALIDITY_DAYS, now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -200,18 +214,28 @@ def issue_server_certificate(ca_key, ca_cert, server_key, names, now=None):
     """A server certificate for ``names`` (first = CN) signed by the CA."""
     now = now or _now()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])])
-    return (_builder(subject, ca_cert.subject, server_key.public_key(), SERVER_VALIDITY_DAYS, now)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    return (
+        _builder(subject, ca_cert.subject, server_key.public_key(), SERVER_VALIDITY_DAYS, now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
 
 
 def _pair(files, cert_name, key_name):
@@ -235,8 +259,11 @@ def _issued_by(cert, ca_cert):
 def read_files(directory):
     """The generated TLS files present in ``directory``, by name."""
     directory = Path(directory)
-    return {name: (directory / name).read_bytes()
-            for name in (CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY) if (directory / name).is_file()}
+    return {
+        name: (directory / name).read_bytes()
+        for name in (CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY)
+        if (directory / name).is_file()
+    }
 
 
 def plan_generated(files, hostname, extra_sans=(), renew_within_days=RENEW_WITHIN_DAYS, now=None):
@@ -259,14 +286,19 @@ def plan_generated(files, hostname, extra_sans=(), renew_within_days=RENEW_WITHI
         raise TlsError(f"{CA_KEY} does not match {CA_CERT}")
     server = _pair(files, SERVER_CERT, SERVER_KEY)
     if ca_cert is not None and ca_key is None:
-        usable = (server is not None and days_left(server[1], now) > renew_within_days
-                  and subject_alt_names(server[1]) == set(names) and _issued_by(server[1], ca_cert))
+        usable = (
+            server is not None
+            and days_left(server[1], now) > renew_within_days
+            and subject_alt_names(server[1]) == set(names)
+            and _issued_by(server[1], ca_cert)
+        )
         if not usable:
             raise TlsError(
                 f"the server certificate must be re-issued (expiring, other names, or missing) but the "
                 f"CA key {CA_KEY} is not in the secrets dir (it never leaves the controller): restore it "
                 f"from a backup, or remove {CA_CERT} there to make a new CA (every client must then trust "
-                "it: run the client deploy)")
+                "it: run the client deploy)"
+            )
     elif ca_cert is None or days_left(ca_cert, now) <= renew_within_days:
         ca_key, ca_cert = generate_ca(hostname, now)
         new_files[CA_KEY], new_files[CA_CERT] = _key_pem(ca_key), _cert_pem(ca_cert)
@@ -277,15 +309,16 @@ def plan_generated(files, hostname, extra_sans=(), renew_within_days=RENEW_WITHI
         server_cert = None
     else:
         server_key, server_cert = server
-    if (server_cert is None
-            or days_left(server_cert, now) <= renew_within_days
-            or subject_alt_names(server_cert) != set(names)
-            or not _issued_by(server_cert, ca_cert)):
+    if (
+        server_cert is None
+        or days_left(server_cert, now) <= renew_within_days
+        or subject_alt_names(server_cert) != set(names)
+        or not _issued_by(server_cert, ca_cert)
+    ):
         server_cert = issue_server_certificate(ca_key, ca_cert, server_key, names, now)
         new_files[SERVER_CERT] = _cert_pem(server_cert)
     files.update(new_files)
-    material = TlsMaterial(certificate=files[SERVER_CERT], private_key=files[SERVER_KEY],
-                           ca_certificate=files[CA_CERT])
+    material = TlsMaterial(certificate=files[SERVER_CERT], private_key=files[SERVER_KEY], ca_certificate=files[CA_CERT])
     return material, new_files
 
 
@@ -299,8 +332,7 @@ def load_provided(cert_path, key_path, chain_path=None):
     chain = Path(chain_path).read_bytes() if chain_path else None
     if chain:
         certificate = certificate.rstrip(b"\n") + b"\n" + chain
-    return TlsMaterial(certificate=certificate, private_key=Path(key_path).read_bytes(),
-                       ca_certificate=chain)
+    return TlsMaterial(certificate=certificate, private_key=Path(key_path).read_bytes(), ca_certificate=chain)
 
 
 def tls_material(config, files=None, now=None):
@@ -308,9 +340,9 @@ def tls_material(config, files=None, now=None):
     are the generated ones the controller has (or recovered); ``(None, {})`` in http mode."""
     mode = config["harbor_tls_mode"]
     if mode == "generate":
-        return plan_generated(files or {}, config["harbor_hostname"], config["harbor_tls_extra_sans"],
-                              now=now)
+        return plan_generated(files or {}, config["harbor_hostname"], config["harbor_tls_extra_sans"], now=now)
     if mode == "provided":
-        return load_provided(config["harbor_tls_certificate"], config["harbor_tls_private_key"],
-                             config["harbor_tls_chain"]), {}
+        return load_provided(
+            config["harbor_tls_certificate"], config["harbor_tls_private_key"], config["harbor_tls_chain"]
+        ), {}
     return None, {}

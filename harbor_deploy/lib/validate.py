@@ -13,12 +13,26 @@ import yaml
 
 from harbor_deploy.lib import tls
 from harbor_deploy.lib.defaults import (
-    HARBOR_LOG_PORT, INSTALLER_SOURCES, KEYS, KEYS_BY_NAME, LOG_LEVELS, RECORD_KEYS,
-    STORAGE_DRIVERS, TLS_MODES, defaults, merged,
+    HARBOR_LOG_PORT,
+    INSTALLER_SOURCES,
+    KEYS,
+    KEYS_BY_NAME,
+    LOG_LEVELS,
+    RECORD_KEYS,
+    STORAGE_DRIVERS,
+    TLS_MODES,
+    defaults,
+    merged,
 )
 from harbor_deploy.lib.secrets import (
-    REFERENCE_KEYS, REFERENCE_NAME_RE, SPECS_BY_NAME, meets_harbor_password_rule, reference_env_var,
-    reference_name, references, resolved,
+    REFERENCE_KEYS,
+    REFERENCE_NAME_RE,
+    SPECS_BY_NAME,
+    meets_harbor_password_rule,
+    reference_env_var,
+    reference_name,
+    references,
+    resolved,
 )
 
 MINIMUM_VERSION = (2, 0, 0)
@@ -44,14 +58,18 @@ PROXY_COMPONENTS = ("core", "jobservice", "trivy")
 JOB_LOGGERS = ("STD_OUTPUT", "FILE", "DB")
 STORAGE_OPTIONS = ("ca_bundle", "redirect")
 EXTERNAL_DB_REQUIRED = ("host", "port", "db_name", "username")
-EXTERNAL_DB_FIELDS = (*EXTERNAL_DB_REQUIRED, "password", "ssl_mode", "max_idle_conns",
-                      "max_open_conns")
+EXTERNAL_DB_FIELDS = (*EXTERNAL_DB_REQUIRED, "password", "ssl_mode", "max_idle_conns", "max_open_conns")
 LOG_ENDPOINT_FIELDS = ("protocol", "host", "port")
 # Keys Harbor accepts as a number or a string; their own checks cover them.
-OPTIONAL_STRING_KEYS = ("harbor_mirror_url", "harbor_installer_file", "harbor_tls_certificate",
-                        "harbor_tls_private_key", "harbor_tls_chain", "harbor_external_url")
-INT_OR_STRING_KEYS = ("harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time",
-                      "harbor_log_rotate_size")
+OPTIONAL_STRING_KEYS = (
+    "harbor_mirror_url",
+    "harbor_installer_file",
+    "harbor_tls_certificate",
+    "harbor_tls_private_key",
+    "harbor_tls_chain",
+    "harbor_external_url",
+)
+INT_OR_STRING_KEYS = ("harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time", "harbor_log_rotate_size")
 
 
 class ConfigError(Exception):
@@ -105,7 +123,7 @@ def _type_problems(config):
         elif isinstance(key.default, str):
             if not isinstance(value, str) or not value:
                 yield key.name, "must be a non-empty string"
-        elif isinstance(key.default, (list, dict)) and not isinstance(value, type(key.default)):
+        elif isinstance(key.default, list | dict) and not isinstance(value, type(key.default)):
             yield key.name, f"must be a {type(key.default).__name__}"
 
 
@@ -124,8 +142,13 @@ def _unknown_key_problems(data, other_keys):
             continue
         if name in SECRET_KEY_ALIASES:
             spec = SPECS_BY_NAME[SECRET_KEY_ALIASES[name]]
-            yield name, (f"secrets are not inventory data: set {spec.env_var} or put it in "
-                         f"<harbor_secrets_dir>/<hostname>/{spec.name}")
+            yield (
+                name,
+                (
+                    f"secrets are not inventory data: set {spec.env_var} or put it in "
+                    f"<harbor_secrets_dir>/<hostname>/{spec.name}"
+                ),
+            )
             continue
         yield name, f"unknown key{_suggestion(name, known)}"
 
@@ -152,9 +175,14 @@ def hostname_problems(config):
     if "://" in hostname or "/" in hostname or (":" in hostname and not _is_ip(hostname)):
         yield key, "must be a bare host name or IP, without scheme, port or path"
     elif _is_ip(hostname) and ipaddress.ip_address(hostname).version == 6:
-        yield key, ("must not be an IPv6 address: Harbor's prepare builds its URLs as "
-                    "<scheme>://<hostname>:<port> without brackets, so the token realm and external URL "
-                    "would be broken; use a DNS name (with an AAAA record)")
+        yield (
+            key,
+            (
+                "must not be an IPv6 address: Harbor's prepare builds its URLs as "
+                "<scheme>://<hostname>:<port> without brackets, so the token realm and external URL "
+                "would be broken; use a DNS name (with an AAAA record)"
+            ),
+        )
     elif hostname.lower() == "localhost" or _is_ip(hostname) and ipaddress.ip_address(hostname).is_loopback:
         yield key, "must not be localhost or a loopback address: clients outside the server must reach it"
     elif hostname.lower() == PLACEHOLDER_HOSTNAME:
@@ -239,9 +267,11 @@ def _tls_problems(config):
         else:
             paths[key] = Path(path)
     if "harbor_tls_certificate" in paths and "harbor_tls_private_key" in paths and config["harbor_hostname"]:
-        for why in tls.check_pair(paths["harbor_tls_certificate"].read_bytes(),
-                                  paths["harbor_tls_private_key"].read_bytes(),
-                                  config["harbor_hostname"]):
+        for why in tls.check_pair(
+            paths["harbor_tls_certificate"].read_bytes(),
+            paths["harbor_tls_private_key"].read_bytes(),
+            config["harbor_hostname"],
+        ):
             yield "harbor_tls_certificate", why
     if "harbor_tls_chain" in paths:
         try:
@@ -266,8 +296,10 @@ def server_path_problem(path):
         return "must be an absolute path on the server"
     if not SERVER_PATH_RE.match(path):
         bad = sorted({char for char in path if not SERVER_PATH_RE.match("/" + char)})
-        return (f"may contain only letters, digits and . _ - / (not {' '.join(repr(c) for c in bad)}): "
-                "it goes into shell commands and Harbor's prepare script, which splits it at blanks")
+        return (
+            f"may contain only letters, digits and . _ - / (not {' '.join(repr(c) for c in bad)}): "
+            "it goes into shell commands and Harbor's prepare script, which splits it at blanks"
+        )
     if "/../" in f"{path}/" or "/./" in f"{path}/" or "//" in path:
         return "must be a normalised path (no //, /./ or /../)"
     return None
@@ -390,8 +422,13 @@ def _external_problems(config, secrets):
                     yield key, "password is empty"
             elif secrets is not None and secrets.external_db_password is None:
                 spec = SPECS_BY_NAME["external_db_password"]
-                yield key, (f"password is required: in the dict, in {spec.env_var} or in "
-                            f"<harbor_secrets_dir>/<hostname>/{spec.name}")
+                yield (
+                    key,
+                    (
+                        f"password is required: in the dict, in {spec.env_var} or in "
+                        f"<harbor_secrets_dir>/<hostname>/{spec.name}"
+                    ),
+                )
     redis = config["harbor_external_redis"]
     key = "harbor_external_redis"
     if redis is not None:
@@ -405,12 +442,20 @@ def _external_problems(config, secrets):
 # docker compose reads with its own rules, or raw into the registry's config.yml.
 ENV_FILE_RULES = (
     (lambda v: "\n" in v or "\r" in v, "contains a line break, which ends the value in Harbor's env files"),
-    (lambda v: "$" in v, "contains '$': docker compose expands $NAME in Harbor's env files, so Harbor "
-                         "would get another value (goharbor/harbor#16372)"),
-    (lambda v: re.search(r"\s#", v), "contains a blank followed by '#': docker compose drops the rest "
-                                      "of the line as a comment"),
-    (lambda v: v[:1] in ("'", '"'), "starts with a quote: docker compose strips surrounding quotes, or "
-                                    "refuses an unmatched one and Harbor does not start"),
+    (
+        lambda v: "$" in v,
+        "contains '$': docker compose expands $NAME in Harbor's env files, so Harbor "
+        "would get another value (goharbor/harbor#16372)",
+    ),
+    (
+        lambda v: re.search(r"\s#", v),
+        "contains a blank followed by '#': docker compose drops the rest " "of the line as a comment",
+    ),
+    (
+        lambda v: v[:1] in ("'", '"'),
+        "starts with a quote: docker compose strips surrounding quotes, or "
+        "refuses an unmatched one and Harbor does not start",
+    ),
     (lambda v: v != v.strip(), "starts or ends with a blank, which docker compose trims"),
 )
 
@@ -434,9 +479,11 @@ def raw_yaml_problem(value):
     except yaml.YAMLError:
         read = None
     if read != {"key": value}:
-        return ("is not plain YAML text (e.g. starts with one of * & ! | > % @ ` [ { or holds ': ' or "
-                "' #'): prepare writes it unquoted into the registry's config.yml, which would break or "
-                "read it differently")
+        return (
+            "is not plain YAML text (e.g. starts with one of * & ! | > % @ ` [ { or holds ': ' or "
+            "' #'): prepare writes it unquoted into the registry's config.yml, which would break or "
+            "read it differently"
+        )
     return None
 
 
@@ -460,8 +507,7 @@ def _value_problems(config, secrets):
         for name in ("admin_password", "db_password", "external_db_password", "external_redis_password"):
             secret = getattr(secrets, name)
             if secret is not None and not secrets.recovered(name):
-                checks.append((f"{name} ({secret.source})", secret.reveal(), True,
-                               name == "external_redis_password"))
+                checks.append((f"{name} ({secret.source})", secret.reveal(), True, name == "external_redis_password"))
     for field in ("http_proxy", "https_proxy", "no_proxy"):
         value = config["harbor_proxy"].get(field)
         name = reference_name(value)
@@ -471,8 +517,10 @@ def _value_problems(config, secrets):
             checks.append((f"harbor_proxy.{field}", value, True, False))
     storage = config["harbor_storage_service"]
     if isinstance(storage, dict):
-        for path, value in _leaves(resolved(storage, referenced) if set(references(storage)) <= set(referenced)
-                                   else storage, "harbor_storage_service"):
+        for path, value in _leaves(
+            resolved(storage, referenced) if set(references(storage)) <= set(referenced) else storage,
+            "harbor_storage_service",
+        ):
             checks.append((path, value, False, True))
     for key, value, env_file, raw_yaml in checks:
         why = (env_file and env_file_problem(value)) or (raw_yaml and raw_yaml_problem(value))
@@ -486,8 +534,13 @@ def _reference_problems(config, secrets):
             if not REFERENCE_NAME_RE.match(name):
                 yield key, f"secret name {name!r} must be 1-64 of a-z, 0-9 and _"
             elif secrets is not None and name not in secrets.referenced:
-                yield key, (f"secret {name} is missing: set {reference_env_var(name)} or put it in "
-                            f"<harbor_secrets_dir>/<hostname>/{name}")
+                yield (
+                    key,
+                    (
+                        f"secret {name} is missing: set {reference_env_var(name)} or put it in "
+                        f"<harbor_secrets_dir>/<hostname>/{name}"
+                    ),
+                )
 
 
 def _secret_problems(secrets):
@@ -504,8 +557,13 @@ def _secret_problems(secrets):
         elif value in DEFAULT_PASSWORDS:
             yield name, f"is one of Harbor's published default passwords ({secret.source})"
     if admin.reveal() and not secrets.recovered("admin_password") and not meets_harbor_password_rule(admin.reveal()):
-        yield "admin_password", ("must be 8-128 characters with a lowercase letter, an uppercase "
-                                 f"letter and a digit, as Harbor requires ({admin.source})")
+        yield (
+            "admin_password",
+            (
+                "must be 8-128 characters with a lowercase letter, an uppercase "
+                f"letter and a digit, as Harbor requires ({admin.source})"
+            ),
+        )
 
 
 def problems(data, secrets=None, other_keys=()):
@@ -521,9 +579,20 @@ def problems(data, secrets=None, other_keys=()):
     # Check the rest with defaults in place of mistyped values: one message per mistake.
     broken = {key for key, _ in type_problems}
     config.update({key: value for key, value in defaults().items() if key in broken})
-    checks = (hostname_problems, _version_problems, _installer_problems, _port_problems,
-              _tls_problems, _url_problems, _path_problems, _duration_problems,
-              _jobservice_problems, _log_problems, _record_value_problems, _storage_problems)
+    checks = (
+        hostname_problems,
+        _version_problems,
+        _installer_problems,
+        _port_problems,
+        _tls_problems,
+        _url_problems,
+        _path_problems,
+        _duration_problems,
+        _jobservice_problems,
+        _log_problems,
+        _record_value_problems,
+        _storage_problems,
+    )
     for check in checks:
         found += [(key, why) for key, why in check(config) if key not in broken]
     found += _external_problems(config, secrets)

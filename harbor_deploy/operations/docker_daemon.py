@@ -26,21 +26,23 @@ LIST_MERGE_KEYS = ("insecure-registries", "registry-mirrors")
 # daemon/reload_unix.go (Reload, reloadPlatform). Left out on purpose: "features"
 # (some only act at start-up), default-ipc-mode and default-cgroupns-mode (not
 # reset when removed), authorization-plugins (reloaded outside Daemon.Reload).
-RELOADABLE_KEYS = frozenset({
-    "debug",
-    "labels",
-    "live-restore",
-    "max-concurrent-downloads",
-    "max-concurrent-uploads",
-    "max-download-attempts",
-    "shutdown-timeout",
-    "insecure-registries",
-    "registry-mirrors",
-    "allow-nondistributable-artifacts",
-    "runtimes",
-    "default-runtime",
-    "default-shm-size",
-})
+RELOADABLE_KEYS = frozenset(
+    {
+        "debug",
+        "labels",
+        "live-restore",
+        "max-concurrent-downloads",
+        "max-concurrent-uploads",
+        "max-download-attempts",
+        "shutdown-timeout",
+        "insecure-registries",
+        "registry-mirrors",
+        "allow-nondistributable-artifacts",
+        "runtimes",
+        "default-runtime",
+        "default-shm-size",
+    }
+)
 
 
 def merge_daemon_config(current, settings, list_merge_keys=LIST_MERGE_KEYS):
@@ -56,7 +58,7 @@ def merge_daemon_config(current, settings, list_merge_keys=LIST_MERGE_KEYS):
     for key, value in settings.items():
         if key in list_merge_keys:
             existing = merged.get(key, [])
-            if not isinstance(existing, list) or not isinstance(value, (list, tuple)):
+            if not isinstance(existing, list) or not isinstance(value, list | tuple):
                 raise ValueError(f"{key!r} must be a list in both daemon.json and the settings")
             merged[key] = list(dict.fromkeys([*existing, *value]))
         elif isinstance(value, dict) and isinstance(merged.get(key), dict):
@@ -122,7 +124,8 @@ def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
     if current["error"] is not None:
         yield fail_host(
             f"{DAEMON_JSON} is not valid JSON ({current['error']}): refusing to merge into it, "
-            "the file is left untouched; fix or remove it, then run again")
+            "the file is left untouched; fix or remove it, then run again"
+        )
         return
     try:
         merged = merge_daemon_config(current["config"], settings, list_merge_keys)

@@ -27,17 +27,29 @@ def install_commands(os_id, os_version_id):
     """The commands installing docker + compose v2 on this OS; OperationError when unsupported."""
     major = int((os_version_id or "0").split(".")[0] or 0)
     if os_id == "debian" and major < 13:
-        raise OperationError(f"Debian {os_version_id} ships only compose v1: install Docker CE with "
-                             "the compose plugin first, or use Debian 13 (trixie) or later")
+        raise OperationError(
+            f"Debian {os_version_id} ships only compose v1: install Docker CE with "
+            "the compose plugin first, or use Debian 13 (trixie) or later"
+        )
     if os_id in APT_PACKAGES:
-        return [StringCommand("apt-get", "update", "-qq"),
-                StringCommand("DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq",
-                              "--no-install-recommends", *APT_PACKAGES[os_id])]
+        return [
+            StringCommand("apt-get", "update", "-qq"),
+            StringCommand(
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                *APT_PACKAGES[os_id],
+            ),
+        ]
     if os_id in DOCKER_CE_REPOS:
-        return [StringCommand("dnf", "-y", "remove", "podman-docker"),
-                StringCommand("curl", "-fsSL", DOCKER_CE_REPOS[os_id], "-o",
-                              "/etc/yum.repos.d/docker-ce.repo"),
-                StringCommand("dnf", "-y", "install", *DOCKER_CE_PACKAGES)]
+        return [
+            StringCommand("dnf", "-y", "remove", "podman-docker"),
+            StringCommand("curl", "-fsSL", DOCKER_CE_REPOS[os_id], "-o", "/etc/yum.repos.d/docker-ce.repo"),
+            StringCommand("dnf", "-y", "install", *DOCKER_CE_PACKAGES),
+        ]
     raise OperationError(f"no docker install recipe for OS {os_id!r} {os_version_id or ''}".rstrip())
 
 

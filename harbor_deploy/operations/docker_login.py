@@ -8,8 +8,8 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from harbor_deploy.facts.docker_client import DockerLoginCheck, as_user
-from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.lib.secrets import Secret
+from harbor_deploy.operations.docker_daemon import fail_host
 
 
 @operation()

@@ -33,12 +33,17 @@ def push(registry, project, user="root"):
 
     reference = shlex.quote(smoke_reference(registry, project, host.name))
     content = shlex.quote(f"hd-smoke image pushed by {host.name}")
-    yield StringCommand(as_user(user, (
-        'dir=$(mktemp -d) && trap \'rm -rf "$dir"\' EXIT && '
-        f'printf "%s\\n" {content} > "$dir/hd-smoke.txt" && '
-        f'tar -C "$dir" -cf - hd-smoke.txt | docker import --message hd-smoke - {reference} >/dev/null && '
-        f"docker push --quiet {reference}"
-    )))
+    yield StringCommand(
+        as_user(
+            user,
+            (
+                "dir=$(mktemp -d) && trap 'rm -rf \"$dir\"' EXIT && "
+                f'printf "%s\\n" {content} > "$dir/hd-smoke.txt" && '
+                f'tar -C "$dir" -cf - hd-smoke.txt | docker import --message hd-smoke - {reference} >/dev/null && '
+                f"docker push --quiet {reference}"
+            ),
+        )
+    )
 
 
 @operation(is_idempotent=False)
@@ -63,7 +68,12 @@ def pull_peer(registry, project, group, user="root"):
 
     running = [other.name for other in host.state.active_hosts if group in other.groups]
     reference = shlex.quote(smoke_reference(registry, project, smoke_peer(host.name, running)))
-    yield StringCommand(as_user(user, (
-        f"docker image rm --force {reference} >/dev/null 2>&1; "
-        f"docker pull --quiet {reference} && docker image inspect --format '{{{{.Id}}}}' {reference}"
-    )))
+    yield StringCommand(
+        as_user(
+            user,
+            (
+                f"docker image rm --force {reference} >/dev/null 2>&1; "
+                f"docker pull --quiet {reference} && docker image inspect --format '{{{{.Id}}}}' {reference}"
+            ),
+        )
+    )

@@ -31,8 +31,10 @@ def _converge(kind, value, zone, present, permanent, runtime):
         host.noop(f"{kind} {value} is already {'open' if present else 'closed'} in zone {zone}")
     for flags in changes:
         yield StringCommand(
-            "firewall-cmd", *flags,
-            QuoteString(f"--zone={zone}"), QuoteString(f"--{action}-{kind}={value}"),
+            "firewall-cmd",
+            *flags,
+            QuoteString(f"--zone={zone}"),
+            QuoteString(f"--{action}-{kind}={value}"),
         )
 
 
@@ -131,26 +133,45 @@ def service_ports(service, ports, zone=None, description=""):
     permanent = []
     if current is None:
         permanent.append(StringCommand("firewall-cmd", "--permanent", QuoteString(f"--new-service={service}")))
-        permanent.append(StringCommand("firewall-cmd", "--permanent", definition,
-                                       QuoteString(f"--set-description={description or service}")))
+        permanent.append(
+            StringCommand(
+                "firewall-cmd", "--permanent", definition, QuoteString(f"--set-description={description or service}")
+            )
+        )
         current = []
-    permanent += [StringCommand("firewall-cmd", "--permanent", definition, QuoteString(f"--add-port={port}"))
-                  for port in ports if port not in current]
-    permanent += [StringCommand("firewall-cmd", "--permanent", definition, QuoteString(f"--remove-port={port}"))
-                  for port in current if port not in ports]
+    permanent += [
+        StringCommand("firewall-cmd", "--permanent", definition, QuoteString(f"--add-port={port}"))
+        for port in ports
+        if port not in current
+    ]
+    permanent += [
+        StringCommand("firewall-cmd", "--permanent", definition, QuoteString(f"--remove-port={port}"))
+        for port in current
+        if port not in ports
+    ]
     if service not in zone_state["services"]:
-        permanent.append(StringCommand("firewall-cmd", "--permanent", QuoteString(f"--zone={zone}"),
-                                       QuoteString(f"--add-service={service}")))
-    permanent += [StringCommand("firewall-cmd", "--permanent", QuoteString(f"--zone={zone}"),
-                                QuoteString(f"--remove-port={port}"))
-                  for port in ports if port in zone_state["permanent"]]
+        permanent.append(
+            StringCommand(
+                "firewall-cmd", "--permanent", QuoteString(f"--zone={zone}"), QuoteString(f"--add-service={service}")
+            )
+        )
+    permanent += [
+        StringCommand(
+            "firewall-cmd", "--permanent", QuoteString(f"--zone={zone}"), QuoteString(f"--remove-port={port}")
+        )
+        for port in ports
+        if port in zone_state["permanent"]
+    ]
     if permanent:
         yield from permanent
         yield StringCommand("firewall-cmd", "--reload")
     elif service not in zone_state["runtime_services"]:
         yield StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--add-service={service}"))
     elif any(port in zone_state["runtime"] for port in ports):
-        yield from (StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--remove-port={port}"))
-                    for port in ports if port in zone_state["runtime"])
+        yield from (
+            StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--remove-port={port}"))
+            for port in ports
+            if port in zone_state["runtime"]
+        )
     else:
         host.noop(f"service {service} ({' '.join(ports)}) is enabled in zone {zone}")

@@ -12,10 +12,12 @@ from harbor_deploy.facts.harbor import COMPOSE_PROJECT
 # on timeout prints what is unhealthy and the tail of its log, then fails.
 WAIT_SCRIPT = """
 logdir={log_dir}
+health='{{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{else}}}}none{{{{end}}}}'
+format="{{{{.Name}}}} {{{{.State.Status}}}} $health"
 deadline=$(( $(date +%s) + {timeout} ))
 while :; do
   ids=$(docker ps -aq --filter label=com.docker.compose.project={project})
-  states=$(docker inspect --format '{{{{.Name}}}} {{{{.State.Status}}}} {{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{else}}}}none{{{{end}}}}' $ids 2>/dev/null | sed 's#^/##')
+  states=$(docker inspect --format "$format" $ids 2>/dev/null | sed 's#^/##')
   bad=$(echo "$states" | awk '$2 != "running" || ($3 != "healthy" && $3 != "none")')
   api=$(curl -sk --max-time 5 {url}/api/v2.0/health || true)
   if [ -n "$ids" ] && [ -z "$bad" ] && echo "$api" | grep -Eq '^\\{{"status": ?"healthy"'; then
@@ -57,6 +59,10 @@ def wait_healthy(url, timeout=300, log_dir="/var/log/harbor"):
             _if=install.did_change,
         )
     """
-    script = WAIT_SCRIPT.format(timeout=int(timeout), project=COMPOSE_PROJECT,
-                                url=shlex.quote(url.rstrip("/")), log_dir=shlex.quote(log_dir.rstrip("/")))
+    script = WAIT_SCRIPT.format(
+        timeout=int(timeout),
+        project=COMPOSE_PROJECT,
+        url=shlex.quote(url.rstrip("/")),
+        log_dir=shlex.quote(log_dir.rstrip("/")),
+    )
     yield StringCommand("bash", "-c", shlex.quote(script))

@@ -12,8 +12,8 @@ changes name resources and fields only.
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 
-from harbor_deploy.lib import resources
 from harbor_deploy.lib.api import ApiError
+from harbor_deploy.lib.resources import ResourceError
 
 
 def _converge(what, plan):
@@ -21,7 +21,7 @@ def _converge(what, plan):
     refusal while reading Harbor fails this host with the reason."""
     try:
         changes = plan()
-    except (resources.ResourceError, ApiError) as error:
+    except (ResourceError, ApiError) as error:
         logger.error(f"{host.print_prefix}Harbor API: {error}")
         yield FunctionCommand(_refuse, (error,), {})
         return
@@ -43,7 +43,7 @@ def _apply(state, host, plan):
     try:
         for change in plan():
             change.apply()
-    except (resources.ResourceError, ApiError) as error:
+    except (ResourceError, ApiError) as error:
         host.log_styled(f"Harbor API: {error}", fg="red", log_func=logger.error)
         return False
     return True
@@ -67,146 +67,30 @@ def admin_password(access):
 
 
 @operation()
-def registries(access, registries, store):
+def converge(access, kind, entries, store):
     """
-    Registry endpoints (for proxy cache projects and replication).
+    Bring one kind of Harbor resource to the desired state: create what is missing,
+    update what differs, delete what says ``state: absent``.
 
-    + access: ``AdminAccess`` of the Harbor instance
-    + registries: entries of ``harbor_registries``
-    + store: ``SecretStore`` of the instance (credentials under ``registries/<name>``)
+    + access: ``harbor_deploy.lib.resources.AdminAccess`` of the Harbor instance
+    + kind: a ``harbor_deploy.lib.resources.Kind`` (``KINDS``: registries, users,
+      projects, members, robots, retention, GC schedule)
+    + entries: the kind's inventory entries (``kind.entries(config)``)
+    + store: ``SecretStore`` of the instance (robot secrets, user passwords,
+      registry credentials)
 
     **Example:**
 
     .. code:: python
 
-        harbor_api.registries(
-            name="Harbor registry endpoints",
+        robots = next(kind for kind in resources.KINDS if kind.key == "harbor_robots")
+        harbor_api.converge(
+            name="Robot accounts",
             access=access,
-            registries=[{"name": "dockerhub", "type": "docker-hub", "url": "https://hub.docker.com"}],
+            kind=robots,
+            entries=[{"name": "jenkins", "project": "ci"}],
             store=store,
         )
     """
-    specs = [resources.registry_spec(raw) for raw in registries]
-    yield from _converge("registries", lambda: resources.plan_registries(access.client(), specs, store))
-
-
-@operation()
-def users(access, users, store):
-    """
-    Local users (database auth); passwords from ``password_env`` or generated,
-    kept in the secrets dir under ``users/<username>``.
-
-    + access: ``AdminAccess`` of the Harbor instance
-    + users: entries of ``harbor_users``
-    + store: ``SecretStore`` of the instance
-
-    **Example:**
-
-    .. code:: python
-
-        harbor_api.users(name="Harbor users", access=access,
-                         users=[{"username": "alice", "email": "alice@example.org"}], store=store)
-    """
-    specs = [resources.user_spec(raw) for raw in users]
-    yield from _converge("users", lambda: resources.plan_users(access.client(), specs, store))
-
-
-@operation()
-def projects(access, projects):
-    """
-    Projects: visibility, storage quota, scanning and vulnerability policy, proxy cache.
-
-    + access: ``AdminAccess`` of the Harbor instance
-    + projects: entries of ``harbor_projects``
-
-    **Example:**
-
-    .. code:: python
-
-        harbor_api.projects(name="Harbor projects", access=access,
-                            projects=[{"name": "ci", "storage_quota": "20G", "auto_scan": True}])
-    """
-    specs = [resources.project_spec(raw) for raw in projects]
-    yield from _converge("projects", lambda: resources.plan_projects(access.client(), specs))
-
-
-@operation()
-def members(access, projects):
-    """
-    Project membership of users (the ``members`` of each ``harbor_projects`` entry).
-
-    + access: ``AdminAccess`` of the Harbor instance
-    + projects: entries of ``harbor_projects``
-
-    **Example:**
-
-    .. code:: python
-
-        harbor_api.members(name="Harbor project members", access=access,
-                           projects=[{"name": "ci", "members": [{"user": "alice", "role": "developer"}]}])
-    """
-    specs = [resources.project_spec(raw) for raw in projects]
-    yield from _converge("project members", lambda: resources.plan_members(access.client(), specs))
-
-
-@operation()
-def robots(access, robots, store):
-    """
-    Robot accounts; the secret Harbor returns once goes to the secrets dir
-    (``robots/<project>+<name>``, 0600) and nowhere else.
-
-    + access: ``AdminAccess`` of the Harbor instance
-    + robots: entries of ``harbor_robots``
-    + store: ``SecretStore`` of the instance
-
-    **Example:**
-
-    .. code:: python
-
-        harbor_api.robots(name="Harbor robot accounts", access=access,
-                          robots=[{"name": "jenkins", "project": "ci"}], store=store)
-    """
-    specs = [resources.robot_spec(raw) for raw in robots]
-    yield from _converge("robots", lambda: resources.plan_robots(access.client(), specs, store))
-
-
-@operation()
-def retention(access, projects):
-    """
-    Tag retention policy of each project with a ``retention`` entry.
-
-    + access: ``AdminAccess`` of the Harbor instance
-    + projects: entries of ``harbor_projects``
-
-    **Example:**
-
-    .. code:: python
-
-        harbor_api.retention(
-            name="Harbor tag retention",
-            access=access,
-            projects=[{"name": "ci", "retention": {
-                "schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]}}],
-        )
-    """
-    specs = [resources.project_spec(raw) for raw in projects]
-    yield from _converge("tag retention", lambda: resources.plan_retention(access.client(), specs))
-
-
-@operation()
-def gc_schedule(access, schedule):
-    """
-    Garbage collection schedule.
-
-    + access: ``AdminAccess`` of the Harbor instance
-    + schedule: ``{schedule: Hourly|Daily|Weekly|<6-field cron>|None, delete_untagged, workers}``
-
-    **Example:**
-
-    .. code:: python
-
-        harbor_api.gc_schedule(name="Harbor GC schedule", access=access,
-                               schedule={"schedule": "Weekly", "delete_untagged": True})
-    """
-    spec = resources.gc_spec(schedule)
-    yield from _converge("gc schedule", lambda: resources.plan_gc(access.client(), spec))
+    specs = [kind.spec(raw) for raw in entries]
+    yield from _converge(kind.title.lower(), lambda: kind.plan(access.client(), specs, store))

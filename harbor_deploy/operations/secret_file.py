@@ -71,10 +71,20 @@ def put(dest, content, mode="0600", mask=None):
     # Owned by the login user (SUDO_USER under sudo): pyinfra uploads as that user and
     # copies into place with sudo. 0700 keeps the secret from everyone else meanwhile.
     yield StringCommand("install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
-    yield FileUploadCommand(StringIO(content), staged,
-                            remote_temp_filename=posixpath.join(staging, "upload.tmp"))
-    yield StringCommand("chmod", mode, QuoteString(staged), "&&", "mv", "-f", QuoteString(staged),
-                        QuoteString(dest), "&&", "rmdir", QuoteString(staging))
+    yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=posixpath.join(staging, "upload.tmp"))
+    yield StringCommand(
+        "chmod",
+        mode,
+        QuoteString(staged),
+        "&&",
+        "mv",
+        "-f",
+        QuoteString(staged),
+        QuoteString(dest),
+        "&&",
+        "rmdir",
+        QuoteString(staging),
+    )
 
 
 @operation()
@@ -108,6 +118,5 @@ def keep(directory, files, why):
 
 def _write_all(directory, files):
     for name, value in files.items():
-        if isinstance(value, Secret):
-            value = value.reveal()
-        write_private_file(directory / name, value if isinstance(value, bytes) else value.encode())
+        text = value.reveal() if isinstance(value, Secret) else value
+        write_private_file(directory / name, text if isinstance(text, bytes) else text.encode())

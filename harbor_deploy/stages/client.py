@@ -16,9 +16,9 @@ from pyinfra.operations import files, server
 from harbor_deploy.facts.docker_client import CERTS_D, RegistryCaCertificate, certs_d_ca
 from harbor_deploy.lib.client import ClientConfigError, check_ca_pem, client_plan
 from harbor_deploy.lib.defaults import CLIENT_GROUP
-from harbor_deploy.stages.context import host_data
 from harbor_deploy.operations import docker_daemon, docker_login, docker_smoke
 from harbor_deploy.operations.docker_daemon import fail_host
+from harbor_deploy.stages.context import host_data
 
 # OS trust stores: anchor directory and refresh command, Debian family first.
 OS_TRUST_STORES = (
@@ -45,8 +45,7 @@ def daemon_config(plan):
     fails the host) and apply a change by reload when possible, in rolling batches."""
     registry = plan.registry
     merge = docker_daemon.daemon_json(
-        name=f"daemon.json holds the settings for {registry}" if plan.daemon_settings
-        else "daemon.json is valid JSON",
+        name=f"daemon.json holds the settings for {registry}" if plan.daemon_settings else "daemon.json is valid JSON",
         settings=plan.daemon_settings,
     )
     docker_daemon.apply(
@@ -83,10 +82,17 @@ def trust(plan):
         return
     if ca is None:
         return
-    files.directory(name=f"{CERTS_D}/{plan.registry}", path=f"{CERTS_D}/{plan.registry}",
-                    user="root", group="root", mode="755")
-    files.put(name=f"Registry CA for {plan.registry}", src=BytesIO(ca), dest=certs_d_ca(plan.registry),
-              user="root", group="root", mode="644")
+    files.directory(
+        name=f"{CERTS_D}/{plan.registry}", path=f"{CERTS_D}/{plan.registry}", user="root", group="root", mode="755"
+    )
+    files.put(
+        name=f"Registry CA for {plan.registry}",
+        src=BytesIO(ca),
+        dest=certs_d_ca(plan.registry),
+        user="root",
+        group="root",
+        mode="644",
+    )
     if plan.os_trust_store:
         os_trust_store(plan.registry, ca)
 
@@ -94,9 +100,14 @@ def trust(plan):
 def os_trust_store(registry, ca):
     for command, anchors in OS_TRUST_STORES:
         if host.get_fact(Which, command=command):
-            anchor = files.put(name=f"Registry CA for {registry} in the OS trust store",
-                               src=BytesIO(ca), dest=f"{anchors}/harbor-{registry.replace(':', '-')}.crt",
-                               user="root", group="root", mode="644")
+            anchor = files.put(
+                name=f"Registry CA for {registry} in the OS trust store",
+                src=BytesIO(ca),
+                dest=f"{anchors}/harbor-{registry.replace(':', '-')}.crt",
+                user="root",
+                group="root",
+                mode="644",
+            )
             server.shell(name="Refresh the OS trust store", commands=[command], _if=anchor.did_change)
             return
     raise DeployError(f"{host.name}: no OS trust store tool ({', '.join(c for c, _ in OS_TRUST_STORES)})")
@@ -105,9 +116,13 @@ def os_trust_store(registry, ca):
 @deploy("Registry login")
 def login(plan):
     for user in plan.login_users:
-        docker_login.login(name=f"docker login {plan.registry} as {plan.username} for {user}",
-                           registry=plan.registry, username=plan.username,
-                           password=plan.password, user=user)
+        docker_login.login(
+            name=f"docker login {plan.registry} as {plan.username} for {user}",
+            registry=plan.registry,
+            username=plan.username,
+            password=plan.password,
+            user=user,
+        )
 
 
 @deploy("Registry smoke test")
@@ -115,8 +130,16 @@ def smoke_test(plan):
     """Push an image built here, then pull the one another client pushed. Always
     runs (it is a check, never a no-op)."""
     user = plan.login_users[0]
-    docker_smoke.push(name=f"Smoke test: push hd-smoke:<host> to {plan.registry}/{plan.smoke_project}",
-                      registry=plan.registry, project=plan.smoke_project, user=user)
-    docker_smoke.pull_peer(name="Smoke test: pull another client's hd-smoke image",
-                           registry=plan.registry, project=plan.smoke_project,
-                           group=CLIENT_GROUP, user=user)
+    docker_smoke.push(
+        name=f"Smoke test: push hd-smoke:<host> to {plan.registry}/{plan.smoke_project}",
+        registry=plan.registry,
+        project=plan.smoke_project,
+        user=user,
+    )
+    docker_smoke.pull_peer(
+        name="Smoke test: pull another client's hd-smoke image",
+        registry=plan.registry,
+        project=plan.smoke_project,
+        group=CLIENT_GROUP,
+        user=user,
+    )

@@ -16,9 +16,9 @@ from harbor_deploy.lib import resources
 from harbor_deploy.lib.api import ApiError, HarborClient, default_url, default_verify
 from harbor_deploy.lib.defaults import merged
 from harbor_deploy.lib.secrets import SecretStore, secrets_dir
-from harbor_deploy.stages.context import host_data
 from harbor_deploy.lib.validate import ConfigError, validated
 from harbor_deploy.operations import harbor_api
+from harbor_deploy.stages.context import host_data
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,7 @@ def admin_password(plan):
 
 @deploy("Harbor resources")
 def harbor_resources(plan):
-    config, access, store = plan.config, plan.access, plan.store
-    harbor_api.registries(name="Registry endpoints", access=access,
-                          registries=config["harbor_registries"], store=store)
-    harbor_api.users(name="Users", access=access, users=config["harbor_users"], store=store)
-    harbor_api.projects(name="Projects", access=access, projects=config["harbor_projects"])
-    harbor_api.members(name="Project members", access=access, projects=config["harbor_projects"])
-    harbor_api.robots(name="Robot accounts", access=access, robots=config["harbor_robots"], store=store)
-    harbor_api.retention(name="Tag retention policies", access=access,
-                         projects=config["harbor_projects"])
-    if config["harbor_gc_schedule"] is not None:
-        harbor_api.gc_schedule(name="Garbage collection schedule", access=access,
-                               schedule=config["harbor_gc_schedule"])
+    for kind in resources.KINDS:
+        entries = kind.entries(plan.config)
+        if entries or kind.key != "harbor_gc_schedule":  # no GC schedule in the data: left as it is
+            harbor_api.converge(name=kind.title, access=plan.access, kind=kind, entries=entries, store=plan.store)

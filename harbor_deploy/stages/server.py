@@ -8,28 +8,30 @@ compose file, running containers), never from a marker file.
 import shlex
 from dataclasses import dataclass
 from io import StringIO
-from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import DeployError, deploy
 from pyinfra.facts.files import Directory
 from pyinfra.operations import files, server, systemd
 
-from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.files import PrivateFiles
+from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInstallation
 from harbor_deploy.facts.host import HostOverview, ServerResources
+from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.lib import TEMPLATES, harbor_yml, installer, tls
 from harbor_deploy.lib.defaults import (
-    HARBOR_LOG_PORT, SERVER_TLS_CA, SERVER_TLS_CERTIFICATE, SERVER_TLS_DIR,
-    SERVER_TLS_PRIVATE_KEY, release_dir,
+    HARBOR_LOG_PORT,
+    SERVER_TLS_CA,
+    SERVER_TLS_CERTIFICATE,
+    SERVER_TLS_DIR,
+    SERVER_TLS_PRIVATE_KEY,
+    release_dir,
 )
-from harbor_deploy.lib.resources import MANAGED_ADMIN_PASSWORD
-from harbor_deploy.lib.secrets import SecretsError, ServerSecrets, load_secrets, secrets_dir
-from harbor_deploy.facts.quiet import quiet_fact
-from harbor_deploy.stages.context import host_data
+from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
 from harbor_deploy.lib.validate import ConfigError, validated
 from harbor_deploy.operations import firewalld, harbor, secret_file
+from harbor_deploy.stages.context import host_data
 
 REMOTE_CACHE = "/var/cache/harbor-deploy"
 # Harbor's documented minimums (CPU, memory GiB, disk GiB): below them, warn.
@@ -67,8 +69,11 @@ class ServerPlan:
 
 
 # The TLS files the server deploy places, as the controller names them.
-SERVER_TLS_FILES = {tls.SERVER_CERT: SERVER_TLS_CERTIFICATE, tls.SERVER_KEY: SERVER_TLS_PRIVATE_KEY,
-                    tls.CA_CERT: SERVER_TLS_CA}
+SERVER_TLS_FILES = {
+    tls.SERVER_CERT: SERVER_TLS_CERTIFICATE,
+    tls.SERVER_KEY: SERVER_TLS_PRIVATE_KEY,
+    tls.CA_CERT: SERVER_TLS_CA,
+}
 
 
 def _on_server(config):
@@ -78,8 +83,11 @@ def _on_server(config):
     database = f"{config['harbor_data_volume'].rstrip('/')}/database"
     found = quiet_fact(PrivateFiles, paths=(harbor_yml_path, *SERVER_TLS_FILES.values()), nonempty_dirs=(database,))
     text = found["files"].get(harbor_yml_path)
-    server = ServerSecrets(harbor_yml=harbor_yml.secrets_of(text.decode()) if text is not None else None,
-                           harbor_yml_path=harbor_yml_path, database_initialised=database in found["nonempty"])
+    server = ServerSecrets(
+        harbor_yml=harbor_yml.secrets_of(text.decode()) if text is not None else None,
+        harbor_yml_path=harbor_yml_path,
+        database_initialised=database in found["nonempty"],
+    )
     tls_files = {name: found["files"][path] for name, path in SERVER_TLS_FILES.items() if path in found["files"]}
     return server, tls_files
 
@@ -125,40 +133,63 @@ def plan(overrides=None):
         fetched = installer.fetch(config, arch=DOCKER_ARCH.get(resources["machine"], "amd64"))
     except installer.InstallerError as error:
         raise DeployError(f"{host.name}: {error}") from None
-    return ServerPlan(config=config, secrets=secrets, tls=material, keep=keep, keep_why=keep_why,
-                      version=fetched.version, installer=fetched,
-                      install_dir=config["harbor_install_dir"].rstrip("/"),
-                      release=release_dir(config["harbor_install_dir"], fetched.version),
-                      resources=resources)
+    return ServerPlan(
+        config=config,
+        secrets=secrets,
+        tls=material,
+        keep=keep,
+        keep_why=keep_why,
+        version=fetched.version,
+        installer=fetched,
+        install_dir=config["harbor_install_dir"].rstrip("/"),
+        release=release_dir(config["harbor_install_dir"], fetched.version),
+        resources=resources,
+    )
 
 
 @deploy("Controller secrets")
 def controller_secrets(plan):
     """Keep on the controller what the run generated or took back from the server,
     before anything on the host changes."""
-    secret_file.keep(name="Keep Harbor's secrets in the controller secrets dir",
-                     directory=str(secrets_dir(plan.config)), files=plan.keep, why=plan.keep_why)
+    secret_file.keep(
+        name="Keep Harbor's secrets in the controller secrets dir",
+        directory=str(secrets_dir(plan.config)),
+        files=plan.keep,
+        why=plan.keep_why,
+    )
 
 
 @deploy("Preflight checks")
 def preflight(plan):
     overview, resources = host.get_fact(HostOverview), plan.resources
-    engine = (f"docker {overview['docker_version']}, compose {overview['compose_version'] or 'missing'}"
-              if overview["docker_installed"] else "no docker yet (installed next)")
-    logger.info(f"[{host.name}] {overview['os_name']}, {resources['cpus']} CPUs, "
-                f"{resources['memory_mib'] // 1024} GiB memory, "
-                f"{resources['disk_free_mib'] // 1024} GiB free for the data volume, {engine}")
-    for what, have, need in (("CPUs", resources["cpus"], MINIMUM_CPUS),
-                             ("GiB memory", resources["memory_mib"] / 1024, MINIMUM_MEMORY_GIB),
-                             ("GiB free disk", resources["disk_free_mib"] / 1024, MINIMUM_DISK_GIB)):
+    engine = (
+        f"docker {overview['docker_version']}, compose {overview['compose_version'] or 'missing'}"
+        if overview["docker_installed"]
+        else "no docker yet (installed next)"
+    )
+    logger.info(
+        f"[{host.name}] {overview['os_name']}, {resources['cpus']} CPUs, "
+        f"{resources['memory_mib'] // 1024} GiB memory, "
+        f"{resources['disk_free_mib'] // 1024} GiB free for the data volume, {engine}"
+    )
+    for what, have, need in (
+        ("CPUs", resources["cpus"], MINIMUM_CPUS),
+        ("GiB memory", resources["memory_mib"] / 1024, MINIMUM_MEMORY_GIB),
+        ("GiB free disk", resources["disk_free_mib"] / 1024, MINIMUM_DISK_GIB),
+    ):
         if have < need:
             logger.warning(f"[{host.name}] {have:.0f} {what}: below Harbor's minimum of {need}")
     ports = {plan.config["harbor_http_port"], plan.config["harbor_https_port"]}
-    taken = {port: owner for port, owner in resources["listening"].items()
-             if port in ports and owner not in HARBOR_PORT_OWNERS}
+    taken = {
+        port: owner
+        for port, owner in resources["listening"].items()
+        if port in ports and owner not in HARBOR_PORT_OWNERS
+    }
     if taken:
-        raise DeployError(f"{host.name}: port(s) already in use by another program: "
-                          + ", ".join(f"{port} ({owner or 'unknown'})" for port, owner in sorted(taken.items())))
+        raise DeployError(
+            f"{host.name}: port(s) already in use by another program: "
+            + ", ".join(f"{port} ({owner or 'unknown'})" for port, owner in sorted(taken.items()))
+        )
 
 
 @deploy("Harbor installer")
@@ -167,42 +198,60 @@ def installer_bundle(plan):
     unpack it into a versioned directory that ``install_dir`` points to."""
     remote_bundle = f"{REMOTE_CACHE}/{plan.installer.path.name}"
     files.directory(name="Installer cache directory", path=REMOTE_CACHE, mode="0755")
-    files.put(name=f"Upload Harbor {plan.version} offline installer",
-              src=str(plan.installer.path), dest=remote_bundle, mode="0644")
+    files.put(
+        name=f"Upload Harbor {plan.version} offline installer",
+        src=str(plan.installer.path),
+        dest=remote_bundle,
+        mode="0644",
+    )
     if not host.get_fact(Directory, path=plan.release):
-        partial, release, bundle = (shlex.quote(path) for path in (f"{plan.release}.partial", plan.release,
-                                                                     remote_bundle))
+        partial, release, bundle = (
+            shlex.quote(path) for path in (f"{plan.release}.partial", plan.release, remote_bundle)
+        )
         server.shell(
             name=f"Unpack Harbor {plan.version} into {plan.release}",
-            commands=[f"rm -rf {partial} && mkdir -p {partial} && "
-                      f"tar -xzf {bundle} -C {partial} --strip-components=1 && "
-                      f"mv {partial} {release}"],
+            commands=[
+                f"rm -rf {partial} && mkdir -p {partial} && "
+                f"tar -xzf {bundle} -C {partial} --strip-components=1 && "
+                f"mv {partial} {release}"
+            ],
         )
-    files.link(name=f"{plan.install_dir} points to {plan.release}",
-               path=plan.install_dir, target=plan.release, symbolic=True)
+    files.link(
+        name=f"{plan.install_dir} points to {plan.release}", path=plan.install_dir, target=plan.release, symbolic=True
+    )
 
 
 @deploy("TLS certificate")
 def tls_files(plan):
     material = plan.tls
     if material is None:
-        logger.warning(f"[{host.name}] PLAIN HTTP: harbor_tls_mode is 'http'. Registry "
-                       "credentials and images cross the network unencrypted, and every "
-                       "client needs an insecure-registries entry.")
+        logger.warning(
+            f"[{host.name}] PLAIN HTTP: harbor_tls_mode is 'http'. Registry "
+            "credentials and images cross the network unencrypted, and every "
+            "client needs an insecure-registries entry."
+        )
         return []
     files.directory(name="TLS directory", path=SERVER_TLS_DIR, mode="0755")
-    certificate = files.put(name="Upload server certificate", src=_text_io(material.certificate),
-                            dest=SERVER_TLS_CERTIFICATE, mode="0644")
-    key = secret_file.put(name="Upload server private key", dest=SERVER_TLS_PRIVATE_KEY,
-                          content=material.private_key.decode(), mode="0600")
+    certificate = files.put(
+        name="Upload server certificate", src=_text_io(material.certificate), dest=SERVER_TLS_CERTIFICATE, mode="0644"
+    )
+    key = secret_file.put(
+        name="Upload server private key",
+        dest=SERVER_TLS_PRIVATE_KEY,
+        content=material.private_key.decode(),
+        mode="0600",
+    )
     if material.ca_certificate:
-        files.put(name="Upload CA certificate", src=_text_io(material.ca_certificate),
-                  dest=SERVER_TLS_CA, mode="0644")
+        files.put(name="Upload CA certificate", src=_text_io(material.ca_certificate), dest=SERVER_TLS_CA, mode="0644")
         # Served by Harbor at /api/v2.0/systeminfo/getcert for clients that fetch it.
         ca_download = f"{plan.config['harbor_data_volume'].rstrip('/')}/ca_download"
         files.directory(name="CA download directory", path=ca_download, mode="0755")
-        files.put(name="Publish CA for /systeminfo/getcert", src=_text_io(material.ca_certificate),
-                  dest=f"{ca_download}/ca.crt", mode="0644")
+        files.put(
+            name="Publish CA for /systeminfo/getcert",
+            src=_text_io(material.ca_certificate),
+            dest=f"{ca_download}/ca.crt",
+            mode="0644",
+        )
     return [certificate, key]  # prepare copies them into Harbor's data volume
 
 
@@ -213,16 +262,21 @@ def _text_io(data):
 @deploy("harbor.yml")
 def harbor_config(plan):
     text = harbor_yml.render(plan.config, plan.secrets, plan.version)
-    return secret_file.put(name="Render harbor.yml", dest=f"{plan.release}/harbor.yml",
-                           content=text, mask=harbor_yml.masked, mode="0600")
+    return secret_file.put(
+        name="Render harbor.yml", dest=f"{plan.release}/harbor.yml", content=text, mask=harbor_yml.masked, mode="0600"
+    )
 
 
 @deploy("systemd unit")
 def systemd_unit(plan):
     unit = files.template(
-        name="Install harbor.service", src=str(TEMPLATES / "harbor.service.j2"),
-        dest="/etc/systemd/system/harbor.service", mode="0644",
-        install_dir=plan.install_dir, project=COMPOSE_PROJECT, log_port=HARBOR_LOG_PORT,
+        name="Install harbor.service",
+        src=str(TEMPLATES / "harbor.service.j2"),
+        dest="/etc/systemd/system/harbor.service",
+        mode="0644",
+        install_dir=plan.install_dir,
+        project=COMPOSE_PROJECT,
+        log_port=HARBOR_LOG_PORT,
     )
     # Reload before enabling, only when the unit changed (a reload every run is a change).
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
@@ -236,24 +290,30 @@ def apply(plan, inputs):
     prepare last generated."""
     state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
     if state["running_version"] and state["running_version"] != plan.version:
-        raise DeployError(f"{host.name}: Harbor {state['running_version']} is running; moving to "
-                          f"{plan.version} is an upgrade (see README: day-2 operations)")
+        raise DeployError(
+            f"{host.name}: Harbor {state['running_version']} is running; moving to "
+            f"{plan.version} is an upgrade (see README: day-2 operations)"
+        )
     env = {"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT}
     containers = state["containers"]
-    fresh = (not state["images_loaded"] or state["compose_mtime"] is None or "harbor-core" not in containers)
+    fresh = not state["images_loaded"] or state["compose_mtime"] is None or "harbor-core" not in containers
     if fresh:
         return server.shell(
             name=f"Install Harbor {plan.version} (install.sh)",
             commands=[" ".join(["cd", shlex.quote(plan.install_dir), "&&", "./install.sh", *plan.trivy_flag])],
-            _env=env)
+            _env=env,
+        )
     config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
     trivy_mismatch = plan.config["harbor_with_trivy"] != ("trivy-adapter" in containers)
     return server.shell(
         name="Regenerate Harbor config (prepare) and restart Harbor",
-        commands=["systemctl stop harbor.service",
-                  " ".join(["cd", shlex.quote(plan.install_dir), "&&", "./prepare", *plan.trivy_flag]),
-                  "systemctl start harbor.service"],
-        _env=env, _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
+        commands=[
+            "systemctl stop harbor.service",
+            " ".join(["cd", shlex.quote(plan.install_dir), "&&", "./prepare", *plan.trivy_flag]),
+            "systemctl start harbor.service",
+        ],
+        _env=env,
+        _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
     )
 
 
@@ -261,8 +321,7 @@ def apply(plan, inputs):
 def service(plan):
     state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
     if state["service_enabled"] != "enabled" or state["service_active"] != "active":
-        systemd.service(name="Enable and start harbor.service", service="harbor.service",
-                        running=True, enabled=True)
+        systemd.service(name="Enable and start harbor.service", service="harbor.service", running=True, enabled=True)
 
 
 # The firewalld service holding Harbor's ports: a port the data no longer names closes.
@@ -286,10 +345,13 @@ def firewall(plan):
         logger.info(f"[{host.name}] firewalld is not running: no ports opened")
         return
     zone = plan.config["harbor_firewall_zone"]
-    firewalld.service_ports(name=f"Open Harbor's ports through firewalld service {FIREWALLD_SERVICE} "
-                                 f"in zone {zone}",
-                            service=FIREWALLD_SERVICE, ports=firewall_ports(plan.config), zone=zone,
-                            description="Harbor container registry (managed by harbor-deploy)")
+    firewalld.service_ports(
+        name=f"Open Harbor's ports through firewalld service {FIREWALLD_SERVICE} " f"in zone {zone}",
+        service=FIREWALLD_SERVICE,
+        ports=firewall_ports(plan.config),
+        zone=zone,
+        description="Harbor container registry (managed by harbor-deploy)",
+    )
 
 
 @deploy("Verify Harbor health")
@@ -297,10 +359,14 @@ def verify(plan, changes):
     """Wait (bounded) for every container and /api/v2.0/health to be healthy, when
     anything changed in this run or Harbor was unhealthy when it started."""
     health = host.get_fact(HarborHealth, url=plan.local_url)
-    healthy = (health["api"] or {}).get("status") == "healthy" and health["containers"] and all(
-        c["state"] == "running" and c["health"] in ("healthy", "none") for c in health["containers"].values())
+    healthy = (
+        (health["api"] or {}).get("status") == "healthy"
+        and health["containers"]
+        and all(c["state"] == "running" and c["health"] in ("healthy", "none") for c in health["containers"].values())
+    )
     harbor.wait_healthy(
-        name="Wait until Harbor is healthy", url=plan.local_url,
+        name="Wait until Harbor is healthy",
+        url=plan.local_url,
         timeout=plan.config["harbor_health_timeout"],
         log_dir=plan.config["harbor_log_location"],
         _if=lambda: not healthy or any(op.did_change() for op in changes),
@@ -311,9 +377,11 @@ def summary(plan):
     url = plan.config["harbor_external_url"] or (
         f"http://{plan.config['harbor_hostname']}:{plan.config['harbor_http_port']}"
         if plan.config["harbor_tls_mode"] == "http"
-        else f"https://{plan.config['harbor_hostname']}:{plan.config['harbor_https_port']}")
+        else f"https://{plan.config['harbor_hostname']}:{plan.config['harbor_https_port']}"
+    )
     managed = secrets_dir(plan.config) / MANAGED_ADMIN_PASSWORD
-    where = (f"file {managed}, rotated by deploys/configure.py" if managed.exists()
-             else plan.secrets.admin_password.source)
+    where = (
+        f"file {managed}, rotated by deploys/configure.py" if managed.exists() else plan.secrets.admin_password.source
+    )
     logger.info(f"[{host.name}] Harbor {plan.version}: {url} (admin password: {where})")
     return url

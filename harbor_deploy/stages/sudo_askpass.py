@@ -35,8 +35,10 @@ def _askpass_helper(host, password):
         raise PyinfraError(f"cannot create a sudo askpass helper on {host.name}: {output.stderr}")
     path = output.stdout_lines[0]
     script = f"#!/bin/sh\nprintf '%s\\n' {shlex.quote(password)}\n"
-    if not host.put_file(BytesIO(script.encode()), path) or not host.run_shell_command(
-            StringCommand("chmod", "0700", QuoteString(path)))[0]:
+    if (
+        not host.put_file(BytesIO(script.encode()), path)
+        or not host.run_shell_command(StringCommand("chmod", "0700", QuoteString(path)))[0]
+    ):
         raise PyinfraError(f"cannot write the sudo askpass helper on {host.name}")
     host.connector_data[CACHE_KEY] = path
     return path
@@ -48,8 +50,9 @@ def make_unix_command_for_host(state, host, command, **arguments):
     if not arguments.get("_sudo") or not password:
         return _pyinfra_make_unix_command_for_host(state, host, command, **arguments)
     helper = _askpass_helper(host, password)
-    inner = _pyinfra_make_unix_command_for_host(state, host, command,
-                                                **{**arguments, "_sudo": False, "_sudo_password": ""})
+    inner = _pyinfra_make_unix_command_for_host(
+        state, host, command, **{**arguments, "_sudo": False, "_sudo_password": ""}
+    )
     sudo = ["env", StringCommand("SUDO_ASKPASS=", QuoteString(helper), _separator=""), "sudo", "-H", "-A", "-k"]
     if arguments.get("_use_sudo_login"):
         sudo.append("-i")
@@ -61,4 +64,4 @@ def make_unix_command_for_host(state, host, command, **arguments):
 
 
 for _module in (util, ssh, docker, dockerssh, chroot):
-    _module.make_unix_command_for_host = make_unix_command_for_host
+    setattr(_module, "make_unix_command_for_host", make_unix_command_for_host)  # noqa: B010

@@ -13,8 +13,8 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -38,8 +38,11 @@ def tree_hash(*paths):
     """Hash of file names and contents under ``paths`` (recipe identity)."""
     digest = hashlib.sha256()
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
-            if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else [path]
+        )
         for file in files:
             digest.update(str(file.relative_to(STANDIN_DIR)).encode() + b"\0")
             digest.update(file.read_bytes() + b"\0")
@@ -66,8 +69,14 @@ def docker_build(tag, dockerfile, context=None):
     else:
         (context / "Dockerfile").write_text(dockerfile)
         args, stdin = [str(context)], None
-    result = subprocess.run(["docker", "build", "-q", "-t", tag, *args], input=stdin,
-                            capture_output=True, text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    result = subprocess.run(
+        ["docker", "build", "-q", "-t", tag, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        check=False,
+    )
     if result.returncode != 0:
         raise SystemExit(f"docker build {tag} failed: {result.stderr.strip()}")
 
@@ -87,8 +96,11 @@ def build_runtime_image(rootfs_tag, recipe):
 
 
 def image_dockerfile(base, version, spec):
-    lines = [f"FROM {base}", f"ENV HARBOR_STANDIN_VERSION={version}",
-             'LABEL org.opencontainers.image.title="harbor-deploy lab stand-in, not Harbor"']
+    lines = [
+        f"FROM {base}",
+        f"ENV HARBOR_STANDIN_VERSION={version}",
+        'LABEL org.opencontainers.image.title="harbor-deploy lab stand-in, not Harbor"',
+    ]
     if spec.get("entrypoint"):
         lines.append(f"ENTRYPOINT {json.dumps(spec['entrypoint'])}")
     lines.append(f"CMD {json.dumps(spec['cmd'])}")
@@ -122,18 +134,23 @@ def write_bundle(path, version, images_tarball=None):
         files[script.name] = (text.encode(), 0o755 if os.access(script, os.X_OK) else 0o644)
     for upstream in ("harbor.yml.tmpl", "LICENSE"):
         files[upstream] = ((STANDIN_DIR / "upstream" / upstream).read_bytes(), 0o644)
-    with open(path, "wb") as raw:
-        # mtime=0 in the gzip header keeps the bytes (and the md5) reproducible.
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w") as archive:
-            dir_info = tarfile.TarInfo("harbor")
-            dir_info.type, dir_info.mode, dir_info.mtime = tarfile.DIRTYPE, 0o755, 0
-            archive.addfile(dir_info)
-            for name, (data, mode) in sorted(files.items()):
-                add_file(archive, f"harbor/{name}", data, mode)
-            if images_tarball:
-                archive.add(images_tarball, f"harbor/{images_tarball.name}",
-                            filter=lambda info: (setattr(info, "mtime", 0), info)[1])
+    # mtime=0 in the gzip header keeps the bytes (and the md5) reproducible.
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as archive,
+    ):
+        dir_info = tarfile.TarInfo("harbor")
+        dir_info.type, dir_info.mode, dir_info.mtime = tarfile.DIRTYPE, 0o755, 0
+        archive.addfile(dir_info)
+        for name, (data, mode) in sorted(files.items()):
+            add_file(archive, f"harbor/{name}", data, mode)
+        if images_tarball:
+            archive.add(
+                images_tarball,
+                f"harbor/{images_tarball.name}",
+                filter=lambda info: (setattr(info, "mtime", 0), info)[1],
+            )
 
 
 def save_images(tags, path):
@@ -152,17 +169,21 @@ def build_release(version, runtime_tag, release_dir):
     write_bundle(assets["offline"], version, images)
     write_bundle(assets["online"], version)
     images.unlink()
-    sums = "".join(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {path.name}\n"
-                   for path in sorted(assets.values()))
+    sums = "".join(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {path.name}\n" for path in sorted(assets.values()))
     (release_dir / "md5sum").write_text(sums)
     log(f"stand-in Harbor {version}: {assets['offline']}")
 
 
 def build():
     """Build (or reuse) every stand-in release; returns the mirror root directory."""
-    recipe = tree_hash(STANDIN_DIR / "packages.txt", STANDIN_DIR / "runtime",
-                       STANDIN_DIR / "images.yaml", STANDIN_DIR / "bundle",
-                       STANDIN_DIR / "upstream", Path(__file__))
+    recipe = tree_hash(
+        STANDIN_DIR / "packages.txt",
+        STANDIN_DIR / "runtime",
+        STANDIN_DIR / "images.yaml",
+        STANDIN_DIR / "bundle",
+        STANDIN_DIR / "upstream",
+        Path(__file__),
+    )
     root = cache_dir() / "releases" / recipe
     if all((root / RELEASE_PATH / version / "md5sum").exists() for version in VERSIONS):
         return root

@@ -25,12 +25,23 @@ def machine_containers():
     ids = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True).stdout.split()
     if not ids:
         return {}
-    lines = subprocess.run(["docker", "inspect", "--format",
-                            '{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} '
-                            '{{index .Config.Labels "harbor-deploy-lab"}}', *ids],
-                           capture_output=True, text=True, check=True).stdout.splitlines()
-    return {parts[0]: tuple(parts[1:4]) for parts in (line.split() for line in lines)
-            if len(parts) < 5 or parts[4] != labctl.PREFIX}
+    lines = subprocess.run(
+        [
+            "docker",
+            "inspect",
+            "--format",
+            "{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} " '{{index .Config.Labels "harbor-deploy-lab"}}',
+            *ids,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return {
+        parts[0]: tuple(parts[1:4])
+        for parts in (line.split() for line in lines)
+        if len(parts) < 5 or parts[4] != labctl.PREFIX
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,10 +52,13 @@ def bystanders():
     labctl.ensure_dockerd()
     image = labctl.build_images()[False]
     canary = f"hd-canary-{os.getpid()}"
-    subprocess.run(["docker", "run", "-d", "--name", canary, "--network", "none", "--entrypoint", "sleep",
-                    image, "infinity"], capture_output=True, check=True)
+    subprocess.run(
+        ["docker", "run", "-d", "--name", canary, "--network", "none", "--entrypoint", "sleep", image, "infinity"],
+        capture_output=True,
+        check=True,
+    )
     yield {"canary": canary, "containers": machine_containers()}
-    subprocess.run(["docker", "rm", "-f", canary], capture_output=True)
+    subprocess.run(["docker", "rm", "-f", canary], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -61,19 +75,27 @@ def harbor_server(lab):
     server = next(h for h in lab["hosts"] if h["group"] == "harbor_servers")
     secrets_dir = labctl.state_dir() / "secrets"
     store = SecretStore(secrets_dir / lab["harbor_dns_name"])
-    api = HarborClient(f"https://{server['address']}:8443", None, None,
-                       verify=str(secrets_dir / lab["harbor_dns_name"] / "ca.crt"))
+    api = HarborClient(
+        f"https://{server['address']}:8443", None, None, verify=str(secrets_dir / lab["harbor_dns_name"] / "ca.crt")
+    )
     admin = AdminAccess(api, store).client()  # the admin password Harbor accepts now
-    return {"hostname": lab["harbor_dns_name"], "https_port": 8443, "http_port": 8081,
-            "registry": f"{lab['harbor_dns_name']}:8443", "secrets_dir": secrets_dir,
-            "address": server["address"], "container": server["container"],
-            "admin_password": admin.session.auth.password}
+    return {
+        "hostname": lab["harbor_dns_name"],
+        "https_port": 8443,
+        "http_port": 8081,
+        "registry": f"{lab['harbor_dns_name']}:8443",
+        "secrets_dir": secrets_dir,
+        "address": server["address"],
+        "container": server["container"],
+        "admin_password": admin.session.auth.password,
+    }
 
 
 def host_exec(container, command, check=True):
     """Ground truth read straight from a lab container, bypassing pyinfra."""
-    result = subprocess.run(["docker", "exec", container, "sh", "-c", command],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["docker", "exec", container, "sh", "-c", command], capture_output=True, text=True, check=False
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{container}: {command} failed: {result.stderr}")
     return result.stdout.strip()
@@ -100,8 +122,14 @@ def reset_harbor_server(container):
 
 
 def run_pyinfra(*args, check=True, env=None):
-    result = subprocess.run([PYINFRA, *args], cwd=ROOT, capture_output=True, text=True,
-                            env=None if env is None else {**os.environ, **env})
+    result = subprocess.run(
+        [PYINFRA, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=None if env is None else {**os.environ, **env},
+        check=False,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"pyinfra {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -110,8 +138,7 @@ def run_pyinfra(*args, check=True, env=None):
 def lab_check_report(output):
     """Parse the `lab-check <host> <json>` lines of deploys/lab_check.py."""
     lines = [line.strip() for line in output.splitlines()]
-    return {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
-            for line in lines if line.startswith("lab-check ")}
+    return {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2]) for line in lines if line.startswith("lab-check ")}
 
 
 def changed_count(result):

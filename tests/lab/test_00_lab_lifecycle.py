@@ -10,8 +10,14 @@ from tests.conftest import ROOT
 
 
 def labctl(command, env=None):
-    result = subprocess.run([sys.executable, "-m", "lab.labctl", command], cwd=ROOT,
-                            capture_output=True, text=True, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-m", "lab.labctl", command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -21,14 +27,17 @@ def container_ids(state):
 
 
 def container_id(container):
-    return subprocess.run(["docker", "inspect", "-f", "{{.Id}}", container],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["docker", "inspect", "-f", "{{.Id}}", container], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_lab_up_again_reuses_every_healthy_host(lab):
     before = container_ids(lab)
-    size = {"LAB_CLIENTS": str(sum(h["group"] == "docker_clients" for h in lab["hosts"])),
-            "LAB_BARE": str(sum(h["group"] == "bare_hosts" for h in lab["hosts"]))}
+    size = {
+        "LAB_CLIENTS": str(sum(h["group"] == "docker_clients" for h in lab["hosts"])),
+        "LAB_BARE": str(sum(h["group"] == "bare_hosts" for h in lab["hosts"])),
+    }
     output = labctl("up", size)
     assert container_ids(lab) == before
     for host in lab["hosts"]:
@@ -46,13 +55,20 @@ def test_lab_status_shows_each_host_how_to_reach_it_and_harbors_health(lab, harb
     assert f"'{server['address']} {lab['harbor_dns_name']}' to /etc/hosts" in output
     # The printed SSH command works as printed.
     ssh = next(line.strip() for line in output.splitlines() if f"-p {server['ssh_port']} root@" in line).split("   ")[0]
-    ran = subprocess.run([*ssh.split(), "-o", "BatchMode=yes", "hostname"], capture_output=True, text=True, timeout=30)
+    ran = subprocess.run(
+        [*ssh.split(), "-o", "BatchMode=yes", "hostname"], capture_output=True, text=True, timeout=30, check=False
+    )
     assert ran.stdout.strip() == "harbor-1", ran.stderr
 
 
 def test_lab_down_leaves_no_containers_networks_or_volumes(tmp_path):
-    env = {"LAB_PREFIX": "hd-labtest", "LAB_CLIENTS": "1", "LAB_BARE": "0",
-           "LAB_STATE_DIR": str(tmp_path / "state"), "LAB_MIRROR_PORT": "18489"}
+    env = {
+        "LAB_PREFIX": "hd-labtest",
+        "LAB_CLIENTS": "1",
+        "LAB_BARE": "0",
+        "LAB_STATE_DIR": str(tmp_path / "state"),
+        "LAB_MIRROR_PORT": "18489",
+    }
     labctl("up", env)
     assert (tmp_path / "state" / "hosts.json").exists()
     assert mirror_answers("http://127.0.0.1:18489")
@@ -60,8 +76,12 @@ def test_lab_down_leaves_no_containers_networks_or_volumes(tmp_path):
     assert not mirror_answers("http://127.0.0.1:18489")
 
     def listed(*args):
-        return subprocess.run(["docker", *args, "--filter", "label=harbor-deploy-lab=hd-labtest",
-                               "-q"], capture_output=True, text=True, check=True).stdout.split()
+        return subprocess.run(
+            ["docker", *args, "--filter", "label=harbor-deploy-lab=hd-labtest", "-q"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
 
     assert listed("ps", "-a") == []
     assert listed("network", "ls") == []

@@ -19,8 +19,7 @@ def test_lab_check_reports_real_facts_of_every_host(lab):
         assert host_exec(container, "firewall-cmd --state") == "running"
         if host["docker"]:
             assert facts["docker_installed"] is True
-            assert facts["docker_version"] == host_exec(
-                container, "docker version --format '{{.Server.Version}}'")
+            assert facts["docker_version"] == host_exec(container, "docker version --format '{{.Server.Version}}'")
             assert facts["compose_version"] == host_exec(container, "docker compose version --short")
             assert facts["compose_version"].startswith("2.")
         else:

@@ -11,8 +11,18 @@ from tests.lab.conftest import host_exec, run_pyinfra
 CONTAINER = f"{PREFIX}-client-2"
 TEST_PORT = 18099
 TEST_REGISTRY = "hd-ops-test.invalid:5000"
-DEPLOY = ("-y", "--json", "inventories/lab.py", "tests/lab/deploys/ops_on_lab.py", "--limit", "client-2",
-          "--data", f"test_port={TEST_PORT}", "--data", f"test_registry={TEST_REGISTRY}")
+DEPLOY = (
+    "-y",
+    "--json",
+    "inventories/lab.py",
+    "tests/lab/deploys/ops_on_lab.py",
+    "--limit",
+    "client-2",
+    "--data",
+    f"test_port={TEST_PORT}",
+    "--data",
+    f"test_registry={TEST_REGISTRY}",
+)
 DAEMON_JSON = "/etc/docker/daemon.json"
 SEED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-registries": ["other:5000"]}
 SEED_TEXT = json.dumps(SEED)
@@ -39,8 +49,11 @@ def changed_operations(result):
 def client2(lab):
     """Leaves client-2 as found: test port closed, daemon.json and dockerd's
     registry configuration restored (docker restarted only if the test changed it)."""
-    original = host_exec(CONTAINER, f"cat {DAEMON_JSON}", check=False) if host_exec(
-        CONTAINER, f"test -e {DAEMON_JSON} && echo yes", check=False) else None
+    original = (
+        host_exec(CONTAINER, f"cat {DAEMON_JSON}", check=False)
+        if host_exec(CONTAINER, f"test -e {DAEMON_JSON} && echo yes", check=False)
+        else None
+    )
     host_exec(CONTAINER, f"rm -f {DAEMON_JSON}.bak {DAEMON_JSON}.rejected")
     yield
     for scope in ("--permanent ", ""):

@@ -45,15 +45,30 @@ CLIENT_DOCKER = f"DOCKER_CONFIG={CLIENT_WORK}/docker docker"
 CERTS_D = "/etc/docker/certs.d"
 PROJECT = "standin-test"
 IMAGE = f"{REGISTRY}/{PROJECT}/hello:v1"
-CONTAINERS = {"harbor-log", "registry", "registryctl", "harbor-db", "harbor-core", "harbor-portal",
-              "harbor-jobservice", "redis", "nginx", "trivy-adapter"}
+CONTAINERS = {
+    "harbor-log",
+    "registry",
+    "registryctl",
+    "harbor-db",
+    "harbor-core",
+    "harbor-portal",
+    "harbor-jobservice",
+    "redis",
+    "nginx",
+    "trivy-adapter",
+}
 HEALTH_TIMEOUT = 90
 
 
 def docker_exec(container, command, stdin=""):
     """Like host_exec, but feeding ``stdin`` (secrets never go on a command line)."""
-    return subprocess.run(["docker", "exec", "-i", container, "sh", "-c", command],
-                          input=stdin, capture_output=True, text=True)
+    return subprocess.run(
+        ["docker", "exec", "-i", container, "sh", "-c", command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def on_server(command, check=True):
@@ -66,25 +81,40 @@ def in_harbor_dir(command, env="TERM=xterm"):
 
 def make_tls():
     """A throwaway CA and a server cert for HOSTNAME (with the subjectAltName clients need)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "harbor-deploy stand-in test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOSTNAME)]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOSTNAME)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
-    return {"ca": ca.public_bytes(pem).decode(), "cert": cert.public_bytes(pem).decode(),
-            "key": key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
-                                     serialization.NoEncryption()).decode()}
+    return {
+        "ca": ca.public_bytes(pem).decode(),
+        "cert": cert.public_bytes(pem).decode(),
+        "key": key.private_bytes(
+            pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ).decode(),
+    }
 
 
 def make_admin_password():
@@ -112,15 +142,20 @@ def harbor_yml(template, certificate, private_key, admin_password):
 
 def clean_hosts(certs_d_created=False):
     """Remove everything this module puts on harbor-1 and client-1, and nothing else."""
-    on_server(f"if [ -f {HARBOR_DIR}/docker-compose.yml ]; then cd {HARBOR_DIR} && docker compose down -v; fi",
-              check=False)
+    on_server(
+        f"if [ -f {HARBOR_DIR}/docker-compose.yml ]; then cd {HARBOR_DIR} && docker compose down -v; fi", check=False
+    )
     on_server(f"rm -rf {TEST_DIR}")
     images = on_server("docker images --format '{{.Repository}}:{{.Tag}}' | grep '^goharbor/' || true")
     if images:
         on_server(f"docker image rm {' '.join(images.split())}")
-    host_exec(CLIENT, f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{REGISTRY}/' "
-                      f"| xargs -r docker image rm -f; rm -rf {CLIENT_CERTS_D} {CLIENT_WORK}"
-                      + (f" && rmdir {CERTS_D}" if certs_d_created else ""), check=False)
+    host_exec(
+        CLIENT,
+        f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{REGISTRY}/' "
+        f"| xargs -r docker image rm -f; rm -rf {CLIENT_CERTS_D} {CLIENT_WORK}"
+        + (f" && rmdir {CERTS_D}" if certs_d_created else ""),
+        check=False,
+    )
 
 
 def wait_healthy(expected=CONTAINERS, timeout=HEALTH_TIMEOUT):
@@ -129,9 +164,11 @@ def wait_healthy(expected=CONTAINERS, timeout=HEALTH_TIMEOUT):
     deadline = time.monotonic() + timeout
     states = {}
     while time.monotonic() < deadline:
-        listing = on_server("docker ps -aq --filter label=com.docker.compose.project=harbor "
-                            "| xargs -r docker inspect -f "
-                            "'{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'")
+        listing = on_server(
+            "docker ps -aq --filter label=com.docker.compose.project=harbor "
+            "| xargs -r docker inspect -f "
+            "'{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'"
+        )
         states = {line.split()[0].lstrip("/"): " ".join(line.split()[1:]) for line in listing.splitlines()}
         if set(states) == set(expected) and all(state == "running healthy" for state in states.values()):
             return states
@@ -140,9 +177,11 @@ def wait_healthy(expected=CONTAINERS, timeout=HEALTH_TIMEOUT):
     for name, state in sorted(states.items()):
         report.append(f"  {name}: {state}")
         if state != "running healthy":
-            tail = on_server(f"docker logs --tail 15 {name} 2>&1; docker inspect -f "
-                             "'{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' " + name,
-                             check=False)
+            tail = on_server(
+                f"docker logs --tail 15 {name} 2>&1; docker inspect -f "
+                "'{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' " + name,
+                check=False,
+            )
             report.extend(f"    | {line}" for line in tail.splitlines())
     raise AssertionError("\n".join(report))
 
@@ -156,8 +195,9 @@ def client_curl(args, password=None):
 
 
 def api_status(method, path, password):
-    return client_curl(f"-o /dev/null -w '%{{http_code}}' -X {method} "
-                       f"'https://{REGISTRY}/api/v2.0{path}'", password)
+    return client_curl(
+        f"-o /dev/null -w '%{{http_code}}' -X {method} " f"'https://{REGISTRY}/api/v2.0{path}'", password
+    )
 
 
 def image_id(name):
@@ -211,8 +251,12 @@ def bundle(hosts, mirrored_bundle, tls, admin_password):
     for name, text, mode in (("server.crt", tls["cert"], "644"), ("server.key", tls["key"], "600")):
         written = docker_exec(SERVER, f"umask 077 && cat > {CERT_DIR}/{name} && chmod {mode} {CERT_DIR}/{name}", text)
         assert written.returncode == 0, written.stderr
-    config = harbor_yml(on_server(f"cat {HARBOR_DIR}/harbor.yml.tmpl") + "\n", f"{CERT_DIR}/server.crt",
-                        f"{CERT_DIR}/server.key", admin_password)
+    config = harbor_yml(
+        on_server(f"cat {HARBOR_DIR}/harbor.yml.tmpl") + "\n",
+        f"{CERT_DIR}/server.crt",
+        f"{CERT_DIR}/server.key",
+        admin_password,
+    )
     written = docker_exec(SERVER, f"umask 077 && cat > {HARBOR_DIR}/harbor.yml", config)
     assert written.returncode == 0, written.stderr
     return HARBOR_DIR
@@ -229,8 +273,7 @@ def installed(bundle):
 @pytest.fixture(scope="module")
 def client(installed, tls, admin_password):
     """client-1 trusting the test CA (certs.d) and logged in as admin."""
-    written = docker_exec(CLIENT, f"mkdir -p {CLIENT_CERTS_D} && cat > {CLIENT_CA} && chmod 644 {CLIENT_CA}",
-                          tls["ca"])
+    written = docker_exec(CLIENT, f"mkdir -p {CLIENT_CERTS_D} && cat > {CLIENT_CA} && chmod 644 {CLIENT_CA}", tls["ca"])
     assert written.returncode == 0, written.stderr
     login = docker_exec(CLIENT, f"{CLIENT_DOCKER} login {REGISTRY} -u admin --password-stdin", admin_password)
     assert login.returncode == 0, f"docker login failed: {login.stderr}"
@@ -247,14 +290,17 @@ def test_mirror_latest_is_the_newest_release_and_points_at_itself(lab):
     assert {f"harbor-offline-installer-{LATEST}.tgz", f"harbor-online-installer-{LATEST}.tgz", "md5sum"} <= names
     for asset in latest["assets"]:
         assert asset["browser_download_url"] == (
-            f"{lab['mirror_url']}/goharbor/harbor/releases/download/{LATEST}/{asset['name']}")
+            f"{lab['mirror_url']}/goharbor/harbor/releases/download/{LATEST}/{asset['name']}"
+        )
 
 
 def test_mirror_tag_release_and_md5sum_match_the_download(lab, mirrored_bundle):
     release = mirrored_bundle["release"]
     assert release["tag_name"] == VERSION
-    assert all(asset["browser_download_url"].startswith(f"{lab['mirror_url']}/goharbor/harbor/releases/download/")
-               for asset in release["assets"])
+    assert all(
+        asset["browser_download_url"].startswith(f"{lab['mirror_url']}/goharbor/harbor/releases/download/")
+        for asset in release["assets"]
+    )
     sums = dict(reversed(line.split("  ", 1)) for line in mirrored_bundle["md5sum"].splitlines())
     assert set(sums) == {BUNDLE, f"harbor-online-installer-{VERSION}.tgz"}
     assert sums[BUNDLE] == hashlib.md5(mirrored_bundle["path"].read_bytes()).hexdigest()
@@ -290,8 +336,16 @@ def test_install_with_notary_prints_usage_and_exits_1(bundle):
 def test_install_loaded_the_real_image_names_and_started_every_container(installed):
     assert "Harbor has been installed and started successfully" in installed
     images = set(on_server("docker images --format '{{.Repository}}:{{.Tag}}' 'goharbor/*'").split())
-    for name in ("nginx-photon", "registry-photon", "harbor-core", "harbor-log", "prepare",
-                 "trivy-adapter-photon", "harbor-db", "redis-photon"):
+    for name in (
+        "nginx-photon",
+        "registry-photon",
+        "harbor-core",
+        "harbor-log",
+        "prepare",
+        "trivy-adapter-photon",
+        "harbor-db",
+        "redis-photon",
+    ):
         assert f"goharbor/{name}:{VERSION}" in images
     restart = on_server("docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' " + " ".join(sorted(CONTAINERS)))
     assert set(restart.split()) == {"always"}
@@ -315,18 +369,31 @@ def test_health_over_https_from_client(client):
     health = json.loads(client_curl(f"--fail https://{REGISTRY}/api/v2.0/health"))
     assert health["status"] == "healthy", health
     assert {c["name"] for c in health["components"]} == {
-        "core", "portal", "jobservice", "registry", "registryctl", "database", "redis", "trivy"}
+        "core",
+        "portal",
+        "jobservice",
+        "registry",
+        "registryctl",
+        "database",
+        "redis",
+        "trivy",
+    }
     redirect = client_curl(f"-o /dev/null -w '%{{http_code}} %{{redirect_url}}' http://{HOSTNAME}:{HTTP_PORT}/")
     assert redirect.split()[0] in ("301", "308") and redirect.split()[1].startswith(f"https://{HOSTNAME}"), redirect
 
 
 def test_login_push_pull_through_nginx_tls(client, admin_password):
-    created = client_curl(f"-o /dev/null -w '%{{http_code}}' -X POST -H 'Content-Type: application/json' "
-                          f"-d '{{\"project_name\": \"{PROJECT}\"}}' https://{REGISTRY}/api/v2.0/projects",
-                          admin_password)
+    created = client_curl(
+        f"-o /dev/null -w '%{{http_code}}' -X POST -H 'Content-Type: application/json' "
+        f'-d \'{{"project_name": "{PROJECT}"}}\' https://{REGISTRY}/api/v2.0/projects',
+        admin_password,
+    )
     assert created == "201"
-    host_exec(CLIENT, f"mkdir -p {CLIENT_WORK} && printf 'stand-in test\\n' > {CLIENT_WORK}/hello.txt && "
-                      f"tar -C {CLIENT_WORK} -c hello.txt | docker import - {IMAGE}")
+    host_exec(
+        CLIENT,
+        f"mkdir -p {CLIENT_WORK} && printf 'stand-in test\\n' > {CLIENT_WORK}/hello.txt && "
+        f"tar -C {CLIENT_WORK} -c hello.txt | docker import - {IMAGE}",
+    )
     imported = image_id(IMAGE)
     push = host_exec(CLIENT, f"{CLIENT_DOCKER} push {IMAGE} 2>&1")
     assert "digest: sha256:" in push, push
@@ -337,18 +404,39 @@ def test_login_push_pull_through_nginx_tls(client, admin_password):
 
 
 def test_project_robot_pushes_only_to_its_project(client, admin_password):
-    body = json.dumps({"name": "ci", "level": "project", "duration": -1, "permissions": [
-        {"kind": "project", "namespace": PROJECT,
-         "access": [{"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"}]}]})
-    robot = json.loads(client_curl(f"--fail -X POST -H 'Content-Type: application/json' -d '{body}' "
-                                   f"https://{REGISTRY}/api/v2.0/robots", admin_password))
+    body = json.dumps(
+        {
+            "name": "ci",
+            "level": "project",
+            "duration": -1,
+            "permissions": [
+                {
+                    "kind": "project",
+                    "namespace": PROJECT,
+                    "access": [
+                        {"resource": "repository", "action": "push"},
+                        {"resource": "repository", "action": "pull"},
+                    ],
+                }
+            ],
+        }
+    )
+    robot = json.loads(
+        client_curl(
+            f"--fail -X POST -H 'Content-Type: application/json' -d '{body}' " f"https://{REGISTRY}/api/v2.0/robots",
+            admin_password,
+        )
+    )
     assert robot["name"] == f"robot${PROJECT}+ci"
     try:
-        login = docker_exec(CLIENT, f"{CLIENT_DOCKER} login {REGISTRY} -u '{robot['name']}' --password-stdin",
-                            robot["secret"])
+        login = docker_exec(
+            CLIENT, f"{CLIENT_DOCKER} login {REGISTRY} -u '{robot['name']}' --password-stdin", robot["secret"]
+        )
         assert login.returncode == 0, f"robot docker login failed: {login.stderr}"
-        host_exec(CLIENT, f"docker tag {IMAGE} {REGISTRY}/{PROJECT}/robot:v1 && "
-                          f"docker tag {IMAGE} {REGISTRY}/library/robot:v1")
+        host_exec(
+            CLIENT,
+            f"docker tag {IMAGE} {REGISTRY}/{PROJECT}/robot:v1 && " f"docker tag {IMAGE} {REGISTRY}/library/robot:v1",
+        )
         allowed = docker_exec(CLIENT, f"{CLIENT_DOCKER} push {REGISTRY}/{PROJECT}/robot:v1")
         assert allowed.returncode == 0, allowed.stderr
         denied = docker_exec(CLIENT, f"{CLIENT_DOCKER} push {REGISTRY}/library/robot:v1")

@@ -11,11 +11,16 @@ from tests.lab.conftest import changed_count, host_exec, reset_harbor_server, ru
 
 SERVER = f"{PREFIX}-harbor-1"
 DEPLOY = ("inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
+
+
 def started_at():
     names = host_exec(SERVER, "docker ps -q --filter label=com.docker.compose.project=harbor")
-    return dict(line.split() for line in host_exec(
-        SERVER, f"docker inspect --format '{{{{.Name}}}} {{{{.State.StartedAt}}}}' {names.replace(chr(10), ' ')}"
-    ).splitlines())
+    return dict(
+        line.split()
+        for line in host_exec(
+            SERVER, f"docker inspect --format '{{{{.Name}}}} {{{{.State.StartedAt}}}}' {names.replace(chr(10), ' ')}"
+        ).splitlines()
+    )
 
 
 def health():
@@ -45,9 +50,17 @@ def test_dry_run_on_a_fresh_server_plans_and_changes_nothing(fresh_server):
 
 
 def test_bad_data_is_refused_with_every_problem_before_any_change(fresh_server):
-    result = run_pyinfra("-y", *DEPLOY, "--data", "harbor_hostname=reg.mydomain.com",
-                         "--data", "harbor_https_port=8081", "--data", "harbor_tls_mode=sometimes",
-                         check=False)
+    result = run_pyinfra(
+        "-y",
+        *DEPLOY,
+        "--data",
+        "harbor_hostname=reg.mydomain.com",
+        "--data",
+        "harbor_https_port=8081",
+        "--data",
+        "harbor_tls_mode=sometimes",
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     for key in ("harbor_hostname", "harbor_https_port", "harbor_tls_mode"):
@@ -60,15 +73,26 @@ def test_fresh_install_brings_harbor_up_healthy_under_systemd(fresh_server):
     assert health()["status"] == "healthy"
     containers = host_exec(SERVER, "docker ps --format '{{.Names}} {{.Status}}'").splitlines()
     assert {line.split()[0] for line in containers} >= {
-        "nginx", "registry", "harbor-core", "harbor-log", "harbor-db", "redis", "trivy-adapter"}
+        "nginx",
+        "registry",
+        "harbor-core",
+        "harbor-log",
+        "harbor-db",
+        "redis",
+        "trivy-adapter",
+    }
     assert all("(healthy)" in line for line in containers)
-    assert host_exec(SERVER, "systemctl is-enabled harbor.service; systemctl is-active harbor.service") \
+    assert (
+        host_exec(SERVER, "systemctl is-enabled harbor.service; systemctl is-active harbor.service")
         == "enabled\nactive"
+    )
     assert host_exec(SERVER, "readlink /usr/local/harbor") == "/usr/local/harbor-v2.13.1"
     assert host_exec(SERVER, "stat -c %a /usr/local/harbor/harbor.yml /etc/harbor/tls/server.key") == "600\n600"
     assert "_version: 2.13.0" in host_exec(SERVER, "cat /usr/local/harbor/harbor.yml")
     assert set(host_exec(SERVER, "firewall-cmd --permanent --service=harbor --get-ports").split()) == {
-        "8081/tcp", "8443/tcp"}
+        "8081/tcp",
+        "8443/tcp",
+    }
     for scope in ("--permanent ", ""):
         assert "harbor" in host_exec(SERVER, f"firewall-cmd {scope}--list-services").split()
         assert not {"8081/tcp", "8443/tcp"} & set(host_exec(SERVER, f"firewall-cmd {scope}--list-ports").split())
@@ -84,8 +108,9 @@ def test_second_run_changes_nothing_and_restarts_nothing(fresh_server):
 
 def test_dry_diff_shows_the_harbor_yml_change_with_secrets_masked(fresh_server):
     # The database pool setting sits next to the database password: the diff's context shows it.
-    result = run_pyinfra("--dry", "--diff", *DEPLOY, "--data", "harbor_log_level=warning",
-                         "--data", "harbor_db_max_idle_conns=99")
+    result = run_pyinfra(
+        "--dry", "--diff", *DEPLOY, "--data", "harbor_log_level=warning", "--data", "harbor_db_max_idle_conns=99"
+    )
     output = result.stdout + result.stderr
     assert "level: warning" in output and "level: info" in output
     assert "password: *****" in output
@@ -113,10 +138,13 @@ def test_config_change_runs_prepare_and_restarts_without_leaking_secrets(fresh_s
 
 def test_harbor_comes_back_after_a_docker_restart(fresh_server):
     host_exec(SERVER, "systemctl restart docker")
-    host_exec(SERVER, "for i in $(seq 90); do curl -sk https://127.0.0.1:8443/api/v2.0/health "
-                      "| grep -q '^{\"status\": \"healthy\"' && [ \"$(docker ps -q | wc -l)\" -ge 10 ] "
-                      "&& ! docker ps --format '{{.Status}}' | grep -qv '(healthy)' && exit 0; "
-                      "sleep 2; done; exit 1")
+    host_exec(
+        SERVER,
+        "for i in $(seq 90); do curl -sk https://127.0.0.1:8443/api/v2.0/health "
+        '| grep -q \'^{"status": "healthy"\' && [ "$(docker ps -q | wc -l)" -ge 10 ] '
+        "&& ! docker ps --format '{{.Status}}' | grep -qv '(healthy)' && exit 0; "
+        "sleep 2; done; exit 1",
+    )
     assert host_exec(SERVER, "systemctl is-active harbor.service") == "active"
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
 
@@ -125,17 +153,21 @@ def test_docker_engine_is_installed_on_a_bare_host(lab):
     bare = next(h for h in lab["hosts"] if h["group"] == "bare_hosts")
     assert host_exec(bare["container"], "command -v dockerd || true") == ""
     run_pyinfra("-y", "inventories/lab.py", "deploys/docker.py", "--limit", bare["name"])
-    assert host_exec(bare["container"], "systemctl is-active docker; systemctl is-enabled docker") \
-        == "active\nenabled"
+    assert host_exec(bare["container"], "systemctl is-active docker; systemctl is-enabled docker") == "active\nenabled"
     assert host_exec(bare["container"], "docker compose version --short").startswith("2.")
-    assert changed_count(run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/docker.py",
-                                     "--limit", bare["name"])) == 0
+    assert (
+        changed_count(run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/docker.py", "--limit", bare["name"]))
+        == 0
+    )
 
 
 def test_status_reports_version_health_certificate_and_firewall(fresh_server):
     result = run_pyinfra("-y", "inventories/lab.py", "deploys/status.py", "--limit", "harbor-1")
-    line = next(line.strip() for line in (result.stdout + result.stderr).splitlines()
-                if line.strip().startswith("harbor-status harbor-1 "))
+    line = next(
+        line.strip()
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip().startswith("harbor-status harbor-1 ")
+    )
     status = json.loads(line.split(" ", 2)[2])
     assert status["running_version"] == "v2.13.1" and status["service"] == "enabled/active"
     assert status["health"] == "healthy"
@@ -143,6 +175,7 @@ def test_status_reports_version_health_certificate_and_firewall(fresh_server):
     assert all(state == "running/healthy" for state in status["containers"].values())
     expiry = host_exec(SERVER, "openssl x509 -in /etc/harbor/tls/server.crt -noout -enddate")
     assert status["certificate_not_after"].startswith(
-        datetime.datetime.strptime(expiry.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z").date().isoformat())
+        datetime.datetime.strptime(expiry.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z").date().isoformat()
+    )
     assert status["firewalld"]["enabled"] is True
     assert set(status["firewalld"]["service_ports"]) == {"8081/tcp", "8443/tcp"}

@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 from tests.lab.conftest import PYINFRA, changed_count, host_exec, run_pyinfra
 
 SERVER_TLS = ("/etc/harbor/tls/server.crt", "/etc/harbor/tls/server.key", "/etc/harbor/tls/ca.crt")
-INVENTORY = f'''
+INVENTORY = f"""
 import runpy
 
 _lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
@@ -28,7 +28,7 @@ def _relative(group):
 
 harbor_servers = _relative(_lab["harbor_servers"])
 docker_clients = _relative(_lab["docker_clients"])
-'''
+"""
 
 
 @pytest.fixture
@@ -42,8 +42,14 @@ def elsewhere(tmp_path):
 
 
 def pyinfra_elsewhere(place, *args, env=None, check=True):
-    run = subprocess.run([PYINFRA, *args], cwd=place["cwd"], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    run = subprocess.run(
+        [PYINFRA, *args],
+        cwd=place["cwd"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        check=False,
+    )
     if check:
         assert run.returncode == 0, run.stdout + run.stderr
     return run
@@ -52,8 +58,11 @@ def pyinfra_elsewhere(place, *args, env=None, check=True):
 def server_state(container):
     """What a no-op run must leave as it was: harbor.yml, the TLS files, container starts."""
     files = host_exec(container, "sha256sum /usr/local/harbor/harbor.yml " + " ".join(SERVER_TLS))
-    starts = host_exec(container, "docker inspect --format '{{.Name}} {{.State.StartedAt}}' "
-                                  "$(docker ps -q --filter label=com.docker.compose.project=harbor)")
+    starts = host_exec(
+        container,
+        "docker inspect --format '{{.Name}} {{.State.StartedAt}}' "
+        "$(docker ps -q --filter label=com.docker.compose.project=harbor)",
+    )
     return files, sorted(starts.splitlines())
 
 
@@ -63,8 +72,9 @@ def changed_operations(run):
 
 def test_dry_run_without_secrets_writes_nothing_anywhere(harbor_server, elsewhere):
     before = server_state(harbor_server["container"])
-    pyinfra_elsewhere(elsewhere, "--dry", str(elsewhere["inventory"]), str(ROOT / "deploys" / "server.py"),
-                      "--limit", "harbor-1")
+    pyinfra_elsewhere(
+        elsewhere, "--dry", str(elsewhere["inventory"]), str(ROOT / "deploys" / "server.py"), "--limit", "harbor-1"
+    )
     assert not elsewhere["secrets"].exists()
     assert list(elsewhere["cwd"].iterdir()) == []
     assert server_state(harbor_server["container"]) == before
@@ -75,14 +85,28 @@ def test_lost_secrets_come_back_from_the_server_and_nothing_changes_there(harbor
     lab_secrets = harbor_server["secrets_dir"] / hostname
     before = server_state(container)
 
-    run = pyinfra_elsewhere(elsewhere, "-y", "--json", str(elsewhere["inventory"]),
-                            str(ROOT / "deploys" / "server.py"), "--limit", "harbor-1")
+    run = pyinfra_elsewhere(
+        elsewhere,
+        "-y",
+        "--json",
+        str(elsewhere["inventory"]),
+        str(ROOT / "deploys" / "server.py"),
+        "--limit",
+        "harbor-1",
+    )
 
-    assert changed_operations(run) == ["Harbor server | Controller secrets | Keep Harbor's secrets in the controller secrets dir"]
+    assert changed_operations(run) == [
+        "Harbor server | Controller secrets | Keep Harbor's secrets in the controller secrets dir"
+    ]
     assert server_state(container) == before
     recovered = elsewhere["secrets"] / hostname
     assert sorted(path.name for path in recovered.iterdir()) == [
-        "admin_password", "ca.crt", "db_password", "server.crt", "server.key"]
+        "admin_password",
+        "ca.crt",
+        "db_password",
+        "server.crt",
+        "server.key",
+    ]
     for name in ("admin_password", "db_password", "ca.crt", "server.crt", "server.key"):
         assert (recovered / name).read_bytes().strip() == (lab_secrets / name).read_bytes().strip(), name
         assert oct((recovered / name).stat().st_mode & 0o777) == "0o600"
@@ -91,8 +115,15 @@ def test_lost_secrets_come_back_from_the_server_and_nothing_changes_there(harbor
     for name in ("admin_password", "db_password"):
         assert (recovered / name).read_text() not in run.stdout + run.stderr
 
-    again = pyinfra_elsewhere(elsewhere, "-y", "--json", str(elsewhere["inventory"]),
-                              str(ROOT / "deploys" / "server.py"), "--limit", "harbor-1")
+    again = pyinfra_elsewhere(
+        elsewhere,
+        "-y",
+        "--json",
+        str(elsewhere["inventory"]),
+        str(ROOT / "deploys" / "server.py"),
+        "--limit",
+        "harbor-1",
+    )
     assert changed_count(again) == 0, again.stderr
     assert server_state(container) == before
 
@@ -102,11 +133,13 @@ def test_clients_keep_trusting_the_same_ca(harbor_server, elsewhere, lab):
     no_login = ("--data", "harbor_client_login_users=[]", "--limit", client["name"])
     run_pyinfra("-y", "inventories/lab.py", "deploys/client.py", *no_login)
     ca = host_exec(client["container"], f"sha256sum /etc/docker/certs.d/{harbor_server['registry']}/ca.crt")
-    pyinfra_elsewhere(elsewhere, "-y", str(elsewhere["inventory"]), str(ROOT / "deploys" / "server.py"),
-                      "--limit", "harbor-1")
+    pyinfra_elsewhere(
+        elsewhere, "-y", str(elsewhere["inventory"]), str(ROOT / "deploys" / "server.py"), "--limit", "harbor-1"
+    )
 
-    run = pyinfra_elsewhere(elsewhere, "-y", "--json", str(elsewhere["inventory"]),
-                            str(ROOT / "deploys" / "client.py"), *no_login)
+    run = pyinfra_elsewhere(
+        elsewhere, "-y", "--json", str(elsewhere["inventory"]), str(ROOT / "deploys" / "client.py"), *no_login
+    )
 
     assert changed_count(run) == 0, run.stderr
     assert host_exec(client["container"], f"sha256sum /etc/docker/certs.d/{harbor_server['registry']}/ca.crt") == ca
@@ -114,8 +147,16 @@ def test_clients_keep_trusting_the_same_ca(harbor_server, elsewhere, lab):
 
 def test_another_database_password_is_refused_and_nothing_changes(harbor_server, elsewhere):
     before = server_state(harbor_server["container"])
-    run = pyinfra_elsewhere(elsewhere, "-y", str(elsewhere["inventory"]), str(ROOT / "deploys" / "server.py"),
-                            "--limit", "harbor-1", env={"HARBOR_DB_PASSWORD": "An0ther-Password"}, check=False)
+    run = pyinfra_elsewhere(
+        elsewhere,
+        "-y",
+        str(elsewhere["inventory"]),
+        str(ROOT / "deploys" / "server.py"),
+        "--limit",
+        "harbor-1",
+        env={"HARBOR_DB_PASSWORD": "An0ther-Password"},
+        check=False,
+    )
     output = run.stdout + run.stderr
     assert run.returncode != 0
     assert "db_password: env HARBOR_DB_PASSWORD differs from the password the installed Harbor" in output

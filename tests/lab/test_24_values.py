@@ -22,7 +22,7 @@ ADMIN = "Qu\"o'te@!%ü#x\\y=z(){}[]<>|~^&*+,.;:Ab1-"
 ADMIN += "Zz9" * ((128 - len(ADMIN)) // 3)
 ADMIN += "Q" * (128 - len(ADMIN))
 DB = "Db'@!%é#x\\=ÿ\"end9A"
-INVENTORY = f'''
+INVENTORY = f"""
 import runpy
 
 _lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
@@ -33,14 +33,23 @@ harbor_servers = [(_name, {{**_template, **{{key: value for key, value in _data.
                             "lab_address": _address, "harbor_hostname": _address,
                             "harbor_tls_extra_sans": [], "harbor_api_url": f"https://{{_address}}:8443",
                             "harbor_secrets_dir": "secrets"}})]
-'''
+"""
 REFUSED = [
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n$HOME"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "'$'"),
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n #rest"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "followed by '#'"),
-    ({"HARBOR_ADMIN_PASSWORD": "'Adm1nQuoted'"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "starts with a quote"),
+    (
+        {"HARBOR_ADMIN_PASSWORD": "'Adm1nQuoted'"},
+        (),
+        "admin_password (env HARBOR_ADMIN_PASSWORD)",
+        "starts with a quote",
+    ),
     ({"HARBOR_ADMIN_PASSWORD": "Adm1nPadded "}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "ends with a blank"),
-    ({}, ("harbor_storage_service", {"s3": {"bucket": "b", "secretkey": "*alias"}}),
-     "harbor_storage_service.s3.secretkey", "registry's config.yml"),
+    (
+        {},
+        ("harbor_storage_service", {"s3": {"bucket": "b", "secretkey": "*alias"}}),
+        "harbor_storage_service.s3.secretkey",
+        "registry's config.yml",
+    ),
     ({}, ("harbor_proxy", {"http_proxy": "http://me:pa$s@proxy:3128"}), "harbor_proxy.http_proxy", "'$'"),
     ({}, ("harbor_data_volume", "/srv/harbor data"), "harbor_data_volume", "not ' '"),
 ]
@@ -53,8 +62,12 @@ def second(lab, tmp_path_factory):
     place = tmp_path_factory.mktemp("second")
     (place / "inventory.py").write_text(INVENTORY)
     host_exec(bare["container"], SERVER_RESET + " 2>/dev/null; true", check=False)
-    server = {"place": place, "container": bare["container"], "address": bare["address"],
-              "secrets": place / "secrets" / bare["address"]}
+    server = {
+        "place": place,
+        "container": bare["container"],
+        "address": bare["address"],
+        "secrets": place / "secrets" / bare["address"],
+    }
     run = deploy(server, "-y", env={"HARBOR_ADMIN_PASSWORD": ADMIN, "HARBOR_DB_PASSWORD": DB})
     yield {**server, "install": run}
     host_exec(bare["container"], SERVER_RESET, check=False)
@@ -62,9 +75,14 @@ def second(lab, tmp_path_factory):
 
 def deploy(server, *flags, env=None, data=(), check=True):
     args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
-    run = subprocess.run([PYINFRA, *flags, str(server["place"] / "inventory.py"), str(ROOT / "deploys" / "server.py"),
-                          *args], cwd=server["place"], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    run = subprocess.run(
+        [PYINFRA, *flags, str(server["place"] / "inventory.py"), str(ROOT / "deploys" / "server.py"), *args],
+        cwd=server["place"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        check=False,
+    )
     if check:
         assert run.returncode == 0, run.stdout + run.stderr
     return run
@@ -85,7 +103,7 @@ def test_awkward_passwords_reach_harbor_byte_exact(second):
     assert container_env(second, "harbor-db")["POSTGRES_PASSWORD"] == DB
     url = f"https://{second['address']}:8443/api/v2.0/users/current"
     verify = str(second["secrets"] / "ca.crt")
-    login = requests.get(url, auth=("admin".encode(), ADMIN.encode()), verify=verify, timeout=30)
+    login = requests.get(url, auth=(b"admin", ADMIN.encode()), verify=verify, timeout=30)
     assert login.status_code == 200 and login.json()["username"] == "admin"
     assert requests.get(url, auth=(b"admin", ADMIN[:-1].encode()), verify=verify, timeout=30).status_code == 401
 
@@ -104,11 +122,21 @@ def test_each_refused_class_is_named_and_leaves_the_host_untouched(second, env, 
 
 
 def test_dry_diff_json_and_verbose_output_hold_no_secret(second):
-    storage = {"s3": {"region": "eu-1", "bucket": "harbor-blobs", "accesskey": "AKIAVISIBLEKEY",
-                      "secretkey": {"secret": "s3_secretkey"}},
-               "redirect": {"disable": True}}
-    proxy = {"http_proxy": "http://proxyuser:Pr0xyPassw0rd@proxy.lab.internal:3128",
-             "https_proxy": {"secret": "https_proxy"}, "no_proxy": "10.0.0.1", "components": ["core"]}
+    storage = {
+        "s3": {
+            "region": "eu-1",
+            "bucket": "harbor-blobs",
+            "accesskey": "AKIAVISIBLEKEY",
+            "secretkey": {"secret": "s3_secretkey"},
+        },
+        "redirect": {"disable": True},
+    }
+    proxy = {
+        "http_proxy": "http://proxyuser:Pr0xyPassw0rd@proxy.lab.internal:3128",
+        "https_proxy": {"secret": "https_proxy"},
+        "no_proxy": "10.0.0.1",
+        "components": ["core"],
+    }
     env = {"HARBOR_SECRET_S3_SECRETKEY": "S3SecretKeyValue", "HARBOR_SECRET_HTTPS_PROXY": "http://u:Https0nly@p:3128"}
     data = [("harbor_storage_service", storage), ("harbor_proxy", proxy)]
     secrets = ("S3SecretKeyValue", "AKIAVISIBLEKEY", "Pr0xyPassw0rd", "Https0nly", ADMIN, DB)
@@ -124,7 +152,8 @@ def test_dry_diff_json_and_verbose_output_hold_no_secret(second):
     # Without the env vars the installed passwords are taken back (kept on the controller), then nothing.
     recovering = deploy(second, "-y", "--json")
     assert [op["name"] for op in json.loads(recovering.stdout)["results"]["operations"] if op["success"]] == [
-        "Harbor server | Controller secrets | Keep Harbor's secrets in the controller secrets dir"]
+        "Harbor server | Controller secrets | Keep Harbor's secrets in the controller secrets dir"
+    ]
     assert (second["secrets"] / "admin_password").read_text() == ADMIN
     assert (second["secrets"] / "db_password").read_text() == DB
     assert changed_count(deploy(second, "-y", "--json")) == 0

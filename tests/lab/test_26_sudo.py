@@ -21,7 +21,7 @@ LOGGING_SHELL = """#!/bin/sh
 printf '%s\\n' "$*" >> /var/log/hd-login-commands
 exec /bin/bash "$@"
 """
-INVENTORY = '''
+INVENTORY = """
 import runpy
 from pathlib import Path
 
@@ -34,7 +34,7 @@ if _password_in_data:
     _extra["_sudo_password"] = Path(_lab["_state"]["sudo_password_file"]).read_text().strip()
 harbor_servers = [(name, {**data, **_extra}) for name, data in _lab["harbor_servers"]]
 docker_clients = [(name, {**data, **_extra}) for name, data in _lab["docker_clients"]]
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,13 @@ def sudo_password(lab):
 def as_user(tmp_path):
     def inventory(user, sudo_in_data=False, password_in_data=False):
         path = tmp_path / f"{user}-{sudo_in_data}-{password_in_data}.py"
-        path.write_text(INVENTORY.replace("LAB_INVENTORY", repr(str(ROOT / "inventories" / "lab.py")))
-                        .replace("ARGS", repr((user, sudo_in_data, password_in_data))))
+        path.write_text(
+            INVENTORY.replace("LAB_INVENTORY", repr(str(ROOT / "inventories" / "lab.py"))).replace(
+                "ARGS", repr((user, sudo_in_data, password_in_data))
+            )
+        )
         return path
+
     return inventory
 
 
@@ -57,31 +61,51 @@ def sampled(harbor_server):
     """Logs every command line sshd gives ``opspw``'s login shell from now on; call it
     to get them. The usual shell is back afterwards."""
     container = harbor_server["container"]
-    subprocess.run(["docker", "exec", "-i", container, "sh", "-c",
-                    "cat > /usr/local/bin/hd-logging-shell && chmod 755 /usr/local/bin/hd-logging-shell"],
-                   input=LOGGING_SHELL, text=True, check=True)
-    host_exec(container, "install -m 0622 /dev/null /var/log/hd-login-commands && "
-                         "usermod -s /usr/local/bin/hd-logging-shell opspw")
+    subprocess.run(
+        [
+            "docker",
+            "exec",
+            "-i",
+            container,
+            "sh",
+            "-c",
+            "cat > /usr/local/bin/hd-logging-shell && chmod 755 /usr/local/bin/hd-logging-shell",
+        ],
+        input=LOGGING_SHELL,
+        text=True,
+        check=True,
+    )
+    host_exec(
+        container,
+        "install -m 0622 /dev/null /var/log/hd-login-commands && " "usermod -s /usr/local/bin/hd-logging-shell opspw",
+    )
     yield lambda: host_exec(container, "cat /var/log/hd-login-commands").splitlines()
     host_exec(container, "usermod -s /bin/bash opspw; rm -f /var/log/hd-login-commands /usr/local/bin/hd-logging-shell")
 
 
 def deploy(inventory, entry, *args, stdin=None, env=None):
-    run = subprocess.run([PYINFRA, "-y", "--json", *args, str(inventory), str(ROOT / "deploys" / entry)],
-                         cwd=ROOT, capture_output=True, text=True, input=stdin, start_new_session=True,
-                         env={**os.environ, **(env or {})})
+    run = subprocess.run(
+        [PYINFRA, "-y", "--json", *args, str(inventory), str(ROOT / "deploys" / entry)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return json.loads(run.stdout)["results"]
 
 
 def harbor_yml_state(container):
-    return host_exec(container, "stat -c '%U %a' /usr/local/harbor/harbor.yml; "
-                                "ls -a /usr/local/harbor | grep -c staging || true")
+    return host_exec(
+        container, "stat -c '%U %a' /usr/local/harbor/harbor.yml; " "ls -a /usr/local/harbor | grep -c staging || true"
+    )
 
 
 def test_a_config_change_as_ops_with_sudo_on_the_command_line(harbor_server, as_user):
-    results = deploy(as_user("ops"), "server.py", "--sudo", "--limit", "harbor-1",
-                     "--data", "harbor_log_level=warning")
+    results = deploy(as_user("ops"), "server.py", "--sudo", "--limit", "harbor-1", "--data", "harbor_log_level=warning")
     assert results["totals"]["error"] == 0 and results["totals"]["success"] >= 2
     container = harbor_server["container"]
     assert "level: warning" in host_exec(container, "cat /usr/local/harbor/harbor.yml")
@@ -89,7 +113,8 @@ def test_a_config_change_as_ops_with_sudo_on_the_command_line(harbor_server, as_
 
 
 def test_back_as_opspw_with_sudo_and_its_password_in_data_never_on_a_command_line(
-        harbor_server, as_user, sampled, sudo_password):
+    harbor_server, as_user, sampled, sudo_password
+):
     results = deploy(as_user("opspw", sudo_in_data=True, password_in_data=True), "server.py", "--limit", "harbor-1")
     assert results["totals"]["error"] == 0 and results["totals"]["success"] >= 2
     container = harbor_server["container"]
@@ -103,9 +128,15 @@ def test_back_as_opspw_with_sudo_and_its_password_in_data_never_on_a_command_lin
 
 def test_clients_as_ops_with_sudo_in_data_log_in(harbor_server, as_user, lab):
     client = next(h for h in lab["hosts"] if h["group"] == "docker_clients")
-    results = deploy(as_user("ops", sudo_in_data=True), "client.py", "--limit", client["name"],
-                     "--data", "harbor_client_username=admin",
-                     env={"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"].reveal()})
+    results = deploy(
+        as_user("ops", sudo_in_data=True),
+        "client.py",
+        "--limit",
+        client["name"],
+        "--data",
+        "harbor_client_username=admin",
+        env={"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"].reveal()},
+    )
     assert results["totals"]["error"] == 0
     config = host_exec(client["container"], "cat /root/.docker/config.json")
     assert harbor_server["registry"] in json.loads(config)["auths"]
@@ -113,16 +144,31 @@ def test_clients_as_ops_with_sudo_in_data_log_in(harbor_server, as_user, lab):
 
 def test_configure_and_status_as_opspw_answering_the_sudo_prompt(harbor_server, as_user, sampled, sudo_password):
     inventory = as_user("opspw")
-    status = subprocess.run([PYINFRA, "-y", "--sudo", "--use-sudo-password", str(inventory),
-                             str(ROOT / "deploys" / "status.py"), "--limit", "harbor-1"],
-                            cwd=ROOT, capture_output=True, text=True, input=sudo_password + "\n",
-                            start_new_session=True)
+    status = subprocess.run(
+        [
+            PYINFRA,
+            "-y",
+            "--sudo",
+            "--use-sudo-password",
+            str(inventory),
+            str(ROOT / "deploys" / "status.py"),
+            "--limit",
+            "harbor-1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input=sudo_password + "\n",
+        start_new_session=True,
+        check=False,
+    )
     output = status.stdout + status.stderr
     assert status.returncode == 0, output
     line = next(line.strip() for line in output.splitlines() if line.strip().startswith("harbor-status harbor-1 "))
     assert json.loads(line.split(" ", 2)[2])["health"] == "healthy"
-    configure = deploy(inventory, "configure.py", "--sudo", "--use-sudo-password", "--limit", "harbor-1",
-                       stdin=sudo_password + "\n")
+    configure = deploy(
+        inventory, "configure.py", "--sudo", "--use-sudo-password", "--limit", "harbor-1", stdin=sudo_password + "\n"
+    )
     assert configure["totals"]["error"] == 0
     assert sudo_password not in output
     assert not [line for line in sampled() if sudo_password in line]

@@ -43,24 +43,30 @@ def test_the_harbor_service_holds_the_new_ports_and_the_old_ones_are_gone(moved)
 
 def test_harbor_serves_on_the_new_port_and_the_api_url_follows(moved):
     ca = f"/etc/docker/certs.d/{moved['hostname']}:9443/ca.crt"
-    host_exec(moved["client"], f"mkdir -p $(dirname {ca}) && cp /etc/docker/certs.d/{moved['registry']}/ca.crt {ca} "
-                               f"2>/dev/null || true")
+    host_exec(
+        moved["client"],
+        f"mkdir -p $(dirname {ca}) && cp /etc/docker/certs.d/{moved['registry']}/ca.crt {ca} " f"2>/dev/null || true",
+    )
     answer = from_client(moved, f"curl -s --cacert {ca} https://{moved['hostname']}:9443/api/v2.0/ping")
     assert answer == "Pong"
     status = run_pyinfra("-y", "inventories/lab.py", "deploys/status.py", "--limit", "harbor-1", *MOVED)
-    line = next(line.strip() for line in (status.stdout + status.stderr).splitlines()
-                if line.strip().startswith("harbor-status harbor-1 "))
+    line = next(
+        line.strip()
+        for line in (status.stdout + status.stderr).splitlines()
+        if line.strip().startswith("harbor-status harbor-1 ")
+    )
     assert json.loads(line.split(" ", 2)[2])["health"] == "healthy"
-    configure = run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1",
-                            *MOVED)
+    configure = run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *MOVED)
     assert json.loads(configure.stdout)["results"]["totals"]["error"] == 0
 
 
 def test_the_old_port_is_refused_by_the_firewall(moved):
     container = moved["container"]
     # Something of the host's own (not docker's) on the old port: only firewalld decides.
-    host_exec(container, f"systemd-run --unit={PROBE} systemd-socket-activate -l 8443 -a --inetd "
-                         "/bin/echo probe-open && sleep 1")
+    host_exec(
+        container,
+        f"systemd-run --unit={PROBE} systemd-socket-activate -l 8443 -a --inetd " "/bin/echo probe-open && sleep 1",
+    )
     reach = f"timeout 5 bash -c 'cat < /dev/tcp/{moved['address']}/8443' 2>&1"
     assert "No route to host" in from_client(moved, reach)  # firewalld's reject
     host_exec(container, "firewall-cmd --add-port=8443/tcp")  # runtime only: the control

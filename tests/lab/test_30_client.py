@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from harbor_deploy.facts.docker_client import certs_d_ca
-from tests.lab.conftest import PYINFRA, host_exec
 from tests.conftest import ROOT
+from tests.lab.conftest import PYINFRA, host_exec
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 SEED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-registries": ["other:5000"]}
@@ -44,7 +44,9 @@ def exists(container, path):
 
 
 def write(container, path, text, mode="644"):
-    host_exec(container, f"mkdir -p \"$(dirname '{path}')\" && printf '%s' '{text}' > '{path}' && chmod {mode} '{path}'")
+    host_exec(
+        container, f"mkdir -p \"$(dirname '{path}')\" && printf '%s' '{text}' > '{path}' && chmod {mode} '{path}'"
+    )
 
 
 def dockerd(container):
@@ -63,7 +65,9 @@ def deploy(hosts, data, env=None, entry="deploys/client.py"):
         args += ["--limit", name]
     for key, value in data.items():
         args += ["--data", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
-    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
+    )
     try:
         parsed = json.loads(result.stdout) if entry == "deploys/client.py" else result.stdout
     except json.JSONDecodeError:
@@ -95,8 +99,12 @@ class ClientSnapshot:
                 write(self.container, certs_d_ca(registry), ca)
             else:
                 host_exec(self.container, f"rm -rf '/etc/docker/certs.d/{registry}'")
-        host_exec(self.container, "docker image ls --format '{{.Repository}}:{{.Tag}}' | grep /hd-smoke: "
-                                  "| xargs -r docker image rm --force >/dev/null", check=False)
+        host_exec(
+            self.container,
+            "docker image ls --format '{{.Repository}}:{{.Tag}}' | grep /hd-smoke: "
+            "| xargs -r docker image rm --force >/dev/null",
+            check=False,
+        )
         running = running_registries(self.container)
         if any(r in running and not running[r]["Secure"] and r not in self.insecure for r in self.registries):
             host_exec(self.container, "systemctl restart docker")
@@ -108,8 +116,11 @@ def seeded(clients, harbor_server):
     registries = [harbor_server["registry"], f"{harbor_server['hostname']}:{harbor_server['http_port']}"]
     snapshots = [ClientSnapshot(container, registries) for _, container in clients]
     (_, first), (_, second), (_, third) = clients
-    host_exec(first, f"rm -f {DAEMON_JSON} {DAEMON_JSON}.bak /root/.docker/config.json "
-                     f"&& rm -rf '/etc/docker/certs.d/{harbor_server['registry']}'")
+    host_exec(
+        first,
+        f"rm -f {DAEMON_JSON} {DAEMON_JSON}.bak /root/.docker/config.json "
+        f"&& rm -rf '/etc/docker/certs.d/{harbor_server['registry']}'",
+    )
     write(second, DAEMON_JSON, json.dumps(SEED))
     write(third, DAEMON_JSON, INVALID)
     for _, container in clients:
@@ -122,10 +133,14 @@ def seeded(clients, harbor_server):
 def server_data(harbor_server, **extra):
     """The server's keys, the clients logging in as admin (HARBOR_CLIENT_PASSWORD) rather
     than the lab's demo robot, which configure may not have made yet."""
-    return {"harbor_hostname": harbor_server["hostname"], "harbor_client_username": "admin",
-            "harbor_https_port": harbor_server["https_port"],
-            "harbor_http_port": harbor_server["http_port"],
-            "harbor_secrets_dir": str(harbor_server["secrets_dir"]), **extra}
+    return {
+        "harbor_hostname": harbor_server["hostname"],
+        "harbor_client_username": "admin",
+        "harbor_https_port": harbor_server["https_port"],
+        "harbor_http_port": harbor_server["http_port"],
+        "harbor_secrets_dir": str(harbor_server["secrets_dir"]),
+        **extra,
+    }
 
 
 def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host_alone(seeded, harbor_server):
@@ -134,8 +149,9 @@ def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host
     env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"].reveal()}
     before = {c: dockerd(c) for _, c in seeded}
 
-    code, output, stderr = deploy([name1, name2, name3], server_data(harbor_server, harbor_client_smoke_test=True),
-                                  env=env)
+    code, output, stderr = deploy(
+        [name1, name2, name3], server_data(harbor_server, harbor_client_smoke_test=True), env=env
+    )
 
     assert code == 1
     assert output["results"]["failed_hosts"] == [name3], stderr
@@ -147,11 +163,14 @@ def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host
     # Trust by certs.d (the server deploy's CA), daemon.json as it was, docker not restarted.
     ca = Path(harbor_server["secrets_dir"]) / harbor_server["hostname"] / "ca.crt"
     for container in (c1, c2):
-        assert host_exec(container, f"sha256sum '{certs_d_ca(registry)}' | cut -d' ' -f1") == \
-            hashlib.sha256(ca.read_bytes()).hexdigest()
+        assert (
+            host_exec(container, f"sha256sum '{certs_d_ca(registry)}' | cut -d' ' -f1")
+            == hashlib.sha256(ca.read_bytes()).hexdigest()
+        )
         assert host_exec(container, f"stat -c '%a %U:%G' '{certs_d_ca(registry)}'") == "644 root:root"
-        assert "<redacted>" in host_exec(container, "sed -E 's/\"auth\": \"[^\"]+\"/\"auth\": \"<redacted>\"/' "
-                                                    "/root/.docker/config.json")
+        assert "<redacted>" in host_exec(
+            container, 'sed -E \'s/"auth": "[^"]+"/"auth": "<redacted>"/\' ' "/root/.docker/config.json"
+        )
     assert not exists(c1, DAEMON_JSON)
     assert json.loads(read(c2, DAEMON_JSON)) == SEED
     assert {c: dockerd(c) for _, c in seeded} == before
@@ -167,8 +186,11 @@ def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host
     assert {c: dockerd(c) for _, c in seeded} == before
 
     _, status, _ = deploy([name1, name2], server_data(harbor_server), env=env, entry="deploys/client_status.py")
-    states = {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
-              for line in status.splitlines() if line.startswith("client-state ")}
+    states = {
+        line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
+        for line in status.splitlines()
+        if line.startswith("client-state ")
+    }
     for name in (name1, name2):
         assert states[name]["trust"] == "https"
         assert states[name]["logins"]["root"] == {"user_exists": True, "username": "admin", "works": True}

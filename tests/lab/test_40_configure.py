@@ -27,33 +27,52 @@ import requests
 
 from harbor_deploy.lib.api import HarborClient
 from harbor_deploy.lib.jenkinsfile import render_shell
-from harbor_deploy.lib.resources import (INITIAL_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD, AdminAccess,
-                                     robot_secret_name, user_secret_name)
-from harbor_deploy.lib.secrets import SecretStore
+from harbor_deploy.lib.resources import AdminAccess
+from harbor_deploy.lib.resources.robots import robot_spec, stored_name
+from harbor_deploy.lib.secrets import INITIAL_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD, SecretStore, user_secret_name
+from harbor_deploy.lib.secrets import robot_secret_name as robot_file
 from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
 IMAGE = "hd-ci-app"
 WORKSPACE = "/home/jenkins/workspace"
 ROBOT = {"name": "jenkins", "project": "ci"}
+
+
+def robot_secret_name(robot):
+    return robot_file(stored_name(robot_spec(robot)))
+
+
 USER = {"username": "ci-dev", "email": "ci-dev@lab.internal", "realname": "CI developer"}
 GC = {"schedule": "Weekly", "delete_untagged": True}
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def projects(quota="1G"):
-    return [{"name": "ci", "public": False, "storage_quota": quota,
-             "members": [{"user": "ci-dev", "role": "developer"}],
-             "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]}},
-            {"name": "other", "public": False}]
+    return [
+        {
+            "name": "ci",
+            "public": False,
+            "storage_quota": quota,
+            "members": [{"user": "ci-dev", "role": "developer"}],
+            "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]},
+        },
+        {"name": "other", "public": False},
+    ]
 
 
 def configure(*flags, quota="1G", robot=ROBOT, **data):
     """deploys/configure.py on harbor-1 with this test's resources as --data (JSON)."""
-    data = {"harbor_projects": projects(quota), "harbor_robots": [robot], "harbor_users": [USER],
-            "harbor_gc_schedule": GC, **data}
+    data = {
+        "harbor_projects": projects(quota),
+        "harbor_robots": [robot],
+        "harbor_users": [USER],
+        "harbor_gc_schedule": GC,
+        **data,
+    }
     args = [arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")]
-    return run_pyinfra("-y", "--json", *flags, "inventories/lab.py", "deploys/configure.py",
-                       "--limit", "harbor-1", *args)
+    return run_pyinfra(
+        "-y", "--json", *flags, "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args
+    )
 
 
 def api_changes(run):
@@ -69,8 +88,9 @@ def output(run):
 def harbor(harbor_server):
     """The lab Harbor's API URL, TLS trust and secrets store of this test."""
     secrets = harbor_server["secrets_dir"] / harbor_server["hostname"]
-    api = HarborClient(f"https://{harbor_server['address']}:{harbor_server['https_port']}",
-                       verify=str(secrets / "ca.crt"))
+    api = HarborClient(
+        f"https://{harbor_server['address']}:{harbor_server['https_port']}", verify=str(secrets / "ca.crt")
+    )
     return {**harbor_server, "api": api, "store": SecretStore(secrets), "secrets": secrets}
 
 
@@ -81,10 +101,15 @@ def admin(harbor):
 
 def configure_secrets(harbor):
     """Every secret configure keeps for this test's resources, as found now."""
-    names = (INITIAL_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD, user_secret_name(USER["username"]),
-             robot_secret_name(ROBOT))
-    return {name: harbor["store"].path(name).read_text().strip()
-            for name in names if harbor["store"].path(name).is_file()}
+    names = (
+        INITIAL_ADMIN_PASSWORD,
+        MANAGED_ADMIN_PASSWORD,
+        user_secret_name(USER["username"]),
+        robot_secret_name(ROBOT),
+    )
+    return {
+        name: harbor["store"].path(name).read_text().strip() for name in names if harbor["store"].path(name).is_file()
+    }
 
 
 def assert_no_secret(run, secrets):
@@ -98,18 +123,24 @@ def scratch(harbor):
     store, client = harbor["store"], admin(harbor)
     working, initial = client.session.auth.password, store.get(INITIAL_ADMIN_PASSWORD)
     if working.reveal() != initial.reveal():
-        client.put(f"/users/{client.current_user()['user_id']}/password", "admin password",
-                   {"old_password": working.reveal(), "new_password": initial.reveal()})
+        client.put(
+            f"/users/{client.current_user()['user_id']}/password",
+            "admin password",
+            {"old_password": working.reveal(), "new_password": initial.reveal()},
+        )
     for name in (MANAGED_ADMIN_PASSWORD, user_secret_name(USER["username"]), robot_secret_name(ROBOT)):
         store.path(name).unlink(missing_ok=True)
     if admin(harbor).get_or_none("/projects/ci", "project ci"):
         # Real Harbor deletes repositories through the API; the stand-in reads them from storage.
         host_exec(harbor["container"], "rm -rf /data/registry/docker/registry/v2/repositories/ci")
     absent = {"state": "absent"}
-    configure(harbor_admin_password_rotate=False,
-              harbor_projects=[{"name": "ci", **absent}, {"name": "other", **absent}],
-              harbor_robots=[{**ROBOT, **absent}], harbor_users=[{**USER, **absent}],
-              harbor_gc_schedule={"schedule": "None"})
+    configure(
+        harbor_admin_password_rotate=False,
+        harbor_projects=[{"name": "ci", **absent}, {"name": "other", **absent}],
+        harbor_robots=[{**ROBOT, **absent}],
+        harbor_users=[{**USER, **absent}],
+        harbor_gc_schedule={"schedule": "None"},
+    )
     client = admin(harbor)
     assert client.session.auth.password.reveal() == initial.reveal()
     for project in ("ci", "other"):
@@ -125,9 +156,18 @@ def first_run(scratch):
 
 def test_from_scratch_creates_everything_with_secrets_0600_and_out_of_the_output(scratch, first_run):
     assert changed_count(first_run) == 7, first_run.stderr  # admin, users, projects, members, robots, retention, gc
-    assert sorted(api_changes(first_run)) == sorted([
-        "rotate admin password", "create user ci-dev", "create project ci", "create project other",
-        "create member ci/ci-dev", "create robot ci+jenkins", "create retention ci", "create gc schedule"])
+    assert sorted(api_changes(first_run)) == sorted(
+        [
+            "rotate admin password",
+            "create user ci-dev",
+            "create project ci",
+            "create project other",
+            "create member ci/ci-dev",
+            "create robot ci+jenkins",
+            "create retention ci",
+            "create gc schedule",
+        ]
+    )
     secrets = configure_secrets(scratch)
     assert set(secrets) == {INITIAL_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD, "users/ci-dev", "robots/ci+jenkins"}
     for name in secrets:
@@ -166,10 +206,13 @@ def test_admin_password_rotated_and_the_initial_one_refused(scratch, first_run):
     url = f"{scratch['api'].base_url}/api/v2.0/users/current"
     verify = str(scratch["secrets"] / "ca.crt")
     assert secrets[MANAGED_ADMIN_PASSWORD] != secrets[INITIAL_ADMIN_PASSWORD]
-    assert requests.get(url, auth=("admin", secrets[INITIAL_ADMIN_PASSWORD]), verify=verify,
-                        timeout=30).status_code == 401
-    assert requests.get(url, auth=("admin", secrets[MANAGED_ADMIN_PASSWORD]), verify=verify,
-                        timeout=30).json()["username"] == "admin"
+    assert (
+        requests.get(url, auth=("admin", secrets[INITIAL_ADMIN_PASSWORD]), verify=verify, timeout=30).status_code == 401
+    )
+    assert (
+        requests.get(url, auth=("admin", secrets[MANAGED_ADMIN_PASSWORD]), verify=verify, timeout=30).json()["username"]
+        == "admin"
+    )
     # What the harbor_server fixture does in a later session finds the managed one.
     assert admin(scratch).session.auth.password.reveal() == secrets[MANAGED_ADMIN_PASSWORD]
 
@@ -201,8 +244,14 @@ def test_a_lost_robot_secret_is_refreshed_on_request_and_never_printed(scratch, 
 
 
 def exec_in(container, command, stdin=None):
-    return subprocess.run(["docker", "exec", "-i", container, "sh", "-c", command],
-                          input=stdin, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["docker", "exec", "-i", container, "sh", "-c", command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def write_as_jenkins(container, path, text):
@@ -213,8 +262,10 @@ def write_as_jenkins(container, path, text):
 def run_as_jenkins(container, script, username, password):
     """``sh -xe <script>`` as jenkins in the workspace with the robot's credentials in
     HARBOR_USER/HARBOR_PASSWORD, read from stdin so no command line holds them."""
-    command = ("IFS= read -r HARBOR_USER && IFS= read -r HARBOR_PASSWORD && export HARBOR_USER HARBOR_PASSWORD "
-               f"&& cd {WORKSPACE} && exec runuser -u jenkins -- sh -xe {script}")
+    command = (
+        "IFS= read -r HARBOR_USER && IFS= read -r HARBOR_PASSWORD && export HARBOR_USER HARBOR_PASSWORD "
+        f"&& cd {WORKSPACE} && exec runuser -u jenkins -- sh -xe {script}"
+    )
     return exec_in(container, command, stdin=f"{username}\n{password}\n")
 
 
@@ -227,30 +278,46 @@ def jenkins_agent(lab, scratch):
     registry = scratch["registry"]
     certs_d = f"/etc/docker/certs.d/{registry}"
     had_ca = host_exec(container, f"test -e '{certs_d}/ca.crt' && echo yes", check=False) == "yes"
-    data = {"harbor_hostname": scratch["hostname"], "harbor_https_port": scratch["https_port"],
-            "harbor_http_port": scratch["http_port"], "harbor_secrets_dir": str(scratch["secrets_dir"]),
-            "harbor_client_login_users": []}
-    trust = run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/client.py", "--limit", name,
-                        *[arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")])
+    data = {
+        "harbor_hostname": scratch["hostname"],
+        "harbor_https_port": scratch["https_port"],
+        "harbor_http_port": scratch["http_port"],
+        "harbor_secrets_dir": str(scratch["secrets_dir"]),
+        "harbor_client_login_users": [],
+    }
+    trust = run_pyinfra(
+        "-y",
+        "--json",
+        "inventories/lab.py",
+        "deploys/client.py",
+        "--limit",
+        name,
+        *[arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")],
+    )
     assert json.loads(trust.stdout)["results"]["totals"]["error"] == 0, trust.stderr
-    host_exec(container, f"userdel -r jenkins 2>/dev/null; useradd -m -s /bin/sh -G docker jenkins "
-                         f"&& install -d -o jenkins -g jenkins {WORKSPACE}")
+    host_exec(
+        container,
+        f"userdel -r jenkins 2>/dev/null; useradd -m -s /bin/sh -G docker jenkins "
+        f"&& install -d -o jenkins -g jenkins {WORKSPACE}",
+    )
     run_id = uuid.uuid4().hex
     write_as_jenkins(container, f"{WORKSPACE}/Dockerfile", "FROM scratch\nCOPY build.txt /build.txt\n")
     write_as_jenkins(container, f"{WORKSPACE}/build.txt", f"built by the lab test {run_id}\n")
     for project in ("ci", "other"):
         write_as_jenkins(container, f"{WORKSPACE}/push-{project}.sh", render_shell(registry, project, IMAGE))
     yield container
-    host_exec(container, "docker image ls --format '{{.Repository}}:{{.Tag}}' "
-                         f"| grep '^{registry}/[a-z]*/{IMAGE}:' | xargs -r docker image rm --force >/dev/null",
-              check=False)
+    host_exec(
+        container,
+        "docker image ls --format '{{.Repository}}:{{.Tag}}' "
+        f"| grep '^{registry}/[a-z]*/{IMAGE}:' | xargs -r docker image rm --force >/dev/null",
+        check=False,
+    )
     host_exec(container, "userdel -r jenkins", check=False)
     if not had_ca:
         host_exec(container, f"rm -rf '{certs_d}'")
 
 
-def test_jenkins_pushes_both_tags_as_the_robot_and_is_denied_on_another_project(scratch, first_run,
-                                                                                  jenkins_agent):
+def test_jenkins_pushes_both_tags_as_the_robot_and_is_denied_on_another_project(scratch, first_run, jenkins_agent):
     container, registry = jenkins_agent, scratch["registry"]
     username = "robot$ci+jenkins"
     password = scratch["store"].path(robot_secret_name(ROBOT)).read_text().strip()
@@ -259,18 +326,23 @@ def test_jenkins_pushes_both_tags_as_the_robot_and_is_denied_on_another_project(
 
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert password not in pushed.stdout + pushed.stderr
-    match = re.search(rf"pushed {re.escape(registry)}/ci/{IMAGE}:(\d{{14}}) and {re.escape(registry)}/ci/{IMAGE}:latest",
-                      pushed.stdout)
+    match = re.search(
+        rf"pushed {re.escape(registry)}/ci/{IMAGE}:(\d{{14}}) and {re.escape(registry)}/ci/{IMAGE}:latest",
+        pushed.stdout,
+    )
     assert match, pushed.stdout
     timestamp = match.group(1)
     # The login lived in a private DOCKER_CONFIG, removed on exit.
     assert host_exec(container, "test -e /home/jenkins/.docker/config.json && echo yes", check=False) == ""
-    artifacts = admin(scratch).get(f"/projects/ci/repositories/{IMAGE}/artifacts", "artifacts of ci",
-                                   params={"with_tag": "true"})
+    artifacts = admin(scratch).get(
+        f"/projects/ci/repositories/{IMAGE}/artifacts", "artifacts of ci", params={"with_tag": "true"}
+    )
     tags = {tag["name"]: artifact["digest"] for artifact in artifacts for tag in artifact["tags"]}
     assert set(tags) == {timestamp, "latest"}
     assert tags[timestamp] == tags["latest"]
-    local = host_exec(container, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {registry}/ci/{IMAGE}:latest")
+    local = host_exec(
+        container, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {registry}/ci/{IMAGE}:latest"
+    )
     assert f"{registry}/ci/{IMAGE}@{tags['latest']}" in json.loads(local)
 
     denied = run_as_jenkins(container, "push-other.sh", username, password)

@@ -26,43 +26,67 @@ from harbor_deploy.lib.resources import AdminAccess
 from harbor_deploy.lib.secrets import SecretStore
 from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
-USER = {"username": "contract-dev", "email": "contract-dev@lab.internal", "realname": "Contract dev",
-        "comment": "contract"}
+USER = {
+    "username": "contract-dev",
+    "email": "contract-dev@lab.internal",
+    "realname": "Contract dev",
+    "comment": "contract",
+}
 SELF = "self"  # a registry endpoint: the lab Harbor itself, as Harbor's core reaches it
 
 
 def resources(hostname):
     return {
-        "harbor_registries": [{"name": SELF, "type": "harbor", "url": f"https://{hostname}:8443",
-                               "insecure": True}],
+        "harbor_registries": [{"name": SELF, "type": "harbor", "url": f"https://{hostname}:8443", "insecure": True}],
         "harbor_users": [USER],
         "harbor_projects": [
-            {"name": "contract", "storage_quota": "1G", "auto_scan": True,
-             "members": [{"user": USER["username"], "role": "developer"}],
-             "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 3}]}},
+            {
+                "name": "contract",
+                "storage_quota": "1G",
+                "auto_scan": True,
+                "members": [{"user": USER["username"], "role": "developer"}],
+                "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 3}]},
+            },
             {"name": "contract-cache", "proxy_cache": SELF},
         ],
-        "harbor_robots": [{"name": "builder", "project": "contract"},
-                          {"name": "off", "project": "contract", "disable": True},
-                          {"name": "contract-reader", "projects": ["contract"], "access": ["pull"], "duration": 30}],
+        "harbor_robots": [
+            {"name": "builder", "project": "contract"},
+            {"name": "off", "project": "contract", "disable": True},
+            {"name": "contract-reader", "projects": ["contract"], "access": ["pull"], "duration": 30},
+        ],
         "harbor_gc_schedule": {"schedule": "Weekly", "delete_untagged": True},
     }
 
 
 def configure(*flags, check=True, env=None, **data):
     args = [arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")]
-    return run_pyinfra("-y", "--json", *flags, "inventories/lab.py", "deploys/configure.py",
-                       "--limit", "harbor-1", *args, check=check, env=env)
+    return run_pyinfra(
+        "-y",
+        "--json",
+        *flags,
+        "inventories/lab.py",
+        "deploys/configure.py",
+        "--limit",
+        "harbor-1",
+        *args,
+        check=check,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
 def harbor(harbor_server):
     secrets = harbor_server["secrets_dir"] / harbor_server["hostname"]
-    anonymous = HarborClient(f"https://{harbor_server['address']}:{harbor_server['https_port']}",
-                             verify=str(secrets / "ca.crt"))
+    anonymous = HarborClient(
+        f"https://{harbor_server['address']}:{harbor_server['https_port']}", verify=str(secrets / "ca.crt")
+    )
     store = SecretStore(secrets)
-    return {**harbor_server, "anonymous": anonymous, "store": store,
-            "admin": lambda: AdminAccess(anonymous, store).client()}
+    return {
+        **harbor_server,
+        "anonymous": anonymous,
+        "store": store,
+        "admin": lambda: AdminAccess(anonymous, store).client(),
+    }
 
 
 def request_log_mark(harbor):
@@ -100,8 +124,13 @@ def converged(harbor):
             client.delete(f"/registries/{registry['id']}", registry["name"])
     for user in client.list("/users", "users", {"q": f"username={USER['username']}"}):
         client.delete(f"/users/{user['user_id']}", user["username"])
-    for name in ("robots/contract+builder", "robots/contract+off", "robots/contract-reader", "registries/self-auth",
-                 f"users/{USER['username']}"):
+    for name in (
+        "robots/contract+builder",
+        "robots/contract+off",
+        "robots/contract-reader",
+        "registries/self-auth",
+        f"users/{USER['username']}",
+    ):
         harbor["store"].path(name).unlink(missing_ok=True)
     first = configure(**resources(harbor["hostname"]))
     assert json.loads(first.stdout)["results"]["totals"]["error"] == 0, first.stderr
@@ -110,8 +139,9 @@ def converged(harbor):
 
 def test_an_accept_header_the_operation_does_not_produce_is_refused(harbor):
     url = f"{harbor['anonymous'].base_url}/api/v2.0/ping"
-    refused = requests.get(url, headers={"Accept": "application/json"}, verify=harbor["anonymous"].session.verify,
-                           timeout=30)
+    refused = requests.get(
+        url, headers={"Accept": "application/json"}, verify=harbor["anonymous"].session.verify, timeout=30
+    )
     assert refused.status_code == 422
     assert "unsupported media type requested, only [text/plain] are available" in refused.json()["errors"][0]["message"]
     assert harbor["anonymous"].ping() == "Pong"
@@ -132,8 +162,10 @@ def test_answers_leave_out_empty_and_false_fields_and_the_disabled_robot_is_disa
     assert "registry_id" not in contract and contract["repo_count"] == 0
     cache = client.get("/projects/contract-cache", "project contract-cache")
     assert cache["registry_id"] > 0
-    robots = {robot["name"]: robot for robot in client.list(
-        "/robots", "robots", {"q": f"Level=project,ProjectID={contract['project_id']}"})}
+    robots = {
+        robot["name"]: robot
+        for robot in client.list("/robots", "robots", {"q": f"Level=project,ProjectID={contract['project_id']}"})
+    }
     assert "description" not in robots["robot$contract+builder"]
     assert robots["robot$contract+builder"]["disable"] is False
     assert robots["robot$contract+off"]["disable"] is True
@@ -141,8 +173,13 @@ def test_answers_leave_out_empty_and_false_fields_and_the_disabled_robot_is_disa
 
 def test_harbor_refuses_a_scheduled_gc_without_a_cron(harbor, converged):
     client = harbor["admin"]()
-    answer = client.request("PUT", "/system/gc/schedule", "gc schedule", ok=(400,),
-                            json={"schedule": {"type": "Weekly"}, "parameters": {"delete_untagged": True}})
+    answer = client.request(
+        "PUT",
+        "/system/gc/schedule",
+        "gc schedule",
+        ok=(400,),
+        json={"schedule": {"type": "Weekly"}, "parameters": {"delete_untagged": True}},
+    )
     assert answer.status_code == 400
     assert "empty cron string is invalid" in answer.json()["errors"][0]["message"]
     schedule = client.get("/system/gc/schedule", "gc schedule")["schedule"]
@@ -151,8 +188,13 @@ def test_harbor_refuses_a_scheduled_gc_without_a_cron(harbor, converged):
 
 def test_a_user_needs_an_email_and_a_profile_update_keeps_what_is_not_named(harbor, converged):
     client = harbor["admin"]()
-    refused = client.request("POST", "/users", "user", ok=(400,),
-                             json={"username": "noemail", "password": "Secret1234", "realname": "No email"})
+    refused = client.request(
+        "POST",
+        "/users",
+        "user",
+        ok=(400,),
+        json={"username": "noemail", "password": "Secret1234", "realname": "No email"},
+    )
     assert refused.json()["errors"][0]["message"] == "email can't be empty"
     renamed = resources(harbor["hostname"])
     renamed["harbor_users"] = [{"username": USER["username"], "email": USER["email"], "realname": "Renamed dev"}]
@@ -183,8 +225,13 @@ def test_a_registry_update_keeps_the_access_secret_harbor_stores(harbor, converg
     store = harbor["store"]
     store.store("registries/self-auth", store.path("robots/contract+builder").read_text().strip())
     data = resources(harbor["hostname"])
-    authed = {"name": "self-auth", "type": "harbor", "url": f"https://{harbor['hostname']}:8443", "insecure": True,
-              "access_key": "robot$contract+builder"}
+    authed = {
+        "name": "self-auth",
+        "type": "harbor",
+        "url": f"https://{harbor['hostname']}:8443",
+        "insecure": True,
+        "access_key": "robot$contract+builder",
+    }
     data["harbor_registries"] = [*data["harbor_registries"], authed]
     created = configure(**data)
     assert changed_count(created) == 1, created.stderr
@@ -209,12 +256,21 @@ def test_robots_are_found_under_another_name_prefix(harbor, converged):
         client.put("/configurations", "configuration", {"robot_name_prefix": "robot$"})
 
 
-@pytest.mark.parametrize("change, env, message", [
-    (lambda data: data["harbor_projects"][0].update(storage_quota=0), None,
-     "harbor_projects[0]: must be -1 (unlimited) or a positive size"),
-    (lambda data: data["harbor_users"][0].update(password_env="CONTRACT_WEAK_PW"), {"CONTRACT_WEAK_PW": "weakpass"},
-     "harbor_users[0]: the password from env CONTRACT_WEAK_PW must be 8-128 characters"),
-])
+@pytest.mark.parametrize(
+    "change, env, message",
+    [
+        (
+            lambda data: data["harbor_projects"][0].update(storage_quota=0),
+            None,
+            "harbor_projects[0]: must be -1 (unlimited) or a positive size",
+        ),
+        (
+            lambda data: data["harbor_users"][0].update(password_env="CONTRACT_WEAK_PW"),
+            {"CONTRACT_WEAK_PW": "weakpass"},
+            "harbor_users[0]: the password from env CONTRACT_WEAK_PW must be 8-128 characters",
+        ),
+    ],
+)
 def test_what_harbor_would_refuse_is_refused_before_any_change(harbor, converged, change, env, message):
     data = resources(harbor["hostname"])
     change(data)

@@ -21,8 +21,13 @@ UPSTREAM_CREDENTIAL = ("puller", "Pull3rSecret")
 
 class StandinHarbor:
     def __init__(self, data_dir, admin_password=INITIAL_ADMIN_PASSWORD):
-        settings = core.Settings({"DATA_DIR": str(data_dir), "HARBOR_ADMIN_PASSWORD": admin_password,
-                                  "EXT_ENDPOINT": "https://harbor.test.internal"})
+        settings = core.Settings(
+            {
+                "DATA_DIR": str(data_dir),
+                "HARBOR_ADMIN_PASSWORD": admin_password,
+                "EXT_ENDPOINT": "https://harbor.test.internal",
+            }
+        )
         self.server = core.make_server(settings, host="127.0.0.1", port=0)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -46,7 +51,7 @@ def record_requests(monkeypatch):
     return sent
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def swagger():
     return yaml.load(SWAGGER.read_text(), Loader=yaml.CSafeLoader)
 
@@ -66,7 +71,7 @@ def _strict(schema):
     return schema
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def strict_definitions():
     return _strict(copy.deepcopy(swagger()["definitions"]))
 
@@ -112,7 +117,11 @@ class UpstreamRegistry:
                 if self.path == "/v2/":
                     if self.headers.get("Authorization") == "Bearer t0ken":
                         return self.answer(200, b"{}")
-                    return self.answer(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{registry.url}/service/token",service="harbor-registry"'})
+                    return self.answer(
+                        401,
+                        b"{}",
+                        {"WWW-Authenticate": f'Bearer realm="{registry.url}/service/token",service="harbor-registry"'},
+                    )
                 self.answer(404, b"")
 
             def answer(self, status, body, headers=None):

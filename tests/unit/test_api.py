@@ -41,21 +41,31 @@ class FakeSession(requests.Session):
 
 def client(script, **kwargs):
     sleeps = []
-    harbor = api.HarborClient("https://harbor.example.org:8443", "admin", Secret(PASSWORD, "test"),
-                              verify="/ca.crt", session=FakeSession(script), sleep=sleeps.append, **kwargs)
+    harbor = api.HarborClient(
+        "https://harbor.example.org:8443",
+        "admin",
+        Secret(PASSWORD, "test"),
+        verify="/ca.crt",
+        session=FakeSession(script),
+        sleep=sleeps.append,
+        **kwargs,
+    )
     return harbor, sleeps
 
 
 def errors_body(message):
-    return ('{"errors": [{"code": "X", "message": "%s"}]}' % message).encode()
+    return (f'{{"errors": [{{"code": "X", "message": "{message}"}}]}}').encode()
 
 
-@pytest.mark.parametrize("status, error_type, hint", [
-    (401, api.AuthenticationError, "credentials refused"),
-    (403, api.PermissionDenied, "the account is not allowed"),
-    (404, api.NotFound, "not found"),
-    (409, api.Conflict, "already exists"),
-])
+@pytest.mark.parametrize(
+    "status, error_type, hint",
+    [
+        (401, api.AuthenticationError, "credentials refused"),
+        (403, api.PermissionDenied, "the account is not allowed"),
+        (404, api.NotFound, "not found"),
+        (409, api.Conflict, "already exists"),
+    ],
+)
 def test_client_errors_name_method_resource_status_and_harbor_message(status, error_type, hint):
     harbor, sleeps = client([FakeResponse(status, errors_body("project ci already exists"))])
     with pytest.raises(error_type) as raised:
@@ -134,9 +144,18 @@ def test_list_reads_every_page():
 
 
 def config(tmp_path, **data):
-    return {"harbor_hostname": "harbor.example.org", "harbor_tls_mode": "generate", "harbor_https_port": 8443,
-            "harbor_http_port": 8081, "harbor_secrets_dir": str(tmp_path), "harbor_external_url": None,
-            "harbor_api_url": None, "harbor_api_verify": None, "harbor_tls_chain": None, **data}
+    return {
+        "harbor_hostname": "harbor.example.org",
+        "harbor_tls_mode": "generate",
+        "harbor_https_port": 8443,
+        "harbor_http_port": 8081,
+        "harbor_secrets_dir": str(tmp_path),
+        "harbor_external_url": None,
+        "harbor_api_url": None,
+        "harbor_api_verify": None,
+        "harbor_tls_chain": None,
+        **data,
+    }
 
 
 def test_default_url_and_verify_use_the_https_port_and_the_generated_ca(tmp_path):
@@ -174,5 +193,6 @@ def test_credentials_are_sent_as_utf8_like_harbor_compares_them():
     prepared = requests.Request("GET", "https://h/").prepare()
     harbor.session.auth(prepared)
     import base64
+
     sent = base64.b64decode(prepared.headers["Authorization"].removeprefix("Basic "))
     assert sent == "admin:Pässwörd-ü1".encode()

@@ -6,7 +6,11 @@ import subprocess
 from pathlib import Path
 
 from harbor_deploy.facts.docker_client import (
-    ClientRegistryState, DockerLoginCheck, RegistryCaCertificate, _login_probe, certs_d_ca,
+    ClientRegistryState,
+    DockerLoginCheck,
+    RegistryCaCertificate,
+    _login_probe,
+    certs_d_ca,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "facts"
@@ -42,11 +46,15 @@ def test_registry_state_with_invalid_daemon_json():
 
 def test_http_trust_and_mirrors_naming_the_registry():
     lines = (FIXTURES / "client_registry_state_client_https.txt").read_text().splitlines()
-    head = [line.replace(REGISTRY, "harbor.lab.internal:8081") for line in lines[:lines.index("--- content")]]
-    state = ClientRegistryState().process([
-        *head, "--- content",
-        '{"insecure-registries": ["harbor.lab.internal:8081"], '
-        '"registry-mirrors": ["https://harbor.lab.internal:8081/", "https://mirror.example"]}'])
+    head = [line.replace(REGISTRY, "harbor.lab.internal:8081") for line in lines[: lines.index("--- content")]]
+    state = ClientRegistryState().process(
+        [
+            *head,
+            "--- content",
+            '{"insecure-registries": ["harbor.lab.internal:8081"], '
+            '"registry-mirrors": ["https://harbor.lab.internal:8081/", "https://mirror.example"]}',
+        ]
+    )
     assert state["trust"] == "http"
     assert state["registry_mirrors"] == ["https://harbor.lab.internal:8081/"]
 
@@ -58,21 +66,33 @@ def test_system_trust_without_ca_or_insecure_entry():
 
 def test_login_check_reports_stored_user_name_only():
     assert process(DockerLoginCheck, "docker_login_check_stored_robot.txt") == {
-        "user_exists": True, "username": "robot$ci+push", "works": False}
+        "user_exists": True,
+        "username": "robot$ci+push",
+        "works": False,
+    }
     assert DockerLoginCheck().process(["user_exists.jenkins=no"]) == {
-        "user_exists": False, "username": None, "works": False}
+        "user_exists": False,
+        "username": None,
+        "works": False,
+    }
 
 
 def test_login_probe_decodes_the_user_name_and_never_prints_the_password(tmp_path):
     """The on-host user name extraction, run locally on a docker-written config.json."""
-    auth = subprocess.run(["base64", "-w0"], input=b"robot$ci+push:pa:ss", capture_output=True).stdout.decode()
+    auth = subprocess.run(
+        ["base64", "-w0"], input=b"robot$ci+push:pa:ss", capture_output=True, check=False
+    ).stdout.decode()
     config = tmp_path / ".docker" / "config.json"
     config.parent.mkdir()
-    config.write_text('{\n\t"auths": {\n\t\t"other:5000": {\n\t\t\t"auth": "b3RoZXI6cHc="\n\t\t},\n'
-                      f'\t\t"https://{REGISTRY}": {{\n\t\t\t"email": "x",\n\t\t\t"auth": "{auth}"\n\t\t}}\n\t}}\n}}\n')
+    config.write_text(
+        '{\n\t"auths": {\n\t\t"other:5000": {\n\t\t\t"auth": "b3RoZXI6cHc="\n\t\t},\n'
+        f'\t\t"https://{REGISTRY}": {{\n\t\t\t"email": "x",\n\t\t\t"auth": "{auth}"\n\t\t}}\n\t}}\n}}\n'
+    )
     probe = _login_probe(REGISTRY, "root")
     stored_user = probe.split('"$(', 1)[1].rsplit(')"; if command', 1)[0]
-    output = subprocess.run(["sh", "-c", f"home={tmp_path}; {stored_user}"], capture_output=True, text=True)
+    output = subprocess.run(
+        ["sh", "-c", f"home={tmp_path}; {stored_user}"], capture_output=True, text=True, check=False
+    )
     assert output.stdout == "robot$ci+push\n"  # the user name, nothing of "pa:ss"
 
 
@@ -86,7 +106,7 @@ def test_registry_ca_certificate_fetched_or_failed():
     assert process(RegistryCaCertificate, "registry_ca_certificate_unreachable.txt") == {
         "pem": None,
         "error": "curl: (7) Failed to connect to harbor.lab.internal port 8443 after 1 ms: "
-                 "Could not connect to server\ncurl exit 7",
+        "Could not connect to server\ncurl exit 7",
     }
     pem = ["-----BEGIN CERTIFICATE-----", "MIIB", "-----END CERTIFICATE-----"]
     assert RegistryCaCertificate().process(pem) == {"pem": "\n".join(pem) + "\n", "error": None}

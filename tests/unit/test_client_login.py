@@ -17,8 +17,9 @@ FACT_KEY = f"registry={REGISTRY}, user=jenkins"
 def run_login(login_state, username="robot$ci+push", password=PASSWORD):
     host = create_host(FakeState(), facts={"docker_client.DockerLoginCheck": {FACT_KEY: login_state}})
     with ctx_state.use(FakeState()), ctx_host.use(host):
-        commands = list(docker_login.login._inner(registry=REGISTRY, username=username,
-                                                  password=password, user="jenkins"))
+        commands = list(
+            docker_login.login._inner(registry=REGISTRY, username=username, password=password, user="jenkins")
+        )
     return commands, host
 
 
@@ -28,9 +29,10 @@ def test_login_passes_the_password_on_stdin_and_quotes_the_robot_name():
     assert isinstance(command, StringCommand)
     text = command.get_raw_value()
     assert text == (
-        "home=$(getent passwd jenkins | cut -d: -f6) && runuser -u jenkins -- env HOME=\"$home\" "
+        'home=$(getent passwd jenkins | cut -d: -f6) && runuser -u jenkins -- env HOME="$home" '
         "sh -c 'docker login --username '\"'\"'robot$ci+push'\"'\"' --password-stdin "
-        "harbor.lab.internal:8443'")
+        "harbor.lab.internal:8443'"
+    )
     assert command.connector_arguments == {"_stdin": PASSWORD.reveal()}
     assert "S3cret" not in text and "S3cret" not in str(command) and "S3cret" not in repr(command)
 

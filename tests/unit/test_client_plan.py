@@ -7,7 +7,11 @@ import pytest
 
 from harbor_deploy.lib import tls
 from harbor_deploy.lib.client import (
-    ClientConfigError, client_plan, smoke_peer, smoke_reference, smoke_tag,
+    ClientConfigError,
+    client_plan,
+    smoke_peer,
+    smoke_reference,
+    smoke_tag,
 )
 from harbor_deploy.lib.defaults import KEYS_BY_NAME
 
@@ -26,8 +30,7 @@ def secrets(tmp_path):
 
 
 def data(secrets, **keys):
-    return {"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets), "harbor_client_username": "admin",
-            **keys}
+    return {"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets), "harbor_client_username": "admin", **keys}
 
 
 def problems_of(data_, env=None):
@@ -42,8 +45,12 @@ def test_without_a_username_clients_are_pointed_at_robot_accounts(secrets):
     assert list(found) == ["harbor_client_username"]
     assert "required when harbor_client_login_users is not empty" in found["harbor_client_username"]
     assert "robot$<project>+<name>" in found["harbor_client_username"]
-    assert client_plan({"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets),
-                        "harbor_client_login_users": []}, env={}).username is None
+    assert (
+        client_plan(
+            {"harbor_hostname": HOSTNAME, "harbor_secrets_dir": str(secrets), "harbor_client_login_users": []}, env={}
+        ).username
+        is None
+    )
 
 
 def test_defaults_trust_the_generated_ca_over_https_and_log_root_in(secrets):
@@ -59,25 +66,44 @@ def test_defaults_trust_the_generated_ca_over_https_and_log_root_in(secrets):
 
 
 def test_client_keys_are_in_the_key_registry():
-    for name in ("harbor_registry", "harbor_client_trust", "harbor_client_ca_source",
-                 "harbor_client_login_users", "harbor_client_restart_batch", "harbor_client_smoke_project"):
+    for name in (
+        "harbor_registry",
+        "harbor_client_trust",
+        "harbor_client_ca_source",
+        "harbor_client_login_users",
+        "harbor_client_restart_batch",
+        "harbor_client_smoke_project",
+    ):
         assert KEYS_BY_NAME[name].meaning
 
 
 def test_http_mode_uses_the_http_port_and_merges_the_exact_registry_into_insecure_registries(secrets):
-    plan = client_plan(data(secrets, harbor_client_trust="http", harbor_http_port=8081,
-                            harbor_client_daemon_extra={"insecure-registries": ["other:5000"],
-                                                        "live-restore": True}), env={})
+    plan = client_plan(
+        data(
+            secrets,
+            harbor_client_trust="http",
+            harbor_http_port=8081,
+            harbor_client_daemon_extra={"insecure-registries": ["other:5000"], "live-restore": True},
+        ),
+        env={},
+    )
     assert plan.registry == "harbor.lab.internal:8081"
     assert plan.ca_pem is None and plan.ca_fetch_url is None
-    assert plan.daemon_settings == {"insecure-registries": ["other:5000", "harbor.lab.internal:8081"],
-                                    "live-restore": True}
+    assert plan.daemon_settings == {
+        "insecure-registries": ["other:5000", "harbor.lab.internal:8081"],
+        "live-restore": True,
+    }
 
 
 def test_explicit_registry_wins_and_extra_daemon_keys_pass_through(secrets):
-    plan = client_plan(data(secrets, harbor_registry="registry.example.com:443",
-                            harbor_client_daemon_extra={"registry-mirrors": ["https://registry.example.com"]}),
-                       env={})
+    plan = client_plan(
+        data(
+            secrets,
+            harbor_registry="registry.example.com:443",
+            harbor_client_daemon_extra={"registry-mirrors": ["https://registry.example.com"]},
+        ),
+        env={},
+    )
     assert plan.registry == "registry.example.com:443"
     assert plan.daemon_settings == {"registry-mirrors": ["https://registry.example.com"]}
 
@@ -95,24 +121,31 @@ def test_none_source_installs_no_ca(secrets):
 
 def test_file_source_reads_and_checks_the_file(secrets, tmp_path):
     ca = secrets / HOSTNAME / "ca.crt"
-    assert client_plan(data(secrets, harbor_client_ca_source="file", harbor_client_ca_file=str(ca)),
-                       env={}).ca_pem == ca.read_bytes()
+    assert (
+        client_plan(data(secrets, harbor_client_ca_source="file", harbor_client_ca_file=str(ca)), env={}).ca_pem
+        == ca.read_bytes()
+    )
     junk = tmp_path / "junk.crt"
     junk.write_text("not a certificate")
     assert problems_of(data(secrets, harbor_client_ca_source="file", harbor_client_ca_file=str(junk))) == {
-        "harbor_client_ca_file": f"{junk}: not a PEM certificate chain"}
+        "harbor_client_ca_file": f"{junk}: not a PEM certificate chain"
+    }
     assert problems_of(data(secrets, harbor_client_ca_source="file")) == {
-        "harbor_client_ca_file": "required when harbor_client_ca_source is file"}
+        "harbor_client_ca_file": "required when harbor_client_ca_source is file"
+    }
 
 
 def test_pinned_ca_must_match(secrets):
     ca = (secrets / HOSTNAME / "ca.crt").read_bytes()
     good = hashlib.sha256(ca).hexdigest()
     assert client_plan(data(secrets, harbor_client_ca_sha256=good), env={}).ca_pem == ca
-    assert "is not the pinned harbor_client_ca_sha256" in problems_of(
-        data(secrets, harbor_client_ca_sha256="0" * 64))["harbor_client_ca_source"]
+    assert (
+        "is not the pinned harbor_client_ca_sha256"
+        in problems_of(data(secrets, harbor_client_ca_sha256="0" * 64))["harbor_client_ca_source"]
+    )
     assert problems_of(data(secrets, harbor_client_ca_sha256=good.upper())) == {
-        "harbor_client_ca_sha256": "must be the full sha256: 64 lowercase hex digits"}
+        "harbor_client_ca_sha256": "must be the full sha256: 64 lowercase hex digits"
+    }
 
 
 def test_missing_generated_ca_points_at_the_server_deploy(tmp_path):
@@ -127,13 +160,17 @@ def test_password_from_env_first_then_admin_password_never_generated(secrets):
     assert client_plan(data(secrets), env={"HARBOR_ADMIN_PASSWORD": "Env4dminPw"}).password.reveal() == "Env4dminPw"
 
     (secrets / HOSTNAME / "admin_password").unlink()
-    assert problems_of(data(secrets)) == {"harbor_client_username": (
-        "no password for admin: set HARBOR_CLIENT_PASSWORD (or keep the server deploy's "
-        "admin_password in the secrets dir)")}
+    assert problems_of(data(secrets)) == {
+        "harbor_client_username": (
+            "no password for admin: set HARBOR_CLIENT_PASSWORD (or keep the server deploy's "
+            "admin_password in the secrets dir)"
+        )
+    }
     assert not (secrets / HOSTNAME / "admin_password").exists()
     assert problems_of(data(secrets, harbor_client_username="robot$ci+push")) == {
         "harbor_client_username": "no password for robot$ci+push: set HARBOR_CLIENT_PASSWORD "
-                                  "(or run deploys/configure.py, which keeps the robot's secret)"}
+        "(or run deploys/configure.py, which keeps the robot's secret)"
+    }
 
 
 def test_no_login_users_needs_no_password(secrets):
@@ -143,13 +180,27 @@ def test_no_login_users_needs_no_password(secrets):
 
 
 def test_every_problem_is_reported_at_once(secrets):
-    found = problems_of(data(secrets, harbor_client_trust="tls", harbor_client_ca_source="web",
-                             harbor_client_restart_batch=0, harbor_client_smoke_test="yes",
-                             harbor_client_daemon_extra=["live-restore"],
-                             harbor_client_smoke_project="My Project", harbor_registry="https://h:1/x"))
-    assert set(found) == {"harbor_client_trust", "harbor_client_ca_source", "harbor_client_restart_batch",
-                          "harbor_client_smoke_test", "harbor_client_daemon_extra",
-                          "harbor_client_smoke_project", "harbor_registry"}
+    found = problems_of(
+        data(
+            secrets,
+            harbor_client_trust="tls",
+            harbor_client_ca_source="web",
+            harbor_client_restart_batch=0,
+            harbor_client_smoke_test="yes",
+            harbor_client_daemon_extra=["live-restore"],
+            harbor_client_smoke_project="My Project",
+            harbor_registry="https://h:1/x",
+        )
+    )
+    assert set(found) == {
+        "harbor_client_trust",
+        "harbor_client_ca_source",
+        "harbor_client_restart_batch",
+        "harbor_client_smoke_test",
+        "harbor_client_daemon_extra",
+        "harbor_client_smoke_project",
+        "harbor_registry",
+    }
 
 
 def test_user_names_must_be_safe(secrets):
@@ -165,7 +216,8 @@ def test_hostname_is_required_and_checked(secrets):
 
 def test_smoke_test_needs_a_login_user(secrets):
     assert problems_of(data(secrets, harbor_client_smoke_test=True, harbor_client_login_users=[])) == {
-        "harbor_client_smoke_test": "needs a logged-in user: harbor_client_login_users is empty"}
+        "harbor_client_smoke_test": "needs a logged-in user: harbor_client_login_users is empty"
+    }
 
 
 def test_smoke_references_name_the_pushing_host():
@@ -176,8 +228,7 @@ def test_smoke_references_name_the_pushing_host():
 
 def test_smoke_peer_is_the_next_host_wrapping_round_or_itself_alone():
     names = ["client-3", "client-1", "client-2"]
-    assert [smoke_peer(n, names) for n in ("client-1", "client-2", "client-3")] == [
-        "client-2", "client-3", "client-1"]
+    assert [smoke_peer(n, names) for n in ("client-1", "client-2", "client-3")] == ["client-2", "client-3", "client-1"]
     assert smoke_peer("client-1", ["client-1"]) == "client-1"
     assert smoke_peer("client-1", []) == "client-1"
 

@@ -19,10 +19,11 @@ def test_push_builds_from_a_scratch_tarball_and_pushes_the_host_tag():
     assert command == (
         'home=$(getent passwd root | cut -d: -f6) && runuser -u root -- env HOME="$home" sh -c '
         "'dir=$(mktemp -d) && trap '\"'\"'rm -rf \"$dir\"'\"'\"' EXIT && "
-        "printf \"%s\\n\" '\"'\"'hd-smoke image pushed by client-1'\"'\"' > \"$dir/hd-smoke.txt\" && "
-        "tar -C \"$dir\" -cf - hd-smoke.txt | docker import --message hd-smoke - "
+        'printf "%s\\n" \'"\'"\'hd-smoke image pushed by client-1\'"\'"\' > "$dir/hd-smoke.txt" && '
+        'tar -C "$dir" -cf - hd-smoke.txt | docker import --message hd-smoke - '
         "harbor.lab.internal:8443/library/hd-smoke:client-1 >/dev/null && "
-        "docker push --quiet harbor.lab.internal:8443/library/hd-smoke:client-1'")
+        "docker push --quiet harbor.lab.internal:8443/library/hd-smoke:client-1'"
+    )
     assert "docker pull" not in command
 
 
@@ -34,8 +35,14 @@ class Peer:
 def test_pull_takes_the_next_running_client_and_removes_the_local_copy_first():
     state = FakeState()
     state.active_hosts = {Peer("client-1"), Peer("client-3"), Peer("harbor-1", ("harbor_servers",))}
-    [command] = commands_of(docker_smoke.pull_peer, state=state, registry="h:8443", project="library",
-                            group="docker_clients", user="jenkins")
+    [command] = commands_of(
+        docker_smoke.pull_peer,
+        state=state,
+        registry="h:8443",
+        project="library",
+        group="docker_clients",
+        user="jenkins",
+    )
     assert "runuser -u jenkins" in command
     reference = "h:8443/library/hd-smoke:client-3"
     assert command.index(f"docker image rm --force {reference}") < command.index(f"docker pull --quiet {reference}")
@@ -44,6 +51,5 @@ def test_pull_takes_the_next_running_client_and_removes_the_local_copy_first():
 def test_pull_alone_takes_its_own_image_back():
     state = FakeState()
     state.active_hosts = {Peer("client-1")}
-    [command] = commands_of(docker_smoke.pull_peer, state=state, registry="h:8443", project="p",
-                            group="docker_clients")
+    [command] = commands_of(docker_smoke.pull_peer, state=state, registry="h:8443", project="p", group="docker_clients")
     assert "docker pull --quiet h:8443/p/hd-smoke:client-1" in command

@@ -14,10 +14,21 @@ from harbor_deploy.stages.client import registry_ca
 URL = "https://harbor.lab.internal:8443/api/v2.0/systeminfo/getcert"
 _, CA = tls.generate_ca("harbor.lab.internal")
 PEM = tls._cert_pem(CA)
-PLAN = ClientPlan(registry="harbor.lab.internal:8443", trust="https", ca_pem=None, ca_fetch_url=URL,
-                  ca_sha256=None, os_trust_store=False, login_users=("root",), username="admin",
-                  password=None, daemon_settings={}, restart_batch=1, smoke_test=False,
-                  smoke_project="library")
+PLAN = ClientPlan(
+    registry="harbor.lab.internal:8443",
+    trust="https",
+    ca_pem=None,
+    ca_fetch_url=URL,
+    ca_sha256=None,
+    os_trust_store=False,
+    login_users=("root",),
+    username="admin",
+    password=None,
+    daemon_settings={},
+    restart_batch=1,
+    smoke_test=False,
+    smoke_project="library",
+)
 
 
 def ca_for(plan, fetched=None):
@@ -43,4 +54,6 @@ def test_fetched_ca_is_checked_and_pinned():
 
 def test_unfetchable_ca_is_a_reason_to_fail_the_host():
     assert ca_for(PLAN, {"pem": None, "error": "curl exit 7"}) == (
-        None, f"cannot fetch the registry CA from {URL}: curl exit 7")
+        None,
+        f"cannot fetch the registry CA from {URL}: curl exit 7",
+    )

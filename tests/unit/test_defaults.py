@@ -28,8 +28,7 @@ HARBOR_YML_PATHS = {
     "harbor_jobservice_job_loggers": ("jobservice", "job_loggers"),
     "harbor_jobservice_logger_sweeper_duration": ("jobservice", "logger_sweeper_duration"),
     "harbor_notification_webhook_job_max_retry": ("notification", "webhook_job_max_retry"),
-    "harbor_notification_webhook_job_http_client_timeout":
-        ("notification", "webhook_job_http_client_timeout"),
+    "harbor_notification_webhook_job_http_client_timeout": ("notification", "webhook_job_http_client_timeout"),
     "harbor_log_level": ("log", "level"),
     "harbor_log_rotate_count": ("log", "local", "rotate_count"),
     "harbor_log_rotate_size": ("log", "local", "rotate_size"),
@@ -54,8 +53,13 @@ def test_harbor_yml_level_defaults_equal_the_shipped_template():
 
 def test_commented_out_template_blocks_keep_harbors_values():
     assert KEYS_BY_NAME["harbor_metric"].default == {"enabled": False, "port": 9090, "path": "/metrics"}
-    for key in ("harbor_storage_service", "harbor_external_database", "harbor_external_redis",
-                "harbor_log_external_endpoint", "harbor_external_url"):
+    for key in (
+        "harbor_storage_service",
+        "harbor_external_database",
+        "harbor_external_redis",
+        "harbor_log_external_endpoint",
+        "harbor_external_url",
+    ):
         assert KEYS_BY_NAME[key].default is None
 
 
@@ -122,6 +126,7 @@ def test_key_table_lists_every_key_once():
 
 def test_readme_key_table_is_the_one_generated_from_keys():
     text = defaults.README.read_text()
-    assert defaults.readme_with_key_table(text) == text, \
-        "README's key table is stale: run .venv/bin/python -m harbor_deploy.lib.defaults"
+    assert (
+        defaults.readme_with_key_table(text) == text
+    ), "README's key table is stale: run .venv/bin/python -m harbor_deploy.lib.defaults"
     assert all(f"`{key.name}`" in text for key in defaults.KEYS)

@@ -45,12 +45,22 @@ def test_packaged_defaults_have_no_open_ports():
 
 def test_stopped_firewalld_is_installed_but_not_running():
     assert process("firewalld_state_not_running.txt") == {
-        "installed": True, "running": False, "default_zone": None, "zones": {}, "local_services": {}}
+        "installed": True,
+        "running": False,
+        "default_zone": None,
+        "zones": {},
+        "local_services": {},
+    }
 
 
 def test_missing_firewalld_is_not_installed():
     assert process("firewalld_state_not_installed.txt") == {
-        "installed": False, "running": False, "default_zone": None, "zones": {}, "local_services": {}}
+        "installed": False,
+        "running": False,
+        "default_zone": None,
+        "zones": {},
+        "local_services": {},
+    }
 
 
 def test_command_reads_runtime_and_permanent_in_one_round_trip():
@@ -61,8 +71,16 @@ def test_command_reads_runtime_and_permanent_in_one_round_trip():
 
 def test_locally_defined_services_are_listed_with_their_ports():
     lines = (FIXTURES / "firewalld_state_client_ports_open.txt").read_text().splitlines() + [
-        "--- services", "harbor", "  ports: 9443/tcp 9081/tcp", "  protocols: ", "  source-ports: ",
-        "  modules: ", "  destination: ", "  includes: ", "  helpers: "]
+        "--- services",
+        "harbor",
+        "  ports: 9443/tcp 9081/tcp",
+        "  protocols: ",
+        "  source-ports: ",
+        "  modules: ",
+        "  destination: ",
+        "  includes: ",
+        "  helpers: ",
+    ]
     state = FirewalldState().process(lines)
     assert state["local_services"] == {"harbor": ["9443/tcp", "9081/tcp"]}
     assert state["zones"]["public"]["permanent"] == ["18097/udp", "8081/tcp"]

@@ -16,16 +16,21 @@ NASTY = ["Adm1n: #pass", "'quoted'", "- dash", "null", "ünïcødé", "back\\sla
 
 @pytest.mark.parametrize("password", NASTY)
 def test_private_files_read_any_content_back_byte_exact_and_masking_hides_it(tmp_path, password):
-    config = merged({"harbor_hostname": "harbor.example.com",
-                     "harbor_storage_service": {"s3": {"accesskey": "AK-value", "secretkey": "SK-value",
-                                                       "bucket": "b"}}})
+    config = merged(
+        {
+            "harbor_hostname": "harbor.example.com",
+            "harbor_storage_service": {"s3": {"accesskey": "AK-value", "secretkey": "SK-value", "bucket": "b"}},
+        }
+    )
     text = harbor_yml.render(config, HarborSecrets(Secret(password, "t"), Secret("Db-" + password, "t")))
     path = tmp_path / "harbor.yml"
     path.write_text(text)
     (tmp_path / "database").mkdir()
     (tmp_path / "database" / "PG_VERSION").write_text("15\n")
-    command = PrivateFiles().command(paths=(str(path), str(tmp_path / "absent.yml")),
-                                     nonempty_dirs=(str(tmp_path / "database"), str(tmp_path / "none")))
+    command = PrivateFiles().command(
+        paths=(str(path), str(tmp_path / "absent.yml")),
+        nonempty_dirs=(str(tmp_path / "database"), str(tmp_path / "none")),
+    )
     output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
     fact = PrivateFiles().process(output.splitlines())
     assert fact == {"files": {str(path): text.encode()}, "nonempty": [str(tmp_path / "database")]}
@@ -71,4 +76,3 @@ def test_health_of_a_healthy_harbor_reads_containers_and_the_api():
 
 def test_health_without_harbor():
     assert HarborHealth().process(captured("harbor_health_absent.txt")) == {"containers": {}, "api": None}
-

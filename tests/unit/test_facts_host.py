@@ -13,10 +13,15 @@ def process(fixture):
 
 def test_host_with_docker_and_firewalld():
     assert process("host_overview_trixie_docker.txt") == {
-        "os_id": "debian", "os_version_id": "13", "os_codename": "trixie",
-        "os_name": "Debian GNU/Linux 13 (trixie)", "systemd_state": "running",
-        "docker_installed": True, "docker_version": "26.1.5+dfsg1",
-        "compose_version": "2.26.1-4", "firewalld_state": "running",
+        "os_id": "debian",
+        "os_version_id": "13",
+        "os_codename": "trixie",
+        "os_name": "Debian GNU/Linux 13 (trixie)",
+        "systemd_state": "running",
+        "docker_installed": True,
+        "docker_version": "26.1.5+dfsg1",
+        "compose_version": "2.26.1-4",
+        "firewalld_state": "running",
     }
 
 

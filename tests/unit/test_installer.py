@@ -60,10 +60,16 @@ def releases(monkeypatch):
                     body = json.dumps({"message": "API rate limit exceeded for 127.0.0.1."}).encode()
                     self._send(403, body, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1750000000"})
                 else:
-                    body = json.dumps({"tag_name": fake.latest_tag, "assets": [
-                        {"name": path.rsplit("/", 1)[1],
-                         "browser_download_url": f"https://github.com{path}"}
-                        for path in fake.files if f"/{fake.latest_tag}/" in path]}).encode()
+                    body = json.dumps(
+                        {
+                            "tag_name": fake.latest_tag,
+                            "assets": [
+                                {"name": path.rsplit("/", 1)[1], "browser_download_url": f"https://github.com{path}"}
+                                for path in fake.files
+                                if f"/{fake.latest_tag}/" in path
+                            ],
+                        }
+                    ).encode()
                     self._send(200, body)
             elif self.path in fake.files:
                 self._send(200, fake.files[self.path])
@@ -91,8 +97,14 @@ def releases(monkeypatch):
 
 
 def _config(releases, **data):
-    return merged({"harbor_hostname": "harbor.example", "harbor_installer_source": "mirror",
-                   "harbor_mirror_url": releases.url + "/", **data})
+    return merged(
+        {
+            "harbor_hostname": "harbor.example",
+            "harbor_installer_source": "mirror",
+            "harbor_mirror_url": releases.url + "/",
+            **data,
+        }
+    )
 
 
 def cache_of(releases, tmp_path):
@@ -109,12 +121,14 @@ def test_official_endpoints_and_url_shape():
     assert installer.endpoints(config) == ("https://api.github.com", "https://github.com")
     asset = "harbor-offline-installer-v2.13.1.tgz"
     assert installer.download_url("https://github.com", "v2.13.1", asset) == (
-        f"https://github.com/goharbor/harbor/releases/download/v2.13.1/{asset}")
+        f"https://github.com/goharbor/harbor/releases/download/v2.13.1/{asset}"
+    )
 
 
 def test_pinned_version_downloads_verifies_and_reports_progress(releases, tmp_path):
-    releases.release("v2.13.1", {"harbor-offline-installer-v2.13.1.tgz": BUNDLE,
-                                 "harbor-online-installer-v2.13.1.tgz": b"online"})
+    releases.release(
+        "v2.13.1", {"harbor-offline-installer-v2.13.1.tgz": BUNDLE, "harbor-online-installer-v2.13.1.tgz": b"online"}
+    )
     progress = io.StringIO()
     result = _fetch(_config(releases), tmp_path, progress=progress)
     assert result.path == cache_of(releases, tmp_path) / "v2.13.1" / "harbor-offline-installer-v2.13.1.tgz"
@@ -125,7 +139,9 @@ def test_pinned_version_downloads_verifies_and_reports_progress(releases, tmp_pa
     assert "downloading harbor-offline-installer-v2.13.1.tgz: 100%" in progress.getvalue()
     assert "\r" not in progress.getvalue()
     assert [path for path, _ in releases.requests] == [
-        f"{DOWNLOADS}/v2.13.1/md5sum", f"{DOWNLOADS}/v2.13.1/harbor-offline-installer-v2.13.1.tgz"]
+        f"{DOWNLOADS}/v2.13.1/md5sum",
+        f"{DOWNLOADS}/v2.13.1/harbor-offline-installer-v2.13.1.tgz",
+    ]
 
 
 def test_cached_pinned_version_needs_no_request(releases, tmp_path):
@@ -148,9 +164,14 @@ def test_latest_resolves_through_the_api_and_downloads_once(releases, tmp_path):
 
 
 def test_arch_suffixed_assets_are_found(releases, tmp_path):
-    releases.release("v2.15.0", {"harbor-offline-installer-v2.15.0-amd64.tgz": BUNDLE,
-                                 "harbor-offline-installer-v2.15.0-arm64.tgz": b"arm bundle",
-                                 "harbor-online-installer-v2.15.0-amd64.tgz": b"online"})
+    releases.release(
+        "v2.15.0",
+        {
+            "harbor-offline-installer-v2.15.0-amd64.tgz": BUNDLE,
+            "harbor-offline-installer-v2.15.0-arm64.tgz": b"arm bundle",
+            "harbor-online-installer-v2.15.0-amd64.tgz": b"online",
+        },
+    )
     config = _config(releases, harbor_version="v2.15.0")
     assert _fetch(config, tmp_path).path.name == "harbor-offline-installer-v2.15.0-amd64.tgz"
     arm = _fetch(config, tmp_path, arch="arm64")
@@ -217,8 +238,9 @@ def test_release_without_offline_installer_lists_what_it_has(releases, tmp_path)
 
 
 def _file_config(path, **data):
-    return merged({"harbor_hostname": "h", "harbor_installer_source": "file",
-                   "harbor_installer_file": str(path), **data})
+    return merged(
+        {"harbor_hostname": "h", "harbor_installer_source": "file", "harbor_installer_file": str(path), **data}
+    )
 
 
 def test_local_file_is_verified_by_pin_and_md5sum_beside_it(tmp_path):
@@ -249,9 +271,12 @@ def test_local_file_must_be_the_wanted_version(tmp_path):
 def test_md5sum_parsing_and_asset_choice():
     sums = installer.parse_md5sum(
         "0123456789abcdef0123456789ABCDEF  harbor-offline-installer-v2.13.1.tgz\n"
-        "fedcba9876543210fedcba9876543210 *harbor-online-installer-v2.13.1.tgz\n\nnot a line\n")
-    assert sums == {"harbor-offline-installer-v2.13.1.tgz": "0123456789abcdef0123456789abcdef",
-                    "harbor-online-installer-v2.13.1.tgz": "fedcba9876543210fedcba9876543210"}
+        "fedcba9876543210fedcba9876543210 *harbor-online-installer-v2.13.1.tgz\n\nnot a line\n"
+    )
+    assert sums == {
+        "harbor-offline-installer-v2.13.1.tgz": "0123456789abcdef0123456789abcdef",
+        "harbor-online-installer-v2.13.1.tgz": "fedcba9876543210fedcba9876543210",
+    }
     names = ["harbor-offline-installer-v2.13.1.tgz", "harbor-offline-installer-v2.13.10.tgz"]
     assert installer.offline_asset_name(names, "v2.13.1") == "harbor-offline-installer-v2.13.1.tgz"
     assert installer.offline_asset_name(names, "v2.13.1", arch="arm64") == names[0]
@@ -294,5 +319,8 @@ def test_progress_in_a_log_writes_a_line_every_few_seconds(monkeypatch):
         indicator.advance(1 << 20)
     indicator.finish()
     lines = stream.getvalue().splitlines()
-    assert lines == ["downloading bundle.tgz: 16% (1/6 MiB)", "downloading bundle.tgz: 66% (4/6 MiB)",
-                     "downloading bundle.tgz: 100% (6/6 MiB)"]
+    assert lines == [
+        "downloading bundle.tgz: 16% (1/6 MiB)",
+        "downloading bundle.tgz: 66% (4/6 MiB)",
+        "downloading bundle.tgz: 100% (6/6 MiB)",
+    ]

@@ -35,17 +35,26 @@ def test_shell_part_logs_in_on_stdin_pushes_both_tags_and_logs_out(tmp_path):
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     calls = tmp_path / "calls"
     script = jenkinsfile.render_shell("reg.test:8443", "ci", "app")
-    run = subprocess.run(["dash", "-c", script], capture_output=True, text=True, cwd=tmp_path, env={
-        "PATH": f"{fake.parent}:/usr/bin:/bin", "CALLS": str(calls),
-        "HARBOR_USER": "robot$ci+jenkins", "HARBOR_PASSWORD": "S3cret-Value"})
+    run = subprocess.run(
+        ["dash", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            "PATH": f"{fake.parent}:/usr/bin:/bin",
+            "CALLS": str(calls),
+            "HARBOR_USER": "robot$ci+jenkins",
+            "HARBOR_PASSWORD": "S3cret-Value",
+        },
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     lines = calls.read_text().splitlines()
     tag = lines[0].split()[2].rsplit(":", 1)[1]
     assert lines[0] == f"build -t reg.test:8443/ci/app:{tag} -t reg.test:8443/ci/app:latest ."
     assert lines[1] == "login reg.test:8443 --username robot$ci+jenkins --password-stdin"
     assert lines[2] == "stdin=S3cret-Value"
-    assert lines[3:] == [f"push reg.test:8443/ci/app:{tag}", "push reg.test:8443/ci/app:latest",
-                         "logout reg.test:8443"]
+    assert lines[3:] == [f"push reg.test:8443/ci/app:{tag}", "push reg.test:8443/ci/app:latest", "logout reg.test:8443"]
     assert "S3cret-Value" not in run.stdout + run.stderr
 
 
@@ -55,10 +64,14 @@ def test_a_failing_push_stops_the_script_and_still_logs_out(tmp_path):
     fake.write_text(FAKE_DOCKER + '[ "$1" = push ] && exit 1\nexit 0\n')
     fake.chmod(0o755)
     calls = tmp_path / "calls"
-    run = subprocess.run(["dash", "-c", jenkinsfile.render_shell("reg.test:8443", "ci", "app")],
-                         capture_output=True, text=True, cwd=tmp_path,
-                         env={"PATH": f"{fake.parent}:/usr/bin:/bin", "CALLS": str(calls),
-                              "HARBOR_USER": "u", "HARBOR_PASSWORD": "p"})
+    run = subprocess.run(
+        ["dash", "-c", jenkinsfile.render_shell("reg.test:8443", "ci", "app")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": f"{fake.parent}:/usr/bin:/bin", "CALLS": str(calls), "HARBOR_USER": "u", "HARBOR_PASSWORD": "p"},
+        check=False,
+    )
     assert run.returncode != 0
     commands = [line.split()[0] for line in calls.read_text().splitlines() if not line.startswith("stdin=")]
     assert commands == ["build", "login", "push", "logout"]

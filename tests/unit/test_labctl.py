@@ -49,12 +49,17 @@ def test_load_state_without_a_lab_says_how_to_make_one(monkeypatch, tmp_path):
 
 
 def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_path):
-    state = {"key": "/k", "known_hosts": "/kh", "harbor_dns_name": "harbor.lab.internal",
-             "mirror_url": "http://127.0.0.1:18480", "hosts": [
-        {"name": "harbor-1", "group": "harbor_servers", "ssh_port": 2201, "address": "172.18.0.2"},
-        {"name": "client-1", "group": "docker_clients", "ssh_port": 2202, "address": "172.18.0.3"},
-        {"name": "bare-1", "group": "bare_hosts", "ssh_port": 2203, "address": "172.18.0.4"},
-    ]}
+    state = {
+        "key": "/k",
+        "known_hosts": "/kh",
+        "harbor_dns_name": "harbor.lab.internal",
+        "mirror_url": "http://127.0.0.1:18480",
+        "hosts": [
+            {"name": "harbor-1", "group": "harbor_servers", "ssh_port": 2201, "address": "172.18.0.2"},
+            {"name": "client-1", "group": "docker_clients", "ssh_port": 2202, "address": "172.18.0.3"},
+            {"name": "bare-1", "group": "bare_hosts", "ssh_port": 2203, "address": "172.18.0.4"},
+        ],
+    }
     (tmp_path / "hosts.json").write_text(json.dumps(state))
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
     inventory = importlib.reload(importlib.import_module("inventories.lab"))
@@ -75,8 +80,9 @@ def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_pa
 def test_a_rebuilt_stand_in_makes_the_controller_forget_its_cached_installers(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     installers = tmp_path / "cache" / "harbor-deploy" / "installers"
-    mirror = installers / labctl.installer.source_key({"harbor_installer_source": "mirror",
-                                                       "harbor_mirror_url": "http://127.0.0.1:18480"})
+    mirror = installers / labctl.installer.source_key(
+        {"harbor_installer_source": "mirror", "harbor_mirror_url": "http://127.0.0.1:18480"}
+    )
     releases = tmp_path / "releases"
     for version, published in (("v2.13.1", "new  a.tgz\n"), ("v2.14.0", "same  b.tgz\n")):
         (releases / labctl.standin.RELEASE_PATH / version).mkdir(parents=True)

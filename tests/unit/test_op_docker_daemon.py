@@ -11,7 +11,9 @@ from harbor_deploy.operations.docker_daemon import RELOADABLE_KEYS, merge_daemon
 
 SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
 
-TestDaemonJson = make_operation_tests("harbor_deploy.operations", "docker_daemon.daemon_json", SPECS / "docker_daemon.daemon_json")
+TestDaemonJson = make_operation_tests(
+    "harbor_deploy.operations", "docker_daemon.daemon_json", SPECS / "docker_daemon.daemon_json"
+)
 TestApply = make_operation_tests("harbor_deploy.operations", "docker_daemon.apply", SPECS / "docker_daemon.apply")
 
 SEEDED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-registries": ["other:5000"]}
@@ -19,16 +21,22 @@ SEEDED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-
 
 # merge_daemon_config
 
+
 def test_merge_keeps_existing_keys_and_appends_list_entries():
     merged = merge_daemon_config(SEEDED, {"insecure-registries": ["harbor.lab.internal:80"]})
-    assert merged == {"log-driver": "json-file", "log-opts": {"max-size": "10m"},
-                      "insecure-registries": ["other:5000", "harbor.lab.internal:80"]}
+    assert merged == {
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "10m"},
+        "insecure-registries": ["other:5000", "harbor.lab.internal:80"],
+    }
     assert list(merged) == ["log-driver", "log-opts", "insecure-registries"]
 
 
 def test_merge_dedupes_lists_preserving_order():
-    merged = merge_daemon_config({"registry-mirrors": ["https://b", "https://a", "https://b"]},
-                                 {"registry-mirrors": ["https://a", "https://c", "https://c"]})
+    merged = merge_daemon_config(
+        {"registry-mirrors": ["https://b", "https://a", "https://b"]},
+        {"registry-mirrors": ["https://a", "https://c", "https://c"]},
+    )
     assert merged["registry-mirrors"] == ["https://b", "https://a", "https://c"]
 
 
@@ -67,6 +75,7 @@ def test_merge_refuses_a_list_key_that_is_not_a_list():
 
 
 # reload_or_restart
+
 
 def test_equal_configs_need_nothing():
     assert reload_or_restart(SEEDED, dict(SEEDED)) == "none"

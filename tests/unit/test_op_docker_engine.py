@@ -8,4 +8,5 @@ from pyinfra_testing.operations import make_operation_tests
 SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
 
 TestDockerEngineInstalled = make_operation_tests(
-    "harbor_deploy.operations", "docker_engine.installed", SPECS / "docker_engine.installed")
+    "harbor_deploy.operations", "docker_engine.installed", SPECS / "docker_engine.installed"
+)

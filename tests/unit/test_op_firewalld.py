@@ -10,6 +10,9 @@ from pyinfra_testing.operations import make_operation_tests
 SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
 
 TestFirewalldPort = make_operation_tests("harbor_deploy.operations", "firewalld.port", SPECS / "firewalld.port")
-TestFirewalldService = make_operation_tests("harbor_deploy.operations", "firewalld.service", SPECS / "firewalld.service")
-TestFirewalldServicePorts = make_operation_tests("harbor_deploy.operations", "firewalld.service_ports",
-                                                 SPECS / "firewalld.service_ports")
+TestFirewalldService = make_operation_tests(
+    "harbor_deploy.operations", "firewalld.service", SPECS / "firewalld.service"
+)
+TestFirewalldServicePorts = make_operation_tests(
+    "harbor_deploy.operations", "firewalld.service_ports", SPECS / "firewalld.service_ports"
+)

@@ -35,9 +35,13 @@ def write_inventory(tmp_path, harbor, quota="10G", registries=None):
         "harbor_registries": registries or [{"name": "upstream", "type": "harbor", "url": harbor.upstream.url}],
         "harbor_users": [{"username": "alice", "email": "alice@example.org"}],
         "harbor_projects": [
-            {"name": "ci", "storage_quota": quota, "auto_scan": True,
-             "members": [{"user": "alice", "role": "developer"}],
-             "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]}},
+            {
+                "name": "ci",
+                "storage_quota": quota,
+                "auto_scan": True,
+                "members": [{"user": "alice", "role": "developer"}],
+                "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]},
+            },
             {"name": "hub", "public": True, "proxy_cache": "upstream"},
         ],
         "harbor_robots": [{"name": "jenkins", "project": "ci"}],
@@ -58,9 +62,15 @@ def secrets(tmp_path):
 
 
 def pyinfra(inventory, *flags):
-    run = subprocess.run([str(PYINFRA), *flags, str(inventory), "deploys/configure.py"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(inventory.parent)})
+    run = subprocess.run(
+        [str(PYINFRA), *flags, str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(inventory.parent)},
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return run
 
@@ -80,9 +90,17 @@ def assert_no_secret(run, secrets):
 def test_dry_run_lists_changes_and_applies_nothing(tmp_path, harbor, secrets):
     inventory = write_inventory(tmp_path, harbor)
     run = pyinfra(inventory, "--dry")
-    for line in ("rotate admin password", "create registry upstream", "create user alice",
-                 "create project ci", "create project hub", "create member ci/alice",
-                 "create robot ci+jenkins", "create retention ci", "create gc schedule"):
+    for line in (
+        "rotate admin password",
+        "create registry upstream",
+        "create user alice",
+        "create project ci",
+        "create project hub",
+        "create member ci/alice",
+        "create robot ci+jenkins",
+        "create retention ci",
+        "create gc schedule",
+    ):
         assert f"Harbor API: {line}" in run.stdout + run.stderr
     assert sorted(path.name for path in secrets.iterdir()) == ["admin_password"]
     again = pyinfra(inventory, "--dry")
@@ -114,16 +132,28 @@ def test_only_harbor_servers_are_configured_and_bad_data_stops_the_run(tmp_path,
 
     inventory = write_inventory(tmp_path, harbor)
     inventory.write_text(inventory.read_text().replace("'latestPushedK'", "'keepAll'"))
-    failed = subprocess.run([str(PYINFRA), "--dry", str(inventory), "deploys/configure.py"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [str(PYINFRA), "--dry", str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert failed.returncode != 0
     assert "harbor_projects[0]: retention template must be one of" in failed.stdout + failed.stderr
 
 
 def test_an_endpoint_harbor_cannot_reach_fails_the_host_with_harbors_reason(tmp_path, harbor, secrets):
     inventory = write_inventory(tmp_path, harbor, registries=[{"name": "hub", "type": "docker-hub"}])
-    failed = subprocess.run([str(PYINFRA), "-y", str(inventory), "deploys/configure.py"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [str(PYINFRA), "-y", str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0
     assert "registry hub: Harbor checks an endpoint whenever it is created or changed" in output
@@ -133,11 +163,20 @@ def test_an_endpoint_harbor_cannot_reach_fails_the_host_with_harbors_reason(tmp_
 
 def test_a_weak_password_from_the_environment_stops_the_run_before_any_change(tmp_path, harbor, secrets):
     inventory = write_inventory(tmp_path, harbor)
-    inventory.write_text(inventory.read_text().replace("'email': 'alice@example.org'",
-                                                       "'email': 'alice@example.org', 'password_env': 'ALICE_PW'"))
-    failed = subprocess.run([str(PYINFRA), "-y", str(inventory), "deploys/configure.py"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ALICE_PW": "weakpass1"})
+    inventory.write_text(
+        inventory.read_text().replace(
+            "'email': 'alice@example.org'", "'email': 'alice@example.org', 'password_env': 'ALICE_PW'"
+        )
+    )
+    failed = subprocess.run(
+        [str(PYINFRA), "-y", str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ALICE_PW": "weakpass1"},
+        check=False,
+    )
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0
     assert "harbor_users[0]: the password from env ALICE_PW must be 8-128 characters" in output

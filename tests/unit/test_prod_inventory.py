@@ -54,7 +54,9 @@ def test_clients_pass_the_client_validation_logging_in_as_robots(inventory):
     plans = {host.name: client_plan(data_of(host, folder), env={}) for host in hosts.get_group("docker_clients")}
     assert sorted(plans) == ["docker-01.example.com", "docker-02.example.com", "jenkins-agent-01.example.com"]
     assert {name: plan.username for name, plan in plans.items()} == {
-        "docker-01.example.com": "robot$apps+puller", "docker-02.example.com": "robot$apps+puller",
-        "jenkins-agent-01.example.com": "robot$apps+ci"}
+        "docker-01.example.com": "robot$apps+puller",
+        "docker-02.example.com": "robot$apps+puller",
+        "jenkins-agent-01.example.com": "robot$apps+ci",
+    }
     assert plans["jenkins-agent-01.example.com"].login_users == ("jenkins",)
     assert all(plan.registry == "registry.example.com:8443" for plan in plans.values())

@@ -8,8 +8,15 @@ import stat
 import pytest
 
 from harbor_deploy.lib.secrets import (
-    MASK, Secret, SecretsError, SecretStore, ServerSecrets, generate_password, load_secrets,
-    meets_harbor_password_rule, secrets_dir,
+    MASK,
+    Secret,
+    SecretsError,
+    SecretStore,
+    ServerSecrets,
+    generate_password,
+    load_secrets,
+    meets_harbor_password_rule,
+    secrets_dir,
 )
 
 VALUE = "S3cret-value_not-shown"
@@ -21,8 +28,15 @@ def _mode(path):
 
 def test_secret_never_shows_its_value():
     secret = Secret(VALUE, "env HARBOR_ADMIN_PASSWORD")
-    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret,
-                 repr([secret]), repr({"k": secret})):
+    for text in (
+        repr(secret),
+        str(secret),
+        f"{secret}",
+        f"{secret!r}",
+        f"{secret}",
+        repr([secret]),
+        repr({"k": secret}),
+    ):
         assert VALUE not in text
     assert str(secret) == MASK
     assert "HARBOR_ADMIN_PASSWORD" in repr(secret)
@@ -68,13 +82,14 @@ def test_generated_in_memory_and_listed_to_keep_never_written_by_loading(tmp_pat
     assert loaded.admin_password.source.endswith("(generated)")
     assert meets_harbor_password_rule(loaded.admin_password.reveal())
     assert {name: why for name, (_, why) in loaded.to_keep.items()} == {
-        "admin_password": "generated", "db_password": "generated"}
+        "admin_password": "generated",
+        "db_password": "generated",
+    }
     assert not (tmp_path / ".secrets").exists()
 
 
 def server_with(**values):
-    return ServerSecrets(harbor_yml=values, harbor_yml_path="/usr/local/harbor/harbor.yml",
-                         database_initialised=True)
+    return ServerSecrets(harbor_yml=values, harbor_yml_path="/usr/local/harbor/harbor.yml", database_initialised=True)
 
 
 def test_secrets_the_controller_lost_are_recovered_from_the_installed_harbor(tmp_path):
@@ -94,8 +109,12 @@ def test_a_database_password_other_than_the_installed_one_is_refused(tmp_path):
     assert "db_password: env HARBOR_DB_PASSWORD differs from the password the installed Harbor" in text
     assert "only at the first initdb" in text and "Db-pass-1" not in text and "New-pass-2" not in text
     external = {**config, "harbor_external_database": {"host": "db"}}
-    assert load_secrets(external, env={"HARBOR_DB_PASSWORD": "New-pass-2"},
-                        server=server_with(db_password="Db-pass-1")).db_password.reveal() == "New-pass-2"
+    assert (
+        load_secrets(
+            external, env={"HARBOR_DB_PASSWORD": "New-pass-2"}, server=server_with(db_password="Db-pass-1")
+        ).db_password.reveal()
+        == "New-pass-2"
+    )
 
 
 def test_a_database_without_a_harbor_yml_stops_with_how_to_provide_the_password(tmp_path):

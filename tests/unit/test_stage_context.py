@@ -12,8 +12,10 @@ def test_the_inventory_folder_is_read_from_pyinfras_own_command_line(tmp_path, m
     inventory.parent.mkdir()
     inventory.write_text("harbor_servers = ['h']\n")
     monkeypatch.chdir(tmp_path / "inventories")
-    for argv in (["pyinfra", "-y", "--limit", "h", "prod.py", "/x/deploys/server.py"],
-                 ["pyinfra", "prod.py", "/x/deploys/server.py", "--data", "k=v", "-vv"]):
+    for argv in (
+        ["pyinfra", "-y", "--limit", "h", "prod.py", "/x/deploys/server.py"],
+        ["pyinfra", "prod.py", "/x/deploys/server.py", "--data", "k=v", "-vv"],
+    ):
         context._cli_arguments.cache_clear()
         monkeypatch.setattr(sys, "argv", argv)
         assert context.inventory_dir() == inventory.parent

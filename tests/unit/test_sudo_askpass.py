@@ -45,8 +45,10 @@ def test_the_password_is_in_the_helper_file_and_nowhere_on_a_command_line():
     assert "docker ps" in command and "PYINFRA_SUDO_PASSWORD" not in command
     for line in [command, *host.commands]:
         assert PASSWORD not in line and "Sud0" not in line
-    assert host.commands == ["mktemp /tmp/harbor-deploy-askpass-XXXXXXXXXXXX",
-                             "chmod 0700 /tmp/harbor-deploy-askpass-abc"]
+    assert host.commands == [
+        "mktemp /tmp/harbor-deploy-askpass-XXXXXXXXXXXX",
+        "chmod 0700 /tmp/harbor-deploy-askpass-abc",
+    ]
     [(path, script)] = host.uploads
     assert path == "/tmp/harbor-deploy-askpass-abc"
     printed = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout

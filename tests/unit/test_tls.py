@@ -12,7 +12,7 @@ from harbor_deploy.lib import tls
 from harbor_deploy.lib.secrets import write_private_file
 
 HOST = "harbor.lab.internal"
-NOW = datetime.datetime(2025, 6, 1, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2025, 6, 1, tzinfo=datetime.UTC)
 FILES = ("ca.crt", "ca.key", "server.crt", "server.key")
 
 
@@ -54,7 +54,8 @@ def test_server_certificate_names_and_extensions(tmp_path):
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
-        ExtendedKeyUsageOID.SERVER_AUTH]
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
     aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     assert aki.key_identifier == ski.digest
@@ -137,7 +138,8 @@ def test_check_pair_accepts_a_wildcard_for_one_label(tmp_path):
     cert, key = _pair(tmp_path, ["*.lab.internal"])
     assert tls.check_pair(cert, key, HOST, now=NOW) == []
     assert tls.check_pair(cert, key, "a.b.lab.internal", now=NOW) == [
-        "certificate subjectAltName does not cover a.b.lab.internal"]
+        "certificate subjectAltName does not cover a.b.lab.internal"
+    ]
 
 
 def test_check_pair_reports_mismatch_expiry_and_wrong_name(tmp_path):
@@ -153,14 +155,20 @@ def test_check_pair_rejects_common_name_only_certificates(tmp_path):
     _, key_pem = _pair(tmp_path, [HOST])
     key = tls.load_private_key(key_pem)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(NOW - datetime.timedelta(days=1))
-            .not_valid_after(NOW + datetime.timedelta(days=30))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - datetime.timedelta(days=1))
+        .not_valid_after(NOW + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     cert_pem = cert.public_bytes(tls.serialization.Encoding.PEM)
     assert tls.check_pair(cert_pem, key_pem, HOST, now=NOW) == [
-        "certificate has no subjectAltName (Docker rejects CN-only certificates)"]
+        "certificate has no subjectAltName (Docker rejects CN-only certificates)"
+    ]
 
 
 def test_check_pair_reports_garbage_without_echoing_it():

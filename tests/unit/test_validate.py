@@ -31,51 +31,72 @@ def test_full_custom_data_is_valid(tmp_path):
     installer = tmp_path / "harbor-offline-installer-v2.12.2.tgz"
     installer.write_bytes(b"x")
     data = {
-        "harbor_hostname": "10.1.2.3", "harbor_version": "v2.12.2",
-        "harbor_installer_source": "file", "harbor_installer_file": str(installer),
-        "harbor_installer_sha256": "a" * 64, "harbor_tls_mode": "http", "harbor_http_port": 80,
-        "harbor_https_port": 80, "harbor_external_url": "https://registry.example.com",
+        "harbor_hostname": "10.1.2.3",
+        "harbor_version": "v2.12.2",
+        "harbor_installer_source": "file",
+        "harbor_installer_file": str(installer),
+        "harbor_installer_sha256": "a" * 64,
+        "harbor_tls_mode": "http",
+        "harbor_http_port": 80,
+        "harbor_https_port": 80,
+        "harbor_external_url": "https://registry.example.com",
         "harbor_log_external_endpoint": {"protocol": "udp", "host": "syslog", "port": 514},
-        "harbor_metric": {"enabled": True, "port": 9091}, "harbor_cache": {"enabled": True},
+        "harbor_metric": {"enabled": True, "port": 9091},
+        "harbor_cache": {"enabled": True},
         "harbor_upload_purging": {"age": "2h", "interval": "2h"},
         "harbor_storage_service": {"s3": {"bucket": "b", "region": "r"}, "redirect": {"disable": True}},
-        "harbor_external_database": {"host": "db", "port": 5432, "db_name": "registry",
-                                     "username": "harbor", "password": "pw", "ssl_mode": "require"},
+        "harbor_external_database": {
+            "host": "db",
+            "port": 5432,
+            "db_name": "registry",
+            "username": "harbor",
+            "password": "pw",
+            "ssl_mode": "require",
+        },
         "harbor_external_redis": {"host": "redis:6379"},
-        "harbor_db_conn_max_idle_time": "10m", "harbor_db_conn_max_lifetime": 0,
-        "harbor_log_rotate_size": 1048576, "harbor_tls_extra_sans": ["*.example.com", "::1"],
+        "harbor_db_conn_max_idle_time": "10m",
+        "harbor_db_conn_max_lifetime": 0,
+        "harbor_log_rotate_size": 1048576,
+        "harbor_tls_extra_sans": ["*.example.com", "::1"],
         "harbor_proxy": {"http_proxy": "http://proxy:3128", "components": ["core"]},
     }
     assert problems(data, GOOD_SECRETS) == []
 
 
 def test_every_problem_is_reported_at_once_naming_each_key():
-    data = {"harbor_hostname": "localhost", "harbor_version": "2.13", "harbor_http_port": 0,
-            "harbor_log_level": "verbose", "harbor_data_volume": "data"}
+    data = {
+        "harbor_hostname": "localhost",
+        "harbor_version": "2.13",
+        "harbor_http_port": 0,
+        "harbor_log_level": "verbose",
+        "harbor_data_volume": "data",
+    }
     with pytest.raises(ConfigError) as raised:
         validated(data)
     keys = [key for key, _ in raised.value.problems]
-    assert keys == ["harbor_hostname", "harbor_version", "harbor_http_port", "harbor_data_volume",
-                    "harbor_log_level"]
+    assert keys == ["harbor_hostname", "harbor_version", "harbor_http_port", "harbor_data_volume", "harbor_log_level"]
     for key in keys:
         assert key in str(raised.value)
     assert str(raised.value).startswith("5 problem(s)")
 
 
-@pytest.mark.parametrize("hostname, why", [
-    (None, "required"),
-    ("", "required"),
-    ("localhost", "loopback"),
-    ("127.0.0.1", "loopback"),
-    ("127.0.1.1", "loopback"),
-    ("::1", "IPv6"),
-    ("fd00::5", "without brackets"),
-    ("reg.mydomain.com", "placeholder"),
-    ("https://harbor.example", "without scheme"),
-    ("harbor.example:8443", "without scheme, port"),
-    ("under_score.example", "not a valid DNS name"),
-    ("-bad.example", "not a valid DNS name"),
-])
+@pytest.mark.parametrize(
+    "hostname, why",
+    [
+        (None, "required"),
+        ("", "required"),
+        ("localhost", "loopback"),
+        ("127.0.0.1", "loopback"),
+        ("127.0.1.1", "loopback"),
+        ("::1", "IPv6"),
+        ("fd00::5", "without brackets"),
+        ("reg.mydomain.com", "placeholder"),
+        ("https://harbor.example", "without scheme"),
+        ("harbor.example:8443", "without scheme, port"),
+        ("under_score.example", "not a valid DNS name"),
+        ("-bad.example", "not a valid DNS name"),
+    ],
+)
 def test_bad_hostnames(hostname, why):
     found = problems({"harbor_hostname": hostname})
     assert len(found) == 1 and found[0][0] == "harbor_hostname"
@@ -87,24 +108,32 @@ def test_good_hostnames(hostname):
     assert problems({"harbor_hostname": hostname}) == []
 
 
-@pytest.mark.parametrize("version, ok", [
-    ("v2.13.1", True), ("latest", True), ("v2.0.0", True), ("v10.1.0", True),
-    ("v1.10.17", False), ("2.13.1", False), ("v2.13", False), ("v2.13.1-rc1", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "version, ok",
+    [
+        ("v2.13.1", True),
+        ("latest", True),
+        ("v2.0.0", True),
+        ("v10.1.0", True),
+        ("v1.10.17", False),
+        ("2.13.1", False),
+        ("v2.13", False),
+        ("v2.13.1-rc1", False),
+        ("", False),
+    ],
+)
 def test_versions(version, ok):
     assert (_keys({"harbor_version": version}) == []) is ok
 
 
 def test_ports_must_be_valid_and_distinct():
-    assert _why({"harbor_http_port": 70000}, "harbor_http_port") == [
-        "port must be an integer from 1 to 65535"]
+    assert _why({"harbor_http_port": 70000}, "harbor_http_port") == ["port must be an integer from 1 to 65535"]
     assert _why({"harbor_http_port": True}, "harbor_http_port") == ["must be an integer"]
-    assert _why({"harbor_https_port": 8081}, "harbor_https_port") == [
-        "port 8081 is also used by harbor_http_port"]
+    assert _why({"harbor_https_port": 8081}, "harbor_https_port") == ["port 8081 is also used by harbor_http_port"]
     assert _why({"harbor_metric": {"enabled": True, "port": 8443}}, "harbor_metric") == [
-        "port 8443 is also used by harbor_https_port"]
-    assert _why({"harbor_http_port": 1514}, "harbor_http_port") == [
-        "port 1514 is taken by harbor-log (127.0.0.1:1514)"]
+        "port 8443 is also used by harbor_https_port"
+    ]
+    assert _why({"harbor_http_port": 1514}, "harbor_http_port") == ["port 1514 is taken by harbor-log (127.0.0.1:1514)"]
 
 
 def test_https_port_is_irrelevant_without_tls():
@@ -115,15 +144,17 @@ def test_https_port_is_irrelevant_without_tls():
 def test_installer_source_rules(tmp_path):
     assert _keys({"harbor_installer_source": "ftp"}) == ["harbor_installer_source"]
     assert _why({"harbor_installer_source": "mirror"}, "harbor_mirror_url") == [
-        "required when harbor_installer_source is mirror"]
-    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "mirror.local"}) == [
-        "harbor_mirror_url"]
+        "required when harbor_installer_source is mirror"
+    ]
+    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "mirror.local"}) == ["harbor_mirror_url"]
     assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "http://127.0.0.1:8000"}) == []
     assert _why({"harbor_installer_source": "file"}, "harbor_installer_file") == [
-        "required when harbor_installer_source is file"]
+        "required when harbor_installer_source is file"
+    ]
     missing = tmp_path / "nope.tgz"
-    assert _why({"harbor_installer_source": "file", "harbor_installer_file": str(missing)},
-                "harbor_installer_file") == [f"no such file on the controller: {missing}"]
+    assert _why(
+        {"harbor_installer_source": "file", "harbor_installer_file": str(missing)}, "harbor_installer_file"
+    ) == [f"no such file on the controller: {missing}"]
     assert _keys({"harbor_github_token_env": "MY TOKEN"}) == ["harbor_github_token_env"]
 
 
@@ -142,8 +173,10 @@ def _write_pair(directory, hostname, now=None):
 
 def test_provided_tls_needs_certificate_and_key():
     found = problems({"harbor_hostname": HOST, "harbor_tls_mode": "provided"})
-    assert found == [("harbor_tls_certificate", "required when harbor_tls_mode is provided"),
-                     ("harbor_tls_private_key", "required when harbor_tls_mode is provided")]
+    assert found == [
+        ("harbor_tls_certificate", "required when harbor_tls_mode is provided"),
+        ("harbor_tls_private_key", "required when harbor_tls_mode is provided"),
+    ]
 
 
 def test_provided_tls_pair_is_checked(tmp_path):
@@ -153,17 +186,21 @@ def test_provided_tls_pair_is_checked(tmp_path):
     assert _keys({**good, "harbor_tls_chain": str(tmp_path / "a" / "ca.crt")}) == []
     _, other_key = _write_pair(tmp_path / "b", HOST)
     assert _why({**good, "harbor_tls_private_key": other_key}, "harbor_tls_certificate") == [
-        "private key does not match the certificate"]
-    long_ago = datetime.datetime(2015, 1, 1, tzinfo=datetime.timezone.utc)
+        "private key does not match the certificate"
+    ]
+    long_ago = datetime.datetime(2015, 1, 1, tzinfo=datetime.UTC)
     old_cert, old_key = _write_pair(tmp_path / "c", HOST, now=long_ago)
-    assert _why({**good, "harbor_tls_certificate": old_cert, "harbor_tls_private_key": old_key},
-                "harbor_tls_certificate")[0].startswith("certificate expired on")
+    assert _why(
+        {**good, "harbor_tls_certificate": old_cert, "harbor_tls_private_key": old_key}, "harbor_tls_certificate"
+    )[0].startswith("certificate expired on")
     wrong_cert, wrong_key = _write_pair(tmp_path / "d", "other.example")
-    assert _why({**good, "harbor_tls_certificate": wrong_cert, "harbor_tls_private_key": wrong_key},
-                "harbor_tls_certificate") == [f"certificate subjectAltName does not cover {HOST}"]
+    assert _why(
+        {**good, "harbor_tls_certificate": wrong_cert, "harbor_tls_private_key": wrong_key}, "harbor_tls_certificate"
+    ) == [f"certificate subjectAltName does not cover {HOST}"]
     (tmp_path / "junk.pem").write_text("junk")
     assert _why({**good, "harbor_tls_chain": str(tmp_path / "junk.pem")}, "harbor_tls_chain") == [
-        "not a PEM certificate chain"]
+        "not a PEM certificate chain"
+    ]
 
 
 def test_tls_mode_and_sans():
@@ -177,12 +214,15 @@ def test_storage_service_rules():
     assert _keys({key: {"filesystem": {"maxthreads": 100}}}) == []
     assert _keys({key: {"filesystem": {}}}) == []
     assert _why({key: {"minio": {"x": 1}}}, key) == [
-        "storage driver 'minio' is not one of filesystem, azure, gcs, s3, swift, oss"]
+        "storage driver 'minio' is not one of filesystem, azure, gcs, s3, swift, oss"
+    ]
     assert _why({key: {"s3": {}}}, key) == ["driver s3 needs its configuration"]
     assert _why({key: {"s3": {"a": 1}, "gcs": {"b": 1}}}, key) == [
-        "must name exactly one storage driver of filesystem, azure, gcs, s3, swift, oss"]
+        "must name exactly one storage driver of filesystem, azure, gcs, s3, swift, oss"
+    ]
     assert _why({key: {"s3": {"a": 1}, "ca_bundle": "ca.pem"}}, key) == [
-        "ca_bundle must be an absolute path on the server"]
+        "ca_bundle must be an absolute path on the server"
+    ]
 
 
 def test_external_database_needs_its_fields():
@@ -192,28 +232,34 @@ def test_external_database_needs_its_fields():
     complete = {"host": "db", "port": 5432, "db_name": "registry", "username": "harbor"}
     assert _why({key: {**complete, "prot": 1}}, key) == ["unknown field 'prot'"]
     assert _why({key: complete}, key, GOOD_SECRETS)[0].startswith(
-        "password is required: in the dict, in HARBOR_EXTERNAL_DB_PASSWORD")
-    with_secret = HarborSecrets(GOOD_SECRETS.admin_password, GOOD_SECRETS.db_password,
-                                external_db_password=Secret("pw", "env"))
+        "password is required: in the dict, in HARBOR_EXTERNAL_DB_PASSWORD"
+    )
+    with_secret = HarborSecrets(
+        GOOD_SECRETS.admin_password, GOOD_SECRETS.db_password, external_db_password=Secret("pw", "env")
+    )
     assert _why({key: complete}, key, with_secret) == []
 
 
 def test_external_redis_needs_a_host():
     assert _why({"harbor_external_redis": {"password": "x"}}, "harbor_external_redis") == [
-        "host is required (<host>:<port>)"]
+        "host is required (<host>:<port>)"
+    ]
 
 
 def test_log_rules():
     assert _why({"harbor_log_level": "INFO"}, "harbor_log_level") == [
-        "must be one of debug, info, warning, error, fatal"]
+        "must be one of debug, info, warning, error, fatal"
+    ]
     key = "harbor_log_external_endpoint"
     assert _why({key: {"protocol": "http", "host": "", "port": "514"}}, key) == [
-        "protocol must be tcp or udp", "host is required", "port must be an integer from 1 to 65535"]
+        "protocol must be tcp or udp",
+        "host is required",
+        "port must be an integer from 1 to 65535",
+    ]
     assert _keys({"harbor_log_rotate_size": "200MB"}) == ["harbor_log_rotate_size"]
 
 
-@pytest.mark.parametrize("age, ok", [("168h", True), ("2h", True), ("1h", False), ("7d", False),
-                                      (168, False)])
+@pytest.mark.parametrize("age, ok", [("168h", True), ("2h", True), ("1h", False), ("7d", False), (168, False)])
 def test_upload_purging_hours(age, ok):
     assert (_keys({"harbor_upload_purging": {"age": age}}) == []) is ok
 
@@ -232,10 +278,12 @@ def test_paths_and_durations():
 
 def test_unknown_keys_suggest_the_closest_known_key():
     assert problems({"harbor_hostname": HOST, "harbor_htps_port": 443}) == [
-        ("harbor_htps_port", "unknown key (did you mean harbor_https_port?)")]
+        ("harbor_htps_port", "unknown key (did you mean harbor_https_port?)")
+    ]
     assert _why({"harbor_zzz": 1}, "harbor_zzz") == ["unknown key"]
     assert _why({"harbor_metric": {"enable": True}}, "harbor_metric") == [
-        "unknown field 'enable' (did you mean enabled?)"]
+        "unknown field 'enable' (did you mean enabled?)"
+    ]
 
 
 def test_other_deploys_keys_can_be_declared_known():
@@ -243,12 +291,13 @@ def test_other_deploys_keys_can_be_declared_known():
 
 
 def test_type_mistakes_are_reported_once():
-    assert problems({"harbor_hostname": HOST, "harbor_installer_source": "file",
-                     "harbor_installer_file": 42}) == [("harbor_installer_file", "must be a string")]
+    assert problems({"harbor_hostname": HOST, "harbor_installer_source": "file", "harbor_installer_file": 42}) == [
+        ("harbor_installer_file", "must be a string")
+    ]
     assert problems({"harbor_hostname": HOST, "harbor_with_trivy": "yes"}) == [
-        ("harbor_with_trivy", "must be true or false")]
-    assert problems({"harbor_hostname": HOST, "harbor_metric": True}) == [
-        ("harbor_metric", "must be a dict")]
+        ("harbor_with_trivy", "must be true or false")
+    ]
+    assert problems({"harbor_hostname": HOST, "harbor_metric": True}) == [("harbor_metric", "must be a dict")]
 
 
 SECRET = "Pa55:w0rd#\"'$"
@@ -261,13 +310,16 @@ def test_secrets_in_inventory_are_refused_without_echo():
     assert SECRET not in str(ConfigError(found))
 
 
-@pytest.mark.parametrize("admin, db, bad", [
-    ("Harbor12345", "Str0ngDbPass", ["admin_password"]),
-    ("", "Str0ngDbPass", ["admin_password"]),
-    ("Str0ngAdminPass", "root123", ["db_password"]),
-    ("Str0ngAdminPass", "", ["db_password"]),
-    ("alllowercase1", "x", ["admin_password"]),
-])
+@pytest.mark.parametrize(
+    "admin, db, bad",
+    [
+        ("Harbor12345", "Str0ngDbPass", ["admin_password"]),
+        ("", "Str0ngDbPass", ["admin_password"]),
+        ("Str0ngAdminPass", "root123", ["db_password"]),
+        ("Str0ngAdminPass", "", ["db_password"]),
+        ("alllowercase1", "x", ["admin_password"]),
+    ],
+)
 def test_explicit_default_or_empty_passwords_are_rejected(admin, db, bad):
     secrets = HarborSecrets(Secret(admin, "env HARBOR_ADMIN_PASSWORD"), Secret(db, "env HARBOR_DB_PASSWORD"))
     with pytest.raises(ConfigError) as raised:
@@ -281,10 +333,13 @@ def test_explicit_default_or_empty_passwords_are_rejected(admin, db, bad):
 
 
 def test_no_secret_value_appears_in_any_message(tmp_path):
-    data = {"harbor_hostname": HOST, "harbor_external_database": {"host": "db", "password": SECRET},
-            "harbor_external_redis": {"password": SECRET},
-            "harbor_storage_service": {"s3": {"secretkey": SECRET}, "swift": {"password": SECRET}},
-            "harbor_db_password": SECRET}
+    data = {
+        "harbor_hostname": HOST,
+        "harbor_external_database": {"host": "db", "password": SECRET},
+        "harbor_external_redis": {"password": SECRET},
+        "harbor_storage_service": {"s3": {"secretkey": SECRET}, "swift": {"password": SECRET}},
+        "harbor_db_password": SECRET,
+    }
     secrets = HarborSecrets(Secret(SECRET, "env HARBOR_ADMIN_PASSWORD"), Secret(SECRET, "file x"))
     message = str(ConfigError(problems(data, secrets)))
     assert SECRET not in message
@@ -294,34 +349,52 @@ def test_no_secret_value_appears_in_any_message(tmp_path):
 # --- values that must reach Harbor unchanged --------------------------------------
 
 
-@pytest.mark.parametrize("value, why", [
-    ("pa$word1A", "'$'"),
-    ("Abc #def1", "blank followed by '#'"),
-    ("'Quoted1a'", "starts with a quote"),
-    ('"Open1abc', "starts with a quote"),
-    (" Padded1a", "starts or ends with a blank"),
-    ("Line1a\nbreak", "line break"),
-])
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("pa$word1A", "'$'"),
+        ("Abc #def1", "blank followed by '#'"),
+        ("'Quoted1a'", "starts with a quote"),
+        ('"Open1abc', "starts with a quote"),
+        (" Padded1a", "starts or ends with a blank"),
+        ("Line1a\nbreak", "line break"),
+    ],
+)
 def test_env_file_values_docker_compose_would_change_are_refused(value, why):
     assert why in validate.env_file_problem(value)
 
 
-@pytest.mark.parametrize("value", ["Qu'ote\"d1a", "at@bang!pct%", "ünïcødé-Pass1", "x" * 127 + "A",
-                                   "hash#inside1A", "back\\slash1A"])
+@pytest.mark.parametrize(
+    "value", ["Qu'ote\"d1a", "at@bang!pct%", "ünïcødé-Pass1", "x" * 127 + "A", "hash#inside1A", "back\\slash1A"]
+)
 def test_awkward_but_safe_values_pass_the_env_file_rules(value):
     assert validate.env_file_problem(value) is None
 
 
-@pytest.mark.parametrize("value, ok", [("Plain-Secret_1", True), ("with:colon", True), ("*alias", False),
-                                       ("a #b", False), ("yes", False), ("123", False), ("key: v", False),
-                                       ("[list", False), ("@at", False), ("!tag", False)])
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("Plain-Secret_1", True),
+        ("with:colon", True),
+        ("*alias", False),
+        ("a #b", False),
+        ("yes", False),
+        ("123", False),
+        ("key: v", False),
+        ("[list", False),
+        ("@at", False),
+        ("!tag", False),
+    ],
+)
 def test_raw_yaml_values_must_read_back_unchanged(value, ok):
     assert (validate.raw_yaml_problem(value) is None) is ok
 
 
 def secrets_with(**values):
-    base = {"admin_password": Secret("Adm1nSecret", "env HARBOR_ADMIN_PASSWORD"),
-            "db_password": Secret("Db-Secret-1", "file x")}
+    base = {
+        "admin_password": Secret("Adm1nSecret", "env HARBOR_ADMIN_PASSWORD"),
+        "db_password": Secret("Db-Secret-1", "file x"),
+    }
     return HarborSecrets(**{**base, **values})
 
 
@@ -332,24 +405,30 @@ def test_a_password_docker_compose_would_change_is_refused_naming_the_secret_and
 
 
 def test_storage_and_proxy_values_are_checked_where_prepare_writes_them():
-    data = {"harbor_hostname": HOST,
-            "harbor_storage_service": {"s3": {"bucket": "b", "secretkey": "a #b"}},
-            "harbor_proxy": {"http_proxy": "http://me:pa$s@proxy:3128"}}
+    data = {
+        "harbor_hostname": HOST,
+        "harbor_storage_service": {"s3": {"bucket": "b", "secretkey": "a #b"}},
+        "harbor_proxy": {"http_proxy": "http://me:pa$s@proxy:3128"},
+    }
     found = dict(problems(data, secrets_with()))
     assert "registry's config.yml" in found["harbor_storage_service.s3.secretkey"]
     assert "'$'" in found["harbor_proxy.http_proxy"]
 
 
 def test_secrets_referenced_by_name_come_from_the_environment_or_the_secrets_dir(tmp_path):
-    data = {"harbor_hostname": HOST, "harbor_secrets_dir": str(tmp_path),
-            "harbor_storage_service": {"s3": {"bucket": "b", "accesskey": "AK",
-                                              "secretkey": {"secret": "s3_secretkey"}}},
-            "harbor_proxy": {"https_proxy": {"secret": "https_proxy"}}}
+    data = {
+        "harbor_hostname": HOST,
+        "harbor_secrets_dir": str(tmp_path),
+        "harbor_storage_service": {"s3": {"bucket": "b", "accesskey": "AK", "secretkey": {"secret": "s3_secretkey"}}},
+        "harbor_proxy": {"https_proxy": {"secret": "https_proxy"}},
+    }
     config = validated(data)
     loaded = load_secrets(config, env={"HARBOR_SECRET_S3_SECRETKEY": "S3-Secret-1"})
     found = dict(problems(data, loaded))
-    assert found == {"harbor_proxy": "secret https_proxy is missing: set HARBOR_SECRET_HTTPS_PROXY or put it "
-                                     "in <harbor_secrets_dir>/<hostname>/https_proxy"}
+    assert found == {
+        "harbor_proxy": "secret https_proxy is missing: set HARBOR_SECRET_HTTPS_PROXY or put it "
+        "in <harbor_secrets_dir>/<hostname>/https_proxy"
+    }
     (tmp_path / HOST).mkdir()
     (tmp_path / HOST / "https_proxy").write_text("http://u:Pr0xy@proxy:3128\n")
     loaded = load_secrets(config, env={"HARBOR_SECRET_S3_SECRETKEY": "S3-Secret-1"})
@@ -360,17 +439,26 @@ def test_secrets_referenced_by_name_come_from_the_environment_or_the_secrets_dir
 
 
 @pytest.mark.parametrize("key", ["harbor_data_volume", "harbor_install_dir", "harbor_log_location"])
-@pytest.mark.parametrize("path, why", [("/opt/my harbor", "not ' '"), ("/opt/x;touch /tmp/x", "';'"),
-                                       ("/opt/$HOME", "'$'"), ("relative/path", "absolute"),
-                                       ("/opt//harbor", "normalised")])
+@pytest.mark.parametrize(
+    "path, why",
+    [
+        ("/opt/my harbor", "not ' '"),
+        ("/opt/x;touch /tmp/x", "';'"),
+        ("/opt/$HOME", "'$'"),
+        ("relative/path", "absolute"),
+        ("/opt//harbor", "normalised"),
+    ],
+)
 def test_server_paths_are_strict(key, path, why):
     found = dict(problems({"harbor_hostname": HOST, key: path}))
     assert why in found[key]
 
 
 def test_relative_controller_paths_are_taken_from_the_inventory_folder(tmp_path):
-    data = with_controller_paths({"harbor_hostname": HOST, "harbor_tls_chain": "/abs/chain.pem",
-                                  "harbor_installer_file": "files/harbor.tgz"}, tmp_path)
+    data = with_controller_paths(
+        {"harbor_hostname": HOST, "harbor_tls_chain": "/abs/chain.pem", "harbor_installer_file": "files/harbor.tgz"},
+        tmp_path,
+    )
     assert data["harbor_secrets_dir"] == str(tmp_path / ".secrets")
     assert data["harbor_installer_file"] == str(tmp_path / "files" / "harbor.tgz")
     assert data["harbor_tls_chain"] == "/abs/chain.pem"

@@ -26,8 +26,10 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 # In the image the spec sits beside this file; in a checkout, in upstream/.
-SPEC_FILE = next((path for path in (HERE / "swagger.yaml", HERE.parent / "upstream" / "swagger.yaml")
-                  if path.is_file()), HERE / "swagger.yaml")
+SPEC_FILE = next(
+    (path for path in (HERE / "swagger.yaml", HERE.parent / "upstream" / "swagger.yaml") if path.is_file()),
+    HERE / "swagger.yaml",
+)
 NOT_ACCEPTABLE = "unsupported media type requested, only [{offers}] are available"
 
 
@@ -61,7 +63,7 @@ class ApiSpec:
         self.routes = [(pattern, operation) for _, pattern, operation in routes]
 
     @classmethod
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def load(cls, path=SPEC_FILE):
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         return cls(yaml.load(Path(path).read_text(), Loader=loader))

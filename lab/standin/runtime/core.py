@@ -5,7 +5,8 @@
 Responses follow the shapes of the real swagger.yaml. State (users, projects
 with members and quotas, robots, registries, retention policies, GC schedule) is
 one JSON file under the data volume, next to the database, so it survives
-``docker compose down -v`` and upgrades and is part of a database backup. The admin password seeds the first start only, like real.
+``docker compose down -v`` and upgrades and is part of a database backup. The admin
+password seeds the first start only, like real.
 Only the python standard library and python3-cryptography are used.
 """
 
@@ -34,10 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from apispec import NOT_ACCEPTABLE, ApiSpec, negotiate
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
-
-from apispec import NOT_ACCEPTABLE, ApiSpec, negotiate
 
 API = "/api/v2.0"
 TOKEN_ISSUER = "harbor-token-issuer"
@@ -59,7 +59,7 @@ GC_TYPES = ("Hourly", "Daily", "Weekly", "Custom", "Manual", "None", "Schedule")
 
 
 def now_iso():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def b64url(data):
@@ -68,9 +68,7 @@ def b64url(data):
 
 def libtrust_key_id(public_key):
     """docker/libtrust key ID: base32 of the first 30 bytes of sha256(DER SPKI), in 4-char groups."""
-    der = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
     return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
 
@@ -97,16 +95,21 @@ def strong_password(password):
     )
 
 
-ROBOT_SECRET_RULE = ("the secret must be 8-128, inclusively, characters long with at least "
-                     "1 uppercase letter, 1 lowercase letter and 1 number")
-PASSWORD_RULE = ("the password or secret must be 8-128, inclusively, characters long with at least "
-                 "1 uppercase letter, 1 lowercase letter and 1 number")
+ROBOT_SECRET_RULE = (
+    "the secret must be 8-128, inclusively, characters long with at least "
+    "1 uppercase letter, 1 lowercase letter and 1 number"
+)
+PASSWORD_RULE = (
+    "the password or secret must be 8-128, inclusively, characters long with at least "
+    "1 uppercase letter, 1 lowercase letter and 1 number"
+)
 # common.IllegalCharsInUsername, refused in usernames and real names.
 ILLEGAL_NAME_CHARS = ',"~#%$'
 # Harbor's email pattern (src/server/v2.0/handler/user.go).
 EMAIL_PATTERN = re.compile(
     r'^(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@'
-    r"((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$")
+    r"((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$"
+)
 
 
 def cron_problem(cron):
@@ -117,7 +120,9 @@ def cron_problem(cron):
     fields = cron.split()
     if len(fields) != 6:
         return f"expected exactly 6 fields, found {len(fields)}: [{cron}]"
-    field = re.compile(r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
+    field = re.compile(
+        r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
+    )
     if not all(field.match(part) for part in fields):
         return f"failed to parse cron: {cron}"
     parts = cron.split(" ")
@@ -142,9 +147,22 @@ def normalised_url(text):
 
 
 # Registry types whose adapter pings <url>/v2/ (the native adapter's health check).
-NATIVE_PING_TYPES = ("docker-registry", "harbor", "quay", "gitlab", "jfrog-artifactory", "github-ghcr",
-                     "azure-acr", "aws-ecr", "google-gcr", "ali-acr", "huawei-SWR", "tencent-tcr",
-                     "volcengine-cr", "dtr")
+NATIVE_PING_TYPES = (
+    "docker-registry",
+    "harbor",
+    "quay",
+    "gitlab",
+    "jfrog-artifactory",
+    "github-ghcr",
+    "azure-acr",
+    "aws-ecr",
+    "google-gcr",
+    "ali-acr",
+    "huawei-SWR",
+    "tencent-tcr",
+    "volcengine-cr",
+    "dtr",
+)
 
 
 def registry_health_check(registry):
@@ -169,7 +187,7 @@ def registry_health_check(registry):
         if kind == "harbor":
             http_answer(registry["url"] + "/api/version", context)
     except OSError:
-        raise ApiError(500, "UNKNOWN", "internal server error")
+        raise ApiError(500, "UNKNOWN", "internal server error") from None
     try:
         if credential.get("access_key"):
             # Ping: answers a Basic or Bearer challenge with the credential.
@@ -194,8 +212,10 @@ def http_answer(url, context, headers=None):
 
 
 def ping_with_credential(url, context, credential):
-    basic = "Basic " + base64.b64encode(
-        f"{credential['access_key']}:{credential.get('access_secret', '')}".encode()).decode()
+    basic = (
+        "Basic "
+        + base64.b64encode(f"{credential['access_key']}:{credential.get('access_secret', '')}".encode()).decode()
+    )
     status, headers, _ = http_answer(url, context)
     if status != 401:
         return status == 200
@@ -467,11 +487,11 @@ class Core:
         try:
             username, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            raise unauthorized()
+            raise unauthorized() from None
         with self.store.lock:
             prefix = self.robot_prefix()
             if username.startswith(prefix):
-                robot = self.store.robot(name=username[len(prefix):])
+                robot = self.store.robot(name=username[len(prefix) :])
                 if (
                     robot
                     and not robot["disable"]
@@ -653,7 +673,7 @@ class Core:
 
     @staticmethod
     def mtime_iso(path):
-        stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+        stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
         return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def repository_view(self, project, path):
@@ -669,13 +689,15 @@ class Core:
             "pull_count": 0,
             "creation_time": self.mtime_iso(path / "_manifests"),
             "update_time": self.mtime_iso(max(links, key=lambda link: link.stat().st_mtime))
-            if links else self.mtime_iso(path / "_manifests"),
+            if links
+            else self.mtime_iso(path / "_manifests"),
         }
 
     def list_repositories(self, project):
         # Who may see the project was checked by find_project.
-        return [self.repository_view(project, manifests.parent)
-                for manifests in sorted(self.repositories(project["name"]))]
+        return [
+            self.repository_view(project, manifests.parent) for manifests in sorted(self.repositories(project["name"]))
+        ]
 
     def blob(self, digest):
         algorithm, _, hex_digest = digest.partition(":")
@@ -696,31 +718,39 @@ class Core:
             manifest = json.loads(manifest_bytes)
             config = manifest.get("config") or {}
             artifact_id = self.storage_id(f"{repository['name']}@{digest}")
-            artifacts.append({
-                "id": artifact_id,
-                "type": "IMAGE",
-                "media_type": config.get("mediaType", ""),
-                "manifest_media_type": manifest.get("mediaType", ""),
-                "project_id": project["project_id"],
-                "repository_id": repository["id"],
-                "repository_name": repository["name"],
-                "digest": digest,
-                "size": len(manifest_bytes) + config.get("size", 0)
-                + sum(layer.get("size", 0) for layer in manifest.get("layers") or []),
-                "push_time": self.mtime_iso(link),
-                "pull_time": "0001-01-01T00:00:00.000Z",
-                "extra_attrs": {},
-                "annotations": manifest.get("annotations") or {},
-                "references": [],
-                "labels": [],
-                "tags": [
-                    {"id": self.storage_id(f"{repository['name']}:{tag.parent.parent.name}"),
-                     "repository_id": repository["id"], "artifact_id": artifact_id,
-                     "name": tag.parent.parent.name, "push_time": self.mtime_iso(tag),
-                     "pull_time": "0001-01-01T00:00:00.000Z", "immutable": False}
-                    for tag in sorted(tags.get(digest, []))
-                ],
-            })
+            artifacts.append(
+                {
+                    "id": artifact_id,
+                    "type": "IMAGE",
+                    "media_type": config.get("mediaType", ""),
+                    "manifest_media_type": manifest.get("mediaType", ""),
+                    "project_id": project["project_id"],
+                    "repository_id": repository["id"],
+                    "repository_name": repository["name"],
+                    "digest": digest,
+                    "size": len(manifest_bytes)
+                    + config.get("size", 0)
+                    + sum(layer.get("size", 0) for layer in manifest.get("layers") or []),
+                    "push_time": self.mtime_iso(link),
+                    "pull_time": "0001-01-01T00:00:00.000Z",
+                    "extra_attrs": {},
+                    "annotations": manifest.get("annotations") or {},
+                    "references": [],
+                    "labels": [],
+                    "tags": [
+                        {
+                            "id": self.storage_id(f"{repository['name']}:{tag.parent.parent.name}"),
+                            "repository_id": repository["id"],
+                            "artifact_id": artifact_id,
+                            "name": tag.parent.parent.name,
+                            "push_time": self.mtime_iso(tag),
+                            "pull_time": "0001-01-01T00:00:00.000Z",
+                            "immutable": False,
+                        }
+                        for tag in sorted(tags.get(digest, []))
+                    ],
+                }
+            )
         return sorted(artifacts, key=lambda artifact: artifact["push_time"], reverse=True)
 
     def project_view(self, project, principal):
@@ -836,7 +866,9 @@ class Core:
     def delete_project(self, principal, project):
         self.require_project_admin(principal, project)
         if self.repositories(project["name"]):
-            raise ApiError(412, "PRECONDITION", f"the project {project['name']} contains repositories, can not be deleted")
+            raise ApiError(
+                412, "PRECONDITION", f"the project {project['name']} contains repositories, can not be deleted"
+            )
         with self.store.lock:
             self.store.data["projects"].remove(project)
             self.store.data["robots"] = [
@@ -848,9 +880,14 @@ class Core:
 
     # --- system configuration (the settings the stand-in acts on) ------------
 
-    CONFIGURATION_DEFAULTS = {"robot_name_prefix": ROBOT_PREFIX, "storage_per_project": -1,
-                              "auth_mode": "db_auth", "project_creation_restriction": "everyone",
-                              "self_registration": False, "robot_token_duration": 30}
+    CONFIGURATION_DEFAULTS = {
+        "robot_name_prefix": ROBOT_PREFIX,
+        "storage_per_project": -1,
+        "auth_mode": "db_auth",
+        "project_creation_restriction": "everyone",
+        "self_registration": False,
+        "robot_token_duration": 30,
+    }
 
     def configuration(self, key):
         return self.store.data.get("configurations", {}).get(key, self.CONFIGURATION_DEFAULTS[key])
@@ -858,8 +895,10 @@ class Core:
     def configurations(self, principal):
         """``ConfigurationsResponse``: each setting as ``{value, editable}``."""
         self.require_admin(principal)
-        return {key: {"value": self.configuration(key), "editable": key != "auth_mode"}
-                for key in self.CONFIGURATION_DEFAULTS}
+        return {
+            key: {"value": self.configuration(key), "editable": key != "auth_mode"}
+            for key in self.CONFIGURATION_DEFAULTS
+        }
 
     def update_configurations(self, principal, body):
         self.require_admin(principal)
@@ -895,8 +934,10 @@ class Core:
     @staticmethod
     def checked_duration(duration):
         if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
-            raise bad_request(f"bad request error duration input: {duration or 0}, duration must be "
-                              "either -1(Never) or a positive integer")
+            raise bad_request(
+                f"bad request error duration input: {duration or 0}, duration must be "
+                "either -1(Never) or a positive integer"
+            )
         return duration
 
     def create_robot(self, principal, body):
@@ -989,8 +1030,11 @@ class Core:
             robots = [robot for robot in robots if str(robot["project_id"]) == filters["ProjectID"]]
         name = filters.get("name")
         if name is not None:
-            robots = [robot for robot in robots
-                      if (name[1:] in robot["name"] if name.startswith("~") else robot["name"] == name)]
+            robots = [
+                robot
+                for robot in robots
+                if (name[1:] in robot["name"] if name.startswith("~") else robot["name"] == name)
+            ]
         return [self.robot_view(robot) for robot in robots]
 
     def find_robot(self, principal, robot_id):
@@ -1122,8 +1166,13 @@ class Core:
 
     # --- project members (member id = user id) -----------------------------
 
-    ROLE_NAMES = {ROLE_PROJECT_ADMIN: "projectAdmin", ROLE_DEVELOPER: "developer", ROLE_GUEST: "guest",
-                  ROLE_MAINTAINER: "maintainer", 5: "limitedGuest"}
+    ROLE_NAMES = {
+        ROLE_PROJECT_ADMIN: "projectAdmin",
+        ROLE_DEVELOPER: "developer",
+        ROLE_GUEST: "guest",
+        ROLE_MAINTAINER: "maintainer",
+        5: "limitedGuest",
+    }
 
     def member_view(self, project, user_id, role):
         user = self.store.user(user_id=int(user_id))
@@ -1241,8 +1290,7 @@ class Core:
             if any(item["name"] == registry["name"] for item in self.store.data["registries"]):
                 raise conflict(f"registry {registry['name']} already exists")
             created = now_iso()
-            registry.update({"id": self.store.next_id("registry"), "creation_time": created,
-                             "update_time": created})
+            registry.update({"id": self.store.next_id("registry"), "creation_time": created, "update_time": created})
             self.store.data["registries"].append(registry)
             self.store.save()
         return registry["id"]
@@ -1256,15 +1304,19 @@ class Core:
             if body.get(key) is not None:
                 updated[key] = body[key]
         credential = updated.get("credential") or {}
-        for field, key in (("type", "credential_type"), ("access_key", "access_key"),
-                           ("access_secret", "access_secret")):
+        for field, key in (
+            ("type", "credential_type"),
+            ("access_key", "access_key"),
+            ("access_secret", "access_secret"),
+        ):
             if body.get(key) is not None:
                 credential[field] = body[key]
         updated["credential"] = credential if credential.get("access_key") else {}
         self.checked_registry(updated)
         with self.store.lock:
-            if any(item["name"] == updated["name"] and item["id"] != stored["id"]
-                   for item in self.store.data["registries"]):
+            if any(
+                item["name"] == updated["name"] and item["id"] != stored["id"] for item in self.store.data["registries"]
+            ):
                 raise conflict(f"registry {updated['name']} already exists")
             stored.update(updated, update_time=now_iso())
             self.store.save()
@@ -1273,8 +1325,11 @@ class Core:
         registry = self.get_registry(principal, registry_id)
         with self.store.lock:
             if any(project.get("registry_id") == registry["id"] for project in self.store.data["projects"]):
-                raise ApiError(412, "PRECONDITION",
-                               f"the registry {registry['id']} is referenced by proxy cache project, cannot delete it")
+                raise ApiError(
+                    412,
+                    "PRECONDITION",
+                    f"the registry {registry['id']} is referenced by proxy cache project, cannot delete it",
+                )
             self.store.data["registries"].remove(registry)
             self.store.save()
 
@@ -1295,7 +1350,13 @@ class Core:
         if not project:
             raise bad_request("the scope must be a project: {level: project, ref: <project id>}")
         for rule in body.get("rules") or []:
-            if rule.get("template") not in ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always"):
+            if rule.get("template") not in (
+                "latestPushedK",
+                "latestPulledN",
+                "nDaysSinceLastPush",
+                "nDaysSinceLastPull",
+                "always",
+            ):
                 raise bad_request(f"invalid rule template {rule.get('template')!r}")
         return project
 
@@ -1337,16 +1398,21 @@ class Core:
         if kind in ("", None, "Schedule"):
             return  # enum-valid (or no type at all) but no case in gc.go: nothing happens
         if kind not in GC_TYPES:
-            raise ApiError(422, "UNPROCESSABLE_ENTITY",
-                           f"validation failure list:\nschedule.type in body should be one of {list(GC_TYPES)}")
+            raise ApiError(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                f"validation failure list:\nschedule.type in body should be one of {list(GC_TYPES)}",
+            )
         parameters = body.get("parameters") or {}
         workers = parameters.get("workers", 0)
         if "workers" in parameters:
             if not isinstance(workers, int) or isinstance(workers, bool):
                 raise bad_request("workers should be integer format")
             if not 1 <= workers <= 5:
-                raise bad_request(f"Error: Invalid number of workers:{workers}. Workers must be greater than 0 "
-                                  "and less than or equal to 5.")
+                raise bad_request(
+                    f"Error: Invalid number of workers:{workers}. Workers must be greater than 0 "
+                    "and less than or equal to 5."
+                )
         if kind in ("Manual", "None"):
             with self.store.lock:
                 if kind == "None":
@@ -1363,8 +1429,9 @@ class Core:
                 "id": (current or {}).get("id", 1),
                 # Like real: job_kind carries the cron; the parameters are a JSON string.
                 "job_kind": cron,
-                "job_parameters": json.dumps({"delete_untagged": bool(parameters.get("delete_untagged")),
-                                              "workers": workers}),
+                "job_parameters": json.dumps(
+                    {"delete_untagged": bool(parameters.get("delete_untagged")), "workers": workers}
+                ),
                 "schedule": {"type": kind, "cron": cron},
                 "job_status": "Pending",
                 "creation_time": current["creation_time"] if current else updated,
@@ -1414,12 +1481,14 @@ class Core:
             "jti": uuid.uuid4().hex,
             "access": access,
         }
-        signing_input = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + b64url(
-            json.dumps(claims, separators=(",", ":")).encode()
+        signing_input = (
+            b64url(json.dumps(header, separators=(",", ":")).encode())
+            + "."
+            + b64url(json.dumps(claims, separators=(",", ":")).encode())
         )
         signature = self.token_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         token = signing_input + "." + b64url(signature)
-        issued_at = datetime.datetime.fromtimestamp(issued, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        issued_at = datetime.datetime.fromtimestamp(issued, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"token": token, "expires_in": expires_in, "issued_at": issued_at}
 
 
@@ -1443,7 +1512,7 @@ def paginate(items, query):
         page = max(int(first(query, "page") or 1), 1)
         size = min(max(int(first(query, "page_size") or 10), 1), 100)
     except ValueError:
-        raise bad_request("page and page_size must be integers")
+        raise bad_request("page and page_size must be integers") from None
     return items[(page - 1) * size : page * size]
 
 
@@ -1456,7 +1525,7 @@ def make_handler(core):
         sys_version = ""
 
         def log_message(self, fmt, *args):
-            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+            sys.stderr.write(f"{self.address_string()} - {fmt % args}\n")
 
         def do_GET(self):
             self.dispatch("GET")
@@ -1484,13 +1553,13 @@ def make_handler(core):
             try:
                 parsed = json.loads(raw)
             except ValueError:
-                raise bad_request("invalid JSON body")
+                raise bad_request("invalid JSON body") from None
             if not isinstance(parsed, dict):
                 raise bad_request("the body must be a JSON object")
             return parsed
 
         def send(self, status, payload=None, content_type="application/json", headers=None):
-            if isinstance(payload, (bytes, str)):
+            if isinstance(payload, bytes | str):
                 data = payload.encode() if isinstance(payload, str) else payload
             elif payload is None:
                 data = b""
@@ -1520,7 +1589,7 @@ def make_handler(core):
             self.operation = None
             try:
                 if path.startswith(API + "/"):
-                    self.operation = core.spec.operation(method, path[len(API):])
+                    self.operation = core.spec.operation(method, path[len(API) :])
                     self.check_accept()
                 self.route(method, path, query)
             except ApiError as error:
@@ -1542,12 +1611,16 @@ def make_handler(core):
             if self.operation is None:
                 return
             has_body = int(self.headers.get("Content-Length") or 0) > 0
-            body_type = (self.headers.get("Content-Type") or "application/octet-stream").split(";")[0] \
-                if has_body else ""
+            body_type = (
+                (self.headers.get("Content-Type") or "application/octet-stream").split(";")[0] if has_body else ""
+            )
             produces = self.operation.produces
             if not negotiate(self.headers.get("Accept"), produces, body_type or ("*/*" if not produces else "")):
-                raise ApiError(422, "UNPROCESSABLE_ENTITY", "validation failure list:\n" + NOT_ACCEPTABLE.format(
-                    offers=" ".join(produces)))
+                raise ApiError(
+                    422,
+                    "UNPROCESSABLE_ENTITY",
+                    "validation failure list:\n" + NOT_ACCEPTABLE.format(offers=" ".join(produces)),
+                )
 
         def route(self, method, path, query):
             if path == "/service/token" and method == "GET":

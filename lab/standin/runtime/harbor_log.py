@@ -23,9 +23,15 @@ PORT = int(os.environ.get("LOG_PORT", "10514"))
 SIZE_UNITS = {"": 1, "k": 1024, "M": 1024**2, "G": 1024**3}
 # Docker's default syslog format (no syslog-format option, as Harbor's compose file):
 # <pri>Mmm dd hh:mm:ss tag[pid]: msg, without a host.
-DOCKER_DEFAULT = re.compile(r"^<\d{1,3}>(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<tag>[^\s\[:]+)\[\d+\]: ?(?P<msg>.*)$", re.S)
+DOCKER_DEFAULT = re.compile(
+    r"^<\d{1,3}>(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<tag>[^\s\[:]+)\[\d+\]: ?(?P<msg>.*)$", re.S
+)
 # RFC 3164 (syslog-format=rfc3164): <pri>timestamp host tag[pid]: msg
-RFC3164 = re.compile(r"^<\d{1,3}>(?P<stamp>[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\S+) (?P<host>\S+) (?P<tag>[^\s\[:]+)(?:\[\d+\])?: ?(?P<msg>.*)$", re.S)
+RFC3164 = re.compile(
+    r"^<\d{1,3}>(?P<stamp>[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d|\S+) (?P<host>\S+) "
+    r"(?P<tag>[^\s\[:]+)(?:\[\d+\])?: ?(?P<msg>.*)$",
+    re.S,
+)
 # RFC 5424 (syslog-format=rfc5424*): <pri>1 timestamp host app procid msgid sd msg
 RFC5424 = re.compile(r"^<\d{1,3}>1 (?P<stamp>\S+) (?P<host>\S+) (?P<tag>\S+) \S+ \S+ (?:-|\[.*?\]) ?(?P<msg>.*)$", re.S)
 

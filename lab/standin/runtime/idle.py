@@ -28,7 +28,7 @@ SERVICES = {
 # Healthchecks also cover harbor-log, which harbor_log.py serves.
 CHECK_PORTS = {**{name: port for name, (port, _) in SERVICES.items()}, "log": 10514}
 PORTAL_PAGE = b"<!doctype html><html><head><title>Harbor</title></head><body>Harbor</body></html>\n"
-METRICS = b"# HELP harbor_up Running status of Harbor.\n# TYPE harbor_up gauge\nharbor_up{component=\"core\"} 1\n"
+METRICS = b'# HELP harbor_up Running status of Harbor.\n# TYPE harbor_up gauge\nharbor_up{component="core"} 1\n'
 POSTGRES_DATA = Path(os.environ.get("PGDATA", "/var/lib/postgresql/data"))
 
 
@@ -39,7 +39,9 @@ def http_handler(name):
 
         def do_GET(self):
             body = METRICS if name == "exporter" else PORTAL_PAGE if name == "portal" else b"{}"
-            content_type = "text/plain" if name == "exporter" else "text/html" if name == "portal" else "application/json"
+            content_type = (
+                "text/plain" if name == "exporter" else "text/html" if name == "portal" else "application/json"
+            )
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -47,7 +49,7 @@ def http_handler(name):
             self.wfile.write(body)
 
         def log_message(self, fmt, *args):
-            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+            sys.stderr.write(f"{self.address_string()} - {fmt % args}\n")
 
     return Handler
 

@@ -14,7 +14,6 @@ the way the real one lays them out. The mount points can be moved with the
 import argparse
 import datetime
 import os
-from urllib.parse import quote
 import re
 import secrets
 import shutil
@@ -22,6 +21,7 @@ import string
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 import yaml
@@ -40,8 +40,24 @@ STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
 LOG_ADDRESS = "tcp://localhost:1514"
 # Real prepare's INTERNAL_NO_PROXY_DN: Harbor's own services are never proxied.
-INTERNAL_NO_PROXY = {"127.0.0.1", "localhost", ".local", ".internal", "log", "db", "redis", "nginx", "core",
-                     "portal", "postgresql", "jobservice", "registry", "registryctl", "trivy-adapter", "exporter"}
+INTERNAL_NO_PROXY = {
+    "127.0.0.1",
+    "localhost",
+    ".local",
+    ".internal",
+    "log",
+    "db",
+    "redis",
+    "nginx",
+    "core",
+    "portal",
+    "postgresql",
+    "jobservice",
+    "registry",
+    "registryctl",
+    "trivy-adapter",
+    "exporter",
+}
 
 
 class ConfigError(Exception):
@@ -125,19 +141,33 @@ def parse_config(configs, with_trivy=False):
     # Like real: external_database.harbor replaces the bundled database's settings.
     external_db = (configs.get("external_database") or {}).get("harbor")
     conf["external_database"] = bool(external_db)
-    conf["database"] = {"host": "postgresql", "port": 5432, "db_name": "registry", "username": "postgres",
-                        "password": conf["db_password"], "ssl_mode": "disable"}
+    conf["database"] = {
+        "host": "postgresql",
+        "port": 5432,
+        "db_name": "registry",
+        "username": "postgres",
+        "password": conf["db_password"],
+        "ssl_mode": "disable",
+    }
     if external_db:
-        conf["database"] = {key: external_db[key] for key in ("host", "port", "db_name", "username", "password",
-                                                              "ssl_mode")}
+        conf["database"] = {
+            key: external_db[key] for key in ("host", "port", "db_name", "username", "password", "ssl_mode")
+        }
     conf["external_redis"] = None
     if configs.get("external_redis"):
         redis = configs["external_redis"]
-        conf["external_redis"] = {"host": redis["host"], "password": redis.get("password") or "",
-                                  "registry_db_index": redis.get("registry_db_index", 1)}
+        conf["external_redis"] = {
+            "host": redis["host"],
+            "password": redis.get("password") or "",
+            "registry_db_index": redis.get("registry_db_index", 1),
+        }
     proxy = configs.get("proxy") or {}
-    conf["proxy"] = {"http_proxy": proxy.get("http_proxy"), "https_proxy": proxy.get("https_proxy"),
-                     "no_proxy": proxy.get("no_proxy"), "components": proxy.get("components") or []}
+    conf["proxy"] = {
+        "http_proxy": proxy.get("http_proxy"),
+        "https_proxy": proxy.get("https_proxy"),
+        "no_proxy": proxy.get("no_proxy"),
+        "components": proxy.get("components") or [],
+    }
 
     storage = configs.get("storage_service") or {}
     conf["ca_bundle"] = storage.get("ca_bundle") or ""
@@ -283,9 +313,7 @@ def token_key(data_dir):
 def token_certificate(key, data_dir):
     """root.crt for the registry: a self-signed cert over the token key (reused while it matches)."""
     cert_path = data_dir / "secret" / "registry" / "root.crt"
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if cert_path.is_file():
         existing = x509.load_pem_x509_certificate(cert_path.read_bytes())
         existing_public = existing.public_key().public_bytes(
@@ -294,7 +322,7 @@ def token_certificate(key, data_dir):
         if existing_public == public:
             return cert_path.read_bytes()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "harbor-token-ca")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -350,14 +378,18 @@ def storage_provider_info(name, settings):
         settings["keyfile"] = "/etc/registry/gcs.key"
     lines = [f"{name}:"]
     for key, value in settings.items():
-        value = "" if value is None else "true" if value is True else value
-        lines.append(f"{key}: {value}")
+        lines.append(f"{key}: {'' if value is None else 'true' if value is True else value}")
     return ("\n" + " " * 4).join(lines)
 
 
 def _template(name):
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     return env.get_template(name)
 
 
@@ -383,8 +415,7 @@ def proxy_env(conf, component):
     if component not in proxy["components"]:
         return {}
     no_proxy = ",".join(sorted(INTERNAL_NO_PROXY | set(filter(None, (proxy["no_proxy"] or "").split(",")))))
-    return {"HTTP_PROXY": proxy["http_proxy"] or "", "HTTPS_PROXY": proxy["https_proxy"] or "",
-            "NO_PROXY": no_proxy}
+    return {"HTTP_PROXY": proxy["http_proxy"] or "", "HTTPS_PROXY": proxy["https_proxy"] or "", "NO_PROXY": no_proxy}
 
 
 def env_file(values):
@@ -464,8 +495,11 @@ def _service(image, container, tag, depends_on=("log",), **extra):
 def compose_config(conf, release):
     """docker-compose.yml: the real 2.13 services, containers, ports and mounts."""
     data = conf["data_volume"].rstrip("/")
-    local_state = [name for name, external in (("redis", conf["external_redis"]),
-                                               ("postgresql", conf["external_database"])) if not external]
+    local_state = [
+        name
+        for name, external in (("redis", conf["external_redis"]), ("postgresql", conf["external_database"]))
+        if not external
+    ]
     services = {
         "log": {
             "image": f"goharbor/harbor-log:{release}",
@@ -591,7 +625,10 @@ def prepare(paths, config_file, with_trivy, release):
     if conf["protocol"] == "https":
         copy_server_cert(conf, paths)
     else:
-        print("WARNING:root:WARNING: HTTP protocol is insecure. Harbor will deprecate http protocol in the future. Please make sure to upgrade to https")
+        print(
+            "WARNING:root:WARNING: HTTP protocol is insecure. Harbor will deprecate http protocol in the future. "
+            "Please make sure to upgrade to https"
+        )
 
     key = token_key(paths.data_dir)
     root_crt = token_certificate(key, paths.data_dir).decode()
@@ -599,23 +636,49 @@ def prepare(paths, config_file, with_trivy, release):
     write_file(config_dir / "registry" / "config.yml", registry_config(conf))
     write_file(config_dir / "core" / "env", core_env(conf), mode=0o600)
     write_file(config_dir / "db" / "env", env_file({"POSTGRES_PASSWORD": conf["db_password"]}), mode=0o600)
-    write_file(config_dir / "jobservice" / "env", env_file({
-        "CORE_SECRET": random_string(16), "JOBSERVICE_SECRET": random_string(16),
-        "CORE_URL": "http://core:8080", "REGISTRY_CONTROLLER_URL": "http://registryctl:8080",
-        "JOBSERVICE_WEBHOOK_JOB_MAX_RETRY": conf["webhook_job_max_retry"],
-        "JOBSERVICE_WEBHOOK_JOB_HTTP_CLIENT_TIMEOUT": conf["webhook_job_http_client_timeout"],
-        **proxy_env(conf, "jobservice")}), mode=0o600)
+    write_file(
+        config_dir / "jobservice" / "env",
+        env_file(
+            {
+                "CORE_SECRET": random_string(16),
+                "JOBSERVICE_SECRET": random_string(16),
+                "CORE_URL": "http://core:8080",
+                "REGISTRY_CONTROLLER_URL": "http://registryctl:8080",
+                "JOBSERVICE_WEBHOOK_JOB_MAX_RETRY": conf["webhook_job_max_retry"],
+                "JOBSERVICE_WEBHOOK_JOB_HTTP_CLIENT_TIMEOUT": conf["webhook_job_http_client_timeout"],
+                **proxy_env(conf, "jobservice"),
+            }
+        ),
+        mode=0o600,
+    )
     if with_trivy:
-        write_file(config_dir / "trivy-adapter" / "env", env_file({
-            "SCANNER_LOG_LEVEL": conf["log_level"], "SCANNER_REDIS_URL": redis_url(conf["external_redis"], 5),
-            **proxy_env(conf, "trivy")}), mode=0o600)
+        write_file(
+            config_dir / "trivy-adapter" / "env",
+            env_file(
+                {
+                    "SCANNER_LOG_LEVEL": conf["log_level"],
+                    "SCANNER_REDIS_URL": redis_url(conf["external_redis"], 5),
+                    **proxy_env(conf, "trivy"),
+                }
+            ),
+            mode=0o600,
+        )
     if conf["metric"]["enabled"]:
         database = conf["database"]
-        write_file(config_dir / "exporter" / "env", env_file({
-            "HARBOR_DATABASE_HOST": database["host"], "HARBOR_DATABASE_PORT": database["port"],
-            "HARBOR_DATABASE_USERNAME": database["username"], "HARBOR_DATABASE_PASSWORD": database["password"],
-            "HARBOR_DATABASE_DBNAME": database["db_name"], "HARBOR_REDIS_URL": redis_url(conf["external_redis"], 1)}),
-            mode=0o600)
+        write_file(
+            config_dir / "exporter" / "env",
+            env_file(
+                {
+                    "HARBOR_DATABASE_HOST": database["host"],
+                    "HARBOR_DATABASE_PORT": database["port"],
+                    "HARBOR_DATABASE_USERNAME": database["username"],
+                    "HARBOR_DATABASE_PASSWORD": database["password"],
+                    "HARBOR_DATABASE_DBNAME": database["db_name"],
+                    "HARBOR_REDIS_URL": redis_url(conf["external_redis"], 1),
+                }
+            ),
+            mode=0o600,
+        )
     write_file(config_dir / "log" / "logrotate.conf", logrotate_config(conf))
     write_file(
         paths.compose_dir / "docker-compose.yml",

@@ -23,7 +23,7 @@ ADMIN = ("admin", "Harbor12345")
 KID = re.compile(r"^(?:[A-Z2-7]{4}:){11}[A-Z2-7]{4}$")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def swagger_definitions():
     # The C loader: the pure-python one takes seconds on this 10k-line spec.
     return yaml.load(SWAGGER.read_text(), Loader=yaml.CSafeLoader)["definitions"]
@@ -108,7 +108,9 @@ def harbor(env):
 
 def make_user(harbor, username, password="Secret123"):
     response = harbor.call(
-        "POST", "/users", auth=ADMIN,
+        "POST",
+        "/users",
+        auth=ADMIN,
         json={"username": username, "password": password, "email": f"{username}@example.com", "realname": username},
     )
     assert response.status_code == 201, response.text
@@ -232,12 +234,16 @@ def test_admin_is_seeded_from_the_configured_password(harbor):
 
 
 def test_admin_password_change_replaces_the_old_one(harbor):
-    wrong_old = harbor.call("PUT", "/users/1/password", auth=ADMIN, json={"old_password": "nope", "new_password": "NewPass123"})
+    wrong_old = harbor.call(
+        "PUT", "/users/1/password", auth=ADMIN, json={"old_password": "nope", "new_password": "NewPass123"}
+    )
     assert wrong_old.status_code == 403
     assert_matches("Errors", wrong_old.json())
     weak = harbor.call("PUT", "/users/1/password", auth=ADMIN, json={"old_password": ADMIN[1], "new_password": "short"})
     assert weak.status_code == 400
-    changed = harbor.call("PUT", "/users/1/password", auth=ADMIN, json={"old_password": ADMIN[1], "new_password": "NewPass123"})
+    changed = harbor.call(
+        "PUT", "/users/1/password", auth=ADMIN, json={"old_password": ADMIN[1], "new_password": "NewPass123"}
+    )
     assert changed.status_code == 200
     assert harbor.call("GET", "/users/current", auth=ADMIN).status_code == 401
     assert harbor.call("GET", "/users/current", auth=("admin", "NewPass123")).status_code == 200
@@ -259,10 +265,16 @@ def test_state_survives_a_restart_and_the_seed_password_is_ignored_then(env):
 
 def test_users_are_created_and_listed_by_the_admin_only(harbor):
     user_id = make_user(harbor, "alice")
-    duplicate = harbor.call("POST", "/users", auth=ADMIN, json={
-        "username": "alice", "password": "Secret123", "email": "other@example.com", "realname": "A"})
+    duplicate = harbor.call(
+        "POST",
+        "/users",
+        auth=ADMIN,
+        json={"username": "alice", "password": "Secret123", "email": "other@example.com", "realname": "A"},
+    )
     assert duplicate.status_code == 409
-    by_user = harbor.call("POST", "/users", auth=("alice", "Secret123"), json={"username": "bob", "password": "Secret123"})
+    by_user = harbor.call(
+        "POST", "/users", auth=("alice", "Secret123"), json={"username": "bob", "password": "Secret123"}
+    )
     assert by_user.status_code == 403
     assert harbor.call("POST", "/users", json={"username": "bob", "password": "Secret123"}).status_code == 401
     listed = harbor.call("GET", "/users", auth=ADMIN)
@@ -278,11 +290,23 @@ def test_users_are_created_and_listed_by_the_admin_only(harbor):
 def test_a_user_changes_their_own_password_with_the_old_one(harbor):
     user_id = make_user(harbor, "alice")
     alice = ("alice", "Secret123")
-    assert harbor.call("PUT", f"/users/{user_id}/password", auth=alice, json={"new_password": "Other123x"}).status_code == 403
-    assert harbor.call("PUT", "/users/1/password", auth=alice, json={"old_password": "x", "new_password": "Other123x"}).status_code == 403
-    same = harbor.call("PUT", f"/users/{user_id}/password", auth=alice, json={"old_password": "Secret123", "new_password": "Secret123"})
+    assert (
+        harbor.call("PUT", f"/users/{user_id}/password", auth=alice, json={"new_password": "Other123x"}).status_code
+        == 403
+    )
+    assert (
+        harbor.call(
+            "PUT", "/users/1/password", auth=alice, json={"old_password": "x", "new_password": "Other123x"}
+        ).status_code
+        == 403
+    )
+    same = harbor.call(
+        "PUT", f"/users/{user_id}/password", auth=alice, json={"old_password": "Secret123", "new_password": "Secret123"}
+    )
     assert same.status_code == 400
-    ok = harbor.call("PUT", f"/users/{user_id}/password", auth=alice, json={"old_password": "Secret123", "new_password": "Other123x"})
+    ok = harbor.call(
+        "PUT", f"/users/{user_id}/password", auth=alice, json={"old_password": "Secret123", "new_password": "Other123x"}
+    )
     assert ok.status_code == 200
 
 
@@ -339,16 +363,36 @@ def test_robots_are_named_by_level_and_listed(harbor):
     assert created["expires_at"] == -1
     assert len(created["secret"]) >= 8
     system = harbor.call(
-        "POST", "/robots", auth=ADMIN,
-        json={"name": "ops", "level": "system", "duration": 30,
-              "permissions": [{"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}]},
+        "POST",
+        "/robots",
+        auth=ADMIN,
+        json={
+            "name": "ops",
+            "level": "system",
+            "duration": 30,
+            "permissions": [
+                {"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}
+            ],
+        },
     )
     assert system.status_code == 201
     assert system.json()["name"] == "robot$ops"
     assert system.json()["expires_at"] > 0
     pull = [{"resource": "repository", "action": "pull"}]
-    assert harbor.call("POST", "/robots", auth=ADMIN, json={"name": "ci", "level": "project", "duration": -1,
-                       "permissions": [{"kind": "project", "namespace": "apps", "access": pull}]}).status_code == 409
+    assert (
+        harbor.call(
+            "POST",
+            "/robots",
+            auth=ADMIN,
+            json={
+                "name": "ci",
+                "level": "project",
+                "duration": -1,
+                "permissions": [{"kind": "project", "namespace": "apps", "access": pull}],
+            },
+        ).status_code
+        == 409
+    )
     # Like real: without Level, q lists system robots; project robots need Level and ProjectID.
     listed = harbor.call("GET", "/robots", auth=ADMIN)
     assert_list_of("Robot", listed.json())
@@ -366,8 +410,14 @@ def test_robots_are_named_by_level_and_listed(harbor):
 def test_robot_creation_needs_rights_on_the_project(harbor):
     make_user(harbor, "alice")
     make_project(harbor, ADMIN, "apps")
-    body = {"name": "ci", "level": "project", "duration": -1,
-            "permissions": [{"kind": "project", "namespace": "apps", "access": [{"resource": "repository", "action": "pull"}]}]}
+    body = {
+        "name": "ci",
+        "level": "project",
+        "duration": -1,
+        "permissions": [
+            {"kind": "project", "namespace": "apps", "access": [{"resource": "repository", "action": "pull"}]}
+        ],
+    }
     assert harbor.call("POST", "/robots", auth=("alice", "Secret123"), json=body).status_code == 403
     assert harbor.call("POST", "/robots", auth=ADMIN, json={**body, "duration": 0}).status_code == 400
     missing = {**body, "permissions": [{**body["permissions"][0], "namespace": "nope"}]}
@@ -403,17 +453,30 @@ def test_gc_schedule(harbor):
     assert harbor.call("GET", "/system/gc/schedule", auth=ADMIN).content == b""
 
 
-@pytest.mark.parametrize("schedule, parameters, message", [
-    # gc.go validates the cron of every scheduled type: the type never implies one.
-    ({"type": "Weekly"}, {}, "empty cron string is invalid"),
-    ({"type": "Hourly", "cron": ""}, {}, "empty cron string is invalid"),
-    ({"type": "Custom", "cron": "* * *"}, {}, "expected exactly 6 fields, found 3"),
-    ({"type": "Daily", "cron": "5 0 0 * * *"}, {}, "the 1st field (indicating Seconds of time) of the cron setting must be 0"),
-    ({"type": "Daily", "cron": "0 0 0 * * *"}, {"workers": 6}, "Workers must be greater than 0 and less than or equal to 5"),
-    ({"type": "Daily", "cron": "0 0 0 * * *"}, {"workers": "2"}, "workers should be integer format"),
-])
+@pytest.mark.parametrize(
+    "schedule, parameters, message",
+    [
+        # gc.go validates the cron of every scheduled type: the type never implies one.
+        ({"type": "Weekly"}, {}, "empty cron string is invalid"),
+        ({"type": "Hourly", "cron": ""}, {}, "empty cron string is invalid"),
+        ({"type": "Custom", "cron": "* * *"}, {}, "expected exactly 6 fields, found 3"),
+        (
+            {"type": "Daily", "cron": "5 0 0 * * *"},
+            {},
+            "the 1st field (indicating Seconds of time) of the cron setting must be 0",
+        ),
+        (
+            {"type": "Daily", "cron": "0 0 0 * * *"},
+            {"workers": 6},
+            "Workers must be greater than 0 and less than or equal to 5",
+        ),
+        ({"type": "Daily", "cron": "0 0 0 * * *"}, {"workers": "2"}, "workers should be integer format"),
+    ],
+)
 def test_gc_schedules_are_refused_like_real(harbor, schedule, parameters, message):
-    answer = harbor.call("PUT", "/system/gc/schedule", auth=ADMIN, json={"schedule": schedule, "parameters": parameters})
+    answer = harbor.call(
+        "PUT", "/system/gc/schedule", auth=ADMIN, json={"schedule": schedule, "parameters": parameters}
+    )
     assert answer.status_code == 400
     assert message in answer.json()["errors"][0]["message"]
     assert harbor.call("GET", "/system/gc/schedule", auth=ADMIN).content == b""
@@ -437,8 +500,12 @@ def test_token_is_an_rs256_jwt_distribution_accepts(harbor):
 
 
 def test_docker_login_token_without_scope(harbor):
-    response = harbor.call("GET", "/service/token", auth=ADMIN,
-                           params={"account": "admin", "client_id": "docker", "offline_token": "true", "service": "harbor-registry"})
+    response = harbor.call(
+        "GET",
+        "/service/token",
+        auth=ADMIN,
+        params={"account": "admin", "client_id": "docker", "offline_token": "true", "service": "harbor-registry"},
+    )
     assert response.status_code == 200
     assert response.json()["token"].count(".") == 2
     assert token(harbor, ("admin", "bad")).status_code == 401
@@ -499,6 +566,7 @@ def test_an_admin_deletes_users_but_not_themselves_and_memberships_go_with_them(
 
 def store_image(v2, repository, tags):
     """A pushed image as distribution lays it out on disk; returns its manifest digest."""
+
     def blob(data):
         hex_digest = hashlib.sha256(data).hexdigest()
         path = v2 / "blobs" / "sha256" / hex_digest[:2] / hex_digest / "data"
@@ -507,13 +575,20 @@ def store_image(v2, repository, tags):
         return f"sha256:{hex_digest}"
 
     config, layer = b'{"architecture":"amd64"}', b"layer"
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
-                   "digest": blob(config)},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "size": len(layer),
-                    "digest": blob(layer)}],
-    }).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config),
+                "digest": blob(config),
+            },
+            "layers": [
+                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "size": len(layer), "digest": blob(layer)}
+            ],
+        }
+    ).encode()
     digest = blob(manifest)
     manifests = v2 / "repositories" / repository / "_manifests"
     (manifests / "revisions" / "sha256" / digest[7:]).mkdir(parents=True)
@@ -546,16 +621,19 @@ def test_repositories_and_artifacts_with_tags_are_read_from_the_registry_storage
 # --- Harbor v2.13.1's API contract (issue: configuration as code against a real Harbor) ---
 
 
-@pytest.mark.parametrize("method, path, accept, status", [
-    ("GET", "/ping", "application/json", 422),   # /ping produces only text/plain
-    ("GET", "/ping", "text/plain", 200),
-    ("GET", "/ping", None, 200),                  # no Accept: the first offer
-    ("GET", "/ping", "*/*", 200),
-    ("GET", "/ping", "text/*", 200),
-    ("GET", "/users/current", "text/plain", 422),
-    ("GET", "/users/current", "application/json", 200),
-    ("GET", "/systeminfo/getcert", "application/json", 422),
-])
+@pytest.mark.parametrize(
+    "method, path, accept, status",
+    [
+        ("GET", "/ping", "application/json", 422),  # /ping produces only text/plain
+        ("GET", "/ping", "text/plain", 200),
+        ("GET", "/ping", None, 200),  # no Accept: the first offer
+        ("GET", "/ping", "*/*", 200),
+        ("GET", "/ping", "text/*", 200),
+        ("GET", "/users/current", "text/plain", 422),
+        ("GET", "/users/current", "application/json", 200),
+        ("GET", "/systeminfo/getcert", "application/json", 422),
+    ],
+)
 def test_accept_must_match_what_the_operation_produces(harbor, method, path, accept, status):
     headers = {} if accept is None else {"Accept": accept}
     answer = harbor.call(method, path, auth=ADMIN, headers=headers)
@@ -568,8 +646,9 @@ def test_accept_must_match_what_the_operation_produces(harbor, method, path, acc
 
 def test_a_request_with_a_json_body_falls_back_to_its_own_content_type(harbor):
     # go-openapi: the request's content type is the default offer when Accept matches nothing.
-    answer = harbor.call("POST", "/projects", auth=ADMIN, headers={"Accept": "text/plain"},
-                         json={"project_name": "apps"})
+    answer = harbor.call(
+        "POST", "/projects", auth=ADMIN, headers={"Accept": "text/plain"}, json={"project_name": "apps"}
+    )
     assert answer.status_code == 201
 
 
@@ -577,12 +656,12 @@ def test_empty_and_false_fields_are_left_out_of_answers(harbor):
     make_project(harbor, ADMIN, "apps")
     robot = make_robot(harbor, "apps")
     fetched = harbor.call("GET", f"/robots/{robot['id']}", auth=ADMIN).json()
-    assert "description" not in fetched                       # "" is omitted
+    assert "description" not in fetched  # "" is omitted
     assert fetched["disable"] is False and fetched["editable"] is True  # x-omitempty: false
     project = harbor.call("GET", "/projects/apps", auth=ADMIN).json()
     assert "registry_id" not in project and "deleted" not in project and "togglable" not in project
-    assert project["repo_count"] == 0                         # x-omitempty: false
-    assert "creation_time" in project                         # date-time: never omitted
+    assert project["repo_count"] == 0  # x-omitempty: false
+    assert "creation_time" in project  # date-time: never omitted
 
 
 def test_users_need_email_and_realname_and_a_profile_update_replaces_all_three(harbor):
@@ -598,21 +677,33 @@ def test_users_need_email_and_realname_and_a_profile_update_replaces_all_three(h
     ):
         answer = harbor.call("POST", "/users", auth=ADMIN, json={**base, field: value})
         assert answer.status_code == 400 and message in answer.json()["errors"][0]["message"], field
-    user_id = int(harbor.call("POST", "/users", auth=ADMIN, json={**base, "comment": "ops"}).headers["Location"].rsplit("/", 1)[1])
+    user_id = int(
+        harbor.call("POST", "/users", auth=ADMIN, json={**base, "comment": "ops"}).headers["Location"].rsplit("/", 1)[1]
+    )
     partial = harbor.call("PUT", f"/users/{user_id}", auth=ADMIN, json={"realname": "Carol C"})
     assert partial.status_code == 400  # email left out is empty: refused
-    assert harbor.call("PUT", f"/users/{user_id}", auth=ADMIN,
-                       json={"email": "carol@example.com", "realname": "Carol C"}).status_code == 200
+    assert (
+        harbor.call(
+            "PUT", f"/users/{user_id}", auth=ADMIN, json={"email": "carol@example.com", "realname": "Carol C"}
+        ).status_code
+        == 200
+    )
     user = harbor.call("GET", f"/users/{user_id}", auth=ADMIN).json()
     assert user["realname"] == "Carol C" and "comment" not in user  # the comment left out was blanked
 
 
 def test_an_admin_sets_another_users_password_without_the_old_one(harbor):
     user_id = make_user(harbor, "dave")
-    assert harbor.call("PUT", f"/users/{user_id}/password", auth=ADMIN,
-                       json={"new_password": "Secret123"}).json()["errors"][0]["message"] == \
-        "New password is identical to old password"
-    assert harbor.call("PUT", f"/users/{user_id}/password", auth=ADMIN, json={"new_password": "Other1234"}).status_code == 200
+    assert (
+        harbor.call("PUT", f"/users/{user_id}/password", auth=ADMIN, json={"new_password": "Secret123"}).json()[
+            "errors"
+        ][0]["message"]
+        == "New password is identical to old password"
+    )
+    assert (
+        harbor.call("PUT", f"/users/{user_id}/password", auth=ADMIN, json={"new_password": "Other1234"}).status_code
+        == 200
+    )
     assert harbor.call("GET", "/users/current", auth=("dave", "Other1234")).status_code == 200
 
 
@@ -622,8 +713,14 @@ def test_robot_names_carry_the_configured_prefix_and_updates_need_the_full_name(
     body = harbor.call("GET", f"/robots/{robot['id']}", auth=ADMIN).json()
     short = {**body, "name": "apps+ci", "description": "builds"}
     answer = harbor.call("PUT", f"/robots/{robot['id']}", auth=ADMIN, json=short)
-    assert (answer.status_code, answer.json()["errors"][0]["message"]) == (400, "cannot update the level or name of robot")
-    assert harbor.call("PUT", f"/robots/{robot['id']}", auth=ADMIN, json={**body, "description": "builds"}).status_code == 200
+    assert (answer.status_code, answer.json()["errors"][0]["message"]) == (
+        400,
+        "cannot update the level or name of robot",
+    )
+    assert (
+        harbor.call("PUT", f"/robots/{robot['id']}", auth=ADMIN, json={**body, "description": "builds"}).status_code
+        == 200
+    )
     assert harbor.call("PUT", "/configurations", auth=ADMIN, json={"robot_name_prefix": "bot_"}).status_code == 200
     assert harbor.call("GET", "/configurations", auth=ADMIN).json()["robot_name_prefix"]["value"] == "bot_"
     renamed = harbor.call("GET", f"/robots/{robot['id']}", auth=ADMIN).json()
@@ -634,9 +731,16 @@ def test_robot_names_carry_the_configured_prefix_and_updates_need_the_full_name(
 
 def test_robot_disable_and_secret_are_ignored_on_create_and_a_chosen_secret_is_not_echoed(harbor):
     make_project(harbor, ADMIN, "apps")
-    body = {"name": "ci", "level": "project", "duration": -1, "disable": True, "secret": "Chosen1234",
-            "permissions": [{"kind": "project", "namespace": "apps",
-                             "access": [{"resource": "repository", "action": "pull"}]}]}
+    body = {
+        "name": "ci",
+        "level": "project",
+        "duration": -1,
+        "disable": True,
+        "secret": "Chosen1234",
+        "permissions": [
+            {"kind": "project", "namespace": "apps", "access": [{"resource": "repository", "action": "pull"}]}
+        ],
+    }
     created = harbor.call("POST", "/robots", auth=ADMIN, json=body).json()
     assert created["secret"] != "Chosen1234"
     assert harbor.call("GET", f"/robots/{created['id']}", auth=ADMIN).json()["disable"] is False
@@ -650,8 +754,9 @@ def test_robot_disable_and_secret_are_ignored_on_create_and_a_chosen_secret_is_n
 def test_a_storage_limit_of_0_is_the_default_on_create_and_refused_on_update(harbor):
     harbor.call("POST", "/projects", auth=ADMIN, json={"project_name": "apps", "storage_limit": 0})
     project_id = harbor.call("GET", "/projects/apps", auth=ADMIN).json()["project_id"]
-    quota = harbor.call("GET", "/quotas", auth=ADMIN, params={"reference": "project",
-                                                             "reference_id": project_id}).json()[0]
+    quota = harbor.call(
+        "GET", "/quotas", auth=ADMIN, params={"reference": "project", "reference_id": project_id}
+    ).json()[0]
     assert quota["hard"]["storage"] == -1
     refused = harbor.call("PUT", f"/quotas/{quota['id']}", auth=ADMIN, json={"hard": {"storage": 0}})
     assert (refused.status_code, refused.json()["errors"][0]["message"]) == (400, "invalid value for resource storage")
@@ -665,21 +770,34 @@ def upstream():
 
 
 def test_registries_are_health_checked_on_create_and_on_every_update(harbor, upstream):
-    hub = harbor.call("POST", "/registries", auth=ADMIN, json={"name": "hub", "type": "docker-hub",
-                                                              "url": "https://hub.docker.com"})
+    hub = harbor.call(
+        "POST", "/registries", auth=ADMIN, json={"name": "hub", "type": "docker-hub", "url": "https://hub.docker.com"}
+    )
     assert (hub.status_code, hub.json()["errors"][0]["message"]) == (400, "the registry is unhealthy")
-    gone = harbor.call("POST", "/registries", auth=ADMIN, json={"name": "gone", "type": "docker-registry",
-                                                               "url": f"http://127.0.0.1:{closed_port()}"})
+    gone = harbor.call(
+        "POST",
+        "/registries",
+        auth=ADMIN,
+        json={"name": "gone", "type": "docker-registry", "url": f"http://127.0.0.1:{closed_port()}"},
+    )
     assert gone.status_code == 400
-    body = {"name": "up", "type": "harbor", "url": upstream.url + "/",
-            "credential": {"type": "basic", "access_key": "puller", "access_secret": "Pull3rSecret"}}
+    body = {
+        "name": "up",
+        "type": "harbor",
+        "url": upstream.url + "/",
+        "credential": {"type": "basic", "access_key": "puller", "access_secret": "Pull3rSecret"},
+    }
     created = harbor.call("POST", "/registries", auth=ADMIN, json=body)
     assert created.status_code == 201, created.text
     registry_id = int(created.headers["Location"].rsplit("/", 1)[1])
     shown = harbor.call("GET", f"/registries/{registry_id}", auth=ADMIN).json()
     assert shown["url"] == upstream.url and shown["credential"]["access_secret"] == "*****"
-    assert "insecure" not in shown and "description" not in shown   # false and "" are omitted
+    assert "insecure" not in shown and "description" not in shown  # false and "" are omitted
     # An update without the secret keeps the stored one (checked: the health check uses it).
-    assert harbor.call("PUT", f"/registries/{registry_id}", auth=ADMIN, json={"description": "mirror"}).status_code == 200
-    blanked = harbor.call("PUT", f"/registries/{registry_id}", auth=ADMIN, json={"access_key": "puller", "access_secret": ""})
+    assert (
+        harbor.call("PUT", f"/registries/{registry_id}", auth=ADMIN, json={"description": "mirror"}).status_code == 200
+    )
+    blanked = harbor.call(
+        "PUT", f"/registries/{registry_id}", auth=ADMIN, json={"access_key": "puller", "access_secret": ""}
+    )
     assert (blanked.status_code, blanked.json()["errors"][0]["message"]) == (400, "the registry is unhealthy")

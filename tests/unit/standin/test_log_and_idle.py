@@ -20,7 +20,9 @@ def test_docker_default_syslog_lines_are_filed_by_tag_with_the_sender_as_host():
     # As dockerd's syslog driver sends them (captured on a lab host), times with colons in the text.
     line = '<30>Nov 27 18:01:29 registry[127]: time="2026-11-27T18:01:29.85Z" level=info msg="up"'
     assert harbor_log.parse(line, "172.19.0.1") == (
-        "registry", 'Nov 27 18:01:29 172.19.0.1 registry: time="2026-11-27T18:01:29.85Z" level=info msg="up"')
+        "registry",
+        'Nov 27 18:01:29 172.19.0.1 registry: time="2026-11-27T18:01:29.85Z" level=info msg="up"',
+    )
     assert harbor_log.parse("<30>Nov  7 18:01:30 core[127]: 10:01 ok")[0] == "core"
 
 
@@ -74,8 +76,12 @@ def test_receiver_writes_what_a_syslog_client_sends(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, path, content_type", [("portal", "/", "text/html"), ("jobservice", "/api/v1/stats", "application/json"),
-                                 ("exporter", "/metrics", "text/plain")]
+    "name, path, content_type",
+    [
+        ("portal", "/", "text/html"),
+        ("jobservice", "/api/v1/stats", "application/json"),
+        ("exporter", "/metrics", "text/plain"),
+    ],
 )
 def test_http_stand_ins_answer_their_health_paths(name, path, content_type):
     server = idle.ThreadingHTTPServer(("127.0.0.1", 0), idle.http_handler(name))
@@ -114,15 +120,19 @@ def test_check_reports_whether_the_port_answers(monkeypatch):
     assert idle.main(["serve", "log"]) == 2
 
 
-@pytest.mark.parametrize("program, env", [
-    ("core.py", {"CORE_PORT": "0", "DATA_DIR": "{tmp}"}),
-    ("harbor_log.py", {"LOG_PORT": "0", "LOG_DIR": "{tmp}"}),
-])
+@pytest.mark.parametrize(
+    "program, env",
+    [
+        ("core.py", {"CORE_PORT": "0", "DATA_DIR": "{tmp}"}),
+        ("harbor_log.py", {"LOG_PORT": "0", "LOG_DIR": "{tmp}"}),
+    ],
+)
 def test_services_exit_cleanly_on_sigterm(tmp_path, program, env):
     """As container PID 1 an unhandled SIGTERM is ignored; the services handle it."""
     env = {name: value.format(tmp=tmp_path) for name, value in env.items()}
-    process = subprocess.Popen([sys.executable, str(RUNTIME / program)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(RUNTIME / program)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert "listening" in process.stdout.readline()
         process.send_signal(signal.SIGTERM)

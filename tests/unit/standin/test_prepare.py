@@ -216,7 +216,9 @@ def test_https_compose_project_matches_the_real_layout(paths, https_yml):
     assert "/srv/harbor-data/:/data/:z" in services["core"]["volumes"]
     assert "/var/log/harbor/:/var/log/docker/:z" in services["log"]["volumes"]
     assert services["core"]["depends_on"] == ["log", "registry", "redis", "postgresql"]
-    assert all("log" in service["depends_on"] for name, service in services.items() if name not in ("log", "jobservice"))
+    assert all(
+        "log" in service["depends_on"] for name, service in services.items() if name not in ("log", "jobservice")
+    )
 
 
 def test_trivy_and_metrics_add_their_services(paths, https_yml):
@@ -397,13 +399,25 @@ def test_passwords_are_written_raw_into_the_env_files(paths, https_yml, password
 
 
 def test_the_external_database_replaces_the_bundled_one_in_core_and_exporter(paths, https_yml):
-    https_yml["external_database"] = {"harbor": {"host": "db.example", "port": 6432, "db_name": "harbor",
-                                                 "username": "harbor", "password": "Ext#pw", "ssl_mode": "require"}}
+    https_yml["external_database"] = {
+        "harbor": {
+            "host": "db.example",
+            "port": 6432,
+            "db_name": "harbor",
+            "username": "harbor",
+            "password": "Ext#pw",
+            "ssl_mode": "require",
+        }
+    }
     https_yml["metric"] = {"enabled": True, "port": 9090, "path": "/metrics"}
     assert run(paths, https_yml) == 0
     core = env_lines(paths, "core")
-    for line in ("POSTGRESQL_HOST=db.example", "POSTGRESQL_PORT=6432", "POSTGRESQL_PASSWORD=Ext#pw",
-                 "POSTGRESQL_SSLMODE=require"):
+    for line in (
+        "POSTGRESQL_HOST=db.example",
+        "POSTGRESQL_PORT=6432",
+        "POSTGRESQL_PASSWORD=Ext#pw",
+        "POSTGRESQL_SSLMODE=require",
+    ):
         assert line in core
     assert "HARBOR_DATABASE_PASSWORD=Ext#pw" in env_lines(paths, "exporter")
     services = yaml.safe_load((paths.compose_dir / "docker-compose.yml").read_text())["services"]
@@ -411,20 +425,28 @@ def test_the_external_database_replaces_the_bundled_one_in_core_and_exporter(pat
 
 
 def test_proxies_go_raw_into_the_env_files_of_their_components(paths, https_yml):
-    https_yml["proxy"] = {"http_proxy": "http://me:p@ss@proxy:3128", "https_proxy": "", "no_proxy": "10.0.0.1",
-                          "components": ["core", "jobservice"]}
+    https_yml["proxy"] = {
+        "http_proxy": "http://me:p@ss@proxy:3128",
+        "https_proxy": "",
+        "no_proxy": "10.0.0.1",
+        "components": ["core", "jobservice"],
+    }
     assert run(paths, https_yml, with_trivy=True) == 0
     for component in ("core", "jobservice"):
         assert "HTTP_PROXY=http://me:p@ss@proxy:3128" in env_lines(paths, component)
-        assert any(line.startswith("NO_PROXY=") and "10.0.0.1" in line and "core" in line
-                   for line in env_lines(paths, component))
+        assert any(
+            line.startswith("NO_PROXY=") and "10.0.0.1" in line and "core" in line
+            for line in env_lines(paths, component)
+        )
     assert not any(line.startswith("HTTP_PROXY") for line in env_lines(paths, "trivy-adapter"))
 
 
-@pytest.mark.parametrize("secret, effect", [("*alias", "broken"), ("a #b", "changed"), ("yes", "changed"),
-                                            ("Plain-Secret_1", "kept")])
+@pytest.mark.parametrize(
+    "secret, effect", [("*alias", "broken"), ("a #b", "changed"), ("yes", "changed"), ("Plain-Secret_1", "kept")]
+)
 def test_storage_settings_and_the_redis_password_are_written_raw_into_the_registry_config(
-        paths, https_yml, secret, effect):
+    paths, https_yml, secret, effect
+):
     https_yml["storage_service"] = {"s3": {"region": "eu-1", "bucket": "b", "secretkey": secret}}
     https_yml["external_redis"] = {"host": "redis.example:6379", "password": secret}
     assert run(paths, https_yml) == 0
