@@ -12,13 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harbor_deploy.lib import tls
-from harbor_deploy.lib.defaults import (
-    CLIENT_CA_SOURCES,
-    CLIENT_PASSWORD_ENV,
-    CLIENT_TRUST_MODES,
-    merged,
-)
+from harbor_deploy.lib import schema, tls
+from harbor_deploy.lib.defaults import CLIENT_PASSWORD_ENV, KEYS, merged
 from harbor_deploy.lib.secrets import (
     MANAGED_ADMIN_PASSWORD,
     MANAGED_ADMIN_PASSWORD_ENV,
@@ -32,10 +27,6 @@ from harbor_deploy.lib.secrets import (
 from harbor_deploy.lib.validate import SHA256_RE, ConfigError, hostname_problems, is_port
 
 REGISTRY_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
-# What getent/useradd accept, and no shell metacharacter.
-OS_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$", re.IGNORECASE)
-# Harbor's project name rule.
-PROJECT_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 # Harbor user and robot names ("robot$project+name"): printable, no space, no colon
 # (basic auth splits there).
 USERNAME_RE = re.compile(r"^[^\s:]{1,255}$")
@@ -132,22 +123,6 @@ def _registry_problems(config):
         yield "harbor_registry", "must be host:port (no scheme, no path), e.g. harbor.example.com:8443"
 
 
-def _choice_problems(config):
-    for key, choices in (("harbor_client_trust", CLIENT_TRUST_MODES), ("harbor_client_ca_source", CLIENT_CA_SOURCES)):
-        if config[key] not in choices:
-            yield key, f"must be one of {', '.join(choices)}"
-    for key in ("harbor_client_os_trust_store", "harbor_client_smoke_test"):
-        if not isinstance(config[key], bool):
-            yield key, "must be true or false"
-    batch = config["harbor_client_restart_batch"]
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        yield "harbor_client_restart_batch", "must be an integer >= 1"
-    if not isinstance(config["harbor_client_daemon_extra"], dict):
-        yield "harbor_client_daemon_extra", "must be a dict of daemon.json keys"
-    if not PROJECT_RE.match(str(config["harbor_client_smoke_project"])):
-        yield "harbor_client_smoke_project", "must be a Harbor project name (lowercase, digits, . _ -)"
-
-
 def _ca_problems(config):
     if config["harbor_client_trust"] != "https":
         return
@@ -182,9 +157,6 @@ def _ca_problems(config):
 
 def _login_problems(config, env):
     users = config["harbor_client_login_users"]
-    if not isinstance(users, list) or not all(isinstance(u, str) and OS_USER_RE.match(u) for u in users):
-        yield "harbor_client_login_users", "must be a list of OS user names"
-        return
     username = config["harbor_client_username"]
     if users and username is None:
         yield (
@@ -229,7 +201,9 @@ def client_problems(config, env=None):
     found = list(hostname_problems(config))
     if found:
         return found
-    found += [*_registry_problems(config), *_choice_problems(config)]
+    client_keys = {key.name for key in KEYS if key.name.startswith(("harbor_client_", "harbor_registry"))}
+    found += [(key, why) for key, why in schema.problems(config) if key in client_keys]
+    found += _registry_problems(config)
     if found:
         return found
     return [*_ca_problems(config), *_login_problems(config, env)]

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from harbor_deploy.lib import tls
+from harbor_deploy.lib import schema, tls
 from harbor_deploy.lib.defaults import (
     HARBOR_LOG_PORT,
-    INSTALLER_SOURCES,
-    KEYS,
     KEYS_BY_NAME,
-    LOG_LEVELS,
-    RECORD_KEYS,
     STORAGE_DRIVERS,
-    TLS_MODES,
     defaults,
     merged,
 )
@@ -39,8 +34,6 @@ MINIMUM_VERSION = (2, 0, 0)
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PURGE_HOURS_RE = re.compile(r"^(\d+)h$")
-ROTATE_SIZE_RE = re.compile(r"^\d+[kMG]?$")
-GO_DURATION_RE = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SERVER_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*$")
@@ -53,23 +46,7 @@ SECRET_KEY_ALIASES = {
     "harbor_db_password": "db_password",
     "harbor_database_password": "db_password",
 }
-RECORD_FIELDS = {name: set(KEYS_BY_NAME[name].default) for name in RECORD_KEYS}
-PROXY_COMPONENTS = ("core", "jobservice", "trivy")
-JOB_LOGGERS = ("STD_OUTPUT", "FILE", "DB")
 STORAGE_OPTIONS = ("ca_bundle", "redirect")
-EXTERNAL_DB_REQUIRED = ("host", "port", "db_name", "username")
-EXTERNAL_DB_FIELDS = (*EXTERNAL_DB_REQUIRED, "password", "ssl_mode", "max_idle_conns", "max_open_conns")
-LOG_ENDPOINT_FIELDS = ("protocol", "host", "port")
-# Keys Harbor accepts as a number or a string; their own checks cover them.
-OPTIONAL_STRING_KEYS = (
-    "harbor_mirror_url",
-    "harbor_installer_file",
-    "harbor_tls_certificate",
-    "harbor_tls_private_key",
-    "harbor_tls_chain",
-    "harbor_external_url",
-)
-INT_OR_STRING_KEYS = ("harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time", "harbor_log_rotate_size")
 
 
 class ConfigError(Exception):
@@ -102,31 +79,6 @@ def _is_dns_name(value):
     return len(value) <= 253 and all(DNS_LABEL_RE.match(label) for label in labels)
 
 
-def _type_problems(config):
-    """Scalar keys must have the type of their default (bools, ints, strings)."""
-    for key in KEYS:
-        value = config.get(key.name)
-        if key.name in OPTIONAL_STRING_KEYS:
-            if value is not None and not isinstance(value, str):
-                yield key.name, "must be a string"
-            continue
-        if key.default is None:
-            continue
-        if isinstance(key.default, bool):
-            if not isinstance(value, bool):
-                yield key.name, "must be true or false"
-        elif key.name in INT_OR_STRING_KEYS:
-            continue
-        elif _is_int(key.default):
-            if not _is_int(value):
-                yield key.name, "must be an integer"
-        elif isinstance(key.default, str):
-            if not isinstance(value, str) or not value:
-                yield key.name, "must be a non-empty string"
-        elif isinstance(key.default, list | dict) and not isinstance(value, type(key.default)):
-            yield key.name, f"must be a {type(key.default).__name__}"
-
-
 def _suggestion(name, known):
     """`` (did you mean x?)`` for the closest known name, compared without the shared prefix."""
     stem = name.removeprefix("harbor_")
@@ -151,16 +103,6 @@ def _unknown_key_problems(data, other_keys):
             )
             continue
         yield name, f"unknown key{_suggestion(name, known)}"
-
-
-def _record_problems(data):
-    for name, fields in RECORD_FIELDS.items():
-        value = data.get(name)
-        if value is None or not isinstance(value, dict):
-            continue
-        for field in value:
-            if field not in fields:
-                yield name, f"unknown field {field!r}{_suggestion(str(field), fields)}"
 
 
 def hostname_problems(config):
@@ -204,8 +146,6 @@ def _version_problems(config):
 
 def _installer_problems(config):
     source = config["harbor_installer_source"]
-    if source not in INSTALLER_SOURCES:
-        yield "harbor_installer_source", f"must be one of {', '.join(INSTALLER_SOURCES)}"
     url = config["harbor_mirror_url"]
     if source == "mirror" and not url:
         yield "harbor_mirror_url", "required when harbor_installer_source is mirror"
@@ -245,9 +185,6 @@ def _port_problems(config):
 
 def _tls_problems(config):
     mode = config["harbor_tls_mode"]
-    if mode not in TLS_MODES:
-        yield "harbor_tls_mode", f"must be one of {', '.join(TLS_MODES)}"
-        return
     sans = config["harbor_tls_extra_sans"]
     if isinstance(sans, list):
         for name in sans:
@@ -314,71 +251,15 @@ def _path_problems(config):
         yield "harbor_install_dir", "must be a dedicated directory"
 
 
-def _duration_problems(config):
-    for key in ("harbor_trivy_timeout", "harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time"):
-        value = config[key]
-        if not (_is_int(value) or isinstance(value, str) and GO_DURATION_RE.match(value)):
-            yield key, 'must be a Go duration such as "5m" or "1h30m", or 0'
-
-
-def _jobservice_problems(config):
-    loggers = config["harbor_jobservice_job_loggers"]
-    if isinstance(loggers, list) and (not loggers or any(x not in JOB_LOGGERS for x in loggers)):
-        yield "harbor_jobservice_job_loggers", f"must be a non-empty list of {', '.join(JOB_LOGGERS)}"
-
-
-def _log_problems(config):
-    if config["harbor_log_level"] not in LOG_LEVELS:
-        yield "harbor_log_level", f"must be one of {', '.join(LOG_LEVELS)}"
-    size = config["harbor_log_rotate_size"]
-    if not (_is_int(size) or isinstance(size, str) and ROTATE_SIZE_RE.match(size)):
-        yield "harbor_log_rotate_size", "must be a size such as 200M (bytes, or with k/M/G)"
-    endpoint = config["harbor_log_external_endpoint"]
-    key = "harbor_log_external_endpoint"
-    if endpoint is None:
-        return
-    if not isinstance(endpoint, dict):
-        yield key, "must be None or {protocol, host, port}"
-        return
-    if endpoint.get("protocol") not in ("tcp", "udp"):
-        yield key, "protocol must be tcp or udp"
-    if not endpoint.get("host"):
-        yield key, "host is required"
-    if not is_port(endpoint.get("port")):
-        yield key, "port must be an integer from 1 to 65535"
-    for field in endpoint:
-        if field not in LOG_ENDPOINT_FIELDS:
-            yield key, f"unknown field {field!r}"
-
-
 def _record_value_problems(config):
     purging = config["harbor_upload_purging"]
     for field in ("age", "interval"):
         match = PURGE_HOURS_RE.match(str(purging.get(field)))
-        if not match or int(match.group(1)) < 2:
+        if match and int(match.group(1)) < 2:
             yield "harbor_upload_purging", f"{field} must be <n>h with n >= 2 (e.g. 168h)"
-    for field in ("enabled", "dryrun"):
-        if not isinstance(purging.get(field), bool):
-            yield "harbor_upload_purging", f"{field} must be true or false"
     cache = config["harbor_cache"]
-    if not isinstance(cache.get("enabled"), bool):
-        yield "harbor_cache", "enabled must be true or false"
-    expire = cache.get("expire_hours")
-    if not _is_int(expire) or cache.get("enabled") and expire <= 0:
+    if cache.get("enabled") and isinstance(cache.get("expire_hours"), int) and cache["expire_hours"] <= 0:
         yield "harbor_cache", "expire_hours must be an integer > 0"
-    metric = config["harbor_metric"]
-    if not isinstance(metric.get("enabled"), bool):
-        yield "harbor_metric", "enabled must be true or false"
-    if not str(metric.get("path", "")).startswith("/"):
-        yield "harbor_metric", "path must start with /"
-    proxy = config["harbor_proxy"]
-    components = proxy.get("components")
-    if not isinstance(components, list) or any(c not in PROXY_COMPONENTS for c in components):
-        yield "harbor_proxy", f"components must be a list of {', '.join(PROXY_COMPONENTS)}"
-    for field in ("http_proxy", "https_proxy", "no_proxy"):
-        value = proxy.get(field)
-        if value is not None and not isinstance(value, str) and reference_name(value) is None:
-            yield "harbor_proxy", f"{field} must be a string, empty, or {{secret: <name>}}"
 
 
 def _storage_problems(config):
@@ -386,13 +267,11 @@ def _storage_problems(config):
     key = "harbor_storage_service"
     if storage is None:
         return
-    if not isinstance(storage, dict):
-        yield key, "must be None or a dict like {s3: {...}}"
-        return
     drivers = [name for name in storage if name not in STORAGE_OPTIONS]
     if len(drivers) != 1:
         yield key, f"must name exactly one storage driver of {', '.join(STORAGE_DRIVERS)}"
     for driver in drivers:
+        # Harbor's prepare would silently store on the filesystem instead: refused here.
         if driver not in STORAGE_DRIVERS:
             yield key, f"storage driver {driver!r} is not one of {', '.join(STORAGE_DRIVERS)}"
         elif driver != "filesystem" and not (isinstance(storage[driver], dict) and storage[driver]):
@@ -404,38 +283,20 @@ def _storage_problems(config):
 
 def _external_problems(config, secrets):
     database = config["harbor_external_database"]
-    key = "harbor_external_database"
-    if database is not None:
-        if not isinstance(database, dict):
-            yield key, "must be None or {host, port, db_name, username, ...}"
-        else:
-            for field in EXTERNAL_DB_REQUIRED:
-                if not database.get(field):
-                    yield key, f"{field} is required"
-            if database.get("port") and not is_port(database["port"]):
-                yield key, "port must be an integer from 1 to 65535"
-            for field in database:
-                if field not in EXTERNAL_DB_FIELDS:
-                    yield key, f"unknown field {field!r}"
-            if "password" in database:
-                if not database["password"]:
-                    yield key, "password is empty"
-            elif secrets is not None and secrets.external_db_password is None:
-                spec = SPECS_BY_NAME["external_db_password"]
-                yield (
-                    key,
-                    (
-                        f"password is required: in the dict, in {spec.env_var} or in "
-                        f"<harbor_secrets_dir>/<hostname>/{spec.name}"
-                    ),
-                )
-    redis = config["harbor_external_redis"]
-    key = "harbor_external_redis"
-    if redis is not None:
-        if not isinstance(redis, dict):
-            yield key, "must be None or {host: <host>:<port>, ...}"
-        elif not redis.get("host"):
-            yield key, "host is required (<host>:<port>)"
+    if (
+        database is not None
+        and "password" not in database
+        and secrets is not None
+        and secrets.external_db_password is None
+    ):
+        spec = SPECS_BY_NAME["external_db_password"]
+        yield (
+            "harbor_external_database",
+            (
+                f"password is required: in the dict, in {spec.env_var} or in "
+                f"<harbor_secrets_dir>/<hostname>/{spec.name}"
+            ),
+        )
 
 
 # How Harbor's prepare passes values on (checked against v2.13.1): into env files that
@@ -572,12 +433,12 @@ def problems(data, secrets=None, other_keys=()):
     ``other_keys`` are further ``harbor_*`` keys that are legitimately present
     (e.g. keys of the client deploy set for all hosts).
     """
-    found = [*_unknown_key_problems(data, other_keys), *_record_problems(data)]
+    found = list(_unknown_key_problems(data, other_keys))
     config = merged(data)
-    type_problems = list(_type_problems(config))
-    found += type_problems
-    # Check the rest with defaults in place of mistyped values: one message per mistake.
-    broken = {key for key, _ in type_problems}
+    shape_problems = list(schema.problems(config))
+    found += shape_problems
+    # The rules with meaning run on defaults in place of misshapen values: one message per mistake.
+    broken = {key.split("[")[0] for key, _ in shape_problems}
     config.update({key: value for key, value in defaults().items() if key in broken})
     checks = (
         hostname_problems,
@@ -587,9 +448,6 @@ def problems(data, secrets=None, other_keys=()):
         _tls_problems,
         _url_problems,
         _path_problems,
-        _duration_problems,
-        _jobservice_problems,
-        _log_problems,
         _record_value_problems,
         _storage_problems,
     )

@@ -130,3 +130,11 @@ def test_readme_key_table_is_the_one_generated_from_keys():
         defaults.readme_with_key_table(text) == text
     ), "README's key table is stale: run .venv/bin/python -m harbor_deploy.lib.defaults"
     assert all(f"`{key.name}`" in text for key in defaults.KEYS)
+
+
+def test_every_key_has_a_json_schema_and_the_defaults_fit_it():
+    from harbor_deploy.lib import schema
+    from harbor_deploy.lib.defaults import defaults
+
+    assert all(schema.key_schema(key) for key in KEYS)
+    assert list(schema.problems({**defaults(), "harbor_hostname": "harbor.example.org"})) == []

@@ -3,7 +3,6 @@ stages -> operations -> facts, with the pure library (harbor_deploy.lib) below a
 them, importing none of them and not pyinfra. Read from the code's own imports."""
 
 import ast
-from pathlib import Path
 
 import pytest
 

@@ -141,7 +141,7 @@ def test_only_harbor_servers_are_configured_and_bad_data_stops_the_run(tmp_path,
         check=False,
     )
     assert failed.returncode != 0
-    assert "harbor_projects[0]: retention template must be one of" in failed.stdout + failed.stderr
+    assert "harbor_projects[0]: retention.rules[0].template must be one of" in failed.stdout + failed.stderr
 
 
 def test_an_endpoint_harbor_cannot_reach_fails_the_host_with_harbors_reason(tmp_path, harbor, secrets):

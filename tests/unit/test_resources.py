@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from harbor_deploy.lib import resources
+from harbor_deploy.lib import resources, validate
 from harbor_deploy.lib.api import AuthenticationError, HarborClient
 from harbor_deploy.lib.secrets import Secret, SecretStore
 from tests.unit.standin_harbor import (
@@ -148,7 +148,6 @@ def test_every_scheduled_gc_type_carries_its_cron():
     [
         ({"schedule": "5 0 0 * * *"}, "seconds"),
         ({"schedule": "0 0 *  * * *"}, "6-field cron"),
-        ({"schedule": "Daily", "workers": 6}, "workers must be an integer from 1 to 5"),
     ],
 )
 def test_gc_schedules_harbor_refuses_are_refused_first(raw, message):
@@ -179,27 +178,28 @@ def test_registry_payload_sends_the_secret_only_inside_the_credential():
 
 
 def test_problems_name_the_entry_and_the_mistake():
-    found = dict(
-        resources.problems(
-            {
-                "harbor_projects": [{"name": "ci", "severity": "extreme"}, {"name": "Bad Name"}],
-                "harbor_robots": [{"name": "x", "duration": 0}],
-                "harbor_users": [
-                    {"username": "a", "password": "inline"},
-                    {"username": "b"},
-                    {"username": "c", "email": "c@example.org", "comment": "x" * 31},
-                ],
-                "harbor_gc_schedule": {"schedule": "sometimes"},
-            }
-        )
-    )
-    assert "severity must be one of" in found["harbor_projects[0]"]
-    assert "lowercase" in found["harbor_projects[1]"]
-    assert "duration" in found["harbor_robots[0]"]
-    assert "unknown field(s) of a user: password" in found["harbor_users[0]"]
-    assert "email is required" in found["harbor_users[1]"]
-    assert "at most 30 bytes" in found["harbor_users[2]"]
-    assert "harbor_gc_schedule" in found
+    """Shapes come from the schema, Harbor's rules from the kinds: both name the entry."""
+    data = {
+        "harbor_hostname": "harbor.example.org",
+        "harbor_projects": [{"name": "ci", "severity": "extreme"}, {"name": "Bad Name"}],
+        "harbor_robots": [{"name": "x", "duration": 0}],
+        "harbor_users": [
+            {"username": "a", "password": "inline"},
+            {"username": "b"},
+            {"username": "c", "email": "c@example.org", "comment": "x" * 31},
+        ],
+        "harbor_gc_schedule": {"schedule": "Daily", "workers": 6},
+    }
+    shapes = dict(validate.problems(data))
+    assert "severity must be one of" in shapes["harbor_projects[0]"]
+    assert "lowercase" in shapes["harbor_projects[1]"]
+    assert "duration" in shapes["harbor_robots[0]"]
+    assert "unknown field 'password' (did you mean password_env?)" in shapes["harbor_users[0]"]
+    assert shapes["harbor_gc_schedule"] == "workers must be an integer from 1 to 5"
+    rules = dict(resources.problems({**data, "harbor_gc_schedule": {"schedule": "sometimes"}}))
+    assert "email is required" in rules["harbor_users[1]"]
+    assert "at most 30 bytes" in rules["harbor_users[2]"]
+    assert "is not Hourly, Daily, Weekly or a 6-field cron" in rules["harbor_gc_schedule"]
 
 
 def test_a_change_prints_resource_and_fields_only():

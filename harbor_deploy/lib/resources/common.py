@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from harbor_deploy.lib.api import path_segment
 
 STATES = ("present", "absent")
-NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Harbor's named schedules as the 6-field crons its UI sends for them.
 NAMED_SCHEDULES = {"Hourly": "0 0 * * * *", "Daily": "0 0 0 * * *", "Weekly": "0 0 0 * * 0"}
@@ -80,14 +79,6 @@ def _state(raw):
     if state not in STATES:
         raise ValueError(f"state must be present or absent, not {state!r}")
     return state
-
-
-def _refuse_unknown(raw, known, what):
-    if not isinstance(raw, dict):
-        raise ValueError(f"a {what} must be a dict")
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"unknown field(s) of a {what}: {', '.join(unknown)}")
 
 
 def _presence(client, kind, label, spec, current, path, create):

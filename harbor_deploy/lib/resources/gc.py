@@ -2,20 +2,18 @@
 
 import json
 
-from harbor_deploy.lib.resources.common import Change, _cron, _is_int, _refuse_unknown
+from harbor_deploy.lib.resources.common import Change, _cron
 
-GC_DEFAULT_WORKERS, GC_MAX_WORKERS = 1, 5
+GC_DEFAULT_WORKERS = 1
 
 
 def gc_spec(raw):
-    """``{schedule, delete_untagged?, workers?}``; schedule "None" removes it."""
-    _refuse_unknown(raw, {"schedule", "delete_untagged", "workers"}, "gc schedule")
+    """``{schedule, delete_untagged?, workers?}`` (shape checked by ``schema``); schedule
+    "None" removes it."""
     if raw["schedule"] == "None":
         return {"type": "None", "cron": "", "parameters": {}}
     kind, cron = _cron(raw["schedule"])
     workers = raw.get("workers", GC_DEFAULT_WORKERS)
-    if not _is_int(workers) or not 1 <= workers <= GC_MAX_WORKERS:
-        raise ValueError(f"workers must be an integer from 1 to {GC_MAX_WORKERS}")
     # Harbor keeps exactly these two parameters with a schedule.
     parameters = {"delete_untagged": bool(raw.get("delete_untagged", True)), "workers": workers}
     return {"type": kind, "cron": cron, "parameters": parameters}

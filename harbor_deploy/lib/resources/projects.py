@@ -4,11 +4,9 @@ from functools import partial
 
 from harbor_deploy.lib.api import path_segment
 from harbor_deploy.lib.resources.common import (
-    NAME_RE,
     Change,
     ResourceError,
     _bool_string,
-    _refuse_unknown,
     _state,
     find_project,
     find_registry,
@@ -27,25 +25,9 @@ BY_NAME = {"X-Is-Resource-Name": "true"}
 
 
 def project_spec(raw):
-    """A project entry of ``harbor_projects``, normalized; unknown fields refused."""
-    known = {
-        "name",
-        "state",
-        "public",
-        "storage_quota",
-        "auto_scan",
-        "prevent_vulnerable",
-        "severity",
-        "proxy_cache",
-        "members",
-        "retention",
-    }
-    _refuse_unknown(raw, known, "project")
-    name = raw["name"]
-    if not NAME_RE.match(name):
-        raise ValueError(f"project name {name!r} must be lowercase letters, digits and ._-")
+    """A project entry of ``harbor_projects`` (shape checked by ``schema``), normalized."""
     spec = {
-        "name": name,
+        "name": raw["name"],
         "state": _state(raw),
         "metadata": {},
         "storage_limit": None,
@@ -55,21 +37,14 @@ def project_spec(raw):
     }
     for key, meta in (("public", "public"), ("auto_scan", "auto_scan"), ("prevent_vulnerable", "prevent_vul")):
         if key in raw:
-            if not isinstance(raw[key], bool):
-                raise ValueError(f"{key} must be true or false")
             spec["metadata"][meta] = _bool_string(raw[key])
     if "severity" in raw:
-        if raw["severity"] not in SEVERITIES:
-            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
         spec["metadata"]["severity"] = raw["severity"]
     if raw.get("storage_quota") is not None:
         spec["storage_limit"] = parse_size(raw["storage_quota"])
     for member in raw.get("members") or []:
-        _refuse_unknown(member, {"user", "role", "state"}, f"member of project {name}")
-        role = member.get("role", "developer")
-        if role not in ROLES:
-            raise ValueError(f"role of {member['user']} must be one of {', '.join(ROLES)}")
-        spec["members"].append({"user": member["user"], "role_id": ROLES[role], "state": _state(member)})
+        role = ROLES[member.get("role", "developer")]
+        spec["members"].append({"user": member["user"], "role_id": role, "state": _state(member)})
     if raw.get("retention") is not None:
         spec["retention"] = retention_spec(raw["retention"])
     return spec

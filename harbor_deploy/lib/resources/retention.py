@@ -3,21 +3,20 @@
 import json
 
 from harbor_deploy.lib.api import NotFound
-from harbor_deploy.lib.resources.common import Change, _cron, _refuse_unknown, find_project
+from harbor_deploy.lib.resources.common import Change, _cron, find_project
 
 RETENTION_TEMPLATES = ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always")
 
 
 def retention_spec(raw):
-    """``{schedule?, rules: [{template, count?, repositories?, tags?, untagged?}]}`` -> rules, cron."""
-    _refuse_unknown(raw, {"schedule", "rules"}, "retention")
+    """``{schedule?, rules: [{template, count?, repositories?, tags?, untagged?}]}`` (shape
+    checked by ``schema``) -> rules, cron."""
     rules = []
     for rule in raw["rules"]:
-        _refuse_unknown(rule, {"template", "count", "repositories", "tags", "untagged"}, "retention rule")
         template = rule["template"]
-        if template not in RETENTION_TEMPLATES:
-            raise ValueError(f"retention template must be one of {', '.join(RETENTION_TEMPLATES)}")
-        params = {} if template == "always" else {template: int(rule["count"])}
+        if template != "always" and "count" not in rule:
+            raise ValueError(f"retention rule {template} needs a count")
+        params = {} if template == "always" else {template: rule["count"]}
         rules.append(
             {
                 "disabled": False,

@@ -3,10 +3,8 @@
 import logging
 
 from harbor_deploy.lib.resources.common import (
-    NAME_RE,
     Change,
     _presence,
-    _refuse_unknown,
     _state,
     find_project,
 )
@@ -38,27 +36,18 @@ def _access(items):
 
 
 def robot_spec(raw):
-    """A robot of ``harbor_robots``: project-level when ``project`` is set (push/pull by
-    default), else system-level over ``projects`` (default all: "*")."""
-    _refuse_unknown(
-        raw,
-        {"name", "project", "projects", "access", "duration", "description", "disable", "refresh", "state"},
-        "robot",
-    )
-    name, project = raw["name"], raw.get("project")
-    if not NAME_RE.match(name):
-        raise ValueError(f"robot name {name!r} must be lowercase letters, digits and ._-")
-    duration = raw.get("duration", -1)
-    if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
-        raise ValueError("duration must be -1 (never expires) or a number of days")
+    """A robot of ``harbor_robots`` (shape checked by ``schema``): project-level when
+    ``project`` is set (push/pull by default), else system-level over ``projects``
+    (default all: "*")."""
+    project = raw.get("project")
     access = _access(raw.get("access", DEFAULT_ROBOT_ACCESS))
     namespaces = [project] if project else list(raw.get("projects", ["*"]))
     return {
-        "name": name,
+        "name": raw["name"],
         "project": project,
         "level": "project" if project else "system",
         "state": _state(raw),
-        "duration": duration,
+        "duration": raw.get("duration", -1),
         "description": raw.get("description", ""),
         "disable": bool(raw.get("disable", False)),
         "refresh": bool(raw.get("refresh", False)),

@@ -3,7 +3,7 @@
 import logging
 import re
 
-from harbor_deploy.lib.resources.common import ENV_NAME_RE, Change, ResourceError, _presence, _refuse_unknown, _state
+from harbor_deploy.lib.resources.common import Change, ResourceError, _presence, _state
 from harbor_deploy.lib.secrets import generate_password, meets_harbor_password_rule, user_secret_name
 
 logger = logging.getLogger(__name__)
@@ -20,34 +20,24 @@ EMAIL_RE = re.compile(
 
 def user_spec(raw):
     """A user of ``harbor_users``. Harbor requires an email and a real name (the name
-    defaults to the username) and replaces email, real name and comment together."""
-    _refuse_unknown(raw, {"username", "email", "realname", "comment", "password_env", "state"}, "user")
+    defaults to the username) and replaces email, real name and comment together (shape
+    checked by ``schema``, Harbor's rules here)."""
     username = raw["username"]
     state = _state(raw)
-    if (
-        not isinstance(username, str)
-        or not 1 <= len(username.encode()) <= 255
-        or any(char in username for char in ILLEGAL_NAME_CHARS)
-    ):
+    if not 1 <= len(username.encode()) <= 255 or any(char in username for char in ILLEGAL_NAME_CHARS):
         raise ValueError(f"username must be 1-255 bytes without any of {ILLEGAL_NAME_CHARS}")
-    if raw.get("password_env") is not None and not ENV_NAME_RE.match(str(raw["password_env"])):
-        raise ValueError("password_env must be the name of an environment variable")
     spec = {"username": username, "state": state, "password_env": raw.get("password_env"), "profile": None}
     if state == "absent":
         return spec
     email = raw.get("email")
     if not email:
         raise ValueError("email is required (Harbor refuses a user without one)")
-    if not isinstance(email, str) or not EMAIL_RE.match(email):
+    if not EMAIL_RE.match(email):
         raise ValueError(f"email {email!r} is not an address Harbor accepts")
     realname = raw.get("realname", username)
-    if (
-        not isinstance(realname, str)
-        or not 1 <= len(realname.encode()) <= 255
-        or any(char in realname for char in ILLEGAL_NAME_CHARS)
-    ):
+    if not 1 <= len(realname.encode()) <= 255 or any(char in realname for char in ILLEGAL_NAME_CHARS):
         raise ValueError(f"realname must be 1-255 bytes without any of {ILLEGAL_NAME_CHARS}")
-    if not isinstance(raw.get("comment", ""), str) or len(raw.get("comment", "").encode()) > 30:
+    if len(raw.get("comment", "").encode()) > 30:
         raise ValueError("comment must be at most 30 bytes (Harbor's limit)")
     # The fields the inventory names; a new user gets the real name from the username.
     spec["profile"] = {key: raw[key] for key in ("email", "realname", "comment") if key in raw}
