@@ -21,6 +21,7 @@ from harbor_deploy.facts.docker_client import ClientRegistryState
 from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
 from harbor_deploy.facts.tls import CertificateExpiry
+from harbor_deploy.lib.api import served_url
 from harbor_deploy.lib.client import registry_address
 from harbor_deploy.lib.defaults import DEFAULT_VERSION, SERVER_TLS_CERTIFICATE, merged
 from harbor_deploy.stages import client, configure, server
@@ -112,12 +113,7 @@ def harbor_status(**data):
     config = merged(host_data(overrides=data))  # reads only: no validation, no secrets
     version = config["harbor_version"] if config["harbor_version"] != "latest" else DEFAULT_VERSION
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"], version=version)
-    scheme, port = (
-        ("http", config["harbor_http_port"])
-        if config["harbor_tls_mode"] == "http"
-        else ("https", config["harbor_https_port"])
-    )
-    health = host.get_fact(HarborHealth, url=f"{scheme}://127.0.0.1:{port}")
+    health = host.get_fact(HarborHealth, url=served_url(config, "127.0.0.1"))
     certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
     firewall = host.get_fact(FirewalldState)
     zone = firewall["zones"].get(config["harbor_firewall_zone"], {})

@@ -228,19 +228,30 @@ def path_segment(value):
     return quote(str(value), safe="")
 
 
+def served_url(config, host=None):
+    """The URL nginx serves on ``host`` (default: ``harbor_hostname``): https on the
+    HTTPS port, or http on the HTTP port in TLS mode "http"; default ports left out."""
+    host = host or config["harbor_hostname"]
+    if config["harbor_tls_mode"] == "http":
+        scheme, port, default = "http", config["harbor_http_port"], 80
+    else:
+        scheme, port, default = "https", config["harbor_https_port"], 443
+    return f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
+
+
+def public_url(config):
+    """Where Harbor's users reach it: ``harbor_external_url``, else the served URL."""
+    return (config.get("harbor_external_url") or served_url(config)).rstrip("/")
+
+
 def default_url(config):
-    """``harbor_api_url``, else ``harbor_external_url``, else the URL nginx serves on
-    ``harbor_api_host`` (default: the hostname) and the configured port."""
+    """Where the controller calls the API: ``harbor_api_url``, else ``harbor_external_url``,
+    else the URL served on ``harbor_api_host`` (default: the hostname)."""
     if config.get("harbor_api_url"):
         return config["harbor_api_url"].rstrip("/")
     if config.get("harbor_external_url"):
-        return config["harbor_external_url"].rstrip("/")
-    hostname = config.get("harbor_api_host") or config["harbor_hostname"]
-    if config["harbor_tls_mode"] == "http":
-        port = config["harbor_http_port"]
-        return f"http://{hostname}" if port == 80 else f"http://{hostname}:{port}"
-    port = config["harbor_https_port"]
-    return f"https://{hostname}" if port == 443 else f"https://{hostname}:{port}"
+        return public_url(config)
+    return served_url(config, config.get("harbor_api_host"))
 
 
 def default_verify(config):

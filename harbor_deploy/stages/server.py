@@ -20,6 +20,7 @@ from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInst
 from harbor_deploy.facts.host import HostOverview, ServerResources
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.lib import TEMPLATES, harbor_yml, installer, tls
+from harbor_deploy.lib.api import public_url, served_url
 from harbor_deploy.lib.defaults import (
     HARBOR_LOG_PORT,
     SERVER_TLS_CA,
@@ -63,9 +64,7 @@ class ServerPlan:
 
     @property
     def local_url(self):
-        if self.config["harbor_tls_mode"] == "http":
-            return f"http://127.0.0.1:{self.config['harbor_http_port']}"
-        return f"https://127.0.0.1:{self.config['harbor_https_port']}"
+        return served_url(self.config, "127.0.0.1")
 
 
 # The TLS files the server deploy places, as the controller names them.
@@ -374,11 +373,7 @@ def verify(plan, changes):
 
 
 def summary(plan):
-    url = plan.config["harbor_external_url"] or (
-        f"http://{plan.config['harbor_hostname']}:{plan.config['harbor_http_port']}"
-        if plan.config["harbor_tls_mode"] == "http"
-        else f"https://{plan.config['harbor_hostname']}:{plan.config['harbor_https_port']}"
-    )
+    url = public_url(plan.config)
     managed = secrets_dir(plan.config) / MANAGED_ADMIN_PASSWORD
     where = (
         f"file {managed}, rotated by deploys/configure.py" if managed.exists() else plan.secrets.admin_password.source

@@ -1,0 +1,163 @@
+"""The packaged deploys: what ``deploys/*.py`` run, to call from your own deploy file.
+
+    from pyinfra import host
+    from harbor_deploy import harbor_server, harbor_clients, harbor_configure
+
+    if "registry" in host.groups:
+        harbor_server()                            # data from the inventory (README's key table)
+        harbor_configure(harbor_gc_schedule={"schedule": "Daily"})   # or overridden by keyword
+
+Each one validates the host's data (with the keyword arguments winning) before any
+host changes, exactly as the entry files do; pyinfra's global arguments (``_sudo``...)
+apply to every operation inside.
+"""
+
+import json
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+
+from harbor_deploy.facts.docker_client import ClientRegistryState
+from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
+from harbor_deploy.facts.tls import CertificateExpiry
+from harbor_deploy.lib.api import served_url
+from harbor_deploy.lib.client import registry_address
+from harbor_deploy.lib.defaults import DEFAULT_VERSION, SERVER_TLS_CERTIFICATE, merged
+from harbor_deploy.stages import client, configure, server
+from harbor_deploy.stages.context import host_data
+from harbor_deploy.stages.docker_engine import docker_engine
+
+
+@deploy("Harbor server")
+def harbor_server(**data):
+    """
+    Bare server to a healthy Harbor; run again, nothing changes.
+
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_server(harbor_version="v2.13.1")
+    """
+    plan = server.plan(data)  # validates data and fetches the installer before any change
+    server.controller_secrets(plan)
+    server.preflight(plan)
+    docker_engine()
+    server.installer_bundle(plan)
+    inputs = [*server.tls_files(plan), server.harbor_config(plan)]
+    unit = server.systemd_unit(plan)
+    applied = server.apply(plan, inputs)
+    server.service(plan)
+    server.firewall(plan)
+    server.verify(plan, changes=[*inputs, unit, applied])
+    server.summary(plan)
+
+
+@deploy("Harbor clients")
+def harbor_clients(**data):
+    """
+    A Docker host trusts, logs in to, pushes to and pulls from Harbor; run again,
+    nothing changes and nothing restarts.
+
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_clients(harbor_client_username="robot$apps+puller")
+    """
+    plan = client.plan(data)  # checks data and resolves CA and password before any change
+    docker_engine()
+    client.daemon_config(plan)
+    client.trust(plan)
+    client.login(plan)
+    if plan.smoke_test:
+        client.smoke_test(plan)
+
+
+@deploy("Harbor configuration")
+def harbor_configure(group="harbor_servers", **data):
+    """
+    Harbor's settings as code (admin password, registries, users, projects, members,
+    robots, retention, GC) through its REST API, from the controller.
+
+    + group: hosts of this group sharing an API URL are one Harbor, configured once
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_configure(harbor_robots=[{"name": "ci", "project": "apps"}])
+    """
+    if not configure.configures_here(group, data):
+        return
+    plan = configure.plan(data)  # checks data and reaches the API before any change
+    configure.admin_password(plan)
+    configure.harbor_resources(plan)
+
+
+@deploy("Harbor status")
+def harbor_status(**data):
+    """
+    Print one ``harbor-status <host> <json>`` line: installed and running version, kept
+    releases, harbor.service, each container's state and health, Harbor's own health
+    answer, the served certificate's expiry and Harbor's firewalld service. Changes nothing.
+
+    + data: ``harbor_*`` keys overriding the host's data
+    """
+    config = merged(host_data(overrides=data))  # reads only: no validation, no secrets
+    version = config["harbor_version"] if config["harbor_version"] != "latest" else DEFAULT_VERSION
+    installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"], version=version)
+    health = host.get_fact(HarborHealth, url=served_url(config, "127.0.0.1"))
+    certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
+    firewall = host.get_fact(FirewalldState)
+    zone = firewall["zones"].get(config["harbor_firewall_zone"], {})
+    status = {
+        "running_version": installation["running_version"],
+        "release_dir": installation["release_dir"],
+        "releases": installation["releases"],
+        "service": f"{installation['service_enabled']}/{installation['service_active']}",
+        "health": (health["api"] or {}).get("status", "no answer"),
+        "containers": {name: f"{c['state']}/{c['health']}" for name, c in health["containers"].items()},
+        "certificate_not_after": certificate["not_after"].isoformat() if certificate else None,
+        # Harbor's ports live in the firewalld service the server deploy owns.
+        "firewalld": {
+            "service_ports": firewall["local_services"].get(server.FIREWALLD_SERVICE),
+            "enabled": server.FIREWALLD_SERVICE in zone.get("runtime_services", []),
+            "zone_ports": zone.get("runtime"),
+        }
+        if firewall["running"]
+        else None,
+    }
+    logger.info(f"harbor-status {host.name} {json.dumps(status, sort_keys=True)}")
+
+
+@deploy("Harbor client status")
+def harbor_client_status(**data):
+    """
+    Print one ``client-state <host> <json>`` line: trust mode, certs.d CA sha256,
+    daemon.json entries for the registry and, per login user, whether the stored login
+    works. Changes nothing.
+
+    + data: ``harbor_*`` keys overriding the host's data
+    """
+    config = merged(host_data(overrides=data))  # needs no password: it only reads
+    state = host.get_fact(
+        ClientRegistryState, registry=registry_address(config), users=list(config["harbor_client_login_users"])
+    )
+    print(f"client-state {host.name} {json.dumps(state, sort_keys=True)}", flush=True)
+
+
+__all__ = [
+    "docker_engine",
+    "harbor_client_status",
+    "harbor_clients",
+    "harbor_configure",
+    "harbor_server",
+    "harbor_status",
+]

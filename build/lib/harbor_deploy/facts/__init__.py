@@ -1,0 +1,1 @@
+"""Custom pyinfra facts for harbor-deploy (one remote round trip each)."""

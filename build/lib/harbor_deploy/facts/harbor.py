@@ -1,0 +1,118 @@
+import json
+import shlex
+
+from pyinfra.api import FactBase
+
+from harbor_deploy.facts.output import key_values, split_at
+
+CONTAINER_MARKER = "--- containers"
+# Harbor's compose project: pinned so the name never follows a versioned directory.
+COMPOSE_PROJECT = "harbor"
+
+
+class HarborInstallation(FactBase[dict]):
+    """
+    Returns what is installed under a Harbor install dir, read from real artifacts
+    (the installer writes no marker): the release directory the install dir points
+    to, the bundle's version (from its ``harbor.vX.Y.Z.tar.gz``), the releases kept
+    beside it, the generated ``docker-compose.yml`` and ``harbor.yml`` (mtimes and
+    sha256), the images loaded for that version, the compose project's containers
+    and the ``harbor.service`` state, in one round trip.
+
+    .. code:: python
+
+        {
+            "release_dir": "/usr/local/harbor-v2.13.1",
+            "bundle_version": "v2.13.1",
+            "releases": ["/usr/local/harbor-v2.13.1"],
+            "compose_mtime": 1764262000, "harbor_yml_mtime": 1764261990,
+            "harbor_yml_sha256": "…", "images_loaded": True,
+            "containers": {"harbor-core": {"image": "goharbor/harbor-core:v2.13.1",
+                                           "state": "running"}},
+            "running_version": "v2.13.1",
+            "service_enabled": "enabled", "service_active": "active",
+        }
+    """
+
+    def command(self, install_dir, version):
+        d = shlex.quote(install_dir.rstrip("/"))
+        return (
+            f"target=$(readlink -f {d} 2>/dev/null); "
+            f'[ -d "$target" ] || target=""; echo "release_dir=$target"; '
+            'echo "bundle=$(cd "$target" 2>/dev/null && ls harbor.v*.tar.gz 2>/dev/null | head -n1)"; '
+            f'echo "releases=$(ls -d {d}-v* 2>/dev/null | tr "\\n" " ")"; '
+            'echo "compose_mtime=$(stat -c %Y "$target/docker-compose.yml" 2>/dev/null)"; '
+            'echo "harbor_yml_mtime=$(stat -c %Y "$target/harbor.yml" 2>/dev/null)"; '
+            'echo "harbor_yml_sha256=$(sha256sum "$target/harbor.yml" 2>/dev/null | cut -d" " -f1)"; '
+            f'echo "images_loaded=$(docker image inspect goharbor/harbor-core:{shlex.quote(version)} '
+            '>/dev/null 2>&1 && echo yes)"; '
+            'echo "service_enabled=$(systemctl is-enabled harbor.service 2>/dev/null)"; '
+            'echo "service_active=$(systemctl is-active harbor.service 2>/dev/null)"; '
+            f"echo {CONTAINER_MARKER}; "
+            f"docker ps -a --filter label=com.docker.compose.project={COMPOSE_PROJECT} "
+            "--format '{{.Names}} {{.Image}} {{.State}}' 2>/dev/null || true"
+        )
+
+    def process(self, output):
+        head, listed = split_at(output, CONTAINER_MARKER)
+        values = key_values(head)
+        containers = {}
+        for line in listed or []:
+            parts = line.split()
+            if len(parts) == 3:
+                containers[parts[0]] = {"image": parts[1], "state": parts[2]}
+        bundle = values.get("bundle") or ""
+        core = containers.get("harbor-core", {}).get("image", "")
+        return {
+            "release_dir": values.get("release_dir") or None,
+            "bundle_version": bundle[len("harbor.") : -len(".tar.gz")] if bundle else None,
+            "releases": values.get("releases", "").split(),
+            "compose_mtime": int(values["compose_mtime"]) if values.get("compose_mtime") else None,
+            "harbor_yml_mtime": int(values["harbor_yml_mtime"]) if values.get("harbor_yml_mtime") else None,
+            "harbor_yml_sha256": values.get("harbor_yml_sha256") or None,
+            "images_loaded": values.get("images_loaded") == "yes",
+            "containers": containers,
+            "running_version": core.rsplit(":", 1)[1] if ":" in core else None,
+            "service_enabled": values.get("service_enabled") or None,
+            "service_active": values.get("service_active") or None,
+        }
+
+
+class HarborHealth(FactBase[dict]):
+    """
+    Returns each Harbor container's state, health and start time, and Harbor's own
+    ``/api/v2.0/health`` answer (``None`` when it does not answer), in one round trip.
+    Only these fields are read from ``docker inspect``: container environments hold
+    secrets.
+
+    .. code:: python
+
+        {
+            "containers": {"harbor-core": {"state": "running", "health": "healthy",
+                                           "started_at": "2026-11-27T17:00:00.1Z"}},
+            "api": {"status": "healthy", "components": [{"name": "core", "status": "healthy"}]},
+        }
+    """
+
+    def command(self, url):
+        return (
+            f"ids=$(docker ps -aq --filter label=com.docker.compose.project={COMPOSE_PROJECT} 2>/dev/null); "
+            '[ -z "$ids" ] || docker inspect --format '
+            "'{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
+            "{{.State.StartedAt}}' $ids; "
+            f"echo {CONTAINER_MARKER}; "
+            f"curl -sk --max-time 5 {shlex.quote(url.rstrip('/') + '/api/v2.0/health')} || true"
+        )
+
+    def process(self, output):
+        listed, answer = split_at(output, CONTAINER_MARKER)
+        containers = {}
+        for line in listed:
+            parts = line.split()
+            if len(parts) == 4:
+                containers[parts[0].lstrip("/")] = {"state": parts[1], "health": parts[2], "started_at": parts[3]}
+        try:
+            api = json.loads("\n".join(answer or []))
+        except ValueError:
+            api = None
+        return {"containers": containers, "api": api if isinstance(api, dict) else None}

@@ -1,0 +1,101 @@
+import re
+import shlex
+
+from pyinfra.api import FactBase
+
+from harbor_deploy.facts.output import key_values
+
+
+class HostOverview(FactBase[dict]):
+    """
+    Returns what a deploy first needs to know about a host, in one round trip:
+    the OS, the systemd state, the docker engine and compose v2 versions (``None``
+    when absent or not running) and the firewalld state.
+
+    .. code:: python
+
+        {
+            "os_id": "debian",
+            "os_version_id": "13",
+            "os_codename": "trixie",
+            "os_name": "Debian GNU/Linux 13 (trixie)",
+            "systemd_state": "running",
+            "docker_installed": True,
+            "docker_version": "26.1.5+dfsg1",
+            "compose_version": "2.26.1-4",
+            "firewalld_state": "running",
+        }
+    """
+
+    def command(self):
+        return (
+            ". /etc/os-release 2>/dev/null; "
+            'echo "os_id=$ID"; echo "os_version_id=$VERSION_ID"; '
+            'echo "os_codename=$VERSION_CODENAME"; echo "os_name=$PRETTY_NAME"; '
+            'echo "systemd_state=$(systemctl is-system-running 2>/dev/null)"; '
+            'echo "docker_installed=$(command -v dockerd >/dev/null && echo yes)"; '
+            "echo \"docker_version=$(docker version --format '{{.Server.Version}}' 2>/dev/null)\"; "
+            'echo "compose_version=$(docker compose version --short 2>/dev/null)"; '
+            'echo "firewalld_state=$(firewall-cmd --state 2>/dev/null || echo not running)"'
+        )
+
+    def process(self, output):
+        values = key_values(output)
+        overview = {
+            key: values.get(key) or None
+            for key in (
+                "os_id",
+                "os_version_id",
+                "os_codename",
+                "os_name",
+                "systemd_state",
+                "docker_version",
+                "compose_version",
+                "firewalld_state",
+            )
+        }
+        overview["docker_installed"] = values.get("docker_installed") == "yes"
+        return overview
+
+
+class ServerResources(FactBase[dict]):
+    """
+    Returns what Harbor's minimums and port checks need, in one round trip: CPU
+    count, memory, free disk where ``path`` is (or its nearest existing parent),
+    machine type, and the listening TCP ports with the program that owns each.
+
+    .. code:: python
+
+        {
+            "cpus": 2, "memory_mib": 24105, "disk_free_mib": 79664, "machine": "x86_64",
+            "listening": {22: "sshd", 8443: "docker-proxy"},
+        }
+    """
+
+    def command(self, path="/"):
+        return (
+            f'p={shlex.quote(path)}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; '
+            'echo "cpus=$(nproc)"; '
+            "echo \"memory_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)\"; "
+            'echo "disk_free_mib=$(df -Pm "$p" | awk \'NR==2 {print $4}\')"; '
+            'echo "machine=$(uname -m)"; '
+            'ss -Hltnp 2>/dev/null | awk \'{print "listen=" $4 " " $6}\''
+        )
+
+    def process(self, output):
+        values, listening = {}, {}
+        for line in output:
+            key, _, value = line.partition("=")
+            if key == "listen":
+                address, _, owner = value.partition(" ")
+                program = re.search(r'\(\("([^"]+)"', owner)
+                listening.setdefault(int(address.rsplit(":", 1)[1]), program.group(1) if program else None)
+            elif key:
+                values[key] = value
+        return {
+            "cpus": int(values.get("cpus") or 0),
+            "memory_mib": int(values.get("memory_kib") or 0) // 1024,
+            "disk_free_mib": int(values.get("disk_free_mib") or 0),
+            "machine": values.get("machine") or None,
+            "listening": listening,
+        }

@@ -1,0 +1,177 @@
+"""
+Open or close ports and services in firewalld, permanently and at runtime.
+"""
+
+from pyinfra import host
+from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
+
+from harbor_deploy.facts.firewalld import FirewalldState
+
+PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
+
+
+def _converge(kind, value, zone, present, permanent, runtime):
+    """Yield the firewall-cmd commands that bring ``value`` to ``present`` in the
+    permanent configuration and in the runtime, each only where it differs."""
+    state = host.get_fact(FirewalldState)
+    if not state["running"]:
+        why = "not installed" if not state["installed"] else "not running"
+        host.noop(f"firewalld is {why}: {kind} {value} left as is")
+        return
+
+    zone = zone or state["default_zone"]
+    if zone not in state["zones"]:
+        raise OperationError(f"firewalld has no zone {zone!r} (zones: {', '.join(state['zones'])})")
+    zone_state = state["zones"][zone]
+
+    action = "add" if present else "remove"
+    scopes = ((["--permanent"], zone_state[permanent]), ([], zone_state[runtime]))
+    changes = [flags for flags, listed in scopes if (value in listed) != present]
+    if not changes:
+        host.noop(f"{kind} {value} is already {'open' if present else 'closed'} in zone {zone}")
+    for flags in changes:
+        yield StringCommand(
+            "firewall-cmd",
+            *flags,
+            QuoteString(f"--zone={zone}"),
+            QuoteString(f"--{action}-{kind}={value}"),
+        )
+
+
+@operation()
+def port(port, protocol="tcp", zone=None, present=True):
+    """
+    Open or close a port in a firewalld zone, in the permanent configuration and at
+    runtime (no reload, so other runtime-only rules survive).
+
+    + port: port number or range (``8080`` or ``"8000-8010"``)
+    + protocol: ``tcp``, ``udp``, ``sctp`` or ``dccp``
+    + zone: firewalld zone, default: the host's default zone
+    + present: whether the port should be open
+
+    Nothing to do, and nothing done, when firewalld is not installed or not running.
+
+    **Example:**
+
+    .. code:: python
+
+        from harbor_deploy.operations import firewalld
+        firewalld.port(
+            name="Open the Harbor HTTPS port",
+            port=443,
+            protocol="tcp",
+        )
+    """
+
+    if protocol not in PROTOCOLS:
+        raise OperationValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    yield from _converge("port", f"{port}/{protocol}", zone, present, "permanent", "runtime")
+
+
+@operation()
+def service(service, zone=None, present=True):
+    """
+    Enable or disable a firewalld service (``http``, ``https``, ...) in a zone, in
+    the permanent configuration and at runtime.
+
+    + service: firewalld service name
+    + zone: firewalld zone, default: the host's default zone
+    + present: whether the service should be allowed
+
+    **Example:**
+
+    .. code:: python
+
+        from harbor_deploy.operations import firewalld
+        firewalld.service(
+            name="Allow HTTPS",
+            service="https",
+        )
+    """
+
+    yield from _converge("service", service, zone, present, "services", "runtime_services")
+
+
+@operation()
+def service_ports(service, ports, zone=None, description=""):
+    """
+    Open ``ports`` through a firewalld service of their own, enabled in a zone
+    (permanently and at runtime): a port left out of ``ports`` later is closed with
+    it, and ports of the list also opened directly in the zone are folded into it.
+
+    + service: name of the local service definition (``/etc/firewalld/services/<service>.xml``)
+    + ports: ``["8443/tcp", ...]``
+    + zone: firewalld zone, default: the host's default zone
+    + description: the service's description, set when it is created
+
+    firewalld changes a service definition in its permanent configuration only: when
+    it changes, a ``firewall-cmd --reload`` applies it (runtime-only rules of others
+    are lost then, as with any reload); when nothing changed, nothing runs.
+
+    **Example:**
+
+    .. code:: python
+
+        from harbor_deploy.operations import firewalld
+        firewalld.service_ports(
+            name="Harbor's ports",
+            service="harbor",
+            ports=["8443/tcp", "8081/tcp"],
+        )
+    """
+    state = host.get_fact(FirewalldState)
+    if not state["running"]:
+        why = "not installed" if not state["installed"] else "not running"
+        host.noop(f"firewalld is {why}: service {service} left as is")
+        return
+    zone = zone or state["default_zone"]
+    if zone not in state["zones"]:
+        raise OperationError(f"firewalld has no zone {zone!r} (zones: {', '.join(state['zones'])})")
+    zone_state = state["zones"][zone]
+    current = state["local_services"].get(service)
+    definition = QuoteString(f"--service={service}")
+    permanent = []
+    if current is None:
+        permanent.append(StringCommand("firewall-cmd", "--permanent", QuoteString(f"--new-service={service}")))
+        permanent.append(
+            StringCommand(
+                "firewall-cmd", "--permanent", definition, QuoteString(f"--set-description={description or service}")
+            )
+        )
+        current = []
+    permanent += [
+        StringCommand("firewall-cmd", "--permanent", definition, QuoteString(f"--add-port={port}"))
+        for port in ports
+        if port not in current
+    ]
+    permanent += [
+        StringCommand("firewall-cmd", "--permanent", definition, QuoteString(f"--remove-port={port}"))
+        for port in current
+        if port not in ports
+    ]
+    if service not in zone_state["services"]:
+        permanent.append(
+            StringCommand(
+                "firewall-cmd", "--permanent", QuoteString(f"--zone={zone}"), QuoteString(f"--add-service={service}")
+            )
+        )
+    permanent += [
+        StringCommand(
+            "firewall-cmd", "--permanent", QuoteString(f"--zone={zone}"), QuoteString(f"--remove-port={port}")
+        )
+        for port in ports
+        if port in zone_state["permanent"]
+    ]
+    if permanent:
+        yield from permanent
+        yield StringCommand("firewall-cmd", "--reload")
+    elif service not in zone_state["runtime_services"]:
+        yield StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--add-service={service}"))
+    elif any(port in zone_state["runtime"] for port in ports):
+        yield from (
+            StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--remove-port={port}"))
+            for port in ports
+            if port in zone_state["runtime"]
+        )
+    else:
+        host.noop(f"service {service} ({' '.join(ports)}) is enabled in zone {zone}")

@@ -1,0 +1,96 @@
+"""
+Converge Harbor's settings through its REST API v2.0, from the controller.
+
+Each operation reads Harbor's current state while pyinfra prepares the run and
+lists the changes it would make (``--dry`` stops there); when executed it reads
+the state again and applies what is still different, so an operation may rely
+on the ones before it (a robot on its project). Nothing to change: no command,
+so a converged Harbor reports zero changes. No secret is ever in the output:
+changes name resources and fields only.
+"""
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, operation
+
+from harbor_deploy.lib.api import ApiError
+from harbor_deploy.lib.resources import ResourceError
+
+
+def _converge(what, plan):
+    """Log the planned changes and yield one controller-side call applying them; a
+    refusal while reading Harbor fails this host with the reason."""
+    try:
+        changes = plan()
+    except (ResourceError, ApiError) as error:
+        logger.error(f"{host.print_prefix}Harbor API: {error}")
+        yield FunctionCommand(_refuse, (error,), {})
+        return
+    if not changes:
+        host.noop(f"Harbor {what}: as desired")
+        return
+    for change in changes:
+        logger.info(f"{host.print_prefix}Harbor API: {change}")
+    yield FunctionCommand(_apply, (plan,), {})
+
+
+def _refuse(state, host, error):
+    return False
+
+
+def _apply(state, host, plan):
+    """Apply what is still different; a refusal fails this host with Harbor's reason
+    (never a traceback), like a failing remote command."""
+    try:
+        for change in plan():
+            change.apply()
+    except (ResourceError, ApiError) as error:
+        host.log_styled(f"Harbor API: {error}", fg="red", log_func=logger.error)
+        return False
+    return True
+
+
+@operation()
+def admin_password(access):
+    """
+    Rotate the admin password from the initial one (harbor.yml's seed) to the managed
+    one, stored in the controller secrets dir.
+
+    + access: ``harbor_deploy.lib.resources.AdminAccess`` of the Harbor instance
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_api.admin_password(name="Rotate the Harbor admin password", access=access)
+    """
+    yield from _converge("admin password", access.plan_rotation)
+
+
+@operation()
+def converge(access, kind, entries, store):
+    """
+    Bring one kind of Harbor resource to the desired state: create what is missing,
+    update what differs, delete what says ``state: absent``.
+
+    + access: ``harbor_deploy.lib.resources.AdminAccess`` of the Harbor instance
+    + kind: a ``harbor_deploy.lib.resources.Kind`` (``KINDS``: registries, users,
+      projects, members, robots, retention, GC schedule)
+    + entries: the kind's inventory entries (``kind.entries(config)``)
+    + store: ``SecretStore`` of the instance (robot secrets, user passwords,
+      registry credentials)
+
+    **Example:**
+
+    .. code:: python
+
+        robots = next(kind for kind in resources.KINDS if kind.key == "harbor_robots")
+        harbor_api.converge(
+            name="Robot accounts",
+            access=access,
+            kind=robots,
+            entries=[{"name": "jenkins", "project": "ci"}],
+            store=store,
+        )
+    """
+    specs = [kind.spec(raw) for raw in entries]
+    yield from _converge(kind.title.lower(), lambda: kind.plan(access.client(), specs, store))

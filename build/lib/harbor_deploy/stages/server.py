@@ -1,0 +1,382 @@
+"""The server deploy's stages: bare host to a healthy Harbor, and no change on a re-run.
+
+Each stage is a named ``@deploy``; ``deploys/server.py`` composes them. Decisions
+come from facts read before anything changes (installed release, generated
+compose file, running containers), never from a marker file.
+"""
+
+import shlex
+from dataclasses import dataclass
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import DeployError, deploy
+from pyinfra.facts.files import Directory
+from pyinfra.operations import files, server, systemd
+
+from harbor_deploy.facts.files import PrivateFiles
+from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInstallation
+from harbor_deploy.facts.host import HostOverview, ServerResources
+from harbor_deploy.facts.quiet import quiet_fact
+from harbor_deploy.lib import TEMPLATES, harbor_yml, installer, tls
+from harbor_deploy.lib.api import public_url, served_url
+from harbor_deploy.lib.defaults import (
+    HARBOR_LOG_PORT,
+    SERVER_TLS_CA,
+    SERVER_TLS_CERTIFICATE,
+    SERVER_TLS_DIR,
+    SERVER_TLS_PRIVATE_KEY,
+    release_dir,
+)
+from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
+from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.operations import firewalld, harbor, secret_file
+from harbor_deploy.stages.context import host_data
+
+REMOTE_CACHE = "/var/cache/harbor-deploy"
+# Harbor's documented minimums (CPU, memory GiB, disk GiB): below them, warn.
+MINIMUM_CPUS, MINIMUM_MEMORY_GIB, MINIMUM_DISK_GIB = 2, 4, 40
+DOCKER_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+# Processes allowed on Harbor's ports: Harbor's own published ports.
+HARBOR_PORT_OWNERS = ("docker-proxy",)
+
+
+@dataclass
+class ServerPlan:
+    """What the stages share: validated data, secrets, TLS material and the resolved installer."""
+
+    config: dict
+    secrets: object
+    tls: object
+    # Files the controller secrets dir must gain ({name: bytes}) and why ({name: reason}).
+    keep: dict
+    keep_why: dict
+    version: str
+    installer: object
+    install_dir: str
+    release: str
+    resources: dict
+
+    @property
+    def trivy_flag(self):
+        return ["--with-trivy"] if self.config["harbor_with_trivy"] else []
+
+    @property
+    def local_url(self):
+        return served_url(self.config, "127.0.0.1")
+
+
+# The TLS files the server deploy places, as the controller names them.
+SERVER_TLS_FILES = {
+    tls.SERVER_CERT: SERVER_TLS_CERTIFICATE,
+    tls.SERVER_KEY: SERVER_TLS_PRIVATE_KEY,
+    tls.CA_CERT: SERVER_TLS_CA,
+}
+
+
+def _on_server(config):
+    """What an installed Harbor keeps of its secrets, read without printing it."""
+    install_dir = config["harbor_install_dir"].rstrip("/")
+    harbor_yml_path = f"{install_dir}/harbor.yml"
+    database = f"{config['harbor_data_volume'].rstrip('/')}/database"
+    found = quiet_fact(PrivateFiles, paths=(harbor_yml_path, *SERVER_TLS_FILES.values()), nonempty_dirs=(database,))
+    text = found["files"].get(harbor_yml_path)
+    server = ServerSecrets(
+        harbor_yml=harbor_yml.secrets_of(text.decode()) if text is not None else None,
+        harbor_yml_path=harbor_yml_path,
+        database_initialised=database in found["nonempty"],
+    )
+    tls_files = {name: found["files"][path] for name, path in SERVER_TLS_FILES.items() if path in found["files"]}
+    return server, tls_files
+
+
+def _controller_tls_files(config, directory, on_server):
+    """The generated TLS files the controller has; when it has no CA certificate, the
+    server's (what its clients trust) are taken back, marked as to keep."""
+    have = tls.read_files(directory)
+    if config["harbor_tls_mode"] != "generate" or tls.CA_CERT in have or len(on_server) < len(SERVER_TLS_FILES):
+        return have, {}
+    return on_server, dict(on_server)
+
+
+def plan(overrides=None):
+    """Validate this host's data and resolve secrets, TLS material and the installer on
+    the controller, without writing anything (the ``controller_secrets`` stage does).
+
+    Runs while pyinfra prepares the deploy, before any host is changed: a problem
+    on any host stops the whole run with every problem listed. Secrets an installed
+    Harbor depends on are never generated anew: what the controller lacks is taken
+    back from the server, or the run stops saying how to provide it.
+    """
+    data = host_data(overrides=overrides)
+    try:
+        config = validated(data)
+        server, server_tls = _on_server(config)
+        secrets = load_secrets(config, server=server)
+        config = validated(data, secrets)
+        tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
+        material, new_tls = tls.tls_material(config, tls_files)
+    except (ConfigError, SecretsError) as error:
+        raise DeployError(f"{host.name}: {error}") from None
+    except tls.TlsError as error:
+        raise DeployError(f"{host.name}: harbor TLS: {error}") from None
+    keep = {name: secret for name, (secret, _) in secrets.to_keep.items()}
+    keep_why = {name: why for name, (_, why) in secrets.to_keep.items()}
+    keep.update(recovered_tls)
+    keep_why.update({name: "recovered from the server" for name in recovered_tls})
+    keep.update(new_tls)
+    keep_why.update({name: "generated" for name in new_tls})
+    resources = host.get_fact(ServerResources, path=config["harbor_data_volume"])
+    try:
+        fetched = installer.fetch(config, arch=DOCKER_ARCH.get(resources["machine"], "amd64"))
+    except installer.InstallerError as error:
+        raise DeployError(f"{host.name}: {error}") from None
+    return ServerPlan(
+        config=config,
+        secrets=secrets,
+        tls=material,
+        keep=keep,
+        keep_why=keep_why,
+        version=fetched.version,
+        installer=fetched,
+        install_dir=config["harbor_install_dir"].rstrip("/"),
+        release=release_dir(config["harbor_install_dir"], fetched.version),
+        resources=resources,
+    )
+
+
+@deploy("Controller secrets")
+def controller_secrets(plan):
+    """Keep on the controller what the run generated or took back from the server,
+    before anything on the host changes."""
+    secret_file.keep(
+        name="Keep Harbor's secrets in the controller secrets dir",
+        directory=str(secrets_dir(plan.config)),
+        files=plan.keep,
+        why=plan.keep_why,
+    )
+
+
+@deploy("Preflight checks")
+def preflight(plan):
+    overview, resources = host.get_fact(HostOverview), plan.resources
+    engine = (
+        f"docker {overview['docker_version']}, compose {overview['compose_version'] or 'missing'}"
+        if overview["docker_installed"]
+        else "no docker yet (installed next)"
+    )
+    logger.info(
+        f"[{host.name}] {overview['os_name']}, {resources['cpus']} CPUs, "
+        f"{resources['memory_mib'] // 1024} GiB memory, "
+        f"{resources['disk_free_mib'] // 1024} GiB free for the data volume, {engine}"
+    )
+    for what, have, need in (
+        ("CPUs", resources["cpus"], MINIMUM_CPUS),
+        ("GiB memory", resources["memory_mib"] / 1024, MINIMUM_MEMORY_GIB),
+        ("GiB free disk", resources["disk_free_mib"] / 1024, MINIMUM_DISK_GIB),
+    ):
+        if have < need:
+            logger.warning(f"[{host.name}] {have:.0f} {what}: below Harbor's minimum of {need}")
+    ports = {plan.config["harbor_http_port"], plan.config["harbor_https_port"]}
+    taken = {
+        port: owner
+        for port, owner in resources["listening"].items()
+        if port in ports and owner not in HARBOR_PORT_OWNERS
+    }
+    if taken:
+        raise DeployError(
+            f"{host.name}: port(s) already in use by another program: "
+            + ", ".join(f"{port} ({owner or 'unknown'})" for port, owner in sorted(taken.items()))
+        )
+
+
+@deploy("Harbor installer")
+def installer_bundle(plan):
+    """Upload the verified offline installer (only when its checksum differs) and
+    unpack it into a versioned directory that ``install_dir`` points to."""
+    remote_bundle = f"{REMOTE_CACHE}/{plan.installer.path.name}"
+    files.directory(name="Installer cache directory", path=REMOTE_CACHE, mode="0755")
+    files.put(
+        name=f"Upload Harbor {plan.version} offline installer",
+        src=str(plan.installer.path),
+        dest=remote_bundle,
+        mode="0644",
+    )
+    if not host.get_fact(Directory, path=plan.release):
+        partial, release, bundle = (
+            shlex.quote(path) for path in (f"{plan.release}.partial", plan.release, remote_bundle)
+        )
+        server.shell(
+            name=f"Unpack Harbor {plan.version} into {plan.release}",
+            commands=[
+                f"rm -rf {partial} && mkdir -p {partial} && "
+                f"tar -xzf {bundle} -C {partial} --strip-components=1 && "
+                f"mv {partial} {release}"
+            ],
+        )
+    files.link(
+        name=f"{plan.install_dir} points to {plan.release}", path=plan.install_dir, target=plan.release, symbolic=True
+    )
+
+
+@deploy("TLS certificate")
+def tls_files(plan):
+    material = plan.tls
+    if material is None:
+        logger.warning(
+            f"[{host.name}] PLAIN HTTP: harbor_tls_mode is 'http'. Registry "
+            "credentials and images cross the network unencrypted, and every "
+            "client needs an insecure-registries entry."
+        )
+        return []
+    files.directory(name="TLS directory", path=SERVER_TLS_DIR, mode="0755")
+    certificate = files.put(
+        name="Upload server certificate", src=_text_io(material.certificate), dest=SERVER_TLS_CERTIFICATE, mode="0644"
+    )
+    key = secret_file.put(
+        name="Upload server private key",
+        dest=SERVER_TLS_PRIVATE_KEY,
+        content=material.private_key.decode(),
+        mode="0600",
+    )
+    if material.ca_certificate:
+        files.put(name="Upload CA certificate", src=_text_io(material.ca_certificate), dest=SERVER_TLS_CA, mode="0644")
+        # Served by Harbor at /api/v2.0/systeminfo/getcert for clients that fetch it.
+        ca_download = f"{plan.config['harbor_data_volume'].rstrip('/')}/ca_download"
+        files.directory(name="CA download directory", path=ca_download, mode="0755")
+        files.put(
+            name="Publish CA for /systeminfo/getcert",
+            src=_text_io(material.ca_certificate),
+            dest=f"{ca_download}/ca.crt",
+            mode="0644",
+        )
+    return [certificate, key]  # prepare copies them into Harbor's data volume
+
+
+def _text_io(data):
+    return StringIO(data.decode() if isinstance(data, bytes) else data)
+
+
+@deploy("harbor.yml")
+def harbor_config(plan):
+    text = harbor_yml.render(plan.config, plan.secrets, plan.version)
+    return secret_file.put(
+        name="Render harbor.yml", dest=f"{plan.release}/harbor.yml", content=text, mask=harbor_yml.masked, mode="0600"
+    )
+
+
+@deploy("systemd unit")
+def systemd_unit(plan):
+    unit = files.template(
+        name="Install harbor.service",
+        src=str(TEMPLATES / "harbor.service.j2"),
+        dest="/etc/systemd/system/harbor.service",
+        mode="0644",
+        install_dir=plan.install_dir,
+        project=COMPOSE_PROJECT,
+        log_port=HARBOR_LOG_PORT,
+    )
+    # Reload before enabling, only when the unit changed (a reload every run is a change).
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    return unit
+
+
+@deploy("Apply Harbor")
+def apply(plan, inputs):
+    """Install on a fresh host; re-run prepare and restart when ``inputs`` (the ops
+    writing harbor.yml and the TLS files) changed, or harbor.yml is newer than what
+    prepare last generated."""
+    state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
+    if state["running_version"] and state["running_version"] != plan.version:
+        raise DeployError(
+            f"{host.name}: Harbor {state['running_version']} is running; moving to "
+            f"{plan.version} is an upgrade (see README: day-2 operations)"
+        )
+    env = {"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT}
+    containers = state["containers"]
+    fresh = not state["images_loaded"] or state["compose_mtime"] is None or "harbor-core" not in containers
+    if fresh:
+        return server.shell(
+            name=f"Install Harbor {plan.version} (install.sh)",
+            commands=[" ".join(["cd", shlex.quote(plan.install_dir), "&&", "./install.sh", *plan.trivy_flag])],
+            _env=env,
+        )
+    config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
+    trivy_mismatch = plan.config["harbor_with_trivy"] != ("trivy-adapter" in containers)
+    return server.shell(
+        name="Regenerate Harbor config (prepare) and restart Harbor",
+        commands=[
+            "systemctl stop harbor.service",
+            " ".join(["cd", shlex.quote(plan.install_dir), "&&", "./prepare", *plan.trivy_flag]),
+            "systemctl start harbor.service",
+        ],
+        _env=env,
+        _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
+    )
+
+
+@deploy("Harbor service")
+def service(plan):
+    state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
+    if state["service_enabled"] != "enabled" or state["service_active"] != "active":
+        systemd.service(name="Enable and start harbor.service", service="harbor.service", running=True, enabled=True)
+
+
+# The firewalld service holding Harbor's ports: a port the data no longer names closes.
+FIREWALLD_SERVICE = "harbor"
+
+
+def firewall_ports(config):
+    """The ports Harbor serves that its firewalld service opens, as ``<port>/tcp``."""
+    ports = [config["harbor_https_port"]] if config["harbor_tls_mode"] != "http" else []
+    ports.append(config["harbor_http_port"])  # http redirects to https, as Harbor does
+    if config["harbor_metric"]["enabled"]:
+        ports.append(config["harbor_metric"]["port"])
+    if config["harbor_firewall_open_syslog"]:
+        ports.append(HARBOR_LOG_PORT)
+    return [f"{port}/tcp" for port in ports]
+
+
+@deploy("Firewall")
+def firewall(plan):
+    if not host.get_fact(FirewalldState)["running"]:
+        logger.info(f"[{host.name}] firewalld is not running: no ports opened")
+        return
+    zone = plan.config["harbor_firewall_zone"]
+    firewalld.service_ports(
+        name=f"Open Harbor's ports through firewalld service {FIREWALLD_SERVICE} " f"in zone {zone}",
+        service=FIREWALLD_SERVICE,
+        ports=firewall_ports(plan.config),
+        zone=zone,
+        description="Harbor container registry (managed by harbor-deploy)",
+    )
+
+
+@deploy("Verify Harbor health")
+def verify(plan, changes):
+    """Wait (bounded) for every container and /api/v2.0/health to be healthy, when
+    anything changed in this run or Harbor was unhealthy when it started."""
+    health = host.get_fact(HarborHealth, url=plan.local_url)
+    healthy = (
+        (health["api"] or {}).get("status") == "healthy"
+        and health["containers"]
+        and all(c["state"] == "running" and c["health"] in ("healthy", "none") for c in health["containers"].values())
+    )
+    harbor.wait_healthy(
+        name="Wait until Harbor is healthy",
+        url=plan.local_url,
+        timeout=plan.config["harbor_health_timeout"],
+        log_dir=plan.config["harbor_log_location"],
+        _if=lambda: not healthy or any(op.did_change() for op in changes),
+    )
+
+
+def summary(plan):
+    url = public_url(plan.config)
+    managed = secrets_dir(plan.config) / MANAGED_ADMIN_PASSWORD
+    where = (
+        f"file {managed}, rotated by deploys/configure.py" if managed.exists() else plan.secrets.admin_password.source
+    )
+    logger.info(f"[{host.name}] Harbor {plan.version}: {url} (admin password: {where})")
+    return url
