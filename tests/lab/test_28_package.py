@@ -14,7 +14,7 @@ import pytest
 from lab import labctl
 from tests.conftest import ROOT
 
-DEPLOY = '''
+DEPLOY = """
 from pyinfra import host
 
 from harbor_deploy import harbor_server, harbor_status
@@ -22,11 +22,11 @@ from harbor_deploy import harbor_server, harbor_status
 if "registry" in host.groups:
     harbor_server()
     harbor_status()
-'''
+"""
 
 
 def run(*args, **kwargs):
-    result = subprocess.run(args, capture_output=True, text=True, timeout=900, **kwargs)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False, **kwargs)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -34,8 +34,18 @@ def run(*args, **kwargs):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     place = tmp_path_factory.mktemp("package")
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(place / "dist"),
-        str(ROOT))
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(place / "dist"),
+        str(ROOT),
+    )
     [wheel] = (place / "dist").glob("harbor_deploy-*.whl")
     run(sys.executable, "-m", "venv", str(place / "venv"))
     run(str(place / "venv" / "bin" / "pip"), "install", "-q", str(wheel))
@@ -44,9 +54,15 @@ def installed(tmp_path_factory):
 
 def test_the_wheel_holds_the_package_and_its_templates_and_nothing_of_the_lab(installed):
     names = zipfile.ZipFile(installed["wheel"]).namelist()
-    for expected in ("harbor_deploy/__init__.py", "harbor_deploy/deploys.py", "harbor_deploy/lib/validate.py",
-                     "harbor_deploy/facts/harbor.py", "harbor_deploy/operations/secret_file.py",
-                     "harbor_deploy/templates/harbor.yml.j2", "harbor_deploy/templates/harbor.service.j2"):
+    for expected in (
+        "harbor_deploy/__init__.py",
+        "harbor_deploy/deploys.py",
+        "harbor_deploy/lib/validate.py",
+        "harbor_deploy/facts/harbor.py",
+        "harbor_deploy/operations/secret_file.py",
+        "harbor_deploy/templates/harbor.yml.j2",
+        "harbor_deploy/templates/harbor.service.j2",
+    ):
         assert expected in names
     assert not [name for name in names if name.split("/")[0] in ("lab", "tests", "deploys", "inventories")]
 
@@ -56,20 +72,38 @@ def test_a_deploy_file_of_ones_own_runs_the_packaged_deploys(installed, harbor_s
     project.mkdir()
     server = next(h for h in lab["hosts"] if h["group"] == "harbor_servers")
     data = {
-        "ssh_hostname": "127.0.0.1", "ssh_port": server["ssh_port"], "ssh_user": "root", "ssh_key": lab["key"],
-        "ssh_known_hosts_file": lab["known_hosts"], "ssh_strict_host_key_checking": "yes",
-        "harbor_hostname": lab["harbor_dns_name"], "harbor_secrets_dir": str(labctl.state_dir() / "secrets"),
-        "harbor_installer_source": "mirror", "harbor_mirror_url": lab["mirror_url"],
-        "harbor_tls_extra_sans": [server["address"]], "harbor_api_host": server["address"],
+        "ssh_hostname": "127.0.0.1",
+        "ssh_port": server["ssh_port"],
+        "ssh_user": "root",
+        "ssh_key": lab["key"],
+        "ssh_known_hosts_file": lab["known_hosts"],
+        "ssh_strict_host_key_checking": "yes",
+        "harbor_hostname": lab["harbor_dns_name"],
+        "harbor_secrets_dir": str(labctl.state_dir() / "secrets"),
+        "harbor_installer_source": "mirror",
+        "harbor_mirror_url": lab["mirror_url"],
+        "harbor_tls_extra_sans": [server["address"]],
+        "harbor_api_host": server["address"],
     }
     (project / "inventory.py").write_text(f"registry = [({server['name']!r}, {data!r})]\n")
     (project / "site.py").write_text(DEPLOY)
-    where = run(str(installed["venv"] / "bin" / "python"), "-c", "import harbor_deploy; print(harbor_deploy.__file__)",
-                cwd=project)
+    where = run(
+        str(installed["venv"] / "bin" / "python"),
+        "-c",
+        "import harbor_deploy; print(harbor_deploy.__file__)",
+        cwd=project,
+    )
     assert where.stdout.startswith(str(installed["venv"]))
 
-    result = run(str(installed["venv"] / "bin" / "pyinfra"), "-y", "--json", "inventory.py", "site.py", cwd=project,
-                 env={"PATH": "/usr/bin:/bin", "HOME": str(project)})
+    result = run(
+        str(installed["venv"] / "bin" / "pyinfra"),
+        "-y",
+        "--json",
+        "inventory.py",
+        "site.py",
+        cwd=project,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(project)},
+    )
 
     assert json.loads(result.stdout)["results"]["totals"]["success"] == 0, result.stderr
     line = next(line.strip() for line in result.stderr.splitlines() if "harbor-status " in line)
