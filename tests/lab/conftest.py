@@ -78,7 +78,6 @@ def harbor_server(lab):
     api = HarborClient(
         f"https://{server['address']}:8443", None, None, verify=str(secrets_dir / lab["harbor_dns_name"] / "ca.crt")
     )
-    admin = AdminAccess(api, store).client()  # the admin password Harbor accepts now
     return {
         "hostname": lab["harbor_dns_name"],
         "https_port": 8443,
@@ -87,7 +86,8 @@ def harbor_server(lab):
         "secrets_dir": secrets_dir,
         "address": server["address"],
         "container": server["container"],
-        "admin_password": admin.session.auth.password,
+        # The admin password Harbor accepts at the time of the call (tests reinstall Harbor).
+        "admin_password": lambda: AdminAccess(api, store).client().session.auth.password,
     }
 
 

@@ -135,7 +135,7 @@ def test_clients_as_ops_with_sudo_in_data_log_in(harbor_server, as_user, lab):
         client["name"],
         "--data",
         "harbor_client_username=admin",
-        env={"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"].reveal()},
+        env={"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"]().reveal()},
     )
     assert results["totals"]["error"] == 0
     config = host_exec(client["container"], "cat /root/.docker/config.json")

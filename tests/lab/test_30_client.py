@@ -146,7 +146,7 @@ def server_data(harbor_server, **extra):
 def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host_alone(seeded, harbor_server):
     (name1, c1), (name2, c2), (name3, c3) = seeded
     registry = harbor_server["registry"]
-    env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"].reveal()}
+    env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"]().reveal()}
     before = {c: dockerd(c) for _, c in seeded}
 
     code, output, stderr = deploy(
