@@ -70,8 +70,8 @@ def harbor_clients(**data):
 
         harbor_clients(harbor_client_username="robot$apps+puller")
     """
-    plan = client.plan(data)  # checks data and resolves CA and password before any change
-    docker_engine()
+    plan = client.plan(data)  # checks data, resolves CA and password, reads the host: no change yet
+    docker_engine(engine=plan.state["engine"])
     client.daemon_config(plan)
     client.trust(plan)
     client.login(plan)
