@@ -297,9 +297,10 @@ def ensure_host(host, image, pubkey_path):
     elif info:
         log(f"{host.name}: image changed, recreating")
     if info:
+        # The docker state goes with the rest: a new root filesystem beside an old
+        # dockerd state (containers bind-mounting paths that are gone) is no real host.
         docker("rm", "-f", host.container)
-        if not host.docker:  # what a deploy installed there goes too
-            docker("volume", "rm", "-f", host.volume)
+        docker("volume", "rm", "-f", host.volume)
     start_container(host, image, pubkey_path)
     if not wait_booted(host):
         raise SystemExit(f"{host.name} did not boot to a running systemd within {BOOT_TIMEOUT}s")

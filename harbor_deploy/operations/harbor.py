@@ -9,10 +9,11 @@ import shlex
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
+from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING
 
 
@@ -55,13 +56,17 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
             install_dir="/usr/local/harbor",
         )
     """
-    name = Path(src).name
-    bundle = posixpath.join(cache_dir, name)
-    record = checksum_record(name, sha256)
     if known_files is None:
         known_files = host.get_fact(FileStates, paths=(f"{cache_dir}/*", install_dir))
     if installation is None:
         installation = host.get_fact(HarborInstallation, install_dir=install_dir)
+    kind = known_files.get(install_dir, {}).get("type")
+    if kind not in (None, "link"):
+        yield fail_host(f"{install_dir} is a {kind}, not the symlink harbor-deploy keeps to a release: left as is")
+        return
+    name = Path(src).name
+    bundle = posixpath.join(cache_dir, name)
+    record = checksum_record(name, sha256)
 
     kept = known_files.get(bundle, {}).get("size") == os.stat(src).st_size and (
         known_files.get(f"{bundle}.sha256", {}).get("sha256") == hashlib.sha256(record.encode()).hexdigest()
@@ -98,9 +103,6 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
             f"mv {partial} {release}"
         )
 
-    kind = known_files.get(install_dir, {}).get("type")
-    if kind not in (None, "link"):
-        raise OperationError(f"{install_dir} is a {kind}, not the symlink harbor-deploy keeps to a release")
     if installation["link_target"] == release_dir:
         host.noop(f"{install_dir} points to {release_dir}")
     else:
