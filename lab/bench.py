@@ -28,6 +28,7 @@ from pathlib import Path
 
 import requests
 
+from harbor_deploy.lib import installer
 from harbor_deploy.lib.defaults import DEFAULT_VERSION
 from lab import labctl
 from lab.rootfs import log
@@ -123,10 +124,10 @@ def journal_counts(hosts, cursors):
     return commands, uploaded
 
 
-def pyinfra(hosts, *args, count=False, verbose=False):
+def pyinfra(hosts, *args, count=False, verbose=False, env=None):
     """One pyinfra run on exactly ``hosts`` ({name: role}); fails loudly."""
     cursors = journal_cursors(hosts) if count else None
-    env = {**os.environ, "HD_BENCH_HOSTS": ",".join(f"{name}={role}" for name, role in hosts.items())}
+    env = {**os.environ, **(env or {}), "HD_BENCH_HOSTS": ",".join(f"{name}={role}" for name, role in hosts.items())}
     flags = ["-v"] if verbose else []
     started = time.monotonic()
     result = subprocess.run(
@@ -135,7 +136,7 @@ def pyinfra(hosts, *args, count=False, verbose=False):
     run = Run(seconds=time.monotonic() - started)
     if result.returncode != 0:
         raise SystemExit(f"pyinfra {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    total = re.search(r"Grand total\s+\d+\s+(\S+)", result.stdout)
+    total = re.search(r"Grand total\s+\d+\s+(\S+)", result.stdout + result.stderr)  # the table is on stderr
     run.changes = int(total.group(1)) if total and total.group(1).isdigit() else 0
     if count:
         run.commands, run.uploaded_bytes = journal_counts(hosts, cursors)
@@ -246,6 +247,7 @@ def transfer_case(state, runs):
     version = DEFAULT_VERSION  # what the lab inventory installs
     bundle = standin.build() / standin.RELEASE_PATH / version / f"harbor-offline-installer-{version}.tgz"
     case = Case("installer upload (× scp)", server)
+    env = {"HD_BENCH_BUNDLE": str(bundle), "HD_BENCH_BUNDLE_SHA256": installer.file_hashes(bundle)[1]}
     remove = "rm -f /var/cache/harbor-deploy/harbor-offline-installer-* /tmp/hd-bench-scp.tgz"
     for _ in range(runs):
         exec_all(server, remove)
@@ -257,12 +259,12 @@ def transfer_case(state, runs):
         )  # fmt: skip
         case.floors.append(Run(seconds=time.monotonic() - started))
         base = floor(server)
-        upload = pyinfra(server, "lab/bench_deploys/installer.py", count=True)
+        upload = pyinfra(server, "lab/bench_deploys/installer.py", count=True, env=env)
         upload.seconds = max(upload.seconds - base.seconds, 0.001)  # the upload, without reaching the host
         case.runs.append(upload)
     exec_all(server, remove)
-    resend = pyinfra(server, "lab/bench_deploys/installer.py", count=True)
-    kept = pyinfra(server, "lab/bench_deploys/installer.py", count=True)
+    resend = pyinfra(server, "lab/bench_deploys/installer.py", count=True, env=env)
+    kept = pyinfra(server, "lab/bench_deploys/installer.py", count=True, env=env)
     case.notes = {
         "bundle_bytes": bundle.stat().st_size,
         "bytes_when_kept": kept.uploaded_bytes,
