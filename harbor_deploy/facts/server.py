@@ -4,7 +4,7 @@ from harbor_deploy.facts.docker import DockerEngine
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
-from harbor_deploy.facts.host import HostOverview, ServerResources
+from harbor_deploy.facts.host import FreeSpace, HostOverview, ServerResources
 from harbor_deploy.facts.output import processed_sections, sections_command
 
 SECTIONS = {
@@ -16,6 +16,7 @@ SECTIONS = {
     "health": HarborHealth(),
     "firewall": FirewalldState(),
     "files": FileStates(),
+    "space": FreeSpace(),
 }
 
 
@@ -30,6 +31,7 @@ class ServerState(FactBase[dict]):
     + url: where Harbor answers on the host (for ``/api/v2.0/health``)
     + private_paths: files read whole (``PrivateFiles``)
     + managed_paths: files and globs whose state the deploy converges (``FileStates``)
+    + space_paths: where the deploy writes large files (``FreeSpace``)
 
     .. code:: python
 
@@ -42,10 +44,11 @@ class ServerState(FactBase[dict]):
             "health": {...},        # HarborHealth
             "firewall": {...},      # FirewalldState
             "files": {...},         # FileStates
+            "space": {...},         # FreeSpace
         }
     """
 
-    def command(self, install_dir, data_volume, url, private_paths, managed_paths):
+    def command(self, install_dir, data_volume, url, private_paths, managed_paths, space_paths=()):
         return sections_command(
             {
                 "private": SECTIONS["private"].command(private_paths, (f"{data_volume.rstrip('/')}/database",)),
@@ -56,6 +59,7 @@ class ServerState(FactBase[dict]):
                 "health": SECTIONS["health"].command(url),
                 "firewall": SECTIONS["firewall"].command(),
                 "files": SECTIONS["files"].command(managed_paths),
+                "space": SECTIONS["space"].command(space_paths),
             }
         )
 

@@ -13,6 +13,7 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
+from harbor_deploy.facts.host import FreeSpace
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING
 
@@ -23,7 +24,7 @@ def checksum_record(name, sha256):
 
 
 @operation()
-def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_files=None, installation=None):
+def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_files=None, installation=None, space=None):
     """
     Put the offline installer ``src`` in ``cache_dir`` unless a verified copy is
     there, unpack it into ``release_dir`` unless that release is unpacked, and point
@@ -37,6 +38,10 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
     + known_files: the ``FileStates`` of ``<cache_dir>/*`` and ``install_dir``, when the
       caller read them already; read here otherwise
     + installation: the ``HarborInstallation`` of ``install_dir``, likewise
+    + space: the ``FreeSpace`` of ``cache_dir`` and of ``release_dir``'s parent, likewise
+
+    Before anything changes, the host fails (alone) when the upload or the unpack
+    would not fit: the message names the path, the space needed and the space free.
 
     Once verified on the host, the bundle's sha256 is recorded beside it
     (``<bundle>.sha256``): a later run compares that record and the size and sends
@@ -67,10 +72,19 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
     name = Path(src).name
     bundle = posixpath.join(cache_dir, name)
     record = checksum_record(name, sha256)
-
-    kept = known_files.get(bundle, {}).get("size") == os.stat(src).st_size and (
+    size = os.stat(src).st_size
+    kept = known_files.get(bundle, {}).get("size") == size and (
         known_files.get(f"{bundle}.sha256", {}).get("sha256") == hashlib.sha256(record.encode()).hexdigest()
     )
+    unpacked = release_dir in installation["releases"]
+    if space is None:
+        space = host.get_fact(FreeSpace, paths=(cache_dir, posixpath.dirname(release_dir)))
+    short = _short_of_space(
+        space, [(cache_dir, 0 if kept else size), (posixpath.dirname(release_dir), 0 if unpacked else size)]
+    )
+    if short:
+        yield fail_host(f"{name}: {short}; nothing was changed")
+        return
     if kept:
         host.noop(f"{bundle} is there, verified")
     else:
@@ -93,7 +107,7 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
             "&&", "rmdir", QuoteString(staging),
         )  # fmt: skip
 
-    if release_dir in installation["releases"]:
+    if unpacked:
         host.noop(f"{release_dir} is unpacked")
     else:
         partial, release = (shlex.quote(path) for path in (f"{release_dir}.partial", release_dir))
@@ -107,6 +121,28 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
         host.noop(f"{install_dir} points to {release_dir}")
     else:
         yield StringCommand("ln", "-sfn", QuoteString(release_dir), QuoteString(install_dir))
+
+
+# Room left beside what a bundle needs (the unpacked release holds a few small files more).
+SPACE_MARGIN_MIB = 64
+
+
+def _short_of_space(space, writes):
+    """Why ``writes`` ([(path, bytes)]) do not fit in ``space`` (``FreeSpace``), or None;
+    writes to one filesystem add up."""
+    need, where = {}, {}
+    for path, size in writes:
+        mount = space[path]["mount"]
+        need[mount] = need.get(mount, 0) + size
+        where.setdefault(mount, []).append(path)
+    for mount, size in need.items():
+        if not size:
+            continue
+        needed = size // (1024 * 1024) + 1 + SPACE_MARGIN_MIB
+        free = next(space[path]["free_mib"] for path in where[mount])
+        if free < needed:
+            return f"{' and '.join(where[mount])} need {needed} MiB free on {mount}, which has {free} MiB"
+    return None
 
 
 # Polls docker's health of every Harbor container and Harbor's own health API;

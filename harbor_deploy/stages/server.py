@@ -5,6 +5,7 @@ come from facts read before anything changes (installed release, generated
 compose file, running containers), never from a marker file.
 """
 
+import posixpath
 import shlex
 from dataclasses import dataclass
 
@@ -96,6 +97,7 @@ def read_state(config):
             f"{REMOTE_CACHE}/*",
             install_dir,
         ),
+        space_paths=(REMOTE_CACHE, posixpath.dirname(install_dir)),
     )
 
 
@@ -232,6 +234,10 @@ def installer_bundle(plan):
         install_dir=plan.install_dir,
         known_files=plan.state["files"],
         installation=plan.state["installation"],
+        space={
+            REMOTE_CACHE: plan.state["space"][REMOTE_CACHE],
+            posixpath.dirname(plan.release): plan.state["space"][posixpath.dirname(plan.install_dir)],
+        },
     )
 
 

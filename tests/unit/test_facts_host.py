@@ -43,3 +43,17 @@ def test_server_resources_of_a_running_harbor_server():
     assert fact["listening"][8443] == "docker-proxy" and fact["listening"][8081] == "docker-proxy"
     assert fact["listening"][22] == "sshd"
     assert fact["listening"][41255] is None  # docker's embedded DNS: no owner shown
+
+
+def test_free_space_counts_a_missing_path_on_its_nearest_parent(tmp_path):
+    import subprocess
+
+    from harbor_deploy.facts.host import FreeSpace
+
+    missing = tmp_path / "not" / "yet"
+    command = FreeSpace().command([str(tmp_path), str(missing)])
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    space = FreeSpace().process(output.splitlines())
+    assert set(space) == {str(tmp_path), str(missing)}
+    assert space[str(missing)] == space[str(tmp_path)]
+    assert space[str(tmp_path)]["free_mib"] > 0 and space[str(tmp_path)]["mount"].startswith("/")
