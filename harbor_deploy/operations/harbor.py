@@ -14,6 +14,7 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
 from harbor_deploy.facts.host import FreeSpace
+from harbor_deploy.operations.deploy_lock import guarded
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING
 
@@ -24,7 +25,9 @@ def checksum_record(name, sha256):
 
 
 @operation()
-def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_files=None, installation=None, space=None):
+def installer_bundle(
+    src, sha256, cache_dir, release_dir, install_dir, known_files=None, installation=None, space=None, lock_holder=None
+):
     """
     Put the offline installer ``src`` in ``cache_dir`` unless a verified copy is
     there, unpack it into ``release_dir`` unless that release is unpacked, and point
@@ -39,6 +42,8 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
       caller read them already; read here otherwise
     + installation: the ``HarborInstallation`` of ``install_dir``, likewise
     + space: the ``FreeSpace`` of ``cache_dir`` and of ``release_dir``'s parent, likewise
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
+      changing anything
 
     Before anything changes, the host fails (alone) when the upload or the unpack
     would not fit: the message names the path, the space needed and the space free.
@@ -90,7 +95,8 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
     else:
         staging = posixpath.join(cache_dir, STAGING)
         staged = posixpath.join(staging, name)
-        yield StringCommand(
+        yield guarded(
+            lock_holder,
             "install", "-d", "-m", "0755", QuoteString(cache_dir), "&&",
             "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging), "&&",
             "rm", "-f", QuoteString(staged),
@@ -111,16 +117,17 @@ def installer_bundle(src, sha256, cache_dir, release_dir, install_dir, known_fil
         host.noop(f"{release_dir} is unpacked")
     else:
         partial, release = (shlex.quote(path) for path in (f"{release_dir}.partial", release_dir))
-        yield StringCommand(
+        yield guarded(
+            lock_holder,
             f"rm -rf {partial} && mkdir -p {partial} && "
             f"tar -xzf {shlex.quote(bundle)} -C {partial} --strip-components=1 && "
-            f"mv {partial} {release}"
+            f"mv {partial} {release}",
         )
 
     if installation["link_target"] == release_dir:
         host.noop(f"{install_dir} points to {release_dir}")
     else:
-        yield StringCommand("ln", "-sfn", QuoteString(release_dir), QuoteString(install_dir))
+        yield guarded(lock_holder, "ln", "-sfn", QuoteString(release_dir), QuoteString(install_dir))
 
 
 # Room left beside what a bundle needs (the unpacked release holds a few small files more).

@@ -15,6 +15,7 @@ from pyinfra.operations.util.files import generate_color_diff
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.lib.secrets import Secret, write_private_file
+from harbor_deploy.operations.deploy_lock import guarded
 
 # Connector arguments of an upload made as the login user (no sudo/su/doas hop): files
 # go straight into a staging directory that user owns, never through /tmp.
@@ -28,7 +29,7 @@ def public(text):
 
 
 @operation()
-def put(dest, content, mode="0600", mask=None, known_files=None):
+def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=None):
     """
     Upload ``content`` to ``dest`` only when the remote file differs.
 
@@ -40,6 +41,8 @@ def put(dest, content, mode="0600", mask=None, known_files=None):
       without it the diff only says the content changed; ``public`` shows it whole
     + known_files: the ``FileStates`` fact holding ``dest``, when the caller read it
       already (a missing ``dest`` is a missing file); read here otherwise
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder
+      before changing anything
 
     Unlike ``files.put``, the upload lands in a private (0700) staging directory
     next to ``dest``, owned by the login user, who uploads into it directly (under
@@ -64,7 +67,7 @@ def put(dest, content, mode="0600", mask=None, known_files=None):
     current = known_files.get(dest)
     if current and current["sha256"] == hashlib.sha256(data).hexdigest():
         if current["mode"] != mode[-3:].lstrip("0"):
-            yield StringCommand("chmod", mode, QuoteString(dest))
+            yield guarded(lock_holder, "chmod", mode, QuoteString(dest))
         else:
             host.noop(f"{dest} is up to date")
         return
@@ -84,7 +87,7 @@ def put(dest, content, mode="0600", mask=None, known_files=None):
     staging = posixpath.join(posixpath.dirname(dest), STAGING)
     staged = posixpath.join(staging, posixpath.basename(dest))
     # 0700 and owned by the login user (SUDO_USER under sudo), who uploads into it.
-    yield StringCommand("install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
+    yield guarded(lock_holder, "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield StringCommand(
         "chown", "root:root", QuoteString(staged),

@@ -5,8 +5,12 @@ come from facts read before anything changes (installed release, generated
 compose file, running containers), never from a marker file.
 """
 
+import datetime
+import getpass
+import os
 import posixpath
 import shlex
+import socket
 from dataclasses import dataclass
 
 from pyinfra import host, logger
@@ -29,6 +33,7 @@ from harbor_deploy.lib.defaults import (
 from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
 from harbor_deploy.lib.validate import ConfigError, validated
 from harbor_deploy.operations import firewalld, harbor, secret_file
+from harbor_deploy.operations.deploy_lock import acquire
 from harbor_deploy.operations.secret_file import public
 from harbor_deploy.stages.context import host_data
 
@@ -57,6 +62,8 @@ class ServerPlan:
     installer: object
     install_dir: str
     release: str
+    # Who takes the host's deploy lock with this run's first change (deploy_lock).
+    lock_holder: str
 
     @property
     def trivy_flag(self):
@@ -173,7 +180,15 @@ def plan(overrides=None):
         installer=fetched,
         install_dir=config["harbor_install_dir"].rstrip("/"),
         release=release_dir(config["harbor_install_dir"], fetched.version),
+        lock_holder=lock_holder("harbor_server"),
     )
+
+
+def lock_holder(deploy_name):
+    """Who takes a host's deploy lock: this controller's user, host and process, the
+    deploy and when (UTC), as another run's refusal names it."""
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} ({deploy_name}, started {started})"
 
 
 @deploy("Controller secrets")
@@ -238,6 +253,7 @@ def installer_bundle(plan):
             REMOTE_CACHE: plan.state["space"][REMOTE_CACHE],
             posixpath.dirname(plan.release): plan.state["space"][posixpath.dirname(plan.install_dir)],
         },
+        lock_holder=plan.lock_holder,
     )
 
 
@@ -259,6 +275,7 @@ def tls_files(plan):
         mode="0644",
         mask=public,
         known_files=known,
+        lock_holder=plan.lock_holder,
     )
     key = secret_file.put(
         name="Upload server private key",
@@ -266,6 +283,7 @@ def tls_files(plan):
         content=material.private_key,
         mode="0600",
         known_files=known,
+        lock_holder=plan.lock_holder,
     )
     if material.ca_certificate:
         for name, dest in (
@@ -288,6 +306,7 @@ def harbor_config(plan):
         mask=harbor_yml.masked,
         mode="0600",
         known_files=plan.state["files"],
+        lock_holder=plan.lock_holder,
     )
 
 
@@ -302,6 +321,7 @@ def systemd_unit(plan):
         mode="0644",
         mask=public,
         known_files=plan.state["files"],
+        lock_holder=plan.lock_holder,
     )
     # Reload before enabling, only when the unit changed (a reload every run is a change).
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
@@ -331,7 +351,12 @@ def apply(plan, inputs):
     if fresh:
         return server.shell(
             name=f"Install Harbor {plan.version} (install.sh)",
-            commands=[" ".join(["cd", shlex.quote(plan.install_dir), "&&", "./install.sh", *plan.trivy_flag])],
+            commands=[
+                " ".join(
+                    [acquire(plan.lock_holder), "&&", "cd", shlex.quote(plan.install_dir), "&&", "./install.sh"]
+                    + plan.trivy_flag
+                )
+            ],
             _env=env,
         )
     config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
@@ -339,7 +364,10 @@ def apply(plan, inputs):
     return server.shell(
         name="Regenerate Harbor config (prepare) and restart Harbor",
         commands=[
-            " ".join(["cd", shlex.quote(plan.install_dir), "&&", "./prepare", *plan.trivy_flag]),
+            " ".join(
+                [acquire(plan.lock_holder), "&&", "cd", shlex.quote(plan.install_dir), "&&", "./prepare"]
+                + plan.trivy_flag
+            ),
             "systemctl restart harbor.service",
         ],
         _env=env,
@@ -351,7 +379,12 @@ def apply(plan, inputs):
 def service(plan):
     state = plan.state["installation"]
     if state["service_enabled"] != "enabled" or state["service_active"] != "active":
-        systemd.service(name="Enable and start harbor.service", service="harbor.service", running=True, enabled=True)
+        server.shell(
+            name="Enable and start harbor.service",
+            commands=[
+                f"{acquire(plan.lock_holder)} && systemctl enable harbor.service && systemctl start harbor.service"
+            ],
+        )
 
 
 # The firewalld service holding Harbor's ports: a port the data no longer names closes.
@@ -382,6 +415,7 @@ def firewall(plan):
         zone=zone,
         description="Harbor container registry (managed by harbor-deploy)",
         firewall=plan.state["firewall"],
+        lock_holder=plan.lock_holder,
     )
 
 
