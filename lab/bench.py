@@ -14,6 +14,7 @@ Benchmarks measure; nothing here asserts a time.
 """
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -402,12 +403,13 @@ def main(argv=None):
     pyinfra({SERVER: "server"}, "deploys/configure.py")  # the robot the clients log in as
 
     rows = []
-    for case in (
-        *server_cases(state, args.runs),
-        transfer_case(state, args.runs),
-        *client_cases(state, sizes, args.runs),
-        *fresh_cases(lab_clients, args.bare),
-    ):
+    cases = itertools.chain(
+        server_cases(state, args.runs),
+        (transfer_case(state, args.runs) for _ in [None]),
+        client_cases(state, sizes, args.runs),
+        fresh_cases(lab_clients, args.bare),
+    )
+    for case in cases:  # measured one after the other, each reported when done
         rows.append(case.figures())
         log(f"bench: {case.name}: {rows[-1]['ratio_median']:.2f} × floor")
     reached = targets(rows)

@@ -318,7 +318,7 @@ def fetch(config, cache_dir=None, env=None, arch="amd64", progress=None, session
         if md5 == sums[asset]:
             _check(asset, md5, sha256, None, pinned)
             return Installer(path=dest, sha256=sha256, version=tag)
-        progress.write(f"{dest}: md5 {md5} is not the release's {sums[asset]} (corrupt or truncated): fetching it again\n")
+        progress.write(f"{dest}: md5 {md5}, not the release's {sums[asset]} (corrupt or truncated): fetching again\n")
         dest.unlink()
     sha256 = _download_verified(session, download_url(download_base, tag, asset), dest, sums[asset], pinned, progress)
     return Installer(path=dest, sha256=sha256, version=tag)
