@@ -63,6 +63,13 @@ def wait_for(condition, what, timeout=180):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def lock_taken_by(run):
+    """True once ``run`` holds the lock: an earlier run's lock stays behind (it is only
+    free once its session has gone), so the lock existing proves nothing."""
+    holder = host_exec(SERVER, f"cat {LOCK}/holder 2>/dev/null || true")
+    return f" pid {run.pid} (" in holder
+
+
 def cut_the_run_holding_the_lock():
     """Kill the lock holder's SSH session in the lab host: that run's connection drops."""
     session = host_exec(SERVER, f"cat {LOCK}/session")
@@ -83,7 +90,7 @@ def installed(harbor_server):
 
 def test_a_second_run_at_once_refuses_naming_the_first(installed):
     first = background("--data", "harbor_log_rotate_count=41")
-    wait_for(lambda: host_exec(SERVER, f"test -d {LOCK} && cat {LOCK}/holder", check=False), "the first run's lock")
+    wait_for(lambda: lock_taken_by(first), "the first run's lock")
     second = run_pyinfra("-y", *DEPLOY, "--data", "harbor_log_rotate_count=42", check=False)
     output = first.communicate(timeout=600)[0]
     assert first.returncode == 0, output[-3000:]
@@ -99,7 +106,7 @@ def test_a_second_run_at_once_refuses_naming_the_first(installed):
 
 def test_a_run_killed_mid_change_leaves_no_lasting_lock(installed):
     run = background("--data", "harbor_log_rotate_count=43")
-    wait_for(lambda: host_exec(SERVER, f"test -d {LOCK} && echo held", check=False), "the run's lock")
+    wait_for(lambda: lock_taken_by(run), "the run's lock")
     run.kill()  # the controller dies: its SSH session ends, the lock is left behind
     run.communicate()
     second = run_pyinfra("-y", "-vvv", *DEPLOY, "--data", "harbor_log_rotate_count=44")
@@ -121,6 +128,7 @@ def test_a_connection_cut_mid_install_converges_on_the_next_run(installed, momen
     reset_harbor_server(SERVER)
     run = background()
     wait_for(lambda: host_exec(SERVER, f"{reached} >/dev/null 2>&1 && echo reached", check=False), moment)
+    assert lock_taken_by(run)
     cut_the_run_holding_the_lock()
     output = run.communicate(timeout=300)[0]
     assert run.returncode != 0, f"the run went on after its connection was cut at {moment}:\n{output[-2000:]}"
