@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from harbor_deploy.lib import resources, validate
-from harbor_deploy.lib.api import AuthenticationError, HarborClient
+from harbor_deploy.lib.api import ApiError, AuthenticationError, HarborClient
 from harbor_deploy.lib.secrets import Secret, SecretStore
 from tests.unit.standin_harbor import (
     INITIAL_ADMIN_PASSWORD,
@@ -334,6 +334,22 @@ def test_admin_password_rotation_refuses_the_old_one(harbor, access, store):
     assert access.plan_rotation() == []
 
 
+def test_a_rotation_whose_answer_was_lost_leaves_the_new_password_working(harbor, access, store, monkeypatch):
+    [rotation] = access.plan_rotation()
+    sent = HarborClient.put
+
+    def answer_lost(self, path, resource, json):
+        sent(self, path, resource, json)  # Harbor changes the password; the answer never arrives
+        raise ApiError("PUT", resource, None, "ConnectionError: connection reset")
+
+    monkeypatch.setattr(HarborClient, "put", answer_lost)
+    with pytest.raises(ApiError):
+        rotation.apply()
+    monkeypatch.undo()
+    assert access.plan_rotation() == []
+    assert access.client().session.auth.password.reveal() == store.path("admin_password_managed").read_text()
+
+
 def test_neither_admin_password_works(access, store):
     store.store("admin_password", "Wrong1234567")
     with pytest.raises(AuthenticationError) as raised:
@@ -357,6 +373,33 @@ def test_a_lost_robot_secret_is_refreshed_only_on_request(access, store, registr
     assert path.stat().st_mode & 0o777 == 0o600
     robot = client.with_credentials("robot$ci+jenkins", path.read_text())
     assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+
+
+def test_a_robot_whose_creation_went_unanswered_gets_a_new_secret(access, store, registries, monkeypatch):
+    plan_all(access, store, registries)
+    client = access.client()
+    spec = resources.robots.robot_spec(ROBOTS[0])
+    store.path("robots/ci+jenkins").unlink()
+    resources.robots.plan_robots(client, [{**spec, "state": "absent"}], store)[0].apply()
+    [create] = resources.robots.plan_robots(client, [spec], store)
+    lost = HarborClient.post
+
+    def answer_lost(self, path, resource, json):
+        lost(self, path, resource, json)  # Harbor creates the robot; the answer never arrives
+        raise ApiError("POST", resource, None, "ConnectionError: connection reset")
+
+    monkeypatch.setattr(HarborClient, "post", answer_lost)
+    with pytest.raises(ApiError):
+        create.apply()
+    monkeypatch.undo()
+    assert not store.path("robots/ci+jenkins").exists()
+    [refresh] = resources.robots.plan_robots(client, [spec], store)
+    assert str(refresh) == "refresh robot ci+jenkins (secret)"
+    refresh.apply()
+    assert not store.path("robots/ci+jenkins.unanswered").exists()
+    robot = client.with_credentials("robot$ci+jenkins", store.path("robots/ci+jenkins").read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+    assert resources.robots.plan_robots(client, [spec], store) == []
 
 
 def test_state_absent_deletes_and_missing_entries_are_left_alone(access, store, registries):

@@ -171,7 +171,10 @@ def plan_robots(client, specs, store):
                 )
             )
         if not store.path(robot_secret_name(stored_name(spec))).is_file():
-            if spec["refresh"]:
+            # A creation whose answer was lost (the marker outlived it): the secret was
+            # never seen by anyone, so a new one breaks nobody.
+            unanswered = store.path(unanswered_marker(spec)).is_file()
+            if spec["refresh"] or unanswered:
                 changes.append(
                     Change(
                         "refresh",
@@ -191,9 +194,20 @@ def plan_robots(client, specs, store):
     return changes
 
 
+def unanswered_marker(spec):
+    """A file in the secrets dir while a robot's creation has not been answered."""
+    return robot_secret_name(stored_name(spec)) + ".unanswered"
+
+
+def _keep_secret(store, spec, secret):
+    store.store(robot_secret_name(stored_name(spec)), secret)
+    store.path(unanswered_marker(spec)).unlink(missing_ok=True)
+
+
 def _create_robot(client, store, spec):
+    store.store(unanswered_marker(spec), "")
     created = client.post("/robots", f"robot {spec['name']}", robot_payload(spec)).json()
-    store.store(robot_secret_name(stored_name(spec)), created["secret"])
+    _keep_secret(store, spec, created["secret"])
     if spec["disable"]:
         # Harbor creates every robot enabled, whatever the request says.
         client.put(
@@ -208,4 +222,4 @@ def _refresh_robot(client, store, spec, current):
     answer = client.patch(f"/robots/{current['id']}", f"robot {current['name']}", {"secret": secret})
     # Harbor echoes only a secret it generated; this one was chosen here.
     returned = answer.json().get("secret") if answer.content else None
-    store.store(robot_secret_name(stored_name(spec)), returned or secret)
+    _keep_secret(store, spec, returned or secret)
