@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
 export LAB_CLIENTS ?= 2
 
-.PHONY: deps system-deps venv lab-up lab-down lab-status demo lint test test-unit test-lab bench
+.PHONY: deps system-deps venv lab-up lab-down lab-status demo lint test test-unit test-lab test-faults bench
 
 # What a fresh Debian machine lacks: docker engine, debootstrap, a Python venv.
 deps: system-deps venv
@@ -66,12 +66,20 @@ test-lab:
 	$(MAKE) lab-up $(TEST_LAB)
 	$(TEST_LAB) $(PY) -m pytest -q tests/lab
 
+# The fault, recovery and load scenarios alone (README "Guarantees"), on the test lab.
+FAULT_TESTS := tests/lab/test_52_faults.py tests/lab/test_54_recovery.py tests/lab/test_56_configure_cut.py \
+	tests/lab/test_58_load.py tests/lab/test_99_bystanders.py
+test-faults:
+	$(MAKE) lab-up $(TEST_LAB)
+	$(TEST_LAB) $(PY) -m pytest -q $(FAULT_TESTS)
+
 # Unit tests, then the end-to-end tests on the lab's real hosts, in one run
-# (the client tests need three clients). `make test` has a lab of its own (its own
+# (the load test needs five clients). `make test` has a lab of its own (its own
 # containers, network, volumes, state and mirror port), so the lab `make demo` left
 # and anything else on the machine are never touched.
 TEST_LAB := LAB_PREFIX=hd-test LAB_MIRROR_PORT=18481
-test demo: export LAB_CLIENTS := $(or $(filter-out 1 2,$(LAB_CLIENTS)),3)
+test test-lab test-faults: export LAB_CLIENTS := $(or $(filter-out 1 2 3 4,$(LAB_CLIENTS)),5)
+demo: export LAB_CLIENTS := $(or $(filter-out 1 2,$(LAB_CLIENTS)),3)
 test: lint
 	$(MAKE) lab-up $(TEST_LAB)
 	$(TEST_LAB) $(PY) -m pytest -q tests/unit tests/lab

@@ -20,7 +20,7 @@ import pytest
 
 from harbor_deploy.facts.docker_client import certs_d_ca
 from tests.conftest import ROOT
-from tests.lab.conftest import PYINFRA, host_exec
+from tests.lab.conftest import PYINFRA, client_data, host_exec
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 SEED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-registries": ["other:5000"]}
@@ -130,19 +130,6 @@ def seeded(clients, harbor_server):
         snapshot.restore()
 
 
-def server_data(harbor_server, **extra):
-    """The server's keys, the clients logging in as admin (HARBOR_CLIENT_PASSWORD) rather
-    than the lab's demo robot, which configure may not have made yet."""
-    return {
-        "harbor_hostname": harbor_server["hostname"],
-        "harbor_client_username": "admin",
-        "harbor_https_port": harbor_server["https_port"],
-        "harbor_http_port": harbor_server["http_port"],
-        "harbor_secrets_dir": str(harbor_server["secrets_dir"]),
-        **extra,
-    }
-
-
 def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host_alone(seeded, harbor_server):
     (name1, c1), (name2, c2), (name3, c3) = seeded
     registry = harbor_server["registry"]
@@ -150,7 +137,7 @@ def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host
     before = {c: dockerd(c) for _, c in seeded}
 
     code, output, stderr = deploy(
-        [name1, name2, name3], server_data(harbor_server, harbor_client_smoke_test=True), env=env
+        [name1, name2, name3], client_data(harbor_server, harbor_client_smoke_test=True), env=env
     )
 
     assert code == 1
@@ -180,12 +167,12 @@ def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host
         digests = host_exec(puller, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {reference}")
         assert json.loads(digests)[0].startswith(f"{registry}/library/hd-smoke@sha256:")
 
-    code, again, stderr = deploy([name1, name2, name3], server_data(harbor_server), env=env)
+    code, again, stderr = deploy([name1, name2, name3], client_data(harbor_server), env=env)
     assert again["results"]["totals"]["success"] == 0, stderr
     assert again["results"]["failed_hosts"] == [name3]
     assert {c: dockerd(c) for _, c in seeded} == before
 
-    _, status, _ = deploy([name1, name2], server_data(harbor_server), env=env, entry="deploys/client_status.py")
+    _, status, _ = deploy([name1, name2], client_data(harbor_server), env=env, entry="deploys/client_status.py")
     states = {
         line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
         for line in status.splitlines()
@@ -199,7 +186,7 @@ def test_https_trust_login_push_pull_without_docker_restart_and_the_invalid_host
 def test_http_mode_merges_the_exact_registry_by_reload_and_keeps_other_keys(seeded, harbor_server):
     (name1, c1), (name2, c2), _ = seeded
     registry = f"{harbor_server['hostname']}:{harbor_server['http_port']}"
-    data = server_data(harbor_server, harbor_client_trust="http", harbor_client_login_users=[])
+    data = client_data(harbor_server, harbor_client_trust="http", harbor_client_login_users=[])
     before = {c: dockerd(c) for c in (c1, c2)}
 
     code, output, stderr = deploy([name1, name2], data)

@@ -10,6 +10,7 @@ TLS verification (its address is not in the certificate); TLS trust is tested by
 test_40 and test_41, the transport is the subject here.
 """
 
+import contextlib
 import json
 import socket
 import threading
@@ -81,10 +82,8 @@ class ApiRelay:
         self.listener.close()
         with self.guard:
             for sock in self.sockets:
-                try:
+                with contextlib.suppress(OSError):  # already closed by its other end
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
 
     def url(self):

@@ -58,10 +58,14 @@ def test_shell_part_logs_in_on_stdin_pushes_both_tags_and_logs_out(tmp_path):
     assert "S3cret-Value" not in run.stdout + run.stderr
 
 
-def test_a_failing_push_stops_the_script_and_still_logs_out(tmp_path):
+def run_with_failing_pushes(tmp_path, failures):
+    """The shell part with a docker whose first ``failures`` pushes fail, retrying
+    twice without waiting; the docker commands it ran."""
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
-    fake.write_text(FAKE_DOCKER + '[ "$1" = push ] && exit 1\nexit 0\n')
+    fake.write_text(
+        FAKE_DOCKER + f'if [ "$1" = push ] && [ "$(grep -c ^push "$CALLS")" -le {failures} ]; then exit 1; fi\nexit 0\n'
+    )
     fake.chmod(0o755)
     calls = tmp_path / "calls"
     run = subprocess.run(
@@ -69,12 +73,30 @@ def test_a_failing_push_stops_the_script_and_still_logs_out(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PATH": f"{fake.parent}:/usr/bin:/bin", "CALLS": str(calls), "HARBOR_USER": "u", "HARBOR_PASSWORD": "p"},
+        env={
+            "PATH": f"{fake.parent}:/usr/bin:/bin",
+            "CALLS": str(calls),
+            "HARBOR_USER": "u",
+            "HARBOR_PASSWORD": "p",
+            "HARBOR_RETRY_WAITS": "0 0",
+        },
         check=False,
     )
-    assert run.returncode != 0
     commands = [line.split()[0] for line in calls.read_text().splitlines() if not line.startswith("stdin=")]
-    assert commands == ["build", "login", "push", "logout"]
+    return run, commands
+
+
+def test_a_push_refused_while_harbor_restarts_is_retried(tmp_path):
+    run, commands = run_with_failing_pushes(tmp_path, failures=2)
+    assert run.returncode == 0, run.stderr
+    assert commands == ["build", "login", "push", "push", "push", "push", "logout"]
+    assert "docker push reg.test:8443/ci/app:" in run.stderr and "failed: retrying in 0s" in run.stderr
+
+
+def test_a_push_failing_every_retry_stops_the_script_and_still_logs_out(tmp_path):
+    run, commands = run_with_failing_pushes(tmp_path, failures=99)
+    assert run.returncode != 0
+    assert commands == ["build", "login", "push", "push", "push", "logout"]
 
 
 def test_unsafe_values_are_refused():
