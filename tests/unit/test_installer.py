@@ -196,12 +196,16 @@ def test_sha256_pin_mismatch_is_refused(releases, tmp_path):
     assert _fetch(pinned, tmp_path).sha256 == _sha256(BUNDLE)
 
 
-def test_corrupt_cache_entry_is_downloaded_again(releases, tmp_path):
+def test_corrupt_cache_entry_is_named_with_its_md5_and_downloaded_again(releases, tmp_path):
     releases.release("v2.13.1", {"harbor-offline-installer-v2.13.1.tgz": BUNDLE})
     result = _fetch(_config(releases), tmp_path)
     result.path.write_bytes(b"truncated")
-    assert _fetch(_config(releases), tmp_path).path.read_bytes() == BUNDLE
+    progress = io.StringIO()
+    assert _fetch(_config(releases), tmp_path, progress=progress).path.read_bytes() == BUNDLE
     assert len(releases.downloads()) == 2
+    truncated_md5 = hashlib.md5(b"truncated", usedforsecurity=False).hexdigest()
+    assert f"{result.path}: md5 {truncated_md5}, not the release's " in progress.getvalue()
+    assert "(corrupt or truncated): fetching again" in progress.getvalue()
 
 
 def test_rate_limit_gives_a_clear_error(releases, tmp_path):
