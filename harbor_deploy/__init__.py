@@ -13,6 +13,7 @@ PACKAGED_DEPLOYS = (
     "harbor_client_status",
     "harbor_clients",
     "harbor_configure",
+    "harbor_logs",
     "harbor_server",
     "harbor_status",
 )

@@ -13,17 +13,22 @@ apply to every operation inside.
 """
 
 import json
+from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.operations import server as pyinfra_server
 
 from harbor_deploy.facts.docker_client import ClientRegistryState
 from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, HarborLogTails
 from harbor_deploy.facts.tls import CertificateExpiry
 from harbor_deploy.lib.api import served_url
 from harbor_deploy.lib.client import registry_address
 from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, merged
+from harbor_deploy.lib.secrets import ensure_private_dir, write_private_file
+from harbor_deploy.lib.status import problems as status_problems
+from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.stages import client, configure, server
 from harbor_deploy.stages.context import host_data
 from harbor_deploy.stages.docker_engine import docker_engine
@@ -106,7 +111,9 @@ def harbor_status(**data):
     """
     Print one ``harbor-status <host> <json>`` line: installed and running version, kept
     releases, harbor.service, each container's state and health, Harbor's own health
-    answer, the served certificate's expiry and Harbor's firewalld service. Changes nothing.
+    answer (and its unhealthy components), the served certificate's expiry, Harbor's
+    firewalld service and the problems among them. Changes nothing; the host fails
+    (the run exits non-zero) when there is a problem.
 
     + data: ``harbor_*`` keys overriding the host's data
     """
@@ -122,6 +129,9 @@ def harbor_status(**data):
         "releases": installation["releases"],
         "service": f"{installation['service_enabled']}/{installation['service_active']}",
         "health": (health["api"] or {}).get("status", "no answer"),
+        "components": {
+            c["name"]: c["status"] for c in (health["api"] or {}).get("components", []) if c.get("status") != "healthy"
+        },
         "containers": {name: f"{c['state']}/{c['health']}" for name, c in health["containers"].items()},
         "certificate_not_after": certificate["not_after"].isoformat() if certificate else None,
         # Harbor's ports live in the firewalld service the server deploy owns.
@@ -133,7 +143,33 @@ def harbor_status(**data):
         if firewall["running"]
         else None,
     }
+    status["problems"] = status_problems(status)
     logger.info(f"harbor-status {host.name} {json.dumps(status, sort_keys=True)}")
+    if status["problems"]:
+        # A command failing only this host: the run exits non-zero, for cron and monitoring.
+        pyinfra_server.shell(name="Harbor is healthy", commands=[fail_host(f"Harbor: {'; '.join(status['problems'])}")])
+
+
+@deploy("Harbor logs")
+def harbor_logs(**data):
+    """
+    Fetch the last ``harbor_logs_lines`` lines of each of Harbor's logs
+    (``<harbor_log_location>/<component>.log``) to the controller, one file per host and
+    component: ``<harbor_logs_dir>/<host>/<component>.log`` (0600, folders 0700: logs
+    name users and addresses). Changes nothing on the host.
+
+    + data: ``harbor_*`` keys overriding the host's data
+    """
+    config = merged(host_data(overrides=data))  # reads only: no secrets needed
+    tails = host.get_fact(HarborLogTails, log_dir=config["harbor_log_location"], lines=int(config["harbor_logs_lines"]))
+    directory = Path(config["harbor_logs_dir"]) / host.name
+    if not tails:
+        logger.warning(f"harbor-logs {host.name}: no log in {config['harbor_log_location']}")
+        return
+    ensure_private_dir(directory)
+    for component, lines in sorted(tails.items()):
+        write_private_file(directory / f"{component}.log", "".join(f"{line}\n" for line in lines).encode())
+    logger.info(f"harbor-logs {host.name} {directory}: {', '.join(sorted(tails))}")
 
 
 @deploy("Harbor client status")
@@ -157,6 +193,7 @@ __all__ = [
     "harbor_client_status",
     "harbor_clients",
     "harbor_configure",
+    "harbor_logs",
     "harbor_server",
     "harbor_status",
 ]

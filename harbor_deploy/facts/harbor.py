@@ -3,7 +3,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from harbor_deploy.facts.output import key_values, split_at
+from harbor_deploy.facts.output import SECTION_MARKER, key_values, split_at, split_sections
 
 CONTAINER_MARKER = "--- containers"
 # Harbor's compose project: pinned so the name never follows a versioned directory.
@@ -119,3 +119,27 @@ class HarborHealth(FactBase[dict]):
         except ValueError:
             api = None
         return {"containers": containers, "api": api if isinstance(api, dict) else None}
+
+
+class HarborLogTails(FactBase[dict]):
+    """
+    Returns the last ``lines`` lines of each of Harbor's logs in ``log_dir`` (harbor-log
+    writes one ``<component>.log`` per container), by component.
+
+    .. code:: python
+
+        {"core": ["Nov 28 21:50:03 172.18.0.1 core[1]: ..."], "registry": [...]}
+    """
+
+    def command(self, log_dir, lines):
+        return (
+            f'for f in {shlex.quote(log_dir)}/*.log; do [ -f "$f" ] || continue; '
+            f'printf \'\\n{SECTION_MARKER}%s\\n\' "$(basename "$f" .log)"; tail -n {int(lines)} "$f"; done; true'
+        )
+
+    def process(self, output):
+        return split_sections(output)
+
+    @staticmethod
+    def default():
+        return {}

@@ -173,6 +173,14 @@ KEYS = (
         "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)",
     ),
     Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
+    Key("harbor_logs_lines", 200, "deploys/logs.py: the last lines of each of Harbor's logs it fetches"),
+    Key(
+        "harbor_logs_dir",
+        "harbor-logs",
+        "deploys/logs.py: controller dir of <host>/<component>.log (a relative path is taken from the "
+        "inventory file's folder)",
+        controller_path=True,
+    ),
     Key(
         "harbor_secrets_dir",
         ".secrets",

@@ -173,6 +173,7 @@ SCHEMAS = {
     "harbor_db_conn_max_idle_time": GO_DURATION,
     "harbor_jobservice_job_loggers": {"type": "array", "minItems": 1, "items": {"enum": ["STD_OUTPUT", "FILE", "DB"]}},
     "harbor_log_level": {"enum": list(LOG_LEVELS)},
+    "harbor_logs_lines": {"type": "integer", "minimum": 1},
     "harbor_log_rotate_size": {
         "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\d+[kMG]?$"}],
         "x-why": "must be a size such as 200M (bytes, or with k/M/G)",

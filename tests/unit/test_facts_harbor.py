@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from harbor_deploy.facts.files import PrivateFiles
-from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, HarborLogTails
 from harbor_deploy.lib import harbor_yml
 from harbor_deploy.lib.defaults import merged
 from harbor_deploy.lib.secrets import HarborSecrets, Secret
@@ -90,3 +90,23 @@ def test_a_half_unpacked_release_is_not_a_release(tmp_path):
     assert fact["releases"] == [str(tmp_path / "harbor-v2.13.1")]
     assert fact["release_dir"] == str(tmp_path / "harbor-v2.13.1")
     assert fact["bundle_version"] == "v2.13.1"
+
+
+def test_log_tails_by_component_from_a_real_server():
+    tails = HarborLogTails().process(captured("harbor_log_tails_server.txt"))
+    assert {"core", "registry", "proxy", "jobservice", "portal", "registryctl"} <= set(tails)
+    assert all(len(lines) == 2 for lines in tails.values())
+    assert all(" core: " in line for line in tails["core"])
+
+
+def test_log_tails_command_reads_each_log_and_nothing_else(tmp_path):
+    (tmp_path / "core.log").write_text("one\ntwo\nthree")  # no final newline
+    (tmp_path / "registry.log").write_text("r1\n")
+    (tmp_path / "core.log.1.gz").write_text("rotated")
+    command = HarborLogTails().command(str(tmp_path), 2)
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    assert HarborLogTails().process(output.splitlines()) == {"core": ["two", "three"], "registry": ["r1"]}
+    empty = subprocess.run(
+        ["sh", "-c", HarborLogTails().command(str(tmp_path / "none"), 2)], capture_output=True, check=True
+    )
+    assert empty.stdout == b"" and empty.returncode == 0
