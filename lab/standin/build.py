@@ -21,10 +21,16 @@ from pathlib import Path
 
 import yaml
 
-from lab.rootfs import apt_install, debootstrap, image_exists, import_rootfs, log
+from lab.rootfs import chroot_run, debootstrap, image_exists, import_rootfs, log
 
 STANDIN_DIR = Path(__file__).resolve().parent
-VERSIONS = ("v2.13.1", "v2.14.0")
+# Oldest first; the mirror's "latest" is the last. Each ships the migrations up to its own X.Y.0.
+VERSIONS = ("v2.11.2", "v2.13.1", "v2.14.0")
+# Debian 12 carries PostgreSQL 15, the version Harbor 2.11-2.14 run (Debian 13 has 17).
+SUITE = "bookworm"
+MIGRATIONS_DIR = STANDIN_DIR / "migrations" / "postgresql"
+# Where harbor-core finds them, as in Harbor's image.
+IMAGE_MIGRATIONS_DIR = "/harbor/migrations/postgresql"
 RELEASE_PATH = "goharbor/harbor/releases/download"
 HEALTHCHECK_TIMING = "--interval=10s --timeout=5s --start-period=5s --retries=3"
 
@@ -49,17 +55,30 @@ def tree_hash(*paths):
     return digest.hexdigest()[:12]
 
 
-def packages():
-    return (STANDIN_DIR / "packages.txt").read_text().split()
-
-
 def build_rootfs_image():
-    tag = f"harbor-deploy-lab/standin-rootfs:{tree_hash(STANDIN_DIR / 'packages.txt')}"
+    recipe = tree_hash(STANDIN_DIR / "packages.txt", STANDIN_DIR / "rootfs-setup.sh")
+    tag = f"harbor-deploy-lab/standin-rootfs:{SUITE}-{recipe}"
     if not image_exists(tag):
-        with debootstrap([]) as root:
-            apt_install(root, packages())
+        with debootstrap([], suite=SUITE) as root:
+            for name in ("packages.txt", "rootfs-setup.sh"):
+                shutil.copy(STANDIN_DIR / name, root / "tmp" / name)
+            chroot_run(root, "sh /tmp/rootfs-setup.sh && rm /tmp/rootfs-setup.sh /tmp/packages.txt")
             import_rootfs(root, tag)
     return tag
+
+
+def release_migrations(version):
+    """The up-migrations release ``version`` ships, oldest first: every
+    ``NNNN_X.Y.Z_schema.up.sql`` up to its own minor's, and the initial schema."""
+    major, minor = (int(part) for part in version.lstrip("v").split(".")[:2])
+    shipped = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.up.sql")):
+        parts = path.name.split("_")
+        if len(parts) > 2 and parts[1].count(".") == 2:
+            if tuple(int(part) for part in parts[1].split(".")[:2]) > (major, minor):
+                continue
+        shipped.append(path)
+    return shipped
 
 
 def docker_build(tag, dockerfile, context=None):
@@ -101,6 +120,14 @@ def image_dockerfile(base, version, spec):
         f"ENV HARBOR_STANDIN_VERSION={version}",
         'LABEL org.opencontainers.image.title="harbor-deploy lab stand-in, not Harbor"',
     ]
+    if spec.get("migrations"):
+        lines.append(f"COPY migrations/ {IMAGE_MIGRATIONS_DIR}/")
+    for volume in spec.get("volumes", ()):
+        lines.append(f"VOLUME {volume}")
+    if spec.get("workdir"):
+        lines.append(f"WORKDIR {spec['workdir']}")
+    if spec.get("user"):
+        lines.append(f"USER {spec['user']}")
     if spec.get("entrypoint"):
         lines.append(f"ENTRYPOINT {json.dumps(spec['entrypoint'])}")
     lines.append(f"CMD {json.dumps(spec['cmd'])}")
@@ -115,7 +142,14 @@ def build_version_images(base, version):
     tags = []
     for name, spec in specs.items():
         tag = f"goharbor/{name}:{version}"
-        docker_build(tag, image_dockerfile(base, version, spec))
+        context = None
+        if spec.get("migrations"):
+            context = cache_dir() / "build-context" / f"migrations-{version}"
+            shutil.rmtree(context, ignore_errors=True)
+            (context / "migrations").mkdir(parents=True)
+            for path in release_migrations(version):
+                shutil.copy(path, context / "migrations" / path.name)
+        docker_build(tag, image_dockerfile(base, version, spec), context)
         tags.append(tag)
     return tags
 
@@ -178,7 +212,9 @@ def build():
     """Build (or reuse) every stand-in release; returns the mirror root directory."""
     recipe = tree_hash(
         STANDIN_DIR / "packages.txt",
+        STANDIN_DIR / "rootfs-setup.sh",
         STANDIN_DIR / "runtime",
+        STANDIN_DIR / "migrations",
         STANDIN_DIR / "images.yaml",
         STANDIN_DIR / "bundle",
         STANDIN_DIR / "upstream",
