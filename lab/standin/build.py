@@ -122,6 +122,8 @@ def image_dockerfile(base, version, spec):
     ]
     if spec.get("migrations"):
         lines.append(f"COPY migrations/ {IMAGE_MIGRATIONS_DIR}/")
+    for name, value in (spec.get("env") or {}).items():
+        lines.append(f"ENV {name}={value}")
     for volume in spec.get("volumes", ()):
         lines.append(f"VOLUME {volume}")
     if spec.get("workdir"):

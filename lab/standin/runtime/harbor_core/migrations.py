@@ -43,8 +43,9 @@ class NoChange(Exception):
     """golang-migrate's ErrNoChange: nothing to apply."""
 
 
-def advisory_lock_id(database, schema="public", table=TABLE):
-    digest = zlib.crc32("\0".join((database, schema, table)).encode())
+def advisory_lock_id(database, *names):
+    """golang-migrate's GenerateAdvisoryLockId (its pgx driver adds schema and table)."""
+    digest = zlib.crc32("\0".join((database, *names)).encode())
     return (digest * ADVISORY_LOCK_SALT) % 2**32
 
 
@@ -106,7 +107,7 @@ class Migrator:
 
     def __init__(self, connection, database_name, directory, fail_version=None, log=print):
         self.connection = connection
-        self.lock_id = advisory_lock_id(database_name)
+        self.lock_id = advisory_lock_id(database_name, "public", TABLE)
         self.directory = directory
         self.fail_version = fail_version
         self.log = log
