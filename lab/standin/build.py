@@ -73,10 +73,9 @@ def release_migrations(version):
     major, minor = (int(part) for part in version.lstrip("v").split(".")[:2])
     shipped = []
     for path in sorted(MIGRATIONS_DIR.glob("*.up.sql")):
-        parts = path.name.split("_")
-        if len(parts) > 2 and parts[1].count(".") == 2:
-            if tuple(int(part) for part in parts[1].split(".")[:2]) > (major, minor):
-                continue
+        release = path.name.split("_")[1]  # "2.13.0", or "initial"
+        if release.count(".") == 2 and tuple(int(part) for part in release.split(".")[:2]) > (major, minor):
+            continue
         shipped.append(path)
     return shipped
 

@@ -23,7 +23,7 @@ ADMIN += "Zz9" * ((128 - len(ADMIN)) // 3)
 ADMIN += "Q" * (128 - len(ADMIN))
 # No single quote: harbor-db's first start pastes database.password into SQL
 # (test_20_server shows it refused).
-DB = "Db@!%é#x\\=ÿ\"end9A`"
+DB = 'Db@!%é#x\\=ÿ"end9A`'
 INVENTORY = f"""
 import runpy
 

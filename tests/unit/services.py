@@ -73,7 +73,15 @@ class PostgresServer:
             "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
         )
         self.run(
-            str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start"
+            str(POSTGRES_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "start",
         )
 
     def stop(self):

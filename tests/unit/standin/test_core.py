@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import socket
-import threading
 
 import jsonschema
 import pytest

@@ -53,7 +53,11 @@ def columns(postgres, database, table):
 def test_each_release_ships_its_own_migrations_up_to_its_minor():
     shipped = {version: [path.name for path in release_migrations(version)] for version in VERSIONS}
     assert shipped["v2.11.2"] == ["0001_initial_schema.up.sql", "0140_2.11.0_schema.up.sql"]
-    assert shipped["v2.13.1"][-3:] == ["0140_2.11.0_schema.up.sql", "0150_2.12.0_schema.up.sql", "0160_2.13.0_schema.up.sql"]
+    assert shipped["v2.13.1"][-3:] == [
+        "0140_2.11.0_schema.up.sql",
+        "0150_2.12.0_schema.up.sql",
+        "0160_2.13.0_schema.up.sql",
+    ]
     assert shipped["v2.14.0"][-1] == "0170_2.14.0_schema.up.sql"
 
 

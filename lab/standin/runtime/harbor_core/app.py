@@ -23,6 +23,7 @@ from harbor_core.http import make_handler
 from harbor_core.settings import Settings
 from harbor_core.store import Store
 
+
 class StartupError(Exception):
     """Why core cannot serve (logged as Harbor's FATAL line, then core exits)."""
 

@@ -43,7 +43,9 @@ class Database:
                     return
             except OSError as error:
                 if time.monotonic() >= deadline:
-                    raise OSError(f"failed to connect to tcp:{address[0]}:{address[1]} after {timeout:.0f} seconds") from error
+                    raise OSError(
+                        f"failed to connect to tcp:{address[0]}:{address[1]} after {timeout:.0f} seconds"
+                    ) from error
                 time.sleep(interval)
 
     def _expired(self, opened, idle_since, now):

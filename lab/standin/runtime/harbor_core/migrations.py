@@ -126,7 +126,9 @@ class Migrator:
                 (TABLE,),
             )[0][0]
             if not exists:
-                self.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (version bigint not null primary key, dirty boolean not null)")
+                self.execute(
+                    f"CREATE TABLE IF NOT EXISTS {TABLE} (version bigint not null primary key, dirty boolean not null)"
+                )
         finally:
             self.execute("SELECT pg_advisory_unlock(%s)", (self.lock_id,))
 

@@ -106,6 +106,7 @@ def checked_duration(duration):
     """A robot's duration in days: -1 (never expires) or positive."""
     if not isinstance(duration, int) or isinstance(duration, bool) or duration == 0 or duration < -1:
         raise bad_request(
-            f"bad request error duration input: {duration or 0}, duration must be either -1(Never) or a positive integer"
+            f"bad request error duration input: {duration or 0}, duration must be "
+            "either -1(Never) or a positive integer"
         )
     return duration

@@ -144,9 +144,7 @@ class Store:
     def create_user(self, username, profile, password):
         hashed = hash_password(password)
         with self.transaction() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM harbor_user WHERE username = %s OR email = %s", (username, profile["email"])
-            )
+            cursor.execute("SELECT 1 FROM harbor_user WHERE username = %s OR email = %s", (username, profile["email"]))
             if cursor.fetchone():
                 raise conflict(f"user {username} or email {profile['email']} already exists")
             cursor.execute(
@@ -264,14 +262,16 @@ class Store:
                 )
             else:
                 cursor.execute(
-                    "UPDATE project_member SET role = %s WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
+                    "UPDATE project_member SET role = %s "
+                    "WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
                     (role, project_id, user_id),
                 )
 
     def set_storage_limit(self, project_id, storage):
         with self.transaction() as cursor:
             cursor.execute(
-                "UPDATE quota SET hard = %s, update_time = now() WHERE id = %s", (Json({"storage": storage}), project_id)
+                "UPDATE quota SET hard = %s, update_time = now() WHERE id = %s",
+                (Json({"storage": storage}), project_id),
             )
             cursor.execute("UPDATE project SET update_time = now() WHERE project_id = %s", (project_id,))
 
@@ -390,9 +390,7 @@ class Store:
         with self.transaction() as cursor:
             cursor.execute("SELECT 1 FROM project WHERE registry_id = %s", (registry_id,))
             if cursor.fetchone():
-                raise precondition(
-                    f"the registry {registry_id} is referenced by proxy cache project, cannot delete it"
-                )
+                raise precondition(f"the registry {registry_id} is referenced by proxy cache project, cannot delete it")
             cursor.execute("DELETE FROM registry WHERE id = %s", (registry_id,))
 
     # --- tag retention -------------------------------------------------------------

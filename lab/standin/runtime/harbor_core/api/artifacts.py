@@ -66,7 +66,9 @@ def blob(storage_root, digest):
 def list_repositories(app, request):
     root = app.settings.storage_root
     project = app.find_project(unquote(request.params[0]), request.by_name, request.principal)
-    found = [repository_view(root, project, manifests.parent) for manifests in sorted(repositories(root, project["name"]))]
+    found = [
+        repository_view(root, project, manifests.parent) for manifests in sorted(repositories(root, project["name"]))
+    ]
     return listing(found, request.query)
 
 

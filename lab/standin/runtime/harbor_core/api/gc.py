@@ -49,7 +49,9 @@ def set_schedule(app, request):
     problem = cron_problem(cron)
     if problem:
         raise bad_request(f"invalid cron string for scheduled gc: {cron}, error: {problem}")
-    app.store.set_gc_schedule(kind, cron, {"delete_untagged": bool(parameters.get("delete_untagged")), "workers": workers})
+    app.store.set_gc_schedule(
+        kind, cron, {"delete_untagged": bool(parameters.get("delete_untagged")), "workers": workers}
+    )
     return done
 
 

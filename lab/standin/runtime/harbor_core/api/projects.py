@@ -3,8 +3,15 @@
 from urllib.parse import unquote
 
 from harbor_core.api.artifacts import repositories
-from harbor_core.auth import ROLE_DEVELOPER, ROLE_GUEST, ROLE_MAINTAINER, ROLE_PROJECT_ADMIN, require_admin
-from harbor_core.auth import require_login, robot_actions
+from harbor_core.auth import (
+    ROLE_DEVELOPER,
+    ROLE_GUEST,
+    ROLE_MAINTAINER,
+    ROLE_PROJECT_ADMIN,
+    require_admin,
+    require_login,
+    robot_actions,
+)
 from harbor_core.errors import bad_request, conflict, forbidden, not_found, precondition
 from harbor_core.http import API, Response, Route, first, listing, query_filter
 from harbor_core.rules import NAME_PATTERN, checked_storage_limit

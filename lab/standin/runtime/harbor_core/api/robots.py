@@ -152,7 +152,10 @@ def update_robot(app, request):
     description and disable are replaced (left out: empty and enabled)."""
     body = request.body()
     robot = find_robot(app, request)
-    if body.get("level") != robot["level"] or body.get("name") != app.configuration("robot_name_prefix") + robot["name"]:
+    if (
+        body.get("level") != robot["level"]
+        or body.get("name") != app.configuration("robot_name_prefix") + robot["name"]
+    ):
         raise bad_request("cannot update the level or name of robot")
     duration = robot["duration"] if body.get("duration") is None else checked_duration(body["duration"])
     permissions = body.get("permissions") or []
