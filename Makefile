@@ -80,7 +80,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
-test-unit: venv
+test-unit: system-deps venv
 	$(PY) -m pytest -q tests/unit
 
 test-lab:

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -167,8 +168,13 @@ def write_bundle(path, version, images_tarball=None):
     for script in sorted((STANDIN_DIR / "bundle").iterdir()):
         text = script.read_text().replace("@HARBOR_VERSION@", version)
         files[script.name] = (text.encode(), 0o755 if os.access(script, os.X_OK) else 0o644)
-    for upstream in ("harbor.yml.tmpl", "LICENSE"):
-        files[upstream] = ((STANDIN_DIR / "upstream" / upstream).read_bytes(), 0o644)
+    # v2.13.1's template for every release, but with the release's own config version
+    # (what `prepare migrate` reads), as each real release's template has.
+    major, minor = version.lstrip("v").split(".")[:2]
+    template = (STANDIN_DIR / "upstream" / "harbor.yml.tmpl").read_text()
+    template = re.sub(r"(?m)^_version: .*$", f"_version: {major}.{minor}.0", template)
+    files["harbor.yml.tmpl"] = (template.encode(), 0o644)
+    files["LICENSE"] = ((STANDIN_DIR / "upstream" / "LICENSE").read_bytes(), 0o644)
     # mtime=0 in the gzip header keeps the bytes (and the md5) reproducible.
     with (
         open(path, "wb") as raw,
