@@ -9,7 +9,15 @@ import json
 
 from pyinfra import host, logger
 
+from harbor_deploy.facts.docker import DockerEngine
 from harbor_deploy.facts.host import HostOverview
 
 overview = host.get_fact(HostOverview)
-logger.info(f"lab-check {host.name} {json.dumps(overview, sort_keys=True)}")
+engine = host.get_fact(DockerEngine)
+report = {
+    **overview,
+    "docker_installed": engine["installed"],
+    "docker_version": engine["version"],
+    "compose_version": engine["compose_version"],
+}
+logger.info(f"lab-check {host.name} {json.dumps(report, sort_keys=True)}")

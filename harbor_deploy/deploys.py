@@ -23,7 +23,7 @@ from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
 from harbor_deploy.facts.tls import CertificateExpiry
 from harbor_deploy.lib.api import served_url
 from harbor_deploy.lib.client import registry_address
-from harbor_deploy.lib.defaults import DEFAULT_VERSION, SERVER_TLS_CERTIFICATE, merged
+from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, merged
 from harbor_deploy.stages import client, configure, server
 from harbor_deploy.stages.context import host_data
 from harbor_deploy.stages.docker_engine import docker_engine
@@ -45,7 +45,7 @@ def harbor_server(**data):
     plan = server.plan(data)  # validates data and fetches the installer before any change
     server.controller_secrets(plan)
     server.preflight(plan)
-    docker_engine()
+    docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
     server.installer_bundle(plan)
     inputs = [*server.tls_files(plan), server.harbor_config(plan)]
     unit = server.systemd_unit(plan)
@@ -70,8 +70,8 @@ def harbor_clients(**data):
 
         harbor_clients(harbor_client_username="robot$apps+puller")
     """
-    plan = client.plan(data)  # checks data and resolves CA and password before any change
-    docker_engine()
+    plan = client.plan(data)  # checks data, resolves CA and password, reads the host: no change yet
+    docker_engine(engine=plan.state["engine"])
     client.daemon_config(plan)
     client.trust(plan)
     client.login(plan)
@@ -111,8 +111,7 @@ def harbor_status(**data):
     + data: ``harbor_*`` keys overriding the host's data
     """
     config = merged(host_data(overrides=data))  # reads only: no validation, no secrets
-    version = config["harbor_version"] if config["harbor_version"] != "latest" else DEFAULT_VERSION
-    installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"], version=version)
+    installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"])
     health = host.get_fact(HarborHealth, url=served_url(config, "127.0.0.1"))
     certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
     firewall = host.get_fact(FirewalldState)

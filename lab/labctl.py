@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,6 +68,13 @@ RUN_FLAGS = [
     "/run/lock",
 ]
 BOOT_TIMEOUT = 120
+# systemd in each lab host holds about 9 inotify instances (PID 1, journald, logind,
+# dbus, dockerd...): with the kernel's default of 128 per user, a 20-client lab does
+# not boot. Hosts are started this many at a time.
+INOTIFY_PER_HOST = 12
+INOTIFY_MARGIN = 32
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+PARALLEL_BOOTS = 6
 # Non-root SSH users of every host (see images/host-setup.sh): sudo without and with a password.
 SUDO_USERS = ("ops", "opspw")
 PASSWORD_SUDO_USER = "opspw"
@@ -289,13 +297,46 @@ def ensure_host(host, image, pubkey_path):
     elif info:
         log(f"{host.name}: image changed, recreating")
     if info:
+        # The docker state goes with the rest: a new root filesystem beside an old
+        # dockerd state (containers bind-mounting paths that are gone) is no real host.
         docker("rm", "-f", host.container)
-        if not host.docker:  # what a deploy installed there goes too
-            docker("volume", "rm", "-f", host.volume)
+        docker("volume", "rm", "-f", host.volume)
     start_container(host, image, pubkey_path)
     if not wait_booted(host):
         raise SystemExit(f"{host.name} did not boot to a running systemd within {BOOT_TIMEOUT}s")
     log(f"{host.name}: created")
+
+
+def inotify_instances_in_use():
+    """inotify instances held by the processes this user can see (lab hosts' included)."""
+    count = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            count += sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) == "anon_inode:inotify")
+        except OSError:
+            continue  # gone, or not ours to read
+    return count
+
+
+def ensure_inotify_instances(new_hosts):
+    """Raise the per-user inotify instance limit only when booting ``new_hosts`` more
+    would exhaust it; say exactly what to change when it is not writable here."""
+    if not new_hosts:
+        return
+    current = int(INOTIFY_LIMIT.read_text())
+    needed = inotify_instances_in_use() + INOTIFY_PER_HOST * new_hosts + INOTIFY_MARGIN
+    if current >= needed:
+        return
+    try:
+        INOTIFY_LIMIT.write_text(f"{needed}\n")
+    except OSError as error:
+        raise SystemExit(
+            f"{new_hosts} more lab hosts need more inotify instances than fs.inotify.max_user_instances={current} "
+            f"allows ({error.strerror}): run `sysctl -w fs.inotify.max_user_instances={needed}` as root"
+        ) from None
+    log(
+        f"raised fs.inotify.max_user_instances from {current} to {needed}: {new_hosts} more lab hosts (systemd in each)"
+    )
 
 
 def ensure_sudo_password(directory):
@@ -428,9 +469,15 @@ def up(clients=None, bare=None):
         log(f"removing {extra} (not in this lab's size)")
         docker("rm", "-f", extra)
     sudo_password = ensure_sudo_password(directory)
-    for host in hosts:
+    running = set(lab_containers())
+    ensure_inotify_instances(sum(1 for host in hosts if host.container not in running))
+
+    def ready(host):
         ensure_host(host, tags[host.docker], directory / "id_ed25519.pub")
         set_sudo_password(host, sudo_password)
+
+    with ThreadPoolExecutor(PARALLEL_BOOTS) as pool:
+        list(pool.map(ready, hosts))  # list(): a host that failed to boot raises here
     known_hosts = directory / "known_hosts"
     known_hosts.write_text("".join(read_host_details(host) + "\n" for host in hosts))
     for host in hosts:
@@ -449,6 +496,16 @@ def up(clients=None, bare=None):
     (directory / "hosts.json").write_text(json.dumps(state, indent=2) + "\n")
     log(f"lab ready: {', '.join(h.name + ':' + str(h.ssh_port) for h in hosts)}")
     return state
+
+
+def recreate(names, clients=None, bare=None):
+    """Hosts ``names`` as new: their containers and volumes go, ``up`` boots them
+    again from the image (a bare host without docker, a client without any deploy)."""
+    for host in planned_hosts(clients, bare):
+        if host.name in names:
+            docker("rm", "-f", "-v", host.container, check=False)
+            docker("volume", "rm", "-f", host.volume, check=False)
+    return up(clients, bare)
 
 
 def down():

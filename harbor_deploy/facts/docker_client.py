@@ -8,8 +8,16 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from harbor_deploy.facts.docker import CONTENT_MARKER, DAEMON_JSON, parse_json_object, split_content
-from harbor_deploy.facts.output import key_values
+from harbor_deploy.facts.docker import (
+    CONTENT_MARKER,
+    DAEMON_JSON,
+    DockerDaemonConfig,
+    DockerEngine,
+    parse_json_object,
+    split_content,
+)
+from harbor_deploy.facts.files import FileStates
+from harbor_deploy.facts.output import key_values, processed_sections, sections_command
 
 CERTS_D = "/etc/docker/certs.d"
 FETCH_FAILED = "--- fetch failed"
@@ -163,3 +171,49 @@ class ClientRegistryState(FactBase[dict]):
             "registry_mirrors": mirrors,
             "logins": {user: _login_state(values, user) for user in users},
         }
+
+
+class ClientState(FactBase[dict]):
+    """
+    Returns everything the client deploy decides from, in one round trip: each
+    section is the fact of that name read by its own command; ``ca`` only when
+    ``ca_url`` is given (the CA is fetched from Harbor by this host).
+
+    + registry: ``host:port`` of the registry
+    + users: OS users whose docker login is checked
+    + paths: files the deploy converges (``FileStates``)
+    + ca_url: where this host fetches the registry's CA, or None
+
+    .. code:: python
+
+        {
+            "engine": {...},    # DockerEngine
+            "daemon": {...},    # DockerDaemonConfig of /etc/docker/daemon.json
+            "registry": {...},  # ClientRegistryState
+            "files": {...},     # FileStates
+            "ca": {...},        # RegistryCaCertificate, or None
+        }
+    """
+
+    def command(self, registry, users, paths, ca_url=None):
+        sections = {
+            "engine": DockerEngine().command(),
+            "daemon": DockerDaemonConfig().command(DAEMON_JSON),
+            "registry": ClientRegistryState().command(registry, users),
+            "files": FileStates().command(paths),
+        }
+        if ca_url:
+            sections["ca"] = RegistryCaCertificate().command(ca_url)
+        return sections_command(sections)
+
+    def process(self, output):
+        return processed_sections(
+            output,
+            {
+                "engine": DockerEngine(),
+                "daemon": DockerDaemonConfig(),
+                "registry": ClientRegistryState(),
+                "files": FileStates(),
+                "ca": RegistryCaCertificate(),
+            },
+        )

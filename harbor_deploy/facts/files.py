@@ -41,3 +41,54 @@ class PrivateFiles(FactBase[dict]):
             elif kind == "nonempty":
                 nonempty.append(rest)
         return {"files": files, "nonempty": nonempty}
+
+
+# Files up to this size get a sha256; larger ones (installer bundles) only their size.
+DIGEST_MAX_BYTES = 1024 * 1024
+
+
+class FileStates(FactBase[dict]):
+    """
+    Returns, for each of ``paths`` that exists, its type, mode, owner, size and, for
+    a regular file up to 1 MiB, its sha256; in one round trip. A ``*`` in a path is a
+    shell glob (the rest is quoted), e.g. ``/usr/local/harbor-v*/harbor.yml``. A path
+    that does not exist is left out.
+
+    .. code:: python
+
+        {
+            "/etc/harbor/tls/server.crt": {"type": "file", "mode": "644", "user": "root",
+                                           "group": "root", "size": 1233, "sha256": "9f86d0..."},
+            "/var/cache/harbor-deploy": {"type": "directory", "mode": "755", "user": "root",
+                                         "group": "root", "size": 4096, "sha256": None},
+        }
+    """
+
+    @staticmethod
+    def default():
+        return {}
+
+    def command(self, paths):
+        words = " ".join("*".join(shlex.quote(part) for part in path.split("*")) for path in paths) or "''"
+        return (
+            f"for path in {words}; do "
+            '[ -e "$path" ] || [ -L "$path" ] || continue; '
+            "stat -c '%F|%a|%U|%G|%s' \"$path\" | tr '\\n' '|'; "
+            f'if [ -f "$path" ] && [ "$(stat -c %s "$path")" -le {DIGEST_MAX_BYTES} ]; then '
+            "sha256sum \"$path\" | cut -d' ' -f1 | tr -d '\\n'; fi; "
+            'printf "|%s\\n" "$path"; done; true'
+        )
+
+    def process(self, output):
+        states = {}
+        for line in output:
+            kind, mode, user, group, size, sha256, path = line.split("|", 6)
+            states[path] = {
+                "type": {"regular file": "file", "regular empty file": "file", "symbolic link": "link"}.get(kind, kind),
+                "mode": mode,
+                "user": user,
+                "group": group,
+                "size": int(size),
+                "sha256": sha256 or None,
+            }
+        return states

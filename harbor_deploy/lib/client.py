@@ -59,6 +59,8 @@ class ClientPlan:
     restart_batch: int
     smoke_test: bool
     smoke_project: str
+    # The host's ClientState, read by the client stages before any change.
+    state: dict | None = None
 
 
 def registry_address(config):

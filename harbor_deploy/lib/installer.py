@@ -14,6 +14,7 @@ URL shapes (official = GitHub, or a mirror serving the same paths):
 
 import datetime
 import hashlib
+import json
 import os
 import re
 import sys
@@ -144,12 +145,29 @@ def version_of(file_name):
 
 
 def file_hashes(path):
-    """``(md5, sha256)`` hex digests of ``path``."""
+    """``(md5, sha256)`` hex digests of ``path``, read once per version of the file: the
+    digests are remembered with the file's identity (device, inode, size, mtime and
+    ctime, which any write changes) in ``hashes/`` beside the installer cache, so a
+    converged run does not re-read a 650 MB bundle."""
+    path = Path(path).resolve()
+    info = path.stat()
+    identity = [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+    memo = default_cache_dir().parent / "hashes" / f"{hashlib.sha256(str(path).encode()).hexdigest()[:32]}.json"
+    try:
+        known = json.loads(memo.read_text())
+        if known["identity"] == identity:
+            return known["md5"], known["sha256"]
+    except (OSError, ValueError, KeyError):
+        pass
     md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             md5.update(chunk)
             sha256.update(chunk)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    partial = memo.with_name(f"{memo.name}.{os.getpid()}")
+    partial.write_text(json.dumps({"identity": identity, "md5": md5.hexdigest(), "sha256": sha256.hexdigest()}))
+    partial.replace(memo)
     return md5.hexdigest(), sha256.hexdigest()
 
 
@@ -300,6 +318,7 @@ def fetch(config, cache_dir=None, env=None, arch="amd64", progress=None, session
         if md5 == sums[asset]:
             _check(asset, md5, sha256, None, pinned)
             return Installer(path=dest, sha256=sha256, version=tag)
-        dest.unlink()  # a corrupt cache entry: fetch it again
+        progress.write(f"{dest}: md5 {md5}, not the release's {sums[asset]} (corrupt or truncated): fetching again\n")
+        dest.unlink()
     sha256 = _download_verified(session, download_url(download_base, tag, asset), dest, sums[asset], pinned, progress)
     return Installer(path=dest, sha256=sha256, version=tag)

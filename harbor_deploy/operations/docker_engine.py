@@ -7,6 +7,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 
 from harbor_deploy.facts.docker import DockerEngine
 from harbor_deploy.facts.host import HostOverview
+from harbor_deploy.operations.deploy_lock import guarded
 
 # Distribution packages giving dockerd plus the compose v2 plugin.
 APT_PACKAGES = {
@@ -54,11 +55,16 @@ def install_commands(os_id, os_version_id):
 
 
 @operation()
-def installed():
+def installed(engine=None, overview=None, lock_holder=None):
     """
     Install docker with the compose v2 plugin when either is missing (Debian 13+ and
     Ubuntu from distribution packages; RHEL, AlmaLinux, Rocky and CentOS from
     Docker's docker-ce repository), then enable and start it.
+
+    + engine: the ``DockerEngine`` fact, when the caller read it already; read here otherwise
+    + overview: the ``HostOverview`` fact, likewise (needed only to install)
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
+      changing anything
 
     **Example:**
 
@@ -66,11 +72,13 @@ def installed():
 
         docker_engine.installed(name="Docker engine with compose v2")
     """
-    engine = host.get_fact(DockerEngine)
-    if not engine["installed"] or not engine["compose_version"]:
-        overview = host.get_fact(HostOverview)
-        yield from install_commands(overview["os_id"], overview["os_version_id"])
-    elif engine["active"] and engine["enabled"]:
+    engine = engine if engine is not None else host.get_fact(DockerEngine)
+    if engine["installed"] and engine["compose_version"] and engine["active"] and engine["enabled"]:
         host.noop(f"docker {engine['version']} with compose {engine['compose_version']} is running")
         return
+    if lock_holder:
+        yield guarded(lock_holder, "true")
+    if not engine["installed"] or not engine["compose_version"]:
+        overview = overview if overview is not None else host.get_fact(HostOverview)
+        yield from install_commands(overview["os_id"], overview["os_version_id"])
     yield StringCommand("systemctl", "enable", "--now", "docker.service")

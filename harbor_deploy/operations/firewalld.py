@@ -6,6 +6,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 
 from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.operations.deploy_lock import guarded
 
 PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
 
@@ -93,7 +94,7 @@ def service(service, zone=None, present=True):
 
 
 @operation()
-def service_ports(service, ports, zone=None, description=""):
+def service_ports(service, ports, zone=None, description="", firewall=None, lock_holder=None):
     """
     Open ``ports`` through a firewalld service of their own, enabled in a zone
     (permanently and at runtime): a port left out of ``ports`` later is closed with
@@ -103,6 +104,9 @@ def service_ports(service, ports, zone=None, description=""):
     + ports: ``["8443/tcp", ...]``
     + zone: firewalld zone, default: the host's default zone
     + description: the service's description, set when it is created
+    + firewall: the ``FirewalldState`` fact, when the caller read it already; read here otherwise
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
+      changing anything
 
     firewalld changes a service definition in its permanent configuration only: when
     it changes, a ``firewall-cmd --reload`` applies it (runtime-only rules of others
@@ -119,7 +123,7 @@ def service_ports(service, ports, zone=None, description=""):
             ports=["8443/tcp", "8081/tcp"],
         )
     """
-    state = host.get_fact(FirewalldState)
+    state = firewall if firewall is not None else host.get_fact(FirewalldState)
     if not state["running"]:
         why = "not installed" if not state["installed"] else "not running"
         host.noop(f"firewalld is {why}: service {service} left as is")
@@ -163,15 +167,20 @@ def service_ports(service, ports, zone=None, description=""):
         if port in zone_state["permanent"]
     ]
     if permanent:
-        yield from permanent
-        yield StringCommand("firewall-cmd", "--reload")
+        commands = [*permanent, StringCommand("firewall-cmd", "--reload")]
     elif service not in zone_state["runtime_services"]:
-        yield StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--add-service={service}"))
-    elif any(port in zone_state["runtime"] for port in ports):
-        yield from (
+        commands = [
+            StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--add-service={service}"))
+        ]
+    else:
+        commands = [
             StringCommand("firewall-cmd", QuoteString(f"--zone={zone}"), QuoteString(f"--remove-port={port}"))
             for port in ports
             if port in zone_state["runtime"]
-        )
-    else:
+        ]
+    if not commands:
         host.noop(f"service {service} ({' '.join(ports)}) is enabled in zone {zone}")
+        return
+    if lock_holder:
+        yield guarded(lock_holder, "true")
+    yield from commands

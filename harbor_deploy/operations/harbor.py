@@ -1,12 +1,156 @@
 """
-Operations on a running Harbor compose project.
+Operations on a Harbor installation: its installer bundle, and its running compose project.
 """
 
+import hashlib
+import os
+import posixpath
 import shlex
+from pathlib import Path
 
-from pyinfra.api import StringCommand, operation
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 
-from harbor_deploy.facts.harbor import COMPOSE_PROJECT
+from harbor_deploy.facts.files import FileStates
+from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
+from harbor_deploy.facts.host import FreeSpace
+from harbor_deploy.operations.deploy_lock import guarded
+from harbor_deploy.operations.docker_daemon import fail_host
+from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING
+
+
+def checksum_record(name, sha256):
+    """The record kept beside a verified bundle, in ``sha256sum``'s format."""
+    return f"{sha256}  {name}\n"
+
+
+@operation()
+def installer_bundle(
+    src, sha256, cache_dir, release_dir, install_dir, known_files=None, installation=None, space=None, lock_holder=None
+):
+    """
+    Put the offline installer ``src`` in ``cache_dir`` unless a verified copy is
+    there, unpack it into ``release_dir`` unless that release is unpacked, and point
+    ``install_dir`` (a symlink) at ``release_dir``.
+
+    + src: local path of the verified bundle
+    + sha256: its sha256, checked again on the host before the upload takes its name
+    + cache_dir: directory on the host keeping bundles
+    + release_dir: where this release unpacks (``/usr/local/harbor-v2.13.1``)
+    + install_dir: the symlink naming the release in use (``/usr/local/harbor``)
+    + known_files: the ``FileStates`` of ``<cache_dir>/*`` and ``install_dir``, when the
+      caller read them already; read here otherwise
+    + installation: the ``HarborInstallation`` of ``install_dir``, likewise
+    + space: the ``FreeSpace`` of ``cache_dir`` and of ``release_dir``'s parent, likewise
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
+      changing anything
+
+    Before anything changes, the host fails (alone) when the upload or the unpack
+    would not fit: the message names the path, the space needed and the space free.
+
+    Once verified on the host, the bundle's sha256 is recorded beside it
+    (``<bundle>.sha256``): a later run compares that record and the size and sends
+    nothing, without re-reading the bundle. An upload lands in a staging directory and
+    an unpack in ``<release_dir>.partial``: a half-done one is never used.
+
+    **Example:**
+
+    .. code:: python
+
+        harbor.installer_bundle(
+            name="Harbor v2.13.1 installer",
+            src="/home/me/.cache/harbor-offline-installer-v2.13.1.tgz",
+            sha256="0f4c...",
+            cache_dir="/var/cache/harbor-deploy",
+            release_dir="/usr/local/harbor-v2.13.1",
+            install_dir="/usr/local/harbor",
+        )
+    """
+    if known_files is None:
+        known_files = host.get_fact(FileStates, paths=(f"{cache_dir}/*", install_dir))
+    if installation is None:
+        installation = host.get_fact(HarborInstallation, install_dir=install_dir)
+    kind = known_files.get(install_dir, {}).get("type")
+    if kind not in (None, "link"):
+        yield fail_host(f"{install_dir} is a {kind}, not the symlink harbor-deploy keeps to a release: left as is")
+        return
+    name = Path(src).name
+    bundle = posixpath.join(cache_dir, name)
+    record = checksum_record(name, sha256)
+    size = os.stat(src).st_size
+    kept = known_files.get(bundle, {}).get("size") == size and (
+        known_files.get(f"{bundle}.sha256", {}).get("sha256") == hashlib.sha256(record.encode()).hexdigest()
+    )
+    unpacked = release_dir in installation["releases"]
+    if space is None:
+        space = host.get_fact(FreeSpace, paths=(cache_dir, posixpath.dirname(release_dir)))
+    short = _short_of_space(
+        space, [(cache_dir, 0 if kept else size), (posixpath.dirname(release_dir), 0 if unpacked else size)]
+    )
+    if short:
+        yield fail_host(f"{name}: {short}; nothing was changed")
+        return
+    if kept:
+        host.noop(f"{bundle} is there, verified")
+    else:
+        staging = posixpath.join(cache_dir, STAGING)
+        staged = posixpath.join(staging, name)
+        yield guarded(
+            lock_holder,
+            "install", "-d", "-m", "0755", QuoteString(cache_dir), "&&",
+            "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging), "&&",
+            "rm", "-f", QuoteString(staged),
+        )  # fmt: skip
+        yield FileUploadCommand(src, staged, remote_temp_filename=staged, **AS_LOGIN_USER)
+        verify = f"printf %s {shlex.quote(record)} | (cd {shlex.quote(staging)} && sha256sum -c --status -)"
+        yield StringCommand(
+            f"if ! {verify}; then rm -f {shlex.quote(staged)}; "
+            f"echo {shlex.quote(f'{name}: the upload does not match sha256 {sha256}')} >&2; exit 1; fi",
+            "&&", "chown", "root:root", QuoteString(staged),
+            "&&", "chmod", "0644", QuoteString(staged),
+            "&&", "mv", "-f", QuoteString(staged), QuoteString(bundle),
+            "&&", "printf", "%s", QuoteString(record), ">", QuoteString(f"{bundle}.sha256"),
+            "&&", "rmdir", QuoteString(staging),
+        )  # fmt: skip
+
+    if unpacked:
+        host.noop(f"{release_dir} is unpacked")
+    else:
+        partial, release = (shlex.quote(path) for path in (f"{release_dir}.partial", release_dir))
+        yield guarded(
+            lock_holder,
+            f"rm -rf {partial} && mkdir -p {partial} && "
+            f"tar -xzf {shlex.quote(bundle)} -C {partial} --strip-components=1 && "
+            f"mv {partial} {release}",
+        )
+
+    if installation["link_target"] == release_dir:
+        host.noop(f"{install_dir} points to {release_dir}")
+    else:
+        yield guarded(lock_holder, "ln", "-sfn", QuoteString(release_dir), QuoteString(install_dir))
+
+
+# Room left beside what a bundle needs (the unpacked release holds a few small files more).
+SPACE_MARGIN_MIB = 64
+
+
+def _short_of_space(space, writes):
+    """Why ``writes`` ([(path, bytes)]) do not fit in ``space`` (``FreeSpace``), or None;
+    writes to one filesystem add up."""
+    need, where = {}, {}
+    for path, size in writes:
+        mount = space[path]["mount"]
+        need[mount] = need.get(mount, 0) + size
+        where.setdefault(mount, []).append(path)
+    for mount, size in need.items():
+        if not size:
+            continue
+        needed = size // (1024 * 1024) + 1 + SPACE_MARGIN_MIB
+        free = next(space[path]["free_mib"] for path in where[mount])
+        if free < needed:
+            return f"{' and '.join(where[mount])} need {needed} MiB free on {mount}, which has {free} MiB"
+    return None
+
 
 # Polls docker's health of every Harbor container and Harbor's own health API;
 # on timeout prints what is unhealthy and the tail of its log, then fails.

@@ -6,6 +6,7 @@ configuration comes first: a host whose daemon.json is not valid JSON fails ther
 (dockerd would not start with it) and is left untouched by the later stages.
 """
 
+from dataclasses import replace
 from io import BytesIO
 
 from pyinfra import host
@@ -13,11 +14,12 @@ from pyinfra.api import DeployError, deploy
 from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
-from harbor_deploy.facts.docker_client import CERTS_D, RegistryCaCertificate, certs_d_ca
+from harbor_deploy.facts.docker_client import ClientState, certs_d_ca
 from harbor_deploy.lib.client import ClientConfigError, check_ca_pem, client_plan
 from harbor_deploy.lib.defaults import CLIENT_GROUP
-from harbor_deploy.operations import docker_daemon, docker_login, docker_smoke
+from harbor_deploy.operations import docker_daemon, docker_login, docker_smoke, secret_file
 from harbor_deploy.operations.docker_daemon import fail_host
+from harbor_deploy.operations.secret_file import public
 from harbor_deploy.stages.context import host_data
 
 # OS trust stores: anchor directory and refresh command, Debian family first.
@@ -28,15 +30,24 @@ OS_TRUST_STORES = (
 
 
 def plan(overrides=None):
-    """Check this host's data and resolve registry, CA and password on the controller.
+    """Check this host's data and resolve registry, CA and password on the controller,
+    then read the host's state in one round trip (``ClientState``).
 
     Runs while pyinfra prepares the deploy, before any host is changed: a problem
     stops the whole run with every problem listed.
     """
     try:
-        return client_plan(host_data(overrides=overrides))
+        resolved = client_plan(host_data(overrides=overrides))
     except ClientConfigError as error:
         raise DeployError(f"{host.name}: {error}") from None
+    state = host.get_fact(
+        ClientState,
+        registry=resolved.registry,
+        users=list(resolved.login_users),
+        paths=[certs_d_ca(resolved.registry)],
+        ca_url=resolved.ca_fetch_url,
+    )
+    return replace(resolved, state=state)
 
 
 @deploy("Docker daemon configuration")
@@ -47,6 +58,7 @@ def daemon_config(plan):
     merge = docker_daemon.daemon_json(
         name=f"daemon.json holds the settings for {registry}" if plan.daemon_settings else "daemon.json is valid JSON",
         settings=plan.daemon_settings,
+        current=plan.state["daemon"],
     )
     docker_daemon.apply(
         name="Apply daemon.json (reload when only reloadable keys changed)",
@@ -60,7 +72,7 @@ def registry_ca(plan):
     reason a fetch is unusable (the host then fails, the others carry on)."""
     if plan.ca_fetch_url is None:
         return plan.ca_pem, None
-    fetched = host.get_fact(RegistryCaCertificate, url=plan.ca_fetch_url)
+    fetched = plan.state["ca"]
     if fetched["pem"] is None:
         return None, f"cannot fetch the registry CA from {plan.ca_fetch_url}: {fetched['error']}"
     pem = fetched["pem"].encode()
@@ -82,16 +94,13 @@ def trust(plan):
         return
     if ca is None:
         return
-    files.directory(
-        name=f"{CERTS_D}/{plan.registry}", path=f"{CERTS_D}/{plan.registry}", user="root", group="root", mode="755"
-    )
-    files.put(
+    secret_file.put(
         name=f"Registry CA for {plan.registry}",
-        src=BytesIO(ca),
         dest=certs_d_ca(plan.registry),
-        user="root",
-        group="root",
-        mode="644",
+        content=ca,
+        mode="0644",
+        mask=public,
+        known_files=plan.state["files"],
     )
     if plan.os_trust_store:
         os_trust_store(plan.registry, ca)
@@ -122,6 +131,7 @@ def login(plan):
             username=plan.username,
             password=plan.password,
             user=user,
+            check=plan.state["registry"]["logins"].get(user),
         )
 
 

@@ -5,36 +5,40 @@ come from facts read before anything changes (installed release, generated
 compose file, running containers), never from a marker file.
 """
 
+import datetime
+import getpass
+import os
+import posixpath
 import shlex
+import socket
 from dataclasses import dataclass
-from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import DeployError, deploy
-from pyinfra.facts.files import Directory
-from pyinfra.operations import files, server, systemd
+from pyinfra.api.util import get_template
+from pyinfra.operations import server, systemd
 
-from harbor_deploy.facts.files import PrivateFiles
-from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborHealth, HarborInstallation
-from harbor_deploy.facts.host import HostOverview, ServerResources
+from harbor_deploy.facts.harbor import COMPOSE_PROJECT
 from harbor_deploy.facts.quiet import quiet_fact
+from harbor_deploy.facts.server import ServerState
 from harbor_deploy.lib import TEMPLATES, harbor_yml, installer, tls
 from harbor_deploy.lib.api import public_url, served_url
 from harbor_deploy.lib.defaults import (
     HARBOR_LOG_PORT,
     SERVER_TLS_CA,
     SERVER_TLS_CERTIFICATE,
-    SERVER_TLS_DIR,
     SERVER_TLS_PRIVATE_KEY,
     release_dir,
 )
 from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
 from harbor_deploy.lib.validate import ConfigError, validated
 from harbor_deploy.operations import firewalld, harbor, secret_file
+from harbor_deploy.operations.deploy_lock import acquire
+from harbor_deploy.operations.secret_file import public
 from harbor_deploy.stages.context import host_data
 
 REMOTE_CACHE = "/var/cache/harbor-deploy"
+SYSTEMD_UNIT = "/etc/systemd/system/harbor.service"
 # Harbor's documented minimums (CPU, memory GiB, disk GiB): below them, warn.
 MINIMUM_CPUS, MINIMUM_MEMORY_GIB, MINIMUM_DISK_GIB = 2, 4, 40
 DOCKER_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -44,9 +48,11 @@ HARBOR_PORT_OWNERS = ("docker-proxy",)
 
 @dataclass
 class ServerPlan:
-    """What the stages share: validated data, secrets, TLS material and the resolved installer."""
+    """What the stages share: validated data, the host's state (read once, before any
+    change), secrets, TLS material and the resolved installer."""
 
     config: dict
+    state: dict
     secrets: object
     tls: object
     # Files the controller secrets dir must gain ({name: bytes}) and why ({name: reason}).
@@ -56,7 +62,8 @@ class ServerPlan:
     installer: object
     install_dir: str
     release: str
-    resources: dict
+    # Who takes the host's deploy lock with this run's first change (deploy_lock).
+    lock_holder: str
 
     @property
     def trivy_flag(self):
@@ -75,12 +82,42 @@ SERVER_TLS_FILES = {
 }
 
 
-def _on_server(config):
-    """What an installed Harbor keeps of its secrets, read without printing it."""
+def _harbor_yml_path(config):
+    return f"{config['harbor_install_dir'].rstrip('/')}/harbor.yml"
+
+
+def read_state(config):
+    """The host's state in one round trip (``ServerState``), read without printing it:
+    it holds what an installed Harbor keeps of its secrets."""
     install_dir = config["harbor_install_dir"].rstrip("/")
-    harbor_yml_path = f"{install_dir}/harbor.yml"
+    return quiet_fact(
+        ServerState,
+        install_dir=install_dir,
+        data_volume=config["harbor_data_volume"],
+        url=served_url(config, "127.0.0.1"),
+        private_paths=(_harbor_yml_path(config), *SERVER_TLS_FILES.values()),
+        managed_paths=(
+            *SERVER_TLS_FILES.values(),
+            _ca_download(config),
+            f"{release_dir(install_dir, '*')}/harbor.yml",
+            SYSTEMD_UNIT,
+            f"{REMOTE_CACHE}/*",
+            install_dir,
+        ),
+        space_paths=(REMOTE_CACHE, posixpath.dirname(install_dir)),
+    )
+
+
+def _ca_download(config):
+    """Served by Harbor at /api/v2.0/systeminfo/getcert for clients that fetch it."""
+    return f"{config['harbor_data_volume'].rstrip('/')}/ca_download/ca.crt"
+
+
+def _on_server(config, state):
+    """What an installed Harbor keeps of its secrets."""
+    harbor_yml_path = _harbor_yml_path(config)
     database = f"{config['harbor_data_volume'].rstrip('/')}/database"
-    found = quiet_fact(PrivateFiles, paths=(harbor_yml_path, *SERVER_TLS_FILES.values()), nonempty_dirs=(database,))
+    found = state["private"]
     text = found["files"].get(harbor_yml_path)
     server = ServerSecrets(
         harbor_yml=harbor_yml.secrets_of(text.decode()) if text is not None else None,
@@ -112,7 +149,8 @@ def plan(overrides=None):
     data = host_data(overrides=overrides)
     try:
         config = validated(data)
-        server, server_tls = _on_server(config)
+        state = read_state(config)
+        server, server_tls = _on_server(config, state)
         secrets = load_secrets(config, server=server)
         config = validated(data, secrets)
         tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
@@ -127,13 +165,13 @@ def plan(overrides=None):
     keep_why.update({name: "recovered from the server" for name in recovered_tls})
     keep.update(new_tls)
     keep_why.update({name: "generated" for name in new_tls})
-    resources = host.get_fact(ServerResources, path=config["harbor_data_volume"])
     try:
-        fetched = installer.fetch(config, arch=DOCKER_ARCH.get(resources["machine"], "amd64"))
+        fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
     except installer.InstallerError as error:
         raise DeployError(f"{host.name}: {error}") from None
     return ServerPlan(
         config=config,
+        state=state,
         secrets=secrets,
         tls=material,
         keep=keep,
@@ -142,8 +180,15 @@ def plan(overrides=None):
         installer=fetched,
         install_dir=config["harbor_install_dir"].rstrip("/"),
         release=release_dir(config["harbor_install_dir"], fetched.version),
-        resources=resources,
+        lock_holder=lock_holder("harbor_server"),
     )
+
+
+def lock_holder(deploy_name):
+    """Who takes a host's deploy lock: this controller's user, host and process, the
+    deploy and when (UTC), as another run's refusal names it."""
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} ({deploy_name}, started {started})"
 
 
 @deploy("Controller secrets")
@@ -160,10 +205,10 @@ def controller_secrets(plan):
 
 @deploy("Preflight checks")
 def preflight(plan):
-    overview, resources = host.get_fact(HostOverview), plan.resources
+    overview, resources, docker = plan.state["overview"], plan.state["resources"], plan.state["engine"]
     engine = (
-        f"docker {overview['docker_version']}, compose {overview['compose_version'] or 'missing'}"
-        if overview["docker_installed"]
+        f"docker {docker['version']}, compose {docker['compose_version'] or 'missing'}"
+        if docker["installed"]
         else "no docker yet (installed next)"
     )
     logger.info(
@@ -193,30 +238,22 @@ def preflight(plan):
 
 @deploy("Harbor installer")
 def installer_bundle(plan):
-    """Upload the verified offline installer (only when its checksum differs) and
-    unpack it into a versioned directory that ``install_dir`` points to."""
-    remote_bundle = f"{REMOTE_CACHE}/{plan.installer.path.name}"
-    files.directory(name="Installer cache directory", path=REMOTE_CACHE, mode="0755")
-    files.put(
-        name=f"Upload Harbor {plan.version} offline installer",
+    """The verified offline installer on the host (sent only when its recorded
+    checksum differs), unpacked into a versioned directory that ``install_dir`` points to."""
+    harbor.installer_bundle(
+        name=f"Harbor {plan.version} offline installer in {plan.release}, {plan.install_dir} points to it",
         src=str(plan.installer.path),
-        dest=remote_bundle,
-        mode="0644",
-    )
-    if not host.get_fact(Directory, path=plan.release):
-        partial, release, bundle = (
-            shlex.quote(path) for path in (f"{plan.release}.partial", plan.release, remote_bundle)
-        )
-        server.shell(
-            name=f"Unpack Harbor {plan.version} into {plan.release}",
-            commands=[
-                f"rm -rf {partial} && mkdir -p {partial} && "
-                f"tar -xzf {bundle} -C {partial} --strip-components=1 && "
-                f"mv {partial} {release}"
-            ],
-        )
-    files.link(
-        name=f"{plan.install_dir} points to {plan.release}", path=plan.install_dir, target=plan.release, symbolic=True
+        sha256=plan.installer.sha256,
+        cache_dir=REMOTE_CACHE,
+        release_dir=plan.release,
+        install_dir=plan.install_dir,
+        known_files=plan.state["files"],
+        installation=plan.state["installation"],
+        space={
+            REMOTE_CACHE: plan.state["space"][REMOTE_CACHE],
+            posixpath.dirname(plan.release): plan.state["space"][posixpath.dirname(plan.install_dir)],
+        },
+        lock_holder=plan.lock_holder,
     )
 
 
@@ -230,52 +267,61 @@ def tls_files(plan):
             "client needs an insecure-registries entry."
         )
         return []
-    files.directory(name="TLS directory", path=SERVER_TLS_DIR, mode="0755")
-    certificate = files.put(
-        name="Upload server certificate", src=_text_io(material.certificate), dest=SERVER_TLS_CERTIFICATE, mode="0644"
+    known = plan.state["files"]
+    certificate = secret_file.put(
+        name="Upload server certificate",
+        dest=SERVER_TLS_CERTIFICATE,
+        content=material.certificate,
+        mode="0644",
+        mask=public,
+        known_files=known,
+        lock_holder=plan.lock_holder,
     )
     key = secret_file.put(
         name="Upload server private key",
         dest=SERVER_TLS_PRIVATE_KEY,
-        content=material.private_key.decode(),
+        content=material.private_key,
         mode="0600",
+        known_files=known,
+        lock_holder=plan.lock_holder,
     )
     if material.ca_certificate:
-        files.put(name="Upload CA certificate", src=_text_io(material.ca_certificate), dest=SERVER_TLS_CA, mode="0644")
-        # Served by Harbor at /api/v2.0/systeminfo/getcert for clients that fetch it.
-        ca_download = f"{plan.config['harbor_data_volume'].rstrip('/')}/ca_download"
-        files.directory(name="CA download directory", path=ca_download, mode="0755")
-        files.put(
-            name="Publish CA for /systeminfo/getcert",
-            src=_text_io(material.ca_certificate),
-            dest=f"{ca_download}/ca.crt",
-            mode="0644",
-        )
+        for name, dest in (
+            ("Upload CA certificate", SERVER_TLS_CA),
+            ("Publish CA for /systeminfo/getcert", _ca_download(plan.config)),
+        ):
+            secret_file.put(
+                name=name, dest=dest, content=material.ca_certificate, mode="0644", mask=public, known_files=known
+            )
     return [certificate, key]  # prepare copies them into Harbor's data volume
-
-
-def _text_io(data):
-    return StringIO(data.decode() if isinstance(data, bytes) else data)
 
 
 @deploy("harbor.yml")
 def harbor_config(plan):
     text = harbor_yml.render(plan.config, plan.secrets, plan.version)
     return secret_file.put(
-        name="Render harbor.yml", dest=f"{plan.release}/harbor.yml", content=text, mask=harbor_yml.masked, mode="0600"
+        name="Render harbor.yml",
+        dest=f"{plan.release}/harbor.yml",
+        content=text,
+        mask=harbor_yml.masked,
+        mode="0600",
+        known_files=plan.state["files"],
+        lock_holder=plan.lock_holder,
     )
 
 
 @deploy("systemd unit")
 def systemd_unit(plan):
-    unit = files.template(
+    unit = secret_file.put(
         name="Install harbor.service",
-        src=str(TEMPLATES / "harbor.service.j2"),
-        dest="/etc/systemd/system/harbor.service",
+        dest=SYSTEMD_UNIT,
+        content=get_template(str(TEMPLATES / "harbor.service.j2")).render(
+            install_dir=plan.install_dir, project=COMPOSE_PROJECT, log_port=HARBOR_LOG_PORT
+        ),
         mode="0644",
-        install_dir=plan.install_dir,
-        project=COMPOSE_PROJECT,
-        log_port=HARBOR_LOG_PORT,
+        mask=public,
+        known_files=plan.state["files"],
+        lock_holder=plan.lock_holder,
     )
     # Reload before enabling, only when the unit changed (a reload every run is a change).
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
@@ -286,8 +332,12 @@ def systemd_unit(plan):
 def apply(plan, inputs):
     """Install on a fresh host; re-run prepare and restart when ``inputs`` (the ops
     writing harbor.yml and the TLS files) changed, or harbor.yml is newer than what
-    prepare last generated."""
-    state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
+    prepare last generated.
+
+    prepare runs while the old containers still serve (they keep the configuration
+    they started with) and Harbor restarts once after it: the outage is the restart
+    alone, and a configuration prepare refuses leaves the running Harbor untouched."""
+    state = plan.state["installation"]
     if state["running_version"] and state["running_version"] != plan.version:
         raise DeployError(
             f"{host.name}: Harbor {state['running_version']} is running; moving to "
@@ -295,11 +345,18 @@ def apply(plan, inputs):
         )
     env = {"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT}
     containers = state["containers"]
-    fresh = not state["images_loaded"] or state["compose_mtime"] is None or "harbor-core" not in containers
+    fresh = (
+        plan.version not in state["core_images"] or state["compose_mtime"] is None or "harbor-core" not in containers
+    )
     if fresh:
         return server.shell(
             name=f"Install Harbor {plan.version} (install.sh)",
-            commands=[" ".join(["cd", shlex.quote(plan.install_dir), "&&", "./install.sh", *plan.trivy_flag])],
+            commands=[
+                " ".join(
+                    [acquire(plan.lock_holder), "&&", "cd", shlex.quote(plan.install_dir), "&&", "./install.sh"]
+                    + plan.trivy_flag
+                )
+            ],
             _env=env,
         )
     config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
@@ -307,9 +364,11 @@ def apply(plan, inputs):
     return server.shell(
         name="Regenerate Harbor config (prepare) and restart Harbor",
         commands=[
-            "systemctl stop harbor.service",
-            " ".join(["cd", shlex.quote(plan.install_dir), "&&", "./prepare", *plan.trivy_flag]),
-            "systemctl start harbor.service",
+            " ".join(
+                [acquire(plan.lock_holder), "&&", "cd", shlex.quote(plan.install_dir), "&&", "./prepare"]
+                + plan.trivy_flag
+            ),
+            "systemctl restart harbor.service",
         ],
         _env=env,
         _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
@@ -318,9 +377,14 @@ def apply(plan, inputs):
 
 @deploy("Harbor service")
 def service(plan):
-    state = host.get_fact(HarborInstallation, install_dir=plan.install_dir, version=plan.version)
+    state = plan.state["installation"]
     if state["service_enabled"] != "enabled" or state["service_active"] != "active":
-        systemd.service(name="Enable and start harbor.service", service="harbor.service", running=True, enabled=True)
+        server.shell(
+            name="Enable and start harbor.service",
+            commands=[
+                f"{acquire(plan.lock_holder)} && systemctl enable harbor.service && systemctl start harbor.service"
+            ],
+        )
 
 
 # The firewalld service holding Harbor's ports: a port the data no longer names closes.
@@ -340,7 +404,7 @@ def firewall_ports(config):
 
 @deploy("Firewall")
 def firewall(plan):
-    if not host.get_fact(FirewalldState)["running"]:
+    if not plan.state["firewall"]["running"]:
         logger.info(f"[{host.name}] firewalld is not running: no ports opened")
         return
     zone = plan.config["harbor_firewall_zone"]
@@ -350,6 +414,8 @@ def firewall(plan):
         ports=firewall_ports(plan.config),
         zone=zone,
         description="Harbor container registry (managed by harbor-deploy)",
+        firewall=plan.state["firewall"],
+        lock_holder=plan.lock_holder,
     )
 
 
@@ -357,7 +423,7 @@ def firewall(plan):
 def verify(plan, changes):
     """Wait (bounded) for every container and /api/v2.0/health to be healthy, when
     anything changed in this run or Harbor was unhealthy when it started."""
-    health = host.get_fact(HarborHealth, url=plan.local_url)
+    health = plan.state["health"]
     healthy = (
         (health["api"] or {}).get("status") == "healthy"
         and health["containers"]

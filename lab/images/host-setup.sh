@@ -35,13 +35,19 @@ ln -sf /etc/systemd/system/lab-ssh-host-keys.service \
     /etc/systemd/system/multi-user.target.wants/lab-ssh-host-keys.service
 ln -sf /lib/systemd/system/ssh.service /etc/systemd/system/multi-user.target.wants/ssh.service
 
-# Key authentication only, as on a hardened server.
+# Key authentication only, as on a hardened server. VERBOSE logs one "Starting
+# session: command ..." line per remote command and sftp-server one "close ... bytes
+# read R written W" per file: `make bench` counts round trips and uploaded bytes from
+# the journal, without touching what the deploy does.
 cat > /etc/ssh/sshd_config.d/lab.conf <<'EOF'
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 UseDNS no
+LogLevel VERBOSE
 EOF
+sed -i 's|^Subsystem[[:space:]]\+sftp[[:space:]].*|Subsystem sftp /usr/lib/openssh/sftp-server -l INFO|' /etc/ssh/sshd_config
+grep -q '^Subsystem sftp /usr/lib/openssh/sftp-server -l INFO$' /etc/ssh/sshd_config
 passwd -l root >/dev/null
 install -d -m 0700 /root/.ssh
 

@@ -20,6 +20,7 @@ PYINFRA = os.path.join(os.path.dirname(sys.executable), "pyinfra")
 
 # The client tests need three clients; a bigger lab is kept as it is.
 MIN_CLIENTS = 3
+CANARY_PREFIX = "hd-canary-"
 
 
 def machine_containers():
@@ -42,8 +43,14 @@ def machine_containers():
     return {
         parts[0]: tuple(parts[1:4])
         for parts in (line.split() for line in lines)
-        if len(parts) < 5 or parts[4] != labctl.PREFIX
+        if (len(parts) < 5 or parts[4] != labctl.PREFIX) and not _other_sessions_canary(parts[1])
     }
+
+
+def _other_sessions_canary(name):
+    """Another test session's canary (a checkout beside this one): that session starts
+    and removes it, so it is no bystander of this one."""
+    return name.startswith(f"/{CANARY_PREFIX}") and name != f"/{CANARY_PREFIX}{os.getpid()}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,7 +60,7 @@ def bystanders():
     own containers). ``test_99_bystanders`` checks they are all untouched at the end."""
     labctl.ensure_dockerd()
     image = labctl.build_images()[False]
-    canary = f"hd-canary-{os.getpid()}"
+    canary = f"{CANARY_PREFIX}{os.getpid()}"
     subprocess.run(
         ["docker", "run", "-d", "--name", canary, "--network", "none", "--entrypoint", "sleep", image, "infinity"],
         capture_output=True,

@@ -1,5 +1,6 @@
 """Servers the stand-in core needs in unit tests: one PostgreSQL and one Redis for
-the session, a fresh database and an empty Redis for each test."""
+the session, a fresh database and an empty Redis for each test; a private cache home
+for every test."""
 
 import shutil
 import uuid
@@ -52,3 +53,9 @@ def core_backing(postgres, redis_server, database):
         "_REDIS_URL_CORE": redis_server.url,
         "POSTGRES_MIGRATION_SCRIPTS_PATH": str(MIGRATIONS_DIR),
     }
+
+
+@pytest.fixture(autouse=True)
+def private_cache_home(tmp_path, monkeypatch):
+    """Unit tests never write the user's ~/.cache (installer hash memos included)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))

@@ -57,3 +57,19 @@ def test_missing_os_user_fails_this_host_only():
 def test_password_must_be_a_secret():
     with pytest.raises(OperationError, match="must be a harbor_deploy.lib.secrets.Secret"):
         run_login({"user_exists": True, "username": None, "works": False}, password="plain")
+
+
+def test_a_check_read_earlier_is_used_without_asking_the_host():
+    host = create_host(FakeState(), facts={})  # no DockerLoginCheck: asking would raise
+    with ctx_state.use(FakeState()), ctx_host.use(host):
+        commands = list(
+            docker_login.login._inner(
+                registry=REGISTRY,
+                username="robot$ci+push",
+                password=PASSWORD,
+                user="jenkins",
+                check={"user_exists": True, "username": "robot$ci+push", "works": True},
+            )
+        )
+    assert commands == []
+    assert host.noop_description == f"jenkins is already logged in to {REGISTRY}"

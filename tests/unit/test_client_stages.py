@@ -32,10 +32,10 @@ PLAN = ClientPlan(
 
 
 def ca_for(plan, fetched=None):
-    facts = {"docker_client.RegistryCaCertificate": {f"url={URL}": fetched}} if fetched else {}
-    host = create_host(FakeState(), facts=facts)
+    """The stage's decision, given what the host's ClientState read (no host asked again)."""
+    host = create_host(FakeState(), facts={})
     with ctx_state.use(FakeState()), ctx_host.use(host):
-        return registry_ca(plan)
+        return registry_ca(dataclasses.replace(plan, state={"ca": fetched}))
 
 
 def test_controller_ca_is_used_as_is_without_asking_the_host():

@@ -1,8 +1,9 @@
-"""FirewalldState parses `firewall-cmd` output captured from the lab hosts.
+"""FirewalldState parses its D-Bus reader's output captured from the lab hosts.
 
 Fixtures: client-2 with 8081/tcp open in both, 18097/udp permanent only and
 18098/tcp runtime only; bare-1 with the packaged defaults and with firewalld
-stopped; `not_installed` was captured on the (firewalld-less) controller.
+stopped; harbor-1 with the server deploy's `harbor` service; `not_installed` was
+captured on the (firewalld-less) controller.
 """
 
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_every_zone_is_listed_including_the_one_docker_adds():
 
 def test_packaged_defaults_have_no_open_ports():
     state = process("firewalld_state_bare_defaults.txt")
-    assert set(state["zones"]) == PACKAGED_ZONES
+    assert set(state["zones"]) == PACKAGED_ZONES | {"docker"}  # dockerd adds its zone
     assert all(zone["permanent"] == zone["runtime"] == [] for zone in state["zones"].values())
 
 
@@ -63,24 +64,16 @@ def test_missing_firewalld_is_not_installed():
     }
 
 
-def test_command_reads_runtime_and_permanent_in_one_round_trip():
+def test_command_asks_dbus_through_firewall_cmds_own_interpreter_in_one_round_trip():
     command = FirewalldState().command()
-    assert "firewall-cmd --list-all-zones" in command
-    assert "firewall-cmd --permanent --list-all-zones" in command
+    assert "command -v firewall-cmd" in command
+    assert "getZoneSettings2" in command and "getSettings2" in command
+    assert "firewall-cmd --" not in command  # no firewall-cmd process per question
 
 
 def test_locally_defined_services_are_listed_with_their_ports():
-    lines = (FIXTURES / "firewalld_state_client_ports_open.txt").read_text().splitlines() + [
-        "--- services",
-        "harbor",
-        "  ports: 9443/tcp 9081/tcp",
-        "  protocols: ",
-        "  source-ports: ",
-        "  modules: ",
-        "  destination: ",
-        "  includes: ",
-        "  helpers: ",
-    ]
-    state = FirewalldState().process(lines)
-    assert state["local_services"] == {"harbor": ["9443/tcp", "9081/tcp"]}
-    assert state["zones"]["public"]["permanent"] == ["18097/udp", "8081/tcp"]
+    state = process("firewalld_state_harbor_service.txt")
+    assert state["local_services"] == {"harbor": ["8081/tcp", "8443/tcp"]}
+    assert "harbor" in state["zones"]["public"]["services"]
+    assert "harbor" in state["zones"]["public"]["runtime_services"]
+    assert state["zones"]["public"]["permanent"] == []

@@ -49,7 +49,7 @@ def test_installation_of_a_running_harbor_from_real_artifacts():
     assert fact["release_dir"] == "/usr/local/harbor-v2.13.1"
     assert fact["bundle_version"] == "v2.13.1" and fact["running_version"] == "v2.13.1"
     assert fact["releases"] == ["/usr/local/harbor-v2.13.1"]
-    assert fact["images_loaded"] is True
+    assert fact["core_images"] == ["v2.13.1"]
     assert fact["compose_mtime"] > fact["harbor_yml_mtime"]
     assert len(fact["harbor_yml_sha256"]) == 64
     assert set(fact["containers"]) >= {"harbor-core", "nginx", "registry", "harbor-log", "trivy-adapter"}
@@ -60,7 +60,7 @@ def test_installation_of_a_running_harbor_from_real_artifacts():
 def test_installation_on_a_host_without_harbor():
     fact = HarborInstallation().process(captured("harbor_installation_absent.txt"))
     assert fact["release_dir"] is None and fact["bundle_version"] is None and fact["running_version"] is None
-    assert fact["releases"] == [] and fact["containers"] == {} and fact["images_loaded"] is False
+    assert fact["releases"] == [] and fact["containers"] == {} and fact["core_images"] == []
     assert fact["compose_mtime"] is None and fact["harbor_yml_sha256"] is None
     assert fact["service_enabled"] == "not-found"
 
@@ -76,3 +76,17 @@ def test_health_of_a_healthy_harbor_reads_containers_and_the_api():
 
 def test_health_without_harbor():
     assert HarborHealth().process(captured("harbor_health_absent.txt")) == {"containers": {}, "api": None}
+
+
+def test_a_half_unpacked_release_is_not_a_release(tmp_path):
+    """The command run by a local shell on a real tree: a ``.partial`` unpack is no release."""
+    (tmp_path / "harbor-v2.13.1").mkdir()
+    (tmp_path / "harbor-v2.13.1" / "harbor.v2.13.1.tar.gz").write_bytes(b"")
+    (tmp_path / "harbor-v2.14.0.partial").mkdir()
+    (tmp_path / "harbor").symlink_to(tmp_path / "harbor-v2.13.1")
+    command = HarborInstallation().command(str(tmp_path / "harbor"))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    fact = HarborInstallation().process(output.splitlines())
+    assert fact["releases"] == [str(tmp_path / "harbor-v2.13.1")]
+    assert fact["release_dir"] == str(tmp_path / "harbor-v2.13.1")
+    assert fact["bundle_version"] == "v2.13.1"

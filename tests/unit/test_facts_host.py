@@ -18,25 +18,19 @@ def test_host_with_docker_and_firewalld():
         "os_codename": "trixie",
         "os_name": "Debian GNU/Linux 13 (trixie)",
         "systemd_state": "running",
-        "docker_installed": True,
-        "docker_version": "26.1.5+dfsg1",
-        "compose_version": "2.26.1-4",
         "firewalld_state": "running",
     }
 
 
-def test_host_without_docker_reports_none_not_empty_strings():
+def test_host_without_firewalld_running():
     facts = process("host_overview_trixie_bare_no_firewalld.txt")
-    assert facts["docker_installed"] is False
-    assert facts["docker_version"] is None
-    assert facts["compose_version"] is None
     assert facts["firewalld_state"] == "not running"
     assert facts["systemd_state"] == "degraded"
 
 
 def test_command_is_one_round_trip_reading_every_field():
     command = HostOverview().command()
-    for field in ("os_id", "systemd_state", "docker_version", "compose_version", "firewalld_state"):
+    for field in ("os_id", "systemd_state", "firewalld_state"):
         assert f"{field}=" in command
 
 
@@ -49,3 +43,17 @@ def test_server_resources_of_a_running_harbor_server():
     assert fact["listening"][8443] == "docker-proxy" and fact["listening"][8081] == "docker-proxy"
     assert fact["listening"][22] == "sshd"
     assert fact["listening"][41255] is None  # docker's embedded DNS: no owner shown
+
+
+def test_free_space_counts_a_missing_path_on_its_nearest_parent(tmp_path):
+    import subprocess
+
+    from harbor_deploy.facts.host import FreeSpace
+
+    missing = tmp_path / "not" / "yet"
+    command = FreeSpace().command([str(tmp_path), str(missing)])
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    space = FreeSpace().process(output.splitlines())
+    assert set(space) == {str(tmp_path), str(missing)}
+    assert space[str(missing)] == space[str(tmp_path)]
+    assert space[str(tmp_path)]["free_mib"] > 0 and space[str(tmp_path)]["mount"].startswith("/")

@@ -324,3 +324,17 @@ def test_progress_in_a_log_writes_a_line_every_few_seconds(monkeypatch):
         "downloading bundle.tgz: 66% (4/6 MiB)",
         "downloading bundle.tgz: 100% (6/6 MiB)",
     ]
+
+
+def test_a_files_digests_are_read_once_per_version_of_the_file(tmp_path):
+    bundle = tmp_path / "harbor-offline-installer-v2.13.1.tgz"
+    bundle.write_bytes(b"first version")
+    first = installer.file_hashes(bundle)
+    assert first[1] == hashlib.sha256(b"first version").hexdigest()
+    [memo] = (installer.default_cache_dir().parent / "hashes").glob("*.json")
+    remembered = json.loads(memo.read_text())
+    memo.write_text(json.dumps({**remembered, "sha256": "remembered"}))
+    assert installer.file_hashes(bundle)[1] == "remembered"  # not read again
+    with open(bundle, "ab") as handle:  # any write: a truncated or corrupted bundle too
+        handle.write(b"!")
+    assert installer.file_hashes(bundle)[1] == hashlib.sha256(b"first version!").hexdigest()

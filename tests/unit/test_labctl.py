@@ -95,3 +95,37 @@ def test_a_rebuilt_stand_in_makes_the_controller_forget_its_cached_installers(mo
     assert (mirror / "v2.14.0" / "md5sum").exists()
     # Installers from another source (the official releases) are never touched.
     assert (installers / "github.com" / "v2.13.1" / "md5sum").exists()
+
+
+def test_inotify_limit_is_raised_only_when_the_new_hosts_need_it(monkeypatch, tmp_path):
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    monkeypatch.setattr(labctl, "INOTIFY_LIMIT", limit)
+    monkeypatch.setattr(labctl, "inotify_instances_in_use", lambda: 80)
+    labctl.ensure_inotify_instances(0)  # nothing to boot: nothing touched
+    labctl.ensure_inotify_instances(1)  # 80 + 12 + 32 fit in 128
+    assert limit.read_text() == "128\n"
+    labctl.ensure_inotify_instances(20)
+    assert int(limit.read_text()) == 80 + 20 * labctl.INOTIFY_PER_HOST + labctl.INOTIFY_MARGIN
+
+
+def test_an_unwritable_inotify_limit_says_what_to_run(monkeypatch, tmp_path):
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    monkeypatch.setattr(labctl, "INOTIFY_LIMIT", ReadOnly(limit))
+    monkeypatch.setattr(labctl, "inotify_instances_in_use", lambda: 90)
+    with pytest.raises(SystemExit, match=r"sysctl -w fs.inotify.max_user_instances=362` as root"):
+        labctl.ensure_inotify_instances(20)
+
+
+class ReadOnly:
+    """/proc/sys as a user without the right to write it sees it (root can write any file)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def read_text(self):
+        return self.path.read_text()
+
+    def write_text(self, text):
+        raise PermissionError(13, "Permission denied")

@@ -13,20 +13,21 @@ COMPOSE_PROJECT = "harbor"
 class HarborInstallation(FactBase[dict]):
     """
     Returns what is installed under a Harbor install dir, read from real artifacts
-    (the installer writes no marker): the release directory the install dir points
-    to, the bundle's version (from its ``harbor.vX.Y.Z.tar.gz``), the releases kept
+    (the installer writes no marker): the symlink's target as written and the release
+    directory the install dir resolves to, the bundle's version (from its ``harbor.vX.Y.Z.tar.gz``), the releases kept
     beside it, the generated ``docker-compose.yml`` and ``harbor.yml`` (mtimes and
-    sha256), the images loaded for that version, the compose project's containers
+    sha256), the versions of harbor-core images loaded, the compose project's containers
     and the ``harbor.service`` state, in one round trip.
 
     .. code:: python
 
         {
+            "link_target": "/usr/local/harbor-v2.13.1",
             "release_dir": "/usr/local/harbor-v2.13.1",
             "bundle_version": "v2.13.1",
             "releases": ["/usr/local/harbor-v2.13.1"],
             "compose_mtime": 1764262000, "harbor_yml_mtime": 1764261990,
-            "harbor_yml_sha256": "…", "images_loaded": True,
+            "harbor_yml_sha256": "…", "core_images": ["v2.13.1"],
             "containers": {"harbor-core": {"image": "goharbor/harbor-core:v2.13.1",
                                            "state": "running"}},
             "running_version": "v2.13.1",
@@ -34,18 +35,19 @@ class HarborInstallation(FactBase[dict]):
         }
     """
 
-    def command(self, install_dir, version):
+    def command(self, install_dir):
         d = shlex.quote(install_dir.rstrip("/"))
         return (
+            f'echo "link_target=$(readlink {d} 2>/dev/null)"; '
             f"target=$(readlink -f {d} 2>/dev/null); "
             f'[ -d "$target" ] || target=""; echo "release_dir=$target"; '
             'echo "bundle=$(cd "$target" 2>/dev/null && ls harbor.v*.tar.gz 2>/dev/null | head -n1)"; '
-            f'echo "releases=$(ls -d {d}-v* 2>/dev/null | tr "\\n" " ")"; '
+            f'echo "releases=$(ls -d {d}-v* 2>/dev/null | grep -v "\\.partial$" | tr "\\n" " ")"; '
             'echo "compose_mtime=$(stat -c %Y "$target/docker-compose.yml" 2>/dev/null)"; '
             'echo "harbor_yml_mtime=$(stat -c %Y "$target/harbor.yml" 2>/dev/null)"; '
             'echo "harbor_yml_sha256=$(sha256sum "$target/harbor.yml" 2>/dev/null | cut -d" " -f1)"; '
-            f'echo "images_loaded=$(docker image inspect goharbor/harbor-core:{shlex.quote(version)} '
-            '>/dev/null 2>&1 && echo yes)"; '
+            "echo \"core_images=$(docker image ls goharbor/harbor-core --format '{{.Tag}}' 2>/dev/null "
+            '| tr "\\n" " ")"; '
             'echo "service_enabled=$(systemctl is-enabled harbor.service 2>/dev/null)"; '
             'echo "service_active=$(systemctl is-active harbor.service 2>/dev/null)"; '
             f"echo {CONTAINER_MARKER}; "
@@ -64,13 +66,14 @@ class HarborInstallation(FactBase[dict]):
         bundle = values.get("bundle") or ""
         core = containers.get("harbor-core", {}).get("image", "")
         return {
+            "link_target": values.get("link_target") or None,
             "release_dir": values.get("release_dir") or None,
             "bundle_version": bundle[len("harbor.") : -len(".tar.gz")] if bundle else None,
             "releases": values.get("releases", "").split(),
             "compose_mtime": int(values["compose_mtime"]) if values.get("compose_mtime") else None,
             "harbor_yml_mtime": int(values["harbor_yml_mtime"]) if values.get("harbor_yml_mtime") else None,
             "harbor_yml_sha256": values.get("harbor_yml_sha256") or None,
-            "images_loaded": values.get("images_loaded") == "yes",
+            "core_images": sorted(values.get("core_images", "").split()),
             "containers": containers,
             "running_version": core.rsplit(":", 1)[1] if ":" in core else None,
             "service_enabled": values.get("service_enabled") or None,

@@ -90,7 +90,7 @@ def fail_host(message):
 
 
 @operation()
-def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
+def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True, current=None):
     """
     Merge settings into ``/etc/docker/daemon.json``; never overwrite it wholesale.
 
@@ -98,6 +98,8 @@ def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
     + list_merge_keys: keys whose lists are merged (union, existing entries first)
     + backup: copy the current file to ``daemon.json.bak`` before changing it (when
       there was no file, a stale ``.bak`` is removed, which tells ``apply`` so)
+    + current: the ``DockerDaemonConfig`` fact of daemon.json, when the caller read it
+      already; read here otherwise
 
     Nothing changes when the merged result equals the current content. A current
     file that is not valid JSON is refused and left untouched: the host fails, the
@@ -120,7 +122,8 @@ def daemon_json(settings, list_merge_keys=LIST_MERGE_KEYS, backup=True):
         )
     """
 
-    current = host.get_fact(DockerDaemonConfig, path=DAEMON_JSON)
+    if current is None:
+        current = host.get_fact(DockerDaemonConfig, path=DAEMON_JSON)
     if current["error"] is not None:
         yield fail_host(
             f"{DAEMON_JSON} is not valid JSON ({current['error']}): refusing to merge into it, "

@@ -54,11 +54,14 @@ def install_commands(os_id, os_version_id):
 
 
 @operation()
-def installed():
+def installed(engine=None, overview=None):
     """
     Install docker with the compose v2 plugin when either is missing (Debian 13+ and
     Ubuntu from distribution packages; RHEL, AlmaLinux, Rocky and CentOS from
     Docker's docker-ce repository), then enable and start it.
+
+    + engine: the ``DockerEngine`` fact, when the caller read it already; read here otherwise
+    + overview: the ``HostOverview`` fact, likewise (needed only to install)
 
     **Example:**
 
@@ -66,9 +69,9 @@ def installed():
 
         docker_engine.installed(name="Docker engine with compose v2")
     """
-    engine = host.get_fact(DockerEngine)
+    engine = engine if engine is not None else host.get_fact(DockerEngine)
     if not engine["installed"] or not engine["compose_version"]:
-        overview = host.get_fact(HostOverview)
+        overview = overview if overview is not None else host.get_fact(HostOverview)
         yield from install_commands(overview["os_id"], overview["os_version_id"])
     elif engine["active"] and engine["enabled"]:
         host.noop(f"docker {engine['version']} with compose {engine['compose_version']} is running")

@@ -13,7 +13,7 @@ from harbor_deploy.operations.docker_daemon import fail_host
 
 
 @operation()
-def login(registry, username, password, user="root"):
+def login(registry, username, password, user="root", check=None):
     """
     Log ``user`` in to ``registry`` as ``username`` with ``docker login --password-stdin``.
 
@@ -22,6 +22,8 @@ def login(registry, username, password, user="root"):
     + password: a ``harbor_deploy.lib.secrets.Secret``; it travels on the command's stdin
       only: never on a command line, in output or in the operation's arguments
     + user: OS user whose ``~/.docker/config.json`` gets the credentials
+    + check: that user's ``DockerLoginCheck`` (as in ``ClientRegistryState``'s
+      ``logins``), when the caller read it already; read here otherwise
 
     Nothing happens when the user's stored login for the registry works (``docker
     login`` accepts it) and is stored for ``username`` (or under a credential helper,
@@ -43,7 +45,7 @@ def login(registry, username, password, user="root"):
 
     if not isinstance(password, Secret):
         raise OperationError("docker_login.login: password must be a harbor_deploy.lib.secrets.Secret")
-    state = host.get_fact(DockerLoginCheck, registry=registry, user=user)
+    state = check if check is not None else host.get_fact(DockerLoginCheck, registry=registry, user=user)
     if not state["user_exists"]:
         yield fail_host(f"no OS user {user!r} to log in to {registry}")
         return

@@ -93,7 +93,7 @@ def service(service, zone=None, present=True):
 
 
 @operation()
-def service_ports(service, ports, zone=None, description=""):
+def service_ports(service, ports, zone=None, description="", firewall=None):
     """
     Open ``ports`` through a firewalld service of their own, enabled in a zone
     (permanently and at runtime): a port left out of ``ports`` later is closed with
@@ -103,6 +103,7 @@ def service_ports(service, ports, zone=None, description=""):
     + ports: ``["8443/tcp", ...]``
     + zone: firewalld zone, default: the host's default zone
     + description: the service's description, set when it is created
+    + firewall: the ``FirewalldState`` fact, when the caller read it already; read here otherwise
 
     firewalld changes a service definition in its permanent configuration only: when
     it changes, a ``firewall-cmd --reload`` applies it (runtime-only rules of others
@@ -119,7 +120,7 @@ def service_ports(service, ports, zone=None, description=""):
             ports=["8443/tcp", "8081/tcp"],
         )
     """
-    state = host.get_fact(FirewalldState)
+    state = firewall if firewall is not None else host.get_fact(FirewalldState)
     if not state["running"]:
         why = "not installed" if not state["installed"] else "not running"
         host.noop(f"firewalld is {why}: service {service} left as is")

@@ -5,35 +5,47 @@ kept on the controller, without leaking them.
 
 import hashlib
 import posixpath
-from io import StringIO
+from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
-from harbor_deploy.facts.files import PrivateFiles
+from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.lib.secrets import Secret, write_private_file
 
+# Connector arguments of an upload made as the login user (no sudo/su/doas hop): files
+# go straight into a staging directory that user owns, never through /tmp.
+AS_LOGIN_USER = {"_sudo": False, "_doas": False, "_dzdo": False, "_su_user": None}
+STAGING = ".harbor-deploy-staging"
+
+
+def public(text):
+    """The ``mask`` of a file with nothing secret in it: ``--diff`` shows it whole."""
+    return text
+
 
 @operation()
-def put(dest, content, mode="0600", mask=None):
+def put(dest, content, mode="0600", mask=None, known_files=None):
     """
     Upload ``content`` to ``dest`` only when the remote file differs.
 
-    + dest: remote file path
-    + content: the file's text (a str; it is never printed)
+    + dest: remote file path (missing parent directories are created, mode 0755)
+    + content: the file's text or bytes (never printed)
     + mode: octal permissions, applied before the file appears at ``dest``
     + mask: a function masking the secret values of such a file's text, for ``--diff``
       (applied to the new content and to the file on the host, read without printing);
-      without it the diff only says the content changed
+      without it the diff only says the content changed; ``public`` shows it whole
+    + known_files: the ``FileStates`` fact holding ``dest``, when the caller read it
+      already (a missing ``dest`` is a missing file); read here otherwise
 
     Unlike ``files.put``, the upload lands in a private (0700) staging directory
-    next to ``dest``, owned by the login user so it works under ``--sudo``, and gets
-    its mode before it is moved into place, so the file is never readable by others,
-    and ``--diff`` never shows a secret value.
+    next to ``dest``, owned by the login user, who uploads into it directly (under
+    ``--sudo`` too, without a copy through /tmp); it gets its mode before it is moved
+    into place, so the file is never readable by others, and ``--diff`` never shows
+    a secret value.
 
     **Example:**
 
@@ -46,45 +58,40 @@ def put(dest, content, mode="0600", mask=None):
             mask=harbor_yml.masked,
         )
     """
-    current_sha256 = host.get_fact(Sha256File, path=dest)
-    if current_sha256 == hashlib.sha256(content.encode()).hexdigest():
-        current = host.get_fact(File, path=dest)
-        if current and current["mode"] != int(mode[-3:]):
+    data = content.encode() if isinstance(content, str) else content
+    if known_files is None:
+        known_files = host.get_fact(FileStates, paths=(dest,))
+    current = known_files.get(dest)
+    if current and current["sha256"] == hashlib.sha256(data).hexdigest():
+        if current["mode"] != mode[-3:].lstrip("0"):
             yield StringCommand("chmod", mode, QuoteString(dest))
         else:
             host.noop(f"{dest} is up to date")
         return
 
     if state.config.DIFF:
-        host.log(f"Will {'modify' if current_sha256 else 'create'} {dest}", logger.info)
+        host.log(f"Will {'modify' if current else 'create'} {dest}", logger.info)
         if mask is None:
             logger.info("  (content holds secrets: diff not shown)")
         else:
-            current = quiet_fact(PrivateFiles, paths=(dest,))["files"].get(dest)
-            old = mask(current.decode(errors="replace")).splitlines(keepends=True) if current else []
-            for line in generate_color_diff(old, mask(content).splitlines(keepends=True)):
+            on_host = quiet_fact(PrivateFiles, paths=(dest,))["files"].get(dest)
+            old = mask(on_host.decode(errors="replace")).splitlines(keepends=True) if on_host else []
+            new = mask(data.decode(errors="replace")).splitlines(keepends=True)
+            for line in generate_color_diff(old, new):
                 logger.info("  %s", line)
         logger.info("")
 
-    staging = posixpath.join(posixpath.dirname(dest), ".harbor-deploy-staging")
+    staging = posixpath.join(posixpath.dirname(dest), STAGING)
     staged = posixpath.join(staging, posixpath.basename(dest))
-    # Owned by the login user (SUDO_USER under sudo): pyinfra uploads as that user and
-    # copies into place with sudo. 0700 keeps the secret from everyone else meanwhile.
+    # 0700 and owned by the login user (SUDO_USER under sudo), who uploads into it.
     yield StringCommand("install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
-    yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=posixpath.join(staging, "upload.tmp"))
+    yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield StringCommand(
-        "chmod",
-        mode,
-        QuoteString(staged),
-        "&&",
-        "mv",
-        "-f",
-        QuoteString(staged),
-        QuoteString(dest),
-        "&&",
-        "rmdir",
-        QuoteString(staging),
-    )
+        "chown", "root:root", QuoteString(staged),
+        "&&", "chmod", mode, QuoteString(staged),
+        "&&", "mv", "-f", QuoteString(staged), QuoteString(dest),
+        "&&", "rmdir", QuoteString(staging),
+    )  # fmt: skip
 
 
 @operation()

@@ -1,0 +1,63 @@
+from pyinfra.api import FactBase
+
+from harbor_deploy.facts.docker import DockerEngine
+from harbor_deploy.facts.files import FileStates, PrivateFiles
+from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
+from harbor_deploy.facts.host import HostOverview, ServerResources
+from harbor_deploy.facts.output import processed_sections, sections_command
+
+SECTIONS = {
+    "private": PrivateFiles(),
+    "resources": ServerResources(),
+    "overview": HostOverview(),
+    "engine": DockerEngine(),
+    "installation": HarborInstallation(),
+    "health": HarborHealth(),
+    "firewall": FirewalldState(),
+    "files": FileStates(),
+}
+
+
+class ServerState(FactBase[dict]):
+    """
+    Returns everything the server deploy decides from, in one round trip: each
+    section is the fact of that name read by its own command. ``private`` holds
+    secrets (harbor.yml, the TLS key): read this fact through
+    ``facts.quiet.quiet_fact``.
+
+    + install_dir, data_volume: Harbor's install dir and data volume
+    + url: where Harbor answers on the host (for ``/api/v2.0/health``)
+    + private_paths: files read whole (``PrivateFiles``)
+    + managed_paths: files and globs whose state the deploy converges (``FileStates``)
+
+    .. code:: python
+
+        {
+            "private": {"files": {...}, "nonempty": ["/data/database"]},  # PrivateFiles
+            "resources": {...},     # ServerResources
+            "overview": {...},      # HostOverview
+            "engine": {...},        # DockerEngine
+            "installation": {...},  # HarborInstallation
+            "health": {...},        # HarborHealth
+            "firewall": {...},      # FirewalldState
+            "files": {...},         # FileStates
+        }
+    """
+
+    def command(self, install_dir, data_volume, url, private_paths, managed_paths):
+        return sections_command(
+            {
+                "private": SECTIONS["private"].command(private_paths, (f"{data_volume.rstrip('/')}/database",)),
+                "resources": SECTIONS["resources"].command(data_volume),
+                "overview": SECTIONS["overview"].command(),
+                "engine": SECTIONS["engine"].command(),
+                "installation": SECTIONS["installation"].command(install_dir),
+                "health": SECTIONS["health"].command(url),
+                "firewall": SECTIONS["firewall"].command(),
+                "files": SECTIONS["files"].command(managed_paths),
+            }
+        )
+
+    def process(self, output):
+        return processed_sections(output, SECTIONS)
