@@ -307,15 +307,22 @@ def random_string(length=16):
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def clear_dir(directory):
-    """Empty common/config (the real prepare's delfile), keeping the mount point."""
-    if not directory.is_dir():
-        return
-    for child in directory.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
+def clear_dir(path):
+    """The real prepare's ``delfile`` on common/config: every file in the tree is
+    removed, every directory is kept (so a component's folder stays, empty, after it
+    is turned off). Like real, links are followed (a link to a file is removed, a link
+    to a directory is walked), anything else (a dangling link, a socket) stays, and a
+    file that cannot be removed is reported and skipped."""
+    if path.is_file():
+        try:
+            path.unlink()
+        except OSError as error:
+            print(error)
         else:
-            child.unlink()
+            print(f"Clearing the configuration file: {path}")
+    elif path.is_dir():
+        for child in sorted(path.iterdir()):
+            clear_dir(child)
 
 
 def token_key(data_dir):

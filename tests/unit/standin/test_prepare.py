@@ -321,7 +321,39 @@ def test_prepare_clears_stale_config(paths, https_yml):
     stale.parent.mkdir()
     stale.write_text("x")
     assert run(paths, https_yml) == 0
-    assert not stale.parent.exists()
+    # Like real prepare's delfile: the file goes, its directory stays (empty).
+    assert not stale.exists()
+    assert stale.parent.is_dir() and not any(stale.parent.iterdir())
+
+
+def test_clear_dir_removes_files_and_keeps_directories(tmp_path, capsys):
+    config = tmp_path / "config"
+    (config / "core" / "certificates").mkdir(parents=True)
+    (config / "empty").mkdir()
+    for name in ("core/env", "core/certificates/ca.crt", "top.conf"):
+        (config / name).write_text("x")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("kept")
+    (config / "link").symlink_to(outside)
+    (config / "dangling").symlink_to(tmp_path / "missing")
+
+    prepare.clear_dir(config)
+
+    remaining = sorted(str(p.relative_to(config)) for p in config.rglob("*"))
+    assert remaining == ["core", "core/certificates", "dangling", "empty"]
+    assert (config / "dangling").is_symlink()
+    assert outside.read_text() == "kept"
+    cleared = capsys.readouterr().out.splitlines()
+    assert sorted(cleared) == sorted(
+        f"Clearing the configuration file: {config / name}"
+        for name in ("core/env", "core/certificates/ca.crt", "link", "top.conf")
+    )
+
+
+def test_clear_dir_of_a_missing_directory_does_nothing(tmp_path, capsys):
+    prepare.clear_dir(tmp_path / "absent")
+    assert not (tmp_path / "absent").exists()
+    assert capsys.readouterr().out == ""
 
 
 def test_cli_runs_prepare_from_the_mounts(paths, https_yml, monkeypatch):
