@@ -7,17 +7,40 @@ export LAB_CLIENTS ?= 2
 
 .PHONY: deps system-deps venv lab-up lab-down lab-status demo lint test test-unit test-lab test-faults bench
 
-# What a fresh Debian machine lacks: docker engine, debootstrap, a Python venv.
+# What a fresh Debian machine lacks: docker engine, debootstrap, a Python venv, and
+# PostgreSQL 15 and Redis for the unit tests (which start servers of their own).
 deps: system-deps venv
 
+# The database servers are installed as programs only, never left running: a
+# policy-rc.d denies every service start while apt runs, postgresql-common is told
+# to create no "main" cluster (set before PostgreSQL itself is installed, as the
+# official postgres image does), and on a systemd machine the redis-server unit
+# this installed is disabled so it does not start at boot. What was already
+# installed is left as it is.
+SYSTEM_TOOLS := dockerd:docker.io debootstrap:debootstrap ssh-keygen:openssh-client \
+	/usr/lib/postgresql/15/bin/initdb:postgresql-15 redis-server:redis-server
 system-deps:
 	@missing=""; \
-	for tool in dockerd:docker.io debootstrap:debootstrap ssh-keygen:openssh-client; do \
+	for tool in $(SYSTEM_TOOLS); do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  policy=/usr/sbin/policy-rc.d; own_policy=""; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; own_policy=1; fi; \
+	  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$$@" >/dev/null; }; \
+	  apt-get update -qq \
+	  && if echo "$$missing" | grep -q postgresql && ! dpkg -s postgresql-common >/dev/null 2>&1; then \
+	       apt_install postgresql-common \
+	       && sed -ri 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' \
+	            /etc/postgresql-common/createcluster.conf; \
+	     fi \
+	  && apt_install $$missing; status=$$?; \
+	  [ -n "$$own_policy" ] && rm -f $$policy; \
+	  if echo "$$missing" | grep -q redis-server && [ -d /run/systemd/system ]; then \
+	    systemctl disable --now redis-server.service >/dev/null 2>&1; \
+	  fi; \
+	  exit $$status; \
 	fi
 
 venv: $(VENV)/.installed
@@ -59,7 +82,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
-test-unit: venv
+test-unit: system-deps venv
 	$(PY) -m pytest -q tests/unit
 
 test-lab:

@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+# The lab hosts' Debian release (the stand-in images pick their own: lab/standin/build.py).
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 
@@ -31,16 +32,16 @@ def image_exists(tag):
 
 
 @contextlib.contextmanager
-def debootstrap(packages):
-    """A fresh minbase rootfs with ``packages``, removed afterwards."""
+def debootstrap(packages, suite=SUITE):
+    """A fresh minbase rootfs of Debian ``suite`` with ``packages``, removed afterwards."""
     if not shutil.which("debootstrap"):
         raise SystemExit("debootstrap not found: install it (make deps does)")
     work = Path(tempfile.mkdtemp(prefix="hd-lab-rootfs-", dir="/var/tmp"))
     root = work / "rootfs"
     try:
-        log(f"debootstrap {SUITE} rootfs (done once per recipe)")
+        log(f"debootstrap {suite} rootfs (done once per recipe)")
         include = [f"--include={','.join(packages)}"] if packages else []
-        run("debootstrap", "--variant=minbase", *include, SUITE, str(root), MIRROR, capture=False)
+        run("debootstrap", "--variant=minbase", *include, suite, str(root), MIRROR, capture=False)
         yield root
     finally:
         run("rm", "-rf", "--one-file-system", str(work), check=False)

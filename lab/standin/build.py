@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -21,10 +22,16 @@ from pathlib import Path
 
 import yaml
 
-from lab.rootfs import apt_install, debootstrap, image_exists, import_rootfs, log
+from lab.rootfs import chroot_run, debootstrap, image_exists, import_rootfs, log
 
 STANDIN_DIR = Path(__file__).resolve().parent
-VERSIONS = ("v2.13.1", "v2.14.0")
+# Oldest first; the mirror's "latest" is the last. Each ships the migrations up to its own X.Y.0.
+VERSIONS = ("v2.11.2", "v2.13.1", "v2.14.0")
+# Debian 12 carries PostgreSQL 15, the version Harbor 2.11-2.14 run (Debian 13 has 17).
+SUITE = "bookworm"
+MIGRATIONS_DIR = STANDIN_DIR / "migrations" / "postgresql"
+# Where harbor-core finds them, as in Harbor's image.
+IMAGE_MIGRATIONS_DIR = "/harbor/migrations/postgresql"
 RELEASE_PATH = "goharbor/harbor/releases/download"
 HEALTHCHECK_TIMING = "--interval=10s --timeout=5s --start-period=5s --retries=3"
 
@@ -49,17 +56,29 @@ def tree_hash(*paths):
     return digest.hexdigest()[:12]
 
 
-def packages():
-    return (STANDIN_DIR / "packages.txt").read_text().split()
-
-
 def build_rootfs_image():
-    tag = f"harbor-deploy-lab/standin-rootfs:{tree_hash(STANDIN_DIR / 'packages.txt')}"
+    recipe = tree_hash(STANDIN_DIR / "packages.txt", STANDIN_DIR / "rootfs-setup.sh")
+    tag = f"harbor-deploy-lab/standin-rootfs:{SUITE}-{recipe}"
     if not image_exists(tag):
-        with debootstrap([]) as root:
-            apt_install(root, packages())
+        with debootstrap([], suite=SUITE) as root:
+            for name in ("packages.txt", "rootfs-setup.sh"):
+                shutil.copy(STANDIN_DIR / name, root / "tmp" / name)
+            chroot_run(root, "sh /tmp/rootfs-setup.sh && rm /tmp/rootfs-setup.sh /tmp/packages.txt")
             import_rootfs(root, tag)
     return tag
+
+
+def release_migrations(version):
+    """The up-migrations release ``version`` ships, oldest first: every
+    ``NNNN_X.Y.Z_schema.up.sql`` up to its own minor's, and the initial schema."""
+    major, minor = (int(part) for part in version.lstrip("v").split(".")[:2])
+    shipped = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.up.sql")):
+        release = path.name.split("_")[1]  # "2.13.0", or "initial"
+        if release.count(".") == 2 and tuple(int(part) for part in release.split(".")[:2]) > (major, minor):
+            continue
+        shipped.append(path)
+    return shipped
 
 
 def docker_build(tag, dockerfile, context=None):
@@ -101,6 +120,16 @@ def image_dockerfile(base, version, spec):
         f"ENV HARBOR_STANDIN_VERSION={version}",
         'LABEL org.opencontainers.image.title="harbor-deploy lab stand-in, not Harbor"',
     ]
+    if spec.get("migrations"):
+        lines.append(f"COPY migrations/ {IMAGE_MIGRATIONS_DIR}/")
+    for name, value in (spec.get("env") or {}).items():
+        lines.append(f"ENV {name}={value}")
+    for volume in spec.get("volumes", ()):
+        lines.append(f"VOLUME {volume}")
+    if spec.get("workdir"):
+        lines.append(f"WORKDIR {spec['workdir']}")
+    if spec.get("user"):
+        lines.append(f"USER {spec['user']}")
     if spec.get("entrypoint"):
         lines.append(f"ENTRYPOINT {json.dumps(spec['entrypoint'])}")
     lines.append(f"CMD {json.dumps(spec['cmd'])}")
@@ -115,7 +144,14 @@ def build_version_images(base, version):
     tags = []
     for name, spec in specs.items():
         tag = f"goharbor/{name}:{version}"
-        docker_build(tag, image_dockerfile(base, version, spec))
+        context = None
+        if spec.get("migrations"):
+            context = cache_dir() / "build-context" / f"migrations-{version}"
+            shutil.rmtree(context, ignore_errors=True)
+            (context / "migrations").mkdir(parents=True)
+            for path in release_migrations(version):
+                shutil.copy(path, context / "migrations" / path.name)
+        docker_build(tag, image_dockerfile(base, version, spec), context)
         tags.append(tag)
     return tags
 
@@ -132,8 +168,13 @@ def write_bundle(path, version, images_tarball=None):
     for script in sorted((STANDIN_DIR / "bundle").iterdir()):
         text = script.read_text().replace("@HARBOR_VERSION@", version)
         files[script.name] = (text.encode(), 0o755 if os.access(script, os.X_OK) else 0o644)
-    for upstream in ("harbor.yml.tmpl", "LICENSE"):
-        files[upstream] = ((STANDIN_DIR / "upstream" / upstream).read_bytes(), 0o644)
+    # v2.13.1's template for every release, but with the release's own config version
+    # (what `prepare migrate` reads), as each real release's template has.
+    major, minor = version.lstrip("v").split(".")[:2]
+    template = (STANDIN_DIR / "upstream" / "harbor.yml.tmpl").read_text()
+    template = re.sub(r"(?m)^_version: .*$", f"_version: {major}.{minor}.0", template)
+    files["harbor.yml.tmpl"] = (template.encode(), 0o644)
+    files["LICENSE"] = ((STANDIN_DIR / "upstream" / "LICENSE").read_bytes(), 0o644)
     # mtime=0 in the gzip header keeps the bytes (and the md5) reproducible.
     with (
         open(path, "wb") as raw,
@@ -178,7 +219,9 @@ def build():
     """Build (or reuse) every stand-in release; returns the mirror root directory."""
     recipe = tree_hash(
         STANDIN_DIR / "packages.txt",
+        STANDIN_DIR / "rootfs-setup.sh",
         STANDIN_DIR / "runtime",
+        STANDIN_DIR / "migrations",
         STANDIN_DIR / "images.yaml",
         STANDIN_DIR / "bundle",
         STANDIN_DIR / "upstream",

@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -136,6 +138,53 @@ def client_data(harbor_server, **extra):
         "harbor_secrets_dir": str(harbor_server["secrets_dir"]),
         **extra,
     }
+
+
+def docker_exec(container, command, stdin=""):
+    """Like host_exec, but feeding ``stdin`` (secrets never go on a command line)."""
+    return subprocess.run(
+        ["docker", "exec", "-i", container, "sh", "-c", command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return answer.read()
+
+
+def wait_compose_healthy(container, expected, timeout):
+    """Wait until the Harbor compose project on ``container`` runs exactly the
+    containers ``expected``, all healthy; on timeout fail with their states and the
+    log tails of the unhealthy ones."""
+    deadline = time.monotonic() + timeout
+    states = {}
+    while time.monotonic() < deadline:
+        listing = host_exec(
+            container,
+            "docker ps -aq --filter label=com.docker.compose.project=harbor "
+            "| xargs -r docker inspect -f "
+            "'{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'",
+        )
+        states = {line.split()[0].lstrip("/"): " ".join(line.split()[1:]) for line in listing.splitlines()}
+        if set(states) == set(expected) and all(state == "running healthy" for state in states.values()):
+            return states
+        time.sleep(2)
+    report = [f"containers not all healthy after {timeout}s (expected {sorted(expected)}):"]
+    for name, state in sorted(states.items()):
+        report.append(f"  {name}: {state}")
+        if state != "running healthy":
+            tail = host_exec(
+                container,
+                f"docker logs --tail 15 {name} 2>&1; docker inspect -f "
+                "'{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' " + name,
+                check=False,
+            )
+            report.extend(f"    | {line}" for line in tail.splitlines())
+    raise AssertionError("\n".join(report))
 
 
 def reset_harbor_server(container):

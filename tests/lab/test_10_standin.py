@@ -12,7 +12,6 @@ import re
 import secrets
 import subprocess
 import time
-import urllib.request
 
 import pytest
 from cryptography import x509
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lab.labctl import PREFIX
-from tests.lab.conftest import host_exec, reset_harbor_server
+from tests.lab.conftest import docker_exec, fetch, host_exec, reset_harbor_server, wait_compose_healthy
 
 SERVER = f"{PREFIX}-harbor-1"
 CLIENT = f"{PREFIX}-client-1"
@@ -58,17 +57,6 @@ CONTAINERS = {
     "trivy-adapter",
 }
 HEALTH_TIMEOUT = 90
-
-
-def docker_exec(container, command, stdin=""):
-    """Like host_exec, but feeding ``stdin`` (secrets never go on a command line)."""
-    return subprocess.run(
-        ["docker", "exec", "-i", container, "sh", "-c", command],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def on_server(command, check=True):
@@ -159,31 +147,7 @@ def clean_hosts(certs_d_created=False):
 
 
 def wait_healthy(expected=CONTAINERS, timeout=HEALTH_TIMEOUT):
-    """Wait until the compose project's containers are exactly ``expected`` and healthy;
-    on timeout fail with their states and the log tails of the unhealthy ones."""
-    deadline = time.monotonic() + timeout
-    states = {}
-    while time.monotonic() < deadline:
-        listing = on_server(
-            "docker ps -aq --filter label=com.docker.compose.project=harbor "
-            "| xargs -r docker inspect -f "
-            "'{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'"
-        )
-        states = {line.split()[0].lstrip("/"): " ".join(line.split()[1:]) for line in listing.splitlines()}
-        if set(states) == set(expected) and all(state == "running healthy" for state in states.values()):
-            return states
-        time.sleep(2)
-    report = [f"containers not all healthy after {timeout}s (expected {sorted(expected)}):"]
-    for name, state in sorted(states.items()):
-        report.append(f"  {name}: {state}")
-        if state != "running healthy":
-            tail = on_server(
-                f"docker logs --tail 15 {name} 2>&1; docker inspect -f "
-                "'{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' " + name,
-                check=False,
-            )
-            report.extend(f"    | {line}" for line in tail.splitlines())
-    raise AssertionError("\n".join(report))
+    return wait_compose_healthy(SERVER, expected, timeout)
 
 
 def client_curl(args, password=None):
@@ -202,11 +166,6 @@ def api_status(method, path, password):
 
 def image_id(name):
     return host_exec(CLIENT, f"docker image inspect -f '{{{{.Id}}}}' {name}")
-
-
-def fetch(url):
-    with urllib.request.urlopen(url, timeout=30) as answer:
-        return answer.read()
 
 
 # --- fixtures ----------------------------------------------------------------------

@@ -68,6 +68,17 @@ def test_bad_data_is_refused_with_every_problem_before_any_change(fresh_server):
     assert host_exec(SERVER, "ls /usr/local /etc/systemd/system | grep harbor || true") == ""
 
 
+def test_a_database_password_harbor_db_cannot_take_is_refused_before_any_change(fresh_server):
+    """harbor-db's first start puts database.password into SQL as it is: a quote in it
+    would leave PostgreSQL without the password and core locked out."""
+    result = run_pyinfra("-y", *DEPLOY, env={"HARBOR_DB_PASSWORD": "Db'Quote9a"}, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "db_password (env HARBOR_DB_PASSWORD): contains a single quote" in output
+    assert "Db'Quote9a" not in output
+    assert host_exec(SERVER, "ls /usr/local /etc/systemd/system | grep harbor || true") == ""
+
+
 def test_fresh_install_brings_harbor_up_healthy_under_systemd(fresh_server):
     run_pyinfra("-y", *DEPLOY)
     assert health()["status"] == "healthy"

@@ -1,5 +1,6 @@
-"""An in-process stand-in harbor-core (lab/standin/runtime/core.py) on loopback, and
-validation of the request bodies sent to it against the real v2.13.1 swagger spec."""
+"""An in-process stand-in harbor-core (lab/standin/runtime/harbor_core) on loopback,
+on the test session's PostgreSQL and Redis, and validation of the request bodies
+sent to it against the real v2.13.1 swagger spec."""
 
 import base64
 import copy
@@ -14,21 +15,20 @@ import yaml
 
 from tests.unit.standin.conftest import SWAGGER, load_runtime
 
-core = load_runtime("core")
+core_app = load_runtime("harbor_core.app")
+core_settings = load_runtime("harbor_core.settings")
 INITIAL_ADMIN_PASSWORD = "Initial12345"
 UPSTREAM_CREDENTIAL = ("puller", "Pull3rSecret")
 
 
-class StandinHarbor:
-    def __init__(self, data_dir, admin_password=INITIAL_ADMIN_PASSWORD):
-        settings = core.Settings(
-            {
-                "DATA_DIR": str(data_dir),
-                "HARBOR_ADMIN_PASSWORD": admin_password,
-                "EXT_ENDPOINT": "https://harbor.test.internal",
-            }
-        )
-        self.server = core.make_server(settings, host="127.0.0.1", port=0)
+class RunningCore:
+    """Core started as its image starts it (Redis, database, migrations), serving on loopback."""
+
+    def __init__(self, env):
+        self.settings = core_settings.Settings(env)
+        self.app = core_app.App(self.settings)
+        self.app.start()
+        self.server = core_app.make_server(self.app, host="127.0.0.1", port=0)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -36,6 +36,19 @@ class StandinHarbor:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+        self.app.database.close()
+
+
+class StandinHarbor(RunningCore):
+    def __init__(self, data_dir, backing, admin_password=INITIAL_ADMIN_PASSWORD):
+        super().__init__(
+            {
+                "DATA_DIR": str(data_dir),
+                "HARBOR_ADMIN_PASSWORD": admin_password,
+                "EXT_ENDPOINT": "https://harbor.test.internal",
+                **backing,
+            }
+        )
 
 
 def record_requests(monkeypatch):

@@ -18,8 +18,8 @@ HOSTNAME = "harbor.test.internal"
 
 
 @pytest.fixture
-def harbor(tmp_path):
-    running = StandinHarbor(tmp_path / "data")
+def harbor(tmp_path, core_backing):
+    running = StandinHarbor(tmp_path / "data", core_backing)
     running.upstream = UpstreamRegistry()
     yield running
     running.upstream.stop()

@@ -211,8 +211,8 @@ def test_a_change_prints_resource_and_fields_only():
 
 
 @pytest.fixture
-def harbor(tmp_path):
-    running = StandinHarbor(tmp_path / "data")
+def harbor(tmp_path, core_backing):
+    running = StandinHarbor(tmp_path / "data", core_backing)
     yield running
     running.stop()
 

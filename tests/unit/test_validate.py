@@ -404,6 +404,17 @@ def test_a_password_docker_compose_would_change_is_refused_naming_the_secret_and
     assert "'$'" in found["admin_password (env X)"] and "Adm1n$ecret" not in str(found)
 
 
+def test_a_single_quote_in_the_bundled_databases_password_is_refused():
+    quoted = secrets_with(db_password=Secret("Db'Secret-1", "env HARBOR_DB_PASSWORD"))
+    found = dict(problems({"harbor_hostname": HOST}, quoted))
+    assert list(found) == ["db_password (env HARBOR_DB_PASSWORD)"]
+    assert "single quote" in found["db_password (env HARBOR_DB_PASSWORD)"] and "Db'Secret" not in str(found)
+    # An external database gets its password from its own administrator, not from initdb.
+    database = {"host": "db", "port": 5432, "db_name": "registry", "username": "harbor", "password": "Ext-pw-1"}
+    external = {"harbor_hostname": HOST, "harbor_external_database": database}
+    assert "db_password (env HARBOR_DB_PASSWORD)" not in dict(problems(external, quoted))
+
+
 def test_storage_and_proxy_values_are_checked_where_prepare_writes_them():
     data = {
         "harbor_hostname": HOST,

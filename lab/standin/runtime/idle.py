@@ -3,33 +3,21 @@
     idle.py serve NAME    # run the service NAME (see SERVICES)
     idle.py check NAME    # healthcheck: exit 0 when NAME accepts connections
 
-HTTP services answer every GET with 200 on their real port and health paths;
-postgresql and redis accept TCP connections (redis answers PING).
+HTTP services answer every GET with 200 on their real port and health paths.
+(harbor-db and redis are the real servers, and harbor-log has harbor_log.py.)
 """
 
-import os
 import signal
 import socket
-import socketserver
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-# name -> (port, kind): the ports the real containers listen on.
-SERVICES = {
-    "portal": (8080, "http"),
-    "jobservice": (8080, "http"),
-    "registryctl": (8080, "http"),
-    "trivy-adapter": (8080, "http"),
-    "exporter": (8080, "http"),
-    "postgresql": (5432, "tcp"),
-    "redis": (6379, "tcp"),
-}
+# The services and the port their real containers listen on.
+SERVICES = {"portal": 8080, "jobservice": 8080, "registryctl": 8080, "trivy-adapter": 8080, "exporter": 8080}
 # Healthchecks also cover harbor-log, which harbor_log.py serves.
-CHECK_PORTS = {**{name: port for name, (port, _) in SERVICES.items()}, "log": 10514}
+CHECK_PORTS = {**SERVICES, "log": 10514}
 PORTAL_PAGE = b"<!doctype html><html><head><title>Harbor</title></head><body>Harbor</body></html>\n"
 METRICS = b'# HELP harbor_up Running status of Harbor.\n# TYPE harbor_up gauge\nharbor_up{component="core"} 1\n'
-POSTGRES_DATA = Path(os.environ.get("PGDATA", "/var/lib/postgresql/data"))
 
 
 def http_handler(name):
@@ -54,38 +42,11 @@ def http_handler(name):
     return Handler
 
 
-class TcpHandler(socketserver.StreamRequestHandler):
-    """Accepts a connection; answers PING (inline or as a RESP array) with PONG."""
-
-    def handle(self):
-        for line in self.rfile:
-            if line.strip().upper() == b"PING":
-                self.wfile.write(b"+PONG\r\n")
-
-
-class ThreadingTcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-
-def initialise_database():
-    """Leave the marker an initialised postgres data dir has, so the dir is not empty."""
-    POSTGRES_DATA.mkdir(parents=True, exist_ok=True)
-    marker = POSTGRES_DATA / "PG_VERSION"
-    if not marker.exists():
-        marker.write_text("15\n")
-
-
 def serve(name):
     # As PID 1 python ignores SIGTERM: exit on it, so `docker stop` needs no 10s kill timeout.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    port, kind = SERVICES[name]
-    if name == "postgresql":
-        initialise_database()
-    if kind == "http":
-        server = ThreadingHTTPServer(("0.0.0.0", port), http_handler(name))
-    else:
-        server = ThreadingTcpServer(("0.0.0.0", port), TcpHandler)
+    port = SERVICES[name]
+    server = ThreadingHTTPServer(("0.0.0.0", port), http_handler(name))
     print(f"{name} stand-in listening on :{port}", flush=True)
     server.serve_forever()
 

@@ -39,6 +39,8 @@ PLACEHOLDER_KEY = "/your/private/key/path"
 STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
 LOG_ADDRESS = "tcp://localhost:1514"
+# The postgres and redis users of Harbor's harbor-db and redis images.
+DATA_UID = 999
 # Real prepare's INTERNAL_NO_PROXY_DN: Harbor's own services are never proxied.
 INTERNAL_NO_PROXY = {
     "127.0.0.1",
@@ -112,6 +114,16 @@ def _hours(value):
     return int(number) if number.isdigit() else None
 
 
+def pool_settings(database):
+    """Core's connection pool from a database section, with real prepare's defaults."""
+    return {
+        "max_idle_conns": database.get("max_idle_conns") or 2,
+        "max_open_conns": database.get("max_open_conns") or 0,
+        "conn_max_lifetime": database.get("conn_max_lifetime") or "5m",
+        "conn_max_idle_time": database.get("conn_max_idle_time") or 0,
+    }
+
+
 def parse_config(configs, with_trivy=False):
     """The settings prepare works from; missing required keys raise KeyError like real."""
     conf = {
@@ -141,6 +153,7 @@ def parse_config(configs, with_trivy=False):
     # Like real: external_database.harbor replaces the bundled database's settings.
     external_db = (configs.get("external_database") or {}).get("harbor")
     conf["external_database"] = bool(external_db)
+    database = configs.get("database") or {}
     conf["database"] = {
         "host": "postgresql",
         "port": 5432,
@@ -148,10 +161,12 @@ def parse_config(configs, with_trivy=False):
         "username": "postgres",
         "password": conf["db_password"],
         "ssl_mode": "disable",
+        **pool_settings(database),
     }
     if external_db:
         conf["database"] = {
-            key: external_db[key] for key in ("host", "port", "db_name", "username", "password", "ssl_mode")
+            **{key: external_db[key] for key in ("host", "port", "db_name", "username", "password", "ssl_mode")},
+            **pool_settings(external_db),
         }
     conf["external_redis"] = None
     if configs.get("external_redis"):
@@ -269,6 +284,17 @@ def validate(conf, paths, release):
         raise ConfigError("log level must be one of debug, info, warning, error, fatal")
 
 
+def owned_dir(path, uid, mode=None):
+    """Real prepare's ``prepare_dir``: the mode set, and the tree chowned to ``uid``
+    (group the same) unless the directory is owned by it already."""
+    if mode is not None:
+        path.chmod(mode)
+    if path.stat().st_uid != uid or path.stat().st_gid != uid:
+        for root, dirs, files in os.walk(path):
+            for name in (root, *(os.path.join(root, entry) for entry in dirs + files)):
+                os.lchown(name, uid, uid)
+
+
 def write_file(path, text, mode=0o644):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -281,15 +307,22 @@ def random_string(length=16):
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def clear_dir(directory):
-    """Empty common/config (the real prepare's delfile), keeping the mount point."""
-    if not directory.is_dir():
-        return
-    for child in directory.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
+def clear_dir(path):
+    """The real prepare's ``delfile`` on common/config: every file in the tree is
+    removed, every directory is kept (so a component's folder stays, empty, after it
+    is turned off). Like real, links are followed (a link to a file is removed, a link
+    to a directory is walked), anything else (a dangling link, a socket) stays, and a
+    file that cannot be removed is reported and skipped."""
+    if path.is_file():
+        try:
+            path.unlink()
+        except OSError as error:
+            print(error)
         else:
-            child.unlink()
+            print(f"Clearing the configuration file: {path}")
+    elif path.is_dir():
+        for child in sorted(path.iterdir()):
+            clear_dir(child)
 
 
 def token_key(data_dir):
@@ -457,6 +490,10 @@ def core_env(conf):
         "POSTGRESQL_PASSWORD": database["password"],
         "POSTGRESQL_DATABASE": database["db_name"],
         "POSTGRESQL_SSLMODE": database["ssl_mode"],
+        "POSTGRESQL_MAX_IDLE_CONNS": database["max_idle_conns"],
+        "POSTGRESQL_MAX_OPEN_CONNS": database["max_open_conns"],
+        "POSTGRESQL_CONN_MAX_LIFETIME": database["conn_max_lifetime"],
+        "POSTGRESQL_CONN_MAX_IDLE_TIME": database["conn_max_idle_time"],
         "_REDIS_URL_CORE": redis_url(conf["external_redis"], 0),
         "LOG_LEVEL": conf["log_level"],
         "DATA_DIR": "/data",
@@ -616,6 +653,11 @@ def prepare(paths, config_file, with_trivy, release):
 
     for sub in ("registry", "database", "redis", "job_logs", "ca_download", "secret/cert"):
         (paths.data_dir / sub).mkdir(parents=True, exist_ok=True)
+    # Like real: the bundled PostgreSQL and Redis run as uid 999 and own their data.
+    if not conf["external_database"]:
+        owned_dir(paths.data_dir / "database", DATA_UID, mode=0o700)
+    if not conf["external_redis"]:
+        owned_dir(paths.data_dir / "redis", DATA_UID)
     if with_trivy:
         for sub in ("trivy-adapter/trivy", "trivy-adapter/reports"):
             (paths.data_dir / sub).mkdir(parents=True, exist_ok=True)

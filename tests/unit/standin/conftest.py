@@ -21,6 +21,8 @@ def load_runtime(name):
     # The programs import each other as the image runs them: from their own directory.
     if str(RUNTIME) not in sys.path:
         sys.path.append(str(RUNTIME))
+    if (RUNTIME / name.split(".")[0]).is_dir():  # a package (harbor_core): its own names
+        return importlib.import_module(name)
     if module_name not in sys.modules:
         spec = importlib.util.spec_from_file_location(module_name, RUNTIME / f"{name}.py")
         module = importlib.util.module_from_spec(spec)

@@ -3,9 +3,11 @@
 import os
 import shutil
 import subprocess
+import tarfile
 
 import pytest
 
+from lab.standin import build
 from tests.unit.standin.conftest import STANDIN
 
 BUNDLE = STANDIN / "bundle"
@@ -100,3 +102,19 @@ def test_prepare_mounts_like_the_real_one_without_privileges(bundle):
         "/:/hostfs",
     ]
     assert run_args[-2:] == ["goharbor/prepare:@HARBOR_VERSION@", "prepare"]
+
+
+@pytest.mark.parametrize("version, config_version", [("v2.11.2", "2.11.0"), ("v2.14.0", "2.14.0")])
+def test_each_release_bundle_is_reproducible_and_its_template_names_its_config_version(
+    tmp_path, version, config_version
+):
+    # The same name (gzip's header holds it) built twice: the same bytes.
+    first, second = tmp_path / "one" / "bundle.tgz", tmp_path / "two" / "bundle.tgz"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    build.write_bundle(first, version)
+    build.write_bundle(second, version)
+    assert first.read_bytes() == second.read_bytes()
+    with tarfile.open(first) as bundle:
+        template = bundle.extractfile("harbor/harbor.yml.tmpl").read().decode()
+    assert f"\n_version: {config_version}\n" in template

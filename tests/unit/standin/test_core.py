@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import socket
-import threading
 
 import jsonschema
 import pytest
@@ -15,10 +14,9 @@ import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tests.unit.standin.conftest import SWAGGER, load_runtime
-from tests.unit.standin_harbor import UpstreamRegistry
+from tests.unit.standin.conftest import SWAGGER
+from tests.unit.standin_harbor import RunningCore, UpstreamRegistry
 
-core = load_runtime("core")
 ADMIN = ("admin", "Harbor12345")
 KID = re.compile(r"^(?:[A-Z2-7]{4}:){11}[A-Z2-7]{4}$")
 
@@ -57,27 +55,16 @@ def closed_port():
         return probe.getsockname()[1]
 
 
-class Harbor:
+class Harbor(RunningCore):
     """A running core plus a requests helper."""
-
-    def __init__(self, env):
-        self.settings = core.Settings(env)
-        self.server = core.make_server(self.settings, host="127.0.0.1", port=0)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
     def call(self, method, path, auth=None, **kwargs):
         prefix = "" if path.startswith("/service/") else "/api/v2.0"
-        return requests.request(method, f"{self.base}{prefix}{path}", auth=auth, timeout=10, **kwargs)
+        return requests.request(method, f"{self.url}{prefix}{path}", auth=auth, timeout=10, **kwargs)
 
 
 @pytest.fixture
-def env(tmp_path, rsa_key_pem, portal_listener):
+def env(tmp_path, rsa_key_pem, portal_listener, core_backing):
     key = tmp_path / "private_key.pem"
     key.write_bytes(rsa_key_pem)
     dead = closed_port()
@@ -92,10 +79,8 @@ def env(tmp_path, rsa_key_pem, portal_listener):
         "JOBSERVICE_URL": f"http://127.0.0.1:{dead}",
         "REGISTRY_URL": f"http://127.0.0.1:{dead}",
         "REGISTRY_CONTROLLER_URL": f"http://127.0.0.1:{dead}",
-        "POSTGRESQL_HOST": "127.0.0.1",
-        "POSTGRESQL_PORT": str(dead),
-        "_REDIS_URL_CORE": f"redis://127.0.0.1:{dead}?idle_timeout_seconds=30",
         "TRIVY_ADAPTER_URL": f"http://127.0.0.1:{dead}",
+        **core_backing,
     }
 
 
@@ -184,8 +169,8 @@ def test_health_reports_every_component_without_auth(harbor):
         "jobservice": "unhealthy",
         "registry": "unhealthy",
         "registryctl": "unhealthy",
-        "database": "unhealthy",
-        "redis": "unhealthy",
+        "database": "healthy",
+        "redis": "healthy",
     }
     assert health["status"] == "unhealthy"
     assert all(c.get("error") for c in health["components"] if c["status"] == "unhealthy")

@@ -1,5 +1,7 @@
 """The stand-in prepare: real v2.13 validation rules, generated files, migrate."""
 
+import os
+
 import pytest
 import yaml
 from cryptography import x509
@@ -319,7 +321,39 @@ def test_prepare_clears_stale_config(paths, https_yml):
     stale.parent.mkdir()
     stale.write_text("x")
     assert run(paths, https_yml) == 0
-    assert not stale.parent.exists()
+    # Like real prepare's delfile: the file goes, its directory stays (empty).
+    assert not stale.exists()
+    assert stale.parent.is_dir() and not any(stale.parent.iterdir())
+
+
+def test_clear_dir_removes_files_and_keeps_directories(tmp_path, capsys):
+    config = tmp_path / "config"
+    (config / "core" / "certificates").mkdir(parents=True)
+    (config / "empty").mkdir()
+    for name in ("core/env", "core/certificates/ca.crt", "top.conf"):
+        (config / name).write_text("x")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("kept")
+    (config / "link").symlink_to(outside)
+    (config / "dangling").symlink_to(tmp_path / "missing")
+
+    prepare.clear_dir(config)
+
+    remaining = sorted(str(p.relative_to(config)) for p in config.rglob("*"))
+    assert remaining == ["core", "core/certificates", "dangling", "empty"]
+    assert (config / "dangling").is_symlink()
+    assert outside.read_text() == "kept"
+    cleared = capsys.readouterr().out.splitlines()
+    assert sorted(cleared) == sorted(
+        f"Clearing the configuration file: {config / name}"
+        for name in ("core/env", "core/certificates/ca.crt", "link", "top.conf")
+    )
+
+
+def test_clear_dir_of_a_missing_directory_does_nothing(tmp_path, capsys):
+    prepare.clear_dir(tmp_path / "absent")
+    assert not (tmp_path / "absent").exists()
+    assert capsys.readouterr().out == ""
 
 
 def test_cli_runs_prepare_from_the_mounts(paths, https_yml, monkeypatch):
@@ -422,6 +456,30 @@ def test_the_external_database_replaces_the_bundled_one_in_core_and_exporter(pat
     assert "HARBOR_DATABASE_PASSWORD=Ext#pw" in env_lines(paths, "exporter")
     services = yaml.safe_load((paths.compose_dir / "docker-compose.yml").read_text())["services"]
     assert "postgresql" not in services and "postgresql" not in services["core"]["depends_on"]
+
+
+def test_core_gets_the_connection_pool_settings_with_real_prepares_defaults(paths, https_yml):
+    https_yml["database"] = {"password": "Db-pass1", "max_idle_conns": 50, "max_open_conns": 300}
+    assert run(paths, https_yml) == 0
+    core = env_lines(paths, "core")
+    for line in (
+        "POSTGRESQL_MAX_IDLE_CONNS=50",
+        "POSTGRESQL_MAX_OPEN_CONNS=300",
+        "POSTGRESQL_CONN_MAX_LIFETIME=5m",
+        "POSTGRESQL_CONN_MAX_IDLE_TIME=0",
+    ):
+        assert line in core
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to uid 999 needs root, as prepare has in its container")
+def test_the_bundled_database_and_redis_own_their_data_dirs(paths, https_yml):
+    stale = paths.data_dir / "database" / "pg15"
+    stale.mkdir(parents=True)
+    assert run(paths, https_yml) == 0
+    database = (paths.data_dir / "database").stat()
+    assert (database.st_uid, database.st_gid, database.st_mode & 0o777) == (999, 999, 0o700)
+    assert stale.stat().st_uid == 999  # the tree, as real prepare's recursive chown
+    assert (paths.data_dir / "redis").stat().st_uid == 999
 
 
 def test_proxies_go_raw_into_the_env_files_of_their_components(paths, https_yml):

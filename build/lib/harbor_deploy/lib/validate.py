@@ -321,6 +321,14 @@ ENV_FILE_RULES = (
 )
 
 
+# harbor-db's first start runs ALTER USER postgres ... PASSWORD '<database.password>' with
+# the value pasted in as it is (make/photon/db/initdb.sh): a quote ends the string.
+INITDB_QUOTE = (
+    "contains a single quote: harbor-db's first start puts database.password into an SQL "
+    "string as it is, so PostgreSQL refuses it and the database gets no password"
+)
+
+
 def env_file_problem(value):
     """Why ``value`` would not reach Harbor unchanged through an env file, or None."""
     if not isinstance(value, str) or not value:
@@ -387,6 +395,15 @@ def _value_problems(config, secrets):
         why = (env_file and env_file_problem(value)) or (raw_yaml and raw_yaml_problem(value))
         if why:
             yield key, why
+    database = secrets.db_password if secrets is not None else None
+    if (
+        database is not None
+        and not config["harbor_external_database"]
+        and not secrets.recovered("db_password")
+        and "'" in database.reveal()
+        and not env_file_problem(database.reveal())
+    ):
+        yield f"db_password ({database.source})", INITDB_QUOTE
 
 
 def _reference_problems(config, secrets):

@@ -1,0 +1,122 @@
+/*
+The stand-in harbor-core's own schema (not Harbor's): tables named after Harbor's
+concepts, holding what the stand-in serves. Applied on an empty database; the
+admin's password is set by core at its first start (HARBOR_ADMIN_PASSWORD), as
+Harbor does for the admin its initial schema inserts.
+*/
+CREATE TABLE harbor_user (
+    user_id SERIAL PRIMARY KEY,
+    username varchar(255) NOT NULL UNIQUE,
+    email varchar(255) UNIQUE,
+    password varchar(128) NOT NULL DEFAULT '',
+    salt varchar(64) NOT NULL DEFAULT '',
+    realname varchar(255) NOT NULL DEFAULT '',
+    comment varchar(30) NOT NULL DEFAULT '',
+    sysadmin_flag boolean NOT NULL DEFAULT false,
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO harbor_user (username, email, realname, comment, sysadmin_flag)
+VALUES ('admin', 'admin@example.com', 'system admin', 'admin user', true);
+
+CREATE TABLE project (
+    project_id SERIAL PRIMARY KEY,
+    owner_id int NOT NULL REFERENCES harbor_user (user_id),
+    name varchar(255) NOT NULL UNIQUE,
+    -- the proxy cache's registry endpoint; 0 for a project of its own
+    registry_id int NOT NULL DEFAULT 0,
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE project_metadata (
+    project_id int NOT NULL REFERENCES project (project_id) ON DELETE CASCADE,
+    name varchar(255) NOT NULL,
+    value varchar(255) NOT NULL,
+    PRIMARY KEY (project_id, name)
+);
+
+-- Users' roles in projects (the API's member id is the user id).
+CREATE TABLE project_member (
+    project_id int NOT NULL REFERENCES project (project_id) ON DELETE CASCADE,
+    entity_id int NOT NULL REFERENCES harbor_user (user_id) ON DELETE CASCADE,
+    entity_type char(1) NOT NULL DEFAULT 'u',
+    role int NOT NULL,
+    PRIMARY KEY (project_id, entity_id, entity_type)
+);
+
+-- One storage quota per project; the API's quota id is the project id.
+CREATE TABLE quota (
+    id int PRIMARY KEY REFERENCES project (project_id) ON DELETE CASCADE,
+    reference varchar(255) NOT NULL DEFAULT 'project',
+    reference_id varchar(255) NOT NULL,
+    hard jsonb NOT NULL,
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+-- name is the stored one: <name> (system level) or <project>+<name>.
+CREATE TABLE robot (
+    id SERIAL PRIMARY KEY,
+    name varchar(255) NOT NULL UNIQUE,
+    description varchar(1024) NOT NULL DEFAULT '',
+    project_id int NOT NULL DEFAULT 0,
+    level varchar(16) NOT NULL,
+    duration int NOT NULL,
+    expires_at bigint NOT NULL,
+    disabled boolean NOT NULL DEFAULT false,
+    secret varchar(128) NOT NULL,
+    salt varchar(64) NOT NULL,
+    permissions jsonb NOT NULL,
+    creator_ref int NOT NULL DEFAULT 0,
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE registry (
+    id SERIAL PRIMARY KEY,
+    name varchar(64) NOT NULL UNIQUE,
+    url varchar(256) NOT NULL,
+    type varchar(32) NOT NULL,
+    insecure boolean NOT NULL DEFAULT false,
+    description text NOT NULL DEFAULT '',
+    credential_type varchar(16) NOT NULL DEFAULT '',
+    access_key varchar(255) NOT NULL DEFAULT '',
+    access_secret varchar(4096) NOT NULL DEFAULT '',
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+-- data: the policy as the API takes it (rules, trigger, scope, algorithm).
+CREATE TABLE retention_policy (
+    id SERIAL PRIMARY KEY,
+    scope_level varchar(20) NOT NULL,
+    scope_reference int NOT NULL,
+    data jsonb NOT NULL,
+    create_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+-- Schedules of periodic jobs; the stand-in keeps one: garbage collection.
+CREATE TABLE schedule (
+    id SERIAL PRIMARY KEY,
+    vendor_type varchar(64) NOT NULL UNIQUE,
+    cron varchar(64) NOT NULL,
+    cron_type varchar(64) NOT NULL,
+    extra_attrs jsonb NOT NULL,
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+-- System settings changed through /configurations (values JSON-encoded).
+CREATE TABLE properties (
+    id SERIAL PRIMARY KEY,
+    k varchar(64) NOT NULL UNIQUE,
+    v varchar(1024) NOT NULL
+);
+
+-- The library project every Harbor starts with, public, owned by the admin.
+INSERT INTO project (owner_id, name) VALUES (1, 'library');
+INSERT INTO project_metadata (project_id, name, value) VALUES (1, 'public', 'true');
+INSERT INTO project_member (project_id, entity_id, role) VALUES (1, 1, 1);
+INSERT INTO quota (id, reference_id, hard) VALUES (1, '1', '{"storage": -1}');

@@ -1,0 +1,278 @@
+"""Projects, their members (member id = user id) and their storage quotas."""
+
+from urllib.parse import unquote
+
+from harbor_core.api.artifacts import repositories
+from harbor_core.auth import (
+    ROLE_DEVELOPER,
+    ROLE_GUEST,
+    ROLE_MAINTAINER,
+    ROLE_PROJECT_ADMIN,
+    require_admin,
+    require_login,
+    robot_actions,
+)
+from harbor_core.errors import bad_request, conflict, forbidden, not_found, precondition
+from harbor_core.http import API, Response, Route, first, listing, query_filter
+from harbor_core.rules import NAME_PATTERN, checked_storage_limit
+
+ROLE_NAMES = {
+    ROLE_PROJECT_ADMIN: "projectAdmin",
+    ROLE_DEVELOPER: "developer",
+    ROLE_GUEST: "guest",
+    ROLE_MAINTAINER: "maintainer",
+    5: "limitedGuest",
+}
+
+
+def visible(project, principal):
+    return (
+        project["metadata"].get("public") == "true"
+        or principal.is_admin
+        or principal.role(project) is not None
+        or bool(principal.robot and robot_actions(principal.robot, project))
+    )
+
+
+def require_project_admin(principal, project):
+    require_login(principal)
+    if not (principal.is_admin or principal.role(project) == ROLE_PROJECT_ADMIN):
+        raise forbidden()
+
+
+def project_view(app, project, principal):
+    role = principal.role(project)
+    owner = app.store.user(user_id=project["owner_id"])
+    return {
+        "project_id": project["project_id"],
+        "owner_id": project["owner_id"],
+        "name": project["name"],
+        "registry_id": project.get("registry_id") or 0,
+        "creation_time": project["creation_time"],
+        "update_time": project["update_time"],
+        "owner_name": owner["username"] if owner else "",
+        "current_user_role_id": role or 0,
+        # An array (never left out): null when the caller holds no role, like real.
+        "current_user_role_ids": [role] if role else None,
+        "repo_count": len(repositories(app.settings.storage_root, project["name"])),
+        "metadata": dict(project["metadata"]),
+        "cve_allowlist": {
+            "id": project["project_id"],
+            "project_id": project["project_id"],
+            "items": [],
+            "creation_time": project["creation_time"],
+            "update_time": project["update_time"],
+        },
+    }
+
+
+def requested_project(app, request):
+    """The project of the path's first parameter, if the caller may see it."""
+    return app.find_project(unquote(request.params[0]), request.by_name, request.principal)
+
+
+def list_projects(app, request):
+    query, principal = request.query, request.principal
+    projects = [project for project in app.store.projects() if visible(project, principal)]
+    name = first(query, "name") or query_filter(query).get("name", "").strip("~")
+    if name:
+        projects = [project for project in projects if name in project["name"]]
+    public = first(query, "public")
+    if public in ("true", "false"):
+        projects = [project for project in projects if project["metadata"].get("public") == public]
+    return listing([project_view(app, project, principal) for project in projects], query)
+
+
+def project_exists(app, request):
+    name = first(request.query, "project_name")
+    if not name:
+        raise bad_request("project_name is required")
+    return Response(200 if app.store.project(name, by_name=True) else 404)
+
+
+def create_project(app, request):
+    principal, body = request.principal, request.body()
+    require_login(principal)
+    if not principal.user:
+        raise forbidden("robot accounts can not create projects")
+    name = body.get("project_name") or ""
+    if not NAME_PATTERN.match(name) or len(name) > 255:
+        raise bad_request(f"project name {name!r} is invalid")
+    metadata = {key: str(value).lower() for key, value in (body.get("metadata") or {}).items()}
+    if body.get("registry_id") and not app.store.registry(body["registry_id"]):
+        raise bad_request(f"registry {body['registry_id']} not found")
+    public = metadata.get("public") or ("true" if body.get("public") else "false")
+    metadata["public"] = "true" if public == "true" else "false"
+    # Like real: no limit, 0, or a caller who is not a system admin get the default
+    # storage_per_project (-1, unlimited); any other value must be > 0.
+    storage_limit = body.get("storage_limit")
+    if storage_limit in (None, 0) or not principal.is_admin:
+        storage_limit = app.configuration("storage_per_project")
+    checked_storage_limit(storage_limit)
+    project_id = app.store.create_project(
+        name, principal.user["user_id"], metadata, storage_limit, body.get("registry_id") or 0
+    )
+    return Response(201, headers={"Location": f"{API}/projects/{project_id}"})
+
+
+def get_project(app, request):
+    return Response(200, project_view(app, requested_project(app, request), request.principal))
+
+
+def update_project(app, request):
+    project = requested_project(app, request)
+    body = request.body()
+    require_project_admin(request.principal, project)
+    metadata = {key: str(value).lower() for key, value in (body.get("metadata") or {}).items()}
+    if body.get("public") is not None and "public" not in metadata:
+        metadata["public"] = "true" if body["public"] else "false"
+    app.store.update_metadata(project["project_id"], metadata)
+    return Response(200)
+
+
+def delete_project(app, request):
+    project = requested_project(app, request)
+    require_project_admin(request.principal, project)
+    if repositories(app.settings.storage_root, project["name"]):
+        raise precondition(f"the project {project['name']} contains repositories, can not be deleted")
+    app.store.delete_project(project["project_id"])
+    return Response(200)
+
+
+# --- members --------------------------------------------------------------------
+
+
+def member_view(app, project, user_id, role):
+    user = app.store.user(user_id=int(user_id))
+    return {
+        "id": int(user_id),
+        "project_id": project["project_id"],
+        "entity_name": user["username"] if user else "",
+        "role_name": ROLE_NAMES.get(role, ""),
+        "role_id": role,
+        "entity_id": int(user_id),
+        "entity_type": "u",
+    }
+
+
+def members(app, request, project):
+    require_login(request.principal)
+    if not (request.principal.is_admin or request.principal.role(project) is not None):
+        raise forbidden()
+    return [member_view(app, project, uid, role) for uid, role in sorted(project["members"].items())]
+
+
+def list_members(app, request):
+    found = members(app, request, requested_project(app, request))
+    wanted = first(request.query, "entityname")
+    return listing([member for member in found if wanted in member["entity_name"]] if wanted else found, request.query)
+
+
+def get_member(app, request):
+    member_id = int(request.params[1])
+    found = [member for member in members(app, request, requested_project(app, request)) if member["id"] == member_id]
+    if not found:
+        raise not_found(f"member {member_id} not found")
+    return Response(200, found[0])
+
+
+def add_member(app, request):
+    project = requested_project(app, request)
+    body = request.body()
+    require_project_admin(request.principal, project)
+    role = body.get("role_id")
+    if role not in ROLE_NAMES:
+        raise bad_request(f"invalid role_id {role!r}")
+    wanted = body.get("member_user") or {}
+    user = app.store.user(user_id=wanted.get("user_id"), username=wanted.get("username"))
+    if not user:
+        raise not_found("user not found")
+    if str(user["user_id"]) in project["members"]:
+        raise conflict(f"user {user['username']} is already a member of project {project['name']}")
+    app.store.add_member(project, user, role)
+    return Response(201, headers={"Location": f"{API}/projects/{project['project_id']}/members/{user['user_id']}"})
+
+
+def change_member(app, request):
+    """PUT: a new role; DELETE: the membership removed."""
+    project, member_id = requested_project(app, request), int(request.params[1])
+    body = request.body() if request.method == "PUT" else None
+    require_project_admin(request.principal, project)
+    role = (body or {}).get("role_id")
+    if str(member_id) not in project["members"]:
+        raise not_found(f"member {member_id} not found")
+    if body is not None and role not in ROLE_NAMES:
+        raise bad_request(f"invalid role_id {role!r}")
+    app.store.set_member_role(project["project_id"], member_id, role if body is not None else None)
+    return Response(200)
+
+
+# --- quotas (one storage quota per project, quota id = project id) ---------------
+
+
+def quota_view(project):
+    return {
+        "id": project["project_id"],
+        "ref": {"id": project["project_id"], "name": project["name"], "owner_name": "admin"},
+        "hard": {"storage": project["storage_limit"]},
+        "used": {"storage": 0},
+        "creation_time": project["creation_time"],
+        "update_time": project["update_time"],
+    }
+
+
+def list_quotas(app, request):
+    require_admin(request.principal)
+    query = request.query
+    if first(query, "reference") not in ("", "project"):
+        return listing([], query)
+    projects = app.store.projects()
+    wanted = first(query, "reference_id")
+    if wanted:
+        projects = [project for project in projects if str(project["project_id"]) == wanted]
+    return listing([quota_view(project) for project in projects], query)
+
+
+def quota_project(app, quota_id):
+    project = app.store.project(quota_id)
+    if not project:
+        raise not_found(f"quota {quota_id} not found")
+    return project
+
+
+def get_quota(app, request):
+    require_admin(request.principal)
+    return Response(200, quota_view(quota_project(app, request.params[0])))
+
+
+def update_quota(app, request):
+    """Like real: ``hard`` is required and a storage limit is > 0 or -1 (0 refused)."""
+    body = request.body()
+    require_admin(request.principal)
+    project = quota_project(app, int(request.params[0]))
+    hard = body.get("hard")
+    if not hard:
+        raise bad_request("hard required in body")
+    for resource in hard:
+        if resource != "storage":
+            raise bad_request(f"resource {resource} not support")
+    app.store.set_storage_limit(project["project_id"], checked_storage_limit(hard.get("storage")))
+    return Response(200)
+
+
+ROUTES = [
+    Route("HEAD", r"/projects", project_exists),
+    Route("GET", r"/projects", list_projects),
+    Route("POST", r"/projects", create_project),
+    Route("GET", r"/projects/([^/]+)", get_project),
+    Route("PUT", r"/projects/([^/]+)", update_project),
+    Route("DELETE", r"/projects/([^/]+)", delete_project),
+    Route("GET", r"/projects/([^/]+)/members", list_members),
+    Route("POST", r"/projects/([^/]+)/members", add_member),
+    Route("GET", r"/projects/([^/]+)/members/(\d+)", get_member),
+    Route("PUT", r"/projects/([^/]+)/members/(\d+)", change_member),
+    Route("DELETE", r"/projects/([^/]+)/members/(\d+)", change_member),
+    Route("GET", r"/quotas", list_quotas),
+    Route("GET", r"/quotas/(\d+)", get_quota),
+    Route("PUT", r"/quotas/(\d+)", update_quota),
+]

@@ -1,0 +1,199 @@
+"""Who calls: basic auth of users and robot accounts, what each may do in a project,
+and the registry's token service (RS256 JWTs distribution accepts)."""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from harbor_core.errors import bad_request, forbidden, unauthorized
+
+TOKEN_ISSUER = "harbor-token-issuer"
+TOKEN_SERVICE = "harbor-registry"
+PBKDF2_ROUNDS = 10000
+# Project roles as numbered by Harbor, and the repository actions each grants.
+ROLE_PROJECT_ADMIN, ROLE_DEVELOPER, ROLE_GUEST, ROLE_MAINTAINER = 1, 2, 3, 4
+ROLE_ACTIONS = {
+    ROLE_PROJECT_ADMIN: {"pull", "push", "delete", "*"},
+    ROLE_MAINTAINER: {"pull", "push", "delete"},
+    ROLE_DEVELOPER: {"pull", "push"},
+    ROLE_GUEST: {"pull"},
+}
+
+
+def hash_password(password, salt=None):
+    salt = salt or secrets.token_hex(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
+    return {"salt": salt, "hash": digest}
+
+
+def password_matches(password, stored):
+    if not stored["salt"]:
+        return False
+    candidate = hash_password(password, stored["salt"])["hash"]
+    return hmac.compare_digest(candidate, stored["hash"])
+
+
+class Principal:
+    """Who is calling: anonymous, a user, or a robot account."""
+
+    def __init__(self, user=None, robot=None):
+        self.user = user
+        self.robot = robot
+
+    @property
+    def authenticated(self):
+        return self.user is not None or self.robot is not None
+
+    @property
+    def is_admin(self):
+        return bool(self.user and self.user["sysadmin_flag"])
+
+    @property
+    def name(self):
+        if self.user:
+            return self.user["username"]
+        return self.robot["login"] if self.robot else ""
+
+    def role(self, project):
+        if self.user:
+            return project["members"].get(str(self.user["user_id"]))
+        return None
+
+    def repository_actions(self, project):
+        """The repository actions this caller holds in a project."""
+        if self.is_admin:
+            actions = set(ROLE_ACTIONS[ROLE_PROJECT_ADMIN])
+        elif self.robot:
+            actions = robot_actions(self.robot, project)
+        else:
+            actions = set(ROLE_ACTIONS.get(self.role(project), ()))
+        if project["metadata"].get("public") == "true":
+            actions.add("pull")
+        return actions
+
+
+def robot_actions(robot, project):
+    actions = set()
+    for permission in robot["permissions"]:
+        if permission.get("kind") != "project":
+            continue
+        if permission.get("namespace") not in ("*", project["name"]):
+            continue
+        for access in permission.get("access") or []:
+            resource, action = access.get("resource"), access.get("action")
+            if resource == "repository" and action in ("pull", "push"):
+                actions.add(action)
+            elif resource == "artifact" and action == "delete":
+                actions.add("delete")
+    return actions
+
+
+def authenticate(store, robot_prefix, header):
+    """The caller of a request; bad credentials raise 401 like real."""
+    if not header or not header.startswith("Basic "):
+        return Principal()
+    try:
+        username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise unauthorized() from None
+    if username.startswith(robot_prefix):
+        robot = store.robot(name=username[len(robot_prefix) :])
+        if (
+            robot
+            and not robot["disable"]
+            and (robot["expires_at"] == -1 or robot["expires_at"] > time.time())
+            and password_matches(password, robot["secret"])
+        ):
+            return Principal(robot={**robot, "login": username})
+        raise unauthorized()
+    user = store.user(username=username)
+    if user and password_matches(password, user["password"]):
+        return Principal(user=user)
+    raise unauthorized()
+
+
+def require_login(principal):
+    if not principal.authenticated:
+        raise unauthorized()
+
+
+def require_admin(principal):
+    require_login(principal)
+    if not principal.is_admin:
+        raise forbidden()
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def libtrust_key_id(public_key):
+    """docker/libtrust key ID: base32 of the first 30 bytes of sha256(DER SPKI), in 4-char groups."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+class TokenService:
+    """``/service/token``: registry tokens signed with ``secret/core/private_key.pem``."""
+
+    def __init__(self, key_path, minutes):
+        self.key_path = key_path
+        self.minutes = minutes
+        self._key = None
+
+    @property
+    def key(self):
+        if self._key is None:
+            self._key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        return self._key
+
+    @staticmethod
+    def granted_access(principal, scope, find_project):
+        """One requested scope (``repository:p/img:push,pull``) cut down to what is allowed."""
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        requested = [action for action in actions.split(",") if action]
+        if kind == "registry" and name == "catalog":
+            allowed = {"*"} if principal.is_admin else set()
+        elif kind == "repository":
+            project = find_project(name.split("/")[0]) if "/" in name else None
+            allowed = principal.repository_actions(project) if project else set()
+        else:
+            allowed = set()
+        return {"type": kind, "name": name, "actions": [a for a in requested if a in allowed]}
+
+    def issue(self, principal, service, scopes, find_project):
+        if service != TOKEN_SERVICE:
+            raise bad_request(f"invalid service: {service}")
+        issued = int(time.time())
+        expires_in = self.minutes * 60
+        access = [self.granted_access(principal, scope, find_project) for scope in scopes]
+        header = {"typ": "JWT", "alg": "RS256", "kid": libtrust_key_id(self.key.public_key())}
+        claims = {
+            "iss": TOKEN_ISSUER,
+            "sub": principal.name,
+            "aud": TOKEN_SERVICE,
+            "exp": issued + expires_in,
+            "nbf": issued - 5,
+            "iat": issued,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = (
+            b64url(json.dumps(header, separators=(",", ":")).encode())
+            + "."
+            + b64url(json.dumps(claims, separators=(",", ":")).encode())
+        )
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        token = signing_input + "." + b64url(signature)
+        issued_at = datetime.datetime.fromtimestamp(issued, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"token": token, "expires_in": expires_in, "issued_at": issued_at}

@@ -1,0 +1,478 @@
+"""Core's state in PostgreSQL (tables of migrations/postgresql/), as the dicts the
+API code works with. Each method is one transaction; uniqueness is checked before
+writing (so a refused create uses up no id, like Harbor's own checks) and held by
+the tables' constraints."""
+
+import datetime
+import json
+
+from psycopg2.extras import Json
+
+from harbor_core.auth import ROLE_PROJECT_ADMIN, hash_password
+from harbor_core.errors import bad_request, conflict, precondition
+
+GC_VENDOR = "GARBAGE_COLLECTION"
+# The schedule id GC has always shown (the stand-in keeps one schedule).
+GC_SCHEDULE_ID = 1
+
+
+def iso(stamp):
+    """A timestamp as the API shows it (UTC, microseconds)."""
+    return stamp.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+USER_COLUMNS = "user_id, username, email, realname, comment, sysadmin_flag, password, salt, creation_time, update_time"
+# A project with what the API shows of it: metadata, members (user id -> role), storage limit.
+PROJECT_QUERY = """
+SELECT p.project_id, p.name, p.owner_id, p.registry_id, p.creation_time, p.update_time,
+       COALESCE((SELECT json_object_agg(m.name, m.value) FROM project_metadata m
+                 WHERE m.project_id = p.project_id), '{}') AS metadata,
+       COALESCE((SELECT json_object_agg(pm.entity_id::text, pm.role) FROM project_member pm
+                 WHERE pm.project_id = p.project_id AND pm.entity_type = 'u'), '{}') AS members,
+       (SELECT (q.hard->>'storage')::bigint FROM quota q WHERE q.id = p.project_id) AS storage_limit
+FROM project p
+"""
+ROBOT_COLUMNS = (
+    "id, name, description, project_id, level, duration, expires_at, disabled, secret, salt, permissions, "
+    "creator_ref, creation_time, update_time"
+)
+REGISTRY_COLUMNS = (
+    "id, name, url, type, insecure, description, credential_type, access_key, access_secret, "
+    "creation_time, update_time"
+)
+
+
+def user_dict(row):
+    return {
+        "user_id": row["user_id"],
+        "username": row["username"],
+        "email": row["email"] or "",
+        "realname": row["realname"],
+        "comment": row["comment"],
+        "sysadmin_flag": row["sysadmin_flag"],
+        "password": {"salt": row["salt"], "hash": row["password"]},
+        "creation_time": iso(row["creation_time"]),
+        "update_time": iso(row["update_time"]),
+    }
+
+
+def project_dict(row):
+    return {
+        "project_id": row["project_id"],
+        "name": row["name"],
+        "owner_id": row["owner_id"],
+        "registry_id": row["registry_id"],
+        "metadata": dict(row["metadata"]),
+        "members": dict(row["members"]),
+        "storage_limit": -1 if row["storage_limit"] is None else row["storage_limit"],
+        "creation_time": iso(row["creation_time"]),
+        "update_time": iso(row["update_time"]),
+    }
+
+
+def robot_dict(row):
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "project_id": row["project_id"],
+        "level": row["level"],
+        "duration": row["duration"],
+        "expires_at": row["expires_at"],
+        "disable": row["disabled"],
+        "secret": {"salt": row["salt"], "hash": row["secret"]},
+        "permissions": row["permissions"],
+        "creator_ref": row["creator_ref"],
+        "creation_time": iso(row["creation_time"]),
+        "update_time": iso(row["update_time"]),
+    }
+
+
+def registry_dict(row):
+    credential = {}
+    if row["access_key"]:
+        credential = {
+            "type": row["credential_type"],
+            "access_key": row["access_key"],
+            "access_secret": row["access_secret"],
+        }
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "url": row["url"],
+        "type": row["type"],
+        "insecure": row["insecure"],
+        "description": row["description"],
+        "credential": credential,
+        "creation_time": iso(row["creation_time"]),
+        "update_time": iso(row["update_time"]),
+    }
+
+
+class Store:
+    def __init__(self, database):
+        self.database = database
+
+    def transaction(self):
+        return self.database.transaction()
+
+    # --- users ---------------------------------------------------------------
+
+    def set_initial_admin_password(self, password):
+        """The admin's password, once: Harbor seeds it only while none is set."""
+        hashed = hash_password(password)
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE harbor_user SET password = %s, salt = %s WHERE user_id = 1 AND salt = ''",
+                (hashed["hash"], hashed["salt"]),
+            )
+
+    def users(self):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {USER_COLUMNS} FROM harbor_user ORDER BY user_id")
+            return [user_dict(row) for row in cursor.fetchall()]
+
+    def user(self, user_id=None, username=None):
+        with self.transaction() as cursor:
+            cursor.execute(
+                f"SELECT {USER_COLUMNS} FROM harbor_user WHERE user_id = %s OR username = %s",
+                (user_id, username),
+            )
+            row = cursor.fetchone()
+        return user_dict(row) if row else None
+
+    def create_user(self, username, profile, password):
+        hashed = hash_password(password)
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1 FROM harbor_user WHERE username = %s OR email = %s", (username, profile["email"]))
+            if cursor.fetchone():
+                raise conflict(f"user {username} or email {profile['email']} already exists")
+            cursor.execute(
+                "INSERT INTO harbor_user (username, email, realname, comment, password, salt) "
+                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING user_id",
+                (username, profile["email"], profile["realname"], profile["comment"], hashed["hash"], hashed["salt"]),
+            )
+            return cursor.fetchone()["user_id"]
+
+    def set_password(self, user_id, password):
+        hashed = hash_password(password)
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE harbor_user SET password = %s, salt = %s, update_time = now() WHERE user_id = %s",
+                (hashed["hash"], hashed["salt"], user_id),
+            )
+
+    def update_profile(self, user_id, profile):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE harbor_user SET email = %s, realname = %s, comment = %s, update_time = now() "
+                "WHERE user_id = %s",
+                (profile["email"], profile["realname"], profile["comment"], user_id),
+            )
+
+    def delete_user(self, user_id):
+        """The user and (by cascade) their memberships."""
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM harbor_user WHERE user_id = %s", (user_id,))
+
+    # --- projects, members and quotas -----------------------------------------
+
+    def projects(self):
+        with self.transaction() as cursor:
+            cursor.execute(PROJECT_QUERY + " ORDER BY p.project_id")
+            return [project_dict(row) for row in cursor.fetchall()]
+
+    def project(self, key, by_name=False):
+        if not by_name and not str(key).isdigit():
+            return None
+        with self.transaction() as cursor:
+            if by_name:
+                cursor.execute(PROJECT_QUERY + " WHERE p.name = %s", (str(key),))
+            else:
+                cursor.execute(PROJECT_QUERY + " WHERE p.project_id = %s", (int(key),))
+            row = cursor.fetchone()
+        return project_dict(row) if row else None
+
+    def create_project(self, name, owner_id, metadata, storage_limit, registry_id):
+        """The project, its metadata, its owner as project admin and its quota."""
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1 FROM project WHERE name = %s", (name,))
+            if cursor.fetchone():
+                raise conflict(f"project {name} already exists")
+            cursor.execute(
+                "INSERT INTO project (owner_id, name, registry_id) VALUES (%s, %s, %s) RETURNING project_id",
+                (owner_id, name, registry_id),
+            )
+            project_id = cursor.fetchone()["project_id"]
+            for key, value in metadata.items():
+                cursor.execute(
+                    "INSERT INTO project_metadata (project_id, name, value) VALUES (%s, %s, %s)",
+                    (project_id, key, value),
+                )
+            cursor.execute(
+                "INSERT INTO project_member (project_id, entity_id, role) VALUES (%s, %s, %s)",
+                (project_id, owner_id, ROLE_PROJECT_ADMIN),
+            )
+            cursor.execute(
+                "INSERT INTO quota (id, reference_id, hard) VALUES (%s, %s, %s)",
+                (project_id, str(project_id), Json({"storage": storage_limit})),
+            )
+            return project_id
+
+    @staticmethod
+    def _set_metadata(cursor, project_id, metadata):
+        for key, value in metadata.items():
+            cursor.execute(
+                "INSERT INTO project_metadata (project_id, name, value) VALUES (%s, %s, %s) "
+                "ON CONFLICT (project_id, name) DO UPDATE SET value = EXCLUDED.value",
+                (project_id, key, value),
+            )
+        cursor.execute("UPDATE project SET update_time = now() WHERE project_id = %s", (project_id,))
+
+    def update_metadata(self, project_id, metadata):
+        with self.transaction() as cursor:
+            self._set_metadata(cursor, project_id, metadata)
+
+    def delete_project(self, project_id):
+        """The project with its metadata, members, quota (cascades) and robots."""
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM robot WHERE project_id = %s", (project_id,))
+            cursor.execute("DELETE FROM project WHERE project_id = %s", (project_id,))
+
+    def add_member(self, project, user, role):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM project_member WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
+                (project["project_id"], user["user_id"]),
+            )
+            if cursor.fetchone():
+                raise conflict(f"user {user['username']} is already a member of project {project['name']}")
+            cursor.execute(
+                "INSERT INTO project_member (project_id, entity_id, role) VALUES (%s, %s, %s)",
+                (project["project_id"], user["user_id"], role),
+            )
+
+    def set_member_role(self, project_id, user_id, role):
+        """A member's new role, or (role None) the membership removed."""
+        with self.transaction() as cursor:
+            if role is None:
+                cursor.execute(
+                    "DELETE FROM project_member WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
+                    (project_id, user_id),
+                )
+            else:
+                cursor.execute(
+                    "UPDATE project_member SET role = %s "
+                    "WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
+                    (role, project_id, user_id),
+                )
+
+    def set_storage_limit(self, project_id, storage):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE quota SET hard = %s, update_time = now() WHERE id = %s",
+                (Json({"storage": storage}), project_id),
+            )
+            cursor.execute("UPDATE project SET update_time = now() WHERE project_id = %s", (project_id,))
+
+    # --- robots ----------------------------------------------------------------
+
+    def robots(self):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {ROBOT_COLUMNS} FROM robot ORDER BY id")
+            return [robot_dict(row) for row in cursor.fetchall()]
+
+    def robot(self, robot_id=None, name=None):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {ROBOT_COLUMNS} FROM robot WHERE id = %s OR name = %s", (robot_id, name))
+            row = cursor.fetchone()
+        return robot_dict(row) if row else None
+
+    def create_robot(self, robot, secret):
+        """The new robot's id; ``robot`` holds the stored name and settings."""
+        hashed = hash_password(secret)
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1 FROM robot WHERE name = %s", (robot["name"],))
+            if cursor.fetchone():
+                raise conflict(f"robot account {robot['project_id']}:{robot['name']} already exists")
+            cursor.execute(
+                "INSERT INTO robot (name, description, project_id, level, duration, expires_at, secret, salt, "
+                "permissions, creator_ref) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "RETURNING id, creation_time",
+                (
+                    robot["name"],
+                    robot["description"],
+                    robot["project_id"],
+                    robot["level"],
+                    robot["duration"],
+                    robot["expires_at"],
+                    hashed["hash"],
+                    hashed["salt"],
+                    Json(robot["permissions"]),
+                    robot["creator_ref"],
+                ),
+            )
+            row = cursor.fetchone()
+            return row["id"], iso(row["creation_time"])
+
+    def update_robot(self, robot_id, description, duration, expires_at, disabled, permissions):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE robot SET description = %s, duration = %s, expires_at = %s, disabled = %s, "
+                "permissions = %s, update_time = now() WHERE id = %s",
+                (description, duration, expires_at, disabled, Json(permissions), robot_id),
+            )
+
+    def set_robot_secret(self, robot_id, secret):
+        hashed = hash_password(secret)
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE robot SET secret = %s, salt = %s, update_time = now() WHERE id = %s",
+                (hashed["hash"], hashed["salt"], robot_id),
+            )
+
+    def delete_robot(self, robot_id):
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM robot WHERE id = %s", (robot_id,))
+
+    # --- registry endpoints ------------------------------------------------------
+
+    def registries(self):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {REGISTRY_COLUMNS} FROM registry ORDER BY id")
+            return [registry_dict(row) for row in cursor.fetchall()]
+
+    def registry(self, registry_id):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {REGISTRY_COLUMNS} FROM registry WHERE id = %s", (int(registry_id),))
+            row = cursor.fetchone()
+        return registry_dict(row) if row else None
+
+    @staticmethod
+    def _registry_values(registry):
+        credential = registry.get("credential") or {}
+        return (
+            registry["name"],
+            registry["url"],
+            registry["type"],
+            bool(registry["insecure"]),
+            registry["description"],
+            credential.get("type") or "",
+            credential.get("access_key") or "",
+            credential.get("access_secret") or "",
+        )
+
+    def create_registry(self, registry):
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1 FROM registry WHERE name = %s", (registry["name"],))
+            if cursor.fetchone():
+                raise conflict(f"registry {registry['name']} already exists")
+            cursor.execute(
+                "INSERT INTO registry (name, url, type, insecure, description, credential_type, access_key, "
+                "access_secret) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                self._registry_values(registry),
+            )
+            return cursor.fetchone()["id"]
+
+    def update_registry(self, registry_id, registry):
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1 FROM registry WHERE name = %s AND id <> %s", (registry["name"], registry_id))
+            if cursor.fetchone():
+                raise conflict(f"registry {registry['name']} already exists")
+            cursor.execute(
+                "UPDATE registry SET name = %s, url = %s, type = %s, insecure = %s, description = %s, "
+                "credential_type = %s, access_key = %s, access_secret = %s, update_time = now() WHERE id = %s",
+                (*self._registry_values(registry), registry_id),
+            )
+
+    def delete_registry(self, registry_id):
+        """Like Harbor: not while a proxy cache project uses the endpoint."""
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1 FROM project WHERE registry_id = %s", (registry_id,))
+            if cursor.fetchone():
+                raise precondition(f"the registry {registry_id} is referenced by proxy cache project, cannot delete it")
+            cursor.execute("DELETE FROM registry WHERE id = %s", (registry_id,))
+
+    # --- tag retention -------------------------------------------------------------
+
+    def retention(self, policy_id):
+        with self.transaction() as cursor:
+            cursor.execute("SELECT id, data FROM retention_policy WHERE id = %s", (int(policy_id),))
+            row = cursor.fetchone()
+        return {**row["data"], "id": row["id"]} if row else None
+
+    def create_retention(self, project, policy):
+        """The policy's id; the project is bound to it by its ``retention_id`` metadata."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM project_metadata WHERE project_id = %s AND name = 'retention_id'",
+                (project["project_id"],),
+            )
+            if cursor.fetchone():
+                raise bad_request(f"project {project['name']} already has a retention policy")
+            cursor.execute(
+                "INSERT INTO retention_policy (scope_level, scope_reference, data) VALUES ('project', %s, %s) "
+                "RETURNING id",
+                (project["project_id"], Json(policy)),
+            )
+            policy_id = cursor.fetchone()["id"]
+            self._set_metadata(cursor, project["project_id"], {"retention_id": str(policy_id)})
+            return policy_id
+
+    def update_retention(self, policy_id, policy):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE retention_policy SET data = %s, update_time = now() WHERE id = %s", (Json(policy), policy_id)
+            )
+
+    # --- garbage collection schedule -------------------------------------------------
+
+    def gc_schedule(self):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT id, cron, cron_type, extra_attrs, creation_time, update_time FROM schedule "
+                "WHERE vendor_type = %s",
+                (GC_VENDOR,),
+            )
+            row = cursor.fetchone()
+        if not row:
+            return None
+        return {
+            "id": row["id"],
+            # Like real: job_kind carries the cron; the parameters are a JSON string.
+            "job_kind": row["cron"],
+            "job_parameters": json.dumps(row["extra_attrs"]),
+            "schedule": {"type": row["cron_type"], "cron": row["cron"]},
+            "job_status": "Pending",
+            "creation_time": iso(row["creation_time"]),
+            "update_time": iso(row["update_time"]),
+        }
+
+    def set_gc_schedule(self, kind, cron, parameters):
+        """The GC schedule (created, or replaced keeping its id and creation time);
+        ``kind`` None removes it."""
+        with self.transaction() as cursor:
+            if kind is None:
+                cursor.execute("DELETE FROM schedule WHERE vendor_type = %s", (GC_VENDOR,))
+                return
+            cursor.execute(
+                "INSERT INTO schedule (id, vendor_type, cron, cron_type, extra_attrs) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (vendor_type) DO UPDATE SET cron = EXCLUDED.cron, cron_type = EXCLUDED.cron_type, "
+                "extra_attrs = EXCLUDED.extra_attrs, update_time = now()",
+                (GC_SCHEDULE_ID, GC_VENDOR, cron, kind, Json(parameters)),
+            )
+
+    # --- system configuration -------------------------------------------------------
+
+    def properties(self):
+        with self.transaction() as cursor:
+            cursor.execute("SELECT k, v FROM properties")
+            return {row["k"]: json.loads(row["v"]) for row in cursor.fetchall()}
+
+    def save_properties(self, settings):
+        with self.transaction() as cursor:
+            for key, value in settings.items():
+                cursor.execute(
+                    "INSERT INTO properties (k, v) VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                    (key, json.dumps(value)),
+                )
