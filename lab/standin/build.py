@@ -235,11 +235,30 @@ def build():
     partial = root.with_name(f"{recipe}.partial-{os.getpid()}")
     for version in VERSIONS:
         build_release(version, runtime_tag, partial / RELEASE_PATH / version)
-    for stale in root.parent.iterdir():  # releases of older recipes
-        if stale != partial:
-            shutil.rmtree(stale, ignore_errors=True)
     partial.rename(root)
+    prune_release_sets(root.parent, keep=root)
     return root
+
+
+# Release sets of other recipes kept besides the new one: another checkout's lab (the
+# demo's, a benchmark's) may still serve one from its mirror.
+KEPT_RELEASE_SETS = 2
+
+
+def prune_release_sets(releases, keep):
+    """Remove all but the newest ``KEPT_RELEASE_SETS`` complete sets besides ``keep``,
+    and builds left half-done by processes that are gone (never a running build's)."""
+    complete, abandoned = [], []
+    for path in releases.iterdir():
+        if ".partial-" in path.name:
+            pid = path.name.rsplit("-", 1)[1]
+            if not (pid.isdigit() and Path(f"/proc/{pid}").exists()):
+                abandoned.append(path)
+        elif path != keep:
+            complete.append(path)
+    complete.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    for stale in abandoned + complete[KEPT_RELEASE_SETS:]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 if __name__ == "__main__":
