@@ -16,6 +16,7 @@ PACKAGED_DEPLOYS = (
     "harbor_logs",
     "harbor_server",
     "harbor_status",
+    "harbor_uninstall",
 )
 
 

@@ -29,7 +29,7 @@ from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, merged
 from harbor_deploy.lib.secrets import ensure_private_dir, write_private_file
 from harbor_deploy.lib.status import problems as status_problems
 from harbor_deploy.operations.docker_daemon import fail_host
-from harbor_deploy.stages import client, configure, server
+from harbor_deploy.stages import client, configure, server, uninstall
 from harbor_deploy.stages.context import host_data
 from harbor_deploy.stages.docker_engine import docker_engine
 
@@ -104,6 +104,34 @@ def harbor_configure(group="harbor_servers", **data):
     plan = configure.plan(data)  # checks data and reaches the API before any change
     configure.admin_password(plan)
     configure.harbor_resources(plan)
+
+
+@deploy("Harbor uninstall")
+def harbor_uninstall(**data):
+    """
+    Remove Harbor from a server: containers, harbor.service, the firewalld service,
+    releases, images, TLS files and the installer cache. ``harbor_data_volume`` and the
+    logs stay (the server deploy brings the same Harbor back on them) unless
+    ``harbor_uninstall_purge`` is true and ``harbor_uninstall_purge_hostname`` repeats
+    ``harbor_hostname``. Secrets the kept data needs are taken back to the controller
+    first. Run again, nothing changes.
+
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_uninstall()
+    """
+    plan = uninstall.plan(data)  # checks data and the purge confirmation, reads the host: no change yet
+    server.controller_secrets(plan)
+    uninstall.stop(plan)
+    uninstall.unit(plan)
+    uninstall.firewall(plan)
+    uninstall.files(plan)
+    if plan.purge:
+        uninstall.purge(plan)
 
 
 @deploy("Harbor status")
@@ -196,4 +224,5 @@ __all__ = [
     "harbor_logs",
     "harbor_server",
     "harbor_status",
+    "harbor_uninstall",
 ]

@@ -173,6 +173,17 @@ KEYS = (
         "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)",
     ),
     Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
+    Key(
+        "harbor_uninstall_purge",
+        False,
+        "deploys/uninstall.py: also delete harbor_data_volume and the logs, for good "
+        "(needs harbor_uninstall_purge_hostname too)",
+    ),
+    Key(
+        "harbor_uninstall_purge_hostname",
+        None,
+        "deploys/uninstall.py: harbor_hostname repeated, confirming harbor_uninstall_purge",
+    ),
     Key("harbor_logs_lines", 200, "deploys/logs.py: the last lines of each of Harbor's logs it fetches"),
     Key(
         "harbor_logs_dir",

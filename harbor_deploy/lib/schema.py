@@ -174,6 +174,7 @@ SCHEMAS = {
     "harbor_jobservice_job_loggers": {"type": "array", "minItems": 1, "items": {"enum": ["STD_OUTPUT", "FILE", "DB"]}},
     "harbor_log_level": {"enum": list(LOG_LEVELS)},
     "harbor_logs_lines": {"type": "integer", "minimum": 1},
+    "harbor_uninstall_purge_hostname": OPTIONAL_STR,
     "harbor_log_rotate_size": {
         "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\d+[kMG]?$"}],
         "x-why": "must be a size such as 200M (bytes, or with k/M/G)",

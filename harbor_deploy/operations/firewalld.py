@@ -184,3 +184,43 @@ def service_ports(service, ports, zone=None, description="", firewall=None, lock
     if lock_holder:
         yield guarded(lock_holder, "true")
     yield from commands
+
+
+@operation()
+def service_removed(service, firewall=None, lock_holder=None):
+    """
+    Remove a local firewalld service definition: disabled in every zone that enables
+    it (permanently and at runtime), then deleted; its ports close with it.
+
+    + service: name of the local service definition (``/etc/firewalld/services/<service>.xml``)
+    + firewall: the ``FirewalldState`` fact, when the caller read it already; read here otherwise
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
+      changing anything
+
+    **Example:**
+
+    .. code:: python
+
+        from harbor_deploy.operations import firewalld
+        firewalld.service_removed(
+            name="Close Harbor's ports",
+            service="harbor",
+        )
+    """
+    state = firewall if firewall is not None else host.get_fact(FirewalldState)
+    if not state["running"]:
+        host.noop(f"firewalld is not running: service {service} left as is")
+        return
+    zones = sorted(name for name, zone in state["zones"].items() if service in zone["services"])
+    if service not in state["local_services"] and not zones:
+        host.noop(f"firewalld has no service {service}")
+        return
+    if lock_holder:
+        yield guarded(lock_holder, "true")
+    for zone in zones:
+        yield StringCommand(
+            "firewall-cmd", "--permanent", QuoteString(f"--zone={zone}"), QuoteString(f"--remove-service={service}")
+        )
+    if service in state["local_services"]:
+        yield StringCommand("firewall-cmd", "--permanent", QuoteString(f"--delete-service={service}"))
+    yield StringCommand("firewall-cmd", "--reload")

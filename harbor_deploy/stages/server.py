@@ -86,9 +86,10 @@ def _harbor_yml_path(config):
     return f"{config['harbor_install_dir'].rstrip('/')}/harbor.yml"
 
 
-def read_state(config):
+def read_state(config, extra_paths=()):
     """The host's state in one round trip (``ServerState``), read without printing it:
-    it holds what an installed Harbor keeps of its secrets."""
+    it holds what an installed Harbor keeps of its secrets. ``extra_paths`` join the
+    managed files whose state is read."""
     install_dir = config["harbor_install_dir"].rstrip("/")
     return quiet_fact(
         ServerState,
@@ -103,6 +104,7 @@ def read_state(config):
             SYSTEMD_UNIT,
             f"{REMOTE_CACHE}/*",
             install_dir,
+            *extra_paths,
         ),
         space_paths=(REMOTE_CACHE, posixpath.dirname(install_dir)),
     )

@@ -95,7 +95,9 @@ def harbor_server(lab):
         "secrets_dir": secrets_dir,
         "address": server["address"],
         "container": server["container"],
-        # The admin password Harbor accepts at the time of the call (tests reinstall Harbor).
+        # An admin client, and its password, with whichever admin password Harbor
+        # accepts at the time of the call (tests reinstall Harbor).
+        "admin": lambda: AdminAccess(api, store).client(),
         "admin_password": lambda: AdminAccess(api, store).client().session.auth.password,
     }
 

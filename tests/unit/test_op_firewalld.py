@@ -1,4 +1,5 @@
-"""firewalld.port / .service / .service_ports: commands yielded per FirewalldState, noop when converged.
+"""firewalld.port / .service / .service_ports / .service_removed: commands yielded per
+FirewalldState, noop when converged.
 
 The cases are pyinfra-testing specs under tests/fixtures/operations/firewalld.*/.
 """
@@ -15,4 +16,7 @@ TestFirewalldService = make_operation_tests(
 )
 TestFirewalldServicePorts = make_operation_tests(
     "harbor_deploy.operations", "firewalld.service_ports", SPECS / "firewalld.service_ports"
+)
+TestFirewalldServiceRemoved = make_operation_tests(
+    "harbor_deploy.operations", "firewalld.service_removed", SPECS / "firewalld.service_removed"
 )
