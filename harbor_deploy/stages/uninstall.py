@@ -46,15 +46,20 @@ def _glob(pattern, path):
 
 
 def purge_problems(config):
-    """A purge deletes Harbor's data for good: it needs the flag and the hostname repeated."""
-    purge, confirmation = config["harbor_uninstall_purge"], config["harbor_uninstall_purge_hostname"]
+    """A purge deletes Harbor's data for good: it needs the flag and the hostname
+    repeated. ``[(key, why)]``, as ``ConfigError`` takes them."""
+    key = "harbor_uninstall_purge_hostname"
+    purge, confirmation = config["harbor_uninstall_purge"], config[key]
     if purge and confirmation != config["harbor_hostname"]:
         return [
-            f"harbor_uninstall_purge_hostname: must repeat harbor_hostname ({config['harbor_hostname']}) "
-            f"for harbor_uninstall_purge to delete {config['harbor_data_volume']} and Harbor's logs for good"
+            (
+                key,
+                f"must repeat harbor_hostname ({config['harbor_hostname']}) for harbor_uninstall_purge "
+                f"to delete {config['harbor_data_volume']} and Harbor's logs for good",
+            )
         ]
     if confirmation is not None and not purge:
-        return ["harbor_uninstall_purge_hostname: set without harbor_uninstall_purge: true (nothing is purged)"]
+        return [(key, "set without harbor_uninstall_purge: true (nothing is purged)")]
     return []
 
 
@@ -75,6 +80,7 @@ def plan(overrides=None):
                 config["harbor_data_volume"],
                 config["harbor_log_location"],
                 SERVER_TLS_DIR,
+                server_stages.REMOTE_CACHE,
             ),
         )
         on_server, _ = server_stages._on_server(config, state)

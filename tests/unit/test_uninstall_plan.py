@@ -13,18 +13,19 @@ def test_no_purge_asked_is_no_problem():
 
 def test_a_purge_needs_the_hostname_repeated_exactly():
     for confirmation in (None, "harbor", "HARBOR.example.org"):
-        [problem] = purge_problems(
+        [(key, why)] = purge_problems(
             {**CONFIG, "harbor_uninstall_purge": True, "harbor_uninstall_purge_hostname": confirmation}
         )
-        assert problem.startswith("harbor_uninstall_purge_hostname: must repeat harbor_hostname (harbor.example.org)")
-        assert "/data" in problem
+        assert key == "harbor_uninstall_purge_hostname"
+        assert why.startswith("must repeat harbor_hostname (harbor.example.org)") and "/data" in why
     both = {**CONFIG, "harbor_uninstall_purge": True, "harbor_uninstall_purge_hostname": "harbor.example.org"}
     assert purge_problems(both) == []
 
 
 def test_a_confirmation_without_the_flag_is_refused():
-    [problem] = purge_problems({**CONFIG, "harbor_uninstall_purge_hostname": "harbor.example.org"})
-    assert problem == "harbor_uninstall_purge_hostname: set without harbor_uninstall_purge: true (nothing is purged)"
+    assert purge_problems({**CONFIG, "harbor_uninstall_purge_hostname": "harbor.example.org"}) == [
+        ("harbor_uninstall_purge_hostname", "set without harbor_uninstall_purge: true (nothing is purged)")
+    ]
 
 
 def test_present_paths_and_globs_of_one_level():
