@@ -318,6 +318,7 @@ def _external_problems(config, secrets):
 # docker compose reads with its own rules, or raw into the registry's config.yml.
 ENV_FILE_RULES = (
     (lambda v: "\n" in v or "\r" in v, "contains a line break, which ends the value in Harbor's env files"),
+    (lambda v: "\x00" in v, "contains a NUL character, which no environment variable can hold"),
     (
         lambda v: "$" in v,
         "contains '$': docker compose expands $NAME in Harbor's env files, so Harbor "

@@ -451,6 +451,7 @@ def test_no_secret_value_appears_in_any_message(tmp_path):
         ('"Open1abc', "starts with a quote"),
         (" Padded1a", "starts or ends with a blank"),
         ("Line1a\nbreak", "line break"),
+        ("Nul1a\x00byte", "NUL"),
     ],
 )
 def test_env_file_values_docker_compose_would_change_are_refused(value, why):
