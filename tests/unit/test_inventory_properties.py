@@ -279,10 +279,11 @@ INVENTORY = {
     "harbor_metric": metric,
     "harbor_cache": mostly(
         st.fixed_dictionaries({}, optional={"enabled": flag, "expire_hours": integer(1, 48)}),
-        st.just({"enabled": True, "expire_hours": 0}),
+        st.one_of(st.just({"enabled": True, "expire_hours": 0}), not_a_string),
     ),
-    "harbor_upload_purging": st.fixed_dictionaries(
-        {}, optional={"enabled": flag, "age": hours, "interval": hours, "dryrun": flag}
+    "harbor_upload_purging": mostly(
+        st.fixed_dictionaries({}, optional={"enabled": flag, "age": hours, "interval": hours, "dryrun": flag}),
+        st.one_of(st.just({"max_age": "168h"}), not_a_string),
     ),
     "harbor_storage_service": storage_service,
     "harbor_external_database": external_database,
