@@ -9,7 +9,7 @@ an unknown field.
 
 import difflib
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from harbor_deploy.lib.defaults import (
     CLIENT_CA_SOURCES,
@@ -168,6 +168,12 @@ SCHEMAS = {
     "harbor_tls_chain": OPTIONAL_STR,
     "harbor_tls_extra_sans": {"type": "array", "items": STR},
     "harbor_external_url": OPTIONAL_STR,
+    # Harbor's prepare writes it raw into the scanner's env file.
+    "harbor_trivy_security_check": {
+        "type": "string",
+        "pattern": r"^(vuln|config|secret)(,(vuln|config|secret))*$",
+        "x-why": "must be a comma-separated list of vuln, config, secret",
+    },
     "harbor_trivy_timeout": GO_DURATION,
     "harbor_db_conn_max_lifetime": GO_DURATION,
     "harbor_db_conn_max_idle_time": GO_DURATION,
@@ -175,8 +181,14 @@ SCHEMAS = {
     "harbor_log_level": {"enum": list(LOG_LEVELS)},
     "harbor_logs_lines": {"type": "integer", "minimum": 1},
     "harbor_uninstall_purge_hostname": OPTIONAL_STR,
+    # Harbor's prepare takes a count or size of 0 for its default (50, 200M).
+    "harbor_log_rotate_count": {
+        "type": "integer",
+        "anyOf": [{"const": -1}, {"minimum": 1}],
+        "x-why": "must be how many rotated files to keep: 1 or more, or -1 for all",
+    },
     "harbor_log_rotate_size": {
-        "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\d+[kMG]?$"}],
+        "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\d+[kMG]?$"}],
         "x-why": "must be a size such as 200M (bytes, or with k/M/G)",
     },
     "harbor_log_external_endpoint": nullable(
@@ -191,7 +203,16 @@ SCHEMAS = {
         }
     ),
     "harbor_metric": record(
-        {"enabled": BOOL, "port": PORT, "path": {"type": "string", "pattern": "^/", "x-why": "must start with /"}}
+        {
+            "enabled": BOOL,
+            "port": PORT,
+            # nginx.conf gets it unquoted: a blank, ; { } # or quote would change it.
+            "path": {
+                "type": "string",
+                "pattern": r"^/[A-Za-z0-9._~/-]*$",
+                "x-why": "must be a URL path: / then letters, digits and . _ ~ - /",
+            },
+        }
     ),
     "harbor_cache": record({"enabled": BOOL, "expire_hours": INT}),
     "harbor_upload_purging": record({"enabled": BOOL, "age": HOURS, "interval": HOURS, "dryrun": BOOL}),
@@ -213,7 +234,34 @@ SCHEMAS = {
             required=("host", "port", "db_name", "username"),
         )
     ),
-    "harbor_external_redis": nullable(record({"host": STR}, required=("host",), extra=True)),
+    "harbor_external_redis": nullable(
+        record(
+            {
+                # Goes unquoted into the registry's config.yml and into Redis URLs.
+                "host": {
+                    "type": "string",
+                    "pattern": r"^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$",
+                    "x-why": "must be <host>:<port> (Sentinel: <host>:<port>,<host>:<port>,...)",
+                },
+                "password": OPTIONAL_STR,
+                "username": OPTIONAL_STR,
+                "sentinel_master_set": OPTIONAL_STR,
+                "tlsOptions": record({"enable": BOOL, "rootCA": OPTIONAL_STR}),
+                **{
+                    field: {"type": "integer", "minimum": 0}
+                    for field in (
+                        "registry_db_index",
+                        "jobservice_db_index",
+                        "trivy_db_index",
+                        "harbor_db_index",
+                        "cache_layer_db_index",
+                    )
+                },
+                "idle_timeout_seconds": {"type": "integer", "minimum": 0},
+            },
+            required=("host",),
+        )
+    ),
     "harbor_registry": OPTIONAL_STR,
     "harbor_client_trust": {"enum": list(CLIENT_TRUST_MODES)},
     "harbor_client_ca_source": {"enum": list(CLIENT_CA_SOURCES)},
@@ -258,7 +306,15 @@ def key_schema(key):
     return {}
 
 
-VALIDATORS = {key.name: Draft202012Validator(key_schema(key)) for key in KEYS}
+# JSON Schema takes 10.0 for an integer; harbor.yml would then hold a float, which
+# Harbor's Go programs refuse where they read an integer.
+Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+VALIDATORS = {key.name: Validator(key_schema(key)) for key in KEYS}
 
 
 def _path(parts):

@@ -37,6 +37,7 @@ PURGE_HOURS_RE = re.compile(r"^(\d+)h$")
 DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SERVER_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*$")
+EXTERNAL_URL_RE = re.compile(r"^https?://(?P<host>[^/:\[\]]+|\[[0-9a-fA-F:.]+\])(?::(?P<port>\d{1,5}))?/?$")
 
 PLACEHOLDER_HOSTNAME = "reg.mydomain.com"
 DEFAULT_PASSWORDS = ("Harbor12345", "root123")
@@ -183,6 +184,13 @@ def _port_problems(config):
         seen.setdefault(port, key)
 
 
+def _log_endpoint_problems(config):
+    # Harbor's prepare writes it unquoted into rsyslog's configuration.
+    host = (config["harbor_log_external_endpoint"] or {}).get("host")
+    if host and not (_is_ip(host) or _is_dns_name(host)):
+        yield "harbor_log_external_endpoint", "host must be a DNS name or an IP address"
+
+
 def _tls_problems(config):
     mode = config["harbor_tls_mode"]
     sans = config["harbor_tls_extra_sans"]
@@ -218,9 +226,16 @@ def _tls_problems(config):
 
 
 def _url_problems(config):
+    # Harbor writes it raw into env files, the registry's config.yml and nginx: a name
+    # or address and a port leave nothing there to misread.
     url = config["harbor_external_url"]
-    if url is not None and not re.match(r"^https?://[^/\s]+/?$", str(url)):
-        yield "harbor_external_url", "must be http(s)://host[:port]"
+    if url is None:
+        return
+    match = EXTERNAL_URL_RE.match(url)
+    host = match and match.group("host")
+    port = match and match.group("port")
+    if not (host and (_is_dns_name(host) or _is_ip(host.strip("[]"))) and (port is None or 1 <= int(port) <= 65535)):
+        yield "harbor_external_url", "must be http(s)://host[:port] (a DNS name or IP, and a port from 1 to 65535)"
 
 
 def server_path_problem(path):
@@ -303,6 +318,7 @@ def _external_problems(config, secrets):
 # docker compose reads with its own rules, or raw into the registry's config.yml.
 ENV_FILE_RULES = (
     (lambda v: "\n" in v or "\r" in v, "contains a line break, which ends the value in Harbor's env files"),
+    (lambda v: "\x00" in v, "contains a NUL character, which no environment variable can hold"),
     (
         lambda v: "$" in v,
         "contains '$': docker compose expands $NAME in Harbor's env files, so Harbor "
@@ -384,6 +400,14 @@ def _value_problems(config, secrets):
             value = referenced[name].reveal()
         if isinstance(value, str) and value:
             checks.append((f"harbor_proxy.{field}", value, True, False))
+    # Harbor writes the external database's settings into env files, and the external
+    # Redis's into the registry's config.yml (its URLs quote the password).
+    database = config["harbor_external_database"] or {}
+    for field in ("host", "db_name", "username", "password"):
+        if field in database:
+            checks.append((f"harbor_external_database.{field}", database[field], True, False))
+    for path, value in _leaves(config["harbor_external_redis"] or {}, "harbor_external_redis"):
+        checks.append((path, value, False, True))
     storage = config["harbor_storage_service"]
     if isinstance(storage, dict):
         for path, value in _leaves(
@@ -454,14 +478,17 @@ def problems(data, secrets=None, other_keys=()):
     config = merged(data)
     shape_problems = list(schema.problems(config))
     found += shape_problems
-    # The rules with meaning run on defaults in place of misshapen values: one message per mistake.
+    # The rules with meaning run on defaults (None for a required key) in place of misshapen
+    # values: one message per mistake, and no rule ever sees a value of the wrong type.
     broken = {key.split("[")[0] for key, _ in shape_problems}
-    config.update({key: value for key, value in defaults().items() if key in broken})
+    fallback = defaults()
+    config.update({key: fallback.get(key) for key in broken})
     checks = (
         hostname_problems,
         _version_problems,
         _installer_problems,
         _port_problems,
+        _log_endpoint_problems,
         _tls_problems,
         _url_problems,
         _path_problems,

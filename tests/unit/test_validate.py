@@ -205,6 +205,13 @@ def test_provided_tls_pair_is_checked(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("hostname", [["harbor.lab.internal"], 5, True])
+def test_a_hostname_that_is_not_a_string_is_named_once_even_beside_a_provided_certificate(tmp_path, hostname):
+    cert, key = _write_pair(tmp_path, HOST)
+    data = {"harbor_tls_mode": "provided", "harbor_tls_certificate": cert, "harbor_tls_private_key": key}
+    assert problems({**data, "harbor_hostname": hostname}) == [("harbor_hostname", "must be a string")]
+
+
 def test_tls_mode_and_sans():
     assert _keys({"harbor_tls_mode": "self-signed"}) == ["harbor_tls_mode"]
     assert _keys({"harbor_tls_extra_sans": ["ok.example", "bad name"]}) == ["harbor_tls_extra_sans"]
@@ -242,8 +249,40 @@ def test_external_database_needs_its_fields():
     assert _why({key: complete}, key, with_secret) == []
 
 
+def test_external_database_values_docker_compose_would_change_are_refused_naming_the_field():
+    database = {"host": "db", "port": 5432, "db_name": "registry", "username": "harbor", "password": "Pw-1"}
+    for field, value in (("username", "u$er"), ("db_name", "reg #1"), ("host", " db"), ("password", "'Pw-1'")):
+        found = problems({"harbor_hostname": HOST, "harbor_external_database": {**database, field: value}})
+        assert [key for key, _ in found] == [f"harbor_external_database.{field}"]
+        assert value not in str(ConfigError(found))
+
+
 def test_external_redis_needs_a_host():
     assert _why({"harbor_external_redis": {"password": "x"}}, "harbor_external_redis") == ["host is required"]
+
+
+@pytest.mark.parametrize("host", ["redis:6379", "s1.example:26379,s2.example:26379,10.0.0.3:26379"])
+def test_external_redis_host_is_host_and_port(host):
+    assert _keys({"harbor_external_redis": {"host": host}}) == []
+
+
+@pytest.mark.parametrize("host", ["redis", "redis:6379 #main", "a: b", "redis:6379/0", "redis:port"])
+def test_external_redis_host_that_is_not_host_and_port_is_refused(host):
+    assert _why({"harbor_external_redis": {"host": host}}, "harbor_external_redis") == [
+        "host must be <host>:<port> (Sentinel: <host>:<port>,<host>:<port>,...)"
+    ]
+
+
+def test_external_redis_fields_are_checked_where_prepare_writes_them_raw():
+    redis = {"host": "redis:6379"}
+    assert _why({"harbor_external_redis": {**redis, "registry_db_index": "1: x"}}, "harbor_external_redis") == [
+        "registry_db_index must be an integer"
+    ]
+    assert _why({"harbor_external_redis": {**redis, "db_index": 1}}, "harbor_external_redis") == [
+        "unknown field 'db_index' (did you mean trivy_db_index?)"
+    ]
+    found = dict(problems({"harbor_hostname": HOST, "harbor_external_redis": {**redis, "password": "a: b"}}))
+    assert "registry's config.yml" in found["harbor_external_redis.password"]
 
 
 def test_log_rules():
@@ -257,6 +296,37 @@ def test_log_rules():
         "protocol must be one of tcp, udp",
     ]
     assert _keys({"harbor_log_rotate_size": "200MB"}) == ["harbor_log_rotate_size"]
+    assert _why({key: {"protocol": "tcp", "host": "logs #1", "port": 514}}, key) == [
+        "host must be a DNS name or an IP address"
+    ]
+
+
+def test_a_log_rotation_of_0_is_refused_as_harbor_would_take_its_default():
+    assert _why({"harbor_log_rotate_count": 0}, "harbor_log_rotate_count") == [
+        "must be how many rotated files to keep: 1 or more, or -1 for all"
+    ]
+    assert _keys({"harbor_log_rotate_count": -1}) == []
+    assert _keys({"harbor_log_rotate_size": 0}) == ["harbor_log_rotate_size"]
+    assert _keys({"harbor_log_rotate_size": "0"}) == []  # a string: Harbor keeps it
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("harbor_jobservice_max_job_workers", 10.0),
+        ("harbor_log_rotate_count", 5.0),
+        ("harbor_cache", {"expire_hours": 24.0}),
+        ("harbor_external_redis", {"host": "redis:6379", "registry_db_index": 1.0}),
+    ],
+)
+def test_a_float_is_not_an_integer(key, value):
+    # harbor.yml would hold 10.0, which Harbor's Go programs refuse for an integer.
+    assert _keys({key: value}) == [key]
+
+
+@pytest.mark.parametrize("path, ok", [("/metrics", True), ("/m/x-1.2_~", True), ("/a b", False), ("/a;b", False)])
+def test_metric_path_is_a_plain_url_path_nginx_takes_as_it_is(path, ok):
+    assert (_keys({"harbor_metric": {"enabled": True, "path": path}}) == []) is ok
 
 
 @pytest.mark.parametrize("age, ok", [("168h", True), ("2h", True), ("1h", False), ("7d", False), (168, False)])
@@ -269,11 +339,34 @@ def test_cache_expiry_must_be_positive_when_enabled():
     assert _keys({"harbor_cache": {"enabled": False, "expire_hours": 0}}) == []
 
 
+@pytest.mark.parametrize("checks, ok", [("vuln", True), ("vuln,secret,config", True), ("vuln, secret", False)])
+def test_trivy_security_checks_are_a_list_of_known_checks(checks, ok):
+    assert (_keys({"harbor_trivy_security_check": checks}) == []) is ok
+
+
 def test_paths_and_durations():
     assert _keys({"harbor_data_volume": "data"}) == ["harbor_data_volume"]
     assert _keys({"harbor_install_dir": "/usr/local"}) == ["harbor_install_dir"]
     assert _keys({"harbor_trivy_timeout": "5 minutes"}) == ["harbor_trivy_timeout"]
     assert _keys({"harbor_external_url": "registry.example.com"}) == ["harbor_external_url"]
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://registry.example.com", True),
+        ("http://10.0.0.5:8080/", True),
+        ("https://[fd00::5]:8443", True),
+        ("https://reg$istry.example.com", False),
+        ("https://registry.example.com:99999", False),
+        ("https://user@registry.example.com", False),
+        ("https://registry.example.com #x", False),
+        ("https://registry.example.com/harbor", False),
+    ],
+)
+def test_external_url_is_scheme_host_and_port(url, ok):
+    # Harbor writes it raw into env files, the registry's config.yml and nginx.
+    assert (_keys({"harbor_external_url": url}) == []) is ok
 
 
 def test_unknown_keys_suggest_the_closest_known_key():
@@ -358,6 +451,7 @@ def test_no_secret_value_appears_in_any_message(tmp_path):
         ('"Open1abc', "starts with a quote"),
         (" Padded1a", "starts or ends with a blank"),
         ("Line1a\nbreak", "line break"),
+        ("Nul1a\x00byte", "NUL"),
     ],
 )
 def test_env_file_values_docker_compose_would_change_are_refused(value, why):
