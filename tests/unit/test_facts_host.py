@@ -55,5 +55,7 @@ def test_free_space_counts_a_missing_path_on_its_nearest_parent(tmp_path):
     output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
     space = FreeSpace().process(output.splitlines())
     assert set(space) == {str(tmp_path), str(missing)}
-    assert space[str(missing)] == space[str(tmp_path)]
+    # One filesystem, read twice: other writers may move its free space in between.
+    assert space[str(missing)]["mount"] == space[str(tmp_path)]["mount"]
+    assert abs(space[str(missing)]["free_mib"] - space[str(tmp_path)]["free_mib"]) < 256
     assert space[str(tmp_path)]["free_mib"] > 0 and space[str(tmp_path)]["mount"].startswith("/")
