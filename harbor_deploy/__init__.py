@@ -10,10 +10,12 @@ deploy machinery.
 
 PACKAGED_DEPLOYS = (
     "docker_engine",
+    "harbor_backup",
     "harbor_client_status",
     "harbor_clients",
     "harbor_configure",
     "harbor_logs",
+    "harbor_restore",
     "harbor_server",
     "harbor_status",
     "harbor_uninstall",

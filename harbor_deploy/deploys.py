@@ -21,15 +21,16 @@ from pyinfra.operations import server as pyinfra_server
 
 from harbor_deploy.facts.docker_client import ClientRegistryState
 from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, HarborLogTails
+from harbor_deploy.facts.harbor import HarborBackups, HarborHealth, HarborInstallation, HarborLogTails
 from harbor_deploy.facts.tls import CertificateExpiry
 from harbor_deploy.lib.api import served_url
 from harbor_deploy.lib.client import registry_address
 from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, merged
 from harbor_deploy.lib.secrets import ensure_private_dir, write_private_file
+from harbor_deploy.lib.status import backup_age_hours
 from harbor_deploy.lib.status import problems as status_problems
 from harbor_deploy.operations.docker_daemon import fail_host
-from harbor_deploy.stages import client, configure, server, uninstall
+from harbor_deploy.stages import backup, client, configure, server, uninstall
 from harbor_deploy.stages.context import host_data
 from harbor_deploy.stages.docker_engine import docker_engine
 
@@ -106,6 +107,38 @@ def harbor_configure(group="harbor_servers", **data):
     configure.harbor_resources(plan)
 
 
+@deploy("Harbor backup")
+def harbor_backup(**data):
+    """
+    Back up Harbor into ``<harbor_backup_dir>/harbor-<UTC time>-<version>/`` on the
+    server (the newest ``harbor_backup_keep`` kept) and copy it to
+    ``<harbor_backup_fetch_dir>/<host>/`` on the controller: the database (``pg_dump``
+    of the running harbor-db), ``<data_volume>/secret``, harbor.yml, the TLS files, the
+    registry's storage with ``harbor_backup_registry``, a manifest and ``SHA256SUMS``.
+    Harbor keeps serving.
+
+    + data: ``harbor_*`` keys overriding the host's data
+    """
+    plan = backup.plan_backup(data)  # checks data and reads the host: no change yet
+    backup.backup(plan)
+    backup.fetch(plan)
+
+
+@deploy("Harbor restore")
+def harbor_restore(**data):
+    """
+    Restore the backup ``harbor_restore_from`` (``latest``: the newest on the server or
+    on the controller) onto the Harbor the server deploy installed, on the same server
+    or a new one: the database, ``<data_volume>/secret`` and, when the backup has it,
+    the registry's storage; a backup from a newer release is refused. Harbor is
+    stopped meanwhile and verified healthy after.
+
+    + data: ``harbor_*`` keys overriding the host's data
+    """
+    plan = backup.plan_restore(data)  # picks the backup and checks it against the release: no change yet
+    backup.restore(plan)
+
+
 @deploy("Harbor uninstall")
 def harbor_uninstall(**data):
     """
@@ -140,7 +173,8 @@ def harbor_status(**data):
     Print one ``harbor-status <host> <json>`` line: installed and running version, kept
     releases, harbor.service, each container's state and health, Harbor's own health
     answer (and its unhealthy components), the served certificate's expiry, Harbor's
-    firewalld service and the problems among them. Changes nothing; the host fails
+    firewalld service, the backups on the server (how many, the last one and its age)
+    and the problems among them. Changes nothing; the host fails
     (the run exits non-zero) when there is a problem.
 
     + data: ``harbor_*`` keys overriding the host's data
@@ -170,6 +204,13 @@ def harbor_status(**data):
         }
         if firewall["running"]
         else None,
+    }
+    backups = host.get_fact(HarborBackups, backup_dir=config["harbor_backup_dir"])
+    last = max(backups) if backups else None
+    status["backups"] = {
+        "count": len(backups),
+        "last": last,
+        "last_age_hours": round(backup_age_hours(backups[last]["created"]), 1) if last else None,
     }
     status["problems"] = status_problems(status)
     logger.info(f"harbor-status {host.name} {json.dumps(status, sort_keys=True)}")
@@ -217,11 +258,13 @@ def harbor_client_status(**data):
 
 
 __all__ = [
+    "harbor_backup",
     "docker_engine",
     "harbor_client_status",
     "harbor_clients",
     "harbor_configure",
     "harbor_logs",
+    "harbor_restore",
     "harbor_server",
     "harbor_status",
     "harbor_uninstall",

@@ -143,3 +143,35 @@ class HarborLogTails(FactBase[dict]):
     @staticmethod
     def default():
         return {}
+
+
+class HarborBackups(FactBase[dict]):
+    """
+    Returns the complete backups in ``backup_dir`` (``harbor-<UTC time>-<version>/``
+    with a ``manifest.json``; a ``.partial`` one is not complete), by name, each with
+    its manifest.
+
+    .. code:: python
+
+        {"harbor-20261128T221500Z-v2.13.1": {"version": "v2.13.1", "created": "2026-11-28T22:15:00Z", ...}}
+    """
+
+    def command(self, backup_dir):
+        return (
+            f'for d in {shlex.quote(backup_dir)}/harbor-*; do case "$d" in *.partial) continue;; esac; '
+            '[ -f "$d/manifest.json" ] || continue; '
+            f'printf \'\\n{SECTION_MARKER}%s\\n\' "$(basename "$d")"; cat "$d/manifest.json"; done; true'
+        )
+
+    def process(self, output):
+        backups = {}
+        for name, lines in split_sections(output).items():
+            try:
+                backups[name] = json.loads("\n".join(lines))
+            except ValueError:
+                continue  # a manifest being written, or damaged: not a usable backup
+        return backups
+
+    @staticmethod
+    def default():
+        return {}

@@ -173,6 +173,25 @@ KEYS = (
         "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)",
     ),
     Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
+    Key("harbor_backup_dir", "/var/backups/harbor-deploy", "deploys/backup.py: server dir of the backups"),
+    Key("harbor_backup_keep", 7, "deploys/backup.py: backups kept on the server (older ones are removed)"),
+    Key(
+        "harbor_backup_registry",
+        False,
+        "deploys/backup.py: include the registry's storage (image layers: can be huge) when it is the filesystem",
+    ),
+    Key(
+        "harbor_backup_fetch_dir",
+        "harbor-backups",
+        "deploys/backup.py: controller dir the backup is copied to, <host>/<backup>/ (null: stays on the "
+        "server only; a relative path is taken from the inventory file's folder)",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_restore_from",
+        "latest",
+        "deploys/restore.py: the backup to restore, by name, or latest (on the server or in harbor_backup_fetch_dir)",
+    ),
     Key(
         "harbor_uninstall_purge",
         False,

@@ -181,6 +181,13 @@ SCHEMAS = {
     "harbor_log_level": {"enum": list(LOG_LEVELS)},
     "harbor_logs_lines": {"type": "integer", "minimum": 1},
     "harbor_uninstall_purge_hostname": OPTIONAL_STR,
+    "harbor_backup_keep": {"type": "integer", "minimum": 1},
+    "harbor_backup_fetch_dir": OPTIONAL_STR,
+    "harbor_restore_from": {
+        "type": "string",
+        "pattern": r"^(latest|harbor-[0-9]{8}T[0-9]{6}Z-v[0-9A-Za-z.-]+)$",
+        "x-why": "must be latest or a backup's name, harbor-<UTC time>-<version>",
+    },
     # Harbor's prepare takes a count or size of 0 for its default (50, 200M).
     "harbor_log_rotate_count": {
         "type": "integer",

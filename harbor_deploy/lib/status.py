@@ -9,6 +9,12 @@ from harbor_deploy.lib.tls import RENEW_WITHIN_DAYS
 GOOD_CONTAINER_STATES = {"running/healthy", "running/none"}
 
 
+def backup_age_hours(created, now=None):
+    """Hours since a backup's ``created`` (``20261128T221500Z``)."""
+    when = datetime.datetime.strptime(created, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    return ((now or datetime.datetime.now(datetime.UTC)) - when).total_seconds() / 3600
+
+
 def problems(status, now=None):
     """Each thing wrong in a ``harbor_status`` report, in words; empty when all is well."""
     now = now or datetime.datetime.now(datetime.UTC)

@@ -32,6 +32,13 @@ from harbor_deploy.lib.secrets import (
 
 MINIMUM_VERSION = (2, 0, 0)
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+
+
+def version_key(version):
+    """``v2.13.1`` -> ``(2, 13, 1)``, to order Harbor versions."""
+    return tuple(int(part) for part in VERSION_RE.match(version).groups())
+
+
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PURGE_HOURS_RE = re.compile(r"^(\d+)h$")
 DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
@@ -258,7 +265,7 @@ def server_path_problem(path):
 
 
 def _path_problems(config):
-    for key in ("harbor_data_volume", "harbor_install_dir", "harbor_log_location"):
+    for key in ("harbor_data_volume", "harbor_install_dir", "harbor_log_location", "harbor_backup_dir"):
         why = server_path_problem(config[key])
         if why:
             yield key, why

@@ -3,6 +3,7 @@ Operations on a Harbor installation: its installer bundle, and its running compo
 """
 
 import hashlib
+import json
 import os
 import posixpath
 import shlex
@@ -210,3 +211,130 @@ def wait_healthy(url, timeout=300, log_dir="/var/log/harbor"):
         log_dir=shlex.quote(log_dir.rstrip("/")),
     )
     yield StringCommand("bash", "-c", shlex.quote(script))
+
+
+# The database Harbor's core uses in its harbor-db container (as Harbor's initdb makes it).
+HARBOR_DATABASE = "registry"
+HARBOR_DB_CONTAINER = "harbor-db"
+BACKUP_FILES = ("secret.tgz", "config.tgz", "tls.tgz", "manifest.json")
+DATABASE_DUMP = "registry.pgdump"
+REGISTRY_ARCHIVE = "registry.tar"
+
+
+def backup_files(manifest):
+    """The files of a backup, ``SHA256SUMS`` last (it covers the others)."""
+    extra = ([DATABASE_DUMP] if manifest["database"] == "pg_dump" else []) + (
+        [REGISTRY_ARCHIVE] if manifest["registry"] else []
+    )
+    return [*BACKUP_FILES, *extra, "SHA256SUMS"]
+
+
+@operation(is_idempotent=False)
+def backup(manifest, backup_dir, data_volume, release_dir, tls_dir, keep, lock_holder=None):
+    """
+    Back up Harbor into ``<backup_dir>/<manifest name>/``: the database (``pg_dump`` of
+    the running harbor-db, one transaction: consistent while Harbor serves), then
+    ``<data_volume>/secret``, harbor.yml, the TLS files, the registry's storage when the
+    manifest says so, the manifest and ``SHA256SUMS``; built as ``.partial`` and
+    renamed, so a backup that exists is complete. Keeps the newest ``keep`` backups.
+
+    + manifest: the backup's ``manifest.json`` (name, version, database, registry...)
+    + backup_dir: server dir of the backups
+    + data_volume: Harbor's ``data_volume``
+    + release_dir: the running release's directory (its harbor.yml)
+    + tls_dir: the server's TLS files
+    + keep: backups kept
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    **Example:**
+
+    .. code:: python
+
+        harbor.backup(
+            name="Back up Harbor",
+            manifest={"name": "harbor-20261128T221500Z-v2.13.1", "database": "pg_dump", "registry": False, ...},
+            backup_dir="/var/backups/harbor-deploy", data_volume="/data",
+            release_dir="/usr/local/harbor-v2.13.1", tls_dir="/etc/harbor/tls", keep=7,
+        )
+    """
+    final = posixpath.join(backup_dir, manifest["name"])
+    partial = shlex.quote(f"{final}.partial")
+    steps = [
+        "umask 077",
+        f"mkdir -p {shlex.quote(backup_dir)}",
+        f"rm -rf {partial}",
+        f"mkdir {partial}",
+        f"cd {partial}",
+    ]
+    if manifest["database"] == "pg_dump":
+        steps.append(f"docker exec {HARBOR_DB_CONTAINER} pg_dump -U postgres -Fc {HARBOR_DATABASE} > {DATABASE_DUMP}")
+    steps += [
+        f"tar -C {shlex.quote(data_volume)} -czf secret.tgz secret",
+        f"tar -C {shlex.quote(release_dir)} -czf config.tgz harbor.yml",
+        f"if [ -d {shlex.quote(tls_dir)} ]; then tar -C {shlex.quote(posixpath.dirname(tls_dir))} -czf tls.tgz "
+        f"{shlex.quote(posixpath.basename(tls_dir))}; else tar -czf tls.tgz -T /dev/null; fi",
+    ]
+    if manifest["registry"]:
+        # After the dump: every layer an artifact of the dump names is already stored.
+        steps.append(f"tar -C {shlex.quote(data_volume)} -cf {REGISTRY_ARCHIVE} registry")
+    steps += [
+        f"printf '%s\\n' {shlex.quote(json.dumps(manifest, sort_keys=True))} > manifest.json",
+        f"sha256sum {' '.join(backup_files(manifest)[:-1])} > SHA256SUMS",
+        f"mv {partial} {shlex.quote(final)}",
+        # Names start with their UTC time: the newest sort last.
+        f"ls -1d {shlex.quote(backup_dir)}/harbor-* | grep -v '[.]partial$' | sort | head -n -{int(keep)} "
+        "| xargs -r rm -rf",
+    ]
+    yield guarded(lock_holder, " && ".join(steps))
+
+
+@operation(is_idempotent=False)
+def restore(manifest, backup_dir, data_volume, install_dir, trivy=True, lock_holder=None):
+    """
+    Restore Harbor's data from ``<backup_dir>/<manifest name>/`` onto the installed
+    release: checksums verified first; Harbor stopped; the database recreated from the
+    dump in harbor-db alone; ``<data_volume>/secret`` (and the registry's storage when
+    the backup has it) put back; ``prepare`` run (it copies the restored token key
+    into the services' configuration); Harbor started. harbor.yml and the TLS files
+    stay as the server deploy made them (the backup keeps copies).
+
+    + manifest: the backup's ``manifest.json``
+    + backup_dir: server dir of the backups
+    + data_volume: Harbor's ``data_volume``
+    + install_dir: the symlink to the running release
+    + trivy: run prepare ``--with-trivy``
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    **Example:**
+
+    .. code:: python
+
+        harbor.restore(
+            name="Restore Harbor",
+            manifest=manifest, backup_dir="/var/backups/harbor-deploy",
+            data_volume="/data", install_dir="/usr/local/harbor",
+        )
+    """
+    source = shlex.quote(posixpath.join(backup_dir, manifest["name"]))
+    volume = shlex.quote(data_volume.rstrip("/"))
+    compose = f"docker compose -p {COMPOSE_PROJECT} -f {shlex.quote(install_dir)}/docker-compose.yml"
+    steps = [f"cd {source}", "sha256sum -c --quiet SHA256SUMS", "systemctl stop harbor.service"]
+    if manifest["database"] == "pg_dump":
+        psql = f"docker exec {HARBOR_DB_CONTAINER} psql -q -U postgres"
+        steps += [
+            f"{compose} up -d postgresql",
+            f"for i in $(seq 120); do docker exec {HARBOR_DB_CONTAINER} pg_isready -q -U postgres && break; "
+            "sleep 1; done",
+            f"{psql} -c 'DROP DATABASE IF EXISTS {HARBOR_DATABASE}' -c 'CREATE DATABASE {HARBOR_DATABASE}'",
+            f"docker exec -i {HARBOR_DB_CONTAINER} pg_restore -U postgres -d {HARBOR_DATABASE} < {DATABASE_DUMP}",
+            f"{compose} down",
+        ]
+    steps += [f"rm -rf {volume}/secret", f"tar -C {volume} -xzf secret.tgz"]
+    if manifest["registry"]:
+        steps += [f"rm -rf {volume}/registry", f"tar -C {volume} -xf {REGISTRY_ARCHIVE}"]
+    steps += [
+        f"cd {shlex.quote(install_dir)}",
+        "TERM=xterm ./prepare" + (" --with-trivy" if trivy else ""),
+        "systemctl start harbor.service",
+    ]
+    yield guarded(lock_holder, " && ".join(steps))

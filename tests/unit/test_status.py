@@ -2,7 +2,7 @@
 
 import datetime
 
-from harbor_deploy.lib.status import problems
+from harbor_deploy.lib.status import backup_age_hours, problems
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
 HEALTHY = {
@@ -49,3 +49,7 @@ def test_no_harbor_at_all_is_one_problem():
         "Harbor's health answer is no answer",
         "no Harbor container exists",
     ]
+
+
+def test_a_backups_age_in_hours():
+    assert backup_age_hours("20261128T000000Z", NOW) == 12.0

@@ -1,0 +1,197 @@
+"""Stages of ``deploys/backup.py`` and ``deploys/restore.py``.
+
+A backup is a directory ``harbor-<UTC time>-<version>/`` on the server (and, by
+default, copied to the controller): the database dump, ``<data_volume>/secret``,
+harbor.yml, the TLS files, optionally the registry's storage, a manifest and
+``SHA256SUMS``. A restore puts the data back onto the same release (installed first
+by the server deploy), on the same server or a new one.
+"""
+
+import datetime
+import json
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyinfra import host, logger
+from pyinfra.api import DeployError, deploy
+from pyinfra.operations import files, python
+
+from harbor_deploy.facts.harbor import HarborBackups, HarborInstallation
+from harbor_deploy.lib.api import served_url
+from harbor_deploy.lib.defaults import SERVER_TLS_DIR
+from harbor_deploy.lib.secrets import ensure_private_dir
+from harbor_deploy.lib.validate import ConfigError, validated, version_key
+from harbor_deploy.operations import harbor
+from harbor_deploy.stages import server as server_stages
+from harbor_deploy.stages.context import host_data
+
+EXTERNAL_DATABASE_NOTE = "external: not in this backup; back it up with your database's own tools"
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    config: dict
+    installation: dict
+    manifest: dict
+    # The controller copy of this host's backups, or None.
+    fetch_dir: Path | None
+    lock_holder: str
+
+
+def _config(overrides):
+    try:
+        return validated(host_data(overrides=overrides))
+    except ConfigError as error:
+        raise DeployError(f"{host.name}: {error}") from None
+
+
+def _fetch_dir(config):
+    return Path(config["harbor_backup_fetch_dir"]) / host.name if config["harbor_backup_fetch_dir"] else None
+
+
+def plan_backup(overrides=None, now=None):
+    """What to back up, read from the host: no change anywhere yet."""
+    config = _config(overrides)
+    installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"].rstrip("/"))
+    version = installation["running_version"]
+    external = bool(config["harbor_external_database"])
+    if version is None or (not external and "harbor-db" not in installation["containers"]):
+        raise DeployError(f"{host.name}: no running Harbor to back up (run the server deploy first)")
+    created = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    registry = config["harbor_backup_registry"] and not config["harbor_storage_service"]
+    if config["harbor_backup_registry"] and not registry:
+        logger.warning(f"[{host.name}] the registry's storage is harbor_storage_service: back it up there")
+    manifest = {
+        "name": f"harbor-{created}-{version}",
+        "created": created,
+        "hostname": config["harbor_hostname"],
+        "version": version,
+        "data_volume": config["harbor_data_volume"],
+        "database": EXTERNAL_DATABASE_NOTE if external else "pg_dump",
+        "registry": registry,
+    }
+    return BackupPlan(config, installation, manifest, _fetch_dir(config), server_stages.lock_holder("harbor_backup"))
+
+
+@deploy("Back up Harbor")
+def backup(plan):
+    if plan.manifest["database"] != "pg_dump":
+        logger.warning(f"[{host.name}] harbor_external_database: {EXTERNAL_DATABASE_NOTE}")
+    harbor.backup(
+        name=f"Back up Harbor {plan.manifest['version']} to {plan.config['harbor_backup_dir']}/{plan.manifest['name']}"
+        + (" (registry storage included)" if plan.manifest["registry"] else ""),
+        manifest=plan.manifest,
+        backup_dir=plan.config["harbor_backup_dir"],
+        data_volume=plan.config["harbor_data_volume"],
+        release_dir=plan.installation["release_dir"],
+        tls_dir=SERVER_TLS_DIR,
+        keep=plan.config["harbor_backup_keep"],
+        lock_holder=plan.lock_holder,
+    )
+
+
+@deploy("Copy the backup to the controller")
+def fetch(plan):
+    if plan.fetch_dir is None:
+        return
+    local = plan.fetch_dir / plan.manifest["name"]
+    # The backup holds harbor.yml's passwords and the key of Harbor's stored credentials.
+    python.call(name=f"Controller folder {local} (0700)", function=ensure_private_dir, path=local)
+    remote = posixpath.join(plan.config["harbor_backup_dir"], plan.manifest["name"])
+    for name in harbor.backup_files(plan.manifest):
+        files.get(name=f"Copy {name} to {local}", src=posixpath.join(remote, name), dest=str(local / name))
+    python.call(name=f"Keep {local} private", function=_private_files, path=local)
+
+
+def _private_files(path):
+    for child in Path(path).iterdir():
+        child.chmod(0o600)
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    config: dict
+    manifest: dict
+    # Where the backup's files are on the controller, when the server lacks them.
+    upload_from: Path | None
+    lock_holder: str
+
+
+def _controller_backups(fetch_dir):
+    """``{name: manifest}`` of the complete backups in the controller copy."""
+    found = {}
+    if fetch_dir is None or not fetch_dir.is_dir():
+        return found
+    for path in fetch_dir.glob("harbor-*/manifest.json"):
+        if (path.parent / "SHA256SUMS").is_file():
+            found[path.parent.name] = json.loads(path.read_text())
+    return found
+
+
+def plan_restore(overrides=None):
+    """Which backup goes where, checked against the installed release: no change yet."""
+    config = _config(overrides)
+    installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"].rstrip("/"))
+    on_server = host.get_fact(HarborBackups, backup_dir=config["harbor_backup_dir"])
+    fetch_dir = _fetch_dir(config)
+    on_controller = _controller_backups(fetch_dir)
+    known = {**on_controller, **on_server}
+    wanted = config["harbor_restore_from"]
+    if not known:
+        raise DeployError(
+            f"{host.name}: harbor_restore_from: no backup in {config['harbor_backup_dir']} on the server "
+            f"or in {fetch_dir}"
+        )
+    name = max(known) if wanted == "latest" else wanted
+    if name not in known:
+        raise DeployError(f"{host.name}: harbor_restore_from: no backup {name} (found: {', '.join(sorted(known))})")
+    manifest = known[name]
+    version = installation["running_version"]
+    if version is None:
+        raise DeployError(
+            f"{host.name}: no Harbor installed to restore {name} onto: run the server deploy with "
+            f"harbor_version {manifest['version']} first"
+        )
+    if version_key(manifest["version"]) > version_key(version):
+        raise DeployError(
+            f"{host.name}: {name} comes from Harbor {manifest['version']}, newer than {version} here: "
+            f"install {manifest['version']} first (a database is never moved to an older release)"
+        )
+    if manifest["database"] != "pg_dump" and not config["harbor_external_database"]:
+        raise DeployError(f"{host.name}: {name} has no database ({manifest['database']}) and this Harbor's is bundled")
+    return RestorePlan(
+        config=config,
+        manifest=manifest,
+        upload_from=None if name in on_server else fetch_dir / name,
+        lock_holder=server_stages.lock_holder("harbor_restore"),
+    )
+
+
+@deploy("Restore Harbor")
+def restore(plan):
+    remote = posixpath.join(plan.config["harbor_backup_dir"], plan.manifest["name"])
+    if plan.upload_from is not None:
+        for name in harbor.backup_files(plan.manifest):
+            files.put(
+                name=f"Upload {name} of {plan.manifest['name']}",
+                src=str(plan.upload_from / name),
+                dest=posixpath.join(remote, name),
+                mode="600",
+                create_remote_dir=True,
+            )
+    harbor.restore(
+        name=f"Restore {plan.manifest['name']} (Harbor {plan.manifest['version']}) and start Harbor",
+        manifest=plan.manifest,
+        backup_dir=plan.config["harbor_backup_dir"],
+        data_volume=plan.config["harbor_data_volume"],
+        install_dir=plan.config["harbor_install_dir"].rstrip("/"),
+        trivy=plan.config["harbor_with_trivy"],
+        lock_holder=plan.lock_holder,
+    )
+    harbor.wait_healthy(
+        name="Wait until Harbor is healthy",
+        url=served_url(plan.config, "127.0.0.1"),
+        timeout=plan.config["harbor_health_timeout"],
+        log_dir=plan.config["harbor_log_location"],
+    )
