@@ -101,7 +101,7 @@ def test_backup_while_harbor_serves_on_the_server_and_the_controller(content):
         == "ok"
     )
     status = run_pyinfra("-y", "inventories/lab.py", "deploys/status.py", *LIMIT)
-    line = next(l for l in (status.stdout + status.stderr).splitlines() if "harbor-status harbor-1 " in l)
+    line = next(x for x in (status.stdout + status.stderr).splitlines() if "harbor-status harbor-1 " in x)
     assert json.loads(line.split("harbor-status harbor-1 ", 1)[1])["backups"]["last"] == copy.name
 
 
