@@ -173,6 +173,11 @@ KEYS = (
         "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)",
     ),
     Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
+    Key(
+        "harbor_releases_keep",
+        2,
+        "release directories kept beside the symlink after an upgrade (the running one and the previous one)",
+    ),
     Key("harbor_backup_dir", "/var/backups/harbor-deploy", "deploys/backup.py: server dir of the backups"),
     Key("harbor_backup_keep", 7, "deploys/backup.py: backups kept on the server (older ones are removed)"),
     Key(

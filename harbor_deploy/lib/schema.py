@@ -182,6 +182,7 @@ SCHEMAS = {
     "harbor_logs_lines": {"type": "integer", "minimum": 1},
     "harbor_uninstall_purge_hostname": OPTIONAL_STR,
     "harbor_backup_keep": {"type": "integer", "minimum": 1},
+    "harbor_releases_keep": {"type": "integer", "minimum": 2, "x-why": "must keep the previous release too: 2 or more"},
     "harbor_backup_fetch_dir": OPTIONAL_STR,
     "harbor_restore_from": {
         "type": "string",

@@ -39,6 +39,34 @@ def version_key(version):
     return tuple(int(part) for part in VERSION_RE.match(version).groups())
 
 
+# Harbor upgrades at most two minor versions at a time (its migrate refuses more).
+MAX_MINOR_STEP = 2
+
+
+def upgrade_problem(running, target):
+    """Why ``running`` can't move to ``target`` in one upgrade, or None."""
+    old, new = version_key(running), version_key(target)
+    if new < old:
+        return (
+            f"{target} is older than the running Harbor {running}: downgrades are refused (a database never "
+            "moves to an older release; restore a backup onto a reinstall instead)"
+        )
+    if new[0] != old[0]:
+        return f"{running} -> {target} changes the major version: follow Harbor's upgrade notes by hand"
+    if new[1] - old[1] <= MAX_MINOR_STEP:
+        return None
+    steps = [f"v{old[0]}.{old[1]}"]
+    minor = old[1]
+    while new[1] - minor > MAX_MINOR_STEP:
+        minor += MAX_MINOR_STEP
+        steps.append(f"v{old[0]}.{minor}")
+    steps.append(target)
+    return (
+        f"{running} -> {target} skips more than {MAX_MINOR_STEP} minor versions: upgrade in steps, "
+        f"{' -> '.join(steps)} (set harbor_version to each in turn)"
+    )
+
+
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PURGE_HOURS_RE = re.compile(r"^(\d+)h$")
 DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)

@@ -27,7 +27,16 @@ def checksum_record(name, sha256):
 
 @operation()
 def installer_bundle(
-    src, sha256, cache_dir, release_dir, install_dir, known_files=None, installation=None, space=None, lock_holder=None
+    src,
+    sha256,
+    cache_dir,
+    release_dir,
+    install_dir,
+    known_files=None,
+    installation=None,
+    space=None,
+    switch=True,
+    lock_holder=None,
 ):
     """
     Put the offline installer ``src`` in ``cache_dir`` unless a verified copy is
@@ -43,6 +52,8 @@ def installer_bundle(
       caller read them already; read here otherwise
     + installation: the ``HarborInstallation`` of ``install_dir``, likewise
     + space: the ``FreeSpace`` of ``cache_dir`` and of ``release_dir``'s parent, likewise
+    + switch: point ``install_dir`` at ``release_dir`` (an upgrade switches it itself, once
+      the running release has stopped)
     + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
       changing anything
 
@@ -125,7 +136,9 @@ def installer_bundle(
             f"mv {partial} {release}",
         )
 
-    if installation["link_target"] == release_dir:
+    if not switch:
+        host.noop(f"{install_dir} left pointing to {installation['link_target']} (the upgrade switches it)")
+    elif installation["link_target"] == release_dir:
         host.noop(f"{install_dir} points to {release_dir}")
     else:
         yield guarded(lock_holder, "ln", "-sfn", QuoteString(release_dir), QuoteString(install_dir))
@@ -229,34 +242,8 @@ def backup_files(manifest):
     return [*BACKUP_FILES, *extra, "SHA256SUMS"]
 
 
-@operation(is_idempotent=False)
-def backup(manifest, backup_dir, data_volume, release_dir, tls_dir, keep, lock_holder=None):
-    """
-    Back up Harbor into ``<backup_dir>/<manifest name>/``: the database (``pg_dump`` of
-    the running harbor-db, one transaction: consistent while Harbor serves), then
-    ``<data_volume>/secret``, harbor.yml, the TLS files, the registry's storage when the
-    manifest says so, the manifest and ``SHA256SUMS``; built as ``.partial`` and
-    renamed, so a backup that exists is complete. Keeps the newest ``keep`` backups.
-
-    + manifest: the backup's ``manifest.json`` (name, version, database, registry...)
-    + backup_dir: server dir of the backups
-    + data_volume: Harbor's ``data_volume``
-    + release_dir: the running release's directory (its harbor.yml)
-    + tls_dir: the server's TLS files
-    + keep: backups kept
-    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
-
-    **Example:**
-
-    .. code:: python
-
-        harbor.backup(
-            name="Back up Harbor",
-            manifest={"name": "harbor-20261128T221500Z-v2.13.1", "database": "pg_dump", "registry": False, ...},
-            backup_dir="/var/backups/harbor-deploy", data_volume="/data",
-            release_dir="/usr/local/harbor-v2.13.1", tls_dir="/etc/harbor/tls", keep=7,
-        )
-    """
+def backup_command(manifest, backup_dir, data_volume, release_dir, tls_dir, keep):
+    """The shell of ``backup``: one ``&&`` chain."""
     final = posixpath.join(backup_dir, manifest["name"])
     partial = shlex.quote(f"{final}.partial")
     steps = [
@@ -285,7 +272,65 @@ def backup(manifest, backup_dir, data_volume, release_dir, tls_dir, keep, lock_h
         f"ls -1d {shlex.quote(backup_dir)}/harbor-* | grep -v '[.]partial$' | sort | head -n -{int(keep)} "
         "| xargs -r rm -rf",
     ]
-    yield guarded(lock_holder, " && ".join(steps))
+    return " && ".join(steps)
+
+
+@operation(is_idempotent=False)
+def backup(manifest, backup_dir, data_volume, release_dir, tls_dir, keep, lock_holder=None):
+    """
+    Back up Harbor into ``<backup_dir>/<manifest name>/``: the database (``pg_dump`` of
+    the running harbor-db, one transaction: consistent while Harbor serves), then
+    ``<data_volume>/secret``, harbor.yml, the TLS files, the registry's storage when the
+    manifest says so, the manifest and ``SHA256SUMS``; built as ``.partial`` and
+    renamed, so a backup that exists is complete. Keeps the newest ``keep`` backups.
+
+    + manifest: the backup's ``manifest.json`` (name, version, database, registry...)
+    + backup_dir: server dir of the backups
+    + data_volume: Harbor's ``data_volume``
+    + release_dir: the running release's directory (its harbor.yml)
+    + tls_dir: the server's TLS files
+    + keep: backups kept
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    **Example:**
+
+    .. code:: python
+
+        harbor.backup(
+            name="Back up Harbor",
+            manifest={"name": "harbor-20261128T221500Z-v2.13.1", "database": "pg_dump", "registry": False, ...},
+            backup_dir="/var/backups/harbor-deploy", data_volume="/data",
+            release_dir="/usr/local/harbor-v2.13.1", tls_dir="/etc/harbor/tls", keep=7,
+        )
+    """
+    yield guarded(lock_holder, backup_command(manifest, backup_dir, data_volume, release_dir, tls_dir, keep))
+
+
+def restore_command(manifest, backup_dir, data_volume, install_dir, trivy):
+    """The shell of ``restore``: one ``&&`` chain."""
+    source = shlex.quote(posixpath.join(backup_dir, manifest["name"]))
+    volume = shlex.quote(data_volume.rstrip("/"))
+    compose = f"docker compose -p {COMPOSE_PROJECT} -f {shlex.quote(install_dir)}/docker-compose.yml"
+    steps = [f"cd {source}", "sha256sum -c --quiet SHA256SUMS", "systemctl stop harbor.service"]
+    if manifest["database"] == "pg_dump":
+        psql = f"docker exec {HARBOR_DB_CONTAINER} psql -q -U postgres"
+        steps += [
+            f"{compose} up -d postgresql",
+            f"for i in $(seq 120); do docker exec {HARBOR_DB_CONTAINER} pg_isready -q -U postgres && break; "
+            "sleep 1; done",
+            f"{psql} -c 'DROP DATABASE IF EXISTS {HARBOR_DATABASE}' -c 'CREATE DATABASE {HARBOR_DATABASE}'",
+            f"docker exec -i {HARBOR_DB_CONTAINER} pg_restore -U postgres -d {HARBOR_DATABASE} < {DATABASE_DUMP}",
+            f"{compose} down",
+        ]
+    steps += [f"rm -rf {volume}/secret", f"tar -C {volume} -xzf secret.tgz"]
+    if manifest["registry"]:
+        steps += [f"rm -rf {volume}/registry", f"tar -C {volume} -xf {REGISTRY_ARCHIVE}"]
+    steps += [
+        f"cd {shlex.quote(install_dir)}",
+        "TERM=xterm ./prepare" + (" --with-trivy" if trivy else ""),
+        "systemctl start harbor.service",
+    ]
+    return " && ".join(steps)
 
 
 @operation(is_idempotent=False)
@@ -315,26 +360,128 @@ def restore(manifest, backup_dir, data_volume, install_dir, trivy=True, lock_hol
             data_volume="/data", install_dir="/usr/local/harbor",
         )
     """
-    source = shlex.quote(posixpath.join(backup_dir, manifest["name"]))
-    volume = shlex.quote(data_volume.rstrip("/"))
-    compose = f"docker compose -p {COMPOSE_PROJECT} -f {shlex.quote(install_dir)}/docker-compose.yml"
-    steps = [f"cd {source}", "sha256sum -c --quiet SHA256SUMS", "systemctl stop harbor.service"]
-    if manifest["database"] == "pg_dump":
-        psql = f"docker exec {HARBOR_DB_CONTAINER} psql -q -U postgres"
-        steps += [
-            f"{compose} up -d postgresql",
-            f"for i in $(seq 120); do docker exec {HARBOR_DB_CONTAINER} pg_isready -q -U postgres && break; "
-            "sleep 1; done",
-            f"{psql} -c 'DROP DATABASE IF EXISTS {HARBOR_DATABASE}' -c 'CREATE DATABASE {HARBOR_DATABASE}'",
-            f"docker exec -i {HARBOR_DB_CONTAINER} pg_restore -U postgres -d {HARBOR_DATABASE} < {DATABASE_DUMP}",
-            f"{compose} down",
-        ]
-    steps += [f"rm -rf {volume}/secret", f"tar -C {volume} -xzf secret.tgz"]
-    if manifest["registry"]:
-        steps += [f"rm -rf {volume}/registry", f"tar -C {volume} -xf {REGISTRY_ARCHIVE}"]
-    steps += [
-        f"cd {shlex.quote(install_dir)}",
-        "TERM=xterm ./prepare" + (" --with-trivy" if trivy else ""),
-        "systemctl start harbor.service",
-    ]
-    yield guarded(lock_holder, " && ".join(steps))
+    yield guarded(lock_holder, restore_command(manifest, backup_dir, data_volume, install_dir, trivy))
+
+
+# What an upgrade checks is still there: projects and robots in the database, tags in
+# the registry's storage (distribution's layout, one link per tag).
+DATA_COUNT_SCRIPT = """
+counts() {{
+  db=$(docker exec {db} psql -U postgres -d {database} -Atc \
+    "select (select count(*) from project) || ' projects, ' || (select count(*) from robot) || ' robots'") || return 1
+  tags=$(find {volume}/registry/docker/registry/v2/repositories -path '*/_manifests/tags/*/current/link' \
+    2>/dev/null | wc -l)
+  echo "$db, $tags tags"
+}}
+"""
+
+UPGRADE_SCRIPT = """
+set -u
+link={link}; from={from_release}; to={to_release}
+healthy() {{ ( {wait} ) >&2; }}
+{counts}
+rollback() {{
+  echo "upgrade {from_version} -> {to_version} failed: $1; rolling back to {from_version}" >&2
+  [ -f "$to/docker-compose.yml" ] && docker compose -p {project} -f "$to/docker-compose.yml" down --remove-orphans >&2
+  ln -sfn "$from" "$link"
+  if ! ( {restore} ) >&2; then
+    echo "rollback: restoring {backup} failed: restore it with deploys/restore.py" >&2; exit 1
+  fi
+  if ! healthy; then echo "rollback: Harbor {from_version} is not healthy after the restore" >&2; exit 1; fi
+  echo "Harbor {from_version} is back, healthy, with the data of {backup}; the upgrade failed: $1" >&2
+  exit 1
+}}
+before=$(counts) || {{ echo "upgrade not started: cannot count the data in {db}" >&2; exit 1; }}
+( {backup_command} ) || {{ echo "upgrade not started: the backup {backup} failed" >&2; exit 1; }}
+echo "backed up to {backup_dir}/{backup} ($before)" >&2
+systemctl stop harbor.service || rollback "stopping Harbor {from_version}"
+ln -sfn "$to" "$link" || rollback "switching $link to $to"
+docker load -q -i "$to"/harbor.{to_version}.tar.gz >&2 || rollback "loading the images of {to_version}"
+cp "$from/harbor.yml" "$to/harbor.yml.migrated" || rollback "copying harbor.yml"
+docker run --rm -v /:/hostfs goharbor/prepare:{to_version} migrate -i "$to/harbor.yml.migrated" >&2 \
+  || rollback "migrating harbor.yml with prepare {to_version}"
+( cd "$to" && TERM=xterm ./install.sh {trivy} ) >&2 || rollback "install.sh of {to_version}"
+systemctl start harbor.service || rollback "starting harbor.service on {to_version}"
+healthy || rollback "Harbor {to_version} not healthy"
+after=$(counts) || rollback "counting the data after the upgrade"
+[ "$after" = "$before" ] || rollback "the data differs after the upgrade (before: $before; after: $after)"
+ls -1d {link}-v* 2>/dev/null | grep -v '[.]partial$' | sort -V | head -n -{keep_releases} | xargs -r rm -rf
+echo "upgraded {from_version} -> {to_version} ($after); backup {backup_dir}/{backup}" >&2
+"""
+
+
+@operation(is_idempotent=False)
+def upgrade(
+    from_version,
+    to_version,
+    install_dir,
+    backup_manifest,
+    backup_dir,
+    data_volume,
+    url,
+    trivy=True,
+    timeout=300,
+    log_dir="/var/log/harbor",
+    keep_backups=7,
+    keep_releases=2,
+    lock_holder=None,
+):
+    """
+    Move a running Harbor to the unpacked release of ``to_version``, or put it back.
+
+    Counts projects, robots and tags; backs up (``backup``, the registry's storage
+    left out: an upgrade does not touch it); stops Harbor; points ``install_dir`` at
+    the new release; loads its images; migrates a copy of the old harbor.yml with the
+    new release's ``prepare migrate`` (``harbor.yml.migrated``: the new release's
+    harbor.yml is rendered from the data beforehand); runs its ``install.sh``; waits
+    until healthy and checks the counts. On any failure the previous release comes
+    back with its database restored from that backup, is verified healthy, and the
+    operation fails naming the step. Keeps the newest ``keep_releases`` releases.
+
+    + from_version / to_version: the running release and the new one (unpacked beside)
+    + install_dir: the symlink naming the release in use
+    + backup_manifest: the manifest of the backup taken first (``backup``)
+    + backup_dir / data_volume / url / timeout / log_dir: as ``backup`` and ``wait_healthy``
+    + trivy: install ``--with-trivy``
+    + keep_backups / keep_releases: how many backups and release directories stay
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    **Example:**
+
+    .. code:: python
+
+        harbor.upgrade(
+            name="Upgrade Harbor",
+            from_version="v2.13.1", to_version="v2.14.0", install_dir="/usr/local/harbor",
+            backup_manifest=manifest, backup_dir="/var/backups/harbor-deploy", data_volume="/data",
+            url="https://127.0.0.1:8443",
+        )
+    """
+    link = install_dir.rstrip("/")
+    from_release, to_release = (f"{link}-{version}" for version in (from_version, to_version))
+    wait = WAIT_SCRIPT.format(
+        timeout=int(timeout), project=COMPOSE_PROJECT, url=shlex.quote(url.rstrip("/")), log_dir=shlex.quote(log_dir)
+    )
+    flag = "--with-trivy" if trivy else ""
+    script = UPGRADE_SCRIPT.format(
+        link=shlex.quote(link),
+        from_release=shlex.quote(from_release),
+        to_release=shlex.quote(to_release),
+        from_version=from_version,
+        to_version=to_version,
+        project=COMPOSE_PROJECT,
+        wait=wait,
+        counts=DATA_COUNT_SCRIPT.format(
+            db=HARBOR_DB_CONTAINER, database=HARBOR_DATABASE, volume=shlex.quote(data_volume)
+        ),
+        restore=restore_command(backup_manifest, backup_dir, data_volume, link, trivy),
+        backup=backup_manifest["name"],
+        backup_dir=backup_dir,
+        backup_command=backup_command(
+            backup_manifest, backup_dir, data_volume, from_release, "/etc/harbor/tls", keep_backups
+        ),
+        trivy=flag,
+        keep_releases=int(keep_releases),
+        db=HARBOR_DB_CONTAINER,
+    )
+    yield guarded(lock_holder, StringCommand("bash", "-c", shlex.quote(script)))

@@ -31,7 +31,7 @@ from harbor_deploy.lib.defaults import (
     release_dir,
 )
 from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
-from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.lib.validate import ConfigError, upgrade_problem, validated
 from harbor_deploy.operations import firewalld, harbor, secret_file
 from harbor_deploy.operations.deploy_lock import acquire
 from harbor_deploy.operations.secret_file import public
@@ -64,6 +64,8 @@ class ServerPlan:
     release: str
     # Who takes the host's deploy lock with this run's first change (deploy_lock).
     lock_holder: str
+    # The running version this run upgrades from, or None.
+    upgrade_from: str | None = None
 
     @property
     def trivy_flag(self):
@@ -171,6 +173,12 @@ def plan(overrides=None):
         fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
     except installer.InstallerError as error:
         raise DeployError(f"{host.name}: {error}") from None
+    running = state["installation"]["running_version"]
+    upgrade_from = running if running and running != fetched.version else None
+    if upgrade_from:
+        problem = upgrade_problem(upgrade_from, fetched.version)
+        if problem:
+            raise DeployError(f"{host.name}: harbor_version: {problem}; nothing was changed")
     return ServerPlan(
         config=config,
         state=state,
@@ -183,6 +191,7 @@ def plan(overrides=None):
         install_dir=config["harbor_install_dir"].rstrip("/"),
         release=release_dir(config["harbor_install_dir"], fetched.version),
         lock_holder=lock_holder("harbor_server"),
+        upgrade_from=upgrade_from,
     )
 
 
@@ -243,7 +252,8 @@ def installer_bundle(plan):
     """The verified offline installer on the host (sent only when its recorded
     checksum differs), unpacked into a versioned directory that ``install_dir`` points to."""
     harbor.installer_bundle(
-        name=f"Harbor {plan.version} offline installer in {plan.release}, {plan.install_dir} points to it",
+        name=f"Harbor {plan.version} offline installer in {plan.release}"
+        + ("" if plan.upgrade_from else f", {plan.install_dir} points to it"),
         src=str(plan.installer.path),
         sha256=plan.installer.sha256,
         cache_dir=REMOTE_CACHE,
@@ -255,6 +265,7 @@ def installer_bundle(plan):
             REMOTE_CACHE: plan.state["space"][REMOTE_CACHE],
             posixpath.dirname(plan.release): plan.state["space"][posixpath.dirname(plan.install_dir)],
         },
+        switch=not plan.upgrade_from,
         lock_holder=plan.lock_holder,
     )
 
@@ -340,11 +351,8 @@ def apply(plan, inputs):
     they started with) and Harbor restarts once after it: the outage is the restart
     alone, and a configuration prepare refuses leaves the running Harbor untouched."""
     state = plan.state["installation"]
-    if state["running_version"] and state["running_version"] != plan.version:
-        raise DeployError(
-            f"{host.name}: Harbor {state['running_version']} is running; moving to "
-            f"{plan.version} is an upgrade (see README: day-2 operations)"
-        )
+    if plan.upgrade_from:
+        return upgrade(plan)
     env = {"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT}
     containers = state["containers"]
     fresh = (
@@ -374,6 +382,41 @@ def apply(plan, inputs):
         ],
         _env=env,
         _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
+    )
+
+
+def upgrade(plan):
+    """The running release to ``plan.version``, backed up first, rolled back on failure."""
+    backup_dir = plan.config["harbor_backup_dir"]
+    created = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    manifest = {
+        "name": f"harbor-{created}-{plan.upgrade_from}",
+        "created": created,
+        "hostname": plan.config["harbor_hostname"],
+        "version": plan.upgrade_from,
+        "data_volume": plan.config["harbor_data_volume"],
+        "database": "pg_dump",
+        "registry": False,
+        "reason": f"before the upgrade to {plan.version}",
+    }
+    return harbor.upgrade(
+        name=f"Upgrade Harbor {plan.upgrade_from} -> {plan.version}: back up to {backup_dir}/{manifest['name']}, "
+        f"stop, point {plan.install_dir} to {plan.release}, migrate harbor.yml with prepare {plan.version}, "
+        f"install.sh, check health and the data; on failure {plan.upgrade_from} comes back with that backup",
+        from_version=plan.upgrade_from,
+        to_version=plan.version,
+        install_dir=plan.install_dir,
+        backup_manifest=manifest,
+        backup_dir=backup_dir,
+        data_volume=plan.config["harbor_data_volume"],
+        url=plan.local_url,
+        trivy=plan.config["harbor_with_trivy"],
+        timeout=plan.config["harbor_health_timeout"],
+        log_dir=plan.config["harbor_log_location"],
+        keep_backups=plan.config["harbor_backup_keep"],
+        keep_releases=plan.config["harbor_releases_keep"],
+        lock_holder=plan.lock_holder,
+        _env={"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT},
     )
 
 

@@ -216,3 +216,40 @@ def lab_check_report(output):
 def changed_count(result):
     """Operations that changed something, from a `pyinfra --json -y` run's stdout."""
     return json.loads(result.stdout)["results"]["totals"]["success"]
+
+
+def harbor_content(lab, harbor_server, tag):
+    """A project ``<tag>`` with a robot ``puller`` (by the configure deploy), and an image
+    pushed to it from the first docker client (trust and login by the client deploy on
+    the first two, as admin)."""
+    project = tag
+    data = {"harbor_projects": [{"name": project}], "harbor_robots": [{"name": "puller", "project": project}]}
+    args = [a for key, value in data.items() for a in ("--data", f"{key}={json.dumps(value)}")]
+    run_pyinfra("-y", "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args)
+    clients = [h for h in lab["hosts"] if h["group"] == "docker_clients"][:2]
+    client_args = [
+        a for key, value in client_data(harbor_server).items() for a in ("--data", f"{key}={json.dumps(value)}")
+    ]
+    env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"]().reveal()}
+    limits = [a for h in clients for a in ("--limit", h["name"])]
+    run_pyinfra("-y", "inventories/lab.py", "deploys/client.py", *limits, *client_args, env=env)
+    reference = f"{harbor_server['registry']}/{project}/app:1"
+    output = host_exec(
+        clients[0]["container"],
+        f"head -c 2000000 /dev/urandom > /tmp/{tag}.bin && tar -C /tmp -cf - {tag}.bin | docker import - {reference} "
+        f">/dev/null && docker push {reference}",
+    )
+    return {
+        "project": project,
+        "robot": f"{project}+puller",
+        "reference": reference,
+        "digest": next(word for word in output.split() if word.startswith("sha256:")),
+        "puller": clients[1]["container"],
+    }
+
+
+def pulled_digest(container, reference):
+    """The digest ``container`` pulls for ``reference``."""
+    host_exec(container, f"docker rmi -f {reference} >/dev/null 2>&1; docker pull -q {reference} >/dev/null")
+    digests = json.loads(host_exec(container, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {reference}"))
+    return next(d.split("@", 1)[1] for d in digests if d.startswith(reference.rsplit(":", 1)[0] + "@"))

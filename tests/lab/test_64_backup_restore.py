@@ -22,7 +22,7 @@ from harbor_deploy.lib.resources import AdminAccess
 from harbor_deploy.lib.secrets import SecretStore
 from lab import labctl
 from lab.labctl import PREFIX
-from tests.lab.conftest import changed_count, client_data, host_exec, run_pyinfra
+from tests.lab.conftest import changed_count, harbor_content, host_exec, pulled_digest, run_pyinfra
 
 SERVER = f"{PREFIX}-harbor-1"
 LIMIT = ("--limit", "harbor-1")
@@ -38,32 +38,8 @@ def admin(harbor_server):
 
 @pytest.fixture(scope="module")
 def content(lab, harbor_server, tmp_path_factory):
-    """A project with a robot (by the configure deploy) and an image pushed from client-1."""
-    tag = uuid.uuid4().hex[:6]
-    project = f"bk-{tag}"
-    data = {"harbor_projects": [{"name": project}], "harbor_robots": [{"name": "puller", "project": project}]}
-    args = [a for key, value in data.items() for a in ("--data", f"{key}={json.dumps(value)}")]
-    run_pyinfra("-y", "inventories/lab.py", "deploys/configure.py", *LIMIT, *args)
-    clients = [h for h in lab["hosts"] if h["group"] == "docker_clients"][:2]
-    client_args = [
-        a for key, value in client_data(harbor_server).items() for a in ("--data", f"{key}={json.dumps(value)}")
-    ]
-    env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"]().reveal()}
-    limits = [a for h in clients for a in ("--limit", h["name"])]
-    run_pyinfra("-y", "inventories/lab.py", "deploys/client.py", *limits, *client_args, env=env)
-    reference = f"{harbor_server['registry']}/{project}/app:1"
-    output = host_exec(
-        clients[0]["container"],
-        f"head -c 2000000 /dev/urandom > /tmp/{tag}.bin && tar -C /tmp -cf - {tag}.bin | docker import - {reference} "
-        f">/dev/null && docker push {reference}",
-    )
-    digest = next(word for word in output.split() if word.startswith("sha256:"))
-    yield {
-        "project": project,
-        "robot": f"{project}+puller",
-        "reference": reference,
-        "digest": digest,
-        "puller": clients[1]["container"],
+    return {
+        **harbor_content(lab, harbor_server, f"bk-{uuid.uuid4().hex[:6]}"),
         "fetch_dir": tmp_path_factory.mktemp("backups"),
     }
 
@@ -125,11 +101,7 @@ def test_a_new_server_gets_everything_back_from_the_controllers_copy(lab, harbor
     assert client.get(f"/projects/{content['project']}", "project")["name"] == content["project"]
     robot = client.with_credentials(f"robot${content['robot']}", store.read(f"robots/{content['robot']}"))
     assert robot.get(f"/projects/{content['project']}", "project")["name"] == content["project"]
-    host_exec(content["puller"], f"docker pull -q {content['reference']} >/dev/null")
-    pulled = host_exec(
-        content["puller"], f"docker image inspect --format '{{{{json .RepoDigests}}}}' {content['reference']}"
-    )
-    assert f"@{content['digest']}" in pulled
+    assert pulled_digest(content["puller"], content["reference"]) == content["digest"]
     assert changed_count(run_pyinfra("-y", "--json", "inventories/lab.py", "deploys/server.py", *LIMIT)) == 0
 
 
