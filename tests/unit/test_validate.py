@@ -568,3 +568,17 @@ def test_relative_controller_paths_are_taken_from_the_inventory_folder(tmp_path)
     assert data["harbor_installer_file"] == str(tmp_path / "files" / "harbor.tgz")
     assert data["harbor_tls_chain"] == "/abs/chain.pem"
     assert "harbor_client_ca_file" not in data  # None stays unset
+
+
+def test_upgrades_go_forward_at_most_two_minor_versions_at_a_time():
+    assert validate.upgrade_problem("v2.11.2", "v2.13.1") is None
+    assert validate.upgrade_problem("v2.13.1", "v2.13.2") is None
+    assert validate.upgrade_problem("v2.11.2", "v2.14.0") == (
+        "v2.11.2 -> v2.14.0 skips more than 2 minor versions: upgrade in steps, v2.11 -> v2.13 -> v2.14.0 "
+        "(set harbor_version to each in turn)"
+    )
+    assert "v2.8 -> v2.10 -> v2.12 -> v2.13.1" in validate.upgrade_problem("v2.8.4", "v2.13.1")
+    assert validate.upgrade_problem("v2.13.1", "v2.11.2").startswith(
+        "v2.11.2 is older than the running Harbor v2.13.1: downgrades are refused"
+    )
+    assert "changes the major version" in validate.upgrade_problem("v2.13.1", "v3.0.0")
