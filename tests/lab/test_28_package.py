@@ -5,6 +5,7 @@ the packaged deploys and runs them against the lab's Harbor server: converged, s
 nothing changes, and the status is reported."""
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -34,6 +35,14 @@ def run(*args, **kwargs):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     place = tmp_path_factory.mktemp("package")
+    # Built from a copy of the checkout's files: setuptools reuses a build/ directory
+    # whose files are not older than the sources, which would package stale ones.
+    source = place / "source"
+    listed = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).stdout.splitlines()
+    for name in listed:
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     run(
         sys.executable,
         "-m",
@@ -44,7 +53,7 @@ def installed(tmp_path_factory):
         "--no-build-isolation",
         "-w",
         str(place / "dist"),
-        str(ROOT),
+        str(source),
     )
     [wheel] = (place / "dist").glob("harbor_deploy-*.whl")
     run(sys.executable, "-m", "venv", str(place / "venv"))

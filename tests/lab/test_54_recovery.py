@@ -116,26 +116,27 @@ def test_an_unhealthy_harbor_fails_the_run_by_name_and_the_next_run_recovers(ins
 
 
 @pytest.fixture
-def one_bad_client(lab, tmp_path):
-    """An inventory where only the first client's daemon.json gains a key dockerd refuses."""
+def one_bad_client(lab, harbor_server, tmp_path):
+    """An inventory of every client logging in as admin (HARBOR_CLIENT_PASSWORD), where
+    only the first one's daemon.json gains a key dockerd refuses."""
     first = next(h["name"] for h in lab["hosts"] if h["group"] == "docker_clients")
     inventory = tmp_path / "inventory.py"
     inventory.write_text(
         "import runpy\n"
         f"_lab = runpy.run_path({str(ROOT / 'inventories' / 'lab.py')!r})\n"
         "harbor_servers = _lab['harbor_servers']\n"
-        "docker_clients = [(name, {**data, 'harbor_client_daemon_extra': {'no-such-directive': True}}"
-        f" if name == {first!r} else data) for name, data in _lab['docker_clients']]\n"
+        f"_bad = {{'harbor_client_daemon_extra': {{'no-such-directive': True}}}}\n"
+        "docker_clients = [(name, {**data, 'harbor_client_username': 'admin', "
+        f"**(_bad if name == {first!r} else {{}})}}) for name, data in _lab['docker_clients']]\n"
     )
-    return first, f"{PREFIX}-{first}", inventory
+    env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"]().reveal()}
+    return first, f"{PREFIX}-{first}", inventory, env
 
 
 def test_a_dockerd_that_does_not_come_back_is_rolled_back_and_fails_only_its_host(installed, one_bad_client):
-    name, container, inventory = one_bad_client
+    name, container, inventory, env = one_bad_client
     before = host_exec(container, "cat /etc/docker/daemon.json 2>/dev/null || echo MISSING")
-    result = subprocess.run(
-        [PYINFRA, "-y", str(inventory), "deploys/client.py"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    result = run_pyinfra("-y", str(inventory), "deploys/client.py", check=False, env=env)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "docker did not come back with the new /etc/docker/daemon.json" in output

@@ -1,1 +1,0 @@
-"""Custom pyinfra facts for harbor-deploy (one remote round trip each)."""

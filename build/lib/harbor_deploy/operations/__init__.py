@@ -1,1 +1,0 @@
-"""Custom pyinfra operations for harbor-deploy."""
