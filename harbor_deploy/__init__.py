@@ -16,6 +16,7 @@ PACKAGED_DEPLOYS = (
     "harbor_configure",
     "harbor_logs",
     "harbor_restore",
+    "harbor_rollback",
     "harbor_server",
     "harbor_status",
     "harbor_uninstall",

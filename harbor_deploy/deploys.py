@@ -139,6 +139,20 @@ def harbor_restore(**data):
     backup.restore(plan)
 
 
+@deploy("Harbor rollback")
+def harbor_rollback(**data):
+    """
+    Undo the last upgrade: the previous release (kept beside the running one) back in
+    use with the database and secret dir of the backup the upgrade took first,
+    verified healthy. What changed in Harbor since that backup is lost. Set
+    ``harbor_version`` back in the inventory afterwards.
+
+    + data: ``harbor_*`` keys overriding the host's data
+    """
+    plan = backup.plan_rollback(data)  # finds the previous release and its backup: no change yet
+    backup.rollback(plan)
+
+
 @deploy("Harbor uninstall")
 def harbor_uninstall(**data):
     """
@@ -265,6 +279,7 @@ __all__ = [
     "harbor_configure",
     "harbor_logs",
     "harbor_restore",
+    "harbor_rollback",
     "harbor_server",
     "harbor_status",
     "harbor_uninstall",

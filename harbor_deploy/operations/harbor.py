@@ -375,19 +375,25 @@ counts() {{
 }}
 """
 
-UPGRADE_SCRIPT = """
+# Shared by an upgrade (on failure) and a rollback: the release ``$from`` back in use
+# with the data of the backup taken before the upgrade to ``$to``.
+PUT_BACK_SCRIPT = """
 set -u
 link={link}; from={from_release}; to={to_release}
 healthy() {{ ( {wait} ) >&2; }}
+put_back() {{
+  [ -f "$to/docker-compose.yml" ] && docker compose -p {project} -f "$to/docker-compose.yml" down --remove-orphans >&2
+  ln -sfn "$from" "$link" || return 1
+  ( {restore} ) >&2 || {{ echo "restoring {backup} failed: restore it with deploys/restore.py" >&2; return 1; }}
+  healthy || {{ echo "Harbor {from_version} is not healthy after the restore" >&2; return 1; }}
+}}
+"""
+
+UPGRADE_SCRIPT = """
 {counts}
 rollback() {{
   echo "upgrade {from_version} -> {to_version} failed: $1; rolling back to {from_version}" >&2
-  [ -f "$to/docker-compose.yml" ] && docker compose -p {project} -f "$to/docker-compose.yml" down --remove-orphans >&2
-  ln -sfn "$from" "$link"
-  if ! ( {restore} ) >&2; then
-    echo "rollback: restoring {backup} failed: restore it with deploys/restore.py" >&2; exit 1
-  fi
-  if ! healthy; then echo "rollback: Harbor {from_version} is not healthy after the restore" >&2; exit 1; fi
+  put_back || exit 1
   echo "Harbor {from_version} is back, healthy, with the data of {backup}; the upgrade failed: $1" >&2
   exit 1
 }}
@@ -398,7 +404,7 @@ systemctl stop harbor.service || rollback "stopping Harbor {from_version}"
 ln -sfn "$to" "$link" || rollback "switching $link to $to"
 docker load -q -i "$to"/harbor.{to_version}.tar.gz >&2 || rollback "loading the images of {to_version}"
 cp "$from/harbor.yml" "$to/harbor.yml.migrated" || rollback "copying harbor.yml"
-docker run --rm -v /:/hostfs goharbor/prepare:{to_version} migrate -i "$to/harbor.yml.migrated" >&2 \
+docker run --rm -v /:/hostfs goharbor/prepare:{to_version} migrate -i "$to/harbor.yml.migrated" >&2 \\
   || rollback "migrating harbor.yml with prepare {to_version}"
 ( cd "$to" && TERM=xterm ./install.sh {trivy} ) >&2 || rollback "install.sh of {to_version}"
 systemctl start harbor.service || rollback "starting harbor.service on {to_version}"
@@ -408,6 +414,25 @@ after=$(counts) || rollback "counting the data after the upgrade"
 ls -1d {link}-v* 2>/dev/null | grep -v '[.]partial$' | sort -V | head -n -{keep_releases} | xargs -r rm -rf
 echo "upgraded {from_version} -> {to_version} ($after); backup {backup_dir}/{backup}" >&2
 """
+
+
+def _put_back(link, from_version, to_version, backup_manifest, backup_dir, data_volume, url, trivy, timeout, log_dir):
+    """``PUT_BACK_SCRIPT`` for the releases of ``from_version`` and ``to_version`` beside ``link``."""
+    return PUT_BACK_SCRIPT.format(
+        link=shlex.quote(link),
+        from_release=shlex.quote(f"{link}-{from_version}"),
+        to_release=shlex.quote(f"{link}-{to_version}"),
+        from_version=from_version,
+        project=COMPOSE_PROJECT,
+        wait=WAIT_SCRIPT.format(
+            timeout=int(timeout),
+            project=COMPOSE_PROJECT,
+            url=shlex.quote(url.rstrip("/")),
+            log_dir=shlex.quote(log_dir),
+        ),
+        restore=restore_command(backup_manifest, backup_dir, data_volume, link, trivy),
+        backup=backup_manifest["name"],
+    )
 
 
 @operation(is_idempotent=False)
@@ -458,30 +483,69 @@ def upgrade(
         )
     """
     link = install_dir.rstrip("/")
-    from_release, to_release = (f"{link}-{version}" for version in (from_version, to_version))
-    wait = WAIT_SCRIPT.format(
-        timeout=int(timeout), project=COMPOSE_PROJECT, url=shlex.quote(url.rstrip("/")), log_dir=shlex.quote(log_dir)
-    )
-    flag = "--with-trivy" if trivy else ""
-    script = UPGRADE_SCRIPT.format(
+    script = _put_back(
+        link, from_version, to_version, backup_manifest, backup_dir, data_volume, url, trivy, timeout, log_dir
+    ) + UPGRADE_SCRIPT.format(
         link=shlex.quote(link),
-        from_release=shlex.quote(from_release),
-        to_release=shlex.quote(to_release),
         from_version=from_version,
         to_version=to_version,
-        project=COMPOSE_PROJECT,
-        wait=wait,
         counts=DATA_COUNT_SCRIPT.format(
             db=HARBOR_DB_CONTAINER, database=HARBOR_DATABASE, volume=shlex.quote(data_volume)
         ),
-        restore=restore_command(backup_manifest, backup_dir, data_volume, link, trivy),
         backup=backup_manifest["name"],
         backup_dir=backup_dir,
         backup_command=backup_command(
-            backup_manifest, backup_dir, data_volume, from_release, "/etc/harbor/tls", keep_backups
+            backup_manifest, backup_dir, data_volume, f"{link}-{from_version}", "/etc/harbor/tls", keep_backups
         ),
-        trivy=flag,
+        trivy="--with-trivy" if trivy else "",
         keep_releases=int(keep_releases),
         db=HARBOR_DB_CONTAINER,
+    )
+    yield guarded(lock_holder, StringCommand("bash", "-c", shlex.quote(script)))
+
+
+@operation(is_idempotent=False)
+def rollback(
+    from_version,
+    to_version,
+    install_dir,
+    backup_manifest,
+    backup_dir,
+    data_volume,
+    url,
+    trivy=True,
+    timeout=300,
+    log_dir="/var/log/harbor",
+    lock_holder=None,
+):
+    """
+    Undo an upgrade that succeeded: the release of ``from_version`` (kept beside the
+    running ``to_version``) back in use with the database and secret dir of the backup
+    the upgrade took first (``backup_manifest``), verified healthy. What changed in
+    Harbor since that backup is lost: the operation's name says so.
+
+    + from_version / to_version: the previous release and the running one
+    + install_dir: the symlink naming the release in use
+    + backup_manifest: the manifest of the backup taken before the upgrade
+    + backup_dir / data_volume / url / trivy / timeout / log_dir: as ``upgrade``
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    **Example:**
+
+    .. code:: python
+
+        harbor.rollback(
+            name="Roll back to v2.13.1",
+            from_version="v2.13.1", to_version="v2.14.0", install_dir="/usr/local/harbor",
+            backup_manifest=manifest, backup_dir="/var/backups/harbor-deploy", data_volume="/data",
+            url="https://127.0.0.1:8443",
+        )
+    """
+    link = install_dir.rstrip("/")
+    script = _put_back(
+        link, from_version, to_version, backup_manifest, backup_dir, data_volume, url, trivy, timeout, log_dir
+    ) + (
+        f"put_back || exit 1\n"
+        f'echo "Harbor {from_version} is back, healthy, with the data of {backup_manifest["name"]}" >&2\n'
     )
     yield guarded(lock_holder, StringCommand("bash", "-c", shlex.quote(script)))

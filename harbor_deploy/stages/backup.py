@@ -195,3 +195,65 @@ def restore(plan):
         timeout=plan.config["harbor_health_timeout"],
         log_dir=plan.config["harbor_log_location"],
     )
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    config: dict
+    running: str
+    previous: str
+    manifest: dict
+    lock_holder: str
+
+
+def plan_rollback(overrides=None):
+    """The release kept before the running one, and the backup its upgrade took."""
+    config = _config(overrides)
+    install_dir = config["harbor_install_dir"].rstrip("/")
+    installation = host.get_fact(HarborInstallation, install_dir=install_dir)
+    running = installation["running_version"]
+    if running is None:
+        raise DeployError(f"{host.name}: no running Harbor to roll back")
+    kept = [release.removeprefix(f"{install_dir}-") for release in installation["releases"]]
+    older = sorted((v for v in kept if version_key(v) < version_key(running)), key=version_key)
+    if not older:
+        raise DeployError(
+            f"{host.name}: no release older than {running} is kept beside {install_dir}: nothing to roll back to"
+        )
+    previous = older[-1]
+    backups = host.get_fact(HarborBackups, backup_dir=config["harbor_backup_dir"])
+    before_upgrade = sorted(
+        name
+        for name, manifest in backups.items()
+        if manifest.get("version") == previous and manifest.get("reason") == f"before the upgrade to {running}"
+    )
+    if not before_upgrade:
+        raise DeployError(
+            f"{host.name}: no backup taken before the upgrade {previous} -> {running} in {config['harbor_backup_dir']}"
+        )
+    return RollbackPlan(
+        config, running, previous, backups[before_upgrade[-1]], server_stages.lock_holder("harbor_rollback")
+    )
+
+
+@deploy("Roll back the last upgrade")
+def rollback(plan):
+    harbor.rollback(
+        name=f"Roll back Harbor {plan.running} -> {plan.previous} with the data of {plan.manifest['name']} "
+        f"(what changed since is lost)",
+        from_version=plan.previous,
+        to_version=plan.running,
+        install_dir=plan.config["harbor_install_dir"],
+        backup_manifest=plan.manifest,
+        backup_dir=plan.config["harbor_backup_dir"],
+        data_volume=plan.config["harbor_data_volume"],
+        url=served_url(plan.config, "127.0.0.1"),
+        trivy=plan.config["harbor_with_trivy"],
+        timeout=plan.config["harbor_health_timeout"],
+        log_dir=plan.config["harbor_log_location"],
+        lock_holder=plan.lock_holder,
+        _env={"TERM": "xterm"},
+    )
+    logger.info(
+        f"[{host.name}] set harbor_version to {plan.previous} in the inventory, or the next server run upgrades again"
+    )

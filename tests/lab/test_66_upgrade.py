@@ -7,7 +7,8 @@
 - a downgrade back to v2.11.2 is refused, nothing changes;
 - v2.13.1 -> v2.14.0 with the stand-in's migration failing half-way (its lab switch):
   v2.13.1 comes back healthy with its data, the run fails naming the migration step;
-- then v2.13.1 -> v2.14.0 for real.
+- then v2.13.1 -> v2.14.0 for real, and ``deploys/rollback.py`` back to v2.13.1 with
+  its data; the server deploy with v2.13.1 then changes nothing.
 
 harbor-1 is reinstalled with v2.13.1 afterwards, as the other tests expect.
 """
@@ -126,3 +127,14 @@ def test_then_the_upgrade_to_v2_14_succeeds(harbor_server, old_harbor):
     ]
     data_is_there(harbor_server, old_harbor)
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY, "--data", "harbor_version=v2.14.0")) == 0
+
+
+def test_a_rollback_brings_the_previous_release_back_with_its_data(harbor_server, old_harbor):
+    result = run_pyinfra("-y", "inventories/lab.py", "deploys/rollback.py", "--limit", "harbor-1")
+    output = result.stdout + result.stderr
+    assert "Roll back Harbor v2.14.0 -> v2.13.1 with the data of harbor-" in output
+    assert "set harbor_version to v2.13.1 in the inventory" in output
+    assert running_version() == "v2.13.1"
+    assert host_exec(SERVER, "readlink /usr/local/harbor") == "/usr/local/harbor-v2.13.1"
+    data_is_there(harbor_server, old_harbor)
+    assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
