@@ -493,7 +493,13 @@ def server_files(state, config):
         files[f"{config['harbor_install_dir'].rstrip('/')}/harbor.yml"] = text.encode()
     if state and state["database_initialised"]:
         nonempty.append(f"{config['harbor_data_volume'].rstrip('/')}/database")
-    return {"private": {"files": files, "nonempty": nonempty}, "resources": {"machine": "x86_64"}}
+    # Nothing runs: the version check of an upgrade is test_validate's.
+    installation = {"running_version": None}
+    return {
+        "private": {"files": files, "nonempty": nonempty},
+        "resources": {"machine": "x86_64"},
+        "installation": installation,
+    }
 
 
 def run_plan(data, env, state):
