@@ -80,7 +80,8 @@ def test_harbor_is_back_by_itself_after_the_server_host_restarts(installed, lab)
 
 
 def test_harbor_is_back_by_itself_after_dockerd_is_killed(installed):
-    host_exec(SERVER, "kill -9 $(cat /run/docker.pid)")
+    # The lab host's own dockerd, by its unit inside that host: a crash, as systemd sees one.
+    host_exec(SERVER, "systemctl kill --kill-whom=main --signal=SIGKILL docker.service")
     took = seconds_until_healthy()
     print(f"dockerd killed: Harbor healthy again after {took:.0f}s")
     assert host_exec(SERVER, "systemctl is-active docker.service") == "active"
