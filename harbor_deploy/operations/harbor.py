@@ -15,6 +15,7 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
 from harbor_deploy.facts.host import FreeSpace
+from harbor_deploy.lib.defaults import SERVER_TLS_DIR
 from harbor_deploy.operations.deploy_lock import guarded
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING
@@ -196,6 +197,16 @@ done
 """
 
 
+def wait_script(url, timeout, log_dir):
+    """``WAIT_SCRIPT`` for Harbor at ``url`` (as seen from the server)."""
+    return WAIT_SCRIPT.format(
+        timeout=int(timeout),
+        project=COMPOSE_PROJECT,
+        url=shlex.quote(url.rstrip("/")),
+        log_dir=shlex.quote(log_dir.rstrip("/")),
+    )
+
+
 @operation(is_idempotent=False)
 def wait_healthy(url, timeout=300, log_dir="/var/log/harbor"):
     """
@@ -217,13 +228,7 @@ def wait_healthy(url, timeout=300, log_dir="/var/log/harbor"):
             _if=install.did_change,
         )
     """
-    script = WAIT_SCRIPT.format(
-        timeout=int(timeout),
-        project=COMPOSE_PROJECT,
-        url=shlex.quote(url.rstrip("/")),
-        log_dir=shlex.quote(log_dir.rstrip("/")),
-    )
-    yield StringCommand("bash", "-c", shlex.quote(script))
+    yield StringCommand("bash", "-c", shlex.quote(wait_script(url, timeout, log_dir)))
 
 
 # The database Harbor's core uses in its harbor-db container (as Harbor's initdb makes it).
@@ -424,12 +429,7 @@ def _put_back(link, from_version, to_version, backup_manifest, backup_dir, data_
         to_release=shlex.quote(f"{link}-{to_version}"),
         from_version=from_version,
         project=COMPOSE_PROJECT,
-        wait=WAIT_SCRIPT.format(
-            timeout=int(timeout),
-            project=COMPOSE_PROJECT,
-            url=shlex.quote(url.rstrip("/")),
-            log_dir=shlex.quote(log_dir),
-        ),
+        wait=wait_script(url, timeout, log_dir),
         restore=restore_command(backup_manifest, backup_dir, data_volume, link, trivy),
         backup=backup_manifest["name"],
     )
@@ -495,7 +495,7 @@ def upgrade(
         backup=backup_manifest["name"],
         backup_dir=backup_dir,
         backup_command=backup_command(
-            backup_manifest, backup_dir, data_volume, f"{link}-{from_version}", "/etc/harbor/tls", keep_backups
+            backup_manifest, backup_dir, data_volume, f"{link}-{from_version}", SERVER_TLS_DIR, keep_backups
         ),
         trivy="--with-trivy" if trivy else "",
         keep_releases=int(keep_releases),
