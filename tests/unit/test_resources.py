@@ -3,6 +3,7 @@ core from scratch, re-run without changes, one quota update, admin password rota
 robot secrets stored 0600 and never printed. Every request body is validated against
 the v2.13.1 swagger spec."""
 
+import contextlib
 import json
 import logging
 
@@ -334,18 +335,24 @@ def test_admin_password_rotation_refuses_the_old_one(harbor, access, store):
     assert access.plan_rotation() == []
 
 
-def test_a_rotation_whose_answer_was_lost_leaves_the_new_password_working(harbor, access, store, monkeypatch):
-    [rotation] = access.plan_rotation()
-    sent = HarborClient.put
+@contextlib.contextmanager
+def answers_lost(monkeypatch, method):
+    """``HarborClient.<method>`` requests reach Harbor, their answers never come back."""
+    sent = getattr(HarborClient, method)
 
     def answer_lost(self, path, resource, json):
-        sent(self, path, resource, json)  # Harbor changes the password; the answer never arrives
-        raise ApiError("PUT", resource, None, "ConnectionError: connection reset")
+        sent(self, path, resource, json)
+        raise ApiError(method.upper(), resource, None, "ConnectionError: connection reset")
 
-    monkeypatch.setattr(HarborClient, "put", answer_lost)
-    with pytest.raises(ApiError):
-        rotation.apply()
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(HarborClient, method, answer_lost)
+        yield
+
+
+def test_a_rotation_whose_answer_was_lost_leaves_the_new_password_working(harbor, access, store, monkeypatch):
+    [rotation] = access.plan_rotation()
+    with answers_lost(monkeypatch, "put"), pytest.raises(ApiError):
+        rotation.apply()  # Harbor changes the password; the answer never arrives
     assert access.plan_rotation() == []
     assert access.client().session.auth.password.reveal() == store.path("admin_password_managed").read_text()
 
@@ -382,16 +389,8 @@ def test_a_robot_whose_creation_went_unanswered_gets_a_new_secret(access, store,
     store.path("robots/ci+jenkins").unlink()
     resources.robots.plan_robots(client, [{**spec, "state": "absent"}], store)[0].apply()
     [create] = resources.robots.plan_robots(client, [spec], store)
-    lost = HarborClient.post
-
-    def answer_lost(self, path, resource, json):
-        lost(self, path, resource, json)  # Harbor creates the robot; the answer never arrives
-        raise ApiError("POST", resource, None, "ConnectionError: connection reset")
-
-    monkeypatch.setattr(HarborClient, "post", answer_lost)
-    with pytest.raises(ApiError):
-        create.apply()
-    monkeypatch.undo()
+    with answers_lost(monkeypatch, "post"), pytest.raises(ApiError):
+        create.apply()  # Harbor creates the robot; the answer never arrives
     assert not store.path("robots/ci+jenkins").exists()
     [refresh] = resources.robots.plan_robots(client, [spec], store)
     assert str(refresh) == "refresh robot ci+jenkins (secret)"
