@@ -67,6 +67,56 @@ def upgrade_problem(running, target):
     )
 
 
+def adoption_problems(install_dir, harbor_yml_text, installed, target, config):
+    """Why the Harbor installed by hand in the plain directory ``install_dir`` can't be
+    adopted as it is, as ``(key, why)``: its release ``installed`` (from the bundle in
+    it) must be ``target``, and what holds its data and what its clients trust must be
+    what the inventory says, or adopting would hide its data or break its clients."""
+    found = yaml.safe_load(harbor_yml_text) if harbor_yml_text else None
+    if not isinstance(found, dict):
+        yield "harbor_install_dir", f"{install_dir}/harbor.yml is missing or not YAML: there is nothing to adopt from"
+        return
+    if installed is None:
+        yield "harbor_install_dir", f"{install_dir} holds no harbor.v*.tar.gz, so its release is unknown"
+    elif installed != target:
+        yield (
+            "harbor_version",
+            f"{install_dir} holds Harbor {installed}, installed by hand: set harbor_version to {installed} to "
+            f"adopt it as it is, then to {target} to upgrade it",
+        )
+    data_volume = str(found.get("data_volume", "")).rstrip("/")
+    if data_volume != config["harbor_data_volume"].rstrip("/"):
+        yield "harbor_data_volume", f"is not {data_volume or 'set'}, where {install_dir}/harbor.yml keeps Harbor's data"
+    database = found.get("external_database")
+    database = database.get("harbor") if isinstance(database, dict) else None
+    for key, section, value in (
+        ("harbor_external_database", "external_database", database),
+        ("harbor_external_redis", "external_redis", found.get("external_redis")),
+        ("harbor_storage_service", "storage_service", found.get("storage_service")),
+    ):
+        if _backing(value) != _backing(config[key]):
+            yield key, f"must say what {install_dir}/harbor.yml's {section} says: Harbor's data is there"
+    https = found.get("https")
+    if isinstance(https, dict) and config["harbor_tls_mode"] != "provided":
+        yield (
+            "harbor_tls_mode",
+            f"{install_dir}/harbor.yml serves HTTPS with {https.get('certificate')} and {https.get('private_key')}, "
+            "which its clients trust: copy both to the controller and set harbor_tls_mode: provided, "
+            "harbor_tls_certificate, harbor_tls_private_key (and harbor_tls_chain: the CA the clients trust); "
+            "another mode can follow once adopted (then run deploys/client.py)",
+        )
+
+
+def _backing(section):
+    """Where a harbor.yml section or its inventory key puts data: the database or Redis
+    host, or the storage driver; None for Harbor's own."""
+    if not isinstance(section, dict) or not section:
+        return None
+    if "host" in section:
+        return str(section["host"])
+    return sorted(name for name in section if name not in STORAGE_OPTIONS)
+
+
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 PURGE_HOURS_RE = re.compile(r"^(\d+)h$")
 DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)

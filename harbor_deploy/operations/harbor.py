@@ -16,9 +16,13 @@ from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
 from harbor_deploy.facts.host import FreeSpace
 from harbor_deploy.lib.defaults import SERVER_TLS_DIR
+from harbor_deploy.lib.defaults import release_dir as versioned_release_dir
 from harbor_deploy.operations.deploy_lock import guarded
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING
+
+# The hand-written harbor.yml of an adopted Harbor, kept beside the rendered one.
+HAND_CONFIG_SUFFIX = ".before-harbor-deploy"
 
 
 def checksum_record(name, sha256):
@@ -58,6 +62,12 @@ def installer_bundle(
     + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
       changing anything
 
+    A plain directory ``install_dir`` holding this very release (a Harbor installed by
+    hand) is adopted instead of unpacking: its ``harbor.yml`` is copied to
+    ``harbor.yml.before-harbor-deploy``, then it moves to ``release_dir`` and
+    ``install_dir`` becomes the symlink; its running containers are not restarted.
+    Any other file or directory there fails the host, untouched.
+
     Before anything changes, the host fails (alone) when the upload or the unpack
     would not fit: the message names the path, the space needed and the space free.
 
@@ -84,8 +94,17 @@ def installer_bundle(
     if installation is None:
         installation = host.get_fact(HarborInstallation, install_dir=install_dir)
     kind = known_files.get(install_dir, {}).get("type")
-    if kind not in (None, "link"):
+    # A Harbor installed by hand: the plain directory holding this very release.
+    by_hand = (
+        kind == "directory"
+        and installation["bundle_version"] is not None
+        and versioned_release_dir(install_dir, installation["bundle_version"]) == release_dir
+    )
+    if kind not in (None, "link") and not by_hand:
         yield fail_host(f"{install_dir} is a {kind}, not the symlink harbor-deploy keeps to a release: left as is")
+        return
+    if by_hand and release_dir in installation["releases"]:
+        yield fail_host(f"{install_dir} (a Harbor installed by hand) and {release_dir} both exist: left as is")
         return
     name = Path(src).name
     bundle = posixpath.join(cache_dir, name)
@@ -94,7 +113,7 @@ def installer_bundle(
     kept = known_files.get(bundle, {}).get("size") == size and (
         known_files.get(f"{bundle}.sha256", {}).get("sha256") == hashlib.sha256(record.encode()).hexdigest()
     )
-    unpacked = release_dir in installation["releases"]
+    unpacked = release_dir in installation["releases"] or by_hand
     if space is None:
         space = host.get_fact(FreeSpace, paths=(cache_dir, posixpath.dirname(release_dir)))
     short = _short_of_space(
@@ -126,6 +145,17 @@ def installer_bundle(
             "&&", "rmdir", QuoteString(staging),
         )  # fmt: skip
 
+    if by_hand:
+        hand_config = shlex.quote(f"{install_dir}/harbor.yml")
+        release, link = shlex.quote(release_dir), shlex.quote(install_dir)
+        # Running containers keep their bind mounts across the move; the link is back
+        # before anything resolves the old path again.
+        yield guarded(
+            lock_holder,
+            f"cp -p {hand_config} {hand_config}{HAND_CONFIG_SUFFIX} && chmod 0600 {hand_config}{HAND_CONFIG_SUFFIX} && "
+            f"mv {link} {release} && ln -s {release} {link}",
+        )
+        return
     if unpacked:
         host.noop(f"{release_dir} is unpacked")
     else:

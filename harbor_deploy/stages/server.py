@@ -31,7 +31,7 @@ from harbor_deploy.lib.defaults import (
     release_dir,
 )
 from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
-from harbor_deploy.lib.validate import ConfigError, upgrade_problem, validated
+from harbor_deploy.lib.validate import ConfigError, adoption_problems, upgrade_problem, validated
 from harbor_deploy.operations import firewalld, harbor, secret_file
 from harbor_deploy.operations.deploy_lock import acquire
 from harbor_deploy.operations.secret_file import public
@@ -66,6 +66,8 @@ class ServerPlan:
     lock_holder: str
     # The running version this run upgrades from, or None.
     upgrade_from: str | None = None
+    # install_dir is a plain directory: a Harbor installed by hand, moved to ``release``.
+    adopt: bool = False
 
     @property
     def trivy_flag(self):
@@ -173,6 +175,25 @@ def plan(overrides=None):
         fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
     except installer.InstallerError as error:
         raise DeployError(f"{host.name}: {error}") from None
+    install_dir = config["harbor_install_dir"].rstrip("/")
+    adopt = state["files"].get(install_dir, {}).get("type") == "directory"
+    if adopt:
+        found = state["private"]["files"].get(_harbor_yml_path(config))
+        refused = list(
+            adoption_problems(
+                install_dir,
+                found.decode() if found is not None else None,
+                state["installation"]["bundle_version"],
+                fetched.version,
+                config,
+            )
+        )
+        if refused:
+            raise DeployError(
+                f"{host.name}: Harbor installed by hand in {install_dir}, not adopted: "
+                + "; ".join(f"{key}: {why}" for key, why in refused)
+                + "; nothing was changed"
+            )
     running = state["installation"]["running_version"]
     upgrade_from = running if running and running != fetched.version else None
     if upgrade_from:
@@ -188,10 +209,11 @@ def plan(overrides=None):
         keep_why=keep_why,
         version=fetched.version,
         installer=fetched,
-        install_dir=config["harbor_install_dir"].rstrip("/"),
-        release=release_dir(config["harbor_install_dir"], fetched.version),
+        install_dir=install_dir,
+        release=release_dir(install_dir, fetched.version),
         lock_holder=lock_holder("harbor_server"),
         upgrade_from=upgrade_from,
+        adopt=adopt,
     )
 
 
@@ -252,8 +274,14 @@ def installer_bundle(plan):
     """The verified offline installer on the host (sent only when its recorded
     checksum differs), unpacked into a versioned directory that ``install_dir`` points to."""
     harbor.installer_bundle(
-        name=f"Harbor {plan.version} offline installer in {plan.release}"
-        + ("" if plan.upgrade_from else f", {plan.install_dir} points to it"),
+        name=(
+            f"Adopt the Harbor {plan.version} installed by hand: move {plan.install_dir} to {plan.release} "
+            f"(its harbor.yml kept as harbor.yml{harbor.HAND_CONFIG_SUFFIX}), {plan.install_dir} points to it; "
+            f"offline installer in {REMOTE_CACHE}"
+            if plan.adopt
+            else f"Harbor {plan.version} offline installer in {plan.release}"
+            + ("" if plan.upgrade_from else f", {plan.install_dir} points to it")
+        ),
         src=str(plan.installer.path),
         sha256=plan.installer.sha256,
         cache_dir=REMOTE_CACHE,

@@ -1,8 +1,10 @@
 """Validation collects every problem at once, by key, and never shows a secret."""
 
 import datetime
+from pathlib import Path
 
 import pytest
+import yaml
 
 from harbor_deploy.lib import harbor_yml, tls, validate
 from harbor_deploy.lib.defaults import with_controller_paths
@@ -582,3 +584,45 @@ def test_upgrades_go_forward_at_most_two_minor_versions_at_a_time():
         "v2.11.2 is older than the running Harbor v2.13.1: downgrades are refused"
     )
     assert "changes the major version" in validate.upgrade_problem("v2.13.1", "v3.0.0")
+
+
+# harbor.yml.tmpl edited as the manual guide says: hostname, ports, certificates, passwords.
+HAND_EDITED = (
+    (Path(__file__).resolve().parents[2] / "lab" / "standin" / "upstream" / "harbor.yml.tmpl")
+    .read_text()
+    .replace("hostname: reg.mydomain.com", f"hostname: {HOST}")
+    .replace("  port: 80\n", "  port: 8081\n")
+    .replace("  port: 443\n", "  port: 8443\n")
+    .replace("/your/certificate/path", "/data/cert/harbor.crt")
+    .replace("/your/private/key/path", "/data/cert/harbor.key")
+)
+PROVIDED = {"harbor_tls_mode": "provided"}
+
+
+def _adoption(text=HAND_EDITED, installed="v2.13.1", target="v2.13.1", **data):
+    config = {**validate.defaults(), "harbor_hostname": HOST, **PROVIDED, **data}
+    return dict(validate.adoption_problems("/usr/local/harbor", text, installed, target, config))
+
+
+def test_a_harbor_installed_by_hand_is_adopted_when_its_data_and_certificate_stay_where_they_are():
+    assert _adoption() == {}
+    plain_http = {key: value for key, value in yaml.safe_load(HAND_EDITED).items() if key != "https"}
+    assert _adoption(yaml.safe_dump(plain_http), harbor_tls_mode="generate") == {}
+
+
+def test_adoption_is_refused_naming_the_key_that_would_hide_data_or_break_clients():
+    why = _adoption(installed="v2.11.2")["harbor_version"]
+    assert "holds Harbor v2.11.2" in why and "set harbor_version to v2.11.2" in why and "then to v2.13.1" in why
+    assert "/data" in _adoption(harbor_data_volume="/srv/harbor")["harbor_data_volume"]
+    assert set(_adoption(harbor_external_database={"host": "db"}, harbor_storage_service={"s3": {"bucket": "b"}})) == {
+        "harbor_external_database",
+        "harbor_storage_service",
+    }
+    external = HAND_EDITED + "external_database:\n  harbor:\n    host: db\n    port: 5432\n"
+    assert "harbor_external_database" in _adoption(external)
+    assert _adoption(external, harbor_external_database={"host": "db"}) == {}
+    for mode in ("generate", "http"):
+        why = _adoption(harbor_tls_mode=mode)["harbor_tls_mode"]
+        assert "/data/cert/harbor.crt" in why and "harbor_tls_mode: provided" in why
+    assert set(_adoption(None)) == {"harbor_install_dir"}
+    assert "no harbor.v*.tar.gz" in _adoption(installed=None)["harbor_install_dir"]
