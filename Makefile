@@ -105,4 +105,4 @@ test test-lab test-faults: export LAB_CLIENTS := $(or $(filter-out 1 2 3 4,$(LAB
 demo: export LAB_CLIENTS := $(or $(filter-out 1 2,$(LAB_CLIENTS)),3)
 test: lint
 	$(MAKE) lab-up $(TEST_LAB)
-	$(TEST_LAB) $(PY) -m pytest -q tests/unit tests/lab
+	$(TEST_LAB) $(PY) -m pytest -q --durations=15 tests/unit tests/lab

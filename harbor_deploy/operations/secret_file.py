@@ -5,11 +5,19 @@ kept on the controller, without leaking them.
 
 import hashlib
 import posixpath
+import shlex
 from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.api import (
+    FileDownloadCommand,
+    FileUploadCommand,
+    FunctionCommand,
+    QuoteString,
+    StringCommand,
+    operation,
+)
 from pyinfra.operations.util.files import generate_color_diff
 
 from harbor_deploy.facts.files import FileStates, PrivateFiles
@@ -21,6 +29,12 @@ from harbor_deploy.operations.deploy_lock import guarded
 # go straight into a staging directory that user owns, never through /tmp.
 AS_LOGIN_USER = {"_sudo": False, "_doas": False, "_dzdo": False, "_su_user": None}
 STAGING = ".harbor-deploy-staging"
+# Where large secret files pass between the controller and a host: a 0700 directory in
+# the login user's home (SFTP's starting directory), as the destination or source may
+# sit in a directory only root can enter.
+TRANSFER = ".harbor-deploy-transfer"
+# The login user's home, from a shell run as root through sudo.
+_LOGIN_HOME = 'home=$(getent passwd "${SUDO_USER:-$(id -un)}" | cut -d: -f6)'
 
 
 def public(text):
@@ -130,3 +144,71 @@ def _write_all(directory, files):
     for name, value in files.items():
         text = value.reveal() if isinstance(value, Secret) else value
         write_private_file(directory / name, text if isinstance(text, bytes) else text.encode())
+
+
+@operation(is_idempotent=False)
+def upload(src, dest, mode="0600", lock_holder=None):
+    """
+    Upload the local file ``src`` (a database dump, an archive: too large to hold in
+    memory) to ``dest``, every time, never readable by another user on the way.
+
+    + src: local file path
+    + dest: remote file path (missing directories are created, mode 0700)
+    + mode: octal permissions, applied before the file appears at ``dest``
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    The login user uploads into ``~/.harbor-deploy-transfer`` (0700), under ``--sudo``
+    too; the file is then owned by root, given its mode and moved to ``dest``. Unlike
+    ``files.put`` under sudo, no copy passes through a readable temporary file.
+
+    **Example:**
+
+    .. code:: python
+
+        secret_file.upload(
+            name="Upload the database dump",
+            src="/home/me/harbor-backups/harbor-1/harbor-20261128T000000Z-v2.13.1/registry.pgdump",
+            dest="/var/backups/harbor-deploy/harbor-20261128T000000Z-v2.13.1/registry.pgdump",
+        )
+    """
+    staged = posixpath.join(TRANSFER, posixpath.basename(dest))
+    yield StringCommand(f'mkdir -p "$HOME"/{TRANSFER} && chmod 0700 "$HOME"/{TRANSFER}', **AS_LOGIN_USER)
+    yield FileUploadCommand(src, staged, remote_temp_filename=staged, **AS_LOGIN_USER)
+    yield guarded(
+        lock_holder,
+        f'{_LOGIN_HOME} && staged="$home"/{shlex.quote(staged)} && '
+        f"(umask 077 && mkdir -p {shlex.quote(posixpath.dirname(dest))}) && "
+        f'chown root:root "$staged" && chmod {mode} "$staged" && mv -f "$staged" {shlex.quote(dest)}',
+    )
+
+
+@operation(is_idempotent=False)
+def fetch(src, dest):
+    """
+    Download the remote file ``src`` to the local ``dest``, every time, never readable
+    by another user of the host on the way.
+
+    + src: remote file path, readable by root only (a backup's dump)
+    + dest: local file path (its directory must exist; make it private)
+
+    The file is copied, owned by the login user and mode 0600, into
+    ``~/.harbor-deploy-transfer`` (0700), which that user downloads and removes;
+    ``files.get`` under sudo would copy it to a temporary file anyone can read.
+
+    **Example:**
+
+    .. code:: python
+
+        secret_file.fetch(
+            name="Copy the database dump to the controller",
+            src="/var/backups/harbor-deploy/harbor-20261128T000000Z-v2.13.1/registry.pgdump",
+            dest="/home/me/harbor-backups/harbor-1/harbor-20261128T000000Z-v2.13.1/registry.pgdump",
+        )
+    """
+    staged = posixpath.join(TRANSFER, posixpath.basename(src))
+    yield StringCommand(
+        f'{_LOGIN_HOME} && user="${{SUDO_USER:-$(id -un)}}" && install -d -m 0700 -o "$user" "$home"/{TRANSFER} && '
+        f'install -m 0600 -o "$user" {shlex.quote(src)} "$home"/{shlex.quote(staged)}'
+    )
+    yield FileDownloadCommand(staged, dest, **AS_LOGIN_USER)
+    yield StringCommand(f'rm -f "$HOME"/{shlex.quote(staged)}', **AS_LOGIN_USER)

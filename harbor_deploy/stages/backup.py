@@ -15,14 +15,14 @@ from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import DeployError, deploy
-from pyinfra.operations import files, python
+from pyinfra.operations import python
 
 from harbor_deploy.facts.harbor import HarborBackups, HarborInstallation
 from harbor_deploy.lib.api import served_url
 from harbor_deploy.lib.defaults import SERVER_TLS_DIR
 from harbor_deploy.lib.secrets import ensure_private_dir
 from harbor_deploy.lib.validate import ConfigError, validated, version_key
-from harbor_deploy.operations import harbor
+from harbor_deploy.operations import harbor, secret_file
 from harbor_deploy.stages import server as server_stages
 from harbor_deploy.stages.context import host_data
 
@@ -100,7 +100,7 @@ def fetch(plan):
     python.call(name=f"Controller folder {local} (0700)", function=ensure_private_dir, path=local)
     remote = posixpath.join(plan.config["harbor_backup_dir"], plan.manifest["name"])
     for name in harbor.backup_files(plan.manifest):
-        files.get(name=f"Copy {name} to {local}", src=posixpath.join(remote, name), dest=str(local / name))
+        secret_file.fetch(name=f"Copy {name} to {local}", src=posixpath.join(remote, name), dest=str(local / name))
     python.call(name=f"Keep {local} private", function=_private_files, path=local)
 
 
@@ -173,12 +173,11 @@ def restore(plan):
     remote = posixpath.join(plan.config["harbor_backup_dir"], plan.manifest["name"])
     if plan.upload_from is not None:
         for name in harbor.backup_files(plan.manifest):
-            files.put(
+            secret_file.upload(
                 name=f"Upload {name} of {plan.manifest['name']}",
                 src=str(plan.upload_from / name),
                 dest=posixpath.join(remote, name),
-                mode="600",
-                create_remote_dir=True,
+                lock_holder=plan.lock_holder,
             )
     harbor.restore(
         name=f"Restore {plan.manifest['name']} (Harbor {plan.manifest['version']}) and start Harbor",

@@ -90,8 +90,9 @@ tar -C /tmp -cf - hand.bin | docker import - $ADDR:8443/library/hand:1 >/dev/nul
 docker push $ADDR:8443/library/hand:1
 """
 UNIT_FILE = "/etc/systemd/system/harbor.service"
-# The data volume's files that only Harbor's writes change: image blobs and per-instance secrets.
-DATA_SUMS = "cd /data && find registry secret -type f | sort | xargs sha256sum"
+# The data volume's files that only Harbor's writes change: image blobs and the
+# per-instance secrets (secret/cert holds prepare's copy of the served certificate).
+DATA_SUMS = "cd /data && find registry secret -path secret/cert -prune -o -type f -print | sort | xargs sha256sum"
 
 
 def deploy(place, *flags, data=(), check=True):
@@ -198,7 +199,8 @@ def test_adopted_with_its_certificate_data_and_passwords_in_at_most_one_restart(
         f"docker events --since {since} --until $(date +%s) --filter container=harbor-core --filter event=start "
         "--format '{{.Time}}'",
     )
-    assert len(starts.splitlines()) <= 1, starts
+    # Our harbor.yml differs from the hand-written one: prepare, then the one restart.
+    assert len(starts.splitlines()) == 1, starts
     # The managed layout: the release behind the symlink, the hand-written harbor.yml kept.
     assert host_exec(container, "readlink /usr/local/harbor") == f"/usr/local/harbor-{VERSION}"
     assert host_exec(container, f"stat -c %a /usr/local/harbor-{VERSION}/harbor.yml.before-harbor-deploy") == "600"

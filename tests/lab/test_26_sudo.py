@@ -3,8 +3,10 @@ without a password) and ``opspw`` (sudo with a password), both with ``--sudo`` o
 command line and ``_sudo`` in data, the password in data (``_sudo_password``) or
 answered at pyinfra's prompt (``--use-sudo-password``). A config change uploads
 harbor.yml through the private staging directory as the login user; the client logs
-in; configure and status read. ``opspw``'s login shell is wrapped to log every
-command line sshd hands it: the sudo password is in none of them."""
+in; configure and status read; a backup is copied to the controller, restored from
+that copy (uploaded) and logs fetched, never through a file another user could read.
+``opspw``'s login shell is wrapped to log every command line sshd hands it: the sudo
+password is in none of them."""
 
 import json
 import os
@@ -172,3 +174,45 @@ def test_configure_and_status_as_opspw_answering_the_sudo_prompt(harbor_server, 
     assert configure["totals"]["error"] == 0
     assert sudo_password not in output
     assert not [line for line in sampled() if sudo_password in line]
+
+
+def test_backup_restore_and_logs_as_opspw_never_through_a_readable_copy(
+    harbor_server, as_user, sampled, sudo_password, tmp_path
+):
+    inventory = as_user("opspw", sudo_in_data=True, password_in_data=True)
+    fetch_dir = f"harbor_backup_fetch_dir={tmp_path / 'backups'}"
+    backup = deploy(inventory, "backup.py", "--limit", "harbor-1", "--data", fetch_dir)
+    assert backup["totals"]["error"] == 0
+    [copy] = list((tmp_path / "backups" / "harbor-1").iterdir())
+    subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=copy, check=True)
+    assert all(oct(path.stat().st_mode & 0o777) == "0o600" for path in copy.iterdir())
+    # The server lacks it now: the restore uploads the controller copy.
+    container = harbor_server["container"]
+    host_exec(container, f"rm -rf /var/backups/harbor-deploy/{copy.name}")
+    restore = deploy(
+        inventory,
+        "restore.py",
+        "--limit",
+        "harbor-1",
+        "--data",
+        fetch_dir,
+        "--data",
+        f"harbor_restore_from={copy.name}",
+    )
+    assert restore["totals"]["error"] == 0
+    assert (
+        host_exec(
+            container,
+            f"cd /var/backups/harbor-deploy/{copy.name} && sha256sum -c --quiet SHA256SUMS && "
+            "stat -c %a registry.pgdump",
+        )
+        == "600"
+    )
+    logs = deploy(inventory, "logs.py", "--limit", "harbor-1", "--data", f"harbor_logs_dir={tmp_path / 'logs'}")
+    assert logs["totals"]["error"] == 0
+    assert (tmp_path / "logs" / "harbor-1" / "core.log").stat().st_size > 0
+    lines = sampled()
+    # pyinfra's own transfers under sudo copy through a file anyone can read ("chmod +r").
+    assert not [line for line in lines if "chmod +r" in line or sudo_password in line]
+    assert any(".harbor-deploy-transfer" in line for line in lines)
+    assert host_exec(container, "ls -A ~opspw/.harbor-deploy-transfer") == ""

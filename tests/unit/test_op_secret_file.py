@@ -8,3 +8,7 @@ from pyinfra_testing.operations import make_operation_tests
 SPECS = Path(__file__).resolve().parent.parent / "fixtures" / "operations"
 
 TestSecretFilePut = make_operation_tests("harbor_deploy.operations", "secret_file.put", SPECS / "secret_file.put")
+TestSecretFileUpload = make_operation_tests(
+    "harbor_deploy.operations", "secret_file.upload", SPECS / "secret_file.upload"
+)
+TestSecretFileFetch = make_operation_tests("harbor_deploy.operations", "secret_file.fetch", SPECS / "secret_file.fetch")
