@@ -499,6 +499,7 @@ def server_files(state, config):
         "private": {"files": files, "nonempty": nonempty},
         "resources": {"machine": "x86_64"},
         "installation": installation,
+        "files": {},
     }
 
 
