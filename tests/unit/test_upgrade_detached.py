@@ -4,14 +4,19 @@ the log, as the unit's StandardOutput/StandardError do), and ``UpgradeUnit`` wai
 for a stand-in ``systemctl``'s active unit. (Real cuts against a lab host:
 tests/lab/test_66_upgrade.py.)"""
 
+import logging
 import os
 import stat
 import subprocess
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
+from pyinfra.api import DeployError
 
 from harbor_deploy.facts.harbor import UpgradeUnit
 from harbor_deploy.operations.harbor import detached_command
+from harbor_deploy.stages import server as server_stage
 
 FAKE_SYSTEMD_RUN = """#!/bin/sh
 echo "$@" > "$FAKE_DIR/systemd-run.args"
@@ -95,3 +100,22 @@ def test_the_wait_is_bounded_and_no_log_is_none(tmp_path, fakes):
         "outcome": None,
     }
     assert UpgradeUnit().process([]) == UpgradeUnit.default()
+
+
+def test_a_run_stops_while_the_upgrade_still_runs_and_says_how_a_waited_one_ended(caplog):
+    log = "/var/log/harbor-deploy/upgrade-harbor-20261129T0100Z-v2-to-v3.log"
+    with mock.patch.object(server_stage, "host", SimpleNamespace(name="harbor-1")):
+        with pytest.raises(DeployError) as error:
+            server_stage._after_an_earlier_upgrade({"running": True, "waited": False, "log": log, "outcome": "x"})
+        with caplog.at_level(logging.WARNING):
+            server_stage._after_an_earlier_upgrade(
+                {"running": False, "waited": True, "log": log, "outcome": "upgraded v2 -> v3 (1 projects)"}
+            )
+            server_stage._after_an_earlier_upgrade(UpgradeUnit.default())  # nothing said
+    assert str(error.value).startswith("harbor-1: still running after 1800s: an upgrade started by an earlier")
+    assert "(harbor-deploy-upgrade.service, logging to /var/log/harbor-deploy)" in str(error.value)
+    assert f"nothing was changed here: run again when it has ended (log {log})" in str(error.value)
+    assert [record.getMessage() for record in caplog.records] == [
+        "[harbor-1] waited for the upgrade an earlier run started (harbor-deploy-upgrade.service) to end: "
+        f"upgraded v2 -> v3 (1 projects) (log {log})"
+    ]
