@@ -38,7 +38,7 @@ from tests.lab.conftest import (
     reset_harbor_server,
     run_pyinfra,
 )
-from tests.lab.test_52_faults import cut_the_run_holding_the_lock, lock_taken_by, wait_for
+from tests.lab.test_52_faults import LOCK, lock_taken_by, wait_for
 
 SERVER = f"{PREFIX}-harbor-1"
 DEPLOY = ("inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
@@ -56,8 +56,10 @@ WAITED = f"waited for the upgrade an earlier run started ({UNIT}) to end: "
 
 
 def upgrade_cut(version, reached):
-    """An upgrade to ``version`` whose SSH connection is cut once ``reached`` (a shell
-    test on the host) holds: the run fails, the upgrade's unit goes on. Its output."""
+    """An upgrade to ``version`` whose SSH connection is cut as soon as ``reached`` (a
+    shell test on the host) holds: the run fails, the upgrade's unit goes on. Its
+    output. The host itself polls ``reached`` and kills the session holding the lock,
+    so the cut lands within a few hundredths of a second."""
     run = subprocess.Popen(
         [PYINFRA, "-y", *DEPLOY, "--data", f"harbor_version={version}"],
         cwd=ROOT,
@@ -66,9 +68,13 @@ def upgrade_cut(version, reached):
         text=True,
     )
     try:
-        wait_for(lambda: host_exec(SERVER, f"{reached} && echo reached", check=False) == "reached", reached, 600)
-        assert lock_taken_by(run)
-        cut_the_run_holding_the_lock()
+        wait_for(lambda: lock_taken_by(run), "the run's lock", 600)
+        host_exec(
+            SERVER,
+            f"i=0; until {reached}; do i=$((i + 1)); [ $i -lt 12000 ] || exit 1; sleep 0.05; done; "
+            f"session=$(cat {LOCK}/session); "
+            'case "$(cat /proc/$session/comm)" in sshd*) kill -9 "$session";; *) exit 1;; esac',
+        )
         assert host_exec(SERVER, f"systemctl is-active {UNIT}", check=False) == "active"
         output = run.communicate(timeout=300)[0]
     finally:
@@ -170,7 +176,9 @@ def test_a_failed_migration_brings_the_previous_release_back_with_its_data(harbo
 
 
 def test_then_the_upgrade_to_v2_14_cut_at_install_sh_ends_on_the_host(harbor_server, old_harbor):
-    upgrade_cut("v2.14.0", "test -f /usr/local/harbor-v2.14.0/harbor.yml.migrated")
+    # install.sh's prepare has written the release's compose file (one from the failed
+    # attempt above is older than this run's lock).
+    upgrade_cut("v2.14.0", f"[ /usr/local/harbor-v2.14.0/docker-compose.yml -nt {LOCK}/session ]")
     result = deploy("v2.14.0")  # waits for the unit, then finds v2.14.0 running
     output = result.stdout + result.stderr
     assert f"{WAITED}upgraded v2.13.1 -> v2.14.0 (" in output
