@@ -4,6 +4,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from harbor_deploy.facts.output import SECTION_MARKER, key_values, split_at, split_sections
+from harbor_deploy.lib.defaults import UPGRADE_LOG_DIR, UPGRADE_UNIT, UPGRADE_WAIT_SECONDS
 
 CONTAINER_MARKER = "--- containers"
 # Harbor's compose project: pinned so the name never follows a versioned directory.
@@ -175,3 +176,44 @@ class HarborBackups(FactBase[dict]):
     @staticmethod
     def default():
         return {}
+
+
+class UpgradeUnit(FactBase[dict]):
+    """
+    Waits, at most ``wait`` seconds, while an upgrade started by an earlier run still
+    runs (``unit``, detached from the SSH session that started it), then returns
+    whether it still runs, whether this read waited for it, and the newest upgrade log
+    in ``log_dir`` with its last line: how that upgrade ended.
+
+    .. code:: python
+
+        {
+            "running": False,
+            "waited": True,
+            "log": "/var/log/harbor-deploy/upgrade-harbor-20261128T221500Z-v2.13.1-to-v2.14.0.log",
+            "outcome": "upgraded v2.13.1 -> v2.14.0 (2 projects, 1 robots, 1 tags); backup ...",
+        }
+    """
+
+    def command(self, unit=UPGRADE_UNIT, log_dir=UPGRADE_LOG_DIR, wait=UPGRADE_WAIT_SECONDS):
+        u = shlex.quote(unit)
+        return (
+            f"waited=0; deadline=$(( $(date +%s) + {int(wait)} )); "
+            f'while systemctl is-active --quiet {u} && [ "$(date +%s)" -lt "$deadline" ]; do waited=1; sleep 2; done; '
+            f'if systemctl is-active --quiet {u}; then echo running=1; else echo running=0; fi; echo "waited=$waited"; '
+            f"log=$(ls -1 {shlex.quote(log_dir.rstrip('/'))}/upgrade-*.log 2>/dev/null | sort | tail -n 1); "
+            'echo "log=$log"; if [ -n "$log" ]; then echo "outcome=$(tail -n 1 "$log")"; fi'
+        )
+
+    def process(self, output):
+        values = key_values(output)
+        return {
+            "running": values.get("running") == "1",
+            "waited": values.get("waited") == "1",
+            "log": values.get("log") or None,
+            "outcome": values.get("outcome") or None,
+        }
+
+    @staticmethod
+    def default():
+        return {"running": False, "waited": False, "log": None, "outcome": None}

@@ -3,11 +3,14 @@ from pyinfra.api import FactBase
 from harbor_deploy.facts.docker import DockerEngine
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, UpgradeUnit
 from harbor_deploy.facts.host import FreeSpace, HostOverview, ServerResources
 from harbor_deploy.facts.output import processed_sections, sections_command
 
+# First: it waits for an upgrade an earlier run left running, so the others read
+# the host as that upgrade left it.
 SECTIONS = {
+    "upgrade": UpgradeUnit(),
     "private": PrivateFiles(),
     "resources": ServerResources(),
     "overview": HostOverview(),
@@ -23,7 +26,9 @@ SECTIONS = {
 class ServerState(FactBase[dict]):
     """
     Returns everything the server deploy decides from, in one round trip: each
-    section is the fact of that name read by its own command. ``private`` holds
+    section is the fact of that name read by its own command, in order. The first,
+    ``upgrade``, waits (bounded) for an upgrade an earlier run left running
+    (``UpgradeUnit``), so the others see the host as it ended. ``private`` holds
     secrets (harbor.yml, the TLS key): read this fact through
     ``facts.quiet.quiet_fact``.
 
@@ -36,6 +41,7 @@ class ServerState(FactBase[dict]):
     .. code:: python
 
         {
+            "upgrade": {...},       # UpgradeUnit
             "private": {"files": {...}, "nonempty": ["/data/database"]},  # PrivateFiles
             "resources": {...},     # ServerResources
             "overview": {...},      # HostOverview
@@ -51,6 +57,7 @@ class ServerState(FactBase[dict]):
     def command(self, install_dir, data_volume, url, private_paths, managed_paths, space_paths=()):
         return sections_command(
             {
+                "upgrade": SECTIONS["upgrade"].command(),
                 "private": SECTIONS["private"].command(private_paths, (f"{data_volume.rstrip('/')}/database",)),
                 "resources": SECTIONS["resources"].command(data_volume),
                 "overview": SECTIONS["overview"].command(),

@@ -20,6 +20,13 @@ SERVER_TLS_PRIVATE_KEY = f"{SERVER_TLS_DIR}/server.key"
 SERVER_TLS_CA = f"{SERVER_TLS_DIR}/ca.crt"
 HARBOR_YML_NAME = "harbor.yml"
 
+# An upgrade runs as this transient systemd unit, detached from the SSH session that
+# started it, logging to <UPGRADE_LOG_DIR>/upgrade-<backup name>-to-<version>.log.
+UPGRADE_UNIT = "harbor-deploy-upgrade.service"
+UPGRADE_LOG_DIR = "/var/log/harbor-deploy"
+# How long a run waits, before reading the host, for an upgrade an earlier run started.
+UPGRADE_WAIT_SECONDS = 1800
+
 # harbor-log publishes 127.0.0.1:1514; nothing else may take that port.
 HARBOR_LOG_PORT = 1514
 

@@ -9,11 +9,17 @@ session: while it lives, another run's first change fails its host, naming the
 holder, before it changes anything; once it is gone (the run ended, was killed or
 lost its connection) the next run takes the lock over, saying so on stderr.
 Nothing needs to release it, so no run can forget to.
+
+An upgrade runs detached from its session (``UPGRADE_UNIT``, see
+``harbor.upgrade``): while that unit is active the lock is refused too, naming it,
+even once the session that started it has gone.
 """
 
 import shlex
 
 from pyinfra.api import StringCommand
+
+from harbor_deploy.lib.defaults import UPGRADE_LOG_DIR, UPGRADE_UNIT
 
 LOCK_DIR = "/run/lock/harbor-deploy"
 
@@ -28,13 +34,25 @@ _SESSION = (
 _LIVE = '[ "$held" -gt 1 ] 2>/dev/null && case "$(cat /proc/$held/comm 2>/dev/null)" in sshd*) true;; *) false;; esac'
 
 
-def acquire(holder, lock_dir=LOCK_DIR):
-    """Shell taking the lock for ``holder`` (a description: who, from where, since
-    when), or failing with the live holder's description; a no-op when this session
-    holds it already."""
-    lock = shlex.quote(lock_dir)
+def upgrade_running(unit=UPGRADE_UNIT):
+    """Why nothing changes while the detached upgrade ``unit`` is active."""
     return (
-        f"( {_SESSION}; lock={lock}; tmp=$lock.$$; "
+        f"an upgrade started by an earlier harbor-deploy run is still running here ({unit}, "
+        f"logging to {UPGRADE_LOG_DIR}); nothing was changed here: run again when it has ended"
+    )
+
+
+def acquire(holder, lock_dir=LOCK_DIR, upgrade_unit=UPGRADE_UNIT):
+    """Shell taking the lock for ``holder`` (a description: who, from where, since
+    when), or failing with the live holder's description, or naming ``upgrade_unit``
+    while that detached upgrade is active; a no-op when this session holds it already."""
+    lock = shlex.quote(lock_dir)
+    unit = shlex.quote(upgrade_unit)
+    return (
+        f"( if systemctl is-active --quiet {unit} 2>/dev/null; then "
+        f"echo {shlex.quote(upgrade_running(upgrade_unit))} >&2; "
+        "exit 1; fi; "
+        f"{_SESSION}; lock={lock}; tmp=$lock.$$; "
         'mkdir -p "$(dirname "$lock")" && rm -rf "$tmp" && mkdir -m 0700 "$tmp" && '
         f'printf "%s\\n" {shlex.quote(holder)} > "$tmp/holder" && echo "$session" > "$tmp/session" || exit 1; '
         'while ! mv -T "$tmp" "$lock" 2>/dev/null; do '

@@ -15,7 +15,7 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
 from harbor_deploy.facts.host import FreeSpace
-from harbor_deploy.lib.defaults import SERVER_TLS_DIR
+from harbor_deploy.lib.defaults import SERVER_TLS_DIR, UPGRADE_LOG_DIR, UPGRADE_UNIT
 from harbor_deploy.lib.defaults import release_dir as versioned_release_dir
 from harbor_deploy.operations.deploy_lock import guarded
 from harbor_deploy.operations.docker_daemon import fail_host
@@ -451,6 +451,43 @@ echo "upgraded {from_version} -> {to_version} ($after); backup {backup_dir}/{bac
 """
 
 
+# Runs a script as the transient unit UPGRADE_UNIT: started by systemd, not by this
+# SSH session, it runs to its end (or its rollback) when the connection drops. Its
+# output goes to a log kept per run (0600, in a 0700 dir), printed once it has ended;
+# the unit's exit status is this command's.
+DETACHED_SCRIPT = """
+umask 077
+mkdir -p {log_dir} && chmod 0700 {log_dir} || exit 1
+printf '%s' {script} > {script_file} && : > {log} || exit 1
+systemd-run --unit={unit} --collect --wait --quiet \\
+  -p StandardOutput=append:{log} -p StandardError=append:{log} \\
+  --setenv=TERM=xterm --setenv=HOME=/root --setenv=COMPOSE_PROJECT_NAME={project} /bin/bash {script_file}
+status=$?
+cat {log} >&2
+exit $status
+"""
+
+
+def detached_command(script, name, log_dir=UPGRADE_LOG_DIR, unit=UPGRADE_UNIT):
+    """The command running ``script`` as ``unit`` (``DETACHED_SCRIPT``), kept as
+    ``<log_dir>/<name>.sh`` beside its log ``<name>.log``."""
+    base = posixpath.join(log_dir.rstrip("/"), name)
+    return StringCommand(
+        "bash",
+        "-c",
+        shlex.quote(
+            DETACHED_SCRIPT.format(
+                log_dir=shlex.quote(log_dir.rstrip("/")),
+                script=shlex.quote(script),
+                script_file=shlex.quote(f"{base}.sh"),
+                log=shlex.quote(f"{base}.log"),
+                unit=shlex.quote(unit),
+                project=COMPOSE_PROJECT,
+            )
+        ),
+    )
+
+
 def _put_back(link, from_version, to_version, backup_manifest, backup_dir, data_volume, url, trivy, timeout, log_dir):
     """``PUT_BACK_SCRIPT`` for the releases of ``from_version`` and ``to_version`` beside ``link``."""
     return PUT_BACK_SCRIPT.format(
@@ -493,6 +530,12 @@ def upgrade(
     back with its database restored from that backup, is verified healthy, and the
     operation fails naming the step. Keeps the newest ``keep_releases`` releases.
 
+    It all runs as the transient systemd unit ``harbor-deploy-upgrade.service``, not
+    in the SSH session: when the connection drops, the upgrade still ends (or rolls
+    back) on the host, and the next run's ``UpgradeUnit`` waits for it. Its output is
+    kept in ``/var/log/harbor-deploy/upgrade-<backup name>-to-<to_version>.log`` (the
+    script beside it, ``.sh``) and printed once it has ended.
+
     + from_version / to_version: the running release and the new one (unpacked beside)
     + install_dir: the symlink naming the release in use
     + backup_manifest: the manifest of the backup taken first (``backup``)
@@ -531,7 +574,7 @@ def upgrade(
         keep_releases=int(keep_releases),
         db=HARBOR_DB_CONTAINER,
     )
-    yield guarded(lock_holder, StringCommand("bash", "-c", shlex.quote(script)))
+    yield guarded(lock_holder, detached_command(script, f"upgrade-{backup_manifest['name']}-to-{to_version}"))
 
 
 @operation(is_idempotent=False)

@@ -28,12 +28,14 @@ from harbor_deploy.lib.defaults import (
     SERVER_TLS_CA,
     SERVER_TLS_CERTIFICATE,
     SERVER_TLS_PRIVATE_KEY,
+    UPGRADE_UNIT,
+    UPGRADE_WAIT_SECONDS,
     release_dir,
 )
 from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
 from harbor_deploy.lib.validate import ConfigError, adoption_problems, upgrade_problem, validated
 from harbor_deploy.operations import firewalld, harbor, secret_file
-from harbor_deploy.operations.deploy_lock import acquire
+from harbor_deploy.operations.deploy_lock import acquire, upgrade_running
 from harbor_deploy.operations.secret_file import public
 from harbor_deploy.stages.context import host_data
 
@@ -93,9 +95,10 @@ def _harbor_yml_path(config):
 def read_state(config, extra_paths=()):
     """The host's state in one round trip (``ServerState``), read without printing it:
     it holds what an installed Harbor keeps of its secrets. ``extra_paths`` join the
-    managed files whose state is read."""
+    managed files whose state is read. An upgrade an earlier run left running is
+    waited for first; one still running after that stops the run."""
     install_dir = config["harbor_install_dir"].rstrip("/")
-    return quiet_fact(
+    state = quiet_fact(
         ServerState,
         install_dir=install_dir,
         data_volume=config["harbor_data_volume"],
@@ -112,6 +115,22 @@ def read_state(config, extra_paths=()):
         ),
         space_paths=(REMOTE_CACHE, posixpath.dirname(install_dir)),
     )
+    _after_an_earlier_upgrade(state["upgrade"])
+    return state
+
+
+def _after_an_earlier_upgrade(upgrade):
+    """Stop when an upgrade an earlier run started (detached: ``harbor.upgrade``) still
+    runs after the wait (``UpgradeUnit``); say how it ended when this run waited for it."""
+    if upgrade["running"]:
+        raise DeployError(
+            f"{host.name}: still running after {UPGRADE_WAIT_SECONDS}s: {upgrade_running()} (log {upgrade['log']})"
+        )
+    if upgrade["waited"]:
+        logger.warning(
+            f"[{host.name}] waited for the upgrade an earlier run started ({UPGRADE_UNIT}) to end: "
+            f"{upgrade['outcome'] or 'no output'} (log {upgrade['log']})"
+        )
 
 
 def _ca_download(config):
@@ -430,7 +449,8 @@ def upgrade(plan):
     return harbor.upgrade(
         name=f"Upgrade Harbor {plan.upgrade_from} -> {plan.version}: back up to {backup_dir}/{manifest['name']}, "
         f"stop, point {plan.install_dir} to {plan.release}, migrate harbor.yml with prepare {plan.version}, "
-        f"install.sh, check health and the data; on failure {plan.upgrade_from} comes back with that backup",
+        f"install.sh, check health and the data; on failure {plan.upgrade_from} comes back with that backup "
+        f"(as {UPGRADE_UNIT}: it ends on the host if the connection drops)",
         from_version=plan.upgrade_from,
         to_version=plan.version,
         install_dir=plan.install_dir,

@@ -115,12 +115,13 @@ def host_exec(container, command, check=True):
 # Everything the server deploy creates on a server (and any other container), so a
 # test can start from a bare one; the deploy's stand-in images go too.
 SERVER_RESET = (
+    "systemctl stop harbor-deploy-upgrade.service 2>/dev/null; "
     "systemctl disable --now harbor.service 2>/dev/null; "
     "[ -f /usr/local/harbor/docker-compose.yml ] && docker compose -p harbor "
     "-f /usr/local/harbor/docker-compose.yml down -v; "
     "docker ps -aq | xargs -r docker rm -f; docker image prune -af >/dev/null; "
     "rm -rf /usr/local/harbor /usr/local/harbor-v* /data /var/log/harbor /etc/harbor "
-    "/var/cache/harbor-deploy /etc/systemd/system/harbor.service; systemctl daemon-reload; "
+    "/var/cache/harbor-deploy /var/log/harbor-deploy /etc/systemd/system/harbor.service; systemctl daemon-reload; "
     "for p in 8081 8443; do firewall-cmd -q --permanent --remove-port=$p/tcp; "
     "firewall-cmd -q --remove-port=$p/tcp; done; "
     "firewall-cmd -q --permanent --remove-service=harbor; firewall-cmd -q --permanent --delete-service=harbor; "

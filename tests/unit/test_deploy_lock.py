@@ -3,6 +3,7 @@ its own session, refused while another live SSH session holds it (naming the hol
 taken over once that session is gone. (Two real runs against a lab host:
 tests/lab/test_52_faults.py.)"""
 
+import os
 import shutil
 import subprocess
 
@@ -60,3 +61,23 @@ def test_a_lock_whose_session_is_gone_is_taken_over(tmp_path):
 def test_without_a_holder_commands_run_unguarded():
     assert str(guarded(None, "true")) == "true"
     assert str(guarded("me", "true")).endswith("&& true")
+
+
+def test_an_active_detached_upgrade_refuses_the_lock_naming_it(tmp_path, monkeypatch):
+    """Even a free lock (the session that started the upgrade has gone) is refused
+    while harbor-deploy-upgrade.service is active."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    systemctl = bin_dir / "systemctl"
+    systemctl.write_text('#!/bin/sh\n[ "$1 $2 $3" = "is-active --quiet harbor-deploy-upgrade.service" ]\n')
+    systemctl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    lock = tmp_path / "harbor-deploy"
+    result = run(f"{acquire('bob@ci pid 7', str(lock))} && echo changed")
+    assert result.returncode == 1 and "changed" not in result.stdout
+    assert "an upgrade started by an earlier harbor-deploy run is still running here" in result.stderr
+    assert "(harbor-deploy-upgrade.service, logging to /var/log/harbor-deploy)" in result.stderr
+    assert not lock.exists() and not list(tmp_path.glob("harbor-deploy.*"))
+    systemctl.write_text("#!/bin/sh\nexit 3\n")  # inactive: taken as usual
+    assert run(acquire("bob@ci pid 7", str(lock))).returncode == 0
+    assert (lock / "holder").read_text() == "bob@ci pid 7\n"
