@@ -180,10 +180,10 @@ class HarborBackups(FactBase[dict]):
 
 class UpgradeUnit(FactBase[dict]):
     """
-    Waits, at most ``wait`` seconds, while an upgrade started by an earlier run still
-    runs (``unit``, detached from the SSH session that started it), then returns
-    whether it still runs, whether this read waited for it, and the newest upgrade log
-    in ``log_dir`` with its last line: how that upgrade ended.
+    Waits, at most ``wait`` seconds, while an upgrade (or rollback) started by an
+    earlier run still runs (``unit``, detached from the SSH session that started it),
+    then returns whether it still runs, whether this read waited for it, and the
+    newest log in ``log_dir`` with its last line: how that run ended.
 
     .. code:: python
 
@@ -201,7 +201,7 @@ class UpgradeUnit(FactBase[dict]):
             f"waited=0; deadline=$(( $(date +%s) + {int(wait)} )); "
             f'while systemctl is-active --quiet {u} && [ "$(date +%s)" -lt "$deadline" ]; do waited=1; sleep 2; done; '
             f'if systemctl is-active --quiet {u}; then echo running=1; else echo running=0; fi; echo "waited=$waited"; '
-            f"log=$(ls -1 {shlex.quote(log_dir.rstrip('/'))}/upgrade-*.log 2>/dev/null | sort | tail -n 1); "
+            f"log=$(ls -1t {shlex.quote(log_dir.rstrip('/'))}/*.log 2>/dev/null | head -n 1); "
             'echo "log=$log"; if [ -n "$log" ]; then echo "outcome=$(tail -n 1 "$log")"; fi'
         )
 

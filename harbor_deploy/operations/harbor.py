@@ -595,7 +595,10 @@ def rollback(
     Undo an upgrade that succeeded: the release of ``from_version`` (kept beside the
     running ``to_version``) back in use with the database and secret dir of the backup
     the upgrade took first (``backup_manifest``), verified healthy. What changed in
-    Harbor since that backup is lost: the operation's name says so.
+    Harbor since that backup is lost: the operation's name says so. Like ``upgrade``,
+    it runs as the transient unit ``harbor-deploy-upgrade.service`` (log
+    ``rollback-<backup name>-to-<from_version>.log``): it ends on the host if the
+    connection drops.
 
     + from_version / to_version: the previous release and the running one
     + install_dir: the symlink naming the release in use
@@ -621,4 +624,4 @@ def rollback(
         f"put_back || exit 1\n"
         f'echo "Harbor {from_version} is back, healthy, with the data of {backup_manifest["name"]}" >&2\n'
     )
-    yield guarded(lock_holder, StringCommand("bash", "-c", shlex.quote(script)))
+    yield guarded(lock_holder, detached_command(script, f"rollback-{backup_manifest['name']}-to-{from_version}"))

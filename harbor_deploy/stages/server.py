@@ -128,7 +128,7 @@ def _after_an_earlier_upgrade(upgrade):
         )
     if upgrade["waited"]:
         logger.warning(
-            f"[{host.name}] waited for the upgrade an earlier run started ({UPGRADE_UNIT}) to end: "
+            f"[{host.name}] waited for the upgrade or rollback an earlier run started ({UPGRADE_UNIT}) to end: "
             f"{upgrade['outcome'] or 'no output'} (log {upgrade['log']})"
         )
 

@@ -52,7 +52,7 @@ def deploy(version, *extra, check=True):
 
 
 UNIT = "harbor-deploy-upgrade.service"
-WAITED = f"waited for the upgrade an earlier run started ({UNIT}) to end: "
+WAITED = f"waited for the upgrade or rollback an earlier run started ({UNIT}) to end: "
 
 
 def upgrade_cut(version, reached):

@@ -75,11 +75,15 @@ def test_a_successful_upgrade_succeeds_printing_its_output(tmp_path, fakes):
 
 
 def test_the_fact_waits_for_a_running_upgrade_then_names_its_last_log_line(tmp_path, fakes):
-    for name, text in (
-        ("upgrade-harbor-20261128T2200Z-v1-to-v2.log", "old\n"),
-        ("upgrade-harbor-20261129T0100Z-v2-to-v3.log", "backed up\nupgraded v2 -> v3 (1 projects)\n"),
+    for age, (name, text) in enumerate(
+        (
+            ("upgrade-harbor-20261129T0100Z-v2-to-v3.log", "backed up\nupgraded v2 -> v3 (1 projects)\n"),
+            ("rollback-harbor-20261128T2200Z-v1-to-v1.log", "old\n"),
+            ("upgrade-harbor-20261128T2200Z-v1-to-v2.log", "older\n"),
+        )
     ):
         (tmp_path / name).write_text(text)
+        os.utime(tmp_path / name, (1_764_000_000 - age * 60,) * 2)  # the newest first
     command = UpgradeUnit().command(log_dir=str(tmp_path), wait=60)
     result = run(command, {**fakes, "ACTIVE_CALLS": "1"})
     assert UpgradeUnit().process(result.stdout.splitlines()) == {
@@ -116,6 +120,6 @@ def test_a_run_stops_while_the_upgrade_still_runs_and_says_how_a_waited_one_ende
     assert "(harbor-deploy-upgrade.service, logging to /var/log/harbor-deploy)" in str(error.value)
     assert f"nothing was changed here: run again when it has ended (log {log})" in str(error.value)
     assert [record.getMessage() for record in caplog.records] == [
-        "[harbor-1] waited for the upgrade an earlier run started (harbor-deploy-upgrade.service) to end: "
+        "[harbor-1] waited for the upgrade or rollback an earlier run started (harbor-deploy-upgrade.service) to end: "
         f"upgraded v2 -> v3 (1 projects) (log {log})"
     ]
