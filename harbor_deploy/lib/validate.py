@@ -67,6 +67,10 @@ def upgrade_problem(running, target):
     )
 
 
+# How an adoption refusal ends: a Harbor is adopted as it is, changed afterwards.
+AS_IT_IS = "adopt it as it is, then change it (and run deploys/client.py for its clients)"
+
+
 def adoption_problems(install_dir, harbor_yml_text, installed, target, config):
     """Why the Harbor installed by hand in the plain directory ``install_dir`` can't be
     adopted as it is, as ``(key, why)``: its release ``installed`` (from the bundle in
@@ -96,15 +100,27 @@ def adoption_problems(install_dir, harbor_yml_text, installed, target, config):
     ):
         if _backing(value) != _backing(config[key]):
             yield key, f"must say what {install_dir}/harbor.yml's {section} says: Harbor's data is there"
-    https = found.get("https")
-    if isinstance(https, dict) and config["harbor_tls_mode"] != "provided":
+    https = found.get("https") if isinstance(found.get("https"), dict) else None
+    http = found.get("http") if isinstance(found.get("http"), dict) else {}
+    # Where its clients reach it: adopted as it is, changed afterwards like any setting.
+    served = {
+        "harbor_hostname": found.get("hostname"),
+        "harbor_http_port": http.get("port"),
+        "harbor_https_port": (https or {}).get("port"),
+    }
+    for key, value in served.items():
+        if value is not None and str(value).lower() != str(config[key]).lower():
+            yield key, f"is not {value}, which {install_dir}/harbor.yml serves to its clients: {AS_IT_IS}"
+    if https and config["harbor_tls_mode"] != "provided":
         yield (
             "harbor_tls_mode",
             f"{install_dir}/harbor.yml serves HTTPS with {https.get('certificate')} and {https.get('private_key')}, "
             "which its clients trust: copy both to the controller and set harbor_tls_mode: provided, "
             "harbor_tls_certificate, harbor_tls_private_key (and harbor_tls_chain: the CA the clients trust); "
-            "another mode can follow once adopted (then run deploys/client.py)",
+            f"{AS_IT_IS}",
         )
+    elif not https and config["harbor_tls_mode"] != "http":
+        yield "harbor_tls_mode", f"{install_dir}/harbor.yml serves plain HTTP to its clients: set http; {AS_IT_IS}"
 
 
 def _backing(section):

@@ -607,7 +607,7 @@ def _adoption(text=HAND_EDITED, installed="v2.13.1", target="v2.13.1", **data):
 def test_a_harbor_installed_by_hand_is_adopted_when_its_data_and_certificate_stay_where_they_are():
     assert _adoption() == {}
     plain_http = {key: value for key, value in yaml.safe_load(HAND_EDITED).items() if key != "https"}
-    assert _adoption(yaml.safe_dump(plain_http), harbor_tls_mode="generate") == {}
+    assert _adoption(yaml.safe_dump(plain_http), harbor_tls_mode="http") == {}
 
 
 def test_adoption_is_refused_naming_the_key_that_would_hide_data_or_break_clients():
@@ -623,6 +623,18 @@ def test_adoption_is_refused_naming_the_key_that_would_hide_data_or_break_client
     assert _adoption(external, harbor_external_database={"host": "db"}) == {}
     for mode in ("generate", "http"):
         why = _adoption(harbor_tls_mode=mode)["harbor_tls_mode"]
-        assert "/data/cert/harbor.crt" in why and "harbor_tls_mode: provided" in why
+        assert "/data/cert/harbor.crt" in why and "harbor_tls_mode: provided" in why and "then change it" in why
+    plain_http = yaml.safe_dump({key: value for key, value in yaml.safe_load(HAND_EDITED).items() if key != "https"})
+    assert (
+        "serves plain HTTP to its clients: set http"
+        in _adoption(plain_http, harbor_tls_mode="generate")["harbor_tls_mode"]
+    )
+    # Where its clients reach it stays as it is.
+    moved = _adoption(harbor_hostname="registry.example.org", harbor_http_port=80, harbor_https_port=443)
+    assert moved["harbor_hostname"].startswith(f"is not {HOST}, which /usr/local/harbor/harbor.yml serves")
+    assert moved["harbor_http_port"].startswith("is not 8081,") and moved["harbor_https_port"].startswith(
+        "is not 8443,"
+    )
+    assert _adoption(harbor_hostname=HOST.upper()) == {}
     assert set(_adoption(None)) == {"harbor_install_dir"}
     assert "no harbor.v*.tar.gz" in _adoption(installed=None)["harbor_install_dir"]
