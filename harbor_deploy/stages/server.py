@@ -13,7 +13,7 @@ import shlex
 import socket
 from dataclasses import dataclass
 
-from pyinfra import host, logger
+from pyinfra import host, inventory, logger
 from pyinfra.api import DeployError, deploy
 from pyinfra.api.util import get_template
 from pyinfra.operations import server, systemd
@@ -30,6 +30,7 @@ from harbor_deploy.lib.defaults import (
     SERVER_TLS_PRIVATE_KEY,
     UPGRADE_UNIT,
     UPGRADE_WAIT_SECONDS,
+    merged,
     release_dir,
 )
 from harbor_deploy.lib.secrets import MANAGED_ADMIN_PASSWORD, SecretsError, ServerSecrets, load_secrets, secrets_dir
@@ -174,6 +175,7 @@ def plan(overrides=None):
     data = host_data(overrides=overrides)
     try:
         config = validated(data)
+        _one_node_per_harbor(config, overrides)
         state = read_state(config)
         server, server_tls = _on_server(config, state)
         secrets = load_secrets(config, server=server)
@@ -234,6 +236,31 @@ def plan(overrides=None):
         upgrade_from=upgrade_from,
         adopt=adopt,
     )
+
+
+def _one_node_per_harbor(config, overrides):
+    """Refuse servers of this group that serve this host's Harbor URL too: each would
+    keep its own database, Redis, registry storage and secret keys, so behind one name
+    clients would meet a different registry on each node."""
+    if "harbor_servers" not in host.groups:
+        return
+    url = public_url(config)
+    peers = [
+        other.name
+        for other in inventory.get_group("harbor_servers")
+        if other.name != host.name and public_url(merged(host_data(other, overrides))) == url
+    ]
+    if peers:
+        raise ConfigError(
+            [
+                (
+                    "harbor_hostname",
+                    f"{', '.join(peers)} serve(s) {url} too: each server would keep a Harbor of its own (database, "
+                    "Redis, registry storage, secret keys), so one name would lead clients to different registries; "
+                    "give each server its own harbor_hostname (or harbor_external_url)",
+                )
+            ]
+        )
 
 
 def lock_holder(deploy_name):

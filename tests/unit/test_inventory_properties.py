@@ -515,7 +515,7 @@ def run_plan(data, env, state):
         for name in [name for name in os.environ if name.startswith("HARBOR_")]:
             del os.environ[name]
         os.environ.update(env)
-        stack.enter_context(mock.patch.object(server_stage, "host", SimpleNamespace(name="harbor-1")))
+        stack.enter_context(mock.patch.object(server_stage, "host", SimpleNamespace(name="harbor-1", groups=())))
         stack.enter_context(mock.patch.object(server_stage, "host_data", lambda overrides=None: dict(data)))
         stack.enter_context(mock.patch.object(server_stage, "read_state", lambda config: server_files(state, config)))
         stack.enter_context(mock.patch.object(server_stage.installer, "fetch", fetch))
