@@ -91,7 +91,7 @@ def plan(overrides=None):
     if link is not None and link["type"] != "link":
         raise DeployError(
             f"{host.name}: {install_dir} is a {link['type']}, not the symlink harbor-deploy keeps to a release: "
-            "a Harbor installed by hand is left to its owner"
+            "a Harbor installed by hand is left to its owner (the server deploy adopts it first)"
         )
     # Only what the server had: nothing is generated for a Harbor that is going away.
     recovered = [name for name in secrets.to_keep if secrets.recovered(name)]
