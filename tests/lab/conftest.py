@@ -254,3 +254,36 @@ def pulled_digest(container, reference):
     host_exec(container, f"docker rmi -f {reference} >/dev/null 2>&1; docker pull -q {reference} >/dev/null")
     digests = json.loads(host_exec(container, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {reference}"))
     return next(d.split("@", 1)[1] for d in digests if d.startswith(reference.rsplit(":", 1)[0] + "@"))
+
+
+# A second Harbor on the lab's first bare host: harbor-1's data, named by its address,
+# its secrets in "secrets" beside this inventory (in a test's own folder).
+BARE_SERVER_INVENTORY = f"""
+import runpy
+
+_lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
+_template = _lab["harbor_servers"][0][1]
+_name, _data = _lab["bare_hosts"][0]
+_address = _data["lab_address"]
+harbor_servers = [(_name, {{**_template, **{{key: value for key, value in _data.items() if key.startswith("ssh_")}},
+                            "lab_address": _address, "harbor_hostname": _address,
+                            "harbor_tls_extra_sans": [], "harbor_api_url": f"https://{{_address}}:8443",
+                            "harbor_secrets_dir": "secrets"}})]
+"""
+
+
+def deploy_bare_server(place, *flags, env=None, data=(), check=True):
+    """deploys/server.py on ``place``'s ``inventory.py`` (``BARE_SERVER_INVENTORY``), run
+    from ``place``; ``data``: ``(key, value)`` pairs given with ``--data``."""
+    args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
+    run = subprocess.run(
+        [PYINFRA, *flags, str(place / "inventory.py"), str(ROOT / "deploys" / "server.py"), *args],
+        cwd=place,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        check=False,
+    )
+    if check:
+        assert run.returncode == 0, run.stdout + run.stderr
+    return run

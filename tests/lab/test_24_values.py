@@ -8,14 +8,11 @@ character, with the host untouched. ``--dry --diff``, ``--json`` and ``-vvv`` sh
 no storage, proxy or password secret."""
 
 import json
-import os
-import subprocess
 
 import pytest
 import requests
 
-from tests.conftest import ROOT
-from tests.lab.conftest import PYINFRA, SERVER_RESET, changed_count, host_exec
+from tests.lab.conftest import BARE_SERVER_INVENTORY, SERVER_RESET, changed_count, deploy_bare_server, host_exec
 
 # Accepted: quotes inside, @ ! % # (not after a blank), a backslash, unicode, 128 characters.
 ADMIN = "Qu\"o'te@!%ü#x\\y=z(){}[]<>|~^&*+,.;:Ab1-"
@@ -24,18 +21,6 @@ ADMIN += "Q" * (128 - len(ADMIN))
 # No single quote: harbor-db's first start pastes database.password into SQL
 # (test_20_server shows it refused).
 DB = 'Db@!%é#x\\=ÿ"end9A`'
-INVENTORY = f"""
-import runpy
-
-_lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
-_template = _lab["harbor_servers"][0][1]
-_name, _data = _lab["bare_hosts"][0]
-_address = _data["lab_address"]
-harbor_servers = [(_name, {{**_template, **{{key: value for key, value in _data.items() if key.startswith("ssh_")}},
-                            "lab_address": _address, "harbor_hostname": _address,
-                            "harbor_tls_extra_sans": [], "harbor_api_url": f"https://{{_address}}:8443",
-                            "harbor_secrets_dir": "secrets"}})]
-"""
 REFUSED = [
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n$HOME"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "'$'"),
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n #rest"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "followed by '#'"),
@@ -62,7 +47,7 @@ def second(lab, tmp_path_factory):
     """Harbor installed on bare-1 with the awkward passwords; removed afterwards."""
     bare = next(h for h in lab["hosts"] if h["group"] == "bare_hosts")
     place = tmp_path_factory.mktemp("second")
-    (place / "inventory.py").write_text(INVENTORY)
+    (place / "inventory.py").write_text(BARE_SERVER_INVENTORY)
     host_exec(bare["container"], SERVER_RESET + " 2>/dev/null; true", check=False)
     server = {
         "place": place,
@@ -76,18 +61,7 @@ def second(lab, tmp_path_factory):
 
 
 def deploy(server, *flags, env=None, data=(), check=True):
-    args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
-    run = subprocess.run(
-        [PYINFRA, *flags, str(server["place"] / "inventory.py"), str(ROOT / "deploys" / "server.py"), *args],
-        cwd=server["place"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        check=False,
-    )
-    if check:
-        assert run.returncode == 0, run.stdout + run.stderr
-    return run
+    return deploy_bare_server(server["place"], *flags, env=env, data=data, check=check)
 
 
 def container_env(server, container):

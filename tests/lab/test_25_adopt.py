@@ -12,8 +12,6 @@ and firewalld service, at most one restart; every byte of the data volume kept
 (the image pulls with its digest); a second run changes nothing."""
 
 import hashlib
-import json
-import os
 import shutil
 import subprocess
 import time
@@ -24,24 +22,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from harbor_deploy.lib import installer
-from tests.conftest import ROOT
-from tests.lab.conftest import PYINFRA, SERVER_RESET, changed_count, host_exec, run_pyinfra
+from tests.lab.conftest import (
+    BARE_SERVER_INVENTORY,
+    SERVER_RESET,
+    changed_count,
+    deploy_bare_server,
+    host_exec,
+    run_pyinfra,
+)
 
 VERSION = "v2.13.1"
 BUNDLE = f"harbor-offline-installer-{VERSION}.tgz"
 ADMIN, DB = "Hand3dAdminPass", "Hand3dDbPass"
-INVENTORY = f"""
-import runpy
-
-_lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
-_template = _lab["harbor_servers"][0][1]
-_name, _data = _lab["bare_hosts"][0]
-_address = _data["lab_address"]
-harbor_servers = [(_name, {{**_template, **{{key: value for key, value in _data.items() if key.startswith("ssh_")}},
-                            "lab_address": _address, "harbor_hostname": _address,
-                            "harbor_tls_extra_sans": [], "harbor_api_url": f"https://{{_address}}:8443",
-                            "harbor_secrets_dir": "secrets"}})]
-"""
 # The guide's commands, as an operator types them on the server (ADDR: its address).
 GUIDE = f"""
 set -e
@@ -95,21 +87,6 @@ UNIT_FILE = "/etc/systemd/system/harbor.service"
 DATA_SUMS = "cd /data && find registry secret -path secret/cert -prune -o -type f -print | sort | xargs sha256sum"
 
 
-def deploy(place, *flags, data=(), check=True):
-    args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
-    run = subprocess.run(
-        [PYINFRA, *flags, str(place / "inventory.py"), str(ROOT / "deploys" / "server.py"), *args],
-        cwd=place,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
-    if check:
-        assert run.returncode == 0, run.stdout + run.stderr
-    return run
-
-
 def wait_healthy(container, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -137,7 +114,7 @@ def by_hand(lab, tmp_path_factory):
     bare = next(h for h in lab["hosts"] if h["group"] == "bare_hosts")
     container, address = bare["container"], bare["address"]
     place = tmp_path_factory.mktemp("adopt")
-    (place / "inventory.py").write_text(INVENTORY)
+    (place / "inventory.py").write_text(BARE_SERVER_INVENTORY)
     host_exec(container, SERVER_RESET, check=False)
     # The guide starts from a host with docker and compose v2: ours installs them when missing.
     run_pyinfra("-y", "inventories/lab.py", "deploys/docker.py", "--limit", bare["name"])
@@ -167,7 +144,7 @@ def by_hand(lab, tmp_path_factory):
 
 def test_a_generated_certificate_is_refused_as_it_would_break_the_clients_nothing_changes(by_hand):
     before = host_state(by_hand["container"])
-    run = deploy(by_hand["place"], "-y", check=False)
+    run = deploy_bare_server(by_hand["place"], "-y", check=False)
     output = run.stdout + run.stderr
     assert run.returncode != 0
     line = next((line for line in output.splitlines() if "not adopted" in line), "")
@@ -190,7 +167,7 @@ def test_adopted_with_its_certificate_data_and_passwords_in_at_most_one_restart(
         ("harbor_tls_chain", str(tls / "ca.crt")),
     ]
     since = host_exec(container, "date +%s")
-    adopted = deploy(place, "-y", data=provided)
+    adopted = deploy_bare_server(place, "-y", data=provided)
     output = adopted.stdout + adopted.stderr
     assert "Adopt the Harbor v2.13.1 installed by hand" in output
     assert ADMIN not in output and DB not in output
@@ -225,4 +202,4 @@ def test_adopted_with_its_certificate_data_and_passwords_in_at_most_one_restart(
     host_exec(container, f"docker rmi -f {reference} >/dev/null && docker pull -q {reference} >/dev/null")
     digests = host_exec(container, f"docker image inspect --format '{{{{json .RepoDigests}}}}' {reference}")
     assert f"@{by_hand['digest']}" in digests
-    assert changed_count(deploy(place, "-y", "--json", data=provided)) == 0
+    assert changed_count(deploy_bare_server(place, "-y", "--json", data=provided)) == 0
