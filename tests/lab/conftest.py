@@ -194,13 +194,16 @@ def reset_harbor_server(container):
     host_exec(container, SERVER_RESET)
 
 
-def run_pyinfra(*args, check=True, env=None):
+def run_pyinfra(*args, check=True, env=None, cwd=None):
+    """pyinfra run from the checkout, or from ``cwd`` (another folder, the checkout on
+    PYTHONPATH); ``env`` joins the environment."""
+    extra = {**({"PYTHONPATH": str(ROOT)} if cwd else {}), **(env or {})}
     result = subprocess.run(
         [PYINFRA, *args],
-        cwd=ROOT,
+        cwd=cwd or ROOT,
         capture_output=True,
         text=True,
-        env=None if env is None else {**os.environ, **env},
+        env={**os.environ, **extra} if extra else None,
         check=False,
     )
     if check and result.returncode != 0:
@@ -276,14 +279,5 @@ def deploy_bare_server(place, *flags, env=None, data=(), check=True):
     """deploys/server.py on ``place``'s ``inventory.py`` (``BARE_SERVER_INVENTORY``), run
     from ``place``; ``data``: ``(key, value)`` pairs given with ``--data``."""
     args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
-    run = subprocess.run(
-        [PYINFRA, *flags, str(place / "inventory.py"), str(ROOT / "deploys" / "server.py"), *args],
-        cwd=place,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        check=False,
-    )
-    if check:
-        assert run.returncode == 0, run.stdout + run.stderr
-    return run
+    inventory, deploy = str(place / "inventory.py"), str(ROOT / "deploys" / "server.py")
+    return run_pyinfra(*flags, inventory, deploy, *args, env=env, check=check, cwd=place)

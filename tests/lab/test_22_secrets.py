@@ -7,13 +7,11 @@ writes nothing anywhere. The inventory here is the lab's with a relative
 
 import hashlib
 import json
-import os
-import subprocess
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.lab.conftest import PYINFRA, changed_count, host_exec, run_pyinfra
+from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
 SERVER_TLS = ("/etc/harbor/tls/server.crt", "/etc/harbor/tls/server.key", "/etc/harbor/tls/ca.crt")
 INVENTORY = f"""
@@ -42,17 +40,7 @@ def elsewhere(tmp_path):
 
 
 def pyinfra_elsewhere(place, *args, env=None, check=True):
-    run = subprocess.run(
-        [PYINFRA, *args],
-        cwd=place["cwd"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        check=False,
-    )
-    if check:
-        assert run.returncode == 0, run.stdout + run.stderr
-    return run
+    return run_pyinfra(*args, env=env, check=check, cwd=place["cwd"])
 
 
 def server_state(container):
