@@ -31,6 +31,7 @@ UPGRADE_WAIT_SECONDS = 1800
 HARBOR_LOG_PORT = 1514
 
 TLS_MODES = ("generate", "provided", "http")
+LB_TLS_MODES = ("passthrough", "terminate")
 INSTALLER_SOURCES = ("official", "mirror", "file")
 STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
@@ -229,6 +230,24 @@ KEYS = (
         "controller dir holding <hostname>/ passwords, keys, certs (gitignored; a relative path is "
         "taken from the inventory file's folder)",
         controller_path=True,
+    ),
+    # Several nodes of one Harbor (harbor_servers hosts sharing one URL) behind harbor_lb.
+    Key(
+        "harbor_node_address",
+        None,
+        "address the load balancer (harbor_lb) reaches this node at; default the host's SSH host name",
+    ),
+    Key(
+        "harbor_lb_tls",
+        "passthrough",
+        'harbor_lb: "passthrough" (TLS ends on the nodes) or "terminate" (ends on the load balancer, '
+        "with harbor_external_url set to its URL; drains without cutting a request)",
+    ),
+    Key(
+        "harbor_lb_drain_timeout",
+        120,
+        "harbor_lb: seconds a rolling change waits for a node's requests to end once it is drained; "
+        "passthrough connections still open then are closed",
     ),
     # Client deploy (deploys/client.py, group docker_clients).
     Key(

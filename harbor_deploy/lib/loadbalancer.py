@@ -10,9 +10,11 @@ sticks to one node (``balance source``), so the requests of one layer upload mee
 one registry. The admin socket lets a rolling change drain one node at a time.
 """
 
-from pyinfra.api.util import get_template
+import jinja2
 
 from harbor_deploy.lib import TEMPLATES
+
+TEMPLATE = TEMPLATES / "haproxy.cfg.j2"
 
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
 TLS_MODES = ("passthrough", "terminate")
@@ -26,7 +28,9 @@ def render(nodes, ports, node_ports, tls_mode, node_ca=None, certificate=None, a
     if tls_mode not in TLS_MODES:
         raise ValueError(f"tls_mode must be one of {', '.join(TLS_MODES)}")
     return (
-        get_template(str(TEMPLATES / "haproxy.cfg.j2")).render(
+        jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined)
+        .get_template(TEMPLATE.name)
+        .render(
             nodes=nodes,
             ports=ports,
             node_ports=node_ports,

@@ -16,6 +16,7 @@ from harbor_deploy.lib.defaults import (
     CLIENT_TRUST_MODES,
     INSTALLER_SOURCES,
     KEYS,
+    LB_TLS_MODES,
     LOG_LEVELS,
     TLS_MODES,
 )
@@ -284,6 +285,9 @@ SCHEMAS = {
     "harbor_client_smoke_project": NAME,
     "harbor_api_url": OPTIONAL_STR,
     "harbor_api_host": OPTIONAL_STR,
+    "harbor_node_address": OPTIONAL_STR,
+    "harbor_lb_tls": {"enum": list(LB_TLS_MODES)},
+    "harbor_lb_drain_timeout": {"type": "integer", "minimum": 1},
     "harbor_api_verify": {"type": ["string", "boolean", "null"]},
     "harbor_registries": {"type": "array", "items": REGISTRY},
     "harbor_users": {"type": "array", "items": USER},

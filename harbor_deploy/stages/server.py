@@ -11,7 +11,8 @@ import os
 import posixpath
 import shlex
 import socket
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import DeployError, deploy
@@ -21,8 +22,9 @@ from pyinfra.operations import server, systemd
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.facts.server import ServerState
-from harbor_deploy.lib import TEMPLATES, harbor_yml, installer, tls
+from harbor_deploy.lib import TEMPLATES, cluster, harbor_yml, installer, instance_keys, tls
 from harbor_deploy.lib.api import public_url, served_url
+from harbor_deploy.lib.cluster import LB_GROUP, SERVER_GROUP
 from harbor_deploy.lib.defaults import (
     HARBOR_LOG_PORT,
     SERVER_TLS_CA,
@@ -71,6 +73,10 @@ class ServerPlan:
     upgrade_from: str | None = None
     # install_dir is a plain directory: a Harbor installed by hand, moved to ``release``.
     adopt: bool = False
+    # The nodes of this Harbor when it has several (``cluster.Cluster``), else None.
+    cluster: object = None
+    # The keys Harbor keeps per instance, shared by its nodes ({controller name: bytes}).
+    instance_keys: dict = field(default_factory=dict)
 
     @property
     def trivy_flag(self):
@@ -93,10 +99,11 @@ def _harbor_yml_path(config):
     return f"{config['harbor_install_dir'].rstrip('/')}/harbor.yml"
 
 
-def read_state(config, extra_paths=()):
+def read_state(config, extra_paths=(), private_paths=()):
     """The host's state in one round trip (``ServerState``), read without printing it:
     it holds what an installed Harbor keeps of its secrets. ``extra_paths`` join the
-    managed files whose state is read. An upgrade an earlier run left running is
+    managed files whose state is read, ``private_paths`` the files read whole (never
+    printed). An upgrade an earlier run left running is
     waited for first; one still running after that stops the run."""
     install_dir = config["harbor_install_dir"].rstrip("/")
     state = quiet_fact(
@@ -104,7 +111,7 @@ def read_state(config, extra_paths=()):
         install_dir=install_dir,
         data_volume=config["harbor_data_volume"],
         url=served_url(config, "127.0.0.1"),
-        private_paths=(_harbor_yml_path(config), *SERVER_TLS_FILES.values()),
+        private_paths=(_harbor_yml_path(config), *SERVER_TLS_FILES.values(), *private_paths),
         managed_paths=(
             *SERVER_TLS_FILES.values(),
             _ca_download(config),
@@ -175,23 +182,14 @@ def plan(overrides=None):
     data = host_data(overrides=overrides)
     try:
         config = validated(data)
-        _one_node_per_harbor(config, overrides)
-        state = read_state(config)
-        server, server_tls = _on_server(config, state)
-        secrets = load_secrets(config, server=server)
-        config = validated(data, secrets)
-        tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
-        material, new_tls = tls.tls_material(config, tls_files)
+        nodes = cluster_of(config, overrides)
+        key_paths = tuple(instance_keys.on_node(config["harbor_data_volume"]).values()) if nodes else ()
+        state = read_state(config, extra_paths=key_paths, private_paths=key_paths)
+        instance, config = _resolve_instance(data, config, state, nodes)
     except (ConfigError, SecretsError) as error:
         raise DeployError(f"{host.name}: {error}") from None
     except tls.TlsError as error:
         raise DeployError(f"{host.name}: harbor TLS: {error}") from None
-    keep = {name: secret for name, (secret, _) in secrets.to_keep.items()}
-    keep_why = {name: why for name, (_, why) in secrets.to_keep.items()}
-    keep.update(recovered_tls)
-    keep_why.update({name: "recovered from the server" for name in recovered_tls})
-    keep.update(new_tls)
-    keep_why.update({name: "generated" for name in new_tls})
     try:
         fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
     except installer.InstallerError as error:
@@ -224,10 +222,10 @@ def plan(overrides=None):
     return ServerPlan(
         config=config,
         state=state,
-        secrets=secrets,
-        tls=material,
-        keep=keep,
-        keep_why=keep_why,
+        secrets=instance.secrets,
+        tls=instance.tls,
+        keep=instance.keep,
+        keep_why=instance.keep_why,
         version=fetched.version,
         installer=fetched,
         install_dir=install_dir,
@@ -235,29 +233,139 @@ def plan(overrides=None):
         lock_holder=lock_holder("harbor_server"),
         upgrade_from=upgrade_from,
         adopt=adopt,
+        cluster=nodes,
+        instance_keys=instance.keys,
     )
 
 
-def _one_node_per_harbor(config, overrides):
-    """Refuse servers of this group that serve this host's Harbor URL too: each would
-    keep its own database, Redis, registry storage and secret keys, so behind one name
-    clients would meet a different registry on each node."""
-    if "harbor_servers" not in host.groups:
-        return
+def cluster_of(config, overrides=None):
+    """The ``Cluster`` this host's Harbor is (the ``harbor_servers`` hosts serving its
+    URL, and the ``harbor_lb`` host in front of them), or None for a Harbor of one node.
+    Several nodes without their state shared outside them, or whose settings differ,
+    raise ``ConfigError``: each would keep a Harbor of its own behind one name."""
+    if SERVER_GROUP not in host.groups and LB_GROUP not in host.groups:
+        return None
     url = public_url(config)
-    peers = [
+    configs = {other.name: merged(host_data(other, overrides)) for other in inventory.get_group(SERVER_GROUP, [])}
+    nodes = cluster.members(url, configs)
+    if (len(nodes) < 2 and host.name in configs) or (host.name not in configs and LB_GROUP not in host.groups):
+        return None
+    if host.name in configs:
+        peers = [name for name in nodes if name != host.name]
+        own = configs[host.name]
+        found = [
+            *cluster.shared_state_problems(own, peers),
+            *cluster.difference_problems(own, {name: configs[name] for name in peers}),
+        ]
+        if found:
+            raise ConfigError(found)
+    lbs = [
         other.name
-        for other in inventory.get_group("harbor_servers")
-        if other.name != host.name and public_url(merged(host_data(other, overrides))) == url
+        for other in inventory.get_group(LB_GROUP, [])
+        if public_url(merged(host_data(other, overrides))) == url
     ]
-    if peers:
+    return cluster.Cluster(
+        url=url,
+        nodes=nodes,
+        addresses={name: cluster.node_address(name, inventory.get_host(name).data.dict()) for name in nodes},
+        lb=lbs[0] if lbs else None,
+    )
+
+
+# What the nodes of one Harbor share, resolved by the first of them this run plans
+# (and reused by the others and the load balancer): {(run, secrets dir): Instance}.
+_instances = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class Instance:
+    """What every node of one Harbor gets alike: its secrets, TLS material and the keys
+    Harbor keeps per instance, with what the controller must keep of them."""
+
+    secrets: object
+    tls: object
+    keys: dict
+    keep: dict
+    keep_why: dict
+
+
+def _instance_memo():
+    return _instances.setdefault(host.state, {})
+
+
+def shared_instance(config):
+    """The ``Instance`` a node of this run already resolved for ``config``'s Harbor, or None."""
+    return _instance_memo().get(str(secrets_dir(config)))
+
+
+def _resolve_instance(data, config, state, cluster_nodes):
+    """Secrets, TLS material and (for several nodes) instance keys of this host's
+    Harbor: resolved once per run and Harbor, so every node gets the same."""
+    found = shared_instance(config) if cluster_nodes else None
+    if found is not None:
+        if cluster_nodes:
+            _same_instance_keys(config, state, found.keys)
+        return found, validated(data, found.secrets)
+    server, server_tls = _on_server(config, state)
+    secrets = load_secrets(config, server=server)
+    config = validated(data, secrets)
+    tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
+    material, new_tls = tls.tls_material(config, tls_files)
+    keep = {name: secret for name, (secret, _) in secrets.to_keep.items()}
+    keep_why = {name: why for name, (_, why) in secrets.to_keep.items()}
+    keep.update(recovered_tls)
+    keep_why.update({name: "recovered from the server" for name in recovered_tls})
+    keep.update(new_tls)
+    keep_why.update({name: "generated" for name in new_tls})
+    keys = {}
+    if cluster_nodes:
+        keys, why = _instance_keys(config, state)
+        keep.update({name: keys[name] for name in why})
+        keep_why.update(why)
+    instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why)
+    if cluster_nodes:
+        _instance_memo()[str(secrets_dir(config))] = instance
+    return instance, config
+
+
+def _keys_on_node(config, state):
+    """The instance keys this node keeps ({controller name: bytes}), those it has."""
+    found = state["private"]["files"]
+    paths = instance_keys.on_node(config["harbor_data_volume"])
+    return {name: found[path] for name, path in paths.items() if path in found}
+
+
+def _instance_keys(config, state):
+    """The keys Harbor keeps per instance: the controller's, else this node's (taken
+    back), else new; with {name: why} of those the controller must keep."""
+    directory = secrets_dir(config)
+    have = {name: (directory / name).read_bytes() for name in instance_keys.NODE_PATHS if (directory / name).is_file()}
+    why = {}
+    if not have:
+        have = _keys_on_node(config, state)
+        why = {name: "recovered from the server" for name in have}
+    if not have:
+        have = instance_keys.generate()
+        why = {name: "generated" for name in have}
+    found = instance_keys.problems(have)
+    if found:
+        raise ConfigError([("instance keys", f"{directory}: {problem}") for problem in found])
+    _same_instance_keys(config, state, have)
+    return have, why
+
+
+def _same_instance_keys(config, state, keys):
+    """Refuse a node keeping other instance keys than the ones resolved: replacing them
+    would make the credentials and tokens of its Harbor unreadable."""
+    differ = sorted(name for name, value in _keys_on_node(config, state).items() if value != keys[name])
+    if differ:
         raise ConfigError(
             [
                 (
-                    "harbor_hostname",
-                    f"{', '.join(peers)} serve(s) {url} too: each server would keep a Harbor of its own (database, "
-                    "Redis, registry storage, secret keys), so one name would lead clients to different registries; "
-                    "give each server its own harbor_hostname (or harbor_external_url)",
+                    "instance keys",
+                    f"{', '.join(instance_keys.NODE_PATHS[name] for name in differ)} under harbor_data_volume differ "
+                    f"from the ones of this Harbor ({secrets_dir(config)} or the node planned first): each node "
+                    "holds another Harbor's keys; nothing was changed",
                 )
             ]
         )
