@@ -25,12 +25,13 @@ from harbor_deploy.facts.harbor import HarborBackups, HarborHealth, HarborInstal
 from harbor_deploy.facts.tls import CertificateExpiry
 from harbor_deploy.lib.api import served_url
 from harbor_deploy.lib.client import registry_address
+from harbor_deploy.lib.cluster import LB_GROUP
 from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, merged
 from harbor_deploy.lib.secrets import ensure_private_dir, write_private_file
 from harbor_deploy.lib.status import backup_age_hours
 from harbor_deploy.lib.status import problems as status_problems
 from harbor_deploy.operations.docker_daemon import fail_host
-from harbor_deploy.stages import backup, client, configure, server, uninstall
+from harbor_deploy.stages import backup, client, configure, loadbalancer, rolling, server, uninstall
 from harbor_deploy.stages.context import host_data
 from harbor_deploy.stages.docker_engine import docker_engine
 
@@ -48,18 +49,39 @@ def harbor_server(**data):
 
         harbor_server(harbor_version="v2.13.1")
     """
-    plan = server.plan(data)  # validates data and fetches the installer before any change
-    server.controller_secrets(plan)
-    server.preflight(plan)
-    docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
-    server.installer_bundle(plan)
-    inputs = [*server.tls_files(plan), server.harbor_config(plan)]
-    unit = server.systemd_unit(plan)
-    applied = server.apply(plan, inputs)
-    server.service(plan)
-    server.firewall(plan)
-    server.verify(plan, changes=[*inputs, unit, applied])
-    server.summary(plan)
+    if LB_GROUP in host.groups:  # the load balancer of a Harbor of several nodes
+        balancer = loadbalancer.plan(data)
+        loadbalancer.haproxy(balancer)
+        loadbalancer.firewall(balancer)
+        nodes, config, change = balancer.cluster, balancer.config, None
+    else:
+        plan = server.plan(data)  # validates data and fetches the installer before any change
+        server.controller_secrets(plan)
+        server.preflight(plan)
+        docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
+        server.installer_bundle(plan)
+        inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
+        unit = server.systemd_unit(plan)
+        if plan.cluster:
+            server.firewall(plan)  # before the load balancer checks the node
+
+        def change():
+            applied = server.apply(plan, inputs)
+            server.service(plan)
+            if not plan.cluster:
+                server.firewall(plan)
+            server.verify(plan, changes=[*inputs, unit, applied])
+
+        if not plan.cluster:
+            change()
+            server.summary(plan)
+            return
+        rolling.register(server.change_pending(plan, [*inputs, unit]))
+        nodes, config = plan.cluster, plan.config
+    # Every node and the load balancer: the nodes changed one at a time.
+    rolling.one_node_at_a_time(nodes, config, change)
+    if LB_GROUP not in host.groups:
+        server.summary(plan)
 
 
 @deploy("Harbor clients")

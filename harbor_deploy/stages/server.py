@@ -274,7 +274,7 @@ def cluster_of(config, overrides=None):
 
 # What the nodes of one Harbor share, resolved by the first of them this run plans
 # (and reused by the others and the load balancer): {(run, secrets dir): Instance}.
-_instances = weakref.WeakKeyDictionary()
+_instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -491,6 +491,25 @@ def tls_files(plan):
     return [certificate, key]  # prepare copies them into Harbor's data volume
 
 
+@deploy("Instance keys")
+def instance_key_files(plan):
+    """The keys every node of one Harbor shares, placed where prepare finds them (it
+    keeps keys that are there): the same on every node, never generated on one."""
+    if not plan.instance_keys:  # a Harbor of one node: prepare makes them
+        return []
+    return [
+        secret_file.put(
+            name=f"Place the shared {name} of this Harbor",
+            dest=path,
+            content=plan.instance_keys[name],
+            mode="0600",
+            known_files=plan.state["files"],
+            lock_holder=plan.lock_holder,
+        )
+        for name, path in instance_keys.on_node(plan.config["harbor_data_volume"]).items()
+    ]
+
+
 @deploy("harbor.yml")
 def harbor_config(plan):
     text = harbor_yml.render(plan.config, plan.secrets, plan.version)
@@ -532,15 +551,10 @@ def apply(plan, inputs):
     prepare runs while the old containers still serve (they keep the configuration
     they started with) and Harbor restarts once after it: the outage is the restart
     alone, and a configuration prepare refuses leaves the running Harbor untouched."""
-    state = plan.state["installation"]
     if plan.upgrade_from:
         return upgrade(plan)
     env = {"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT}
-    containers = state["containers"]
-    fresh = (
-        plan.version not in state["core_images"] or state["compose_mtime"] is None or "harbor-core" not in containers
-    )
-    if fresh:
+    if _fresh(plan):
         return server.shell(
             name=f"Install Harbor {plan.version} (install.sh)",
             commands=[
@@ -551,8 +565,6 @@ def apply(plan, inputs):
             ],
             _env=env,
         )
-    config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
-    trivy_mismatch = plan.config["harbor_with_trivy"] != ("trivy-adapter" in containers)
     return server.shell(
         name="Regenerate Harbor config (prepare) and restart Harbor",
         commands=[
@@ -563,8 +575,45 @@ def apply(plan, inputs):
             "systemctl restart harbor.service",
         ],
         _env=env,
-        _if=lambda: config_newer or trivy_mismatch or any(op.did_change() for op in inputs),
+        _if=lambda: _regenerate(plan) or any(op.did_change() for op in inputs),
     )
+
+
+def _fresh(plan):
+    """No Harbor of this release installed and running yet: install.sh."""
+    state = plan.state["installation"]
+    return (
+        plan.version not in state["core_images"]
+        or state["compose_mtime"] is None
+        or "harbor-core" not in state["containers"]
+    )
+
+
+def _regenerate(plan):
+    """What the host holds asks for prepare and a restart whatever this run uploads:
+    harbor.yml newer than what prepare generated, or Trivy not as the data says."""
+    state = plan.state["installation"]
+    config_newer = (state["harbor_yml_mtime"] or 0) > (state["compose_mtime"] or 0)
+    return config_newer or plan.config["harbor_with_trivy"] != ("trivy-adapter" in state["containers"])
+
+
+def _healthy(plan):
+    health = plan.state["health"]
+    return (
+        (health["api"] or {}).get("status") == "healthy"
+        and bool(health["containers"])
+        and all(c["state"] == "running" and c["health"] in ("healthy", "none") for c in health["containers"].values())
+    )
+
+
+def change_pending(plan, changes):
+    """Whether this run changes the running Harbor (evaluated while the run executes,
+    once ``changes``, the ops feeding it, have run): an install, an upgrade, prepare
+    and a restart, a start, or a wait for health."""
+    state = plan.state["installation"]
+    known = bool(plan.upgrade_from or _fresh(plan) or _regenerate(plan) or not _healthy(plan))
+    stopped = state["service_enabled"] != "enabled" or state["service_active"] != "active"
+    return lambda: known or stopped or any(op.did_change() for op in changes)
 
 
 def upgrade(plan):
@@ -651,12 +700,7 @@ def firewall(plan):
 def verify(plan, changes):
     """Wait (bounded) for every container and /api/v2.0/health to be healthy, when
     anything changed in this run or Harbor was unhealthy when it started."""
-    health = plan.state["health"]
-    healthy = (
-        (health["api"] or {}).get("status") == "healthy"
-        and health["containers"]
-        and all(c["state"] == "running" and c["health"] in ("healthy", "none") for c in health["containers"].values())
-    )
+    healthy = _healthy(plan)
     harbor.wait_healthy(
         name="Wait until Harbor is healthy",
         url=plan.local_url,

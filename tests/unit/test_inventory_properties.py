@@ -517,7 +517,9 @@ def run_plan(data, env, state):
         os.environ.update(env)
         stack.enter_context(mock.patch.object(server_stage, "host", SimpleNamespace(name="harbor-1", groups=())))
         stack.enter_context(mock.patch.object(server_stage, "host_data", lambda overrides=None: dict(data)))
-        stack.enter_context(mock.patch.object(server_stage, "read_state", lambda config, **_: server_files(state, config)))
+        stack.enter_context(
+            mock.patch.object(server_stage, "read_state", lambda config, **_: server_files(state, config))
+        )
         stack.enter_context(mock.patch.object(server_stage.installer, "fetch", fetch))
         return server_stage.plan()
 

@@ -1,0 +1,156 @@
+"""The load balancer of a Harbor of several nodes (group ``harbor_lb``): HAProxy from
+the distribution's packages, every node checked on /api/v2.0/ping, TLS passed
+through to the nodes or ended here (``harbor_lb_tls``)."""
+
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api import DeployError, deploy
+from pyinfra.operations import server as pyinfra_server
+from pyinfra.operations import systemd
+
+from harbor_deploy.facts.files import FileStates
+from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.lib import cluster, loadbalancer
+from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.operations import firewalld, packages, secret_file
+from harbor_deploy.operations.secret_file import public
+from harbor_deploy.stages.context import host_data
+from harbor_deploy.stages.server import FIREWALLD_SERVICE, cluster_of, lock_holder, shared_instance
+
+HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg"
+# What the health checks trust: the CA of the nodes' certificate (the system's CAs
+# when a public CA issued it); in mode terminate, the certificate served here.
+NODE_CA = "/etc/haproxy/harbor-nodes-ca.crt"
+SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+SERVED_PEM = "/etc/haproxy/harbor.pem"
+PACKAGES = ["haproxy", "socat"]
+
+
+@dataclass
+class LoadBalancerPlan:
+    config: dict
+    cluster: object
+    tls: object
+    files: dict
+    firewall: dict
+    lock_holder: str
+
+    @property
+    def ports(self):
+        """{label: port} the load balancer serves, the ports the nodes serve."""
+        ports = {"http": self.config["harbor_http_port"]}
+        if self.config["harbor_tls_mode"] != "http":
+            ports = {"https": self.config["harbor_https_port"], **ports}
+        return ports
+
+    @property
+    def backends(self):
+        return [f"harbor_{label}" for label in self.ports]
+
+
+def plan(overrides=None):
+    """Validate the load balancer's data and find its nodes, before any host changes.
+    The nodes' plan resolves the TLS material first (list ``harbor_servers`` before
+    ``harbor_lb`` in the inventory), unless the controller has it already."""
+    data = host_data(overrides=overrides)
+    try:
+        config = validated(data)
+        nodes = cluster_of(config, overrides)
+        found = list(cluster.lb_problems(config, nodes.nodes if nodes else ()))
+        if found:
+            raise ConfigError(found)
+    except ConfigError as error:
+        raise DeployError(f"{host.name}: {error}") from None
+    instance = shared_instance(config)
+    if instance is None and config["harbor_tls_mode"] != "http":
+        raise DeployError(
+            f"{host.name}: the TLS material of {nodes.url} is not planned yet: list the harbor_servers hosts "
+            "before harbor_lb in the inventory (their plan resolves it); nothing was changed"
+        )
+    paths = (HAPROXY_CONFIG, NODE_CA, SERVED_PEM)
+    return LoadBalancerPlan(
+        config=config,
+        cluster=nodes,
+        tls=instance.tls if instance else None,
+        files=host.get_fact(FileStates, paths=paths),
+        firewall=host.get_fact(FirewalldState),
+        lock_holder=lock_holder("harbor_server"),
+    )
+
+
+@deploy("HAProxy")
+def haproxy(plan):
+    """HAProxy installed, configured for the nodes, checked and reloaded when its files
+    changed (a reload keeps the connections it serves), enabled and running."""
+    packages.installed(name="HAProxy and socat (its runtime API)", packages=PACKAGES, lock_holder=plan.lock_holder)
+    material, known = plan.tls, plan.files
+    changed = []
+    node_ca = None
+    if material is not None:
+        node_ca = NODE_CA if material.ca_certificate else SYSTEM_CAS
+        if material.ca_certificate:
+            changed.append(
+                secret_file.put(
+                    name="Upload the CA the health checks trust",
+                    dest=NODE_CA,
+                    content=material.ca_certificate,
+                    mode="0644",
+                    mask=public,
+                    known_files=known,
+                    lock_holder=plan.lock_holder,
+                )
+            )
+    terminate = plan.config["harbor_lb_tls"] == "terminate"
+    if terminate:
+        changed.append(
+            secret_file.put(
+                name="Upload the certificate and key the load balancer serves",
+                dest=SERVED_PEM,
+                content=material.certificate + material.private_key,
+                mode="0600",
+                known_files=known,
+                lock_holder=plan.lock_holder,
+            )
+        )
+    nodes = [{"name": name, "address": plan.cluster.addresses[name]} for name in plan.cluster.nodes]
+    changed.append(
+        secret_file.put(
+            name=f"Configure HAProxy for {len(nodes)} Harbor nodes ({plan.config['harbor_lb_tls']})",
+            dest=HAPROXY_CONFIG,
+            content=loadbalancer.render(
+                nodes,
+                plan.ports,
+                plan.ports,
+                plan.config["harbor_lb_tls"],
+                node_ca=node_ca,
+                certificate=SERVED_PEM if terminate else None,
+            ),
+            mode="0644",
+            mask=public,
+            known_files=known,
+            lock_holder=plan.lock_holder,
+        )
+    )
+    pyinfra_server.shell(
+        name="Check HAProxy's configuration and reload it",
+        commands=[f"haproxy -c -q -f {HAPROXY_CONFIG} && systemctl reload-or-restart haproxy.service"],
+        _if=lambda: any(op.did_change() for op in changed),
+    )
+    systemd.service(name="HAProxy enabled and running", service="haproxy.service", running=True, enabled=True)
+
+
+@deploy("Firewall")
+def firewall(plan):
+    if not plan.firewall["running"]:
+        return
+    zone = plan.config["harbor_firewall_zone"]
+    firewalld.service_ports(
+        name=f"Open the load balancer's ports through firewalld service {FIREWALLD_SERVICE} in zone {zone}",
+        service=FIREWALLD_SERVICE,
+        ports=[f"{port}/tcp" for port in plan.ports.values()],
+        zone=zone,
+        description="Harbor container registry (managed by harbor-deploy)",
+        firewall=plan.firewall,
+        lock_holder=plan.lock_holder,
+    )
