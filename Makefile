@@ -102,6 +102,8 @@ test-faults:
 # and anything else on the machine are never touched.
 TEST_LAB := LAB_PREFIX=hd-test LAB_MIRROR_PORT=18481
 test test-lab test-faults: export LAB_CLIENTS := $(or $(filter-out 1 2 3 4,$(LAB_CLIENTS)),5)
+# The scale-out test (test_70) needs a load balancer and a backing host besides bare-1.
+test test-lab test-faults: export LAB_BARE := $(or $(filter-out 0 1 2,$(LAB_BARE)),3)
 demo: export LAB_CLIENTS := $(or $(filter-out 1 2,$(LAB_CLIENTS)),3)
 test: lint
 	$(MAKE) lab-up $(TEST_LAB)

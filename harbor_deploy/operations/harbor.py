@@ -261,6 +261,8 @@ def wait_healthy(url, timeout=300, log_dir="/var/log/harbor"):
     yield StringCommand("bash", "-c", shlex.quote(wait_script(url, timeout, log_dir)))
 
 
+# A backup's "database" when it is external: the backup holds no dump of it.
+EXTERNAL_DATABASE_NOTE = "external: not in this backup; back it up with your database's own tools"
 # The database Harbor's core uses in its harbor-db container (as Harbor's initdb makes it).
 HARBOR_DATABASE = "registry"
 HARBOR_DB_CONTAINER = "harbor-db"
@@ -408,6 +410,12 @@ counts() {{
     2>/dev/null | wc -l)
   echo "$db, $tags tags"
 }}
+"""
+
+# An external database is not this node's: other nodes (or other tools) change it
+# while this one upgrades, so its counts say nothing about this upgrade.
+SHARED_DATA_COUNT_SCRIPT = """
+counts() { echo "data in the external database and storage, not counted here"; }
 """
 
 # Shared by an upgrade (on failure) and a rollback: the release ``$from`` back in use
@@ -564,7 +572,9 @@ def upgrade(
         to_version=to_version,
         counts=DATA_COUNT_SCRIPT.format(
             db=HARBOR_DB_CONTAINER, database=HARBOR_DATABASE, volume=shlex.quote(data_volume)
-        ),
+        )
+        if backup_manifest["database"] == "pg_dump"
+        else SHARED_DATA_COUNT_SCRIPT,
         backup=backup_manifest["name"],
         backup_dir=backup_dir,
         backup_command=backup_command(

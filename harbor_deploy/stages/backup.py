@@ -26,8 +26,6 @@ from harbor_deploy.operations import harbor, secret_file
 from harbor_deploy.stages import server as server_stages
 from harbor_deploy.stages.context import host_data
 
-EXTERNAL_DATABASE_NOTE = "external: not in this backup; back it up with your database's own tools"
-
 
 @dataclass(frozen=True)
 class BackupPlan:
@@ -68,7 +66,7 @@ def plan_backup(overrides=None, now=None):
         "hostname": config["harbor_hostname"],
         "version": version,
         "data_volume": config["harbor_data_volume"],
-        "database": EXTERNAL_DATABASE_NOTE if external else "pg_dump",
+        "database": harbor.EXTERNAL_DATABASE_NOTE if external else "pg_dump",
         "registry": registry,
     }
     return BackupPlan(config, installation, manifest, _fetch_dir(config), server_stages.lock_holder("harbor_backup"))
@@ -77,7 +75,7 @@ def plan_backup(overrides=None, now=None):
 @deploy("Back up Harbor")
 def backup(plan):
     if plan.manifest["database"] != "pg_dump":
-        logger.warning(f"[{host.name}] harbor_external_database: {EXTERNAL_DATABASE_NOTE}")
+        logger.warning(f"[{host.name}] harbor_external_database: {harbor.EXTERNAL_DATABASE_NOTE}")
     harbor.backup(
         name=f"Back up Harbor {plan.manifest['version']} to {plan.config['harbor_backup_dir']}/{plan.manifest['name']}"
         + (" (registry storage included)" if plan.manifest["registry"] else ""),

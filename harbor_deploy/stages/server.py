@@ -626,7 +626,7 @@ def upgrade(plan):
         "hostname": plan.config["harbor_hostname"],
         "version": plan.upgrade_from,
         "data_volume": plan.config["harbor_data_volume"],
-        "database": "pg_dump",
+        "database": harbor.EXTERNAL_DATABASE_NOTE if plan.config["harbor_external_database"] else "pg_dump",
         "registry": False,
         "reason": f"before the upgrade to {plan.version}",
     }

@@ -435,7 +435,6 @@ def registry_config(conf):
         purge=conf["upload_purging"],
         redirect_disabled=conf["storage_redirect_disabled"],
         redis=conf["external_redis"],
-        http_secret=random_string(16),
         token_issuer=TOKEN_ISSUER,
         token_service=TOKEN_SERVICE,
         public_url=conf["public_url"],

@@ -1,0 +1,345 @@
+"""Issue 17: one Harbor on two nodes (client-4, client-5) sharing PostgreSQL, Redis and
+Swift on a backing host (bare-3), behind HAProxy (bare-2) ending TLS; installed from
+hosts without Harbor, changed and upgraded one node at a time while a client pushes
+and pulls through the load balancer in a loop: not one failed request."""
+
+import json
+import secrets
+import subprocess
+import time
+
+import pytest
+
+from harbor_deploy.lib.api import HarborClient
+from harbor_deploy.lib.instance_keys import NODE_PATHS
+from harbor_deploy.lib.resources import AdminAccess
+from harbor_deploy.lib.secrets import SecretStore
+from lab import labctl
+from tests.conftest import ROOT
+from tests.lab.conftest import SERVER_RESET, changed_count, docker_exec, host_exec, run_pyinfra
+
+NODES = ("client-4", "client-5")
+LB, BACKING = "bare-2", "bare-3"
+PUSHER, PULLER = "client-1", "client-2"
+LAB_BARE = 3
+UPGRADE_TO = "v2.14.0"
+
+INVENTORY = f"""
+import runpy
+
+_lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
+_state = _lab["_state"]
+_hosts = {{name: data for group in ("docker_clients", "bare_hosts") for name, data in _lab[group]}}
+
+
+def _reach(name):
+    return {{key: value for key, value in _hosts[name].items() if key.startswith("ssh_")}}
+
+
+_lb = _hosts[{LB!r}]["lab_address"]
+_backing = _hosts[{BACKING!r}]["lab_address"]
+_harbor = {{
+    "harbor_hostname": _lb,
+    "harbor_external_url": f"https://{{_lb}}:8443",
+    "harbor_lb_tls": "terminate",
+    "harbor_secrets_dir": "secrets",
+    "harbor_installer_source": "mirror",
+    "harbor_mirror_url": _state["mirror_url"],
+    "harbor_external_database": {{
+        "host": _backing, "port": 5432, "db_name": "registry", "username": "harbor", "ssl_mode": "disable"
+    }},
+    "harbor_external_redis": {{"host": f"{{_backing}}:6379"}},
+    "harbor_storage_service": {{
+        "s3": {{
+            "region": "us-east-1",
+            "regionendpoint": f"http://{{_backing}}:8080",
+            "bucket": "harbor",
+            "accesskey": "harbor:registry",
+            "secretkey": {{"secret": "object_store_key"}},
+            "secure": False,
+            "v4auth": True,
+        }},
+        "redirect": {{"disable": True}},
+    }},
+}}
+harbor_servers = [
+    (name, {{**_harbor, **_reach(name), "harbor_node_address": _hosts[name]["lab_address"]}}) for name in {NODES!r}
+]
+harbor_lb = [({LB!r}, {{**_harbor, **_reach({LB!r})}})]
+harbor_backing = [({BACKING!r}, {{**_harbor, **_reach({BACKING!r})}})]
+docker_clients = [
+    (name, {{**_harbor, **_reach(name), "harbor_client_username": "admin"}}) for name in ({PUSHER!r}, {PULLER!r})
+]
+"""
+
+# Pushes a new image and pulls it back, over and over, until told to stop; counts
+# the rounds that worked and those that failed (with the error kept).
+CLIENT_LOOP = r"""
+set -u
+dir=/tmp/ha-loop; mkdir -p $dir; rm -f $dir/stop $dir/errors; ok=0; failed=0; i=0
+while [ ! -e $dir/stop ]; do
+  i=$((i + 1)); ref="$REGISTRY/ha/loop:$i"
+  head -c 200000 /dev/urandom > $dir/layer
+  tar -C $dir -cf - layer | docker import - "$ref" >/dev/null
+  if docker push -q "$ref" >/dev/null 2>>$dir/errors && docker rmi -f "$ref" >/dev/null \
+     && docker pull -q "$ref" >/dev/null 2>>$dir/errors; then ok=$((ok + 1)); else failed=$((failed + 1)); fi
+  docker rmi -f "$ref" >/dev/null 2>&1
+  echo "$ok $failed" > $dir/counts
+done
+echo done > $dir/ended
+"""
+
+
+def container(lab, name):
+    return next(h["container"] for h in lab["hosts"] if h["name"] == name)
+
+
+def address(lab, name):
+    return next(h["address"] for h in lab["hosts"] if h["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def scale_out(lab, tmp_path_factory):
+    """The lab with a load balancer and a backing host; two clients' Harbor removed;
+    the inventory of the scaled-out Harbor in a folder of its own."""
+    clients = len([h for h in lab["hosts"] if h["group"] == "docker_clients"])
+    state = labctl.up(clients=clients, bare=LAB_BARE)
+    place = tmp_path_factory.mktemp("scale-out")
+    (place / "inventory.py").write_text(INVENTORY)
+    for name in NODES:
+        host_exec(container(state, name), SERVER_RESET)
+    env = {
+        "HARBOR_EXTERNAL_DB_PASSWORD": f"Db-{secrets.token_urlsafe(18)}",
+        "HARBOR_EXTERNAL_REDIS_PASSWORD": f"Redis-{secrets.token_urlsafe(18)}",
+        "HARBOR_SECRET_OBJECT_STORE_KEY": f"Swift-{secrets.token_urlsafe(18)}",
+    }
+    lb = address(state, LB)
+    yield {"lab": state, "place": place, "env": env, "lb": lb, "registry": f"{lb}:8443"}
+    for name in NODES:  # plain clients again, for the next session
+        host_exec(container(state, name), SERVER_RESET, check=False)
+
+
+def deploy(scale_out, entry, *args, env=None):
+    """``deploys/<entry>`` on the scaled-out Harbor's inventory, run from its folder."""
+    inventory, entry_file = str(scale_out["place"] / "inventory.py"), str(ROOT / "deploys" / entry)
+    return run_pyinfra(
+        "-y", "--json", inventory, entry_file, *args, env={**scale_out["env"], **(env or {})}, cwd=scale_out["place"]
+    )
+
+
+def admin(scale_out):
+    directory = scale_out["place"] / "secrets" / scale_out["lb"]
+    api = HarborClient(f"https://{scale_out['lb']}:8443", None, None, verify=str(directory / "ca.crt"))
+    return AdminAccess(api, SecretStore(directory)).client()
+
+
+def lb_states(scale_out):
+    """{(backend, node): (status, current sessions)} as HAProxy reports them."""
+    stat = host_exec(
+        container(scale_out["lab"], LB), "echo 'show stat' | socat stdio unix-connect:/run/haproxy/admin.sock"
+    )
+    rows = [line.split(",") for line in stat.splitlines() if line and not line.startswith("#")]
+    return {(row[0], row[1]): (row[17], int(row[4] or 0)) for row in rows if row[1] in NODES}
+
+
+def lb_counters(scale_out):
+    """The load balancer's failure counters since it started: 5xx answers sent to
+    clients, and request, connection and response errors."""
+    stat = host_exec(
+        container(scale_out["lab"], LB), "echo 'show stat' | socat stdio unix-connect:/run/haproxy/admin.sock"
+    )
+    header = stat.splitlines()[0].lstrip("# ").split(",")
+    totals = dict.fromkeys(("hrsp_5xx", "ereq", "econ", "eresp"), 0)
+    for line in stat.splitlines()[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("svname") in ("FRONTEND", "BACKEND"):
+            for field in totals:
+                totals[field] += int(row.get(field) or 0)
+    return totals
+
+
+def wait_lb(scale_out, node, status, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = {key: value for key, value in lb_states(scale_out).items() if key[1] == node}
+        if found and all(value[0] == status for value in found.values()):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{node} not {status} on the load balancer: {lb_states(scale_out)}")
+
+
+def core_started(scale_out, node):
+    return host_exec(container(scale_out["lab"], node), "docker inspect -f '{{.State.StartedAt}}' harbor-core")
+
+
+def running_version(scale_out, node):
+    return host_exec(container(scale_out["lab"], node), "readlink /usr/local/harbor").rsplit("-", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def installed(scale_out):
+    """Backing services, then both nodes and the load balancer, from hosts without
+    Harbor; then the two clients trust it and log in, and a project to push to."""
+    deploy(scale_out, "backing.py")
+    deploy(scale_out, "server.py")
+    client = admin(scale_out)
+    password = client.session.auth.password.reveal()
+    deploy(scale_out, "client.py", env={"HARBOR_CLIENT_PASSWORD": password})
+    if client.get_or_none("/api/v2.0/projects/ha", "project") is None:
+        client.post("/api/v2.0/projects", "project", {"project_name": "ha", "metadata": {"public": "false"}})
+    return password
+
+
+def test_two_nodes_install_one_after_the_other_behind_the_load_balancer(scale_out, installed):
+    for node in NODES:
+        wait_lb(scale_out, node, "UP")
+        assert running_version(scale_out, node) == "v2.13.1"
+    # One at a time: the second node's core started after the first one's.
+    assert core_started(scale_out, NODES[0]) < core_started(scale_out, NODES[1])
+
+
+def test_every_node_holds_the_same_instance_keys(scale_out, installed):
+    digests = {
+        node: host_exec(
+            container(scale_out["lab"], node), "sha256sum " + " ".join(f"/data/{path}" for path in NODE_PATHS.values())
+        )
+        for node in NODES
+    }
+    assert digests[NODES[0]] == digests[NODES[1]] and len(digests[NODES[0]].splitlines()) == 3
+
+
+def push(scale_out, tag):
+    """A new image pushed from the first client through the load balancer: its digest."""
+    reference = f"{scale_out['registry']}/ha/app:{tag}"
+    output = host_exec(
+        container(scale_out["lab"], PUSHER),
+        f"head -c 1000000 /dev/urandom > /tmp/{tag}.bin && tar -C /tmp -cf - {tag}.bin | docker import - {reference} "
+        f">/dev/null && docker push {reference}",
+    )
+    return reference, next(word for word in output.split() if word.startswith("sha256:"))
+
+
+def pulled(scale_out, reference):
+    """Pulled afresh by the second client: the digest it got."""
+    found = host_exec(
+        container(scale_out["lab"], PULLER),
+        f"docker rmi -f {reference} >/dev/null 2>&1; docker pull {reference} | grep -o 'sha256:[0-9a-f]*'",
+    )
+    return found.splitlines()[0]
+
+
+def test_pushed_through_the_load_balancer_pulled_by_another_client_stored_in_swift(scale_out, installed):
+    reference, digest = push(scale_out, "one")
+    assert pulled(scale_out, reference) == digest
+    for node in NODES:  # the layers are in the object store, on no node
+        assert host_exec(container(scale_out["lab"], node), "find /data/registry -type f | wc -l") == "0"
+
+
+def curl_on_lb(scale_out, node, path, config):
+    """``path`` of Harbor's URL, answered by ``node`` itself (curl on the load balancer,
+    verifying the certificate as the load balancer does); ``config``: curl options on stdin."""
+    url = f"https://{scale_out['lb']}:8443{path}"
+    target = f"{scale_out['lb']}:8443:{address(scale_out['lab'], node)}:8443"
+    return docker_exec(
+        container(scale_out["lab"], LB),
+        f"curl -sS -o /dev/stdout -w '\\n%{{http_code}}' -K - --cacert /etc/haproxy/harbor-nodes-ca.crt "
+        f"--connect-to {target} '{url}'",
+        stdin=config,
+    ).stdout.rsplit("\n", 1)
+
+
+def test_a_token_one_node_issues_opens_the_other_nodes_registry(scale_out, installed):
+    reference, _ = push(scale_out, "token")
+    scope = "repository:ha/app:pull"
+    body, status = curl_on_lb(
+        scale_out, NODES[0], f"/service/token?service=harbor-registry&scope={scope}", f'user = "admin:{installed}"\n'
+    )
+    assert status == "200", body
+    token = json.loads(body)["token"]
+    _, status = curl_on_lb(scale_out, NODES[1], "/v2/ha/app/tags/list", f'header = "Authorization: Bearer {token}"\n')
+    assert status == "200"
+    # The control: the second node refuses a token signed by another key.
+    _, status = curl_on_lb(
+        scale_out, NODES[1], "/v2/ha/app/tags/list", 'header = "Authorization: Bearer e30.e30.e30"\n'
+    )
+    assert status == "401"
+
+
+def test_a_stopped_node_is_taken_out_and_pulls_go_on(scale_out, installed):
+    reference, digest = push(scale_out, "stop")
+    node = container(scale_out["lab"], NODES[0])
+    host_exec(node, "systemctl stop harbor.service")
+    try:
+        wait_lb(scale_out, NODES[0], "DOWN")
+        for _ in range(3):
+            assert pulled(scale_out, reference) == digest
+    finally:
+        host_exec(node, "systemctl start harbor.service")
+    wait_lb(scale_out, NODES[0], "UP", timeout=300)
+
+
+@pytest.fixture
+def client_loop(scale_out, installed):
+    """The first client pushing and pulling through the load balancer in a loop while
+    the test runs; yields a function stopping it and returning (rounds ok, failed,
+    errors, the load balancer's new failure counters)."""
+    pusher = container(scale_out["lab"], PUSHER)
+    host_exec(pusher, "rm -rf /tmp/ha-loop")
+    before = lb_counters(scale_out)
+    subprocess.run(
+        ["docker", "exec", "-d", "-e", f"REGISTRY={scale_out['registry']}", pusher, "bash", "-c", CLIENT_LOOP],
+        check=True,
+    )
+
+    def stop():
+        host_exec(pusher, "touch /tmp/ha-loop/stop")
+        deadline = time.monotonic() + 120
+        while host_exec(pusher, "cat /tmp/ha-loop/ended 2>/dev/null", check=False) != "done":
+            assert time.monotonic() < deadline, "the client loop did not end"
+            time.sleep(1)
+        ok, failed = (int(n) for n in host_exec(pusher, "cat /tmp/ha-loop/counts").split())
+        errors = host_exec(pusher, "cat /tmp/ha-loop/errors", check=False)
+        after = lb_counters(scale_out)
+        return ok, failed, errors, {field: after[field] - before[field] for field in after}
+
+    yield stop
+    host_exec(pusher, "touch /tmp/ha-loop/stop", check=False)
+
+
+def rolling(scale_out, client_loop, *data):
+    started = {node: core_started(scale_out, node) for node in NODES}
+    args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
+    result = deploy(scale_out, "server.py", *args)
+    ok, failed, errors, counters = client_loop()
+    print(f"client loop during the rolling change: {ok} rounds ok, {failed} failed; load balancer: {counters}")
+    assert ok > 0 and failed == 0, errors
+    assert counters == dict.fromkeys(counters, 0)
+    restarted = {node: core_started(scale_out, node) for node in NODES}
+    assert all(restarted[node] != started[node] for node in NODES)
+    # One at a time: the second node restarted after the first one was back.
+    assert restarted[NODES[0]] < restarted[NODES[1]]
+    return result
+
+
+def test_a_rolling_configuration_change_fails_no_request(scale_out, client_loop):
+    rolling(scale_out, client_loop, ("harbor_log_level", "debug"))
+    assert all(running_version(scale_out, node) == "v2.13.1" for node in NODES)
+
+
+def test_a_rolling_upgrade_fails_no_request_and_migrates_once(scale_out, client_loop):
+    rolling(scale_out, client_loop, ("harbor_log_level", "debug"), ("harbor_version", UPGRADE_TO))
+    assert all(running_version(scale_out, node) == UPGRADE_TO for node in NODES)
+    migrated = [
+        node
+        for node in NODES
+        if "migrat"
+        in host_exec(container(scale_out["lab"], node), "grep -ci 'migrat' /var/log/harbor/core.log || true")
+    ]
+    assert migrated
+
+
+def test_a_second_run_changes_nothing(scale_out, installed):
+    data = [("harbor_log_level", "debug"), ("harbor_version", UPGRADE_TO)]
+    args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
+    assert changed_count(deploy(scale_out, "server.py", *args)) == 0
+    assert changed_count(deploy(scale_out, "backing.py")) == 0
