@@ -230,6 +230,12 @@ KEYS = (
         "taken from the inventory file's folder)",
         controller_path=True,
     ),
+    # Backing deploy (deploys/backing.py, group harbor_backing).
+    Key(
+        "harbor_backing_allowed_sources",
+        ["0.0.0.0/0"],
+        "deploys/backing.py: CIDRs the Harbor nodes connect from, allowed to the database in pg_hba.conf",
+    ),
     # Client deploy (deploys/client.py, group docker_clients).
     Key(
         "harbor_registry",
