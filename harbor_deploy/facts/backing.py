@@ -80,20 +80,25 @@ class BackingState(FactBase[dict]):
                 '. /etc/os-release 2>/dev/null; echo "codename ${VERSION_CODENAME:-}"',
                 f"dpkg-query -W -f '${{Package}} ${{db:Status-Status}}\\n' {' '.join(PACKAGES)} 2>/dev/null"
                 " | sed -n 's/^\\(\\S*\\) installed$/package \\1/p'",
-                "for d in /etc/postgresql/*/main; do [ -d \"$d\" ] && echo \"pg_cluster $(basename $(dirname $d))\"; done",
-                "apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\\([0-9][0-9]*\\)$/pg_candidate \\1/p'",
-                f"if command -v psql >/dev/null && [ \"$({psql} {q(role_sql)} 2>/dev/null)\" = 1 ]; then echo pg_role; fi",
-                f"if command -v psql >/dev/null && [ \"$({psql} {q(db_sql)} 2>/dev/null)\" = 1 ]; then echo pg_database; fi",
+                'for d in /etc/postgresql/*/main; do [ -d "$d" ] && echo "pg_cluster $(basename $(dirname $d))"; done',
+                "apt-cache depends postgresql 2>/dev/null"
+                " | sed -n 's/.*Depends: postgresql-\\([0-9][0-9]*\\)$/pg_candidate \\1/p'",
+                f'command -v psql >/dev/null && [ "$({psql} {q(role_sql)} 2>/dev/null)" = 1 ] && echo pg_role',
+                f'command -v psql >/dev/null && [ "$({psql} {q(db_sql)} 2>/dev/null)" = 1 ] && echo pg_database',
                 f"for u in {' '.join(q(u) for u in units)}; do "
-                'echo "unit $u e=$(systemctl is-enabled $u 2>/dev/null) a=$(systemctl is-active $u 2>/dev/null)"; done',
-                "for k in account container object; do [ -s /etc/swift/$k.ring.gz ] && echo \"ring $k\"; done",
-                "sed -n 's/^swift_hash_path_\\(prefix\\|suffix\\) *= *\\(.*\\)$/swift_hash \\1 \\2/p' /etc/swift/swift.conf 2>/dev/null",
+                'echo "unit $u e=$(systemctl is-enabled $u 2>/dev/null)'
+                ' a=$(systemctl is-active $u 2>/dev/null)"; done',
+                'for k in account container object; do [ -s /etc/swift/$k.ring.gz ] && echo "ring $k"; done',
+                "sed -n 's/^swift_hash_path_\\(prefix\\|suffix\\) *= *\\(.*\\)$/swift_hash \\1 \\2/p'"
+                " /etc/swift/swift.conf 2>/dev/null",
                 f"python3 -c {q(_XATTR_CHECK)} {q(devices)} 2>/dev/null",
-                f"[ -f /etc/swift/proxy-server.conf ] && python3 -c {q(SWIFT_CONTAINERS_SCRIPT)} check {int(swift_port)} "
-                f"{q(account)} {q(user)} {' '.join(q(c) for c in containers)} 2>/dev/null",
+                f"[ -f /etc/swift/proxy-server.conf ] && python3 -c {q(SWIFT_CONTAINERS_SCRIPT)} "
+                f"check {int(swift_port)} {q(account)} {q(user)} {' '.join(q(c) for c in containers)} 2>/dev/null",
                 f"pg_isready -q -h 127.0.0.1 -p {int(db_port)} 2>/dev/null && echo 'health postgresql'",
-                f"redis-cli -h 127.0.0.1 -p {int(redis_port)} ping 2>/dev/null | grep -q NOAUTH && echo 'health redis'",
-                f"curl -fsS -m 5 http://127.0.0.1:{int(swift_port)}/healthcheck 2>/dev/null | grep -q OK && echo 'health swift'",
+                f"redis-cli -h 127.0.0.1 -p {int(redis_port)} ping 2>/dev/null"
+                " | grep -q NOAUTH && echo 'health redis'",
+                f"curl -fsS -m 5 http://127.0.0.1:{int(swift_port)}/healthcheck 2>/dev/null"
+                " | grep -q OK && echo 'health swift'",
                 "true",
             ]
         )

@@ -196,7 +196,10 @@ def settings(config, secrets):
             problems.append((DATABASE_KEY, "password is required (in the dict, or the secret external_db_password)"))
         if database.get("ssl_mode") in UNVERIFIABLE_SSL_MODES:
             problems.append(
-                (DATABASE_KEY, f"ssl_mode {database['ssl_mode']}: the backing host's PostgreSQL has no verifiable certificate")
+                (
+                    DATABASE_KEY,
+                    f"ssl_mode {database['ssl_mode']}: the backing host's PostgreSQL has no verifiable certificate",
+                )
             )
     if redis:
         if "," in redis["host"] or redis.get("sentinel_master_set"):
@@ -221,14 +224,18 @@ def settings(config, secrets):
     names = {where: host.lower() for where, (host, _) in hosts.items()}
     for where, name in names.items():
         if name in LOOPBACK_NAMES or name.startswith("127.") or name == "::1":
-            problems.append((where.split(".")[0], f"{where} is {name}: the Harbor nodes reach the backing host over the network"))
+            problems.append(
+                (where.split(".")[0], f"{where} is {name}: the Harbor nodes reach the backing host over the network")
+            )
     if len(set(names.values())) > 1:
         listed = ", ".join(f"{where} = {name}" for where, name in names.items())
         problems.append((STORAGE_KEY if store else REDIS_KEY, f"name one backing host in every key: {listed}"))
     ports = {where: port for where, (_, port) in hosts.items()}
     for where, port in ports.items():
         if port in SWIFT_INTERNAL_PORTS:
-            problems.append((where.split(".")[0], f"{where} port {port} is {SWIFT_INTERNAL_PORTS[port]}'s on the backing host"))
+            problems.append(
+                (where.split(".")[0], f"{where} port {port} is {SWIFT_INTERNAL_PORTS[port]}'s on the backing host")
+            )
     if len(set(ports.values())) < len(ports):
         listed = ", ".join(f"{where}: {port}" for where, port in ports.items())
         problems.append((DATABASE_KEY, f"the three services need three ports: {listed}"))
@@ -300,7 +307,9 @@ def render_postgresql_conf(backing):
 
 
 def render_pg_hba(backing):
-    return _render("backing-pg_hba.conf.j2", backing=backing, db=_ident(backing.db_name), user=_ident(backing.db_username))
+    return _render(
+        "backing-pg_hba.conf.j2", backing=backing, db=_ident(backing.db_name), user=_ident(backing.db_username)
+    )
 
 
 def render_redis_conf(backing):
@@ -308,7 +317,7 @@ def render_redis_conf(backing):
 
 
 def masked_redis_conf(text):
-    return re.sub(r'^requirepass .*$', f'requirepass "{MASK}"', text, flags=re.MULTILINE)
+    return re.sub(r"^requirepass .*$", f'requirepass "{MASK}"', text, flags=re.MULTILINE)
 
 
 def render_swift_conf(hash_prefix, hash_suffix):

@@ -17,9 +17,9 @@ a 2 KiB user xattr can be written there and stops, before any change, when it ca
 """
 
 import secrets as token_source
-from shlex import quote
 from dataclasses import dataclass
 from io import StringIO
+from shlex import quote
 
 from pyinfra import host, logger
 from pyinfra.api import DeployError, deploy
@@ -33,7 +33,6 @@ from harbor_deploy.lib import backing as lib
 from harbor_deploy.lib.secrets import SecretsError, load_secrets
 from harbor_deploy.lib.validate import ConfigError, validated
 from harbor_deploy.operations import firewalld, secret_file
-from harbor_deploy.operations.secret_file import public
 from harbor_deploy.stages.context import host_data
 
 FIREWALLD_SERVICE = "harbor-backing"
@@ -306,15 +305,17 @@ def swift(plan):
     changes.append(_restart(plan, list(SWIFT_UNITS), "Swift", list(changes)))
     absent = [name for name in backing.containers if plan.state["containers"].get(name) != "present"]
     if absent:
-        changes.append(server.shell(
-            name=f"Create the registry's {'bucket/container' if len(absent) == 1 else 'containers'} "
-            f"{', '.join(absent)} (its s3 driver creates none)",
-            commands=[
-                _wait(f"curl -fsS -m 5 -o /dev/null http://127.0.0.1:{backing.swift_port}/healthcheck", "Swift")
-                + " && "
-                + _containers_command("create", backing, absent)
-            ],
-        ))
+        changes.append(
+            server.shell(
+                name=f"Create the registry's {'bucket/container' if len(absent) == 1 else 'containers'} "
+                f"{', '.join(absent)} (the registry creates no S3 bucket)",
+                commands=[
+                    _wait(f"curl -fsS -m 5 -o /dev/null http://127.0.0.1:{backing.swift_port}/healthcheck", "Swift")
+                    + " && "
+                    + _containers_command("create", backing, absent)
+                ],
+            )
+        )
     return changes
 
 
