@@ -23,7 +23,7 @@ from shlex import quote
 
 from pyinfra import host, logger
 from pyinfra.api import DeployError, deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, files, server, systemd
 
 from harbor_deploy.facts.backing import PACKAGES, BackingState
 from harbor_deploy.facts.files import FileStates
@@ -37,7 +37,11 @@ from harbor_deploy.stages.context import host_data
 
 FIREWALLD_SERVICE = "harbor-backing"
 SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
-REDIS_CONF = "/etc/redis/redis.conf"
+# Not Debian's /etc/redis/redis.conf: its directory (0770 redis) is closed to a sudo
+# login user, who stages secret files beside their destination; a systemd drop-in
+# points redis-server.service here, and Debian's conffile stays as shipped.
+REDIS_CONF = "/etc/harbor-backing/redis.conf"
+REDIS_DROPIN = "/etc/systemd/system/redis-server.service.d/harbor-backing.conf"
 SWIFT_DIR = "/etc/swift"
 SWIFT_CONF = f"{SWIFT_DIR}/swift.conf"
 PROXY_CONF = f"{SWIFT_DIR}/proxy-server.conf"
@@ -138,6 +142,7 @@ def plan(overrides=None):
         paths=(
             SQL_FILE,
             REDIS_CONF,
+            REDIS_DROPIN,
             SWIFT_CONF,
             PROXY_CONF,
             f"{pg_dir}/conf.d/harbor-backing.conf",
@@ -243,7 +248,17 @@ def redis(plan):
         mask=lib.masked_redis_conf,
         known_files=plan.files,
     )
-    return [conf, _restart(plan, ["redis-server"], "Redis", [conf])]
+    dropin = files.put(
+        name=f"redis-server.service reads {REDIS_CONF} (systemd drop-in)",
+        src=StringIO(
+            "# Managed by harbor-deploy (harbor_backing).\n[Service]\nExecStart=\n"
+            f"ExecStart=/usr/bin/redis-server {REDIS_CONF} --supervised systemd --daemonize no\n"
+        ),
+        dest=REDIS_DROPIN,
+        mode="0644",
+    )
+    systemd.daemon_reload(name="Reload systemd units (redis-server drop-in changed)", _if=dropin.did_change)
+    return [conf, dropin, _restart(plan, ["redis-server"], "Redis", [conf, dropin])]
 
 
 @deploy("Swift object store")

@@ -241,7 +241,7 @@ def _operations(state_changes=None):
 def test_no_secret_in_any_operation_name_or_command():
     operations, uploads = _operations()
     names = [name for name, _ in operations]
-    assert len(names) == 21  # firewalld not running: no firewall op
+    assert len(names) == 23  # firewalld not running: no firewall op
     for secret in (DB_PASSWORD, REDIS_PASSWORD, STORE_KEY):
         assert not [name for name in names if secret in name]
         assert not [text for _, commands in operations for text in commands if secret in text]
