@@ -10,6 +10,7 @@ deploy machinery.
 
 PACKAGED_DEPLOYS = (
     "docker_engine",
+    "harbor_backing",
     "harbor_backup",
     "harbor_client_status",
     "harbor_clients",

@@ -31,7 +31,7 @@ from harbor_deploy.lib.secrets import ensure_private_dir, write_private_file
 from harbor_deploy.lib.status import backup_age_hours
 from harbor_deploy.lib.status import problems as status_problems
 from harbor_deploy.operations.docker_daemon import fail_host
-from harbor_deploy.stages import backup, client, configure, loadbalancer, rolling, server, uninstall
+from harbor_deploy.stages import backing, backup, client, configure, loadbalancer, rolling, server, uninstall
 from harbor_deploy.stages.context import host_data
 from harbor_deploy.stages.docker_engine import docker_engine
 
@@ -82,6 +82,32 @@ def harbor_server(**data):
     rolling.one_node_at_a_time(nodes, config, change)
     if LB_GROUP not in host.groups:
         server.summary(plan)
+
+
+@deploy("Harbor backing services")
+def harbor_backing(**data):
+    """
+    PostgreSQL, Redis and an object store (OpenStack Swift with its S3 API) from the
+    distribution's packages, serving exactly what the Harbor nodes' keys say:
+    ``harbor_external_database``, ``harbor_external_redis`` and ``harbor_storage_service``
+    (pointing at this host); run again, nothing changes and nothing restarts.
+
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        if "harbor_backing" in host.groups:
+            harbor_backing(harbor_backing_allowed_sources=["10.0.0.0/24"])
+    """
+    plan = backing.plan(data)  # checks the keys and reads the host: no change yet
+    changes = [backing.packages(plan)]
+    changes += backing.postgresql(plan)
+    changes += backing.redis(plan)
+    changes += backing.swift(plan)
+    changes.append(backing.firewall(plan))
+    backing.verify(plan, changes=[op for op in changes if op is not None])
 
 
 @deploy("Harbor clients")
@@ -294,6 +320,7 @@ def harbor_client_status(**data):
 
 
 __all__ = [
+    "harbor_backing",
     "harbor_backup",
     "docker_engine",
     "harbor_client_status",

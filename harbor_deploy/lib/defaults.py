@@ -249,6 +249,12 @@ KEYS = (
         "harbor_lb: seconds a rolling change waits for a node's requests to end once it is drained; "
         "passthrough connections still open then are closed",
     ),
+    # Backing deploy (deploys/backing.py, group harbor_backing).
+    Key(
+        "harbor_backing_allowed_sources",
+        ["0.0.0.0/0"],
+        "deploys/backing.py: CIDRs the Harbor nodes connect from, allowed to the database in pg_hba.conf",
+    ),
     # Client deploy (deploys/client.py, group docker_clients).
     Key(
         "harbor_registry",

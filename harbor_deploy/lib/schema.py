@@ -294,6 +294,7 @@ SCHEMAS = {
     "harbor_projects": {"type": "array", "items": PROJECT},
     "harbor_robots": {"type": "array", "items": ROBOT},
     "harbor_gc_schedule": nullable(GC_SCHEDULE),
+    "harbor_backing_allowed_sources": {"type": "array", "minItems": 1, "items": STR},
 }
 # Lists whose entries are reported on their own: harbor_projects[2].
 ENTRY_LISTS = ("harbor_registries", "harbor_users", "harbor_projects", "harbor_robots")

@@ -43,13 +43,15 @@ def public(text):
 
 
 @operation()
-def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=None):
+def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=None, owner="root:root"):
     """
     Upload ``content`` to ``dest`` only when the remote file differs.
 
     + dest: remote file path (missing parent directories are created, mode 0755)
     + content: the file's text or bytes (never printed)
     + mode: octal permissions, applied before the file appears at ``dest``
+    + owner: ``user:group`` of the file, set before it appears at ``dest`` (a service
+      reading its own configuration: ``root:redis`` or ``redis:redis`` with mode 0640)
     + mask: a function masking the secret values of such a file's text, for ``--diff``
       (applied to the new content and to the file on the host, read without printing);
       without it the diff only says the content changed; ``public`` shows it whole
@@ -80,7 +82,10 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
         known_files = host.get_fact(FileStates, paths=(dest,))
     current = known_files.get(dest)
     if current and current["sha256"] == hashlib.sha256(data).hexdigest():
-        if current["mode"] != mode[-3:].lstrip("0"):
+        if f"{current['user']}:{current['group']}" != owner:
+            yield guarded(lock_holder, "chown", QuoteString(owner), QuoteString(dest))
+            yield StringCommand("chmod", mode, QuoteString(dest))
+        elif current["mode"] != mode[-3:].lstrip("0"):
             yield guarded(lock_holder, "chmod", mode, QuoteString(dest))
         else:
             host.noop(f"{dest} is up to date")
@@ -104,7 +109,7 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
     yield guarded(lock_holder, "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield StringCommand(
-        "chown", "root:root", QuoteString(staged),
+        "chown", QuoteString(owner), QuoteString(staged),
         "&&", "chmod", mode, QuoteString(staged),
         "&&", "mv", "-f", QuoteString(staged), QuoteString(dest),
         "&&", "rmdir", QuoteString(staging),

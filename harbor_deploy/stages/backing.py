@@ -1,0 +1,402 @@
+"""The ``harbor_backing`` stages: PostgreSQL, Redis and an object store (OpenStack
+Swift with its S3 API) from the distribution's packages, for several Harbor nodes.
+
+The host serves exactly what the Harbor nodes' keys say (``lib.backing.settings``):
+``harbor_external_database``, ``harbor_external_redis``, ``harbor_storage_service``.
+Decisions come from one fact read before any change (``BackingState``); a second run
+changes nothing and restarts nothing. Passwords reach the host only inside files
+(0600/0640, uploaded by ``secret_file.put``): never on a command line, in an
+operation's name or in ``--diff``.
+
+Swift's object server keeps each object's metadata in user xattrs of its device's
+filesystem. The device is the directory ``/srv/node/d1`` (``mount_check = false``):
+mount a dedicated XFS or ext4 filesystem there for production. On Docker's overlayfs
+(the lab's hosts, on ext4) user xattrs work up to ext4's one-block limit (~4 KiB per
+file, far above the few hundred bytes Swift writes per object): the plan checks that
+a 2 KiB user xattr can be written there and stops, before any change, when it can't.
+"""
+
+import secrets as token_source
+from dataclasses import dataclass
+from io import StringIO
+from shlex import quote
+
+from pyinfra import host, logger
+from pyinfra.api import DeployError, deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from harbor_deploy.facts.backing import PACKAGES, BackingState
+from harbor_deploy.facts.files import FileStates
+from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.facts.quiet import quiet_fact
+from harbor_deploy.lib import backing as lib
+from harbor_deploy.lib.secrets import SecretsError, load_secrets
+from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.operations import firewalld, secret_file
+from harbor_deploy.stages.context import host_data
+
+FIREWALLD_SERVICE = "harbor-backing"
+SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
+# Not Debian's /etc/redis/redis.conf: its directory (0770 redis) is closed to a sudo
+# login user, who stages secret files beside their destination; a systemd drop-in
+# points redis-server.service here, and Debian's conffile stays as shipped.
+REDIS_CONF = "/etc/harbor-backing/redis.conf"
+REDIS_DROPIN = "/etc/systemd/system/redis-server.service.d/harbor-backing.conf"
+SWIFT_DIR = "/etc/swift"
+SWIFT_CONF = f"{SWIFT_DIR}/swift.conf"
+PROXY_CONF = f"{SWIFT_DIR}/proxy-server.conf"
+SWIFT_DEVICE_DIR = f"{lib.SWIFT_DEVICES}/{lib.SWIFT_DEVICE}"
+# The PostgreSQL major version each release's ``postgresql`` package installs, when
+# apt can't say yet (no package lists before the first apt-get update).
+POSTGRESQL_BY_CODENAME = {"trixie": "17", "bookworm": "15", "bullseye": "13", "noble": "16", "jammy": "14"}
+SWIFT_UNITS = (
+    "swift-account",
+    "swift-container",
+    "swift-object",
+    "swift-container-updater",
+    "swift-object-updater",
+    "swift-proxy",
+)
+# The units the fact reads (PostgreSQL's cluster units added per version).
+SERVICE_UNITS = ("postgresql", "redis-server", "memcached", *SWIFT_UNITS)
+# How long the checks wait for a service that was just (re)started.
+WAIT_SECONDS = 60
+
+
+@dataclass
+class BackingPlan:
+    """What the stages share: validated data, what to serve, and the host's state read
+    once before any change."""
+
+    config: dict
+    backing: lib.Backing
+    state: dict
+    files: dict
+    firewall: dict
+    pg_version: str
+    swift_hash: tuple
+
+    def unit_ready(self, unit):
+        found = self.state["units"].get(unit, {})
+        return found.get("enabled") == "enabled" and found.get("active") == "active"
+
+    @property
+    def pg_dir(self):
+        return f"/etc/postgresql/{self.pg_version}/main"
+
+    @property
+    def pg_unit(self):
+        return f"postgresql@{self.pg_version}-main"
+
+
+def settings_of(data):
+    """The validated configuration and ``Backing`` of host ``data``; ``DeployError``
+    naming every key that can't be served, before anything changes."""
+    try:
+        config = validated(data)
+        secrets = load_secrets(config)
+        config = validated(data, secrets)
+        return config, lib.settings(config, secrets)
+    except (ConfigError, SecretsError) as error:
+        raise DeployError(f"{host.name}: {error}") from None
+
+
+def plan(overrides=None):
+    """Validate this host's data, resolve its secrets and read the host, without
+    changing anything: a problem stops the run, naming the key and why."""
+    config, backing = settings_of(host_data(overrides=overrides))
+    state = quiet_fact(
+        BackingState,
+        db_port=backing.db_port,
+        db_name=backing.db_name,
+        db_username=backing.db_username,
+        redis_port=backing.redis_port,
+        swift_port=backing.swift_port,
+        account=backing.swift_account,
+        user=backing.swift_user,
+        containers=list(backing.containers),
+        units=[*SERVICE_UNITS, *(f"postgresql@{v}-main" for v in sorted(set(POSTGRESQL_BY_CODENAME.values())))],
+        devices=SWIFT_DEVICE_DIR,
+    )
+    version = (state["pg_clusters"] or [None])[-1] or state["pg_candidate"]
+    version = version or POSTGRESQL_BY_CODENAME.get(state["codename"] or "")
+    if not version:
+        raise DeployError(
+            f"{host.name}: cannot tell which PostgreSQL the postgresql package installs on "
+            f"{state['codename'] or 'this OS'}: run apt-get update on it, or install postgresql first"
+        )
+    if not (state["xattr"] or "").startswith("ok "):
+        raise DeployError(
+            f"{host.name}: Swift keeps object metadata in user xattrs, and the filesystem of {SWIFT_DEVICE_DIR} "
+            f"can't hold them ({state['xattr'] or 'python3 missing'}): mount an XFS or ext4 filesystem there; "
+            "nothing was changed"
+        )
+    hash_found = state["swift_hash"]
+    swift_hash = (hash_found.get("prefix"), hash_found.get("suffix"))
+    if not all(swift_hash) or "changeme" in swift_hash:
+        # Generated once; kept from swift.conf afterwards (changing it hides every object).
+        swift_hash = (token_source.token_hex(16), token_source.token_hex(16))
+    pg_dir = f"/etc/postgresql/{version}/main"
+    known = quiet_fact(
+        FileStates,
+        paths=(
+            SQL_FILE,
+            REDIS_CONF,
+            REDIS_DROPIN,
+            SWIFT_CONF,
+            PROXY_CONF,
+            f"{pg_dir}/conf.d/harbor-backing.conf",
+            f"{pg_dir}/pg_hba.conf",
+        ),
+    )
+    return BackingPlan(
+        config=config,
+        backing=backing,
+        state=state,
+        files=known,
+        firewall=host.get_fact(FirewalldState),
+        pg_version=version,
+        swift_hash=swift_hash,
+    )
+
+
+@deploy("Backing packages")
+def packages(plan):
+    missing = [name for name in PACKAGES if name not in plan.state["packages"]]
+    return apt.packages(
+        name="Install PostgreSQL, Redis, memcached and OpenStack Swift (Debian packages)",
+        packages=[*PACKAGES, "curl"],
+        update=bool(missing),
+        no_recommends=True,
+    )
+
+
+def _restart(plan, unit_names, label, changes):
+    """Enable and restart ``unit_names`` when any of ``changes`` changed or one of them
+    was not enabled and running when the run started; otherwise nothing runs."""
+    was_ready = all(plan.unit_ready(unit) for unit in unit_names)
+    names = " ".join(unit_names)
+    return server.shell(
+        name=f"Enable and (re)start {label}",
+        commands=[f"systemctl enable {names} && systemctl restart {names}"],
+        _if=lambda: not was_ready or any(op.did_change() for op in changes),
+    )
+
+
+@deploy("PostgreSQL")
+def postgresql(plan):
+    backing = plan.backing
+    conf = files.put(
+        name=f"PostgreSQL listens on port {backing.db_port} of every address",
+        src=StringIO(lib.render_postgresql_conf(backing)),
+        dest=f"{plan.pg_dir}/conf.d/harbor-backing.conf",
+        user="postgres",
+        group="postgres",
+        mode="0644",
+    )
+    hba = files.put(
+        name=f"pg_hba.conf: {backing.db_username} to {backing.db_name} from {', '.join(backing.allowed_sources)}",
+        src=StringIO(lib.render_pg_hba(backing)),
+        dest=f"{plan.pg_dir}/pg_hba.conf",
+        user="postgres",
+        group="postgres",
+        mode="0640",
+    )
+    sql = secret_file.put(
+        name=f"SQL for role {backing.db_username} and database {backing.db_name} (0600, password inside)",
+        dest=SQL_FILE,
+        content=lib.render_sql(backing),
+        mode="0600",
+        mask=lib.masked_sql,
+        known_files=plan.files,
+    )
+    restarted = _restart(plan, ["postgresql", plan.pg_unit], f"PostgreSQL {plan.pg_version}", [conf])
+    server.shell(
+        name="Reload PostgreSQL (pg_hba.conf changed)",
+        commands=[f"systemctl reload {plan.pg_unit}"],
+        _if=lambda: hba.did_change() and not restarted.did_change(),
+    )
+    have_role = plan.state["pg_role"] and plan.state["pg_database"]
+    role = server.shell(
+        name=f"Role {backing.db_username} (its password) and database {backing.db_name}, from {SQL_FILE} on stdin",
+        commands=[
+            f"{_wait(f'pg_isready -q -h 127.0.0.1 -p {backing.db_port}', 'PostgreSQL')} && "
+            f"runuser -u postgres -- psql -X -q -p {backing.db_port} -d postgres -f - < {SQL_FILE}"
+        ],
+        _if=lambda: not have_role or sql.did_change(),
+    )
+    return [conf, hba, sql, restarted, role]
+
+
+def _wait(check, what):
+    """Shell: retry ``check`` each second up to ``WAIT_SECONDS``, then fail naming ``what``."""
+    return (
+        f"for i in $(seq {WAIT_SECONDS}); do {check} && break; sleep 1; done; "
+        f"{check} || {{ echo '{what} does not answer after {WAIT_SECONDS}s' >&2; exit 1; }}"
+    )
+
+
+@deploy("Redis")
+def redis(plan):
+    backing = plan.backing
+    conf = secret_file.put(
+        name=f"redis.conf: port {backing.redis_port} on every address, requirepass (0640, owner redis)",
+        dest=REDIS_CONF,
+        content=lib.render_redis_conf(backing),
+        mode="0640",
+        owner="redis:redis",
+        mask=lib.masked_redis_conf,
+        known_files=plan.files,
+    )
+    dropin = files.put(
+        name=f"redis-server.service reads {REDIS_CONF} (systemd drop-in)",
+        src=StringIO(
+            "# Managed by harbor-deploy (harbor_backing).\n[Service]\nExecStart=\n"
+            f"ExecStart=/usr/bin/redis-server {REDIS_CONF} --supervised systemd --daemonize no\n"
+        ),
+        dest=REDIS_DROPIN,
+        mode="0644",
+    )
+    systemd.daemon_reload(name="Reload systemd units (redis-server drop-in changed)", _if=dropin.did_change)
+    return [conf, dropin, _restart(plan, ["redis-server"], "Redis", [conf, dropin])]
+
+
+@deploy("Swift object store")
+def swift(plan):
+    backing = plan.backing
+    device = files.directory(
+        name=f"Swift device {SWIFT_DEVICE_DIR}",
+        path=SWIFT_DEVICE_DIR,
+        user="swift",
+        group="swift",
+        mode="0755",
+    )
+    changes = [
+        device,
+        secret_file.put(
+            name="swift.conf (hash path prefix and suffix kept)",
+            dest=SWIFT_CONF,
+            content=lib.render_swift_conf(*plan.swift_hash),
+            mode="0640",
+            owner="root:swift",
+            mask=lib.masked_swift_conf,
+            known_files=plan.files,
+        ),
+        secret_file.put(
+            name=f"proxy-server.conf: port {backing.swift_port}, tempauth user "
+            f"{backing.swift_account}:{backing.swift_user}, s3api (region {backing.region})",
+            dest=PROXY_CONF,
+            content=lib.render_proxy_server_conf(backing),
+            mode="0640",
+            owner="root:swift",
+            mask=lib.masked_proxy_server_conf,
+            known_files=plan.files,
+        ),
+    ]
+    for kind in lib.SWIFT_SERVERS:
+        changes.append(
+            files.put(
+                name=f"{kind}-server.conf (loopback, port {lib.SWIFT_SERVERS[kind]})",
+                src=StringIO(lib.render_swift_server_conf(kind)),
+                dest=f"{SWIFT_DIR}/{kind}-server.conf",
+                mode="0644",
+            )
+        )
+    missing = [kind for kind in lib.SWIFT_SERVERS if kind not in plan.state["rings"]]
+    if missing:
+        changes.append(
+            server.shell(
+                name=f"Build Swift's {', '.join(missing)} ring(s): 1 replica, device {lib.SWIFT_DEVICE}",
+                commands=[_ring(kind) for kind in missing],
+            )
+        )
+    memcached = files.put(
+        name="memcached on 127.0.0.1:11211 (Swift's tokens)",
+        src=StringIO(lib.render_memcached_conf()),
+        dest="/etc/memcached.conf",
+        mode="0644",
+    )
+    changes += [memcached, _restart(plan, ["memcached"], "memcached", [memcached])]
+    changes.append(_restart(plan, list(SWIFT_UNITS), "Swift", list(changes)))
+    absent = [name for name in backing.containers if plan.state["containers"].get(name) != "present"]
+    if absent:
+        changes.append(
+            server.shell(
+                name=f"Create the registry's {'bucket/container' if len(absent) == 1 else 'containers'} "
+                f"{', '.join(absent)} (the registry creates no S3 bucket)",
+                commands=[
+                    _wait(f"curl -fsS -m 5 -o /dev/null http://127.0.0.1:{backing.swift_port}/healthcheck", "Swift")
+                    + " && "
+                    + _containers_command("create", backing, absent)
+                ],
+            )
+        )
+    return changes
+
+
+def _containers_command(mode, backing, names):
+    return (
+        f"python3 -c {quote(lib.SWIFT_CONTAINERS_SCRIPT)} {mode} {backing.swift_port} "
+        f"{quote(backing.swift_account)} {quote(backing.swift_user)} {' '.join(quote(n) for n in names)}"
+    )
+
+
+def _ring(kind):
+    """Shell: the ``kind`` ring of one device on loopback, built when missing
+    (``rebalance`` exits 1 for a warning, which a one-device ring always has)."""
+    builder = f"{SWIFT_DIR}/{kind}.builder"
+    return (
+        f"cd {SWIFT_DIR} && {{ [ -f {builder} ] || swift-ring-builder {builder} create 10 1 1; }} && "
+        f"{{ swift-ring-builder {builder} search --device {lib.SWIFT_DEVICE} >/dev/null 2>&1 || "
+        f"swift-ring-builder {builder} add --region 1 --zone 1 --ip 127.0.0.1 --port {lib.SWIFT_SERVERS[kind]} "
+        f"--device {lib.SWIFT_DEVICE} --weight 100; }} && "
+        f"{{ swift-ring-builder {builder} rebalance; [ $? -le 1 ]; }} && [ -s {SWIFT_DIR}/{kind}.ring.gz ]"
+    )
+
+
+@deploy("Backing firewall")
+def firewall(plan):
+    if not plan.firewall["running"]:
+        logger.info(f"[{host.name}] firewalld is not running: no ports opened")
+        return
+    zone = plan.config["harbor_firewall_zone"]
+    return firewalld.service_ports(
+        name=f"Open {', '.join(plan.backing.ports)} through firewalld service {FIREWALLD_SERVICE} in zone {zone}",
+        service=FIREWALLD_SERVICE,
+        ports=plan.backing.ports,
+        zone=zone,
+        description="PostgreSQL, Redis and Swift for Harbor nodes (managed by harbor-deploy)",
+        firewall=plan.firewall,
+    )
+
+
+def health_commands(backing):
+    """Shell checks, each waiting for its service: PostgreSQL answers and the role's
+    database exists, Redis answers and demands a password, Swift's proxy is healthy
+    and its tempauth user sees the registry's containers."""
+    return [
+        _wait(f"pg_isready -q -h 127.0.0.1 -p {backing.db_port}", f"PostgreSQL on port {backing.db_port}"),
+        _wait(
+            f"redis-cli -h 127.0.0.1 -p {backing.redis_port} ping 2>&1 | grep -q NOAUTH",
+            f"Redis on port {backing.redis_port} (asking for a password)",
+        ),
+        _wait(
+            f"curl -fsS -m 5 -o /dev/null http://127.0.0.1:{backing.swift_port}/healthcheck",
+            f"Swift on port {backing.swift_port}",
+        ),
+        _containers_command("verify", backing, backing.containers),
+    ]
+
+
+@deploy("Verify backing services")
+def verify(plan, changes):
+    """Check every service when any of ``changes`` (this run's operations) changed, or
+    one was not healthy when the run started: the run fails naming what did not come up."""
+    healthy = all(plan.state["health"].get(name) for name in ("postgresql", "redis", "swift")) and all(
+        plan.state["containers"].get(name) == "present" for name in plan.backing.containers
+    )
+    server.shell(
+        name="PostgreSQL, Redis and Swift answer (health check)",
+        commands=health_commands(plan.backing),
+        _if=lambda: not healthy or any(op.did_change() for op in changes),
+    )
