@@ -4,8 +4,9 @@ through to the nodes or ended here (``harbor_lb_tls``)."""
 
 from dataclasses import dataclass
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import DeployError, deploy
+from pyinfra.context import ctx_host
 from pyinfra.operations import server as pyinfra_server
 from pyinfra.operations import systemd
 
@@ -15,6 +16,7 @@ from harbor_deploy.lib import cluster, loadbalancer
 from harbor_deploy.lib.validate import ConfigError, validated
 from harbor_deploy.operations import firewalld, packages, secret_file
 from harbor_deploy.operations.secret_file import public
+from harbor_deploy.stages import server
 from harbor_deploy.stages.context import host_data
 from harbor_deploy.stages.server import FIREWALLD_SERVICE, cluster_of, lock_holder, shared_instance
 
@@ -50,9 +52,7 @@ class LoadBalancerPlan:
 
 
 def plan(overrides=None):
-    """Validate the load balancer's data and find its nodes, before any host changes.
-    The nodes' plan resolves the TLS material first (list ``harbor_servers`` before
-    ``harbor_lb`` in the inventory), unless the controller has it already."""
+    """Validate the load balancer's data and find its nodes, before any host changes."""
     data = host_data(overrides=overrides)
     try:
         config = validated(data)
@@ -63,16 +63,17 @@ def plan(overrides=None):
     except ConfigError as error:
         raise DeployError(f"{host.name}: {error}") from None
     instance = shared_instance(config)
-    if instance is None and config["harbor_tls_mode"] != "http":
-        raise DeployError(
-            f"{host.name}: the TLS material of {nodes.url} is not planned yet: list the harbor_servers hosts "
-            "before harbor_lb in the inventory (their plan resolves it); nothing was changed"
-        )
+    if instance is None:
+        # The TLS material is the nodes' (taken back from a node when the controller
+        # lost it): planned by the first node, here when pyinfra plans this host first.
+        with ctx_host.use(inventory.get_host(nodes.nodes[0])):
+            server.plan(overrides)
+        instance = shared_instance(config)
     paths = (HAPROXY_CONFIG, NODE_CA, SERVED_PEM)
     return LoadBalancerPlan(
         config=config,
         cluster=nodes,
-        tls=instance.tls if instance else None,
+        tls=instance.tls,
         files=host.get_fact(FileStates, paths=paths),
         firewall=host.get_fact(FirewalldState),
         lock_holder=lock_holder("harbor_server"),

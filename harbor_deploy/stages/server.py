@@ -11,6 +11,7 @@ import os
 import posixpath
 import shlex
 import socket
+import threading
 import weakref
 from dataclasses import dataclass, field
 
@@ -185,13 +186,15 @@ def plan(overrides=None):
         nodes = cluster_of(config, overrides)
         key_paths = tuple(instance_keys.on_node(config["harbor_data_volume"]).values()) if nodes else ()
         state = read_state(config, extra_paths=key_paths, private_paths=key_paths)
-        instance, config = _resolve_instance(data, config, state, nodes)
+        with _planning:
+            instance, config = _resolve_instance(data, config, state, nodes)
     except (ConfigError, SecretsError) as error:
         raise DeployError(f"{host.name}: {error}") from None
     except tls.TlsError as error:
         raise DeployError(f"{host.name}: harbor TLS: {error}") from None
     try:
-        fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
+        with _planning:
+            fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
     except installer.InstallerError as error:
         raise DeployError(f"{host.name}: {error}") from None
     install_dir = config["harbor_install_dir"].rstrip("/")
@@ -272,6 +275,10 @@ def cluster_of(config, overrides=None):
     )
 
 
+# pyinfra plans the hosts side by side (a greenlet each; threading is gevent's then):
+# one at a time resolves an instance or downloads an installer, so the nodes of one
+# Harbor get what the first one resolved, and one download serves them all.
+_planning = threading.Lock()
 # What the nodes of one Harbor share, resolved by the first of them this run plans
 # (and reused by the others and the load balancer): {(run, secrets dir): Instance}.
 _instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -13,7 +13,7 @@ import pytest
 from harbor_deploy.lib.api import HarborClient
 from harbor_deploy.lib.instance_keys import NODE_PATHS
 from harbor_deploy.lib.resources import AdminAccess
-from harbor_deploy.lib.secrets import SecretStore
+from harbor_deploy.lib.secrets import SecretStore, ensure_private_dir, write_private_file
 from lab import labctl
 from tests.conftest import ROOT
 from tests.lab.conftest import SERVER_RESET, changed_count, docker_exec, host_exec, run_pyinfra
@@ -23,6 +23,9 @@ LB, BACKING = "bare-2", "bare-3"
 PUSHER, PULLER = "client-1", "client-2"
 LAB_BARE = 3
 UPGRADE_TO = "v2.14.0"
+HOSTNAME = "harbor-ha.lab.internal"
+# The backing services' passwords, as secrets files: {name: prefix}.
+BACKING_SECRETS = {"external_db_password": "Db", "external_redis_password": "Redis", "object_store_key": "Swift"}
 
 INVENTORY = f"""
 import runpy
@@ -39,8 +42,11 @@ def _reach(name):
 _lb = _hosts[{LB!r}]["lab_address"]
 _backing = _hosts[{BACKING!r}]["lab_address"]
 _harbor = {{
-    "harbor_hostname": _lb,
-    "harbor_external_url": f"https://{{_lb}}:8443",
+    "harbor_hostname": {HOSTNAME!r},
+    "harbor_external_url": "https://{HOSTNAME}:8443",
+    # The controller is outside the lab's DNS: it calls the API at the load balancer.
+    "harbor_tls_extra_sans": [_lb],
+    "harbor_api_url": f"https://{{_lb}}:8443",
     "harbor_lb_tls": "terminate",
     "harbor_secrets_dir": "secrets",
     "harbor_installer_source": "mirror",
@@ -99,22 +105,30 @@ def address(lab, name):
 
 
 @pytest.fixture(scope="module")
-def scale_out(lab, tmp_path_factory):
-    """The lab with a load balancer and a backing host; two clients' Harbor removed;
-    the inventory of the scaled-out Harbor in a folder of its own."""
+def scale_out(lab):
+    """The lab with a load balancer and a backing host, two clients' Harbor removed,
+    the clients resolving the Harbor's name to the load balancer. The inventory, and
+    the secrets (the backing passwords generated once), live with the lab like the
+    shared database: a later session finds the same Harbor there."""
     clients = len([h for h in lab["hosts"] if h["group"] == "docker_clients"])
     state = labctl.up(clients=clients, bare=LAB_BARE)
-    place = tmp_path_factory.mktemp("scale-out")
+    place = labctl.state_dir() / "scale-out"
+    place.mkdir(exist_ok=True)
     (place / "inventory.py").write_text(INVENTORY)
+    store = ensure_private_dir(place / "secrets" / HOSTNAME)
+    for name, prefix in BACKING_SECRETS.items():
+        if not (store / name).exists():
+            write_private_file(store / name, f"{prefix}-{secrets.token_urlsafe(18)}".encode())
     for name in NODES:
         host_exec(container(state, name), SERVER_RESET)
-    env = {
-        "HARBOR_EXTERNAL_DB_PASSWORD": f"Db-{secrets.token_urlsafe(18)}",
-        "HARBOR_EXTERNAL_REDIS_PASSWORD": f"Redis-{secrets.token_urlsafe(18)}",
-        "HARBOR_SECRET_OBJECT_STORE_KEY": f"Swift-{secrets.token_urlsafe(18)}",
-    }
     lb = address(state, LB)
-    yield {"lab": state, "place": place, "env": env, "lb": lb, "registry": f"{lb}:8443"}
+    for name in (PUSHER, PULLER):  # docker bind-mounts /etc/hosts: rewritten in place
+        host_exec(
+            container(state, name),
+            f"grep -v ' {HOSTNAME}$' /etc/hosts > /tmp/hosts; echo '{lb} {HOSTNAME}' >> /tmp/hosts; "
+            "cat /tmp/hosts > /etc/hosts",
+        )
+    yield {"lab": state, "place": place, "lb": lb, "registry": f"{HOSTNAME}:8443"}
     for name in NODES:  # plain clients again, for the next session
         host_exec(container(state, name), SERVER_RESET, check=False)
 
@@ -122,13 +136,11 @@ def scale_out(lab, tmp_path_factory):
 def deploy(scale_out, entry, *args, env=None):
     """``deploys/<entry>`` on the scaled-out Harbor's inventory, run from its folder."""
     inventory, entry_file = str(scale_out["place"] / "inventory.py"), str(ROOT / "deploys" / entry)
-    return run_pyinfra(
-        "-y", "--json", inventory, entry_file, *args, env={**scale_out["env"], **(env or {})}, cwd=scale_out["place"]
-    )
+    return run_pyinfra("-y", "--json", inventory, entry_file, *args, env=env, cwd=scale_out["place"])
 
 
 def admin(scale_out):
-    directory = scale_out["place"] / "secrets" / scale_out["lb"]
+    directory = scale_out["place"] / "secrets" / HOSTNAME
     api = HarborClient(f"https://{scale_out['lb']}:8443", None, None, verify=str(directory / "ca.crt"))
     return AdminAccess(api, SecretStore(directory)).client()
 
@@ -185,8 +197,8 @@ def installed(scale_out):
     client = admin(scale_out)
     password = client.session.auth.password.reveal()
     deploy(scale_out, "client.py", env={"HARBOR_CLIENT_PASSWORD": password})
-    if client.get_or_none("/api/v2.0/projects/ha", "project") is None:
-        client.post("/api/v2.0/projects", "project", {"project_name": "ha", "metadata": {"public": "false"}})
+    if client.get_or_none("/projects/ha", "project") is None:
+        client.post("/projects", "project", {"project_name": "ha", "metadata": {"public": "false"}})
     return password
 
 
