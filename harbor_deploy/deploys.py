@@ -19,16 +19,20 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import server as pyinfra_server
 
+from harbor_deploy.facts.backing import BackingHealth
 from harbor_deploy.facts.docker_client import ClientRegistryState
 from harbor_deploy.facts.firewalld import FirewalldState
+from harbor_deploy.facts.haproxy import HaproxyServers
 from harbor_deploy.facts.harbor import HarborBackups, HarborHealth, HarborInstallation, HarborLogTails
 from harbor_deploy.facts.tls import CertificateExpiry
 from harbor_deploy.lib.api import served_url
+from harbor_deploy.lib.backing import GROUP as BACKING_GROUP
+from harbor_deploy.lib.backing import service_ports
 from harbor_deploy.lib.client import registry_address
 from harbor_deploy.lib.cluster import LB_GROUP
 from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, merged
 from harbor_deploy.lib.secrets import ensure_private_dir, write_private_file
-from harbor_deploy.lib.status import backup_age_hours
+from harbor_deploy.lib.status import backing_problems, backup_age_hours, load_balancer_problems
 from harbor_deploy.lib.status import problems as status_problems
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.stages import backing, backup, client, configure, loadbalancer, rolling, server, uninstall
@@ -163,10 +167,14 @@ def harbor_backup(**data):
     ``<harbor_backup_fetch_dir>/<host>/`` on the controller: the database (``pg_dump``
     of the running harbor-db), ``<data_volume>/secret``, harbor.yml, the TLS files, the
     registry's storage with ``harbor_backup_registry``, a manifest and ``SHA256SUMS``.
-    Harbor keeps serving.
+    Harbor keeps serving. On a ``harbor_backing`` host: a dump of the database the
+    nodes share, ``harbor-db-<UTC time>.pgdump`` (the nodes' backups hold the rest).
 
     + data: ``harbor_*`` keys overriding the host's data
     """
+    if BACKING_GROUP in host.groups:  # the database the nodes of a scaled-out Harbor share
+        backup.shared_database(data)
+        return
     plan = backup.plan_backup(data)  # checks data and reads the host: no change yet
     backup.backup(plan)
     backup.fetch(plan)
@@ -242,6 +250,14 @@ def harbor_status(**data):
     + data: ``harbor_*`` keys overriding the host's data
     """
     config = merged(host_data(overrides=data))  # reads only: no validation, no secrets
+    if LB_GROUP in host.groups:
+        servers = host.get_fact(HaproxyServers)
+        _status_report({"load_balancer": servers, "problems": load_balancer_problems(servers)})
+        return
+    if BACKING_GROUP in host.groups:
+        health = host.get_fact(BackingHealth, **service_ports(config))
+        _status_report({"backing": health, "problems": backing_problems(health)})
+        return
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"])
     health = host.get_fact(HarborHealth, url=served_url(config, "127.0.0.1"))
     certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
@@ -275,6 +291,10 @@ def harbor_status(**data):
         "last_age_hours": round(backup_age_hours(backups[last]["created"]), 1) if last else None,
     }
     status["problems"] = status_problems(status)
+    _status_report(status)
+
+
+def _status_report(status):
     logger.info(f"harbor-status {host.name} {json.dumps(status, sort_keys=True)}")
     if status["problems"]:
         # A command failing only this host: the run exits non-zero, for cron and monitoring.

@@ -134,3 +134,29 @@ class BackingState(FactBase[dict]):
             elif kind == "health":
                 found["health"][rest.strip()] = True
         return found
+
+
+class BackingHealth(FactBase[dict]):
+    """
+    Returns whether each backing service answers on this host: PostgreSQL
+    (``pg_isready``), Redis (a ``PING`` answered, ``NOAUTH`` included) and Swift's proxy
+    (``/healthcheck``), on the ports given.
+
+    .. code:: python
+
+        {"postgresql": True, "redis": True, "swift": False}
+    """
+
+    def command(self, postgresql, redis, swift):
+        return "; ".join(
+            [
+                f"pg_isready -q -h 127.0.0.1 -p {int(postgresql)} 2>/dev/null && echo postgresql",
+                f"redis-cli -h 127.0.0.1 -p {int(redis)} ping 2>/dev/null | grep -q 'PONG\\|NOAUTH' && echo redis",
+                f"curl -fsS -m 5 http://127.0.0.1:{int(swift)}/healthcheck 2>/dev/null | grep -q OK && echo swift",
+                "true",
+            ]
+        )
+
+    def process(self, output):
+        answered = {line.strip() for line in output}
+        return {name: name in answered for name in ("postgresql", "redis", "swift")}

@@ -82,6 +82,17 @@ def _host_and_port(text, default_port=None):
     return host, int(port)
 
 
+def service_ports(config):
+    """{service: port} a backing host serves for ``config`` (read without its secrets)."""
+    storage = config.get(STORAGE_KEY) or {}
+    endpoint = (storage.get("s3") or {}).get("regionendpoint") or (storage.get("swift") or {}).get("authurl") or ""
+    return {
+        "postgresql": (config.get(DATABASE_KEY) or {}).get("port", 5432),
+        "redis": _host_and_port((config.get(REDIS_KEY) or {}).get("host", ""), 6379)[1],
+        "swift": urlsplit(str(endpoint)).port or 8080,
+    }
+
+
 def _is_false(value):
     return value is False or str(value).lower() == "false"
 

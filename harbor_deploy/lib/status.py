@@ -41,3 +41,22 @@ def problems(status, now=None):
     if firewall is not None and not firewall["enabled"]:
         found.append("firewalld runs without Harbor's service enabled in its zone")
     return found
+
+
+def load_balancer_problems(servers):
+    """What is wrong in a load balancer's view of its nodes (``HaproxyServers``)."""
+    if servers is None:
+        return ["HAProxy does not answer on its admin socket"]
+    if not servers:
+        return ["HAProxy balances no Harbor node"]
+    return [
+        f"node {node} is {state['status']} in {backend}"
+        for backend, nodes in sorted(servers.items())
+        for node, state in sorted(nodes.items())
+        if state["status"] != "UP"
+    ]
+
+
+def backing_problems(health):
+    """The backing services that do not answer (``BackingHealth``)."""
+    return [f"{service} does not answer" for service, answers in sorted(health.items()) if not answers]

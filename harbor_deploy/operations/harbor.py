@@ -343,6 +343,44 @@ def backup(manifest, backup_dir, data_volume, release_dir, tls_dir, keep, lock_h
     yield guarded(lock_holder, backup_command(manifest, backup_dir, data_volume, release_dir, tls_dir, keep))
 
 
+@operation(is_idempotent=False)
+def database_dump(name, backup_dir, port, database, keep):
+    """
+    Dump a PostgreSQL database this host serves (a ``harbor_backing`` host's, shared
+    by the nodes of one Harbor) to ``<backup_dir>/<name>.pgdump`` with its
+    ``.sha256``, as the postgres user with the server's own ``pg_dump`` (its major
+    version, so a dump never meets a newer server); written as ``.partial`` and renamed,
+    so a dump that exists is complete. Keeps the newest ``keep``.
+
+    + name: the dump's name, ``harbor-db-<UTC time>``
+    + backup_dir: server dir of the dumps
+    + port / database: what PostgreSQL serves
+    + keep: dumps kept
+
+    **Example:**
+
+    .. code:: python
+
+        harbor.database_dump(
+            name="Dump the shared database", backup_dir="/var/backups/harbor-deploy",
+            port=5432, database="registry", keep=7,
+        )
+    """
+    directory = shlex.quote(backup_dir)
+    final = shlex.quote(posixpath.join(backup_dir, f"{name}.pgdump"))
+    yield " && ".join(
+        [
+            "umask 077",
+            f"mkdir -p {directory}",
+            f"runuser -u postgres -- pg_dump -p {int(port)} -Fc {shlex.quote(database)} > {final}.partial",
+            f"mv {final}.partial {final}",
+            f"cd {directory}",
+            f"sha256sum {shlex.quote(name)}.pgdump > {shlex.quote(name)}.pgdump.sha256",
+            f"ls -1 harbor-db-*.pgdump | sort | head -n -{int(keep)} | sed 'p; s/$/.sha256/' | xargs -r rm -f",
+        ]
+    )
+
+
 def restore_command(manifest, backup_dir, data_volume, install_dir, trivy):
     """The shell of ``restore``: one ``&&`` chain."""
     source = shlex.quote(posixpath.join(backup_dir, manifest["name"]))

@@ -19,6 +19,7 @@ from pyinfra.operations import python
 
 from harbor_deploy.facts.harbor import HarborBackups, HarborInstallation
 from harbor_deploy.lib.api import served_url
+from harbor_deploy.lib.backing import SWIFT_DEVICE, SWIFT_DEVICES
 from harbor_deploy.lib.defaults import SERVER_TLS_DIR
 from harbor_deploy.lib.secrets import ensure_private_dir
 from harbor_deploy.lib.validate import ConfigError, validated, version_key
@@ -105,6 +106,43 @@ def fetch(plan):
 def _private_files(path):
     for child in Path(path).iterdir():
         child.chmod(0o600)
+
+
+SWIFT_DEVICE_DIR = f"{SWIFT_DEVICES}/{SWIFT_DEVICE}"
+
+
+@deploy("Back up the shared database")
+def shared_database(overrides=None, now=None):
+    """On a ``harbor_backing`` host: a dump of the database the nodes share, copied to
+    the controller like a node's backup. The registry's layers are the object
+    store's: said, not copied."""
+    config = _config(overrides)
+    database = config["harbor_external_database"] or {}
+    created = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    name = f"harbor-db-{created}"
+    logger.warning(
+        f"[{host.name}] the registry's layers are not in this backup: they are in the object store "
+        f"(Swift's device {SWIFT_DEVICE_DIR} here; back that filesystem up, or, for a managed S3 bucket, turn on "
+        "its versioning or replication)"
+    )
+    harbor.database_dump(
+        name=f"Dump the shared database {database.get('db_name')} to {config['harbor_backup_dir']}/{name}.pgdump",
+        backup_dir=config["harbor_backup_dir"],
+        port=database.get("port", 5432),
+        database=database.get("db_name", "registry"),
+        keep=config["harbor_backup_keep"],
+    )
+    fetch_dir = _fetch_dir(config)
+    if fetch_dir is None:
+        return
+    python.call(name=f"Controller folder {fetch_dir} (0700)", function=ensure_private_dir, path=fetch_dir)
+    for file_name in (f"{name}.pgdump", f"{name}.pgdump.sha256"):
+        secret_file.fetch(
+            name=f"Copy {file_name} to {fetch_dir}",
+            src=posixpath.join(config["harbor_backup_dir"], file_name),
+            dest=str(fetch_dir / file_name),
+        )
+    python.call(name=f"Keep {fetch_dir} private", function=_private_files, path=fetch_dir)
 
 
 @dataclass(frozen=True)
