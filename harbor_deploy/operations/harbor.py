@@ -344,15 +344,15 @@ def backup(manifest, backup_dir, data_volume, release_dir, tls_dir, keep, lock_h
 
 
 @operation(is_idempotent=False)
-def database_dump(name, backup_dir, port, database, keep):
+def database_dump(dump, backup_dir, port, database, keep):
     """
     Dump a PostgreSQL database this host serves (a ``harbor_backing`` host's, shared
-    by the nodes of one Harbor) to ``<backup_dir>/<name>.pgdump`` with its
+    by the nodes of one Harbor) to ``<backup_dir>/<dump>.pgdump`` with its
     ``.sha256``, as the postgres user with the server's own ``pg_dump`` (its major
     version, so a dump never meets a newer server); written as ``.partial`` and renamed,
     so a dump that exists is complete. Keeps the newest ``keep``.
 
-    + name: the dump's name, ``harbor-db-<UTC time>``
+    + dump: the dump's name, ``harbor-db-<UTC time>``
     + backup_dir: server dir of the dumps
     + port / database: what PostgreSQL serves
     + keep: dumps kept
@@ -362,12 +362,13 @@ def database_dump(name, backup_dir, port, database, keep):
     .. code:: python
 
         harbor.database_dump(
-            name="Dump the shared database", backup_dir="/var/backups/harbor-deploy",
+            name="Dump the shared database", dump="harbor-db-20261129T050000Z",
+            backup_dir="/var/backups/harbor-deploy",
             port=5432, database="registry", keep=7,
         )
     """
     directory = shlex.quote(backup_dir)
-    final = shlex.quote(posixpath.join(backup_dir, f"{name}.pgdump"))
+    final = shlex.quote(posixpath.join(backup_dir, f"{dump}.pgdump"))
     yield " && ".join(
         [
             "umask 077",
@@ -375,7 +376,7 @@ def database_dump(name, backup_dir, port, database, keep):
             f"runuser -u postgres -- pg_dump -p {int(port)} -Fc {shlex.quote(database)} > {final}.partial",
             f"mv {final}.partial {final}",
             f"cd {directory}",
-            f"sha256sum {shlex.quote(name)}.pgdump > {shlex.quote(name)}.pgdump.sha256",
+            f"sha256sum {shlex.quote(dump)}.pgdump > {shlex.quote(dump)}.pgdump.sha256",
             f"ls -1 harbor-db-*.pgdump | sort | head -n -{int(keep)} | sed 'p; s/$/.sha256/' | xargs -r rm -f",
         ]
     )

@@ -127,6 +127,7 @@ def shared_database(overrides=None, now=None):
     )
     harbor.database_dump(
         name=f"Dump the shared database {database.get('db_name')} to {config['harbor_backup_dir']}/{name}.pgdump",
+        dump=name,
         backup_dir=config["harbor_backup_dir"],
         port=database.get("port", 5432),
         database=database.get("db_name", "registry"),

@@ -54,7 +54,7 @@ def test_the_shared_database_is_dumped_by_the_servers_own_pg_dump_complete_or_no
     command = next(
         iter(
             harbor.database_dump._inner(
-                name="harbor-db-20261129T050000Z",
+                dump="harbor-db-20261129T050000Z",
                 backup_dir="/var/backups/harbor-deploy",
                 port=5432,
                 database="registry",
