@@ -45,6 +45,11 @@ def harbor_server(**data):
     """
     Bare server to a healthy Harbor; run again, nothing changes.
 
+    Several ``harbor_servers`` nodes of one Harbor (README "Growing past one server")
+    are installed and changed one at a time behind the ``harbor_lb`` host, which this
+    deploy configures too: call it on the nodes and the load balancer from one line
+    of your deploy file, so that they all take the nodes in one order.
+
     + data: ``harbor_*`` keys overriding the host's data
 
     **Example:**
