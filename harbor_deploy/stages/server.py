@@ -267,6 +267,16 @@ def cluster_of(config, overrides=None):
         for other in inventory.get_group(LB_GROUP, [])
         if public_url(merged(host_data(other, overrides))) == url
     ]
+    if lbs and host.name in configs and not host.state.is_host_in_limit(inventory.get_host(lbs[0])):
+        raise ConfigError(
+            [
+                (
+                    "--limit",
+                    f"leaves out {lbs[0]}, the load balancer of {url}: this node would restart without being "
+                    f"drained; run the server deploy on the nodes and {lbs[0]} together",
+                )
+            ]
+        )
     return cluster.Cluster(
         url=url,
         nodes=nodes,

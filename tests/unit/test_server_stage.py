@@ -29,10 +29,18 @@ DATA = {
 }
 
 
-def cluster_of(name, group, lbs=()):
+def cluster_of(name, group, lbs=(), limit=None):
     hosts = {other: SimpleNamespace(name=other, data=SimpleNamespace(dict=lambda o=other: DATA[o])) for other in DATA}
     groups = {"harbor_servers": [hosts[other] for other in group], "harbor_lb": [hosts[other] for other in lbs]}
-    this = SimpleNamespace(name=name, groups=tuple(g for g, members in groups.items() if hosts[name] in members))
+
+    def in_limit(other):  # pyinfra's State.is_host_in_limit
+        return limit is None or other.name in limit
+
+    this = SimpleNamespace(
+        name=name,
+        groups=tuple(g for g, members in groups.items() if hosts[name] in members),
+        state=SimpleNamespace(is_host_in_limit=in_limit),
+    )
     with (
         mock.patch.object(server_stage, "host", this),
         mock.patch.object(
@@ -86,3 +94,10 @@ def test_a_filesystem_storage_is_no_shared_state():
     finally:
         del DATA["node-4"]
     assert "harbor_storage_service" in problems
+
+
+def test_a_limit_leaving_out_the_load_balancer_is_refused_as_nodes_would_restart_undrained():
+    with pytest.raises(ConfigError) as refused:
+        cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1"])
+    assert dict(refused.value.problems)["--limit"].startswith("leaves out lb, the load balancer of https://")
+    assert cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1", "lb"]).lb == "lb"
