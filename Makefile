@@ -76,7 +76,7 @@ bench: deps
 	$(PY) -m lab.bench
 
 # ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs it first.
-LINTED := harbor_deploy deploys inventories lab tests
+LINTED := harbor_deploy facts deploys inventories lab tests examples
 lint: venv
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)

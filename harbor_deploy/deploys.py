@@ -12,35 +12,45 @@ host changes, exactly as the entry files do; pyinfra's global arguments (``_sudo
 apply to every operation inside.
 """
 
-import json
-from pathlib import Path
+import functools
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import server as pyinfra_server
 
-from harbor_deploy.facts.backing import BackingHealth
-from harbor_deploy.facts.docker_client import ClientRegistryState
-from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.facts.haproxy import HaproxyServers
-from harbor_deploy.facts.harbor import HarborBackups, HarborHealth, HarborInstallation, HarborLogTails
-from harbor_deploy.facts.tls import CertificateExpiry
-from harbor_deploy.lib.api import served_url
-from harbor_deploy.lib.backing import GROUP as BACKING_GROUP
-from harbor_deploy.lib.backing import service_ports
-from harbor_deploy.lib.client import registry_address
-from harbor_deploy.lib.cluster import LB_GROUP
-from harbor_deploy.lib.defaults import SERVER_TLS_CERTIFICATE, merged
-from harbor_deploy.lib.secrets import ensure_private_dir, write_private_file
-from harbor_deploy.lib.status import backing_problems, backup_age_hours, load_balancer_problems
-from harbor_deploy.lib.status import problems as status_problems
-from harbor_deploy.operations.docker_daemon import fail_host
-from harbor_deploy.stages import backing, backup, client, configure, loadbalancer, rolling, server, uninstall
-from harbor_deploy.stages.context import host_data
+from harbor_deploy.lib.config.defaults import BACKING_GROUP, LB_GROUP
+from harbor_deploy.planning import server as server_planning
+from harbor_deploy.planning.context import config_of
+from harbor_deploy.stages import (
+    backing,
+    backup,
+    client,
+    configure,
+    loadbalancer,
+    rolling,
+    server,
+    status,
+    sudo_askpass,
+    uninstall,
+)
 from harbor_deploy.stages.docker_engine import docker_engine
 
 
-@deploy("Harbor server")
+def packaged(title):
+    """A packaged deploy named ``title``: pyinfra's ``@deploy``, with a sudo password
+    kept off every remote command line from its start (``sudo_askpass``)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def start(*args, **kwargs):
+            sudo_askpass.install()
+            return function(*args, **kwargs)
+
+        return deploy(title)(start)
+
+    return decorate
+
+
+@packaged("Harbor server")
 def harbor_server(**data):
     """
     Bare server to a healthy Harbor; run again, nothing changes.
@@ -64,7 +74,7 @@ def harbor_server(**data):
         loadbalancer.firewall(balancer)
         nodes, config, change = balancer.cluster, balancer.config, None
     else:
-        plan = server.plan(data)  # validates data and fetches the installer before any change
+        plan = server_planning.plan(data)  # validates data and fetches the installer before any change
         server.controller_secrets(plan)
         server.preflight(plan)
         docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
@@ -93,7 +103,7 @@ def harbor_server(**data):
         server.summary(plan)
 
 
-@deploy("Harbor backing services")
+@packaged("Harbor backing services")
 def harbor_backing(**data):
     """
     PostgreSQL, Redis and an object store (OpenStack Swift with its S3 API) from the
@@ -119,7 +129,7 @@ def harbor_backing(**data):
     backing.verify(plan, changes=[op for op in changes if op is not None])
 
 
-@deploy("Harbor clients")
+@packaged("Harbor clients")
 def harbor_clients(**data):
     """
     A Docker host trusts, logs in to, pushes to and pulls from Harbor; run again,
@@ -142,7 +152,7 @@ def harbor_clients(**data):
         client.smoke_test(plan)
 
 
-@deploy("Harbor configuration")
+@packaged("Harbor configuration")
 def harbor_configure(group="harbor_servers", **data):
     """
     Harbor's settings as code (admin password, registries, users, projects, members,
@@ -164,7 +174,7 @@ def harbor_configure(group="harbor_servers", **data):
     configure.harbor_resources(plan)
 
 
-@deploy("Harbor backup")
+@packaged("Harbor backup")
 def harbor_backup(**data):
     """
     Back up Harbor into ``<harbor_backup_dir>/harbor-<UTC time>-<version>/`` on the
@@ -185,7 +195,7 @@ def harbor_backup(**data):
     backup.fetch(plan)
 
 
-@deploy("Harbor restore")
+@packaged("Harbor restore")
 def harbor_restore(**data):
     """
     Restore the backup ``harbor_restore_from`` (``latest``: the newest on the server or
@@ -200,7 +210,7 @@ def harbor_restore(**data):
     backup.restore(plan)
 
 
-@deploy("Harbor rollback")
+@packaged("Harbor rollback")
 def harbor_rollback(**data):
     """
     Undo the last upgrade: the previous release (kept beside the running one) back in
@@ -214,7 +224,7 @@ def harbor_rollback(**data):
     backup.rollback(plan)
 
 
-@deploy("Harbor uninstall")
+@packaged("Harbor uninstall")
 def harbor_uninstall(**data):
     """
     Remove Harbor from a server: containers, harbor.service, the firewalld service,
@@ -242,71 +252,29 @@ def harbor_uninstall(**data):
         uninstall.purge(plan)
 
 
-@deploy("Harbor status")
+@packaged("Harbor status")
 def harbor_status(**data):
     """
     Print one ``harbor-status <host> <json>`` line: installed and running version, kept
     releases, harbor.service, each container's state and health, Harbor's own health
     answer (and its unhealthy components), the served certificate's expiry, Harbor's
     firewalld service, the backups on the server (how many, the last one and its age)
-    and the problems among them. Changes nothing; the host fails
+    and the problems among them; for a load balancer its view of each node, for a
+    backing host whether its services answer. Changes nothing; the host fails
     (the run exits non-zero) when there is a problem.
 
     + data: ``harbor_*`` keys overriding the host's data
     """
-    config = merged(host_data(overrides=data))  # reads only: no validation, no secrets
+    config = config_of(data, checked=False)  # reads only: no validation, no secrets
     if LB_GROUP in host.groups:
-        servers = host.get_fact(HaproxyServers)
-        _status_report({"load_balancer": servers, "problems": load_balancer_problems(servers)})
-        return
-    if BACKING_GROUP in host.groups:
-        health = host.get_fact(BackingHealth, **service_ports(config))
-        _status_report({"backing": health, "problems": backing_problems(health)})
-        return
-    installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"])
-    health = host.get_fact(HarborHealth, url=served_url(config, "127.0.0.1"))
-    certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
-    firewall = host.get_fact(FirewalldState)
-    zone = firewall["zones"].get(config["harbor_firewall_zone"], {})
-    status = {
-        "running_version": installation["running_version"],
-        "release_dir": installation["release_dir"],
-        "releases": installation["releases"],
-        "service": f"{installation['service_enabled']}/{installation['service_active']}",
-        "health": (health["api"] or {}).get("status", "no answer"),
-        "components": {
-            c["name"]: c["status"] for c in (health["api"] or {}).get("components", []) if c.get("status") != "healthy"
-        },
-        "containers": {name: f"{c['state']}/{c['health']}" for name, c in health["containers"].items()},
-        "certificate_not_after": certificate["not_after"].isoformat() if certificate else None,
-        # Harbor's ports live in the firewalld service the server deploy owns.
-        "firewalld": {
-            "service_ports": firewall["local_services"].get(server.FIREWALLD_SERVICE),
-            "enabled": server.FIREWALLD_SERVICE in zone.get("runtime_services", []),
-            "zone_ports": zone.get("runtime"),
-        }
-        if firewall["running"]
-        else None,
-    }
-    backups = host.get_fact(HarborBackups, backup_dir=config["harbor_backup_dir"])
-    last = max(backups) if backups else None
-    status["backups"] = {
-        "count": len(backups),
-        "last": last,
-        "last_age_hours": round(backup_age_hours(backups[last]["created"]), 1) if last else None,
-    }
-    status["problems"] = status_problems(status)
-    _status_report(status)
+        status.load_balancer()
+    elif BACKING_GROUP in host.groups:
+        status.backing(config)
+    else:
+        status.harbor_server(config)
 
 
-def _status_report(status):
-    logger.info(f"harbor-status {host.name} {json.dumps(status, sort_keys=True)}")
-    if status["problems"]:
-        # A command failing only this host: the run exits non-zero, for cron and monitoring.
-        pyinfra_server.shell(name="Harbor is healthy", commands=[fail_host(f"Harbor: {'; '.join(status['problems'])}")])
-
-
-@deploy("Harbor logs")
+@packaged("Harbor logs")
 def harbor_logs(**data):
     """
     Fetch the last ``harbor_logs_lines`` lines of each of Harbor's logs
@@ -316,19 +284,10 @@ def harbor_logs(**data):
 
     + data: ``harbor_*`` keys overriding the host's data
     """
-    config = merged(host_data(overrides=data))  # reads only: no secrets needed
-    tails = host.get_fact(HarborLogTails, log_dir=config["harbor_log_location"], lines=int(config["harbor_logs_lines"]))
-    directory = Path(config["harbor_logs_dir"]) / host.name
-    if not tails:
-        logger.warning(f"harbor-logs {host.name}: no log in {config['harbor_log_location']}")
-        return
-    ensure_private_dir(directory)
-    for component, lines in sorted(tails.items()):
-        write_private_file(directory / f"{component}.log", "".join(f"{line}\n" for line in lines).encode())
-    logger.info(f"harbor-logs {host.name} {directory}: {', '.join(sorted(tails))}")
+    status.logs(config_of(data, checked=False))  # reads only: no secrets needed
 
 
-@deploy("Harbor client status")
+@packaged("Harbor client status")
 def harbor_client_status(**data):
     """
     Print one ``client-state <host> <json>`` line: trust mode, certs.d CA sha256,
@@ -337,11 +296,7 @@ def harbor_client_status(**data):
 
     + data: ``harbor_*`` keys overriding the host's data
     """
-    config = merged(host_data(overrides=data))  # needs no password: it only reads
-    state = host.get_fact(
-        ClientRegistryState, registry=registry_address(config), users=list(config["harbor_client_login_users"])
-    )
-    print(f"client-state {host.name} {json.dumps(state, sort_keys=True)}", flush=True)
+    status.client(config_of(data, checked=False))  # needs no password: it only reads
 
 
 __all__ = [

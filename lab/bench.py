@@ -29,8 +29,8 @@ from pathlib import Path
 
 import requests
 
-from harbor_deploy.lib import installer
-from harbor_deploy.lib.defaults import DEFAULT_VERSION
+from harbor_deploy.lib.config.defaults import DEFAULT_VERSION
+from harbor_deploy.lib.plan import installer
 from lab import labctl
 from lab.rootfs import log
 from lab.standin import build as standin

@@ -32,7 +32,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from harbor_deploy.lib import installer
+from harbor_deploy.lib.plan import installer
 from lab.rootfs import SUITE, apt_install, chroot_run, debootstrap, docker, image_exists, import_rootfs, log, run
 from lab.standin import build as standin
 

@@ -15,11 +15,15 @@ An upgrade runs detached from its session (``UPGRADE_UNIT``, see
 even once the session that started it has gone.
 """
 
+import datetime
+import getpass
+import os
 import shlex
+import socket
 
 from pyinfra.api import StringCommand
 
-from harbor_deploy.lib.defaults import UPGRADE_LOG_DIR, UPGRADE_UNIT
+from harbor_deploy.lib.config.defaults import UPGRADE_LOG_DIR, UPGRADE_UNIT
 
 LOCK_DIR = "/run/lock/harbor-deploy"
 
@@ -32,6 +36,13 @@ _SESSION = (
     "session=$(awk '{print $4}' /proc/$session/stat 2>/dev/null || echo 1); done"
 )
 _LIVE = '[ "$held" -gt 1 ] 2>/dev/null && case "$(cat /proc/$held/comm 2>/dev/null)" in sshd*) true;; *) false;; esac'
+
+
+def lock_holder(deploy_name):
+    """Who takes a host's deploy lock: this controller's user, host and process, the
+    deploy and when (UTC), as another run's refusal names it."""
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} ({deploy_name}, started {started})"
 
 
 def upgrade_running(unit=UPGRADE_UNIT):

@@ -8,7 +8,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from harbor_deploy.facts.docker_client import DockerLoginCheck, as_user
-from harbor_deploy.lib.secrets import Secret
+from harbor_deploy.lib.config.secrets import Secret
 from harbor_deploy.operations.docker_daemon import fail_host
 
 
@@ -19,7 +19,7 @@ def login(registry, username, password, user="root", check=None):
 
     + registry: ``host:port`` as clients pull from it
     + username: registry account (``robot$project+name`` robot names are quoted)
-    + password: a ``harbor_deploy.lib.secrets.Secret``; it travels on the command's stdin
+    + password: a ``harbor_deploy.lib.config.secrets.Secret``; it travels on the command's stdin
       only: never on a command line, in output or in the operation's arguments
     + user: OS user whose ``~/.docker/config.json`` gets the credentials
     + check: that user's ``DockerLoginCheck`` (as in ``ClientRegistryState``'s
@@ -44,7 +44,7 @@ def login(registry, username, password, user="root", check=None):
     """
 
     if not isinstance(password, Secret):
-        raise OperationError("docker_login.login: password must be a harbor_deploy.lib.secrets.Secret")
+        raise OperationError("docker_login.login: password must be a harbor_deploy.lib.config.secrets.Secret")
     state = check if check is not None else host.get_fact(DockerLoginCheck, registry=registry, user=user)
     if not state["user_exists"]:
         yield fail_host(f"no OS user {user!r} to log in to {registry}")

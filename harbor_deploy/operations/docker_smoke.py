@@ -9,7 +9,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from harbor_deploy.facts.docker_client import as_user
-from harbor_deploy.lib.client import smoke_peer, smoke_reference
+from harbor_deploy.lib.plan.client import smoke_peer, smoke_reference
 
 
 @operation(is_idempotent=False)

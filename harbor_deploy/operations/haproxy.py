@@ -7,7 +7,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from harbor_deploy.lib.loadbalancer import ADMIN_SOCKET
+from harbor_deploy.lib.render.haproxy import ADMIN_SOCKET
 
 # Runs on the load balancer: ``$1`` runtime API command(s) through the admin socket.
 # ``show stat`` is CSV: field 2 the server, 5 its current sessions, 18 its status.

@@ -15,8 +15,8 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
 from harbor_deploy.facts.host import FreeSpace
-from harbor_deploy.lib.defaults import SERVER_TLS_DIR, UPGRADE_LOG_DIR, UPGRADE_UNIT
-from harbor_deploy.lib.defaults import release_dir as versioned_release_dir
+from harbor_deploy.lib.config.defaults import SERVER_TLS_DIR, UPGRADE_LOG_DIR, UPGRADE_UNIT
+from harbor_deploy.lib.config.defaults import release_dir as versioned_release_dir
 from harbor_deploy.operations.deploy_lock import guarded
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING

@@ -12,8 +12,8 @@ changes name resources and fields only.
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 
-from harbor_deploy.lib.api import ApiError
-from harbor_deploy.lib.resources import ResourceError
+from harbor_deploy.lib.harbor_api.client import ApiError
+from harbor_deploy.lib.harbor_api.resources import ResourceError
 
 
 def _converge(what, plan):
@@ -55,7 +55,7 @@ def admin_password(access):
     Rotate the admin password from the initial one (harbor.yml's seed) to the managed
     one, stored in the controller secrets dir.
 
-    + access: ``harbor_deploy.lib.resources.AdminAccess`` of the Harbor instance
+    + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance
 
     **Example:**
 
@@ -72,8 +72,8 @@ def converge(access, kind, entries, store):
     Bring one kind of Harbor resource to the desired state: create what is missing,
     update what differs, delete what says ``state: absent``.
 
-    + access: ``harbor_deploy.lib.resources.AdminAccess`` of the Harbor instance
-    + kind: a ``harbor_deploy.lib.resources.Kind`` (``KINDS``: registries, users,
+    + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance
+    + kind: a ``harbor_deploy.lib.harbor_api.resources.Kind`` (``KINDS``: registries, users,
       projects, members, robots, retention, GC schedule)
     + entries: the kind's inventory entries (``kind.entries(config)``)
     + store: ``SecretStore`` of the instance (robot secrets, user passwords,

@@ -22,7 +22,7 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.quiet import quiet_fact
-from harbor_deploy.lib.secrets import Secret, write_private_file
+from harbor_deploy.lib.config.secrets import Secret, write_private_file
 from harbor_deploy.operations.deploy_lock import guarded
 
 # Connector arguments of an upload made as the login user (no sudo/su/doas hop): files

@@ -29,13 +29,13 @@ from harbor_deploy.facts.backing import PACKAGES, BackingState
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.quiet import quiet_fact
-from harbor_deploy.lib import backing as lib
-from harbor_deploy.lib.secrets import SecretsError, load_secrets
-from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.lib.config.defaults import BACKING_FIREWALLD_SERVICE
+from harbor_deploy.lib.config.secrets import load_secrets
+from harbor_deploy.lib.config.validate import validated
+from harbor_deploy.lib.render import backing as lib
 from harbor_deploy.operations import firewalld, secret_file
-from harbor_deploy.stages.context import host_data
+from harbor_deploy.planning.context import host_data, refused_before_any_change
 
-FIREWALLD_SERVICE = "harbor-backing"
 SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
 # Not Debian's /etc/redis/redis.conf: its directory (0770 redis) is closed to a sudo
 # login user, who stages secret files beside their destination; a systemd drop-in
@@ -92,13 +92,11 @@ class BackingPlan:
 def settings_of(data):
     """The validated configuration and ``Backing`` of host ``data``; ``DeployError``
     naming every key that can't be served, before anything changes."""
-    try:
+    with refused_before_any_change():
         config = validated(data)
         secrets = load_secrets(config)
         config = validated(data, secrets)
         return config, lib.settings(config, secrets)
-    except (ConfigError, SecretsError) as error:
-        raise DeployError(f"{host.name}: {error}") from None
 
 
 def plan(overrides=None):
@@ -361,8 +359,9 @@ def firewall(plan):
         return
     zone = plan.config["harbor_firewall_zone"]
     return firewalld.service_ports(
-        name=f"Open {', '.join(plan.backing.ports)} through firewalld service {FIREWALLD_SERVICE} in zone {zone}",
-        service=FIREWALLD_SERVICE,
+        name=f"Open {', '.join(plan.backing.ports)} through firewalld service {BACKING_FIREWALLD_SERVICE} "
+        f"in zone {zone}",
+        service=BACKING_FIREWALLD_SERVICE,
         ports=plan.backing.ports,
         zone=zone,
         description="PostgreSQL, Redis and Swift for Harbor nodes (managed by harbor-deploy)",

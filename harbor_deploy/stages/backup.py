@@ -18,14 +18,14 @@ from pyinfra.api import DeployError, deploy
 from pyinfra.operations import python
 
 from harbor_deploy.facts.harbor import HarborBackups, HarborInstallation
-from harbor_deploy.lib.api import served_url
-from harbor_deploy.lib.backing import SWIFT_DEVICE, SWIFT_DEVICES
-from harbor_deploy.lib.defaults import SERVER_TLS_DIR
-from harbor_deploy.lib.secrets import ensure_private_dir
-from harbor_deploy.lib.validate import ConfigError, validated, version_key
+from harbor_deploy.lib.config.defaults import SERVER_TLS_DIR
+from harbor_deploy.lib.config.secrets import ensure_private_dir
+from harbor_deploy.lib.config.validate import version_key
+from harbor_deploy.lib.harbor_api.client import served_url
+from harbor_deploy.lib.render.backing import SWIFT_DEVICE, SWIFT_DEVICES
 from harbor_deploy.operations import harbor, secret_file
-from harbor_deploy.stages import server as server_stages
-from harbor_deploy.stages.context import host_data
+from harbor_deploy.operations.deploy_lock import lock_holder
+from harbor_deploy.planning.context import config_of
 
 
 @dataclass(frozen=True)
@@ -38,20 +38,13 @@ class BackupPlan:
     lock_holder: str
 
 
-def _config(overrides):
-    try:
-        return validated(host_data(overrides=overrides))
-    except ConfigError as error:
-        raise DeployError(f"{host.name}: {error}") from None
-
-
 def _fetch_dir(config):
     return Path(config["harbor_backup_fetch_dir"]) / host.name if config["harbor_backup_fetch_dir"] else None
 
 
 def plan_backup(overrides=None, now=None):
     """What to back up, read from the host: no change anywhere yet."""
-    config = _config(overrides)
+    config = config_of(overrides)
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"].rstrip("/"))
     version = installation["running_version"]
     external = bool(config["harbor_external_database"])
@@ -70,7 +63,7 @@ def plan_backup(overrides=None, now=None):
         "database": harbor.EXTERNAL_DATABASE_NOTE if external else "pg_dump",
         "registry": registry,
     }
-    return BackupPlan(config, installation, manifest, _fetch_dir(config), server_stages.lock_holder("harbor_backup"))
+    return BackupPlan(config, installation, manifest, _fetch_dir(config), lock_holder("harbor_backup"))
 
 
 @deploy("Back up Harbor")
@@ -116,7 +109,7 @@ def shared_database(overrides=None, now=None):
     """On a ``harbor_backing`` host: a dump of the database the nodes share, copied to
     the controller like a node's backup. The registry's layers are the object
     store's: said, not copied."""
-    config = _config(overrides)
+    config = config_of(overrides)
     database = config["harbor_external_database"] or {}
     created = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
     name = f"harbor-db-{created}"
@@ -168,7 +161,7 @@ def _controller_backups(fetch_dir):
 
 def plan_restore(overrides=None):
     """Which backup goes where, checked against the installed release: no change yet."""
-    config = _config(overrides)
+    config = config_of(overrides)
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"].rstrip("/"))
     on_server = host.get_fact(HarborBackups, backup_dir=config["harbor_backup_dir"])
     fetch_dir = _fetch_dir(config)
@@ -201,7 +194,7 @@ def plan_restore(overrides=None):
         config=config,
         manifest=manifest,
         upload_from=None if name in on_server else fetch_dir / name,
-        lock_holder=server_stages.lock_holder("harbor_restore"),
+        lock_holder=lock_holder("harbor_restore"),
     )
 
 
@@ -244,7 +237,7 @@ class RollbackPlan:
 
 def plan_rollback(overrides=None):
     """The release kept before the running one, and the backup its upgrade took."""
-    config = _config(overrides)
+    config = config_of(overrides)
     install_dir = config["harbor_install_dir"].rstrip("/")
     installation = host.get_fact(HarborInstallation, install_dir=install_dir)
     running = installation["running_version"]
@@ -267,9 +260,7 @@ def plan_rollback(overrides=None):
         raise DeployError(
             f"{host.name}: no backup taken before the upgrade {previous} -> {running} in {config['harbor_backup_dir']}"
         )
-    return RollbackPlan(
-        config, running, previous, backups[before_upgrade[-1]], server_stages.lock_holder("harbor_rollback")
-    )
+    return RollbackPlan(config, running, previous, backups[before_upgrade[-1]], lock_holder("harbor_rollback"))
 
 
 @deploy("Roll back the last upgrade")

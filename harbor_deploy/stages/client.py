@@ -15,12 +15,12 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from harbor_deploy.facts.docker_client import ClientState, certs_d_ca
-from harbor_deploy.lib.client import ClientConfigError, check_ca_pem, client_plan
-from harbor_deploy.lib.defaults import CLIENT_GROUP
+from harbor_deploy.lib.config.defaults import CLIENT_GROUP
+from harbor_deploy.lib.plan.client import check_ca_pem, client_plan
 from harbor_deploy.operations import docker_daemon, docker_login, docker_smoke, secret_file
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import public
-from harbor_deploy.stages.context import host_data
+from harbor_deploy.planning.context import host_data, refused_before_any_change
 
 # OS trust stores: anchor directory and refresh command, Debian family first.
 OS_TRUST_STORES = (
@@ -36,10 +36,8 @@ def plan(overrides=None):
     Runs while pyinfra prepares the deploy, before any host is changed: a problem
     stops the whole run with every problem listed.
     """
-    try:
+    with refused_before_any_change():
         resolved = client_plan(host_data(overrides=overrides))
-    except ClientConfigError as error:
-        raise DeployError(f"{host.name}: {error}") from None
     state = host.get_fact(
         ClientState,
         registry=resolved.registry,

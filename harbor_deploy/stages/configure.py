@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pyinfra import host, inventory
 from pyinfra.api import DeployError, deploy
 
-from harbor_deploy.lib import resources
-from harbor_deploy.lib.api import ApiError, HarborClient, default_url, default_verify
-from harbor_deploy.lib.defaults import merged
-from harbor_deploy.lib.secrets import SecretStore, secrets_dir
-from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.lib.config.defaults import merged
+from harbor_deploy.lib.config.secrets import SecretStore, secrets_dir
+from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.harbor_api import resources
+from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient, default_url, default_verify
 from harbor_deploy.operations import harbor_api
-from harbor_deploy.stages.context import host_data
+from harbor_deploy.planning.context import config_of, host_data
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def configures_here(group, overrides=None):
     host outside ``group``."""
     if group not in host.groups:
         return True
-    url = default_url(merged(host_data(overrides=overrides)))
+    url = default_url(config_of(overrides, checked=False))
     for other in inventory.get_group(group):
         if default_url(merged(host_data(other, overrides))) == url:
             return other.name == host.name
@@ -43,8 +43,8 @@ def configures_here(group, overrides=None):
 
 def plan(overrides=None):
     """Check this host's configure data and reach its Harbor's API, before any change."""
+    config = config_of(overrides)
     try:
-        config = validated(host_data(overrides=overrides))
         found = list(resources.problems(config))
         if found:
             raise ConfigError(found)

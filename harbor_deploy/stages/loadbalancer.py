@@ -5,20 +5,23 @@ through to the nodes or ended here (``harbor_lb_tls``)."""
 from dataclasses import dataclass
 
 from pyinfra import host, inventory
-from pyinfra.api import DeployError, deploy
+from pyinfra.api import deploy
 from pyinfra.context import ctx_host
 from pyinfra.operations import server as pyinfra_server
 from pyinfra.operations import systemd
 
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.lib import cluster, loadbalancer
-from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE
+from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.plan import cluster
+from harbor_deploy.lib.render import haproxy as haproxy_cfg
 from harbor_deploy.operations import firewalld, packages, secret_file
+from harbor_deploy.operations.deploy_lock import lock_holder
 from harbor_deploy.operations.secret_file import public
-from harbor_deploy.stages import server
-from harbor_deploy.stages.context import host_data
-from harbor_deploy.stages.server import FIREWALLD_SERVICE, cluster_of, lock_holder, shared_instance
+from harbor_deploy.planning.context import config_of, refused_before_any_change
+from harbor_deploy.planning.server import cluster_of, shared_instance
+from harbor_deploy.planning.server import plan as server_plan
 
 HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg"
 # What the health checks trust: the CA of the nodes' certificate (the system's CAs
@@ -53,21 +56,18 @@ class LoadBalancerPlan:
 
 def plan(overrides=None):
     """Validate the load balancer's data and find its nodes, before any host changes."""
-    data = host_data(overrides=overrides)
-    try:
-        config = validated(data)
+    config = config_of(overrides)
+    with refused_before_any_change():
         nodes = cluster_of(config, overrides)
         found = list(cluster.lb_problems(config, nodes.nodes if nodes else ()))
         if found:
             raise ConfigError(found)
-    except ConfigError as error:
-        raise DeployError(f"{host.name}: {error}") from None
     instance = shared_instance(config)
     if instance is None:
         # The TLS material is the nodes' (taken back from a node when the controller
         # lost it): planned by the first node, here when pyinfra plans this host first.
         with ctx_host.use(inventory.get_host(nodes.nodes[0])):
-            server.plan(overrides)
+            server_plan(overrides)
         instance = shared_instance(config)
     paths = (HAPROXY_CONFIG, NODE_CA, SERVED_PEM)
     return LoadBalancerPlan(
@@ -119,7 +119,7 @@ def haproxy(plan):
         secret_file.put(
             name=f"Configure HAProxy for {len(nodes)} Harbor nodes ({plan.config['harbor_lb_tls']})",
             dest=HAPROXY_CONFIG,
-            content=loadbalancer.render(
+            content=haproxy_cfg.render(
                 nodes,
                 plan.ports,
                 plan.ports,

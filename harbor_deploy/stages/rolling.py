@@ -26,7 +26,7 @@ def register(pending):
     _pending.setdefault(host.state, {})[host.name] = pending
 
 
-def _is_pending(run, node):
+def is_pending(run, node):
     return lambda: _pending.get(run, {}).get(node, lambda: False)()
 
 
@@ -41,7 +41,7 @@ def one_node_at_a_time(cluster, config, change=None):
     backends = ["harbor_http"] if config["harbor_tls_mode"] == "http" else ["harbor_https", "harbor_http"]
     lb_here = host.name == cluster.lb
     for node in host.loop(cluster.nodes):
-        pending = _is_pending(run, node)
+        pending = is_pending(run, node)
         haproxy.node_state(
             name=f"Drain {node} on the load balancer",
             node=node,

@@ -9,8 +9,8 @@ user), its content uploaded over SFTP, then made executable by that user only; t
 commands name the helper and nothing else. pyinfra removes the helper when it
 disconnects (its own askpass cleanup covers the cache key used here).
 
-Installed when ``harbor_deploy.stages`` is imported: every deploy of this package
-goes through it.
+Installed by ``install()``, which every packaged deploy calls as it starts
+(``harbor_deploy.deploys.packaged``).
 """
 
 import shlex
@@ -63,5 +63,8 @@ def make_unix_command_for_host(state, host, command, **arguments):
     return StringCommand(*sudo, inner)
 
 
-for _module in (util, ssh, docker, dockerssh, chroot):
-    setattr(_module, "make_unix_command_for_host", make_unix_command_for_host)  # noqa: B010
+def install():
+    """Make every connector build its commands with ``make_unix_command_for_host``
+    (once per process; calling again changes nothing)."""
+    for module in (util, ssh, docker, dockerssh, chroot):
+        setattr(module, "make_unix_command_for_host", make_unix_command_for_host)  # noqa: B010

@@ -15,13 +15,13 @@ from pyinfra.api import DeployError, deploy
 from pyinfra.operations import server
 
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT
-from harbor_deploy.lib.defaults import SERVER_TLS_DIR, release_dir
-from harbor_deploy.lib.secrets import SecretsError, load_secrets
-from harbor_deploy.lib.validate import ConfigError, validated
+from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE, REMOTE_CACHE, SERVER_TLS_DIR, SYSTEMD_UNIT, release_dir
+from harbor_deploy.lib.config.secrets import load_secrets
+from harbor_deploy.lib.config.validate import ConfigError
 from harbor_deploy.operations import firewalld
-from harbor_deploy.operations.deploy_lock import acquire
-from harbor_deploy.stages import server as server_stages
-from harbor_deploy.stages.context import host_data
+from harbor_deploy.operations.deploy_lock import acquire, lock_holder
+from harbor_deploy.planning.context import config_of, refused_before_any_change
+from harbor_deploy.planning.server import read_state, secrets_on_server
 
 
 @dataclass(frozen=True)
@@ -66,27 +66,24 @@ def purge_problems(config):
 def plan(overrides=None):
     """Validate the data, read the host, take back the secrets the kept data needs:
     no change anywhere yet."""
-    data = host_data(overrides=overrides)
-    try:
-        config = validated(data)
+    config = config_of(overrides)
+    with refused_before_any_change():
         problems = purge_problems(config)
         if problems:
             raise ConfigError(problems)
         install_dir = config["harbor_install_dir"].rstrip("/")
-        state = server_stages.read_state(
+        state = read_state(
             config,
             extra_paths=(
                 release_dir(install_dir, "v*"),
                 config["harbor_data_volume"],
                 config["harbor_log_location"],
                 SERVER_TLS_DIR,
-                server_stages.REMOTE_CACHE,
+                REMOTE_CACHE,
             ),
         )
-        on_server, _ = server_stages._on_server(config, state)
+        on_server, _ = secrets_on_server(config, state)
         secrets = load_secrets(config, server=on_server)
-    except (ConfigError, SecretsError) as error:
-        raise DeployError(f"{host.name}: {error}") from None
     link = state["files"].get(install_dir)
     if link is not None and link["type"] != "link":
         raise DeployError(
@@ -102,7 +99,7 @@ def plan(overrides=None):
         keep_why={name: secrets.to_keep[name][1] for name in recovered},
         install_dir=install_dir,
         purge=config["harbor_uninstall_purge"],
-        lock_holder=server_stages.lock_holder("harbor_uninstall"),
+        lock_holder=lock_holder("harbor_uninstall"),
     )
 
 
@@ -128,13 +125,13 @@ def stop(plan):
 
 @deploy("Remove harbor.service")
 def unit(plan):
-    if not plan.present(server_stages.SYSTEMD_UNIT):
-        host.noop(f"{server_stages.SYSTEMD_UNIT} is absent")
+    if not plan.present(SYSTEMD_UNIT):
+        host.noop(f"{SYSTEMD_UNIT} is absent")
         return
     server.shell(
-        name=f"Remove {server_stages.SYSTEMD_UNIT}",
+        name=f"Remove {SYSTEMD_UNIT}",
         commands=[
-            f"{acquire(plan.lock_holder)} && rm -f {server_stages.SYSTEMD_UNIT} && systemctl daemon-reload && "
+            f"{acquire(plan.lock_holder)} && rm -f {SYSTEMD_UNIT} && systemctl daemon-reload && "
             "{ systemctl reset-failed harbor.service 2>/dev/null || true; }"
         ],
     )
@@ -143,8 +140,8 @@ def unit(plan):
 @deploy("Firewall")
 def firewall(plan):
     firewalld.service_removed(
-        name=f"Close Harbor's ports: remove firewalld service {server_stages.FIREWALLD_SERVICE}",
-        service=server_stages.FIREWALLD_SERVICE,
+        name=f"Close Harbor's ports: remove firewalld service {FIREWALLD_SERVICE}",
+        service=FIREWALLD_SERVICE,
         firewall=plan.state["firewall"],
         lock_holder=plan.lock_holder,
     )
@@ -152,9 +149,7 @@ def firewall(plan):
 
 @deploy("Remove Harbor's files and images")
 def files(plan):
-    paths = plan.present(
-        plan.install_dir, release_dir(plan.install_dir, "v*"), SERVER_TLS_DIR, server_stages.REMOTE_CACHE
-    )
+    paths = plan.present(plan.install_dir, release_dir(plan.install_dir, "v*"), SERVER_TLS_DIR, REMOTE_CACHE)
     if paths:
         words = " ".join("*".join(shlex.quote(part) for part in path.split("*")) for path in paths)
         server.shell(

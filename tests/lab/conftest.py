@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 
-from harbor_deploy.lib.api import HarborClient
-from harbor_deploy.lib.resources import AdminAccess
-from harbor_deploy.lib.secrets import SecretStore
+from harbor_deploy.lib.config.secrets import SecretStore
+from harbor_deploy.lib.harbor_api.client import HarborClient
+from harbor_deploy.lib.harbor_api.resources import AdminAccess
 from lab import labctl
 from tests.conftest import ROOT
 

@@ -21,7 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from harbor_deploy.lib import installer
+from harbor_deploy.lib.plan import installer
 from tests.lab.conftest import (
     BARE_SERVER_INVENTORY,
     SERVER_RESET,

@@ -40,9 +40,10 @@ def installed(tmp_path_factory):
     source = place / "source"
     listed = run("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).stdout.splitlines()
     for name in listed:
-        if (ROOT / name).is_file():
+        if (ROOT / name).is_symlink() or (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
+            # The package's facts/ and templates/ links stay links, as in a clone.
+            shutil.copy2(ROOT / name, source / name, follow_symlinks=False)
     run(
         sys.executable,
         "-m",
@@ -66,7 +67,7 @@ def test_the_wheel_holds_the_package_and_its_templates_and_nothing_of_the_lab(in
     for expected in (
         "harbor_deploy/__init__.py",
         "harbor_deploy/deploys.py",
-        "harbor_deploy/lib/validate.py",
+        "harbor_deploy/lib/config/validate.py",
         "harbor_deploy/facts/harbor.py",
         "harbor_deploy/operations/secret_file.py",
         "harbor_deploy/templates/harbor.yml.j2",

@@ -25,12 +25,17 @@ import uuid
 import pytest
 import requests
 
-from harbor_deploy.lib.api import HarborClient
-from harbor_deploy.lib.jenkinsfile import render_shell
-from harbor_deploy.lib.resources import AdminAccess
-from harbor_deploy.lib.resources.robots import robot_spec, stored_name
-from harbor_deploy.lib.secrets import INITIAL_ADMIN_PASSWORD, MANAGED_ADMIN_PASSWORD, SecretStore, user_secret_name
-from harbor_deploy.lib.secrets import robot_secret_name as robot_file
+from examples.jenkinsfile import render_shell
+from harbor_deploy.lib.config.secrets import (
+    INITIAL_ADMIN_PASSWORD,
+    MANAGED_ADMIN_PASSWORD,
+    SecretStore,
+    user_secret_name,
+)
+from harbor_deploy.lib.config.secrets import robot_secret_name as robot_file
+from harbor_deploy.lib.harbor_api.client import HarborClient
+from harbor_deploy.lib.harbor_api.resources import AdminAccess
+from harbor_deploy.lib.harbor_api.resources.robots import robot_spec, stored_name
 from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
 IMAGE = "hd-ci-app"

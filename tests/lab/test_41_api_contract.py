@@ -21,9 +21,9 @@ import uuid
 import pytest
 import requests
 
-from harbor_deploy.lib.api import HarborClient
-from harbor_deploy.lib.resources import AdminAccess
-from harbor_deploy.lib.secrets import SecretStore
+from harbor_deploy.lib.config.secrets import SecretStore
+from harbor_deploy.lib.harbor_api.client import HarborClient
+from harbor_deploy.lib.harbor_api.resources import AdminAccess
 from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
 USER = {

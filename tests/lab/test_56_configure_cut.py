@@ -19,9 +19,9 @@ import uuid
 
 import pytest
 
-from harbor_deploy.lib.api import HarborClient
-from harbor_deploy.lib.resources import AdminAccess
-from harbor_deploy.lib.secrets import SecretStore
+from harbor_deploy.lib.config.secrets import SecretStore
+from harbor_deploy.lib.harbor_api.client import HarborClient
+from harbor_deploy.lib.harbor_api.resources import AdminAccess
 from tests.lab.conftest import changed_count, run_pyinfra
 
 # A run through the relay that still fails after this many cuts never converges.

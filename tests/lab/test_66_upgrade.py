@@ -24,9 +24,9 @@ import uuid
 
 import pytest
 
-from harbor_deploy.lib.api import HarborClient
-from harbor_deploy.lib.resources import AdminAccess
-from harbor_deploy.lib.secrets import SecretStore
+from harbor_deploy.lib.config.secrets import SecretStore
+from harbor_deploy.lib.harbor_api.client import HarborClient
+from harbor_deploy.lib.harbor_api.resources import AdminAccess
 from lab.labctl import PREFIX
 from tests.conftest import ROOT
 from tests.lab.conftest import (

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from harbor_deploy.lib.api import HarborClient
-from harbor_deploy.lib.instance_keys import NODE_PATHS
-from harbor_deploy.lib.resources import AdminAccess
-from harbor_deploy.lib.secrets import SecretStore, ensure_private_dir, write_private_file
+from harbor_deploy.lib.config.secrets import SecretStore, ensure_private_dir, write_private_file
+from harbor_deploy.lib.harbor_api.client import HarborClient
+from harbor_deploy.lib.harbor_api.resources import AdminAccess
+from harbor_deploy.lib.plan.instance_keys import NODE_PATHS
 from lab import labctl
 from tests.conftest import ROOT
 from tests.lab.conftest import SERVER_RESET, changed_count, docker_exec, host_exec, run_pyinfra

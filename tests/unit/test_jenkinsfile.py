@@ -1,15 +1,14 @@
-"""harbor_deploy.jenkinsfile: the committed example is the template's output, and the
+"""examples.jenkinsfile: the committed example is the template's output, and the
 shell part run with a fake docker builds, logs in via stdin, pushes both tags, logs out."""
 
 import stat
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from harbor_deploy.lib import jenkinsfile
+from examples import jenkinsfile
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ARGS = ("harbor.example.org:8443", "ci", "webapp", "harbor-robot-ci-jenkins")
 FAKE_DOCKER = """#!/bin/sh
 echo "$*" >> "$CALLS"

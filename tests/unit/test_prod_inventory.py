@@ -10,10 +10,11 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory_from_files
 
-from harbor_deploy.lib import resources, tls
-from harbor_deploy.lib.client import client_plan
-from harbor_deploy.lib.defaults import with_controller_paths
-from harbor_deploy.lib.validate import validated
+from harbor_deploy.lib.config.defaults import with_controller_paths
+from harbor_deploy.lib.config.validate import validated
+from harbor_deploy.lib.harbor_api import resources
+from harbor_deploy.lib.plan.client import client_plan
+from harbor_deploy.lib.render import tls
 from tests.conftest import ROOT
 
 
@@ -25,7 +26,7 @@ def inventory(tmp_path):
     secrets = tmp_path / ".secrets" / "registry.example.com"
     secrets.mkdir(parents=True)
     _, ca = tls.generate_ca("registry.example.com")
-    (secrets / "ca.crt").write_bytes(tls._cert_pem(ca))
+    (secrets / "ca.crt").write_bytes(tls.cert_pem(ca))
     for robot in ("apps+ci", "apps+puller"):
         (secrets / "robots").mkdir(exist_ok=True)
         (secrets / "robots" / robot).write_text("R0bot-secret\n")

@@ -1,0 +1,453 @@
+"""Every inventory data key of the Harbor server deploy: default and meaning.
+
+This is the single definition the deploy, the validation and README's key table
+read. Defaults of harbor.yml-level values equal those of the harbor.yml.tmpl that
+Harbor v2.13.1 ships; the ports follow the original manual (8081/8443).
+Secrets are not data keys: see ``harbor_deploy.lib.config.secrets``.
+"""
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_VERSION = "v2.13.1"
+
+# Server-side paths the deploy writes; harbor.yml points nginx at them.
+SERVER_TLS_DIR = "/etc/harbor/tls"
+SERVER_TLS_CERTIFICATE = f"{SERVER_TLS_DIR}/server.crt"
+SERVER_TLS_PRIVATE_KEY = f"{SERVER_TLS_DIR}/server.key"
+SERVER_TLS_CA = f"{SERVER_TLS_DIR}/ca.crt"
+HARBOR_YML_NAME = "harbor.yml"
+# Verified installer bundles, kept between runs (an upload lands in a staging dir there).
+REMOTE_CACHE = "/var/cache/harbor-deploy"
+SYSTEMD_UNIT = "/etc/systemd/system/harbor.service"
+# The firewalld services holding the ports a Harbor node (or its load balancer) and a
+# backing host serve: a port the data no longer names closes with them.
+FIREWALLD_SERVICE = "harbor"
+BACKING_FIREWALLD_SERVICE = "harbor-backing"
+
+# An upgrade runs as this transient systemd unit, detached from the SSH session that
+# started it, logging to <UPGRADE_LOG_DIR>/upgrade-<backup name>-to-<version>.log.
+UPGRADE_UNIT = "harbor-deploy-upgrade.service"
+UPGRADE_LOG_DIR = "/var/log/harbor-deploy"
+# How long a run waits, before reading the host, for an upgrade an earlier run started.
+UPGRADE_WAIT_SECONDS = 1800
+
+# harbor-log publishes 127.0.0.1:1514; nothing else may take that port.
+HARBOR_LOG_PORT = 1514
+
+TLS_MODES = ("generate", "provided", "http")
+LB_TLS_MODES = ("passthrough", "terminate")
+INSTALLER_SOURCES = ("official", "mirror", "file")
+STORAGE_DRIVERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
+LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
+CLIENT_TRUST_MODES = ("https", "http")
+CLIENT_CA_SOURCES = ("secrets", "file", "fetch", "none")
+CLIENT_PASSWORD_ENV = "HARBOR_CLIENT_PASSWORD"
+# The inventory groups the deploys act on.
+SERVER_GROUP = "harbor_servers"
+CLIENT_GROUP = "docker_clients"
+LB_GROUP = "harbor_lb"
+BACKING_GROUP = "harbor_backing"
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    default: Any
+    meaning: str
+    required: bool = False
+    # A path on the controller: a relative one is taken from the inventory file's folder.
+    controller_path: bool = False
+
+
+KEYS = (
+    Key(
+        "harbor_hostname", None, "DNS name (or IP) clients use to reach Harbor; not localhost/127.0.0.1", required=True
+    ),
+    Key("harbor_version", DEFAULT_VERSION, 'Harbor release to install, "vX.Y.Z" (>= v2.0.0) or "latest"'),
+    Key(
+        "harbor_install_dir",
+        "/usr/local/harbor",
+        "symlink to the active bundle; versions unpack beside it (/usr/local/harbor-vX.Y.Z)",
+    ),
+    Key(
+        "harbor_installer_source",
+        "official",
+        '"official" (GitHub releases), "mirror" (harbor_mirror_url) or "file" (harbor_installer_file)',
+    ),
+    Key(
+        "harbor_mirror_url",
+        None,
+        "base URL of a GitHub releases mirror serving /repos/goharbor/harbor/releases/... and "
+        "/goharbor/harbor/releases/download/<tag>/<asset>",
+    ),
+    Key(
+        "harbor_installer_file",
+        None,
+        'controller path of an offline installer .tgz (source "file")',
+        controller_path=True,
+    ),
+    Key("harbor_installer_sha256", None, "optional pin: full lowercase sha256 of the offline installer"),
+    Key(
+        "harbor_github_token_env",
+        "GITHUB_TOKEN",
+        "name of the controller env var holding a GitHub token for the releases API",
+    ),
+    Key("harbor_http_port", 8081, "host port nginx publishes for HTTP (redirects to HTTPS when TLS is on)"),
+    Key("harbor_https_port", 8443, "host port nginx publishes for HTTPS"),
+    Key(
+        "harbor_tls_mode",
+        "generate",
+        '"generate" (controller CA + server cert), "provided" (your cert/key) or "http" (no TLS)',
+    ),
+    Key(
+        "harbor_tls_certificate",
+        None,
+        "controller path of the server certificate (PEM, mode provided)",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_tls_private_key", None, "controller path of its private key (PEM, mode provided)", controller_path=True
+    ),
+    Key(
+        "harbor_tls_chain",
+        None,
+        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt",
+        controller_path=True,
+    ),
+    Key("harbor_tls_extra_sans", [], "extra DNS names / IPs for the generated server certificate"),
+    Key(
+        "harbor_external_url", None, "public URL when Harbor sits behind a TLS-terminating proxy (sets the token realm)"
+    ),
+    Key("harbor_data_volume", "/data", "absolute host path of Harbor's data (database, registry, secrets)"),
+    Key("harbor_with_trivy", True, "install the Trivy scanner (install.sh --with-trivy)"),
+    Key("harbor_trivy_ignore_unfixed", False, "report only vulnerabilities that have a fix"),
+    Key("harbor_trivy_skip_update", False, "do not download the Trivy DB (air-gapped sites)"),
+    Key("harbor_trivy_skip_java_db_update", False, "do not download the Trivy Java DB"),
+    Key("harbor_trivy_offline_scan", False, "scan without network lookups of dependencies"),
+    Key("harbor_trivy_security_check", "vuln", "comma-separated checks: vuln, config, secret"),
+    Key("harbor_trivy_insecure", False, "skip verifying the registry certificate from Trivy"),
+    Key("harbor_trivy_timeout", "5m0s", "scan timeout (Go duration, capped at 30m by the scan job)"),
+    Key("harbor_db_max_idle_conns", 100, "database idle connection pool size"),
+    Key("harbor_db_max_open_conns", 900, "database open connection limit (<= 0: unlimited)"),
+    Key("harbor_db_conn_max_lifetime", "5m", "max reuse time of a DB connection (Go duration or 0)"),
+    Key("harbor_db_conn_max_idle_time", 0, "max idle time of a DB connection (Go duration or 0)"),
+    Key("harbor_jobservice_max_job_workers", 10, "job service worker count"),
+    Key("harbor_jobservice_max_job_duration_hours", 24, "maximum hours a job may run"),
+    Key("harbor_jobservice_job_loggers", ["STD_OUTPUT", "FILE"], "job log backends: STD_OUTPUT, FILE, DB"),
+    Key("harbor_jobservice_logger_sweeper_duration", 1, "days job logs are kept"),
+    Key("harbor_notification_webhook_job_max_retry", 3, "retries of a webhook job"),
+    Key("harbor_notification_webhook_job_http_client_timeout", 3, "webhook HTTP client timeout (seconds)"),
+    Key("harbor_log_level", "info", "debug, info, warning, error or fatal"),
+    Key("harbor_log_rotate_count", 50, "rotated log files kept"),
+    Key("harbor_log_rotate_size", "200M", "rotate a log above this size (bytes, or with k/M/G)"),
+    Key("harbor_log_location", "/var/log/harbor", "host directory of Harbor's logs"),
+    Key("harbor_log_external_endpoint", None, "None, or {protocol: tcp|udp, host, port} of a syslog endpoint"),
+    Key(
+        "harbor_proxy",
+        {"http_proxy": None, "https_proxy": None, "no_proxy": None, "components": ["core", "jobservice", "trivy"]},
+        "outbound proxy of Harbor's components {http_proxy, https_proxy, no_proxy, components}; a proxy "
+        "URL with credentials can be {secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)",
+    ),
+    Key(
+        "harbor_metric",
+        {"enabled": False, "port": 9090, "path": "/metrics"},
+        "Prometheus metrics {enabled, port, path}",
+    ),
+    Key(
+        "harbor_cache",
+        {"enabled": False, "expire_hours": 24},
+        "Redis cache layer {enabled, expire_hours}; same on every instance",
+    ),
+    Key(
+        "harbor_upload_purging",
+        {"enabled": True, "age": "168h", "interval": "24h", "dryrun": False},
+        "purge of stale uploads {enabled, age, interval, dryrun}; age/interval as <n>h, n >= 2",
+    ),
+    Key(
+        "harbor_storage_service",
+        None,
+        "None (filesystem under data_volume) or harbor.yml's storage_service, e.g. "
+        "{s3: {...}, ca_bundle: /server/path, redirect: {disable: false}}; any value can be "
+        "{secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)",
+    ),
+    Key(
+        "harbor_external_database",
+        None,
+        "None or {host, port, db_name, username, password?, ssl_mode, max_idle_conns, max_open_conns}; "
+        "password may come from HARBOR_EXTERNAL_DB_PASSWORD instead",
+    ),
+    Key(
+        "harbor_external_redis",
+        None,
+        "None or harbor.yml's external_redis {host: h:port, password?, ...}; "
+        "password may come from HARBOR_EXTERNAL_REDIS_PASSWORD instead",
+    ),
+    Key("harbor_firewall_zone", "public", "firewalld zone the HTTP/HTTPS (and metric) ports open in"),
+    Key(
+        "harbor_firewall_open_syslog",
+        False,
+        "also open 1514/tcp (harbor-log listens on loopback only, so normally not needed)",
+    ),
+    Key("harbor_health_timeout", 300, "seconds to wait for /api/v2.0/health to report healthy"),
+    Key(
+        "harbor_releases_keep",
+        2,
+        "release directories kept beside the symlink after an upgrade (the running one and the previous one)",
+    ),
+    Key("harbor_backup_dir", "/var/backups/harbor-deploy", "deploys/backup.py: server dir of the backups"),
+    Key("harbor_backup_keep", 7, "deploys/backup.py: backups kept on the server (older ones are removed)"),
+    Key(
+        "harbor_backup_registry",
+        False,
+        "deploys/backup.py: include the registry's storage (image layers: can be huge) when it is the filesystem",
+    ),
+    Key(
+        "harbor_backup_fetch_dir",
+        "harbor-backups",
+        "deploys/backup.py: controller dir the backup is copied to, <host>/<backup>/ (null: stays on the "
+        "server only; a relative path is taken from the inventory file's folder)",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_restore_from",
+        "latest",
+        "deploys/restore.py: the backup to restore, by name, or latest (on the server or in harbor_backup_fetch_dir)",
+    ),
+    Key(
+        "harbor_uninstall_purge",
+        False,
+        "deploys/uninstall.py: also delete harbor_data_volume and the logs, for good "
+        "(needs harbor_uninstall_purge_hostname too)",
+    ),
+    Key(
+        "harbor_uninstall_purge_hostname",
+        None,
+        "deploys/uninstall.py: harbor_hostname repeated, confirming harbor_uninstall_purge",
+    ),
+    Key("harbor_logs_lines", 200, "deploys/logs.py: the last lines of each of Harbor's logs it fetches"),
+    Key(
+        "harbor_logs_dir",
+        "harbor-logs",
+        "deploys/logs.py: controller dir of <host>/<component>.log (a relative path is taken from the "
+        "inventory file's folder)",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_secrets_dir",
+        ".secrets",
+        "controller dir holding <hostname>/ passwords, keys, certs (gitignored; a relative path is "
+        "taken from the inventory file's folder)",
+        controller_path=True,
+    ),
+    # Several nodes of one Harbor (harbor_servers hosts sharing one URL) behind harbor_lb.
+    Key(
+        "harbor_node_address",
+        None,
+        "address the load balancer (harbor_lb) reaches this node at; default the host's SSH host name",
+    ),
+    Key(
+        "harbor_lb_tls",
+        "passthrough",
+        'harbor_lb: "passthrough" (TLS ends on the nodes) or "terminate" (ends on the load balancer, '
+        "with harbor_external_url set to its URL; drains without cutting a request)",
+    ),
+    Key(
+        "harbor_lb_drain_timeout",
+        120,
+        "harbor_lb: seconds a rolling change waits for a node's requests to end once it is drained; "
+        "passthrough connections still open then are closed",
+    ),
+    # Backing deploy (deploys/backing.py, group harbor_backing).
+    Key(
+        "harbor_backing_allowed_sources",
+        ["0.0.0.0/0"],
+        "deploys/backing.py: CIDRs the Harbor nodes connect from, allowed to the database in pg_hba.conf",
+    ),
+    # Client deploy (deploys/client.py, group docker_clients).
+    Key(
+        "harbor_registry",
+        None,
+        "registry address clients use, host:port; default <harbor_hostname>:<harbor_https_port> "
+        "(<harbor_http_port> when harbor_client_trust is http)",
+    ),
+    Key(
+        "harbor_client_trust",
+        "https",
+        '"https" (CA in /etc/docker/certs.d, no daemon restart) or "http" (insecure-registries, '
+        "plain HTTP: only on a trusted network)",
+    ),
+    Key(
+        "harbor_client_ca_source",
+        "secrets",
+        '"secrets" (the server deploy\'s <harbor_secrets_dir>/<hostname>/ca.crt), "file" '
+        '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert, trust on '
+        'first use unless harbor_client_ca_sha256 pins it) or "none" (a publicly trusted certificate)',
+    ),
+    Key(
+        "harbor_client_ca_file",
+        None,
+        'controller path of the registry CA (PEM), ca source "file"',
+        controller_path=True,
+    ),
+    Key("harbor_client_ca_sha256", None, 'optional pin: sha256 of the CA PEM that "fetch" must get'),
+    Key(
+        "harbor_client_os_trust_store",
+        False,
+        "also install the CA in the OS trust store (curl, skopeo...; dockerd reads it only at start)",
+    ),
+    Key(
+        "harbor_client_login_users",
+        ["root"],
+        "OS users that docker login (each gets ~/.docker/config.json); [] skips the login",
+    ),
+    Key(
+        "harbor_client_username",
+        None,
+        "Harbor account clients log in as, required when they log in: a robot account "
+        "(robot$<project>+<name>) rather than admin; password from HARBOR_CLIENT_PASSWORD, else the "
+        "secrets dir (a robot's secret from configure, or admin's password)",
+    ),
+    Key(
+        "harbor_client_daemon_extra",
+        {},
+        "extra daemon.json keys merged in (e.g. live-restore, registry-mirrors); lists are merged",
+    ),
+    Key("harbor_client_restart_batch", 1, "how many clients reload/restart dockerd at the same time (rolling batches)"),
+    Key(
+        "harbor_client_smoke_test",
+        False,
+        "push a tiny image (built on the client, no external pull) and pull another client's",
+    ),
+    Key("harbor_client_smoke_project", "library", "Harbor project the smoke test pushes to"),
+    # Configure deploy (deploys/configure.py): Harbor's settings through its API.
+    Key(
+        "harbor_api_url",
+        None,
+        "URL the controller calls the API at; default harbor_external_url, else "
+        "https://<harbor_api_host>:<harbor_https_port> (http://...:<harbor_http_port> in tls mode http)",
+    ),
+    Key(
+        "harbor_api_host",
+        None,
+        "host name or address the controller reaches Harbor at when it can't resolve harbor_hostname "
+        "(default harbor_hostname; the generated certificate must name it: harbor_tls_extra_sans)",
+    ),
+    Key(
+        "harbor_api_verify",
+        None,
+        "TLS trust of API calls: None = the generated CA in the secrets dir (mode generate), "
+        "harbor_tls_chain (mode provided) or the system CAs; a CA file path; false only on purpose",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_admin_password_rotate",
+        True,
+        "move the admin account off harbor.yml's seed to a managed password (secrets file "
+        "admin_password_managed or HARBOR_ADMIN_MANAGED_PASSWORD)",
+    ),
+    Key(
+        "harbor_registries",
+        [],
+        "registry endpoints [{name, type, url, insecure, description, access_key, "
+        "access_secret_env, state}]; the secret from that env var or secrets file registries/<name>",
+    ),
+    Key(
+        "harbor_users",
+        [],
+        "local users [{username, email, realname, comment, password_env, state}]; passwords "
+        "generated into secrets file users/<username> unless password_env names one",
+    ),
+    Key(
+        "harbor_projects",
+        [],
+        'projects [{name, public, storage_quota (bytes, "10G" or -1), auto_scan, prevent_vulnerable, '
+        "severity, proxy_cache (registry name), members [{user, role, state}], retention "
+        "{schedule, rules [{template, count, repositories, tags, untagged}]}, state}]",
+    ),
+    Key(
+        "harbor_robots",
+        [],
+        "robot accounts [{name, project (push/pull there) or projects (system level, default *), "
+        "access, duration (days, -1 never), description, disable, refresh, state}]; secrets in "
+        "secrets file robots/<project>+<name>",
+    ),
+    Key(
+        "harbor_gc_schedule",
+        None,
+        "None (left as is) or {schedule: Hourly|Daily|Weekly|<6-field cron>|None, " "delete_untagged, workers}",
+    ),
+)
+
+KEYS_BY_NAME = {key.name: key for key in KEYS}
+
+# Dict-valued keys with a fixed set of fields: a partial dict in the inventory
+# overrides only the fields it names.
+RECORD_KEYS = ("harbor_proxy", "harbor_metric", "harbor_cache", "harbor_upload_purging")
+
+
+def defaults():
+    """A fresh dict of every key with a default (required keys left out)."""
+    return {key.name: copy.deepcopy(key.default) for key in KEYS if not key.required}
+
+
+def merged(data):
+    """The deploy's configuration: defaults overlaid with the ``harbor_*`` keys of ``data``.
+
+    ``data`` is a mapping of host data (e.g. ``host.data.dict()``); other keys are
+    ignored. Record keys (``RECORD_KEYS``) merge field by field.
+    """
+    config = defaults()
+    for name, value in data.items():
+        if not name.startswith("harbor_"):
+            continue
+        if name in RECORD_KEYS and isinstance(value, dict):
+            config[name] = {**config[name], **copy.deepcopy(value)}
+        else:
+            config[name] = copy.deepcopy(value)
+    return config
+
+
+def with_controller_paths(data, base_dir):
+    """``data`` with every relative controller path (``Key.controller_path``) made
+    absolute against ``base_dir`` (the inventory file's folder), so a deploy reads the
+    same secrets and files from whichever directory it is started."""
+    resolved = dict(data)
+    for key in KEYS:
+        value = data.get(key.name, key.default)
+        if key.controller_path and isinstance(value, str) and value and not Path(value).is_absolute():
+            resolved[key.name] = str(Path(base_dir) / value)
+    return resolved
+
+
+def release_dir(install_dir, version):
+    """Where one release's bundle unpacks: ``/usr/local/harbor`` -> ``/usr/local/harbor-v2.13.1``."""
+    return f"{install_dir.rstrip('/')}-{version}"
+
+
+# In a checkout: the README whose key table this module keeps current.
+README = Path(__file__).resolve().parents[3] / "README.md"
+README_MARKERS = ("<!-- keys:start -->\n", "<!-- keys:end -->")
+
+
+def readme_with_key_table(text):
+    """README ``text`` with the table between its markers regenerated from ``KEYS``."""
+    start, end = README_MARKERS
+    head, rest = text.split(start, 1)
+    return head + start + key_table_markdown() + end + rest.split(end, 1)[1]
+
+
+def key_table_markdown():
+    """README's table of inventory keys, generated from ``KEYS``."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for key in KEYS:
+        default = "**required**" if key.required else f"`{key.default!r}`"
+        meaning = key.meaning.replace("|", "\\|")
+        lines.append(f"| `{key.name}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m harbor_deploy.defaults: refresh README's key table
+    README.write_text(readme_with_key_table(README.read_text()))

@@ -1,0 +1,399 @@
+"""The shape of every inventory key as JSON Schema, beside the key table (``defaults.KEYS``).
+
+Types, required fields, enums, ranges and ``additionalProperties: false`` live here;
+``validate`` keeps only the rules with meaning (Harbor's hostname and password rules,
+port clashes, version paths...). ``problems`` turns schema errors into the deploy's
+messages: ``(key, why)`` with the field path inside the key, and a "did you mean" for
+an unknown field.
+"""
+
+import difflib
+
+from jsonschema import Draft202012Validator, validators
+
+from harbor_deploy.lib.config.defaults import (
+    CLIENT_CA_SOURCES,
+    CLIENT_TRUST_MODES,
+    INSTALLER_SOURCES,
+    KEYS,
+    LB_TLS_MODES,
+    LOG_LEVELS,
+    TLS_MODES,
+)
+from harbor_deploy.lib.harbor_api.resources.projects import ROLES, SEVERITIES
+from harbor_deploy.lib.harbor_api.resources.registries import REGISTRY_TYPES
+from harbor_deploy.lib.harbor_api.resources.retention import RETENTION_TEMPLATES
+
+# "x-why" is the message of a pattern or alternative that fails (our own keyword).
+BOOL = {"type": "boolean"}
+INT = {"type": "integer"}
+STR = {"type": "string", "minLength": 1}
+OPTIONAL_STR = {"type": ["string", "null"]}
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+STATE = {"enum": ["present", "absent"]}
+NAME = {
+    "type": "string",
+    "pattern": r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+    "x-why": "must be lowercase letters, digits and . _ - (Harbor's rule)",
+}
+GO_DURATION = {
+    "anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$"}],
+    "x-why": 'must be a Go duration such as "5m" or "1h30m", or 0',
+}
+HOURS = {"type": "string", "pattern": r"^\d+h$", "x-why": "must be <n>h (e.g. 168h)"}
+SIZE = {
+    "anyOf": [{"type": "integer"}, {"type": "string", "minLength": 1}],
+    "x-why": 'must be -1, a number of bytes or a size such as "10G"',
+}
+SCHEDULE = {"type": "string", "minLength": 1, "x-why": "must be Hourly, Daily, Weekly or a 6-field cron"}
+ENV_NAME = {
+    "type": "string",
+    "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+    "x-why": "must be the name of an environment variable",
+}
+
+
+def record(properties, required=(), extra=False):
+    schema = {"type": "object", "properties": properties, "additionalProperties": extra}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def nullable(schema):
+    """``schema`` (a dict's), or None: its other keywords apply only to a dict."""
+    return {**schema, "type": ["object", "null"]}
+
+
+PROJECT = record(
+    {
+        "name": NAME,
+        "state": STATE,
+        "public": BOOL,
+        "storage_quota": SIZE,
+        "auto_scan": BOOL,
+        "prevent_vulnerable": BOOL,
+        "severity": {"enum": list(SEVERITIES)},
+        "proxy_cache": STR,
+        "members": {
+            "type": "array",
+            "items": record({"user": STR, "role": {"enum": list(ROLES)}, "state": STATE}, required=("user",)),
+        },
+        "retention": record(
+            {
+                "schedule": SCHEDULE,
+                "rules": {
+                    "type": "array",
+                    "items": record(
+                        {
+                            "template": {"enum": list(RETENTION_TEMPLATES)},
+                            "count": {"type": "integer", "minimum": 1},
+                            "repositories": STR,
+                            "tags": STR,
+                            "untagged": BOOL,
+                        },
+                        required=("template",),
+                    ),
+                },
+            },
+            required=("rules",),
+        ),
+    },
+    required=("name",),
+)
+USER = record(
+    {
+        "username": STR,
+        "email": STR,
+        "realname": STR,
+        "comment": {"type": "string"},
+        "password_env": ENV_NAME,
+        "state": STATE,
+    },
+    required=("username",),
+)
+ROBOT_ACCESS = {
+    "anyOf": [STR, record({"resource": STR, "action": STR}, required=("resource", "action"))],
+    "x-why": 'must be "push", "pull", "<resource>:<action>" or {resource, action}',
+}
+ROBOT = record(
+    {
+        "name": NAME,
+        "project": NAME,
+        "projects": {"type": "array", "items": STR},
+        "access": {"type": "array", "items": ROBOT_ACCESS, "minItems": 1},
+        "duration": {
+            "anyOf": [{"const": -1}, {"type": "integer", "minimum": 1}],
+            "x-why": "must be -1 (never expires) or a number of days",
+        },
+        "description": {"type": "string"},
+        "disable": BOOL,
+        "refresh": BOOL,
+        "state": STATE,
+    },
+    required=("name",),
+)
+REGISTRY = record(
+    {
+        "name": STR,
+        "type": {"enum": list(REGISTRY_TYPES)},
+        "url": STR,
+        "insecure": BOOL,
+        "description": {"type": "string"},
+        "access_key": STR,
+        "access_secret_env": ENV_NAME,
+        "state": STATE,
+    },
+    required=("name",),
+)
+GC_SCHEDULE = record(
+    {"schedule": SCHEDULE, "delete_untagged": BOOL, "workers": {"type": "integer", "minimum": 1, "maximum": 5}},
+    required=("schedule",),
+)
+SECRET_REFERENCE = record({"secret": STR}, required=("secret",))
+SECRET_OR_STR = {"anyOf": [OPTIONAL_STR, SECRET_REFERENCE], "x-why": "must be a string, empty, or {secret: <name>}"}
+
+# Keys whose shape is more than the type of their default.
+SCHEMAS = {
+    "harbor_hostname": OPTIONAL_STR,  # required and its rules: validate.hostname_problems
+    "harbor_version": STR,
+    "harbor_installer_source": {"enum": list(INSTALLER_SOURCES)},
+    "harbor_mirror_url": OPTIONAL_STR,
+    "harbor_installer_file": OPTIONAL_STR,
+    "harbor_installer_sha256": OPTIONAL_STR,
+    "harbor_http_port": PORT,
+    "harbor_https_port": PORT,
+    "harbor_tls_mode": {"enum": list(TLS_MODES)},
+    "harbor_tls_certificate": OPTIONAL_STR,
+    "harbor_tls_private_key": OPTIONAL_STR,
+    "harbor_tls_chain": OPTIONAL_STR,
+    "harbor_tls_extra_sans": {"type": "array", "items": STR},
+    "harbor_external_url": OPTIONAL_STR,
+    # Harbor's prepare writes it raw into the scanner's env file.
+    "harbor_trivy_security_check": {
+        "type": "string",
+        "pattern": r"^(vuln|config|secret)(,(vuln|config|secret))*$",
+        "x-why": "must be a comma-separated list of vuln, config, secret",
+    },
+    "harbor_trivy_timeout": GO_DURATION,
+    "harbor_db_conn_max_lifetime": GO_DURATION,
+    "harbor_db_conn_max_idle_time": GO_DURATION,
+    "harbor_jobservice_job_loggers": {"type": "array", "minItems": 1, "items": {"enum": ["STD_OUTPUT", "FILE", "DB"]}},
+    "harbor_log_level": {"enum": list(LOG_LEVELS)},
+    "harbor_logs_lines": {"type": "integer", "minimum": 1},
+    "harbor_uninstall_purge_hostname": OPTIONAL_STR,
+    "harbor_backup_keep": {"type": "integer", "minimum": 1},
+    "harbor_releases_keep": {"type": "integer", "minimum": 2, "x-why": "must keep the previous release too: 2 or more"},
+    "harbor_backup_fetch_dir": OPTIONAL_STR,
+    "harbor_restore_from": {
+        "type": "string",
+        "pattern": r"^(latest|harbor-[0-9]{8}T[0-9]{6}Z-v[0-9A-Za-z.-]+)$",
+        "x-why": "must be latest or a backup's name, harbor-<UTC time>-<version>",
+    },
+    # Harbor's prepare takes a count or size of 0 for its default (50, 200M).
+    "harbor_log_rotate_count": {
+        "type": "integer",
+        "anyOf": [{"const": -1}, {"minimum": 1}],
+        "x-why": "must be how many rotated files to keep: 1 or more, or -1 for all",
+    },
+    "harbor_log_rotate_size": {
+        "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\d+[kMG]?$"}],
+        "x-why": "must be a size such as 200M (bytes, or with k/M/G)",
+    },
+    "harbor_log_external_endpoint": nullable(
+        record({"protocol": {"enum": ["tcp", "udp"]}, "host": STR, "port": PORT}, required=("protocol", "host", "port"))
+    ),
+    "harbor_proxy": record(
+        {
+            "http_proxy": SECRET_OR_STR,
+            "https_proxy": SECRET_OR_STR,
+            "no_proxy": OPTIONAL_STR,
+            "components": {"type": "array", "items": {"enum": ["core", "jobservice", "trivy"]}},
+        }
+    ),
+    "harbor_metric": record(
+        {
+            "enabled": BOOL,
+            "port": PORT,
+            # nginx.conf gets it unquoted: a blank, ; { } # or quote would change it.
+            "path": {
+                "type": "string",
+                "pattern": r"^/[A-Za-z0-9._~/-]*$",
+                "x-why": "must be a URL path: / then letters, digits and . _ ~ - /",
+            },
+        }
+    ),
+    "harbor_cache": record({"enabled": BOOL, "expire_hours": INT}),
+    "harbor_upload_purging": record({"enabled": BOOL, "age": HOURS, "interval": HOURS, "dryrun": BOOL}),
+    "harbor_storage_service": nullable(
+        {"type": "object", "properties": {"ca_bundle": STR, "redirect": record({"disable": BOOL})}}
+    ),
+    "harbor_external_database": nullable(
+        record(
+            {
+                "host": STR,
+                "port": PORT,
+                "db_name": STR,
+                "username": STR,
+                "password": STR,
+                "ssl_mode": {"enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
+                "max_idle_conns": INT,
+                "max_open_conns": INT,
+            },
+            required=("host", "port", "db_name", "username"),
+        )
+    ),
+    "harbor_external_redis": nullable(
+        record(
+            {
+                # Goes unquoted into the registry's config.yml and into Redis URLs.
+                "host": {
+                    "type": "string",
+                    "pattern": r"^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$",
+                    "x-why": "must be <host>:<port> (Sentinel: <host>:<port>,<host>:<port>,...)",
+                },
+                "password": OPTIONAL_STR,
+                "username": OPTIONAL_STR,
+                "sentinel_master_set": OPTIONAL_STR,
+                "tlsOptions": record({"enable": BOOL, "rootCA": OPTIONAL_STR}),
+                **{
+                    field: {"type": "integer", "minimum": 0}
+                    for field in (
+                        "registry_db_index",
+                        "jobservice_db_index",
+                        "trivy_db_index",
+                        "harbor_db_index",
+                        "cache_layer_db_index",
+                    )
+                },
+                "idle_timeout_seconds": {"type": "integer", "minimum": 0},
+            },
+            required=("host",),
+        )
+    ),
+    "harbor_registry": OPTIONAL_STR,
+    "harbor_client_trust": {"enum": list(CLIENT_TRUST_MODES)},
+    "harbor_client_ca_source": {"enum": list(CLIENT_CA_SOURCES)},
+    "harbor_client_ca_file": OPTIONAL_STR,
+    "harbor_client_ca_sha256": OPTIONAL_STR,
+    "harbor_client_login_users": {
+        "type": "array",
+        "items": {"type": "string", "pattern": r"^[a-z_][a-z0-9_.-]*\$?$", "x-why": "must be an OS user name"},
+    },
+    "harbor_client_username": OPTIONAL_STR,
+    "harbor_client_restart_batch": {"type": "integer", "minimum": 1},
+    "harbor_client_smoke_project": NAME,
+    "harbor_api_url": OPTIONAL_STR,
+    "harbor_api_host": OPTIONAL_STR,
+    "harbor_node_address": OPTIONAL_STR,
+    "harbor_lb_tls": {"enum": list(LB_TLS_MODES)},
+    "harbor_lb_drain_timeout": {"type": "integer", "minimum": 1},
+    "harbor_api_verify": {"type": ["string", "boolean", "null"]},
+    "harbor_registries": {"type": "array", "items": REGISTRY},
+    "harbor_users": {"type": "array", "items": USER},
+    "harbor_projects": {"type": "array", "items": PROJECT},
+    "harbor_robots": {"type": "array", "items": ROBOT},
+    "harbor_gc_schedule": nullable(GC_SCHEDULE),
+    "harbor_backing_allowed_sources": {"type": "array", "minItems": 1, "items": STR},
+}
+# Lists whose entries are reported on their own: harbor_projects[2].
+ENTRY_LISTS = ("harbor_registries", "harbor_users", "harbor_projects", "harbor_robots")
+TYPE_WORDS = {
+    "boolean": "true or false",
+    "integer": "an integer",
+    "string": "a string",
+    "array": "a list",
+    "object": "a dict",
+    "number": "a number",
+    "null": "empty",
+}
+
+
+def key_schema(key):
+    """The schema of ``key`` (a ``defaults.Key``): its own, else the type of its default."""
+    if key.name in SCHEMAS:
+        return SCHEMAS[key.name]
+    for kind, types in (("boolean", bool), ("integer", int), ("string", str), ("array", list), ("object", dict)):
+        if isinstance(key.default, types):
+            return STR if kind == "string" else {"type": kind}
+    return {}
+
+
+# JSON Schema takes 10.0 for an integer; harbor.yml would then hold a float, which
+# Harbor's Go programs refuse where they read an integer.
+Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+VALIDATORS = {key.name: Validator(key_schema(key)) for key in KEYS}
+
+
+def _path(parts):
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _suggestion(name, known):
+    close = difflib.get_close_matches(str(name), sorted(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _why(error):
+    """The deploy's message for one schema error (without the field path)."""
+    schema, kind = error.schema, error.validator
+    if schema.get("x-why") and kind in ("pattern", "anyOf", "oneOf", "const"):
+        return schema["x-why"]
+    if kind == "type":
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        words = [TYPE_WORDS[name] for name in types if name != "null"]
+        if schema.get("minimum") is not None and schema.get("maximum") is not None:
+            return f"must be an integer from {schema['minimum']} to {schema['maximum']}"
+        return f"must be {' or '.join(words)}"
+    if kind in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        return (
+            f"must be an integer from {low} to {high}"
+            if low is not None and high is not None
+            else f"must be an integer >= {low}"
+            if low is not None
+            else f"must be an integer <= {high}"
+        )
+    if kind == "enum":
+        return f"must be one of {', '.join(str(choice) for choice in schema['enum'])}"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "minItems":
+        return "must not be an empty list"
+    if kind == "required":
+        return f"{error.message.split(chr(39))[1]} is required"
+    if kind == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(schema.get("properties", {})))
+        return "; ".join(f"unknown field {name!r}{_suggestion(name, schema.get('properties', {}))}" for name in unknown)
+    return error.message
+
+
+def _deepest(error):
+    """Of alternatives that all fail, the error of the one that came closest."""
+    if error.validator in ("anyOf", "oneOf") and not error.schema.get("x-why") and error.context:
+        return _deepest(max(error.context, key=lambda child: len(child.absolute_path)))
+    return error
+
+
+def problems(config):
+    """``(key, why)`` for every value of ``config`` (merged data) that does not fit its shape."""
+    for name, validator in VALIDATORS.items():
+        if name not in config:
+            continue
+        for found in sorted(validator.iter_errors(config[name]), key=lambda found: list(found.path)):
+            error = _deepest(found)
+            path = list(error.absolute_path)
+            key = name
+            if name in ENTRY_LISTS and path and isinstance(path[0], int):
+                key, path = f"{name}[{path[0]}]", path[1:]
+            where = _path(path)
+            why = _why(error)
+            yield key, f"{where} {why}" if where else why

@@ -1,0 +1,615 @@
+"""Validation of a Harbor server's data before any host changes.
+
+Every problem is collected as ``(key, why)`` and reported at once in one
+``ConfigError``. Messages name keys and rules, never secret values.
+"""
+
+import difflib
+import ipaddress
+import re
+from pathlib import Path
+
+import yaml
+
+from harbor_deploy.lib.config import schema
+from harbor_deploy.lib.config.defaults import (
+    HARBOR_LOG_PORT,
+    KEYS_BY_NAME,
+    STORAGE_DRIVERS,
+    defaults,
+    merged,
+)
+from harbor_deploy.lib.config.secrets import (
+    REFERENCE_KEYS,
+    REFERENCE_NAME_RE,
+    SPECS_BY_NAME,
+    meets_harbor_password_rule,
+    reference_env_var,
+    reference_name,
+    references,
+    resolved,
+)
+from harbor_deploy.lib.render import tls
+
+MINIMUM_VERSION = (2, 0, 0)
+VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+
+
+def version_key(version):
+    """``v2.13.1`` -> ``(2, 13, 1)``, to order Harbor versions."""
+    return tuple(int(part) for part in VERSION_RE.match(version).groups())
+
+
+# Harbor upgrades at most two minor versions at a time (its migrate refuses more).
+MAX_MINOR_STEP = 2
+
+
+def upgrade_problem(running, target):
+    """Why ``running`` can't move to ``target`` in one upgrade, or None."""
+    old, new = version_key(running), version_key(target)
+    if new < old:
+        return (
+            f"{target} is older than the running Harbor {running}: downgrades are refused (a database never "
+            "moves to an older release; restore a backup onto a reinstall instead)"
+        )
+    if new[0] != old[0]:
+        return f"{running} -> {target} changes the major version: follow Harbor's upgrade notes by hand"
+    if new[1] - old[1] <= MAX_MINOR_STEP:
+        return None
+    steps = [f"v{old[0]}.{old[1]}"]
+    minor = old[1]
+    while new[1] - minor > MAX_MINOR_STEP:
+        minor += MAX_MINOR_STEP
+        steps.append(f"v{old[0]}.{minor}")
+    steps.append(target)
+    return (
+        f"{running} -> {target} skips more than {MAX_MINOR_STEP} minor versions: upgrade in steps, "
+        f"{' -> '.join(steps)} (set harbor_version to each in turn)"
+    )
+
+
+# How an adoption refusal ends: a Harbor is adopted as it is, changed afterwards.
+AS_IT_IS = "adopt it as it is, then change it (and run deploys/client.py for its clients)"
+
+
+def adoption_problems(install_dir, harbor_yml_text, installed, target, config):
+    """Why the Harbor installed by hand in the plain directory ``install_dir`` can't be
+    adopted as it is, as ``(key, why)``: its release ``installed`` (from the bundle in
+    it) must be ``target``, and what holds its data and what its clients trust must be
+    what the inventory says, or adopting would hide its data or break its clients."""
+    found = yaml.safe_load(harbor_yml_text) if harbor_yml_text else None
+    if not isinstance(found, dict):
+        yield "harbor_install_dir", f"{install_dir}/harbor.yml is missing or not YAML: there is nothing to adopt from"
+        return
+    if installed is None:
+        yield "harbor_install_dir", f"{install_dir} holds no harbor.v*.tar.gz, so its release is unknown"
+    elif installed != target:
+        yield (
+            "harbor_version",
+            f"{install_dir} holds Harbor {installed}, installed by hand: set harbor_version to {installed} to "
+            f"adopt it as it is, then to {target} to upgrade it",
+        )
+    data_volume = str(found.get("data_volume", "")).rstrip("/")
+    if data_volume != config["harbor_data_volume"].rstrip("/"):
+        yield "harbor_data_volume", f"is not {data_volume or 'set'}, where {install_dir}/harbor.yml keeps Harbor's data"
+    database = found.get("external_database")
+    database = database.get("harbor") if isinstance(database, dict) else None
+    for key, section, value in (
+        ("harbor_external_database", "external_database", database),
+        ("harbor_external_redis", "external_redis", found.get("external_redis")),
+        ("harbor_storage_service", "storage_service", found.get("storage_service")),
+    ):
+        if _backing(value) != _backing(config[key]):
+            yield key, f"must say what {install_dir}/harbor.yml's {section} says: Harbor's data is there"
+    https = found.get("https") if isinstance(found.get("https"), dict) else None
+    http = found.get("http") if isinstance(found.get("http"), dict) else {}
+    # Where its clients reach it: adopted as it is, changed afterwards like any setting.
+    served = {
+        "harbor_hostname": found.get("hostname"),
+        "harbor_http_port": http.get("port"),
+        "harbor_https_port": (https or {}).get("port"),
+    }
+    for key, value in served.items():
+        if value is not None and str(value).lower() != str(config[key]).lower():
+            yield key, f"is not {value}, which {install_dir}/harbor.yml serves to its clients: {AS_IT_IS}"
+    if https and config["harbor_tls_mode"] != "provided":
+        yield (
+            "harbor_tls_mode",
+            f"{install_dir}/harbor.yml serves HTTPS with {https.get('certificate')} and {https.get('private_key')}, "
+            "which its clients trust: copy both to the controller and set harbor_tls_mode: provided, "
+            "harbor_tls_certificate, harbor_tls_private_key (and harbor_tls_chain: the CA the clients trust); "
+            f"{AS_IT_IS}",
+        )
+    elif not https and config["harbor_tls_mode"] != "http":
+        yield "harbor_tls_mode", f"{install_dir}/harbor.yml serves plain HTTP to its clients: set http; {AS_IT_IS}"
+
+
+def _backing(section):
+    """Where a harbor.yml section or its inventory key puts data: the database or Redis
+    host, or the storage driver; None for Harbor's own."""
+    if not isinstance(section, dict) or not section:
+        return None
+    if "host" in section:
+        return str(section["host"])
+    return sorted(name for name in section if name not in STORAGE_OPTIONS)
+
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+PURGE_HOURS_RE = re.compile(r"^(\d+)h$")
+DNS_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SERVER_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*$")
+EXTERNAL_URL_RE = re.compile(r"^https?://(?P<host>[^/:\[\]]+|\[[0-9a-fA-F:.]+\])(?::(?P<port>\d{1,5}))?/?$")
+
+PLACEHOLDER_HOSTNAME = "reg.mydomain.com"
+DEFAULT_PASSWORDS = ("Harbor12345", "root123")
+# What people put in the inventory instead of using the secret sources.
+SECRET_KEY_ALIASES = {
+    "harbor_admin_password": "admin_password",
+    "harbor_db_password": "db_password",
+    "harbor_database_password": "db_password",
+}
+STORAGE_OPTIONS = ("ca_bundle", "redirect")
+
+
+class ConfigError(Exception):
+    """Invalid data; ``problems`` is the list of ``(key, why)``."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        lines = "\n".join(f"  {key}: {why}" for key, why in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the Harbor server data:\n{lines}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_port(value):
+    return _is_int(value) and 1 <= value <= 65535
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_dns_name(value):
+    labels = value.rstrip(".").split(".")
+    return len(value) <= 253 and all(DNS_LABEL_RE.match(label) for label in labels)
+
+
+def _suggestion(name, known):
+    """`` (did you mean x?)`` for the closest known name, compared without the shared prefix."""
+    stem = name.removeprefix("harbor_")
+    stems = {candidate.removeprefix("harbor_"): candidate for candidate in known}
+    close = difflib.get_close_matches(stem, sorted(stems), n=1)
+    return f" (did you mean {stems[close[0]]}?)" if close else ""
+
+
+def _unknown_key_problems(data, other_keys):
+    known = set(KEYS_BY_NAME) | set(other_keys)
+    for name in data:
+        if not name.startswith("harbor_") or name in known:
+            continue
+        if name in SECRET_KEY_ALIASES:
+            spec = SPECS_BY_NAME[SECRET_KEY_ALIASES[name]]
+            yield (
+                name,
+                (
+                    f"secrets are not inventory data: set {spec.env_var} or put it in "
+                    f"<harbor_secrets_dir>/<hostname>/{spec.name}"
+                ),
+            )
+            continue
+        yield name, f"unknown key{_suggestion(name, known)}"
+
+
+def hostname_problems(config):
+    hostname = config.get("harbor_hostname")
+    key = "harbor_hostname"
+    if not hostname:
+        yield key, "required: the DNS name (or IP) clients use to reach Harbor"
+        return
+    if not isinstance(hostname, str):
+        yield key, "must be a string"
+        return
+    if "://" in hostname or "/" in hostname or (":" in hostname and not _is_ip(hostname)):
+        yield key, "must be a bare host name or IP, without scheme, port or path"
+    elif _is_ip(hostname) and ipaddress.ip_address(hostname).version == 6:
+        yield (
+            key,
+            (
+                "must not be an IPv6 address: Harbor's prepare builds its URLs as "
+                "<scheme>://<hostname>:<port> without brackets, so the token realm and external URL "
+                "would be broken; use a DNS name (with an AAAA record)"
+            ),
+        )
+    elif hostname.lower() == "localhost" or _is_ip(hostname) and ipaddress.ip_address(hostname).is_loopback:
+        yield key, "must not be localhost or a loopback address: clients outside the server must reach it"
+    elif hostname.lower() == PLACEHOLDER_HOSTNAME:
+        yield key, f"{PLACEHOLDER_HOSTNAME} is Harbor's placeholder: set the real name"
+    elif not _is_ip(hostname) and not _is_dns_name(hostname):
+        yield key, "is not a valid DNS name or IP address"
+
+
+def _version_problems(config):
+    version = config["harbor_version"]
+    if version == "latest":
+        return
+    match = VERSION_RE.match(str(version))
+    if not match:
+        yield "harbor_version", 'must be "vX.Y.Z" (e.g. v2.13.1) or "latest"'
+    elif tuple(int(part) for part in match.groups()) < MINIMUM_VERSION:
+        yield "harbor_version", "must be v2.0.0 or newer"
+
+
+def _installer_problems(config):
+    source = config["harbor_installer_source"]
+    url = config["harbor_mirror_url"]
+    if source == "mirror" and not url:
+        yield "harbor_mirror_url", "required when harbor_installer_source is mirror"
+    if url is not None and not re.match(r"^https?://[^/\s]+", str(url)):
+        yield "harbor_mirror_url", "must be an http(s):// URL"
+    path = config["harbor_installer_file"]
+    if source == "file":
+        if not path:
+            yield "harbor_installer_file", "required when harbor_installer_source is file"
+        elif not Path(path).is_file():
+            yield "harbor_installer_file", f"no such file on the controller: {path}"
+    pin = config["harbor_installer_sha256"]
+    if pin is not None and not (isinstance(pin, str) and SHA256_RE.match(pin)):
+        yield "harbor_installer_sha256", "must be the full sha256: 64 lowercase hex digits"
+    if not ENV_NAME_RE.match(str(config["harbor_github_token_env"])):
+        yield "harbor_github_token_env", "must be the name of an environment variable"
+
+
+def _port_problems(config):
+    ports = {"harbor_http_port": config["harbor_http_port"]}
+    if config["harbor_tls_mode"] != "http":
+        ports["harbor_https_port"] = config["harbor_https_port"]
+    metric = config["harbor_metric"]
+    if isinstance(metric, dict) and metric.get("enabled"):
+        ports["harbor_metric"] = metric.get("port")
+    seen = {}
+    for key, port in ports.items():
+        if not is_port(port):
+            yield key, "port must be an integer from 1 to 65535"
+            continue
+        if port == HARBOR_LOG_PORT:
+            yield key, f"port {port} is taken by harbor-log (127.0.0.1:{port})"
+        if port in seen:
+            yield key, f"port {port} is also used by {seen[port]}"
+        seen.setdefault(port, key)
+
+
+def _log_endpoint_problems(config):
+    # Harbor's prepare writes it unquoted into rsyslog's configuration.
+    host = (config["harbor_log_external_endpoint"] or {}).get("host")
+    if host and not (_is_ip(host) or _is_dns_name(host)):
+        yield "harbor_log_external_endpoint", "host must be a DNS name or an IP address"
+
+
+def _tls_problems(config):
+    mode = config["harbor_tls_mode"]
+    sans = config["harbor_tls_extra_sans"]
+    if isinstance(sans, list):
+        for name in sans:
+            if not isinstance(name, str) or not (_is_ip(name) or _is_dns_name(name.removeprefix("*."))):
+                yield "harbor_tls_extra_sans", "every entry must be a DNS name or an IP address"
+                break
+    if mode != "provided":
+        return
+    paths = {}
+    for key in ("harbor_tls_certificate", "harbor_tls_private_key", "harbor_tls_chain"):
+        path = config[key]
+        if not path:
+            if key != "harbor_tls_chain":
+                yield key, "required when harbor_tls_mode is provided"
+        elif not Path(path).is_file():
+            yield key, f"no such file on the controller: {path}"
+        else:
+            paths[key] = Path(path)
+    if "harbor_tls_certificate" in paths and "harbor_tls_private_key" in paths and config["harbor_hostname"]:
+        for why in tls.check_pair(
+            paths["harbor_tls_certificate"].read_bytes(),
+            paths["harbor_tls_private_key"].read_bytes(),
+            config["harbor_hostname"],
+        ):
+            yield "harbor_tls_certificate", why
+    if "harbor_tls_chain" in paths:
+        try:
+            tls.load_certificates(paths["harbor_tls_chain"].read_bytes())
+        except tls.TlsError as error:
+            yield "harbor_tls_chain", str(error)
+
+
+def _url_problems(config):
+    # Harbor writes it raw into env files, the registry's config.yml and nginx: a name
+    # or address and a port leave nothing there to misread.
+    url = config["harbor_external_url"]
+    if url is None:
+        return
+    match = EXTERNAL_URL_RE.match(url)
+    host = match and match.group("host")
+    port = match and match.group("port")
+    if not (host and (_is_dns_name(host) or _is_ip(host.strip("[]"))) and (port is None or 1 <= int(port) <= 65535)):
+        yield "harbor_external_url", "must be http(s)://host[:port] (a DNS name or IP, and a port from 1 to 65535)"
+
+
+def server_path_problem(path):
+    """Why ``path`` can't be a server path the deploy and Harbor's scripts use, or None.
+
+    Only letters, digits and ``._-/``: the paths go into shell commands and systemd
+    units, and Harbor's ``prepare`` script reads ``data_volume`` with
+    ``awk '{print $NF}'``, so a blank would silently mount another directory."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return "must be an absolute path on the server"
+    if not SERVER_PATH_RE.match(path):
+        bad = sorted({char for char in path if not SERVER_PATH_RE.match("/" + char)})
+        return (
+            f"may contain only letters, digits and . _ - / (not {' '.join(repr(c) for c in bad)}): "
+            "it goes into shell commands and Harbor's prepare script, which splits it at blanks"
+        )
+    if "/../" in f"{path}/" or "/./" in f"{path}/" or "//" in path:
+        return "must be a normalised path (no //, /./ or /../)"
+    return None
+
+
+def _path_problems(config):
+    for key in ("harbor_data_volume", "harbor_install_dir", "harbor_log_location", "harbor_backup_dir"):
+        why = server_path_problem(config[key])
+        if why:
+            yield key, why
+    if config["harbor_install_dir"].rstrip("/") in ("", "/usr", "/usr/local", "/opt", "/srv"):
+        yield "harbor_install_dir", "must be a dedicated directory"
+
+
+def _record_value_problems(config):
+    purging = config["harbor_upload_purging"]
+    for field in ("age", "interval"):
+        match = PURGE_HOURS_RE.match(str(purging.get(field)))
+        if match and int(match.group(1)) < 2:
+            yield "harbor_upload_purging", f"{field} must be <n>h with n >= 2 (e.g. 168h)"
+    cache = config["harbor_cache"]
+    if cache.get("enabled") and isinstance(cache.get("expire_hours"), int) and cache["expire_hours"] <= 0:
+        yield "harbor_cache", "expire_hours must be an integer > 0"
+
+
+def _storage_problems(config):
+    storage = config["harbor_storage_service"]
+    key = "harbor_storage_service"
+    if storage is None:
+        return
+    drivers = [name for name in storage if name not in STORAGE_OPTIONS]
+    if len(drivers) != 1:
+        yield key, f"must name exactly one storage driver of {', '.join(STORAGE_DRIVERS)}"
+    for driver in drivers:
+        # Harbor's prepare would silently store on the filesystem instead: refused here.
+        if driver not in STORAGE_DRIVERS:
+            yield key, f"storage driver {driver!r} is not one of {', '.join(STORAGE_DRIVERS)}"
+        elif driver != "filesystem" and not (isinstance(storage[driver], dict) and storage[driver]):
+            yield key, f"driver {driver} needs its configuration"
+    bundle = storage.get("ca_bundle")
+    if bundle is not None and not str(bundle).startswith("/"):
+        yield key, "ca_bundle must be an absolute path on the server"
+
+
+def _external_problems(config, secrets):
+    database = config["harbor_external_database"]
+    if (
+        database is not None
+        and "password" not in database
+        and secrets is not None
+        and secrets.external_db_password is None
+    ):
+        spec = SPECS_BY_NAME["external_db_password"]
+        yield (
+            "harbor_external_database",
+            (
+                f"password is required: in the dict, in {spec.env_var} or in "
+                f"<harbor_secrets_dir>/<hostname>/{spec.name}"
+            ),
+        )
+
+
+# How Harbor's prepare passes values on (checked against v2.13.1): into env files that
+# docker compose reads with its own rules, or raw into the registry's config.yml.
+ENV_FILE_RULES = (
+    (lambda v: "\n" in v or "\r" in v, "contains a line break, which ends the value in Harbor's env files"),
+    (lambda v: "\x00" in v, "contains a NUL character, which no environment variable can hold"),
+    (
+        lambda v: "$" in v,
+        "contains '$': docker compose expands $NAME in Harbor's env files, so Harbor "
+        "would get another value (goharbor/harbor#16372)",
+    ),
+    (
+        lambda v: re.search(r"\s#", v),
+        "contains a blank followed by '#': docker compose drops the rest " "of the line as a comment",
+    ),
+    (
+        lambda v: v[:1] in ("'", '"'),
+        "starts with a quote: docker compose strips surrounding quotes, or "
+        "refuses an unmatched one and Harbor does not start",
+    ),
+    (lambda v: v != v.strip(), "starts or ends with a blank, which docker compose trims"),
+)
+
+
+# harbor-db's first start runs ALTER USER postgres ... PASSWORD '<database.password>' with
+# the value pasted in as it is (make/photon/db/initdb.sh): a quote ends the string.
+INITDB_QUOTE = (
+    "contains a single quote: harbor-db's first start puts database.password into an SQL "
+    "string as it is, so PostgreSQL refuses it and the database gets no password"
+)
+
+
+def env_file_problem(value):
+    """Why ``value`` would not reach Harbor unchanged through an env file, or None."""
+    if not isinstance(value, str) or not value:
+        return "is empty"
+    return next((why for rule, why in ENV_FILE_RULES if rule(value)), None)
+
+
+def raw_yaml_problem(value):
+    """Why ``value``, written unquoted after ``key:`` (as prepare writes the registry's
+    config.yml), would not read back unchanged, or None."""
+    if not isinstance(value, str):
+        return None
+    if "\n" in value or "\r" in value:
+        return "contains a line break, which breaks the registry's config.yml"
+    try:
+        read = yaml.safe_load(f"key: {value}\n")
+    except yaml.YAMLError:
+        read = None
+    if read != {"key": value}:
+        return (
+            "is not plain YAML text (e.g. starts with one of * & ! | > % @ ` [ { or holds ': ' or "
+            "' #'): prepare writes it unquoted into the registry's config.yml, which would break or "
+            "read it differently"
+        )
+    return None
+
+
+def _leaves(value, path):
+    """``(dotted path, string leaf)`` of a nested dict/list."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _value_problems(config, secrets):
+    """Values that would reach Harbor changed, named by key (never shown)."""
+    referenced = secrets.referenced if secrets is not None else {}
+    checks = []
+    if secrets is not None:
+        for name in ("admin_password", "db_password", "external_db_password", "external_redis_password"):
+            secret = getattr(secrets, name)
+            if secret is not None and not secrets.recovered(name):
+                checks.append((f"{name} ({secret.source})", secret.reveal(), True, name == "external_redis_password"))
+    for field in ("http_proxy", "https_proxy", "no_proxy"):
+        value = config["harbor_proxy"].get(field)
+        name = reference_name(value)
+        if name in referenced:
+            value = referenced[name].reveal()
+        if isinstance(value, str) and value:
+            checks.append((f"harbor_proxy.{field}", value, True, False))
+    # Harbor writes the external database's settings into env files, and the external
+    # Redis's into the registry's config.yml (its URLs quote the password).
+    database = config["harbor_external_database"] or {}
+    for field in ("host", "db_name", "username", "password"):
+        if field in database:
+            checks.append((f"harbor_external_database.{field}", database[field], True, False))
+    for path, value in _leaves(config["harbor_external_redis"] or {}, "harbor_external_redis"):
+        checks.append((path, value, False, True))
+    storage = config["harbor_storage_service"]
+    if isinstance(storage, dict):
+        for path, value in _leaves(
+            resolved(storage, referenced) if set(references(storage)) <= set(referenced) else storage,
+            "harbor_storage_service",
+        ):
+            checks.append((path, value, False, True))
+    for key, value, env_file, raw_yaml in checks:
+        why = (env_file and env_file_problem(value)) or (raw_yaml and raw_yaml_problem(value))
+        if why:
+            yield key, why
+    database = secrets.db_password if secrets is not None else None
+    if (
+        database is not None
+        and not config["harbor_external_database"]
+        and not secrets.recovered("db_password")
+        and "'" in database.reveal()
+        and not env_file_problem(database.reveal())
+    ):
+        yield f"db_password ({database.source})", INITDB_QUOTE
+
+
+def _reference_problems(config, secrets):
+    for key in REFERENCE_KEYS:
+        for name in references(config.get(key)):
+            if not REFERENCE_NAME_RE.match(name):
+                yield key, f"secret name {name!r} must be 1-64 of a-z, 0-9 and _"
+            elif secrets is not None and name not in secrets.referenced:
+                yield (
+                    key,
+                    (
+                        f"secret {name} is missing: set {reference_env_var(name)} or put it in "
+                        f"<harbor_secrets_dir>/<hostname>/{name}"
+                    ),
+                )
+
+
+def _secret_problems(secrets):
+    if secrets is None:
+        return
+    admin, database = secrets.admin_password, secrets.db_password
+    # A value taken back from an installed Harbor is what it runs with: not judged again.
+    for name, secret in (("admin_password", admin), ("db_password", database)):
+        value = secret.reveal()
+        if secrets.recovered(name):
+            continue
+        if not value:
+            yield name, f"is empty ({secret.source})"
+        elif value in DEFAULT_PASSWORDS:
+            yield name, f"is one of Harbor's published default passwords ({secret.source})"
+    if admin.reveal() and not secrets.recovered("admin_password") and not meets_harbor_password_rule(admin.reveal()):
+        yield (
+            "admin_password",
+            (
+                "must be 8-128 characters with a lowercase letter, an uppercase "
+                f"letter and a digit, as Harbor requires ({admin.source})"
+            ),
+        )
+
+
+def problems(data, secrets=None, other_keys=()):
+    """Every ``(key, why)`` problem of host ``data``; ``secrets`` (HarborSecrets) is checked too.
+
+    ``other_keys`` are further ``harbor_*`` keys that are legitimately present
+    (e.g. keys of the client deploy set for all hosts).
+    """
+    found = list(_unknown_key_problems(data, other_keys))
+    config = merged(data)
+    shape_problems = list(schema.problems(config))
+    found += shape_problems
+    # The rules with meaning run on defaults (None for a required key) in place of misshapen
+    # values: one message per mistake, and no rule ever sees a value of the wrong type.
+    broken = {key.split("[")[0] for key, _ in shape_problems}
+    fallback = defaults()
+    config.update({key: fallback.get(key) for key in broken})
+    checks = (
+        hostname_problems,
+        _version_problems,
+        _installer_problems,
+        _port_problems,
+        _log_endpoint_problems,
+        _tls_problems,
+        _url_problems,
+        _path_problems,
+        _record_value_problems,
+        _storage_problems,
+    )
+    for check in checks:
+        found += [(key, why) for key, why in check(config) if key not in broken]
+    found += _external_problems(config, secrets)
+    found += _secret_problems(secrets)
+    found += _reference_problems(config, secrets)
+    if not found:
+        found += _value_problems(config, secrets)
+    return list(dict.fromkeys(found))
+
+
+def validated(data, secrets=None, other_keys=()):
+    """The merged configuration of ``data``; raises ``ConfigError`` listing every problem."""
+    found = problems(data, secrets, other_keys)
+    if found:
+        raise ConfigError(found)
+    return merged(data)

@@ -1,0 +1,162 @@
+"""Registry endpoints (for proxy cache projects and replication)."""
+
+import re
+
+from harbor_deploy.lib.config.secrets import registry_secret_name
+from harbor_deploy.lib.harbor_api.client import ApiError
+from harbor_deploy.lib.harbor_api.resources.common import (
+    Change,
+    ResourceError,
+    entry_state,
+    find_registry,
+    presence_change,
+)
+
+# Registry types of Harbor v2.13's adapters.
+REGISTRY_TYPES = (
+    "harbor",
+    "docker-hub",
+    "docker-registry",
+    "aws-ecr",
+    "azure-acr",
+    "ali-acr",
+    "google-gcr",
+    "huawei-SWR",
+    "gitlab",
+    "quay",
+    "jfrog-artifactory",
+    "tencent-tcr",
+    "github-ghcr",
+    "volcengine-cr",
+    "dtr",
+)
+
+DOCKER_HUB_URL = "https://hub.docker.com"
+
+
+def registry_spec(raw):
+    """A registry endpoint of ``harbor_registries`` (shape checked by ``schema``). Harbor
+    checks the endpoint's health (from the Harbor server) whenever one is created or
+    changed; a docker-hub endpoint ignores the URL and needs registry-1.docker.io."""
+    spec = {"name": raw["name"], "state": entry_state(raw)}
+    if spec["state"] == "absent":
+        return spec
+    kind = raw.get("type")
+    if kind is None:
+        raise ValueError("type is required")
+    url = raw.get("url") or DOCKER_HUB_URL if kind == "docker-hub" else raw.get("url")
+    if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError("url must be an http(s):// URL")
+    return {
+        **spec,
+        "type": kind,
+        "url": url.rstrip("/"),
+        "insecure": bool(raw.get("insecure", False)),
+        "description": raw.get("description", ""),
+        "access_key": raw.get("access_key"),
+        "access_secret_env": raw.get("access_secret_env"),
+    }
+
+
+def registry_payload(spec, secret):
+    """``Registry`` creating an endpoint; the credential only when an access key is set."""
+    payload = {
+        "name": spec["name"],
+        "type": spec["type"],
+        "url": spec["url"],
+        "insecure": spec["insecure"],
+        "description": spec["description"],
+    }
+    if spec["access_key"]:
+        payload["credential"] = {
+            "type": "basic",
+            "access_key": spec["access_key"],
+            "access_secret": secret.reveal() if secret else "",
+        }
+    return payload
+
+
+def registry_diff(spec, current):
+    # Harbor leaves false and "" out of its answers.
+    defaults = {"url": "", "insecure": False, "description": ""}
+    fields = [key for key, default in defaults.items() if current.get(key, default) != spec[key]]
+    current_key = (current.get("credential") or {}).get("access_key") or None
+    if spec["access_key"] and current_key != spec["access_key"]:
+        fields.append("access_key")
+    return fields
+
+
+def plan_registries(client, specs, store):
+    changes = []
+    for spec in specs:
+        name = spec["name"]
+        current = find_registry(client, name)
+        presence = presence_change(
+            client,
+            "registry",
+            name,
+            spec,
+            current,
+            lambda c: f"/registries/{c['id']}",
+            lambda s=spec: _registry_write(
+                s, client.post, "/registries", registry_payload(s, _registry_secret(store, s))
+            ),
+        )
+        if presence is not None:
+            changes += presence
+            continue
+        if current.get("type") != spec["type"]:
+            raise ResourceError(
+                f"registry {name}: its type is {current.get('type')}, not {spec['type']}; "
+                "the type is set at creation only"
+            )
+        fields = registry_diff(spec, current)
+        if fields:
+            changes.append(
+                Change(
+                    "update",
+                    "registry",
+                    name,
+                    tuple(fields),
+                    lambda c=current, s=spec: _registry_write(
+                        s, client.put, f"/registries/{c['id']}", _registry_update(s, store)
+                    ),
+                )
+            )
+    return changes
+
+
+def _registry_write(spec, send, path, payload):
+    """Create or update an endpoint; Harbor's health check of it explained when it fails."""
+    try:
+        send(path, f"registry {spec['name']}", payload)
+    except ApiError as error:
+        if error.status == 400 and "unhealthy" in error.message:
+            where = (
+                "registry-1.docker.io (a docker-hub endpoint ignores its URL), so it needs a Harbor "
+                "with internet access"
+                if spec["type"] == "docker-hub"
+                else spec["url"]
+            )
+            raise ResourceError(
+                f"registry {spec['name']}: Harbor checks an endpoint whenever it is created "
+                f"or changed, and could not reach {where}: {error}"
+            ) from None
+        raise
+
+
+def _registry_secret(store, spec):
+    return store.read(registry_secret_name(spec["name"]), spec["access_secret_env"])
+
+
+def _registry_update(spec, store):
+    """``RegistryUpdate`` of the changed fields. Left out, a field keeps its value in
+    Harbor; the access secret goes along only when the controller has it, so one set
+    by hand in Harbor is never blanked."""
+    payload = {"url": spec["url"], "insecure": spec["insecure"], "description": spec["description"]}
+    if spec["access_key"]:
+        payload.update({"credential_type": "basic", "access_key": spec["access_key"]})
+        secret = _registry_secret(store, spec)
+        if secret is not None:
+            payload["access_secret"] = secret.reveal()
+    return payload

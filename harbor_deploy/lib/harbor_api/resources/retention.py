@@ -1,0 +1,119 @@
+"""Tag retention policies, one per project (``retention`` of a ``harbor_projects`` entry)."""
+
+import json
+
+from harbor_deploy.lib.harbor_api.client import NotFound
+from harbor_deploy.lib.harbor_api.resources.common import Change, cron_schedule, find_project
+
+RETENTION_TEMPLATES = ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always")
+
+
+def retention_spec(raw):
+    """``{schedule?, rules: [{template, count?, repositories?, tags?, untagged?}]}`` (shape
+    checked by ``schema``) -> rules, cron."""
+    rules = []
+    for rule in raw["rules"]:
+        template = rule["template"]
+        if template != "always" and "count" not in rule:
+            raise ValueError(f"retention rule {template} needs a count")
+        params = {} if template == "always" else {template: rule["count"]}
+        rules.append(
+            {
+                "disabled": False,
+                "action": "retain",
+                "template": template,
+                "params": params,
+                "tag_selectors": [
+                    {
+                        "kind": "doublestar",
+                        "decoration": "matches",
+                        "pattern": rule.get("tags", "**"),
+                        "extras": json.dumps({"untagged": bool(rule.get("untagged", True))}),
+                    }
+                ],
+                "scope_selectors": {
+                    "repository": [
+                        {"kind": "doublestar", "decoration": "repoMatches", "pattern": rule.get("repositories", "**")}
+                    ]
+                },
+            }
+        )
+    cron = cron_schedule(raw["schedule"])[1] if raw.get("schedule") else ""
+    return {"rules": rules, "cron": cron}
+
+
+def retention_payload(spec, project_id, policy_id=None):
+    """``RetentionPolicy`` of one project."""
+    payload = {
+        "algorithm": "or",
+        "rules": spec["rules"],
+        "trigger": {"kind": "Schedule", "settings": {"cron": spec["cron"]}},
+        "scope": {"level": "project", "ref": project_id},
+    }
+    if policy_id is not None:
+        payload["id"] = policy_id
+    return payload
+
+
+RULE_DEFAULTS = {
+    "disabled": False,
+    "action": "",
+    "template": "",
+    "params": {},
+    "tag_selectors": [],
+    "scope_selectors": {},
+}
+
+
+def retention_diff(spec, current):
+    fields = []
+    # Harbor leaves false, "" and empty maps out of its answers.
+    rules = [
+        {key: rule.get(key, default) for key, default in RULE_DEFAULTS.items()} for rule in current.get("rules") or []
+    ]
+    if rules != spec["rules"]:
+        fields.append("rules")
+    if ((current.get("trigger") or {}).get("settings") or {}).get("cron", "") != spec["cron"]:
+        fields.append("schedule")
+    return fields
+
+
+def plan_retention(client, specs, _store=None):
+    changes = []
+    for spec in specs:
+        if spec["state"] == "absent" or spec["retention"] is None:
+            continue
+        name, wanted = spec["name"], spec["retention"]
+        project = find_project(client, name)
+        policy_id = ((project or {}).get("metadata") or {}).get("retention_id")
+        if not policy_id:
+            changes.append(Change("create", "retention", name, apply=lambda s=spec: _create_retention(client, s)))
+            continue
+        current = client.get(f"/retentions/{policy_id}", f"retention policy of project {name}")
+        fields = retention_diff(wanted, current)
+        if fields:
+            changes.append(
+                Change(
+                    "update",
+                    "retention",
+                    name,
+                    tuple(fields),
+                    lambda p=project, i=policy_id, w=wanted: client.put(
+                        f"/retentions/{i}",
+                        f"retention policy of project {p['name']}",
+                        retention_payload(w, p["project_id"], int(i)),
+                    ),
+                )
+            )
+    return changes
+
+
+def _create_retention(client, spec):
+    project = find_project(client, spec["name"])
+    if project is None:
+        raise NotFound("POST", f"retention policy of project {spec['name']}", 404, "no such project")
+    client.post(
+        "/retentions",
+        f"retention policy of project {spec['name']}",
+        retention_payload(spec["retention"], project["project_id"]),
+    )

@@ -1,0 +1,225 @@
+"""Robot accounts: permissions, expiry, the secret Harbor shows once."""
+
+import logging
+
+from harbor_deploy.lib.config.secrets import ROBOT_PREFIX, generate_password, robot_secret_name
+from harbor_deploy.lib.harbor_api.resources.common import (
+    Change,
+    entry_state,
+    find_project,
+    presence_change,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROBOT_ACCESS = ("push", "pull")
+
+
+def stored_name(spec):
+    """The name Harbor stores (and prints after the prefix): ``<project>+<name>`` or ``<name>``."""
+    return f"{spec['project']}+{spec['name']}" if spec["project"] else spec["name"]
+
+
+def _access(items):
+    """Robot access as sorted (resource, action) pairs; "push" is repository push,
+    "resource:action" or {resource, action} name any other."""
+    pairs = set()
+    for item in items:
+        if isinstance(item, dict):
+            pairs.add((item["resource"], item["action"]))
+        elif ":" in str(item):
+            resource, _, action = str(item).partition(":")
+            pairs.add((resource, action))
+        else:
+            pairs.add(("repository", str(item)))
+    return tuple(sorted(pairs))
+
+
+def robot_spec(raw):
+    """A robot of ``harbor_robots`` (shape checked by ``schema``): project-level when
+    ``project`` is set (push/pull by default), else system-level over ``projects``
+    (default all: "*")."""
+    project = raw.get("project")
+    access = _access(raw.get("access", DEFAULT_ROBOT_ACCESS))
+    namespaces = [project] if project else list(raw.get("projects", ["*"]))
+    return {
+        "name": raw["name"],
+        "project": project,
+        "level": "project" if project else "system",
+        "state": entry_state(raw),
+        "duration": raw.get("duration", -1),
+        "description": raw.get("description", ""),
+        "disable": bool(raw.get("disable", False)),
+        "refresh": bool(raw.get("refresh", False)),
+        "permissions": tuple((namespace, access) for namespace in namespaces),
+    }
+
+
+def robot_permissions(spec):
+    return [
+        {
+            "kind": "project",
+            "namespace": namespace,
+            "access": [{"resource": resource, "action": action} for resource, action in access],
+        }
+        for namespace, access in spec["permissions"]
+    ]
+
+
+def robot_payload(spec):
+    """``RobotCreate``; Harbor generates the secret and returns it once (and ignores
+    ``disable`` here: a robot to disable is updated right after)."""
+    return {
+        "name": spec["name"],
+        "description": spec["description"],
+        "level": spec["level"],
+        "duration": spec["duration"],
+        "permissions": robot_permissions(spec),
+    }
+
+
+def robot_update_payload(spec, current):
+    """``Robot`` for PUT: the full name (with the system's prefix) and level as Harbor
+    has them, the rest desired (Harbor replaces description and disable)."""
+    return {
+        "id": current["id"],
+        "name": current["name"],
+        "level": current["level"],
+        "description": spec["description"],
+        "disable": spec["disable"],
+        "duration": spec["duration"],
+        "editable": True,
+        "permissions": robot_permissions(spec),
+    }
+
+
+def normalized_permissions(permissions):
+    """Robot permissions comparable regardless of order and of Harbor's extra fields."""
+    return tuple(
+        sorted(
+            (
+                item.get("kind"),
+                item.get("namespace"),
+                tuple(sorted((access["resource"], access["action"]) for access in item.get("access") or [])),
+            )
+            for item in permissions or []
+        )
+    )
+
+
+def robot_diff(spec, current):
+    # Harbor leaves "" and false out of its answers.
+    defaults = {"description": "", "duration": None, "disable": False}
+    fields = [key for key, default in defaults.items() if current.get(key, default) != spec[key]]
+    if normalized_permissions(current.get("permissions")) != normalized_permissions(robot_permissions(spec)):
+        fields.append("permissions")
+    return fields
+
+
+def robot_prefix(client):
+    """The system's robot name prefix (``robot$`` unless an admin changed it)."""
+    setting = (client.get("/configurations", "system configuration") or {}).get("robot_name_prefix") or {}
+    return setting.get("value") or ROBOT_PREFIX
+
+
+def find_robot(client, spec, prefix):
+    """The robot of ``spec`` as Harbor lists it (``<prefix><project>+<name>`` or
+    ``<prefix><name>``), or None."""
+    if spec["project"]:
+        project = find_project(client, spec["project"])
+        if project is None:
+            return None
+        query = f"Level=project,ProjectID={project['project_id']}"
+    else:
+        query = "Level=system"
+    full_name = prefix + stored_name(spec)
+    for robot in client.list("/robots", f"robot {spec['name']}", {"q": query}):
+        if robot["name"] == full_name:
+            return robot
+    return None
+
+
+def plan_robots(client, specs, store):
+    changes = []
+    prefix = robot_prefix(client) if specs else ROBOT_PREFIX
+    for spec in specs:
+        label = stored_name(spec)
+        current = find_robot(client, spec, prefix)
+        presence = presence_change(
+            client,
+            "robot",
+            label,
+            spec,
+            current,
+            lambda c: f"/robots/{c['id']}",
+            lambda s=spec: _create_robot(client, store, s),
+        )
+        if presence is not None:
+            changes += presence
+            continue
+        fields = robot_diff(spec, current)
+        if fields:
+            changes.append(
+                Change(
+                    "update",
+                    "robot",
+                    label,
+                    tuple(fields),
+                    lambda c=current, s=spec: client.put(
+                        f"/robots/{c['id']}", f"robot {c['name']}", robot_update_payload(s, c)
+                    ),
+                )
+            )
+        if not store.path(robot_secret_name(stored_name(spec))).is_file():
+            # A creation whose answer was lost (the marker outlived it): the secret was
+            # never seen by anyone, so a new one breaks nobody.
+            unanswered = store.path(unanswered_marker(spec)).is_file()
+            if spec["refresh"] or unanswered:
+                changes.append(
+                    Change(
+                        "refresh",
+                        "robot",
+                        label,
+                        ("secret",),
+                        lambda c=current, s=spec: _refresh_robot(client, store, s, c),
+                    )
+                )
+            else:
+                logger.warning(
+                    "robot %s exists but its secret is not in the secrets dir (%s): "
+                    "set refresh: true to regenerate it",
+                    label,
+                    robot_secret_name(stored_name(spec)),
+                )
+    return changes
+
+
+def unanswered_marker(spec):
+    """A file in the secrets dir while a robot's creation has not been answered."""
+    return robot_secret_name(stored_name(spec)) + ".unanswered"
+
+
+def _keep_secret(store, spec, secret):
+    store.store(robot_secret_name(stored_name(spec)), secret)
+    store.path(unanswered_marker(spec)).unlink(missing_ok=True)
+
+
+def _create_robot(client, store, spec):
+    store.store(unanswered_marker(spec), "")
+    created = client.post("/robots", f"robot {spec['name']}", robot_payload(spec)).json()
+    _keep_secret(store, spec, created["secret"])
+    if spec["disable"]:
+        # Harbor creates every robot enabled, whatever the request says.
+        client.put(
+            f"/robots/{created['id']}",
+            f"robot {created['name']}",
+            robot_update_payload(spec, {**created, "level": spec["level"]}),
+        )
+
+
+def _refresh_robot(client, store, spec, current):
+    secret = generate_password()
+    answer = client.patch(f"/robots/{current['id']}", f"robot {current['name']}", {"secret": secret})
+    # Harbor echoes only a secret it generated; this one was chosen here.
+    returned = answer.json().get("secret") if answer.content else None
+    _keep_secret(store, spec, returned or secret)

@@ -1,0 +1,369 @@
+"""A server's plan: its data checked, its state read in one round trip, its secrets,
+TLS material, installer and (for several nodes) cluster and instance keys resolved on
+the controller; nothing changes anywhere while it is made.
+
+The server stages act on a ``ServerPlan``; the load balancer, uninstall and the
+status read what they need of a Harbor server through the functions here.
+"""
+
+import posixpath
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+from pyinfra import host, inventory, logger
+from pyinfra.api import DeployError
+
+from harbor_deploy.facts.quiet import quiet_fact
+from harbor_deploy.facts.server import ServerState
+from harbor_deploy.lib.config.defaults import (
+    LB_GROUP,
+    REMOTE_CACHE,
+    SERVER_GROUP,
+    SERVER_TLS_CA,
+    SERVER_TLS_CERTIFICATE,
+    SERVER_TLS_PRIVATE_KEY,
+    SYSTEMD_UNIT,
+    UPGRADE_UNIT,
+    UPGRADE_WAIT_SECONDS,
+    merged,
+    release_dir,
+)
+from harbor_deploy.lib.config.secrets import ServerSecrets, load_secrets, secrets_dir
+from harbor_deploy.lib.config.validate import ConfigError, adoption_problems, upgrade_problem, validated
+from harbor_deploy.lib.harbor_api.client import public_url, served_url
+from harbor_deploy.lib.plan import cluster, installer, instance_keys
+from harbor_deploy.lib.render import harbor_yml, tls
+from harbor_deploy.operations.deploy_lock import lock_holder, upgrade_running
+from harbor_deploy.planning.context import host_data, refused_before_any_change
+
+DOCKER_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+@dataclass
+class ServerPlan:
+    """What the stages share: validated data, the host's state (read once, before any
+    change), secrets, TLS material and the resolved installer."""
+
+    config: dict
+    state: dict
+    secrets: object
+    tls: object
+    # Files the controller secrets dir must gain ({name: bytes}) and why ({name: reason}).
+    keep: dict
+    keep_why: dict
+    version: str
+    installer: object
+    install_dir: str
+    release: str
+    # Who takes the host's deploy lock with this run's first change (deploy_lock).
+    lock_holder: str
+    # The running version this run upgrades from, or None.
+    upgrade_from: str | None = None
+    # install_dir is a plain directory: a Harbor installed by hand, moved to ``release``.
+    adopt: bool = False
+    # The nodes of this Harbor when it has several (``cluster.Cluster``), else None.
+    cluster: object = None
+    # The keys Harbor keeps per instance, shared by its nodes ({controller name: bytes}).
+    instance_keys: dict = field(default_factory=dict)
+
+    @property
+    def trivy_flag(self):
+        return ["--with-trivy"] if self.config["harbor_with_trivy"] else []
+
+    @property
+    def local_url(self):
+        return served_url(self.config, "127.0.0.1")
+
+
+# The TLS files the server deploy places, as the controller names them.
+SERVER_TLS_FILES = {
+    tls.SERVER_CERT: SERVER_TLS_CERTIFICATE,
+    tls.SERVER_KEY: SERVER_TLS_PRIVATE_KEY,
+    tls.CA_CERT: SERVER_TLS_CA,
+}
+
+
+def harbor_yml_path(config):
+    return f"{config['harbor_install_dir'].rstrip('/')}/harbor.yml"
+
+
+def read_state(config, extra_paths=(), private_paths=()):
+    """The host's state in one round trip (``ServerState``), read without printing it:
+    it holds what an installed Harbor keeps of its secrets. ``extra_paths`` join the
+    managed files whose state is read, ``private_paths`` the files read whole (never
+    printed). An upgrade an earlier run left running is
+    waited for first; one still running after that stops the run."""
+    install_dir = config["harbor_install_dir"].rstrip("/")
+    state = quiet_fact(
+        ServerState,
+        install_dir=install_dir,
+        data_volume=config["harbor_data_volume"],
+        url=served_url(config, "127.0.0.1"),
+        private_paths=(harbor_yml_path(config), *SERVER_TLS_FILES.values(), *private_paths),
+        managed_paths=(
+            *SERVER_TLS_FILES.values(),
+            ca_download(config),
+            f"{release_dir(install_dir, '*')}/harbor.yml",
+            SYSTEMD_UNIT,
+            f"{REMOTE_CACHE}/*",
+            install_dir,
+            *extra_paths,
+        ),
+        space_paths=(REMOTE_CACHE, posixpath.dirname(install_dir)),
+    )
+    after_an_earlier_upgrade(state["upgrade"])
+    return state
+
+
+def after_an_earlier_upgrade(upgrade):
+    """Stop when an upgrade an earlier run started (detached: ``harbor.upgrade``) still
+    runs after the wait (``UpgradeUnit``); say how it ended when this run waited for it."""
+    if upgrade["running"]:
+        raise DeployError(
+            f"{host.name}: still running after {UPGRADE_WAIT_SECONDS}s: {upgrade_running()} (log {upgrade['log']})"
+        )
+    if upgrade["waited"]:
+        logger.warning(
+            f"[{host.name}] waited for the upgrade or rollback an earlier run started ({UPGRADE_UNIT}) to end: "
+            f"{upgrade['outcome'] or 'no output'} (log {upgrade['log']})"
+        )
+
+
+def ca_download(config):
+    """Served by Harbor at /api/v2.0/systeminfo/getcert for clients that fetch it."""
+    return f"{config['harbor_data_volume'].rstrip('/')}/ca_download/ca.crt"
+
+
+def secrets_on_server(config, state):
+    """What an installed Harbor keeps of its secrets."""
+    path = harbor_yml_path(config)
+    database = f"{config['harbor_data_volume'].rstrip('/')}/database"
+    found = state["private"]
+    text = found["files"].get(path)
+    server = ServerSecrets(
+        harbor_yml=harbor_yml.secrets_of(text.decode()) if text is not None else None,
+        harbor_yml_path=path,
+        database_initialised=database in found["nonempty"],
+    )
+    tls_files = {name: found["files"][path] for name, path in SERVER_TLS_FILES.items() if path in found["files"]}
+    return server, tls_files
+
+
+def _controller_tls_files(config, directory, on_server):
+    """The generated TLS files the controller has; when it has no CA certificate, the
+    server's (what its clients trust) are taken back, marked as to keep."""
+    have = tls.read_files(directory)
+    if config["harbor_tls_mode"] != "generate" or tls.CA_CERT in have or len(on_server) < len(SERVER_TLS_FILES):
+        return have, {}
+    return on_server, dict(on_server)
+
+
+def plan(overrides=None):
+    """Validate this host's data and resolve secrets, TLS material and the installer on
+    the controller, without writing anything (the ``controller_secrets`` stage does).
+
+    Runs while pyinfra prepares the deploy, before any host is changed: a problem
+    on any host stops the whole run with every problem listed. Secrets an installed
+    Harbor depends on are never generated anew: what the controller lacks is taken
+    back from the server, or the run stops saying how to provide it.
+    """
+    data = host_data(overrides=overrides)
+    with refused_before_any_change():
+        config = validated(data)
+        nodes = cluster_of(config, overrides)
+        key_paths = tuple(instance_keys.on_node(config["harbor_data_volume"]).values()) if nodes else ()
+        state = read_state(config, extra_paths=key_paths, private_paths=key_paths)
+        with _planning:
+            instance, config = _resolve_instance(data, config, state, nodes)
+        with _planning:
+            fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
+    install_dir = config["harbor_install_dir"].rstrip("/")
+    adopt = state["files"].get(install_dir, {}).get("type") == "directory"
+    if adopt:
+        found = state["private"]["files"].get(harbor_yml_path(config))
+        refused = list(
+            adoption_problems(
+                install_dir,
+                found.decode() if found is not None else None,
+                state["installation"]["bundle_version"],
+                fetched.version,
+                config,
+            )
+        )
+        if refused:
+            raise DeployError(
+                f"{host.name}: Harbor installed by hand in {install_dir}, not adopted: "
+                + "; ".join(f"{key}: {why}" for key, why in refused)
+                + "; nothing was changed"
+            )
+    running = state["installation"]["running_version"]
+    upgrade_from = running if running and running != fetched.version else None
+    if upgrade_from:
+        problem = upgrade_problem(upgrade_from, fetched.version)
+        if problem:
+            raise DeployError(f"{host.name}: harbor_version: {problem}; nothing was changed")
+    return ServerPlan(
+        config=config,
+        state=state,
+        secrets=instance.secrets,
+        tls=instance.tls,
+        keep=instance.keep,
+        keep_why=instance.keep_why,
+        version=fetched.version,
+        installer=fetched,
+        install_dir=install_dir,
+        release=release_dir(install_dir, fetched.version),
+        lock_holder=lock_holder("harbor_server"),
+        upgrade_from=upgrade_from,
+        adopt=adopt,
+        cluster=nodes,
+        instance_keys=instance.keys,
+    )
+
+
+def cluster_of(config, overrides=None):
+    """The ``Cluster`` this host's Harbor is (the ``harbor_servers`` hosts serving its
+    URL, and the ``harbor_lb`` host in front of them), or None for a Harbor of one node.
+    Several nodes without their state shared outside them, or whose settings differ,
+    raise ``ConfigError``: each would keep a Harbor of its own behind one name."""
+    if SERVER_GROUP not in host.groups and LB_GROUP not in host.groups:
+        return None
+    url = public_url(config)
+    configs = {other.name: merged(host_data(other, overrides)) for other in inventory.get_group(SERVER_GROUP, [])}
+    nodes = cluster.members(url, configs)
+    if (len(nodes) < 2 and host.name in configs) or (host.name not in configs and LB_GROUP not in host.groups):
+        return None
+    if host.name in configs:
+        peers = [name for name in nodes if name != host.name]
+        own = configs[host.name]
+        found = [
+            *cluster.shared_state_problems(own, peers),
+            *cluster.difference_problems(own, {name: configs[name] for name in peers}),
+        ]
+        if found:
+            raise ConfigError(found)
+    lbs = [
+        other.name
+        for other in inventory.get_group(LB_GROUP, [])
+        if public_url(merged(host_data(other, overrides))) == url
+    ]
+    if lbs and host.name in configs and not host.state.is_host_in_limit(inventory.get_host(lbs[0])):
+        raise ConfigError(
+            [
+                (
+                    "--limit",
+                    f"leaves out {lbs[0]}, the load balancer of {url}: this node would restart without being "
+                    f"drained; run the server deploy on the nodes and {lbs[0]} together",
+                )
+            ]
+        )
+    return cluster.Cluster(
+        url=url,
+        nodes=nodes,
+        addresses={name: cluster.node_address(name, inventory.get_host(name).data.dict()) for name in nodes},
+        lb=lbs[0] if lbs else None,
+    )
+
+
+# pyinfra plans the hosts side by side (a greenlet each; threading is gevent's then):
+# one at a time resolves an instance or downloads an installer, so the nodes of one
+# Harbor get what the first one resolved, and one download serves them all.
+_planning = threading.Lock()
+# What the nodes of one Harbor share, resolved by the first of them this run plans
+# (and reused by the others and the load balancer): {(run, secrets dir): Instance}.
+_instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class Instance:
+    """What every node of one Harbor gets alike: its secrets, TLS material and the keys
+    Harbor keeps per instance, with what the controller must keep of them."""
+
+    secrets: object
+    tls: object
+    keys: dict
+    keep: dict
+    keep_why: dict
+
+
+def _instance_memo():
+    return _instances.setdefault(host.state, {})
+
+
+def shared_instance(config):
+    """The ``Instance`` a node of this run already resolved for ``config``'s Harbor, or None."""
+    return _instance_memo().get(str(secrets_dir(config)))
+
+
+def _resolve_instance(data, config, state, cluster_nodes):
+    """Secrets, TLS material and (for several nodes) instance keys of this host's
+    Harbor: resolved once per run and Harbor, so every node gets the same."""
+    found = shared_instance(config) if cluster_nodes else None
+    if found is not None:
+        if cluster_nodes:
+            _same_instance_keys(config, state, found.keys)
+        return found, validated(data, found.secrets)
+    server, server_tls = secrets_on_server(config, state)
+    secrets = load_secrets(config, server=server)
+    config = validated(data, secrets)
+    tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
+    material, new_tls = tls.tls_material(config, tls_files)
+    keep = {name: secret for name, (secret, _) in secrets.to_keep.items()}
+    keep_why = {name: why for name, (_, why) in secrets.to_keep.items()}
+    keep.update(recovered_tls)
+    keep_why.update({name: "recovered from the server" for name in recovered_tls})
+    keep.update(new_tls)
+    keep_why.update({name: "generated" for name in new_tls})
+    keys = {}
+    if cluster_nodes:
+        keys, why = instance_keys_of(config, state)
+        keep.update({name: keys[name] for name in why})
+        keep_why.update(why)
+    instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why)
+    if cluster_nodes:
+        _instance_memo()[str(secrets_dir(config))] = instance
+    return instance, config
+
+
+def _keys_on_node(config, state):
+    """The instance keys this node keeps ({controller name: bytes}), those it has."""
+    found = state["private"]["files"]
+    paths = instance_keys.on_node(config["harbor_data_volume"])
+    return {name: found[path] for name, path in paths.items() if path in found}
+
+
+def instance_keys_of(config, state):
+    """The keys Harbor keeps per instance: the controller's, else this node's (taken
+    back), else new; with {name: why} of those the controller must keep."""
+    directory = secrets_dir(config)
+    have = {name: (directory / name).read_bytes() for name in instance_keys.NODE_PATHS if (directory / name).is_file()}
+    why = {}
+    if not have:
+        have = _keys_on_node(config, state)
+        why = {name: "recovered from the server" for name in have}
+    if not have:
+        have = instance_keys.generate()
+        why = {name: "generated" for name in have}
+    found = instance_keys.problems(have)
+    if found:
+        raise ConfigError([("instance keys", f"{directory}: {problem}") for problem in found])
+    _same_instance_keys(config, state, have)
+    return have, why
+
+
+def _same_instance_keys(config, state, keys):
+    """Refuse a node keeping other instance keys than the ones resolved: replacing them
+    would make the credentials and tokens of its Harbor unreadable."""
+    differ = sorted(name for name, value in _keys_on_node(config, state).items() if value != keys[name])
+    if differ:
+        raise ConfigError(
+            [
+                (
+                    "instance keys",
+                    f"{', '.join(instance_keys.NODE_PATHS[name] for name in differ)} under harbor_data_volume differ "
+                    f"from the ones of this Harbor ({secrets_dir(config)} or the node planned first): each node "
+                    "holds another Harbor's keys; nothing was changed",
+                )
+            ]
+        )

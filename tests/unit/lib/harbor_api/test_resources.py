@@ -1,0 +1,521 @@
+"""harbor_deploy.lib.harbor_api.resources: specs, payloads and diffs; converging a stand-in Harbor
+core from scratch, re-run without changes, one quota update, admin password rotation,
+robot secrets stored 0600 and never printed. Every request body is validated against
+the v2.13.1 swagger spec."""
+
+import contextlib
+import json
+import logging
+
+import pytest
+
+from harbor_deploy.lib.config import validate
+from harbor_deploy.lib.config.secrets import Secret, SecretStore
+from harbor_deploy.lib.harbor_api import resources
+from harbor_deploy.lib.harbor_api.client import ApiError, AuthenticationError, HarborClient
+from tests.unit.standin_harbor import (
+    INITIAL_ADMIN_PASSWORD,
+    UPSTREAM_CREDENTIAL,
+    StandinHarbor,
+    UpstreamRegistry,
+    assert_valid_request,
+    record_requests,
+)
+
+PROJECTS = [
+    {
+        "name": "ci",
+        "public": False,
+        "storage_quota": "10G",
+        "auto_scan": True,
+        "prevent_vulnerable": True,
+        "severity": "high",
+        "members": [{"user": "alice", "role": "developer"}],
+        "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]},
+    },
+    {"name": "hub", "public": True, "proxy_cache": "upstream"},
+]
+USERS = [{"username": "alice", "email": "alice@example.org", "realname": "Alice"}]
+ROBOTS = [{"name": "jenkins", "project": "ci"}, {"name": "puller", "access": ["pull"], "duration": 30}]
+GC = {"schedule": "Weekly", "delete_untagged": True}
+
+
+# --- specs, payloads, diffs --------------------------------------------------------
+
+
+def test_parse_size():
+    assert resources.parse_size("10G") == 10 * 1024**3
+    assert resources.parse_size("500MiB") == 500 * 1024**2
+    assert resources.parse_size(-1) == -1
+    with pytest.raises(ValueError):
+        resources.parse_size("ten")
+
+
+def test_project_payload_carries_metadata_strings_quota_and_registry():
+    spec = resources.projects.project_spec(PROJECTS[0])
+    payload = resources.projects.project_payload(spec, registry_id=3)
+    assert payload == {
+        "project_name": "ci",
+        "storage_limit": 10 * 1024**3,
+        "registry_id": 3,
+        "metadata": {"public": "false", "auto_scan": "true", "prevent_vul": "true", "severity": "high"},
+    }
+    assert_valid_request("POST", "/projects", payload)
+
+
+def test_project_without_public_is_created_private_but_its_visibility_is_not_managed():
+    spec = resources.projects.project_spec({"name": "x"})
+    assert resources.projects.project_payload(spec)["metadata"] == {"public": "false"}
+    assert resources.projects.metadata_diff(spec["metadata"], {"public": "true"}) == {}
+
+
+def test_metadata_diff_lists_only_differing_managed_keys():
+    desired = resources.projects.project_spec(PROJECTS[0])["metadata"]
+    current = {"public": "false", "auto_scan": "false", "prevent_vul": "true", "severity": "low", "retention_id": "4"}
+    assert resources.projects.metadata_diff(desired, current) == {"auto_scan": "true", "severity": "high"}
+
+
+def test_robot_payloads_default_to_push_and_pull_in_the_project():
+    spec = resources.robots.robot_spec(ROBOTS[0])
+    payload = resources.robots.robot_payload(spec)
+    assert payload["level"] == "project" and payload["duration"] == -1
+    assert payload["permissions"] == [
+        {
+            "kind": "project",
+            "namespace": "ci",
+            "access": [{"resource": "repository", "action": "pull"}, {"resource": "repository", "action": "push"}],
+        }
+    ]
+    assert_valid_request("POST", "/robots", payload)
+    system = resources.robots.robot_payload(resources.robots.robot_spec(ROBOTS[1]))
+    assert system["level"] == "system" and system["permissions"][0]["namespace"] == "*"
+
+
+def test_robot_diff_ignores_order_and_extra_fields_of_harbor():
+    spec = resources.robots.robot_spec(ROBOTS[0])
+    current = {
+        "description": "",
+        "duration": -1,
+        "disable": False,
+        "permissions": [
+            {
+                "kind": "project",
+                "namespace": "ci",
+                "access": [
+                    {"resource": "repository", "action": "push", "effect": "allow"},
+                    {"resource": "repository", "action": "pull"},
+                ],
+            }
+        ],
+    }
+    assert resources.robots.robot_diff(spec, current) == []
+    current["duration"] = 7
+    current["permissions"][0]["access"].pop()
+    assert resources.robots.robot_diff(spec, current) == ["duration", "permissions"]
+
+
+def test_gc_payload_and_diff():
+    spec = resources.gc.gc_spec({"schedule": "0 0 3 * * *", "workers": 2})
+    payload = resources.gc.gc_payload(spec)
+    assert payload == {
+        "schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
+        "parameters": {"delete_untagged": True, "workers": 2},
+    }
+    assert_valid_request("POST", "/system/gc/schedule", payload)
+    assert resources.gc.gc_diff(spec, None) == ["schedule", "delete_untagged", "workers"]
+    current = {
+        "schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
+        "job_parameters": json.dumps({"delete_untagged": True, "workers": 2, "extra": 1}),
+    }
+    assert resources.gc.gc_diff(spec, current) == []
+    assert resources.gc.gc_diff(resources.gc.gc_spec({"schedule": "None"}), current) == ["schedule"]
+
+
+def test_every_scheduled_gc_type_carries_its_cron():
+    # Harbor validates the cron of Hourly, Daily and Weekly too: the type implies none.
+    weekly = resources.gc.gc_payload(resources.gc.gc_spec({"schedule": "Weekly"}))
+    assert weekly["schedule"] == {"type": "Weekly", "cron": "0 0 0 * * 0"}
+    assert weekly["parameters"] == {"delete_untagged": True, "workers": 1}
+    assert resources.gc.gc_diff(
+        resources.gc.gc_spec({"schedule": "Weekly"}),
+        {
+            "schedule": {"type": "Weekly", "cron": "0 0 1 * * 0"},
+            "job_parameters": json.dumps({"delete_untagged": True, "workers": 1}),
+        },
+    ) == ["schedule"]
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"schedule": "5 0 0 * * *"}, "seconds"),
+        ({"schedule": "0 0 *  * * *"}, "6-field cron"),
+    ],
+)
+def test_gc_schedules_harbor_refuses_are_refused_first(raw, message):
+    with pytest.raises(ValueError, match=message):
+        resources.gc.gc_spec(raw)
+
+
+def test_retention_payload_is_a_valid_policy_and_diffs_on_rules_and_schedule():
+    spec = resources.retention.retention_spec(PROJECTS[0]["retention"])
+    payload = resources.retention.retention_payload(spec, project_id=2)
+    assert payload["trigger"]["settings"]["cron"] == "0 0 0 * * *"
+    assert payload["rules"][0]["params"] == {"latestPushedK": 10}
+    assert_valid_request("POST", "/retentions", payload)
+    assert resources.retention.retention_diff(spec, payload) == []
+    changed = resources.retention.retention_spec({"rules": [{"template": "latestPushedK", "count": 5}]})
+    assert resources.retention.retention_diff(changed, payload) == ["rules", "schedule"]
+
+
+def test_registry_payload_sends_the_secret_only_inside_the_credential():
+    spec = resources.registries.registry_spec({"name": "dockerhub", "type": "docker-hub", "access_key": "me"})
+    payload = resources.registries.registry_payload(spec, Secret("T0kenValue", "test"))
+    assert payload["credential"] == {"type": "basic", "access_key": "me", "access_secret": "T0kenValue"}
+    assert_valid_request("POST", "/registries", payload)
+    assert resources.registries.registry_diff(
+        spec,
+        {"url": "https://hub.docker.com", "insecure": False, "description": "", "credential": {"access_key": "other"}},
+    ) == ["access_key"]
+
+
+def test_problems_name_the_entry_and_the_mistake():
+    """Shapes come from the schema, Harbor's rules from the kinds: both name the entry."""
+    data = {
+        "harbor_hostname": "harbor.example.org",
+        "harbor_projects": [{"name": "ci", "severity": "extreme"}, {"name": "Bad Name"}],
+        "harbor_robots": [{"name": "x", "duration": 0}],
+        "harbor_users": [
+            {"username": "a", "password": "inline"},
+            {"username": "b"},
+            {"username": "c", "email": "c@example.org", "comment": "x" * 31},
+        ],
+        "harbor_gc_schedule": {"schedule": "Daily", "workers": 6},
+    }
+    shapes = dict(validate.problems(data))
+    assert "severity must be one of" in shapes["harbor_projects[0]"]
+    assert "lowercase" in shapes["harbor_projects[1]"]
+    assert "duration" in shapes["harbor_robots[0]"]
+    assert "unknown field 'password' (did you mean password_env?)" in shapes["harbor_users[0]"]
+    assert shapes["harbor_gc_schedule"] == "workers must be an integer from 1 to 5"
+    rules = dict(resources.problems({**data, "harbor_gc_schedule": {"schedule": "sometimes"}}))
+    assert "email is required" in rules["harbor_users[1]"]
+    assert "at most 30 bytes" in rules["harbor_users[2]"]
+    assert "is not Hourly, Daily, Weekly or a 6-field cron" in rules["harbor_gc_schedule"]
+
+
+def test_a_change_prints_resource_and_fields_only():
+    change = resources.Change("update", "project", "ci", ("storage_quota",), apply=lambda: None)
+    assert str(change) == "update project ci (storage_quota)"
+
+
+# --- converge a stand-in Harbor --------------------------------------------------
+
+
+@pytest.fixture
+def harbor(tmp_path, core_backing):
+    running = StandinHarbor(tmp_path / "data", core_backing)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def upstream():
+    registry = UpstreamRegistry()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SecretStore(tmp_path / "secrets" / "harbor.test.internal", env={})
+    store.store("admin_password", INITIAL_ADMIN_PASSWORD)
+    store.store("registries/upstream", UPSTREAM_CREDENTIAL[1])
+    return store
+
+
+@pytest.fixture
+def registries(upstream):
+    return [{"name": "upstream", "type": "harbor", "url": upstream.url, "access_key": UPSTREAM_CREDENTIAL[0]}]
+
+
+@pytest.fixture
+def access(harbor, store):
+    return resources.AdminAccess(HarborClient(harbor.url, retries=0), store)
+
+
+def plan_all(access, store, registries, projects=PROJECTS):
+    """Every change, in the configure deploy's order, each applied right after planning its kind."""
+    done = []
+    planners = [
+        access.plan_rotation,
+        lambda: resources.registries.plan_registries(
+            access.client(), [resources.registries.registry_spec(r) for r in registries], store
+        ),
+        lambda: resources.users.plan_users(access.client(), [resources.users.user_spec(u) for u in USERS], store),
+        lambda: resources.projects.plan_projects(
+            access.client(), [resources.projects.project_spec(p) for p in projects]
+        ),
+        lambda: resources.projects.plan_members(
+            access.client(), [resources.projects.project_spec(p) for p in projects]
+        ),
+        lambda: resources.robots.plan_robots(access.client(), [resources.robots.robot_spec(r) for r in ROBOTS], store),
+        lambda: resources.retention.plan_retention(
+            access.client(), [resources.projects.project_spec(p) for p in projects]
+        ),
+        lambda: resources.gc.plan_gc(access.client(), [resources.gc.gc_spec(GC)]),
+    ]
+    for plan in planners:
+        for change in plan():
+            change.apply()
+            done.append(str(change))
+    return done
+
+
+def test_converge_from_scratch_then_nothing_to_do(access, store, registries, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    sent = record_requests(monkeypatch)
+    done = plan_all(access, store, registries)
+    assert done == [
+        "rotate admin password",
+        "create registry upstream",
+        "create user alice",
+        "create project ci",
+        "create project hub",
+        "create member ci/alice",
+        "create robot ci+jenkins",
+        "create robot puller",
+        "create retention ci",
+        "create gc schedule",
+    ]
+    writes = [(method, path, body) for method, path, body in sent if method != "GET"]
+    assert writes
+    for method, path, body in writes:
+        assert_valid_request(method, path.split("?")[0], body)
+    assert plan_all(access, store, registries) == []
+
+    client = access.client()
+    ci = resources.find_project(client, "ci")
+    assert ci["metadata"]["auto_scan"] == "true" and ci["metadata"]["severity"] == "high"
+    assert resources.projects.project_quota(client, ci)["hard"]["storage"] == 10 * 1024**3
+    hub = resources.find_project(client, "hub")
+    assert hub["registry_id"] == resources.find_registry(client, "upstream")["id"]
+
+    # Secrets: 0600 files, never in logs; the robot's secret logs in.
+    secrets = [
+        store.path("robots/ci+jenkins"),
+        store.path("robots/puller"),
+        store.path("users/alice"),
+        store.path("admin_password_managed"),
+    ]
+    for path in secrets:
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.read_text() not in caplog.text
+    robot = client.with_credentials("robot$ci+jenkins", store.path("robots/ci+jenkins").read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+    alice = client.with_credentials("alice", store.path("users/alice").read_text())
+    assert alice.authenticates()
+
+
+def test_a_quota_change_is_exactly_one_update(access, store, registries):
+    plan_all(access, store, registries)
+    bigger = [{**PROJECTS[0], "storage_quota": "20G"}, PROJECTS[1]]
+    assert plan_all(access, store, registries, bigger) == ["update project ci (storage_quota)"]
+    assert plan_all(access, store, registries, bigger) == []
+
+
+def test_admin_password_rotation_refuses_the_old_one(harbor, access, store):
+    initial_client = HarborClient(harbor.url, "admin", INITIAL_ADMIN_PASSWORD, retries=0)
+    assert initial_client.authenticates()
+    [rotation] = access.plan_rotation()
+    rotation.apply()
+    assert not initial_client.authenticates()
+    managed = store.path("admin_password_managed").read_text()
+    assert managed != INITIAL_ADMIN_PASSWORD
+    assert HarborClient(harbor.url, "admin", managed, retries=0).authenticates()
+    assert access.plan_rotation() == []
+
+
+@contextlib.contextmanager
+def answers_lost(monkeypatch, method):
+    """``HarborClient.<method>`` requests reach Harbor, their answers never come back."""
+    sent = getattr(HarborClient, method)
+
+    def answer_lost(self, path, resource, json):
+        sent(self, path, resource, json)
+        raise ApiError(method.upper(), resource, None, "ConnectionError: connection reset")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(HarborClient, method, answer_lost)
+        yield
+
+
+def test_a_rotation_whose_answer_was_lost_leaves_the_new_password_working(harbor, access, store, monkeypatch):
+    [rotation] = access.plan_rotation()
+    with answers_lost(monkeypatch, "put"), pytest.raises(ApiError):
+        rotation.apply()  # Harbor changes the password; the answer never arrives
+    assert access.plan_rotation() == []
+    assert access.client().session.auth.password.reveal() == store.path("admin_password_managed").read_text()
+
+
+def test_neither_admin_password_works(access, store):
+    store.store("admin_password", "Wrong1234567")
+    with pytest.raises(AuthenticationError) as raised:
+        access.client()
+    assert "Wrong1234567" not in str(raised.value)
+    assert "admin_password" in str(raised.value)
+
+
+def test_a_lost_robot_secret_is_refreshed_only_on_request(access, store, registries, caplog):
+    plan_all(access, store, registries)
+    path = store.path("robots/ci+jenkins")
+    path.unlink()
+    client = access.client()
+    assert resources.robots.plan_robots(client, [resources.robots.robot_spec(ROBOTS[0])], store) == []
+    assert "set refresh: true" in caplog.text
+    [refresh] = resources.robots.plan_robots(
+        client, [resources.robots.robot_spec({**ROBOTS[0], "refresh": True})], store
+    )
+    assert str(refresh) == "refresh robot ci+jenkins (secret)"
+    refresh.apply()
+    assert path.stat().st_mode & 0o777 == 0o600
+    robot = client.with_credentials("robot$ci+jenkins", path.read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+
+
+def test_a_robot_whose_creation_went_unanswered_gets_a_new_secret(access, store, registries, monkeypatch):
+    plan_all(access, store, registries)
+    client = access.client()
+    spec = resources.robots.robot_spec(ROBOTS[0])
+    store.path("robots/ci+jenkins").unlink()
+    resources.robots.plan_robots(client, [{**spec, "state": "absent"}], store)[0].apply()
+    [create] = resources.robots.plan_robots(client, [spec], store)
+    with answers_lost(monkeypatch, "post"), pytest.raises(ApiError):
+        create.apply()  # Harbor creates the robot; the answer never arrives
+    assert not store.path("robots/ci+jenkins").exists()
+    [refresh] = resources.robots.plan_robots(client, [spec], store)
+    assert str(refresh) == "refresh robot ci+jenkins (secret)"
+    refresh.apply()
+    assert not store.path("robots/ci+jenkins.unanswered").exists()
+    robot = client.with_credentials("robot$ci+jenkins", store.path("robots/ci+jenkins").read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+    assert resources.robots.plan_robots(client, [spec], store) == []
+
+
+def test_state_absent_deletes_and_missing_entries_are_left_alone(access, store, registries):
+    plan_all(access, store, registries)
+    client = access.client()
+    spec = resources.robots.robot_spec({**ROBOTS[1], "state": "absent"})
+    [delete] = resources.robots.plan_robots(client, [spec], store)
+    assert str(delete) == "delete robot puller"
+    delete.apply()
+    assert resources.robots.plan_robots(client, [spec], store) == []
+    # Leaving ci out of the data deletes nothing.
+    assert resources.projects.plan_projects(client, [resources.projects.project_spec(PROJECTS[1])]) == []
+    assert resources.find_project(client, "ci") is not None
+
+
+def test_changing_a_proxy_cache_registry_is_refused(access, store, registries):
+    plan_all(access, store, registries)
+    with pytest.raises(resources.ResourceError, match="creation only"):
+        resources.projects.plan_projects(
+            access.client(), [resources.projects.project_spec({**PROJECTS[0], "proxy_cache": "upstream"})]
+        )
+
+
+def test_a_converged_harbor_gets_no_write_at_all(access, store, registries, monkeypatch):
+    # Harbor leaves "", false and {} out of answers: diffs must read them as such.
+    robots = [*ROBOTS, {"name": "off", "project": "ci", "disable": True, "description": ""}]
+    projects = [*PROJECTS, {"name": "keep", "retention": {"rules": [{"template": "always"}]}}]
+    plan_all(access, store, registries, projects)
+    sent = record_requests(monkeypatch)
+    for plan in (
+        lambda: resources.robots.plan_robots(access.client(), [resources.robots.robot_spec(r) for r in robots], store),
+        lambda: resources.retention.plan_retention(
+            access.client(), [resources.projects.project_spec(p) for p in projects]
+        ),
+    ):
+        for change in plan():
+            change.apply()
+    sent.clear()
+    assert plan_all(access, store, registries, projects) == []
+    assert resources.robots.plan_robots(access.client(), [resources.robots.robot_spec(r) for r in robots], store) == []
+    assert [method for method, _, _ in sent if method != "GET"] == []
+
+
+def test_a_robot_to_disable_is_disabled_after_creation(access, store, registries):
+    plan_all(access, store, registries)
+    spec = resources.robots.robot_spec({"name": "off", "project": "ci", "disable": True})
+    [create] = resources.robots.plan_robots(access.client(), [spec], store)
+    create.apply()
+    robot = resources.robots.find_robot(access.client(), spec, "robot$")
+    assert robot["disable"] is True
+    assert resources.robots.plan_robots(access.client(), [spec], store) == []
+
+
+def test_robots_are_found_under_the_systems_name_prefix(access, store, registries):
+    plan_all(access, store, registries)
+    client = access.client()
+    client.put("/configurations", "configuration", {"robot_name_prefix": "bot_"})
+    specs = [resources.robots.robot_spec({**ROBOTS[0], "description": "ci builds"})]
+    [update] = resources.robots.plan_robots(client, specs, store)
+    assert str(update) == "update robot ci+jenkins (description)"
+    update.apply()
+    assert resources.robots.plan_robots(client, specs, store) == []
+    robot = client.with_credentials("bot_ci+jenkins", store.path("robots/ci+jenkins").read_text())
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+
+
+def test_a_profile_update_sends_email_realname_and_comment_together(access, store, registries, monkeypatch):
+    users = [{**USERS[0], "comment": "ops team"}]
+    plan_all(access, store, registries)
+    for change in resources.users.plan_users(access.client(), [resources.users.user_spec(u) for u in users], store):
+        change.apply()
+    sent = record_requests(monkeypatch)
+    # Only the real name is named now: the comment Harbor has must survive the update.
+    renamed = [{"username": "alice", "email": "alice@example.org", "realname": "Alice A"}]
+    [update] = resources.users.plan_users(access.client(), [resources.users.user_spec(u) for u in renamed], store)
+    assert str(update) == "update user alice (realname)"
+    update.apply()
+    [(_, _, body)] = [item for item in sent if item[0] == "PUT"]
+    assert body == {"email": "alice@example.org", "realname": "Alice A", "comment": "ops team"}
+    user = resources.users.find_user(access.client(), "alice")
+    assert (user["realname"], user["comment"]) == ("Alice A", "ops team")
+
+
+def test_a_password_from_the_environment_must_meet_harbors_rule_before_anything_is_sent(access, store, monkeypatch):
+    sent = record_requests(monkeypatch)
+    spec = resources.users.user_spec({"username": "bob", "email": "bob@example.org", "password_env": "BOB_PW"})
+    with pytest.raises(resources.ResourceError, match="env BOB_PW must be 8-128 characters"):
+        resources.users.plan_users(access.client(), [spec], SecretStore(store.directory, env={"BOB_PW": "weakpass"}))
+    assert [method for method, _, _ in sent if method != "GET"] == []
+
+
+def test_a_registry_update_keeps_a_secret_the_controller_does_not_have(access, store, registries):
+    plan_all(access, store, registries)
+    store.path("registries/upstream").unlink()
+    changed = [{**registries[0], "description": "mirror"}]
+    [update] = resources.registries.plan_registries(
+        access.client(), [resources.registries.registry_spec(r) for r in changed], store
+    )
+    update.apply()  # Harbor's health check uses the stored secret: it must still be there
+    assert (
+        resources.registries.plan_registries(
+            access.client(), [resources.registries.registry_spec(r) for r in changed], store
+        )
+        == []
+    )
+
+
+def test_an_endpoint_harbor_cannot_reach_is_explained(access, store):
+    hub = resources.registries.registry_spec({"name": "hub", "type": "docker-hub"})
+    [create] = resources.registries.plan_registries(access.client(), [hub], store)
+    with pytest.raises(resources.ResourceError, match="registry-1.docker.io .*internet access"):
+        create.apply()
+
+
+def test_a_quota_of_0_is_refused_harbor_would_take_it_as_default():
+    with pytest.raises(ValueError, match="positive size"):
+        resources.parse_size(0)
+    with pytest.raises(ValueError, match="positive size"):
+        resources.parse_size("0G")

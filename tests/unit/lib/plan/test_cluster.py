@@ -1,0 +1,66 @@
+"""A scaled-out Harbor's rules read from the inventory: what the load balancer needs,
+how a node is reached, and that nodes keeping other instance keys are refused."""
+
+from unittest import mock
+
+import pytest
+
+from harbor_deploy.lib.config.defaults import merged
+from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.plan import cluster, instance_keys
+from harbor_deploy.operations import harbor
+from harbor_deploy.planning import server as server_planning
+
+KEYS = instance_keys.generate()
+
+
+def test_terminating_tls_needs_the_external_url_and_tls_material():
+    config = merged({"harbor_hostname": "r.example.com", "harbor_lb_tls": "terminate", "harbor_tls_mode": "http"})
+    problems = dict(cluster.lb_problems(config, ("node-1",)))
+    assert "harbor_external_url" in problems and "goharbor/harbor#3114" in problems["harbor_external_url"]
+    assert problems["harbor_lb_tls"].startswith("terminate needs the TLS material")
+    assert dict(cluster.lb_problems(merged({"harbor_hostname": "r.example.com"}), ())) == {
+        "harbor_hostname": "no harbor_servers host serves https://r.example.com:8443: nothing to balance"
+    }
+
+
+def test_a_node_is_reached_at_its_address_else_its_ssh_host_else_its_name():
+    assert cluster.node_address("n", {"harbor_node_address": "10.0.0.1", "ssh_hostname": "x"}) == "10.0.0.1"
+    assert cluster.node_address("n", {"ssh_hostname": "n.internal"}) == "n.internal"
+    assert cluster.node_address("n", {}) == "n"
+
+
+def state_with_keys(files):
+    paths = instance_keys.on_node("/data")
+    return {"private": {"files": {paths[name]: value for name, value in files.items()}}}
+
+
+def test_a_node_keeping_other_instance_keys_is_refused_and_its_own_are_taken_back(tmp_path):
+    config = merged({"harbor_hostname": "r.example.com", "harbor_secrets_dir": str(tmp_path)})
+    with mock.patch.object(server_planning, "secrets_dir", lambda _: tmp_path):
+        assert server_planning.instance_keys_of(config, state_with_keys(KEYS)) == (
+            KEYS,
+            dict.fromkeys(KEYS, "recovered from the server"),
+        )
+        for name, value in KEYS.items():
+            (tmp_path / name).write_bytes(value)
+        other = instance_keys.generate()
+        with pytest.raises(ConfigError, match="differ from the ones of this Harbor"):
+            server_planning.instance_keys_of(config, state_with_keys({"token_root.crt": other["token_root.crt"]}))
+        assert server_planning.instance_keys_of(config, state_with_keys({}))[1] == {}
+
+
+def test_the_shared_database_is_dumped_by_the_servers_own_pg_dump_complete_or_not_at_all():
+    command = next(
+        iter(
+            harbor.database_dump._inner(
+                dump="harbor-db-20261129T050000Z",
+                backup_dir="/var/backups/harbor-deploy",
+                port=5432,
+                database="registry",
+                keep=7,
+            )
+        )
+    )
+    assert "runuser -u postgres -- pg_dump -p 5432 -Fc registry > " in command
+    assert command.index(".partial") < command.index("mv ") and "head -n -7" in command

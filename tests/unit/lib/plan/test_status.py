@@ -1,0 +1,55 @@
+"""harbor_deploy.lib.plan.status: what makes ``deploys/status.py`` exit non-zero."""
+
+import datetime
+
+from harbor_deploy.lib.plan.status import backup_age_hours, problems
+
+NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
+HEALTHY = {
+    "running_version": "v2.13.1",
+    "service": "enabled/active",
+    "health": "healthy",
+    "components": {},
+    "containers": {"harbor-core": "running/healthy", "harbor-log": "running/healthy", "nginx": "running/none"},
+    "certificate_not_after": "2027-11-28T12:00:00+00:00",
+    "firewalld": {"enabled": True, "service_ports": ["8443/tcp"], "zone_ports": []},
+}
+
+
+def test_a_healthy_harbor_has_no_problem():
+    assert problems(HEALTHY, NOW) == []
+    assert problems({**HEALTHY, "firewalld": None, "certificate_not_after": None}, NOW) == []
+
+
+def test_each_unhealthy_part_is_named():
+    status = {
+        **HEALTHY,
+        "service": "enabled/failed",
+        "health": "unhealthy",
+        "components": {"registry": "unhealthy"},
+        "containers": {**HEALTHY["containers"], "registry": "exited/none", "harbor-core": "running/starting"},
+        "certificate_not_after": "2026-12-10T12:00:00+00:00",
+        "firewalld": {"enabled": False, "service_ports": None, "zone_ports": []},
+    }
+    assert problems(status, NOW) == [
+        "harbor.service is enabled/failed, not enabled/active",
+        "Harbor's health answer is unhealthy (registry unhealthy)",
+        "container harbor-core is running/starting",
+        "container registry is exited/none",
+        "the served certificate expires in 12 days (2026-12-10T12:00:00+00:00)",
+        "firewalld runs without Harbor's service enabled in its zone",
+    ]
+
+
+def test_no_harbor_at_all_is_one_problem():
+    assert problems({**HEALTHY, "running_version": None, "service": "disabled/inactive"}, NOW) == [
+        "no Harbor release is installed (harbor.service disabled/inactive)"
+    ]
+    assert problems({**HEALTHY, "containers": {}, "health": "no answer"}, NOW) == [
+        "Harbor's health answer is no answer",
+        "no Harbor container exists",
+    ]
+
+
+def test_a_backups_age_in_hours():
+    assert backup_age_hours("20261128T000000Z", NOW) == 12.0

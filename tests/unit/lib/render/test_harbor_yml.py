@@ -1,0 +1,295 @@
+"""harbor.yml: complete against Harbor's template, quoted safely, deterministic, maskable."""
+
+import pytest
+import yaml
+from pyinfra.api.util import get_template
+
+from harbor_deploy.lib.config.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY, merged
+from harbor_deploy.lib.config.secrets import MASK, HarborSecrets, Secret
+from harbor_deploy.lib.render import harbor_yml
+from tests.conftest import ROOT
+
+TEMPLATE = ROOT / "lab" / "standin" / "upstream" / "harbor.yml.tmpl"
+HOST = "harbor.lab.internal"
+SECRETS = HarborSecrets(Secret("Adm1nPassword", "t"), Secret("Db1Password", "t"))
+NASTY = [
+    "p: w#d",
+    "'\"quoted\"'",
+    "- dash",
+    "*star",
+    "&amp",
+    "!tag",
+    "%pct",
+    "@at",
+    "`tick`",
+    "{brace}",
+    "[bracket]",
+    "line\nbreak",
+    " lead and trail ",
+    "yes",
+    "null",
+    "0123",
+    "1e3",
+    "~",
+    "$dollar{x}",
+    "back\\slash",
+    "ünïcødé 🐳",
+    "tab\there",
+    ":",
+    "#",
+]
+
+
+def _config(**data):
+    return merged({"harbor_hostname": HOST, **data})
+
+
+def _load(text):
+    return yaml.safe_load(text)
+
+
+def _paths(tree, prefix=()):
+    found = set()
+    for key, value in tree.items():
+        found.add(prefix + (key,))
+        if isinstance(value, dict):
+            found |= _paths(value, prefix + (key,))
+    return found
+
+
+def test_every_uncommented_template_key_is_rendered():
+    wanted = _paths(_load(TEMPLATE.read_text()))
+    rendered = _paths(_load(harbor_yml.render(_config(), SECRETS)))
+    assert wanted - rendered == set()
+
+
+def test_keys_that_crash_prepare_when_missing_are_always_there():
+    for mode in ("generate", "http"):
+        loaded = _load(harbor_yml.render(_config(harbor_tls_mode=mode), SECRETS))
+        assert loaded["hostname"] == HOST
+        assert loaded["data_volume"] == "/data"
+        assert loaded["harbor_admin_password"] == "Adm1nPassword"
+        assert loaded["jobservice"]["max_job_workers"] == 10
+        assert loaded["jobservice"]["job_loggers"] == ["STD_OUTPUT", "FILE"]
+        assert loaded["jobservice"]["logger_sweeper_duration"] == 1
+        assert loaded["notification"] == {"webhook_job_max_retry": 3, "webhook_job_http_client_timeout": 3}
+        assert loaded["log"]["level"] == "info"
+
+
+def test_defaults_render_harbors_template_values():
+    loaded = _load(harbor_yml.render(_config(), SECRETS))
+    template = _load(TEMPLATE.read_text())
+    for section in ("trivy", "jobservice", "notification", "log", "proxy", "upload_purging", "cache"):
+        assert loaded[section] == template[section], section
+    assert {k: v for k, v in loaded["database"].items() if k != "password"} == {
+        k: v for k, v in template["database"].items() if k != "password"
+    }
+    assert loaded["http"] == {"port": 8081}
+    assert loaded["metric"] == {"enabled": False, "port": 9090, "path": "/metrics"}
+
+
+@pytest.mark.parametrize(
+    "version, expected", [("v2.13.1", "2.13.0"), ("v2.13.5", "2.13.0"), ("v2.12.0", "2.12.0"), ("v10.2.33", "10.2.0")]
+)
+def test_config_version_is_x_y_0(version, expected):
+    loaded = _load(harbor_yml.render(_config(harbor_version=version), SECRETS))
+    assert loaded["_version"] == expected
+    assert isinstance(loaded["_version"], str)
+
+
+def test_latest_needs_the_resolved_version():
+    with pytest.raises(ValueError, match="resolve"):
+        harbor_yml.render(_config(harbor_version="latest"), SECRETS)
+    loaded = _load(harbor_yml.render(_config(harbor_version="latest"), SECRETS, version="v2.14.0"))
+    assert loaded["_version"] == "2.14.0"
+
+
+def test_https_block_points_at_the_uploaded_files():
+    loaded = _load(harbor_yml.render(_config(harbor_https_port=443), SECRETS))
+    assert loaded["https"] == {
+        "port": 443,
+        "certificate": SERVER_TLS_CERTIFICATE,
+        "private_key": SERVER_TLS_PRIVATE_KEY,
+    }
+    provided = _load(harbor_yml.render(_config(harbor_tls_mode="provided"), SECRETS))
+    assert provided["https"]["certificate"] == SERVER_TLS_CERTIFICATE
+
+
+def test_http_mode_has_no_https_block():
+    loaded = _load(harbor_yml.render(_config(harbor_tls_mode="http", harbor_http_port=80), SECRETS))
+    assert "https" not in loaded
+    assert loaded["http"] == {"port": 80}
+
+
+def test_optional_sections_appear_only_when_set():
+    plain = _load(harbor_yml.render(_config(), SECRETS))
+    for key in ("external_url", "storage_service", "external_database", "external_redis"):
+        assert key not in plain
+    assert "external_endpoint" not in plain["log"]
+    loaded = _load(
+        harbor_yml.render(
+            _config(
+                harbor_external_url="https://registry.example.com",
+                harbor_log_external_endpoint={"protocol": "tcp", "host": "syslog", "port": 5140},
+                harbor_storage_service={
+                    "s3": {"bucket": "b", "region": "eu", "secretkey": "k"},
+                    "redirect": {"disable": True},
+                },
+                harbor_metric={"enabled": True},
+                harbor_cache={"enabled": True, "expire_hours": 12},
+                harbor_upload_purging={"dryrun": True},
+                harbor_proxy={"http_proxy": "http://proxy:3128", "no_proxy": "a,b", "components": ["core"]},
+            ),
+            SECRETS,
+        )
+    )
+    assert loaded["external_url"] == "https://registry.example.com"
+    assert loaded["log"]["external_endpoint"] == {"protocol": "tcp", "host": "syslog", "port": 5140}
+    assert loaded["storage_service"] == {
+        "s3": {"bucket": "b", "region": "eu", "secretkey": "k"},
+        "redirect": {"disable": True},
+    }
+    assert loaded["metric"]["enabled"] is True
+    assert loaded["cache"] == {"enabled": True, "expire_hours": 12}
+    assert loaded["upload_purging"] == {"enabled": True, "age": "168h", "interval": "24h", "dryrun": True}
+    assert loaded["proxy"] == {
+        "http_proxy": "http://proxy:3128",
+        "https_proxy": None,
+        "no_proxy": "a,b",
+        "components": ["core"],
+    }
+
+
+def test_external_database_and_redis_take_secrets_when_not_inline():
+    secrets = HarborSecrets(
+        SECRETS.admin_password, SECRETS.db_password, Secret("ext-db", "env"), Secret("ext-redis", "env")
+    )
+    loaded = _load(
+        harbor_yml.render(
+            _config(
+                harbor_external_database={"host": "db", "port": 5432, "db_name": "registry", "username": "h"},
+                harbor_external_redis={"host": "redis:6379", "sentinel_master_set": None},
+            ),
+            secrets,
+        )
+    )
+    assert loaded["external_database"] == {
+        "harbor": {
+            "host": "db",
+            "port": 5432,
+            "db_name": "registry",
+            "username": "h",
+            "password": "ext-db",
+            "ssl_mode": "disable",
+            "max_idle_conns": 2,
+            "max_open_conns": 0,
+        }
+    }
+    assert loaded["external_redis"] == {"host": "redis:6379", "password": "ext-redis", "sentinel_master_set": None}
+    inline = _load(
+        harbor_yml.render(
+            _config(
+                harbor_external_database={
+                    "host": "db",
+                    "port": 5432,
+                    "db_name": "r",
+                    "username": "h",
+                    "password": "inline",
+                }
+            ),
+            secrets,
+        )
+    )
+    assert inline["external_database"]["harbor"]["password"] == "inline"
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_special_character_values_round_trip(value):
+    secrets = HarborSecrets(Secret(value, "t"), Secret(value, "t"))
+    loaded = _load(
+        harbor_yml.render(
+            _config(harbor_proxy={"no_proxy": value}, harbor_storage_service={"s3": {"secretkey": value}}), secrets
+        )
+    )
+    assert loaded["harbor_admin_password"] == value
+    assert loaded["database"]["password"] == value
+    assert loaded["proxy"]["no_proxy"] == value
+    assert loaded["storage_service"]["s3"]["secretkey"] == value
+
+
+def test_rendering_is_deterministic():
+    first = harbor_yml.render(_config(harbor_storage_service={"s3": {"b": 1, "a": 2}}), SECRETS)
+    second = harbor_yml.render(_config(harbor_storage_service={"s3": {"a": 2, "b": 1}}), SECRETS)
+    assert first == second
+    assert first.endswith("\n") and not first.endswith("\n\n")
+
+
+@pytest.mark.parametrize("value", NASTY[:12] + ["Adm1nPassword"])
+def test_masked_copy_hides_every_secret(value):
+    secrets = HarborSecrets(
+        Secret(value + "A", "t"), Secret(value + "D", "t"), Secret(value + "E", "t"), Secret(value + "R", "t")
+    )
+    text = harbor_yml.render(
+        _config(
+            harbor_external_database={"host": "db", "port": 5432, "db_name": "r", "username": "h"},
+            harbor_external_redis={"host": "redis:6379"},
+            harbor_storage_service={
+                "s3": {"accesskey": "AKIA", "secretkey": value + "S"},
+                "azure": {"accountkey": value + "K"},
+            },
+        ),
+        secrets,
+    )
+    shown = harbor_yml.masked(text)
+    for suffix in "ADERSK":
+        assert (value + suffix) not in shown
+    assert shown.count(MASK) == 7  # 4 passwords, every storage credential (accesskey too)
+    assert "accesskey: AKIA" not in shown
+    assert f"private_key: {SERVER_TLS_PRIVATE_KEY}" in shown
+    assert len(shown.splitlines()) == len(text.splitlines())
+
+
+def test_masked_copy_keeps_empty_values_visible():
+    text = "external_redis:\n  host: r:6379\n  password: null\n"
+    assert harbor_yml.masked(text) == text
+
+
+def test_pyinfra_files_template_renders_the_same_bytes():
+    config = _config(harbor_storage_service={"s3": {"bucket": "b"}})
+    template = get_template(str(harbor_yml.TEMPLATE), dict(harbor_yml.JINJA_ENV_KWARGS))
+    assert template.render(harbor_yml.context(config, SECRETS)) == harbor_yml.render(config, SECRETS)
+
+
+def test_masking_covers_credential_sections_by_structure_and_urls_anywhere():
+    text = harbor_yml.render(
+        _config(
+            harbor_storage_service={
+                "gcs": {"bucket": "b", "encodedkey": "ENCODED", "keyfile": "/k.json"},
+                "redirect": {"disable": True},
+            },
+            harbor_proxy={
+                "http_proxy": "http://me:Pr0xy@proxy:3128",
+                "https_proxy": "http://proxy:3128",
+                "no_proxy": "127.0.0.1",
+                "components": ["core"],
+            },
+            harbor_log_external_endpoint={"protocol": "tcp", "host": "logs", "port": 514},
+            harbor_external_url="https://user:T0ken@harbor.example.org",
+        ),
+        SECRETS,
+    )
+    shown = harbor_yml.masked(text)
+    for secret in ("ENCODED", "/k.json", "Pr0xy", "T0ken"):
+        assert secret not in shown
+    for visible in (
+        "bucket: b",
+        "disable: true",
+        "http://*****@proxy:3128",
+        "https_proxy: http://proxy:3128",
+        "no_proxy: 127.0.0.1",
+        "- core",
+        "host: logs",
+        "port: 514",
+        "external_url: https://*****@harbor.example.org",
+    ):
+        assert visible in shown, visible

@@ -1,0 +1,184 @@
+"""operations.harbor_api through deploys/configure.py, run by the pyinfra CLI on
+@local against an in-process stand-in Harbor core: --dry lists the changes and
+applies none, a run converges, a re-run reports zero changes, one quota change is
+one changed operation, and no secret appears in pyinfra's output."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.unit.standin_harbor import INITIAL_ADMIN_PASSWORD, StandinHarbor, UpstreamRegistry
+
+PYINFRA = Path(sys.executable).parent / "pyinfra"
+HOSTNAME = "harbor.test.internal"
+
+
+@pytest.fixture
+def harbor(tmp_path, core_backing):
+    running = StandinHarbor(tmp_path / "data", core_backing)
+    running.upstream = UpstreamRegistry()
+    yield running
+    running.upstream.stop()
+    running.stop()
+
+
+def write_inventory(tmp_path, harbor, quota="10G", registries=None):
+    data = {
+        "harbor_hostname": HOSTNAME,
+        "harbor_tls_mode": "http",
+        "harbor_api_url": harbor.url,
+        "harbor_secrets_dir": str(tmp_path / "secrets"),
+        "harbor_registries": registries or [{"name": "upstream", "type": "harbor", "url": harbor.upstream.url}],
+        "harbor_users": [{"username": "alice", "email": "alice@example.org"}],
+        "harbor_projects": [
+            {
+                "name": "ci",
+                "storage_quota": quota,
+                "auto_scan": True,
+                "members": [{"user": "alice", "role": "developer"}],
+                "retention": {"schedule": "Daily", "rules": [{"template": "latestPushedK", "count": 10}]},
+            },
+            {"name": "hub", "public": True, "proxy_cache": "upstream"},
+        ],
+        "harbor_robots": [{"name": "jenkins", "project": "ci"}],
+        "harbor_gc_schedule": {"schedule": "Weekly"},
+    }
+    path = tmp_path / "inventory.py"
+    path.write_text(f"harbor_servers = [('@local', {data!r})]\n")
+    return path
+
+
+@pytest.fixture
+def secrets(tmp_path):
+    directory = tmp_path / "secrets" / HOSTNAME
+    directory.mkdir(parents=True, mode=0o700)
+    (directory / "admin_password").write_text(INITIAL_ADMIN_PASSWORD)
+    (directory / "admin_password").chmod(0o600)
+    return directory
+
+
+def pyinfra(inventory, *flags):
+    run = subprocess.run(
+        [str(PYINFRA), *flags, str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(inventory.parent)},
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def totals(run):
+    counts = json.loads(run.stdout)["results"]["totals"]
+    return {key: counts[key] for key in ("success", "no_change", "error")}
+
+
+def assert_no_secret(run, secrets):
+    output = run.stdout + run.stderr
+    for path in secrets.rglob("*"):
+        if path.is_file():
+            assert path.read_text() not in output, path.name
+
+
+def test_dry_run_lists_changes_and_applies_nothing(tmp_path, harbor, secrets):
+    inventory = write_inventory(tmp_path, harbor)
+    run = pyinfra(inventory, "--dry")
+    for line in (
+        "rotate admin password",
+        "create registry upstream",
+        "create user alice",
+        "create project ci",
+        "create project hub",
+        "create member ci/alice",
+        "create robot ci+jenkins",
+        "create retention ci",
+        "create gc schedule",
+    ):
+        assert f"Harbor API: {line}" in run.stdout + run.stderr
+    assert sorted(path.name for path in secrets.iterdir()) == ["admin_password"]
+    again = pyinfra(inventory, "--dry")
+    assert "create project ci" in again.stdout + again.stderr
+
+
+def test_converge_rerun_and_one_quota_change(tmp_path, harbor, secrets):
+    inventory = write_inventory(tmp_path, harbor)
+    first = pyinfra(inventory, "-y", "--json")
+    assert totals(first) == {"success": 8, "no_change": 0, "error": 0}
+    for name in ("admin_password_managed", "users/alice", "robots/ci+jenkins"):
+        assert (secrets / name).stat().st_mode & 0o777 == 0o600
+    assert_no_secret(first, secrets)
+
+    second = pyinfra(inventory, "-y", "--json")
+    assert totals(second) == {"success": 0, "no_change": 8, "error": 0}
+
+    third = pyinfra(write_inventory(tmp_path, harbor, quota="20G"), "-y", "--json")
+    assert totals(third) == {"success": 1, "no_change": 7, "error": 0}
+    assert "update project ci (storage_quota)" in third.stderr
+    assert_no_secret(third, secrets)
+
+
+def test_only_harbor_servers_are_configured_and_bad_data_stops_the_run(tmp_path, harbor, secrets):
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text("docker_clients = ['@local']\n")
+    run = pyinfra(inventory, "--dry")
+    assert "Harbor API" not in run.stdout + run.stderr
+
+    inventory = write_inventory(tmp_path, harbor)
+    inventory.write_text(inventory.read_text().replace("'latestPushedK'", "'keepAll'"))
+    failed = subprocess.run(
+        [str(PYINFRA), "--dry", str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert failed.returncode != 0
+    assert "harbor_projects[0]: retention.rules[0].template must be one of" in failed.stdout + failed.stderr
+
+
+def test_an_endpoint_harbor_cannot_reach_fails_the_host_with_harbors_reason(tmp_path, harbor, secrets):
+    inventory = write_inventory(tmp_path, harbor, registries=[{"name": "hub", "type": "docker-hub"}])
+    failed = subprocess.run(
+        [str(PYINFRA), "-y", str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "registry hub: Harbor checks an endpoint whenever it is created or changed" in output
+    assert "registry-1.docker.io" in output
+    assert "Traceback" not in output and "Unexpected error" not in output
+
+
+def test_a_weak_password_from_the_environment_stops_the_run_before_any_change(tmp_path, harbor, secrets):
+    inventory = write_inventory(tmp_path, harbor)
+    inventory.write_text(
+        inventory.read_text().replace(
+            "'email': 'alice@example.org'", "'email': 'alice@example.org', 'password_env': 'ALICE_PW'"
+        )
+    )
+    failed = subprocess.run(
+        [str(PYINFRA), "-y", str(inventory), "deploys/configure.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ALICE_PW": "weakpass1"},
+        check=False,
+    )
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "harbor_users[0]: the password from env ALICE_PW must be 8-128 characters" in output
+    assert "Traceback" not in output and "weakpass1" not in output
+    assert sorted(path.name for path in secrets.iterdir()) == ["admin_password"]

@@ -1,0 +1,103 @@
+"""The server deploy's planning finds the nodes of one Harbor: servers of
+``harbor_servers`` sharing one URL are one Harbor only with its state outside them
+and the same settings; otherwise each would keep a Harbor of its own behind that name."""
+
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+
+from harbor_deploy.lib.config.defaults import merged
+from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.planning import server as server_planning
+
+SHARED = {
+    "harbor_hostname": "registry.example.com",
+    "harbor_external_database": {"host": "db", "port": 5432, "db_name": "registry", "username": "harbor"},
+    "harbor_external_redis": {"host": "redis:6379"},
+    "harbor_storage_service": {"s3": {"bucket": "harbor"}, "redirect": {"disable": True}},
+}
+DATA = {
+    "harbor-1": {"harbor_hostname": "registry.example.com"},
+    "harbor-2": {"harbor_hostname": "registry.example.com"},
+    "harbor-3": {"harbor_hostname": "registry.example.com", "harbor_https_port": 443},
+    "harbor-4": {"harbor_hostname": "other.example.com", "harbor_external_url": "https://registry.example.com:8443"},
+    "node-1": {**SHARED, "harbor_node_address": "10.0.0.1"},
+    "node-2": {**SHARED, "ssh_hostname": "10.0.0.2"},
+    "node-3": {**SHARED, "harbor_cache": {"enabled": True}},
+    "lb": {**SHARED},
+}
+
+
+def cluster_of(name, group, lbs=(), limit=None):
+    hosts = {other: SimpleNamespace(name=other, data=SimpleNamespace(dict=lambda o=other: DATA[o])) for other in DATA}
+    groups = {"harbor_servers": [hosts[other] for other in group], "harbor_lb": [hosts[other] for other in lbs]}
+
+    def in_limit(other):  # pyinfra's State.is_host_in_limit
+        return limit is None or other.name in limit
+
+    this = SimpleNamespace(
+        name=name,
+        groups=tuple(g for g, members in groups.items() if hosts[name] in members),
+        state=SimpleNamespace(is_host_in_limit=in_limit),
+    )
+    with (
+        mock.patch.object(server_planning, "host", this),
+        mock.patch.object(
+            server_planning,
+            "inventory",
+            SimpleNamespace(get_group=lambda group, default=None: groups[group], get_host=lambda other: hosts[other]),
+        ),
+        mock.patch.object(server_planning, "host_data", lambda other=None, overrides=None: DATA[(other or this).name]),
+    ):
+        return server_planning.cluster_of(merged(DATA[name]), None)
+
+
+def refusal(name, group):
+    try:
+        cluster_of(name, group)
+    except ConfigError as error:
+        return dict(error.problems)
+    return {}
+
+
+def test_servers_serving_one_url_without_shared_state_are_refused_naming_each_other():
+    why = refusal("harbor-1", ["harbor-1", "harbor-2", "harbor-4"])["harbor_external_database"]
+    assert why.startswith("harbor-2, harbor-4 serve(s) https://registry.example.com:8443 too")
+    assert "set harbor_external_database, harbor_external_redis, harbor_storage_service" in why
+    assert "give each server its own harbor_hostname" in why
+    assert "harbor-1" in refusal("harbor-2", ["harbor-1", "harbor-2"])["harbor_external_database"]
+
+
+@pytest.mark.parametrize("group", [["harbor-1", "harbor-3"], ["harbor-1"], []])
+def test_servers_of_their_own_url_or_outside_the_group_are_one_node_harbors(group):
+    assert cluster_of("harbor-1", group) is None
+
+
+def test_nodes_sharing_their_state_are_one_harbor_in_a_stable_order_with_their_addresses():
+    found = cluster_of("node-2", ["node-2", "node-1"], lbs=["lb"])
+    assert found.nodes == ("node-1", "node-2")
+    assert found.addresses == {"node-1": "10.0.0.1", "node-2": "10.0.0.2"}
+    assert (found.lb, found.url) == ("lb", "https://registry.example.com:8443")
+    assert cluster_of("lb", ["node-1", "node-2"], lbs=["lb"]).nodes == ("node-1", "node-2")
+
+
+def test_a_setting_differing_between_nodes_is_refused_naming_the_key_and_the_node():
+    problems = refusal("node-1", ["node-1", "node-3"])
+    assert problems == {"harbor_cache": "differs on node-3: every node of one Harbor needs the same value"}
+
+
+def test_a_filesystem_storage_is_no_shared_state():
+    DATA["node-4"] = {**SHARED, "harbor_storage_service": {"filesystem": {"rootdirectory": "/data"}}}
+    try:
+        problems = refusal("node-4", ["node-4", "node-1"])
+    finally:
+        del DATA["node-4"]
+    assert "harbor_storage_service" in problems
+
+
+def test_a_limit_leaving_out_the_load_balancer_is_refused_as_nodes_would_restart_undrained():
+    with pytest.raises(ConfigError) as refused:
+        cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1"])
+    assert dict(refused.value.problems)["--limit"].startswith("leaves out lb, the load balancer of https://")
+    assert cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1", "lb"]).lb == "lb"

@@ -1,0 +1,269 @@
+"""The harbor_backing deploy: the keys the Harbor nodes use are served as they are or
+refused before any change, naming the key; the rendered files; and no secret in any
+operation's name or command line."""
+
+import copy
+from io import BytesIO, StringIO
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from pyinfra.api import Config, DeployError, Inventory, State
+from pyinfra.api.deploy import add_deploy
+from pyinfra.api.host import Host
+from pyinfra.context import ctx_host, ctx_state
+
+from harbor_deploy.deploys import harbor_backing
+from harbor_deploy.facts.backing import BackingState
+from harbor_deploy.lib.config.defaults import merged
+from harbor_deploy.lib.config.secrets import HarborSecrets, Secret
+from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.render import backing as lib
+from harbor_deploy.stages import backing as stage
+
+DB_PASSWORD, REDIS_PASSWORD, STORE_KEY = "Pg-Secret'1x", "Redis-Secret2y", "S3-Secret3z"
+S3 = {
+    "regionendpoint": "http://10.0.0.5:8080",
+    "region": "us-east-1",
+    "bucket": "harbor-registry",
+    "accesskey": "harbor:registry",
+    "secretkey": {"secret": "store_key"},
+    "secure": False,
+    "v4auth": True,
+}
+SWIFT = {
+    "authurl": "http://10.0.0.5:8080/auth/v1.0",
+    "username": "harbor:registry",
+    "password": {"secret": "store_key"},
+    "container": "harbor-registry",
+}
+DATA = {
+    "harbor_hostname": "harbor.example.org",
+    "harbor_external_database": {
+        "host": "10.0.0.5",
+        "port": 5432,
+        "db_name": "registry",
+        "username": "harbor",
+        "ssl_mode": "disable",
+    },
+    "harbor_external_redis": {"host": "10.0.0.5:6379", "password": REDIS_PASSWORD},
+    "harbor_storage_service": {"s3": S3, "redirect": {"disable": True}},
+}
+SECRETS = HarborSecrets(
+    admin_password=Secret("Admin-Pw1", "test"),
+    db_password=Secret("Db-Pw1", "test"),
+    external_db_password=Secret(DB_PASSWORD, "env HARBOR_EXTERNAL_DB_PASSWORD"),
+    referenced={"store_key": Secret(STORE_KEY, "env HARBOR_SECRET_STORE_KEY")},
+)
+
+
+def settings(**changes):
+    return lib.settings(merged({**copy.deepcopy(DATA), **changes}), SECRETS)
+
+
+def problems(**changes):
+    with pytest.raises(ConfigError) as raised:
+        settings(**changes)
+    return raised.value.problems
+
+
+def test_the_nodes_keys_are_what_the_backing_host_serves():
+    served = settings()
+    assert (served.address, served.db_port, served.db_name, served.db_username) == (
+        "10.0.0.5",
+        5432,
+        "registry",
+        "harbor",
+    )
+    assert served.db_password.reveal() == DB_PASSWORD  # from the secret external_db_password
+    assert (served.redis_port, served.redis_password.reveal()) == (6379, REDIS_PASSWORD)
+    assert (served.swift_port, served.swift_account, served.swift_user) == (8080, "harbor", "registry")
+    assert served.swift_password.reveal() == STORE_KEY  # {secret: store_key} resolved
+    assert (served.region, served.containers, served.driver) == ("us-east-1", ("harbor-registry",), "s3")
+    assert served.allowed_sources == ("0.0.0.0/0",)
+    assert served.ports == ["5432/tcp", "6379/tcp", "8080/tcp"]
+    swift = settings(harbor_storage_service={"swift": SWIFT})
+    assert (swift.driver, swift.swift_account, swift.swift_user, swift.containers) == (
+        "swift",
+        "harbor",
+        "registry",
+        ("harbor-registry",),
+    )
+
+
+def test_missing_keys_are_each_named():
+    found = dict(problems(harbor_external_database=None, harbor_external_redis=None, harbor_storage_service=None))
+    assert set(found) == {"harbor_external_database", "harbor_external_redis", "harbor_storage_service"}
+    assert all("required on a harbor_backing host" in why for why in found.values())
+
+
+@pytest.mark.parametrize(
+    "changes, key, words",
+    [
+        (
+            {"harbor_external_redis": {"host": "10.0.0.6:6379", "password": "x"}},
+            "harbor_storage_service",
+            "one backing host",
+        ),
+        (
+            {"harbor_external_redis": {"host": "10.0.0.5:5432", "password": "x"}},
+            "harbor_external_database",
+            "three ports",
+        ),
+        ({"harbor_external_redis": {"host": "10.0.0.5:6379"}}, "harbor_external_redis", "password is required"),
+        (
+            {"harbor_external_redis": {"host": "10.0.0.5:6379,10.0.0.6:6379", "password": "x"}},
+            "harbor_external_redis",
+            "Sentinel",
+        ),
+        (
+            {"harbor_storage_service": {"s3": {**S3, "secure": True}}},
+            "harbor_storage_service",
+            "s3.secure must be false",
+        ),
+        (
+            {"harbor_storage_service": {"s3": {**S3, "accesskey": "registry"}}},
+            "harbor_storage_service",
+            "<account>:<user>",
+        ),
+        (
+            {"harbor_storage_service": {"s3": {**S3, "regionendpoint": "https://10.0.0.5:8080"}}},
+            "harbor_storage_service",
+            "plain HTTP",
+        ),
+        (
+            {"harbor_storage_service": {"s3": {**S3, "regionendpoint": "http://10.0.0.5:11211"}}},
+            "harbor_storage_service",
+            "memcached",
+        ),
+        (
+            {"harbor_storage_service": {"swift": {**SWIFT, "authurl": "http://10.0.0.5:8080/v3"}}},
+            "harbor_storage_service",
+            "/auth/v1.0",
+        ),
+        ({"harbor_storage_service": {"filesystem": {"rootdirectory": "/x"}}}, "harbor_storage_service", "s3 or swift"),
+        ({"harbor_storage_service": {"s3": {**S3, "secretkey": "has blank"}}}, "harbor_storage_service", "no blank"),
+        ({"harbor_backing_allowed_sources": ["10.0.0.0/33"]}, "harbor_backing_allowed_sources", "not a CIDR"),
+    ],
+)
+def test_inconsistent_keys_are_refused_naming_the_key(changes, key, words):
+    found = problems(**changes)
+    assert any(name == key and words in why for name, why in found), found
+    assert not any(secret in str(found) for secret in (DB_PASSWORD, REDIS_PASSWORD, STORE_KEY, "has blank"))
+
+
+def test_loopback_and_unverifiable_tls_are_refused():
+    database = {**DATA["harbor_external_database"], "host": "127.0.0.1", "ssl_mode": "verify-full"}
+    found = problems(
+        harbor_external_database=database,
+        harbor_external_redis={"host": "127.0.0.1:6379", "password": "x"},
+        harbor_storage_service={"s3": {**S3, "regionendpoint": "http://127.0.0.1:8080"}},
+    )
+    whys = [why for key, why in found if key == "harbor_external_database"]
+    assert any("over the network" in why for why in whys) and any("verify-full" in why for why in whys)
+
+
+def test_plan_stops_before_reading_the_host_naming_the_key():
+    this = SimpleNamespace(name="bare-1", groups=("harbor_backing",))
+    data = {**DATA, "harbor_external_redis": None, "harbor_secrets_dir": "/nonexistent"}
+    with (
+        mock.patch.object(stage, "host", this),
+        mock.patch("harbor_deploy.planning.context.current_host", this),
+        mock.patch.object(stage, "host_data", lambda overrides=None: data),
+        mock.patch.object(stage, "quiet_fact", side_effect=AssertionError("read the host")),
+        mock.patch.dict(
+            "os.environ", {"HARBOR_EXTERNAL_DB_PASSWORD": DB_PASSWORD, "HARBOR_SECRET_STORE_KEY": STORE_KEY}
+        ),
+        pytest.raises(DeployError, match="(?s)bare-1: .*harbor_external_redis: is required on a harbor_backing host"),
+    ):
+        stage.plan()
+
+
+def test_rendered_files():
+    served = settings(harbor_backing_allowed_sources=["10.1.0.0/16", "10.2.0.0/16"])
+    sql = lib.render_sql(served)
+    assert "ALTER ROLE \"harbor\" WITH LOGIN PASSWORD 'Pg-Secret''1x';" in sql  # quote doubled
+    assert "\\gexec" in sql and "scram-sha-256" in sql
+    assert DB_PASSWORD not in lib.masked_sql(sql) and "PASSWORD '*****'" in lib.masked_sql(sql)
+    hba = lib.render_pg_hba(served)
+    assert 'host    "registry"  "harbor"  10.1.0.0/16  scram-sha-256' in hba
+    assert 'host    "registry"  "harbor"  10.2.0.0/16  scram-sha-256' in hba
+    assert "port = 5432" in lib.render_postgresql_conf(served)
+    redis = lib.render_redis_conf(served)
+    assert f'requirepass "{REDIS_PASSWORD}"' in redis and "port 6379" in redis and "protected-mode yes" in redis
+    assert REDIS_PASSWORD not in lib.masked_redis_conf(redis)
+    proxy = lib.render_proxy_server_conf(served)
+    pipeline = next(line for line in proxy.splitlines() if line.startswith("pipeline = ")).split()
+    assert pipeline.index("s3api") < pipeline.index("tempauth") < pipeline.index("slo")
+    assert f"user_harbor_registry = {STORE_KEY} .admin" in proxy
+    assert "bind_port = 8080" in proxy and "location = us-east-1" in proxy
+    assert STORE_KEY not in lib.masked_proxy_server_conf(proxy)
+    swift = lib.render_swift_conf("p" * 32, "s" * 32)
+    assert "swift_hash_path_suffix = " + "s" * 32 in swift and "s" * 32 not in lib.masked_swift_conf(swift)
+    for kind, port in lib.SWIFT_SERVERS.items():
+        conf = lib.render_swift_server_conf(kind)
+        assert f"bind_port = {port}" in conf and "bind_ip = 127.0.0.1" in conf and f"egg:swift#{kind}" in conf
+
+
+def _operations(state_changes=None):
+    """Every operation of the deploy on a fresh host: (name, [command text]), and the
+    uploaded files' contents."""
+    inventory = Inventory(
+        ([("bare-1", {**DATA, "harbor_secrets_dir": "/nonexistent"})], {}), harbor_backing=(["bare-1"], {})
+    )
+    state = State(inventory, Config())
+
+    def fact(self, cls, *args, **kwargs):
+        if cls is BackingState:
+            return {**cls.default(), "codename": "trixie", "xattr": "ok /srv", **(state_changes or {})}
+        if cls.__name__ == "FirewalldState":
+            return {"installed": True, "running": False}
+        return cls.default() if hasattr(cls, "default") else None
+
+    found, uploads = [], []
+    env = {"HARBOR_EXTERNAL_DB_PASSWORD": DB_PASSWORD, "HARBOR_SECRET_STORE_KEY": STORE_KEY}
+    with mock.patch.object(Host, "get_fact", fact), mock.patch.dict("os.environ", env):
+        host = inventory.get_host("bare-1")
+        state.activate_host(host)
+        add_deploy(state, harbor_backing)
+        with ctx_state.use(state), ctx_host.use(host):
+            for op_hash in state.get_op_order():
+                commands = []
+                for command in state.get_op_data_for_host(host, op_hash).command_generator():
+                    src = getattr(command, "src", None)
+                    if isinstance(src, BytesIO | StringIO):
+                        value = src.getvalue()
+                        uploads.append(value.decode() if isinstance(value, bytes) else value)
+                    commands.append(str(command) + repr(command) + str(getattr(command, "connector_arguments", "")))
+                found.append((next(iter(state.op_meta[op_hash].names)), commands))
+    return found, uploads
+
+
+def test_no_secret_in_any_operation_name_or_command():
+    operations, uploads = _operations()
+    names = [name for name, _ in operations]
+    assert len(names) == 23  # firewalld not running: no firewall op
+    for secret in (DB_PASSWORD, REDIS_PASSWORD, STORE_KEY):
+        assert not [name for name in names if secret in name]
+        assert not [text for _, commands in operations for text in commands if secret in text]
+        assert any(secret.replace("'", "''") in upload for upload in uploads)  # only in the files
+
+
+def test_a_host_already_serving_gets_no_start_and_no_bucket():
+    ready = {"enabled": "enabled", "active": "active"}
+    units = {unit: ready for unit in (*stage.SERVICE_UNITS, "postgresql@17-main")}
+    operations, _ = _operations(
+        {
+            "packages": list(stage.PACKAGES),
+            "pg_clusters": ["17"],
+            "pg_role": True,
+            "pg_database": True,
+            "units": units,
+            "rings": ["account", "container", "object"],
+            "swift_hash": {"prefix": "a" * 32, "suffix": "b" * 32},
+            "containers": {"harbor-registry": "present"},
+            "health": {"postgresql": True, "redis": True, "swift": True},
+        }
+    )
+    names = [name for name, _ in operations]
+    assert not [name for name in names if "ring(s)" in name or "Create the registry" in name]

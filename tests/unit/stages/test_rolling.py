@@ -1,0 +1,85 @@
+"""A rolling change takes the nodes one at a time: pyinfra's operation order (as its
+CLI builds it, from the deploy code's lines) puts each node's change between its
+drain and its return, after the previous node's return, on every host alike."""
+
+from types import SimpleNamespace
+from unittest import mock
+
+import pyinfra
+import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_host, ctx_state
+from pyinfra.operations import server as pyinfra_server
+
+from harbor_deploy.lib.config.defaults import merged
+from harbor_deploy.lib.plan.cluster import Cluster
+from harbor_deploy.operations import haproxy
+from harbor_deploy.stages import rolling
+
+CLUSTER = Cluster(url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb")
+
+
+def deploy_file_code(host):
+    """What deploys/server.py runs on each host, reduced to its operations' places."""
+    if host.name == "lb":
+        pyinfra_server.shell(name="Configure HAProxy", commands=["true"])
+    else:
+        pyinfra_server.shell(name=f"Upload harbor.yml to {host.name}", commands=["true"])
+    rolling.one_node_at_a_time(
+        CLUSTER,
+        merged({"harbor_hostname": "registry.example.com"}),
+        lambda: pyinfra_server.shell(name=f"Change {host.name}", commands=["true"]),
+    )
+
+
+@pytest.fixture
+def planned():
+    inventory = Inventory((["node-1", "node-2", "lb"], {}))
+    state = State(inventory, Config())
+    state.current_deploy_filename = __file__
+    state.current_op_file_number = 0
+    state.set_stage(StateStage.Prepare)
+    with mock.patch.object(pyinfra, "is_cli", True):
+        for host in inventory:
+            state.activate_host(host)
+            with ctx_state.use(state), ctx_host.use(host):
+                deploy_file_code(host)
+    return state, inventory
+
+
+def test_each_node_changes_between_its_drain_and_its_return_and_after_the_previous_node(planned):
+    state, inventory = planned
+    order = [
+        (
+            next(iter(state.get_op_meta(op_hash).names)).split(" | ")[-1],
+            [h.name for h in inventory if op_hash in h.op_hash_order],
+        )
+        for op_hash in state.get_op_order()
+    ]
+    everyone = ["node-1", "node-2", "lb"]
+    assert order[-6:] == [
+        ("Drain node-1 on the load balancer", everyone),
+        ("Change node-1", ["node-1"]),
+        ("Put node-1 back on the load balancer once healthy", everyone),
+        ("Drain node-2 on the load balancer", everyone),
+        ("Change node-2", ["node-2"]),
+        ("Put node-2 back on the load balancer once healthy", everyone),
+    ]
+    # Before them: each host's own operations (the upload of both nodes is one step).
+    assert [hosts for _, hosts in order[:-6]] in ([["node-1", "node-2"], ["lb"]], [["lb"], ["node-1", "node-2"]])
+
+
+def test_only_the_load_balancer_runs_the_runtime_api_and_only_for_a_changing_node():
+    script = haproxy.node_script("drain", "node-1", ["harbor_https", "harbor_http"], 90)
+    assert (
+        'api "set server $backend/node-1 state drain"' in script and "for backend in harbor_https harbor_http" in script
+    )
+    assert "shutdown sessions server $backend/node-1" in script and "after 90s drained" in script
+    ready = haproxy.node_script("ready", "node-1", ["harbor_https"], 300)
+    assert "state ready" in ready and "grep -qv ': UP$'" in ready and "not UP on the load balancer after 300s" in ready
+    run = object.__new__(State)
+    with mock.patch.object(rolling, "host", SimpleNamespace(state=run, name="node-1")):
+        rolling.register(lambda: True)
+    assert rolling.is_pending(run, "node-1")() is True
+    assert rolling.is_pending(run, "node-2")() is False
