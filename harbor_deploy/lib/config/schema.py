@@ -20,6 +20,7 @@ from harbor_deploy.lib.config.defaults import (
     LOG_LEVELS,
     TLS_MODES,
 )
+from harbor_deploy.lib.config.readers import GO_DURATION_RE
 from harbor_deploy.lib.harbor_api.resources.projects import ROLES, SEVERITIES
 from harbor_deploy.lib.harbor_api.resources.registries import REGISTRY_TYPES
 from harbor_deploy.lib.harbor_api.resources.retention import RETENTION_TEMPLATES
@@ -36,9 +37,11 @@ NAME = {
     "pattern": r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
     "x-why": "must be lowercase letters, digits and . _ - (Harbor's rule)",
 }
+# Harbor reads it with Go's time.ParseDuration: a number needs its unit ("600" fails);
+# 0 is rendered "0", which prepare keeps (it replaces an integer 0 by its default).
 GO_DURATION = {
-    "anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$"}],
-    "x-why": 'must be a Go duration such as "5m" or "1h30m", or 0',
+    "anyOf": [{"const": 0}, {"type": "string", "pattern": rf"^{GO_DURATION_RE.pattern}\Z"}],
+    "x-why": 'must be a Go duration such as "5m", "1h30m" or "0" (a number needs its unit)',
 }
 HOURS = {"type": "string", "pattern": r"^\d+h$", "x-why": "must be <n>h (e.g. 168h)"}
 SIZE = {
@@ -146,8 +149,9 @@ REGISTRY = record(
     },
     required=("name",),
 )
+# Harbor takes 1 to 10 GC workers (src/server/v2.0/handler/gc.go validateWorkers).
 GC_SCHEDULE = record(
-    {"schedule": SCHEDULE, "delete_untagged": BOOL, "workers": {"type": "integer", "minimum": 1, "maximum": 5}},
+    {"schedule": SCHEDULE, "delete_untagged": BOOL, "workers": {"type": "integer", "minimum": 1, "maximum": 10}},
     required=("schedule",),
 )
 SECRET_REFERENCE = record({"secret": STR}, required=("secret",))
@@ -254,7 +258,12 @@ SCHEMAS = {
                 },
                 "password": OPTIONAL_STR,
                 "username": OPTIONAL_STR,
-                "sentinel_master_set": OPTIONAL_STR,
+                # Goes raw into the Redis URLs' path and the registry's config.yml.
+                "sentinel_master_set": {
+                    "type": "string",
+                    "pattern": r"^[A-Za-z0-9._-]+\Z",
+                    "x-why": "must be a name of letters, digits and . _ -",
+                },
                 "tlsOptions": record({"enable": BOOL, "rootCA": OPTIONAL_STR}),
                 **{
                     field: {"type": "integer", "minimum": 0}

@@ -6,6 +6,7 @@ Every problem is collected as ``(key, why)`` and reported at once in one
 
 import difflib
 import ipaddress
+import math
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from harbor_deploy.lib.config.defaults import (
     defaults,
     merged,
 )
+from harbor_deploy.lib.config.readers import conninfo_problem, env_file_problem, go_yaml_problem, raw_yaml_problem
 from harbor_deploy.lib.config.secrets import (
     REFERENCE_KEYS,
     REFERENCE_NAME_RE,
@@ -393,9 +395,30 @@ def _storage_problems(config):
             yield key, f"storage driver {driver!r} is not one of {', '.join(STORAGE_DRIVERS)}"
         elif driver != "filesystem" and not (isinstance(storage[driver], dict) and storage[driver]):
             yield key, f"driver {driver} needs its configuration"
+        elif isinstance(storage[driver], dict):
+            yield from _driver_setting_problems(f"{key}.{driver}", storage[driver])
     bundle = storage.get("ca_bundle")
-    if bundle is not None and not str(bundle).startswith("/"):
-        yield key, "ca_bundle must be an absolute path on the server"
+    if bundle is not None and server_path_problem(bundle):
+        yield key, f"ca_bundle {server_path_problem(bundle)}"
+
+
+# prepare writes each setting of the driver as one raw ``<name>: <value>`` line
+# (make/photon/prepare/utils/registry.py get_storage_provider_info).
+DRIVER_SETTING_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _driver_setting_problems(path, settings):
+    for name, value in settings.items():
+        if not (isinstance(name, str) and DRIVER_SETTING_RE.fullmatch(name)):
+            yield path, f"setting {name!r} must be a name of letters, digits and _ (prepare writes it raw)"
+        elif isinstance(value, list) or isinstance(value, dict) and reference_name(value) is None:
+            yield (
+                f"{path}.{name}",
+                "must be a single value: prepare writes each setting of the driver on one line as Python "
+                "prints it, which is no YAML for a list or a dict",
+            )
+        elif isinstance(value, float) and not math.isfinite(value):
+            yield f"{path}.{name}", "must be a finite number"
 
 
 def _external_problems(config, secrets):
@@ -414,30 +437,82 @@ def _external_problems(config, secrets):
                 f"<harbor_secrets_dir>/<hostname>/{spec.name}"
             ),
         )
+    host = (database or {}).get("host")
+    if host and not (_is_dns_name(host) or _is_ip(host)):
+        yield (
+            "harbor_external_database.host",
+            "must be a DNS name or an IP address: Harbor writes it unquoted into its database connection "
+            "string (host=...), which reads a comma as several hosts and a path as a socket directory",
+        )
+    redis = config["harbor_external_redis"] or {}
+    if "username" in redis:
+        yield (
+            "harbor_external_redis.username",
+            "is not supported: Harbor v2.13 puts it into the Redis URLs of core, jobservice and trivy but "
+            "not into the registry's config.yml, so the registry logs in as Redis' default user "
+            "(goharbor/harbor#18892); use the default user's password only",
+        )
+    tls_options = redis.get("tlsOptions") or {}
+    if tls_options.get("enable") and not tls_options.get("rootCA"):
+        yield (
+            "harbor_external_redis.tlsOptions",
+            "rootCA is required when enable is true: Harbor's prepare reads it then (it fails with "
+            "KeyError: 'rootCA' without it)",
+        )
+    elif tls_options.get("rootCA") and server_path_problem(tls_options["rootCA"]):
+        yield "harbor_external_redis.tlsOptions", f"rootCA {server_path_problem(tls_options['rootCA'])}"
 
 
-# How Harbor's prepare passes values on (checked against v2.13.1): into env files that
-# docker compose reads with its own rules, or raw into the registry's config.yml.
-ENV_FILE_RULES = (
-    (lambda v: "\n" in v or "\r" in v, "contains a line break, which ends the value in Harbor's env files"),
-    (lambda v: "\x00" in v, "contains a NUL character, which no environment variable can hold"),
+# Values Harbor's prepare replaces, so Harbor would run with another one
+# (make/photon/prepare/utils/configs.py): ``x or default`` drops a 0, and
+# max_job_duration_hours under 24 becomes 24.
+REPLACED_ZEROS = (
     (
-        lambda v: "$" in v,
-        "contains '$': docker compose expands $NAME in Harbor's env files, so Harbor "
-        "would get another value (goharbor/harbor#16372)",
+        "harbor_db_max_idle_conns",
+        (),
+        "max_idle_conns",
+        "prepare replaces 0 by 2 (-1 keeps no idle connection)",
     ),
     (
-        lambda v: re.search(r"\s#", v),
-        "contains a blank followed by '#': docker compose drops the rest " "of the line as a comment",
+        "harbor_external_database",
+        ("max_idle_conns",),
+        "harbor_external_database.max_idle_conns",
+        "prepare replaces 0 by 2 (-1 keeps no idle connection)",
+    ),
+    *(
+        (
+            "harbor_external_redis",
+            (field,),
+            f"harbor_external_redis.{field}",
+            f"prepare replaces 0 by {default} (Redis database 0 is core's)",
+        )
+        for field, default in (("registry_db_index", 1), ("jobservice_db_index", 2), ("trivy_db_index", 5))
     ),
     (
-        lambda v: v[:1] in ("'", '"'),
-        "starts with a quote: docker compose strips surrounding quotes, or "
-        "refuses an unmatched one and Harbor does not start",
+        "harbor_external_redis",
+        ("idle_timeout_seconds",),
+        "harbor_external_redis.idle_timeout_seconds",
+        "prepare replaces 0 by 30",
     ),
-    (lambda v: v != v.strip(), "starts or ends with a blank, which docker compose trims"),
 )
 
+
+def _replaced_value_problems(config):
+    for key, path, name, why in REPLACED_ZEROS:
+        value = config[key]
+        for field in path:
+            value = (value or {}).get(field)
+        if _is_int(value) and value == 0:
+            yield name if path else key, f"must not be 0: {why}"
+    hours = config["harbor_jobservice_max_job_duration_hours"]
+    if _is_int(hours) and hours < MIN_JOB_DURATION_HOURS:
+        yield (
+            "harbor_jobservice_max_job_duration_hours",
+            f"must be {MIN_JOB_DURATION_HOURS} or more: prepare raises a smaller value to {MIN_JOB_DURATION_HOURS}",
+        )
+
+
+MIN_JOB_DURATION_HOURS = 24
 
 # harbor-db's first start runs ALTER USER postgres ... PASSWORD '<database.password>' with
 # the value pasted in as it is (make/photon/db/initdb.sh): a quote ends the string.
@@ -445,45 +520,23 @@ INITDB_QUOTE = (
     "contains a single quote: harbor-db's first start puts database.password into an SQL "
     "string as it is, so PostgreSQL refuses it and the database gets no password"
 )
-
-
-def env_file_problem(value):
-    """Why ``value`` would not reach Harbor unchanged through an env file, or None."""
-    if not isinstance(value, str) or not value:
-        return "is empty"
-    return next((why for rule, why in ENV_FILE_RULES if rule(value)), None)
-
-
-def raw_yaml_problem(value):
-    """Why ``value``, written unquoted after ``key:`` (as prepare writes the registry's
-    config.yml), would not read back unchanged, or None."""
-    if not isinstance(value, str):
-        return None
-    if "\n" in value or "\r" in value:
-        return "contains a line break, which breaks the registry's config.yml"
-    try:
-        read = yaml.safe_load(f"key: {value}\n")
-    except yaml.YAMLError:
-        read = None
-    if read != {"key": value}:
-        return (
-            "is not plain YAML text (e.g. starts with one of * & ! | > % @ ` [ { or holds ': ' or "
-            "' #'): prepare writes it unquoted into the registry's config.yml, which would break or "
-            "read it differently"
-        )
-    return None
-
-
-def _leaves(value, path):
-    """``(dotted path, string leaf)`` of a nested dict/list."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _leaves(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _leaves(item, f"{path}[{index}]")
-    elif isinstance(value, str):
-        yield path, value
+# Where prepare puts each password (make/photon/prepare/templates): every one into env
+# files but the external Redis password, which goes URL-quoted into Redis URLs and raw
+# into the registry's config.yml; the database passwords also into the connection
+# string Harbor's services build (src/common/dao/pgsql.go). The same readers whatever
+# the source (inventory, environment, secrets file).
+PASSWORD_READERS = {
+    "admin_password": (env_file_problem,),
+    "db_password": (env_file_problem, conninfo_problem),
+    "external_db_password": (env_file_problem, conninfo_problem),
+    "external_redis_password": (raw_yaml_problem,),
+}
+# The external database's other values go where its password goes.
+DATABASE_FIELD_READERS = {
+    "db_name": PASSWORD_READERS["external_db_password"],
+    "username": PASSWORD_READERS["external_db_password"],
+    "password": PASSWORD_READERS["external_db_password"],
+}
 
 
 def _value_problems(config, secrets):
@@ -491,34 +544,37 @@ def _value_problems(config, secrets):
     referenced = secrets.referenced if secrets is not None else {}
     checks = []
     if secrets is not None:
-        for name in ("admin_password", "db_password", "external_db_password", "external_redis_password"):
+        for name, readers in PASSWORD_READERS.items():
             secret = getattr(secrets, name)
             if secret is not None and not secrets.recovered(name):
-                checks.append((f"{name} ({secret.source})", secret.reveal(), True, name == "external_redis_password"))
+                checks.append((f"{name} ({secret.source})", secret.reveal(), readers))
     for field in ("http_proxy", "https_proxy", "no_proxy"):
         value = config["harbor_proxy"].get(field)
         name = reference_name(value)
         if name in referenced:
             value = referenced[name].reveal()
         if isinstance(value, str) and value:
-            checks.append((f"harbor_proxy.{field}", value, True, False))
-    # Harbor writes the external database's settings into env files, and the external
-    # Redis's into the registry's config.yml (its URLs quote the password).
+            checks.append((f"harbor_proxy.{field}", value, (env_file_problem,)))
     database = config["harbor_external_database"] or {}
-    for field in ("host", "db_name", "username", "password"):
+    for field, readers in DATABASE_FIELD_READERS.items():
         if field in database:
-            checks.append((f"harbor_external_database.{field}", database[field], True, False))
-    for path, value in _leaves(config["harbor_external_redis"] or {}, "harbor_external_redis"):
-        checks.append((path, value, False, True))
-    storage = config["harbor_storage_service"]
-    if isinstance(storage, dict):
-        for path, value in _leaves(
-            resolved(storage, referenced) if set(references(storage)) <= set(referenced) else storage,
-            "harbor_storage_service",
-        ):
-            checks.append((path, value, False, True))
-    for key, value, env_file, raw_yaml in checks:
-        why = (env_file and env_file_problem(value)) or (raw_yaml and raw_yaml_problem(value))
+            checks.append((f"harbor_external_database.{field}", database[field], readers))
+    redis = config["harbor_external_redis"] or {}
+    if redis.get("password"):
+        checks.append(
+            ("harbor_external_redis.password", redis["password"], PASSWORD_READERS["external_redis_password"])
+        )
+    storage = config["harbor_storage_service"] or {}
+    if set(references(storage)) <= set(referenced):
+        storage = resolved(storage, referenced)
+    for driver, settings in storage.items():
+        if driver in STORAGE_OPTIONS or not isinstance(settings, dict):
+            continue
+        for field, value in settings.items():
+            if isinstance(value, str):
+                checks.append((f"harbor_storage_service.{driver}.{field}", value, (go_yaml_problem,)))
+    for key, value, readers in checks:
+        why = next((found for found in (reader(value) for reader in readers) if found), None)
         if why:
             yield key, why
     database = secrets.db_password if secrets is not None else None
@@ -528,6 +584,7 @@ def _value_problems(config, secrets):
         and not secrets.recovered("db_password")
         and "'" in database.reveal()
         and not env_file_problem(database.reveal())
+        and not conninfo_problem(database.reveal())
     ):
         yield f"db_password ({database.source})", INITDB_QUOTE
 
@@ -595,6 +652,7 @@ def problems(data, secrets=None, other_keys=()):
         _url_problems,
         _path_problems,
         _record_value_problems,
+        _replaced_value_problems,
         _storage_problems,
     )
     for check in checks:

@@ -10,6 +10,7 @@ are generated once on the controller and placed on every node before prepare.
 """
 
 import datetime
+import re
 import secrets
 import string
 
@@ -25,6 +26,7 @@ NODE_PATHS = {
     "token_root.crt": "secret/registry/root.crt",
 }
 SECRET_KEY_LENGTH = 16
+SECRET_KEY_RE = re.compile(rb"[\x21-\x7e]{%d}" % SECRET_KEY_LENGTH)
 # As Harbor's prepare makes the token pair.
 TOKEN_KEY_BITS = 4096
 TOKEN_CERT_DAYS = 3650
@@ -67,8 +69,14 @@ def problems(files):
     if missing:
         return [f"{name} is missing" for name in missing]
     found = []
-    if len(files["secretkey"].strip()) != SECRET_KEY_LENGTH:
-        found.append(f"secretkey must be {SECRET_KEY_LENGTH} characters, as Harbor reads it")
+    # prepare reads the file whole, line break included, and refuses any length but 16
+    # (make/photon/prepare/utils/cert.py get_secret_key); core takes its bytes as an AES
+    # key, so a character of several bytes breaks it too.
+    if not SECRET_KEY_RE.fullmatch(files["secretkey"]):
+        found.append(
+            f"secretkey must be exactly {SECRET_KEY_LENGTH} printable ASCII characters, no line break "
+            "(Harbor's prepare reads the file whole)"
+        )
     try:
         key = serialization.load_pem_private_key(files["token_private_key.pem"], password=None)
         cert = x509.load_pem_x509_certificate(files["token_root.crt"])

@@ -17,7 +17,7 @@ import yaml
 from harbor_deploy.lib import TEMPLATES
 from harbor_deploy.lib.config.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY
 from harbor_deploy.lib.config.secrets import MASK, resolved
-from harbor_deploy.lib.config.validate import VERSION_RE
+from harbor_deploy.lib.config.validate import STORAGE_OPTIONS, VERSION_RE
 
 TEMPLATE = TEMPLATES / "harbor.yml.j2"
 JINJA_ENV_KWARGS = {"trim_blocks": True, "lstrip_blocks": True}
@@ -71,6 +71,8 @@ NOT_SECRET_FIELDS = frozenset(
         "ssl_mode",
         "max_idle_conns",
         "max_open_conns",
+        "conn_max_lifetime",
+        "conn_max_idle_time",
         "protocol",
         "components",
         "no_proxy",
@@ -132,6 +134,32 @@ def config_version(version):
     return f"{major}.{minor}.0"
 
 
+def duration(value):
+    """A Go duration for harbor.yml: always a string, as prepare keeps "0" but replaces
+    an integer 0 by its default (make/photon/prepare/utils/configs.py ``or '5m'``)."""
+    return str(value)
+
+
+def driver_settings(settings):
+    """A storage driver's settings for harbor.yml, numbers written as strings: prepare
+    writes every setting raw into the registry's config.yml but turns one that
+    ``== True`` (1, 1.0) into ``true`` (utils/registry.py get_storage_provider_info);
+    the string "1" it writes as ``1``, which the registry reads as the number."""
+    return {
+        name: str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        for name, value in settings.items()
+    }
+
+
+def storage_service(storage):
+    if not storage:
+        return storage
+    return {
+        name: driver_settings(value) if name not in STORAGE_OPTIONS and isinstance(value, dict) else value
+        for name, value in storage.items()
+    }
+
+
 def _password(inline, secret):
     if inline:
         return inline
@@ -151,9 +179,14 @@ def context(config, secrets, version=None):
             "certificate": SERVER_TLS_CERTIFICATE,
             "private_key": SERVER_TLS_PRIVATE_KEY,
         }
+    lifetimes = {
+        "conn_max_lifetime": duration(config["harbor_db_conn_max_lifetime"]),
+        "conn_max_idle_time": duration(config["harbor_db_conn_max_idle_time"]),
+    }
     external_database = None
     if config["harbor_external_database"]:
-        external_database = {**EXTERNAL_DATABASE_DEFAULTS, **config["harbor_external_database"]}
+        # prepare reads the pool's lifetimes of an external database from its own section.
+        external_database = {**EXTERNAL_DATABASE_DEFAULTS, **config["harbor_external_database"], **lifetimes}
         external_database["password"] = _password(external_database.get("password"), secrets.external_db_password)
     external_redis = None
     if config["harbor_external_redis"]:
@@ -171,22 +204,23 @@ def context(config, secrets, version=None):
             "password": secrets.db_password.reveal(),
             "max_idle_conns": config["harbor_db_max_idle_conns"],
             "max_open_conns": config["harbor_db_max_open_conns"],
-            "conn_max_lifetime": config["harbor_db_conn_max_lifetime"],
-            "conn_max_idle_time": config["harbor_db_conn_max_idle_time"],
+            **lifetimes,
         },
         "data_volume": config["harbor_data_volume"],
-        "storage_service": resolved(config["harbor_storage_service"], secrets.referenced),
+        "storage_service": storage_service(resolved(config["harbor_storage_service"], secrets.referenced)),
         "trivy": {
-            field: config[f"harbor_trivy_{field}"]
-            for field in (
-                "ignore_unfixed",
-                "skip_update",
-                "skip_java_db_update",
-                "offline_scan",
-                "security_check",
-                "insecure",
-                "timeout",
-            )
+            **{
+                field: config[f"harbor_trivy_{field}"]
+                for field in (
+                    "ignore_unfixed",
+                    "skip_update",
+                    "skip_java_db_update",
+                    "offline_scan",
+                    "security_check",
+                    "insecure",
+                )
+            },
+            "timeout": duration(config["harbor_trivy_timeout"]),
         },
         "jobservice": {
             field: config[f"harbor_jobservice_{field}"]

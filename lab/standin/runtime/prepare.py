@@ -21,7 +21,7 @@ import string
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import jinja2
 import yaml
@@ -138,7 +138,7 @@ def parse_config(configs, with_trivy=False):
         conf["https_port"] = https.get("port", 443)
         conf["cert_path"] = https["certificate"]
         conf["cert_key_path"] = https["private_key"]
-        conf["strong_ssl_ciphers"] = bool(https.get("strong_ssl_ciphers"))
+        conf["strong_ssl_ciphers"] = https.get("strong_ssl_ciphers")
     if configs.get("external_url"):
         conf["public_url"] = configs["external_url"].rstrip("/")
     else:
@@ -168,14 +168,11 @@ def parse_config(configs, with_trivy=False):
             **{key: external_db[key] for key in ("host", "port", "db_name", "username", "password", "ssl_mode")},
             **pool_settings(external_db),
         }
-    conf["external_redis"] = None
-    if configs.get("external_redis"):
-        redis = configs["external_redis"]
-        conf["external_redis"] = {
-            "host": redis["host"],
-            "password": redis.get("password") or "",
-            "registry_db_index": redis.get("registry_db_index", 1),
-        }
+    # Like real: drawn afresh on every run, one value each for all of a node's services.
+    conf["core_secret"] = random_string(16)
+    conf["jobservice_secret"] = random_string(16)
+    conf["external_redis"] = bool(configs.get("external_redis"))
+    conf["redis"] = redis_settings(configs.get("external_redis"))
     proxy = configs.get("proxy") or {}
     conf["proxy"] = {
         "http_proxy": proxy.get("http_proxy"),
@@ -411,7 +408,8 @@ def storage_provider_info(name, settings):
         settings["keyfile"] = "/etc/registry/gcs.key"
     lines = [f"{name}:"]
     for key, value in settings.items():
-        lines.append(f"{key}: {'' if value is None else 'true' if value is True else value}")
+        # Like real: "== True", so 1 and 1.0 are written true too.
+        lines.append(f"{key}: {'' if value is None else 'true' if value == True else value}")  # noqa: E712
     return ("\n" + " " * 4).join(lines)
 
 
@@ -428,13 +426,16 @@ def _template(name):
 
 def registry_config(conf):
     """Distribution's config.yml: token auth against core, storage as configured; the
-    stand-in's registry keeps its layer cache in memory (no Redis yet)."""
+    stand-in's registry keeps its layer cache in memory and writes the Redis section
+    (as real parse_redis makes it of the registry's Redis URL) only for an external one."""
     return _template("registry_config.yml.jinja").render(
         log_level="debug" if conf["log_level"] == "debug" else "info",
         storage_provider_info=storage_provider_info(conf["storage_provider_name"], conf["storage_provider_config"]),
         purge=conf["upload_purging"],
         redirect_disabled=conf["storage_redirect_disabled"],
-        redis=conf["external_redis"],
+        redis=registry_redis(redis_url(conf["redis"], conf["redis"]["registry_db_index"]))
+        if conf["external_redis"]
+        else None,
         token_issuer=TOKEN_ISSUER,
         token_service=TOKEN_SERVICE,
         public_url=conf["public_url"],
@@ -455,13 +456,56 @@ def env_file(values):
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
+# Real get_redis_configs' defaults: Harbor's own Redis and its database numbers.
+REDIS_DEFAULTS = {
+    "host": "redis:6379",
+    "password": "",
+    "registry_db_index": 1,
+    "jobservice_db_index": 2,
+    "trivy_db_index": 5,
+    "idle_timeout_seconds": 30,
+}
+
+
+def redis_settings(external):
+    """Like real ``get_redis_configs``: the defaults overwritten by the external_redis
+    values that are truthy, so a 0 (db index, idle timeout) or an empty password keeps
+    the default; with TLS on, ``rootCA`` is read (a KeyError without it, like real)."""
+    redis = {**REDIS_DEFAULTS, **{key: value for key, value in (external or {}).items() if value}}
+    tls = redis.get("tlsOptions") or {}
+    if tls.get("enable") and "rootCA" not in tls:
+        raise KeyError("rootCA")  # real reads redis['tlsOptions']['rootCA'] then
+    return redis
+
+
 def redis_url(redis, db_index):
-    """Like real ``get_redis_url``: the password URL-quoted into the URL."""
-    if not redis:
-        return f"redis://redis:6379/{db_index}?idle_timeout_seconds=30"
+    """Like real ``get_redis_url``: rediss with TLS and +sentinel with a master set, the
+    username raw, the password URL-quoted, no database part for 0, and the idle timeout."""
+    scheme = ("rediss" if (redis.get("tlsOptions") or {}).get("enable") else "redis") + (
+        "+sentinel" if redis.get("sentinel_master_set") else ""
+    )
     password = quote(str(redis.get("password") or ""), safe="")
-    auth = f":{password}@" if password else ""
-    return f"redis://{auth}{redis['host']}/{db_index}?idle_timeout_seconds=30"
+    auth = (redis.get("username") or "") + (f":{password}@" if password else "")
+    sentinel = f"/{redis['sentinel_master_set']}" if redis.get("sentinel_master_set") else ""
+    database = f"/{db_index}" if db_index else ""
+    params = f"?{urlencode({'idle_timeout_seconds': redis['idle_timeout_seconds']})}"
+    return f"{scheme}://{auth}{redis['host']}{sentinel}{database}{params}"
+
+
+def registry_redis(url):
+    """Like real ``parse_redis``: what the registry's config.yml gets of the registry's
+    Redis URL (the password unquoted again, written raw)."""
+    parts = urlsplit(url)
+    path = parts.path.split("/")
+    if parts.scheme.endswith("+sentinel"):
+        database = int(path[2]) if len(path) == 3 else 0
+    else:
+        database = int(parts.path[1:]) if parts.path else 0
+    return {
+        "host": parts.netloc.split("@")[-1],
+        "password": "" if parts.password is None else unquote(parts.password),
+        "db": database,
+    }
 
 
 def core_env(conf):
@@ -472,7 +516,8 @@ def core_env(conf):
         "HARBOR_ADMIN_PASSWORD": conf["harbor_admin_password"],
         "AUTH_MODE": "db_auth",
         "CORE_URL": "http://core:8080",
-        "CORE_SECRET": random_string(16),
+        "CORE_SECRET": conf["core_secret"],
+        "JOBSERVICE_SECRET": conf["jobservice_secret"],
         "TOKEN_SERVICE_URL": "http://core:8080/service/token",
         "TOKEN_PRIVATE_KEY_PATH": "/etc/core/private_key.pem",
         "TOKEN_EXPIRATION": "30",
@@ -493,7 +538,8 @@ def core_env(conf):
         "POSTGRESQL_MAX_OPEN_CONNS": database["max_open_conns"],
         "POSTGRESQL_CONN_MAX_LIFETIME": database["conn_max_lifetime"],
         "POSTGRESQL_CONN_MAX_IDLE_TIME": database["conn_max_idle_time"],
-        "_REDIS_URL_CORE": redis_url(conf["external_redis"], 0),
+        "_REDIS_URL_CORE": redis_url(conf["redis"], 0),
+        "_REDIS_URL_REG": redis_url(conf["redis"], conf["redis"]["registry_db_index"]),
         "LOG_LEVEL": conf["log_level"],
         "DATA_DIR": "/data",
         "CA_DOWNLOAD_PATH": "/etc/core/ca/ca.crt",
@@ -681,8 +727,8 @@ def prepare(paths, config_file, with_trivy, release):
         config_dir / "jobservice" / "env",
         env_file(
             {
-                "CORE_SECRET": random_string(16),
-                "JOBSERVICE_SECRET": random_string(16),
+                "CORE_SECRET": conf["core_secret"],
+                "JOBSERVICE_SECRET": conf["jobservice_secret"],
                 "CORE_URL": "http://core:8080",
                 "REGISTRY_CONTROLLER_URL": "http://registryctl:8080",
                 "JOBSERVICE_WEBHOOK_JOB_MAX_RETRY": conf["webhook_job_max_retry"],
@@ -698,7 +744,7 @@ def prepare(paths, config_file, with_trivy, release):
             env_file(
                 {
                     "SCANNER_LOG_LEVEL": conf["log_level"],
-                    "SCANNER_REDIS_URL": redis_url(conf["external_redis"], 5),
+                    "SCANNER_REDIS_URL": redis_url(conf["redis"], conf["redis"]["trivy_db_index"]),
                     **proxy_env(conf, "trivy"),
                 }
             ),
@@ -715,7 +761,7 @@ def prepare(paths, config_file, with_trivy, release):
                     "HARBOR_DATABASE_USERNAME": database["username"],
                     "HARBOR_DATABASE_PASSWORD": database["password"],
                     "HARBOR_DATABASE_DBNAME": database["db_name"],
-                    "HARBOR_REDIS_URL": redis_url(conf["external_redis"], 1),
+                    "HARBOR_REDIS_URL": redis_url(conf["redis"], conf["redis"]["jobservice_db_index"]),
                 }
             ),
             mode=0o600,

@@ -20,13 +20,11 @@ class Database:
         self.lock = threading.Lock()
 
     def connect(self, autocommit=False):
+        # psycopg2 parses the string with libpq itself (PQconninfoParse) before adding
+        # the keyword arguments: libpq's keyword/value rules, which pgx follows.
         connection = psycopg2.connect(
-            host=self.settings.host,
-            port=self.settings.port,
-            user=self.settings.username,
-            password=self.settings.password,
-            dbname=self.settings.name,
-            sslmode=self.settings.sslmode,
+            self.settings.connection_string,
+            options="-c TimeZone=UTC",
             connect_timeout=5,
             application_name="harbor-core",
         )

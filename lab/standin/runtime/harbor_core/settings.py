@@ -42,6 +42,18 @@ class DatabaseSettings:
     conn_max_lifetime: float
     conn_max_idle_time: float
 
+    @property
+    def connection_string(self):
+        """The string Harbor's core hands its PostgreSQL driver (src/common/dao/pgsql.go),
+        values unquoted, so a blank, a backslash or a leading quote in one of them is read
+        as pgx and libpq read a keyword/value string, not as it was written. (Harbor also
+        appends ``timezone=UTC``, a setting pgx passes to the server and libpq does not
+        know: the stand-in's connection sets it with ``options`` instead.)"""
+        return (
+            f"host={self.host} port={self.port} user={self.username} password={self.password} "
+            f"dbname={self.name} sslmode={self.sslmode}"
+        )
+
     @classmethod
     def from_env(cls, env):
         return cls(

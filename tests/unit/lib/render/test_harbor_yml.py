@@ -81,8 +81,11 @@ def test_defaults_render_harbors_template_values():
     template = _load(TEMPLATE.read_text())
     for section in ("trivy", "jobservice", "notification", "log", "proxy", "upload_purging", "cache"):
         assert loaded[section] == template[section], section
+    # The template's conn_max_idle_time 0 is rendered "0": prepare keeps that string and
+    # replaces an integer 0 by its default, which is "0" too.
     assert {k: v for k, v in loaded["database"].items() if k != "password"} == {
-        k: v for k, v in template["database"].items() if k != "password"
+        **{k: v for k, v in template["database"].items() if k != "password"},
+        "conn_max_idle_time": "0",
     }
     assert loaded["http"] == {"port": 8081}
     assert loaded["metric"] == {"enabled": False, "port": 9090, "path": "/metrics"}
@@ -183,6 +186,9 @@ def test_external_database_and_redis_take_secrets_when_not_inline():
             "ssl_mode": "disable",
             "max_idle_conns": 2,
             "max_open_conns": 0,
+            # prepare reads an external database's pool lifetimes from its own section.
+            "conn_max_lifetime": "5m",
+            "conn_max_idle_time": "0",
         }
     }
     assert loaded["external_redis"] == {"host": "redis:6379", "password": "ext-redis", "sentinel_master_set": None}
