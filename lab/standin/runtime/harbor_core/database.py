@@ -21,13 +21,19 @@ class Database:
 
     def connect(self, autocommit=False):
         # psycopg2 parses the string with libpq itself (PQconninfoParse) before adding
-        # the keyword arguments: libpq's keyword/value rules, which pgx follows.
-        connection = psycopg2.connect(
-            self.settings.connection_string,
-            options="-c TimeZone=UTC",
-            connect_timeout=5,
-            application_name="harbor-core",
-        )
+        # the keyword arguments: libpq's keyword/value rules, which pgx follows. Like
+        # pgx, a string that does not parse is an error; libpq's reason would quote a
+        # piece of the password, so it is left out.
+        try:
+            dsn = psycopg2.extensions.make_dsn(
+                self.settings.connection_string,
+                options="-c TimeZone=UTC",
+                connect_timeout=5,
+                application_name="harbor-core",
+            )
+        except psycopg2.ProgrammingError:
+            raise psycopg2.OperationalError("cannot parse the connection string: failed to parse as DSN") from None
+        connection = psycopg2.connect(dsn)
         connection.autocommit = autocommit
         return connection
 

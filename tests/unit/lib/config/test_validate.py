@@ -5,7 +5,7 @@ import datetime
 import pytest
 import yaml
 
-from harbor_deploy.lib.config import validate
+from harbor_deploy.lib.config import readers, validate
 from harbor_deploy.lib.config.defaults import with_controller_paths
 from harbor_deploy.lib.config.secrets import HarborSecrets, Secret, load_secrets
 from harbor_deploy.lib.config.validate import ConfigError, problems, validated
@@ -237,6 +237,34 @@ def test_storage_service_rules():
     ]
 
 
+def test_a_storage_driver_setting_must_be_one_value_prepare_can_write_on_one_line():
+    # prepare writes "<name>: <value>" per setting, the value as Python prints it
+    # (make/photon/prepare/utils/registry.py get_storage_provider_info).
+    key = "harbor_storage_service"
+    found = dict(problems({"harbor_hostname": HOST, key: {"s3": {"bucket": "b", "tags": ["a"], "x": {"y": 1}}}}))
+    assert list(found) == [f"{key}.s3.tags", f"{key}.s3.x"]
+    assert "must be a single value" in found[f"{key}.s3.tags"]
+    assert _why({key: {"s3": {"bucket": "b", "bad name": 1}}}, f"{key}.s3") == [
+        "setting 'bad name' must be a name of letters, digits and _ (prepare writes it raw)"
+    ]
+    assert _keys({key: {"s3": {"bucket": "b", "secretkey": {"secret": "s3_secretkey"}}}}) == []  # a reference
+
+
+@pytest.mark.parametrize(
+    "value", ["1e3", "1.5e3", "0o17", "0x1f", "017", "1_000", "y", "n", "on", "Off", "~", "2024-01-31"]
+)
+def test_a_storage_string_the_registry_reads_as_another_type_is_refused(value):
+    # The registry resolves its config.yml with Go's yaml.v2 (YAML 1.1), prepare writes
+    # the value unquoted: "1e3" arrives as the number 1000, "y" as true.
+    found = dict(problems({"harbor_hostname": HOST, "harbor_storage_service": {"s3": {"bucket": value}}}))
+    assert "registry's config.yml" in found["harbor_storage_service.s3.bucket"]
+
+
+@pytest.mark.parametrize("value", ["bucket-1", "10.0.0.5:9000", "1a", "eu-west-1", "0.5.2", "+x", "yesterday"])
+def test_a_storage_string_the_registry_reads_as_a_string_is_accepted(value):
+    assert _keys({"harbor_storage_service": {"s3": {"bucket": value}}}) == []
+
+
 def test_external_database_needs_its_fields():
     key = "harbor_external_database"
     why = _why({key: {"host": "db", "password": "pw"}}, key)
@@ -254,10 +282,155 @@ def test_external_database_needs_its_fields():
 
 def test_external_database_values_docker_compose_would_change_are_refused_naming_the_field():
     database = {"host": "db", "port": 5432, "db_name": "registry", "username": "harbor", "password": "Pw-1"}
-    for field, value in (("username", "u$er"), ("db_name", "reg #1"), ("host", " db"), ("password", "'Pw-1'")):
+    for field, value in (("username", "u$er"), ("db_name", "reg#1$"), ("host", " db"), ("password", "'Pw-1'")):
         found = problems({"harbor_hostname": HOST, "harbor_external_database": {**database, field: value}})
         assert [key for key, _ in found] == [f"harbor_external_database.{field}"]
         assert value not in str(ConfigError(found))
+
+
+@pytest.mark.parametrize(
+    "field, value, why",
+    [
+        ("password", "Pass word1", "contains a blank"),
+        ("password", "Pass\tword1", "contains a blank"),
+        ("password", "back\\slash1", "contains a backslash"),
+        ("password", "trailing1\\", "contains a backslash"),
+        ("password", "q\\'uote1", "contains a backslash"),
+        ("username", "har bor", "contains a blank"),
+        ("db_name", "reg\\istry", "contains a backslash"),
+        ("host", "db1,db2", "must be a DNS name or an IP address"),
+        ("host", "/var/run/postgresql", "must be a DNS name or an IP address"),
+    ],
+)
+def test_a_value_harbors_database_connection_string_would_split_or_unescape_is_refused(field, value, why):
+    # Harbor builds "host=%s port=%s user=%s password=%s dbname=%s sslmode=%s" unquoted
+    # (src/common/dao/pgsql.go): pgx reads "Pass word1" as "Pass", "a\\b" as "a\b".
+    database = {"host": "db", "port": 5432, "db_name": "registry", "username": "harbor", "password": "Pw-1"}
+    found = dict(problems({"harbor_hostname": HOST, "harbor_external_database": {**database, field: value}}))
+    assert list(found) == [f"harbor_external_database.{field}"]
+    assert why in found[f"harbor_external_database.{field}"] and value not in str(found)
+
+
+@pytest.mark.parametrize("name", ["db_password", "external_db_password"])
+def test_a_database_password_the_connection_string_would_change_is_refused_from_the_secrets_too(name):
+    database = {"host": "db.example", "port": 5432, "db_name": "registry", "username": "harbor"}
+    data = {"harbor_hostname": HOST}
+    if name == "external_db_password":
+        data["harbor_external_database"] = database
+    for value, why in (("Pass word1", "contains a blank"), ("Pass\\word1", "contains a backslash")):
+        found = dict(problems(data, secrets_with(**{name: Secret(value, "env X")})))
+        assert why in found[f"{name} (env X)"] and value not in str(found)
+
+
+def test_the_same_redis_password_is_judged_alike_inline_and_from_the_secrets():
+    # It reaches Harbor URL-quoted in Redis URLs and raw in the registry's config.yml,
+    # never raw in an env file: "$" is fine, a YAML indicator is not, from any source.
+    redis = {"host": "redis:6379"}
+    for value, ok in (("Red1s$ecret", True), ("'quoted'", False), ("a #b", False)):
+        inline = dict(problems({"harbor_hostname": HOST, "harbor_external_redis": {**redis, "password": value}}))
+        secret = dict(
+            problems(
+                {"harbor_hostname": HOST, "harbor_external_redis": redis},
+                secrets_with(external_redis_password=Secret(value, "env X")),
+            )
+        )
+        assert (inline == {}) is ok and (secret == {}) is ok, value
+        assert list(inline) in ([], ["harbor_external_redis.password"])
+
+
+def test_a_redis_username_is_refused_as_the_registry_never_gets_it():
+    found = dict(problems({"harbor_hostname": HOST, "harbor_external_redis": {"host": "r:6379", "username": "u"}}))
+    assert "goharbor/harbor#18892" in found["harbor_external_redis.username"]
+
+
+def test_redis_tls_needs_its_root_ca_as_prepare_reads_it():
+    key = "harbor_external_redis.tlsOptions"
+    redis = {"host": "r:6379"}
+    assert "KeyError: 'rootCA'" in _why({"harbor_external_redis": {**redis, "tlsOptions": {"enable": True}}}, key)[0]
+    assert _why({"harbor_external_redis": {**redis, "tlsOptions": {"enable": True, "rootCA": "ca.crt"}}}, key) == [
+        "rootCA must be an absolute path on the server"
+    ]
+    assert _keys({"harbor_external_redis": {**redis, "tlsOptions": {"enable": True, "rootCA": "/etc/r/ca.crt"}}}) == []
+    assert _keys({"harbor_external_redis": {**redis, "tlsOptions": {"enable": False}}}) == []
+
+
+@pytest.mark.parametrize(
+    "data, key, why",
+    [
+        ({"harbor_db_max_idle_conns": 0}, "harbor_db_max_idle_conns", "prepare replaces 0 by 2"),
+        (
+            {
+                "harbor_external_database": {
+                    "host": "db",
+                    "port": 1,
+                    "db_name": "r",
+                    "username": "u",
+                    "password": "p",
+                    "max_idle_conns": 0,
+                }
+            },
+            "harbor_external_database.max_idle_conns",
+            "prepare replaces 0 by 2",
+        ),
+        (
+            {"harbor_external_redis": {"host": "r:1", "registry_db_index": 0}},
+            "harbor_external_redis.registry_db_index",
+            "by 1",
+        ),
+        (
+            {"harbor_external_redis": {"host": "r:1", "jobservice_db_index": 0}},
+            "harbor_external_redis.jobservice_db_index",
+            "by 2",
+        ),
+        (
+            {"harbor_external_redis": {"host": "r:1", "trivy_db_index": 0}},
+            "harbor_external_redis.trivy_db_index",
+            "by 5",
+        ),
+        (
+            {"harbor_external_redis": {"host": "r:1", "idle_timeout_seconds": 0}},
+            "harbor_external_redis.idle_timeout_seconds",
+            "by 30",
+        ),
+        (
+            {"harbor_jobservice_max_job_duration_hours": 23},
+            "harbor_jobservice_max_job_duration_hours",
+            "raises a smaller value to 24",
+        ),
+    ],
+)
+def test_a_value_prepare_replaces_is_refused(data, key, why):
+    # make/photon/prepare/utils/configs.py: "x or default" drops a 0; job durations under 24 become 24.
+    assert why in " ".join(_why(data, key))
+
+
+def test_values_prepare_keeps_are_accepted():
+    assert _keys({"harbor_db_max_idle_conns": -1, "harbor_jobservice_max_job_duration_hours": 24}) == []
+    # harbor_db_index and cache_layer_db_index: 0 is Harbor's default for them anyway.
+    assert _keys({"harbor_external_redis": {"host": "r:1", "harbor_db_index": 0, "cache_layer_db_index": 0}}) == []
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("5m", True),
+        ("1h30m", True),
+        ("0", True),
+        (0, True),
+        ("-1.5h", True),
+        (".5s", True),
+        ("300µs", True),
+        (600, False),
+        ("600", False),
+        ("5 m", False),
+        ("", False),
+        ("5m\n", False),
+        (False, False),
+    ],
+)
+def test_durations_are_what_gos_parse_duration_reads(value, ok):
+    for key in ("harbor_trivy_timeout", "harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time"):
+        assert (_keys({key: value}) == []) is ok, key
 
 
 def test_external_redis_needs_a_host():
@@ -286,6 +459,9 @@ def test_external_redis_fields_are_checked_where_prepare_writes_them_raw():
     ]
     found = dict(problems({"harbor_hostname": HOST, "harbor_external_redis": {**redis, "password": "a: b"}}))
     assert "registry's config.yml" in found["harbor_external_redis.password"]
+    assert _why({"harbor_external_redis": {**redis, "sentinel_master_set": "m 1"}}, "harbor_external_redis") == [
+        "sentinel_master_set must be a name of letters, digits and . _ -"
+    ]
 
 
 def test_log_rules():
@@ -458,14 +634,14 @@ def test_no_secret_value_appears_in_any_message(tmp_path):
     ],
 )
 def test_env_file_values_docker_compose_would_change_are_refused(value, why):
-    assert why in validate.env_file_problem(value)
+    assert why in readers.env_file_problem(value)
 
 
 @pytest.mark.parametrize(
     "value", ["Qu'ote\"d1a", "at@bang!pct%", "ünïcødé-Pass1", "x" * 127 + "A", "hash#inside1A", "back\\slash1A"]
 )
 def test_awkward_but_safe_values_pass_the_env_file_rules(value):
-    assert validate.env_file_problem(value) is None
+    assert readers.env_file_problem(value) is None
 
 
 @pytest.mark.parametrize(
@@ -484,7 +660,7 @@ def test_awkward_but_safe_values_pass_the_env_file_rules(value):
     ],
 )
 def test_raw_yaml_values_must_read_back_unchanged(value, ok):
-    assert (validate.raw_yaml_problem(value) is None) is ok
+    assert (readers.raw_yaml_problem(value) is None) is ok
 
 
 def secrets_with(**values):

@@ -8,6 +8,9 @@ from harbor_deploy.lib.config.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS
 from harbor_deploy.lib.config.secrets import MASK, HarborSecrets, Secret
 from harbor_deploy.lib.render import harbor_yml
 from tests.conftest import ROOT
+from tests.unit.standin.conftest import load_runtime
+
+prepare = load_runtime("prepare")
 
 TEMPLATE = ROOT / "lab" / "standin" / "upstream" / "harbor.yml.tmpl"
 HOST = "harbor.lab.internal"
@@ -221,6 +224,32 @@ def test_special_character_values_round_trip(value):
     assert loaded["database"]["password"] == value
     assert loaded["proxy"]["no_proxy"] == value
     assert loaded["storage_service"]["s3"]["secretkey"] == value
+
+
+def test_storage_numbers_reach_the_registry_as_the_same_numbers_through_prepare():
+    # prepare writes each driver setting raw but turns one that "== True" (1, 1.0) into
+    # true (make/photon/prepare/utils/registry.py); numbers are rendered as strings, which
+    # it writes as they are. The stand-in prepare's own function writes the lines here.
+    settings = {"multipartcopymaxconcurrency": 1, "chunksize": 5242880, "ratio": 1.0, "encrypt": True, "v4auth": False}
+    loaded = _load(harbor_yml.render(_config(harbor_storage_service={"s3": settings}), SECRETS))
+    assert loaded["storage_service"]["s3"]["multipartcopymaxconcurrency"] == "1"
+    registry = yaml.safe_load("  " + prepare.storage_provider_info("s3", loaded["storage_service"]["s3"]))
+    assert registry == {"s3": settings}
+    assert {name: type(value) for name, value in registry["s3"].items()} == {
+        name: type(value) for name, value in settings.items()
+    }
+
+
+@pytest.mark.parametrize("key", ["harbor_trivy_timeout", "harbor_db_conn_max_lifetime", "harbor_db_conn_max_idle_time"])
+def test_durations_are_rendered_as_strings_prepare_keeps(key):
+    # prepare replaces an integer 0 by its default ("or '5m'"), keeps the string "0".
+    loaded = _load(harbor_yml.render(_config(**{key: 0}), SECRETS))
+    section, field = {
+        "harbor_trivy_timeout": ("trivy", "timeout"),
+        "harbor_db_conn_max_lifetime": ("database", "conn_max_lifetime"),
+        "harbor_db_conn_max_idle_time": ("database", "conn_max_idle_time"),
+    }[key]
+    assert loaded[section][field] == "0"
 
 
 def test_rendering_is_deterministic():
