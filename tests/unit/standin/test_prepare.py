@@ -519,3 +519,54 @@ def test_storage_settings_and_the_redis_password_are_written_raw_into_the_regist
     assert (read == (secret, secret)) == (effect == "kept")
     # In the Redis URLs of the env files the password is URL-quoted, as real prepare does.
     assert any(line.startswith("_REDIS_URL_CORE=redis://:") for line in env_lines(paths, "core"))
+
+
+def env_values(paths, component):
+    return dict(line.split("=", 1) for line in env_lines(paths, component) if "=" in line)
+
+
+def test_redis_zeros_and_empty_values_keep_real_prepares_defaults(paths, https_yml):
+    # make/photon/prepare/utils/configs.py get_redis_configs: external_redis values
+    # overwrite the defaults only when truthy, so a 0 keeps 1, 2, 5 and 30.
+    https_yml["external_redis"] = {
+        "host": "redis.example:6379",
+        "password": "Red1s$ecret",
+        "registry_db_index": 0,
+        "trivy_db_index": 0,
+        "idle_timeout_seconds": 0,
+    }
+    assert run(paths, https_yml, with_trivy=True) == 0
+    core = env_values(paths, "core")
+    assert core["_REDIS_URL_CORE"] == "redis://:Red1s%24ecret@redis.example:6379?idle_timeout_seconds=30"
+    assert core["_REDIS_URL_REG"] == "redis://:Red1s%24ecret@redis.example:6379/1?idle_timeout_seconds=30"
+    assert env_values(paths, "trivy-adapter")["SCANNER_REDIS_URL"].startswith(
+        "redis://:Red1s%24ecret@redis.example:6379/5?"
+    )
+    registry = yaml.safe_load((paths.config_dir / "registry" / "config.yml").read_text())["redis"]
+    assert registry == {"addr": "redis.example:6379", "password": "Red1s$ecret", "db": 1}
+
+
+def test_redis_tls_without_its_root_ca_crashes_prepare_as_real_does(paths, https_yml):
+    https_yml["external_redis"] = {"host": "redis.example:6379", "tlsOptions": {"enable": True}}
+    with pytest.raises(KeyError, match="rootCA"):
+        run(paths, https_yml)
+
+
+def test_core_and_jobservice_share_one_core_secret_drawn_afresh_on_every_run(paths, https_yml):
+    # templates/core/env.jinja and jobservice/env.jinja both write config_dict's core_secret.
+    secrets = []
+    for _ in range(2):
+        assert run(paths, https_yml) == 0
+        core, jobservice = env_values(paths, "core"), env_values(paths, "jobservice")
+        assert core["CORE_SECRET"] == jobservice["CORE_SECRET"]
+        assert core["JOBSERVICE_SECRET"] == jobservice["JOBSERVICE_SECRET"]
+        secrets.append(core["CORE_SECRET"])
+    assert secrets[0] != secrets[1]
+
+
+def test_a_storage_setting_equal_to_true_is_written_true_as_real_prepare_writes_it(paths, https_yml):
+    # utils/registry.py get_storage_provider_info tests "== True": 1 and 1.0 become true.
+    https_yml["storage_service"] = {"s3": {"bucket": "b", "multipartcopymaxconcurrency": 1, "ratio": 1.0, "n": "1"}}
+    assert run(paths, https_yml) == 0
+    s3 = yaml.safe_load((paths.config_dir / "registry" / "config.yml").read_text())["storage"]["s3"]
+    assert (s3["multipartcopymaxconcurrency"], s3["ratio"], s3["n"]) == (True, True, 1)
