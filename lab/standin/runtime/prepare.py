@@ -194,8 +194,25 @@ def parse_config(configs, with_trivy=False):
             break
     conf["storage_redirect_disabled"] = bool((storage.get("redirect") or {}).get("disable"))
 
+    # Like real: each missing or falsy Trivy setting takes its default.
+    trivy = configs.get("trivy") or {}
+    conf["trivy"] = {
+        field: trivy.get(field) or default
+        for field, default in (
+            ("ignore_unfixed", False),
+            ("skip_update", False),
+            ("skip_java_db_update", False),
+            ("offline_scan", False),
+            ("security_check", "vuln"),
+            ("insecure", False),
+            ("timeout", "5m0s"),
+        )
+    }
     jobservice = configs.get("jobservice") or {}
     conf["max_job_workers"] = jobservice["max_job_workers"]
+    # Like real: a missing, non-integer or shorter maximum job duration is 24 hours.
+    hours = jobservice.get("max_job_duration_hours") or 24
+    conf["max_job_duration_hours"] = hours if isinstance(hours, int) and hours >= 24 else 24
     conf["job_loggers"] = jobservice["job_loggers"]
     conf["logger_sweeper_duration"] = jobservice["logger_sweeper_duration"]
     notification = configs.get("notification") or {}
@@ -514,6 +531,7 @@ def core_env(conf):
         "CONFIG_PATH": "/etc/core/app.conf",
         "EXT_ENDPOINT": conf["public_url"],
         "HARBOR_ADMIN_PASSWORD": conf["harbor_admin_password"],
+        "MAX_JOB_WORKERS": conf["max_job_workers"],
         "AUTH_MODE": "db_auth",
         "CORE_URL": "http://core:8080",
         "CORE_SECRET": conf["core_secret"],
@@ -733,6 +751,7 @@ def prepare(paths, config_file, with_trivy, release):
                 "REGISTRY_CONTROLLER_URL": "http://registryctl:8080",
                 "JOBSERVICE_WEBHOOK_JOB_MAX_RETRY": conf["webhook_job_max_retry"],
                 "JOBSERVICE_WEBHOOK_JOB_HTTP_CLIENT_TIMEOUT": conf["webhook_job_http_client_timeout"],
+                "MAX_JOB_DURATION_SECONDS": conf["max_job_duration_hours"] * 3600,
                 **proxy_env(conf, "jobservice"),
             }
         ),
@@ -745,6 +764,18 @@ def prepare(paths, config_file, with_trivy, release):
                 {
                     "SCANNER_LOG_LEVEL": conf["log_level"],
                     "SCANNER_REDIS_URL": redis_url(conf["redis"], conf["redis"]["trivy_db_index"]),
+                    **{
+                        variable: conf["trivy"][field]
+                        for variable, field in (
+                            ("SCANNER_TRIVY_IGNORE_UNFIXED", "ignore_unfixed"),
+                            ("SCANNER_TRIVY_SKIP_UPDATE", "skip_update"),
+                            ("SCANNER_TRIVY_SKIP_JAVA_DB_UPDATE", "skip_java_db_update"),
+                            ("SCANNER_TRIVY_OFFLINE_SCAN", "offline_scan"),
+                            ("SCANNER_TRIVY_SECURITY_CHECKS", "security_check"),
+                            ("SCANNER_TRIVY_INSECURE", "insecure"),
+                            ("SCANNER_TRIVY_TIMEOUT", "timeout"),
+                        )
+                    },
                     **proxy_env(conf, "trivy"),
                 }
             ),

@@ -6,19 +6,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# Go's time.ParseDuration units, as harbor.yml's conn_max_lifetime/conn_max_idle_time use.
-DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+# Go's time.ParseDuration, as Harbor reads POSTGRESQL_CONN_MAX_LIFETIME/_IDLE_TIME
+# (src/lib/config/metadata DurationType): a signed sequence of numbers with optional
+# fractions, each with its unit; "0" is the only one without.
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+DURATION_RE = re.compile(r"([-+]?)(0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 
 
 def go_duration(text):
-    """Seconds in a Go duration string (``5m``, ``1h30m``, ``0``)."""
-    text = str(text).strip()
-    if text in ("", "0"):
-        return 0.0
-    parts = re.findall(r"([0-9.]+)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(number + unit for number, unit in parts) != text.lstrip("+"):
+    """Seconds in a Go duration string (``5m``, ``1h30m``, ``-1.5h``, ``0``)."""
+    match = DURATION_RE.fullmatch(str(text))
+    if not match:
         raise ValueError(f"time: invalid duration {text!r}")
-    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+    parts = re.findall(r"([0-9.]+)(ns|us|µs|μs|ms|s|m|h)", match.group(2))
+    seconds = sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+    return -seconds if match.group(1) == "-" else seconds
 
 
 def host_port(url):

@@ -18,9 +18,12 @@ stand-ins. Nothing there is an operation, so a refusal there changes no host. Th
     secret the example set; or
 (b) ``harbor_yml.render`` renders the file the deploy uploads, the stand-in ``prepare``
     (v2.13's rules, ``lab/standin/runtime/prepare.py``) accepts it, and every value is
-    found unchanged, of the same type, where Harbor reads it: harbor.yml, env files read
-    with docker compose's rules (then given to a process, which no NUL survives),
-    ``docker-compose.yml``, the registry's ``config.yml``, nginx.conf and logrotate.conf.
+    found unchanged, of the same type, where Harbor's programs read it from prepare's
+    output: env files read with docker compose's rules (then given to a process, which
+    no NUL survives), the database connection string core builds of them as libpq
+    reads it, ``docker-compose.yml``, the registry's ``config.yml``, nginx.conf and
+    logrotate.conf. How the deploy maps its keys into harbor.yml is not repeated here:
+    the module renders it, prepare reads it, the values are looked for at the end.
 
 Any other exception fails the test: never a traceback.
 """
@@ -28,34 +31,31 @@ Any other exception fails the test: never a traceback.
 import os
 import re
 import tempfile
-import urllib.parse
-from contextlib import ExitStack
 from pathlib import Path
-from types import SimpleNamespace
-from unittest import mock
 
-import gevent
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from pyinfra.api import DeployError
 
-from harbor_deploy.lib.config.defaults import (
-    DEFAULT_VERSION,
-    SERVER_TLS_CERTIFICATE,
-    SERVER_TLS_PRIVATE_KEY,
-    STORAGE_DRIVERS,
-)
-from harbor_deploy.lib.config.secrets import SPECS_BY_NAME, SecretsError, reference_env_var
+from harbor_deploy.lib.config.defaults import STORAGE_DRIVERS
+from harbor_deploy.lib.config.secrets import SPECS_BY_NAME, SecretsError
 from harbor_deploy.lib.config.validate import ConfigError
 from harbor_deploy.lib.render import harbor_yml, tls
-from harbor_deploy.planning import server as server_planning
-from tests.unit.standin.conftest import load_runtime
-
-prepare = load_runtime("prepare")
+from tests.unit.lib.config.harbor_run import (
+    connection_settings,
+    keep_secrets,
+    let_gevent_close_directories,
+    nginx_tokens,
+    prepare_paths,
+    process_env,
+    redis_url_parts,
+    run_plan,
+    run_prepare,
+    same,
+    write_token_key,
+)
 
 HOSTNAME = "harbor.example.org"  # the provided certificate's name
 REFERENCED_SECRETS = ("s3_secretkey", "proxy_url", "redis_pw")
@@ -326,107 +326,6 @@ server_state = mostly(
     ),
 )
 
-# --- how Harbor's programs read what prepare wrote -----------------------------------
-
-# Go's unicode.IsSpace, and the blanks compose's dotenv parser skips before a value.
-GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-GO_SPACE += "\u2028\u2029\u202f\u205f\u3000"
-DOTENV_LEADING_BLANKS = "\t\v\f\r \x85\xa0"
-
-
-class Changed:
-    """A value a reader does not pass on as written (what it makes of it depends on more
-    than the file); equal to nothing, so an assertion on it fails showing why."""
-
-    def __init__(self, why):
-        self.why = why
-
-    def __repr__(self):
-        return f"<changed: {self.why}>"
-
-
-def compose_env_file(text):
-    """An env file as docker compose reads it (compose-go's dotenv parser): ``KEY=value``
-    per line; blanks before the value and at its end are trimmed, `` #`` starts a comment,
-    a leading quote makes a quoted value (its quotes go) and every ``$`` is interpolated
-    (``$$`` too)."""
-    values, rest = {}, text
-    while True:
-        rest = rest.lstrip(GO_SPACE)
-        if not rest:
-            return values
-        if rest.startswith("#"):
-            rest = rest.partition("\n")[2]
-            continue
-        key, separator, rest = rest.partition("=")
-        assert separator and "\n" not in key, f"prepare wrote a line without '=': {key!r}"
-        rest = rest.lstrip(DOTENV_LEADING_BLANKS)
-        value, _, rest = rest.partition("\n")
-        if value[:1] in ("'", '"'):
-            values[key.strip()] = Changed("quoted")
-            continue
-        value = value.partition(" #")[0].rstrip(GO_SPACE)
-        values[key.strip()] = Changed("interpolated") if "$" in value else value
-
-
-def process_env(path):
-    """What a container's process gets from an env file: execve takes no NUL."""
-    values = compose_env_file(path.read_text())
-    return {key: Changed("NUL") if "\x00" in str(value) else value for key, value in values.items()}
-
-
-def nginx_tokens(line):
-    """One line of nginx.conf as nginx's tokenizer splits it (unquoted tokens end at a
-    blank, ``;``, ``{`` or ``}``; quotes and ``\\`` escape; ``#`` starts a comment)."""
-    tokens, current, quote, index = [], None, None, 0
-    while index < len(line):
-        char = line[index]
-        if quote:
-            if char == "\\" and index + 1 < len(line):
-                index += 1
-                current += line[index]
-            elif char == quote:
-                tokens.append(current)
-                current, quote = None, None
-            else:
-                current += char
-        elif char in " \t\r\n":
-            if current is not None:
-                tokens.append(current)
-                current = None
-        elif char in ";{}":
-            if current is not None:
-                tokens.append(current)
-                current = None
-            tokens.append(char)
-        elif current is None and char == "#":
-            break
-        elif current is None and char in "'\"":
-            current, quote = "", char
-        elif char == "\\" and index + 1 < len(line):
-            index += 1
-            current = (current or "") + line[index]
-        else:
-            current = (current or "") + char
-        index += 1
-    if current is not None:
-        tokens.append(current)
-    return tokens
-
-
-def redis_url_parts(url):
-    """(password, host) of a redis:// URL the way Go's url.Parse splits it."""
-    netloc = urllib.parse.urlsplit(url).netloc
-    userinfo, _, host = netloc.rpartition("@")
-    return urllib.parse.unquote(userinfo.partition(":")[2]), host
-
-
-def same(read, written):
-    """Equal and of the same types all the way down (in Python 10.0 == 10 and True == 1,
-    in Harbor's Go programs they are not)."""
-    return yaml.safe_dump(read) == yaml.safe_dump(written)
-
-
 # --- the run ---------------------------------------------------------------------------
 
 
@@ -441,12 +340,7 @@ def controller_files(tmp_path_factory):
     (place / "server.crt").write_bytes(tls.cert_pem(cert))
     (place / "server.key").write_bytes(tls.key_pem(key))
     (place / "chain.crt").write_bytes(tls.cert_pem(ca_cert))
-    token_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (place / "token.key").write_bytes(
-        token_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        )
-    )
+    write_token_key(place / "token.key")
     return place
 
 
@@ -461,69 +355,6 @@ def tls_data(mode, place):
     if mode == "provided-missing":
         return {"harbor_tls_mode": "provided", "harbor_tls_certificate": str(place / "missing.crt")}
     return {}
-
-
-def keep_secrets(directory, hostname, sources):
-    """The example's secrets as the controller has them: the env vars returned, the
-    files written in ``directory`` (when the hostname can name a directory)."""
-    env = {}
-    for name, source in sources.items():
-        if source is None:
-            continue
-        how, value = source
-        env_var = SPECS_BY_NAME[name].env_var if name in SPECS_BY_NAME else reference_env_var(name)
-        if how == "env" and "\x00" not in value:  # no environment holds a NUL
-            env[env_var] = value
-        elif how == "file" and isinstance(hostname, str) and re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", hostname):
-            path = directory / hostname / name
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.write_text(value + "\n")
-            path.chmod(0o600)
-    return env
-
-
-def server_files(state, config):
-    """The host's state as ``read_state`` reads it for ``config``: a fresh host, or an
-    installed Harbor where this data says it is."""
-    files, nonempty = {}, []
-    if state and "admin_password" in state:
-        text = yaml.safe_dump(
-            {"harbor_admin_password": state["admin_password"], "database": {"password": state["db_password"]}}
-        )
-        files[f"{config['harbor_install_dir'].rstrip('/')}/harbor.yml"] = text.encode()
-    if state and state["database_initialised"]:
-        nonempty.append(f"{config['harbor_data_volume'].rstrip('/')}/database")
-    # Nothing runs: the version check of an upgrade is test_validate's.
-    installation = {"running_version": None}
-    return {
-        "private": {"files": files, "nonempty": nonempty},
-        "resources": {"machine": "x86_64"},
-        "installation": installation,
-        "files": {},  # install_dir is no plain directory: nothing to adopt
-    }
-
-
-def run_plan(data, env, state):
-    """``plan()`` on the controller, as pyinfra calls it, with the environment holding ``env``."""
-
-    def fetch(config, **_):
-        version = DEFAULT_VERSION if config["harbor_version"] == "latest" else config["harbor_version"]
-        return SimpleNamespace(version=version, path=Path("/nonexistent.tgz"), sha256="0" * 64)
-
-    with ExitStack() as stack:
-        stack.enter_context(mock.patch.dict(os.environ))
-        for name in [name for name in os.environ if name.startswith("HARBOR_")]:
-            del os.environ[name]
-        os.environ.update(env)
-        this = SimpleNamespace(name="harbor-1", groups=())
-        stack.enter_context(mock.patch.object(server_planning, "host", this))
-        stack.enter_context(mock.patch("harbor_deploy.planning.context.current_host", this))
-        stack.enter_context(mock.patch.object(server_planning, "host_data", lambda overrides=None: dict(data)))
-        stack.enter_context(
-            mock.patch.object(server_planning, "read_state", lambda config, **_: server_files(state, config))
-        )
-        stack.enter_context(mock.patch.object(server_planning.installer, "fetch", fetch))
-        return server_planning.plan()
 
 
 def key_root(key):
@@ -547,65 +378,6 @@ def assert_names_its_keys(error, data, sources, state):
             assert key_root(key) in given_names or any(name in why for name in given_names), (key, why)
 
 
-def assert_harbor_yml_holds_the_data(text, config, secrets):
-    """harbor.yml, as prepare reads it, holds every value as the data gave it."""
-    read = yaml.safe_load(text)
-    written = {
-        "hostname": config["harbor_hostname"],
-        "http": {"port": config["harbor_http_port"]},
-        "data_volume": config["harbor_data_volume"],
-        "trivy": {
-            field: config[f"harbor_trivy_{field}"]
-            for field in (
-                "ignore_unfixed",
-                "skip_update",
-                "skip_java_db_update",
-                "offline_scan",
-                "security_check",
-                "insecure",
-                "timeout",
-            )
-        },
-        "jobservice": {
-            field: config[f"harbor_jobservice_{field}"]
-            for field in ("max_job_workers", "max_job_duration_hours", "job_loggers", "logger_sweeper_duration")
-        },
-        "notification": {
-            field: config[f"harbor_notification_{field}"]
-            for field in ("webhook_job_max_retry", "webhook_job_http_client_timeout")
-        },
-        "metric": config["harbor_metric"],
-        "cache": config["harbor_cache"],
-        "upload_purging": config["harbor_upload_purging"],
-    }
-    assert same({name: read[name] for name in written}, written)
-    database = {
-        field: config[f"harbor_db_{field}"]
-        for field in ("max_idle_conns", "max_open_conns", "conn_max_lifetime", "conn_max_idle_time")
-    }
-    assert same({field: read["database"][field] for field in database}, database)
-    log = read["log"]
-    assert same(log["level"], config["harbor_log_level"])
-    local = {field: config[f"harbor_log_{field}"] for field in ("rotate_count", "rotate_size", "location")}
-    assert same(log["local"], local)
-    assert same(log.get("external_endpoint"), config["harbor_log_external_endpoint"] or None)
-    if config["harbor_external_url"]:
-        assert same(read["external_url"], config["harbor_external_url"])
-    proxy = {**config["harbor_proxy"], **resolved_references(config["harbor_proxy"], secrets)}
-    assert same(read["proxy"], proxy)
-    storage = config["harbor_storage_service"]
-    if storage:
-        driver = next(name for name in storage if name not in ("ca_bundle", "redirect"))
-        resolved = {**storage, driver: {**storage[driver], **resolved_references(storage[driver], secrets)}}
-        assert same(read["storage_service"], resolved)
-    if config["harbor_external_database"]:
-        external = config["harbor_external_database"]
-        assert same({field: read["external_database"]["harbor"][field] for field in external}, external)
-    if config["harbor_external_redis"]:
-        external = config["harbor_external_redis"]
-        assert same({field: read["external_redis"][field] for field in external}, external)
-
-
 def resolved_references(record, secrets):
     """The fields of ``record`` given as ``{"secret": name}``, with the secret's value."""
     return {
@@ -613,40 +385,6 @@ def resolved_references(record, secrets):
         for field, value in record.items()
         if isinstance(value, dict) and set(value) == {"secret"}
     }
-
-
-def prepare_paths(root, token_key):
-    """The directories prepare works in (its container's mounts), its token key in place."""
-    paths = prepare.Paths(
-        input_dir=root / "bundle" / "input",
-        data_dir=root / "data",
-        compose_dir=root / "bundle",
-        config_dir=root / "bundle" / "common" / "config",
-        hostfs=root / "hostfs",
-    )
-    for directory in (paths.input_dir, paths.config_dir, paths.hostfs):
-        directory.mkdir(parents=True)
-    key = paths.data_dir / "secret" / "core" / "private_key.pem"
-    key.parent.mkdir(parents=True)
-    key.write_bytes(token_key.read_bytes())
-    return paths
-
-
-def run_prepare(plan, text, paths):
-    """The stand-in prepare on the server's files: the uploaded harbor.yml, the TLS pair
-    the deploy places, and the operator's storage CA bundle."""
-    config = plan.config
-    on_host = {}
-    if plan.tls is not None:
-        on_host[SERVER_TLS_CERTIFICATE] = plan.tls.certificate
-        on_host[SERVER_TLS_PRIVATE_KEY] = plan.tls.private_key
-    if (config["harbor_storage_service"] or {}).get("ca_bundle"):
-        on_host[config["harbor_storage_service"]["ca_bundle"]] = b"CA\n"
-    for path, content in on_host.items():
-        paths.on_host(path).parent.mkdir(parents=True, exist_ok=True)
-        paths.on_host(path).write_bytes(content)
-    (paths.input_dir / "harbor.yml").write_text(text)
-    assert prepare.prepare(paths, paths.input_dir / "harbor.yml", bool(plan.trivy_flag), plan.version) == 0
 
 
 def assert_harbor_gets_the_data(plan, paths):
@@ -684,6 +422,32 @@ def assert_harbor_gets_the_data(plan, paths):
     if config["harbor_metric"]["enabled"]:
         exporter = process_env(config_dir / "exporter" / "env")
         assert exporter["HARBOR_DATABASE_PASSWORD"] == core["POSTGRESQL_PASSWORD"]
+    # The connection string core builds of them, as libpq (and pgx) read it.
+    if external or not secrets.recovered("db_password"):
+        assert connection_settings(core) == {
+            "host": core["POSTGRESQL_HOST"],
+            "port": core["POSTGRESQL_PORT"],
+            "user": core["POSTGRESQL_USERNAME"],
+            "password": core["POSTGRESQL_PASSWORD"],
+            "dbname": core["POSTGRESQL_DATABASE"],
+            "sslmode": core["POSTGRESQL_SSLMODE"],
+        }
+    # The pool: prepare replaces none of the values it is given (0 and the like are refused).
+    pool = external or {}
+    assert {name: core[f"POSTGRESQL_{name.upper()}"] for name in ("max_idle_conns", "max_open_conns")} == {
+        "max_idle_conns": str(pool.get("max_idle_conns", 2) if external else config["harbor_db_max_idle_conns"]),
+        "max_open_conns": str(pool.get("max_open_conns", 0) if external else config["harbor_db_max_open_conns"]),
+    }
+    assert core["POSTGRESQL_CONN_MAX_LIFETIME"] == str(config["harbor_db_conn_max_lifetime"])
+    assert core["POSTGRESQL_CONN_MAX_IDLE_TIME"] == str(config["harbor_db_conn_max_idle_time"])
+    assert core["MAX_JOB_WORKERS"] == str(config["harbor_jobservice_max_job_workers"])
+    assert jobservice["MAX_JOB_DURATION_SECONDS"] == str(config["harbor_jobservice_max_job_duration_hours"] * 3600)
+    if plan.trivy_flag:
+        trivy = process_env(config_dir / "trivy-adapter" / "env")
+        assert trivy["SCANNER_TRIVY_TIMEOUT"] == str(config["harbor_trivy_timeout"])
+        assert trivy["SCANNER_TRIVY_SECURITY_CHECKS"] == config["harbor_trivy_security_check"]
+        for field in ("ignore_unfixed", "skip_update", "skip_java_db_update", "offline_scan", "insecure"):
+            assert trivy[f"SCANNER_TRIVY_{field.upper()}"] == str(config[f"harbor_trivy_{field}"])
     redis = config["harbor_external_redis"]
     if redis:
         password = redis.get("password") or (
@@ -758,12 +522,6 @@ def assert_harbor_gets_the_data(plan, paths):
     assert same(registry["storage"]["maintenance"]["uploadpurging"], config["harbor_upload_purging"])
 
 
-def let_gevent_close_directories():
-    """tests/conftest.py's gevent defers closing a directory's descriptor (as rmtree does)
-    until its loop runs, which nothing here does: each example would leave ~30 open."""
-    gevent.idle()
-
-
 @settings(
     max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "300")),  # more to hunt further than CI
     deadline=None,
@@ -789,7 +547,6 @@ def test_inventory_data_is_refused_naming_its_key_or_reaches_harbor_unchanged(co
             return
         event("accepted")
         text = harbor_yml.render(plan.config, plan.secrets, plan.version)
-        assert_harbor_yml_holds_the_data(text, plan.config, plan.secrets)
         paths = prepare_paths(root / "host", controller_files / "token.key")
         run_prepare(plan, text, paths)
         assert_harbor_gets_the_data(plan, paths)
