@@ -223,6 +223,25 @@ class HarborClient:
         return True
 
 
+# Harbor's q= (src/lib/q/builder.go): the value the HTTP layer decoded is unescaped once
+# more (url.QueryUnescape: "+" is a blank, %XX a byte), split on "," into key=value
+# pairs, and a value starting with one of these is a pattern (~ fuzzy, [ range, { or (
+# lists) unless a backslash, which Harbor removes, comes first.
+QUERY_PATTERN_STARTS = ("~", "[", "{", "(", "\\")
+
+
+def query_params(key, value):
+    """The ``params`` listing what Harbor holds with ``key`` exactly ``value``: ``q`` as
+    Harbor decodes it (escaped once more, as it unescapes twice). A ``,`` can't be in a
+    ``q`` value at all: then the longest part without one is matched fuzzily (LIKE,
+    any case), and the caller keeps the exact match from the answer, as always."""
+    if "," not in value:
+        escaped = "\\" + value if value.startswith(QUERY_PATTERN_STARTS) else value
+        return {"q": f"{key}={quote(escaped, safe='')}"}
+    part = max(value.split(","), key=len)
+    return {"q": f"{key}=~{quote(part, safe='')}"} if part else {}
+
+
 def path_segment(value):
     """A name quoted for use as one URL path segment."""
     return quote(str(value), safe="")

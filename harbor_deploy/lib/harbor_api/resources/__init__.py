@@ -56,6 +56,12 @@ def problems(config, env=None):
     """``(key, why)`` for every configure entry that does not normalize, and for
     passwords in the environment that Harbor would refuse."""
     env = os.environ if env is None else env
+    # The endpoints the inventory makes, by name: their type is known before any call.
+    registry_types = {
+        raw["name"]: raw.get("type")
+        for raw in config.get("harbor_registries") or []
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw.get("state", "present") == "present"
+    }
     seen = set()
     for kind in KINDS:
         if kind.key in seen:
@@ -72,6 +78,14 @@ def problems(config, env=None):
             except (KeyError, ValueError, TypeError) as error:
                 yield where, f"missing field {error}" if isinstance(error, KeyError) else str(error)
                 continue
+            if kind.key == "harbor_projects" and spec.get("proxy_cache") in registry_types:
+                kind_of = registry_types[spec["proxy_cache"]]
+                if kind_of not in registries.PROXY_CACHE_TYPES:
+                    yield (
+                        where,
+                        f"proxy_cache {spec['proxy_cache']} is a {kind_of} endpoint: Harbor makes proxy caches of "
+                        f"{', '.join(registries.PROXY_CACHE_TYPES)} only",
+                    )
             variable = spec.get("password_env") if kind.key == "harbor_users" else None
             if variable and variable in env and not meets_harbor_password_rule(env[variable]):
                 yield (

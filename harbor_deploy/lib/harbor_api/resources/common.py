@@ -5,13 +5,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harbor_deploy.lib.harbor_api.client import path_segment
+from harbor_deploy.lib.harbor_api.client import path_segment, query_params
 
 STATES = ("present", "absent")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Harbor's named schedules as the 6-field crons its UI sends for them.
 NAMED_SCHEDULES = {"Hourly": "0 0 * * * *", "Daily": "0 0 0 * * *", "Weekly": "0 0 0 * * 0"}
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+# Harbor's largest storage quota, 1024 TB (MaxLimitedValue, src/pkg/quota/types/resources.go;
+# src/lib/quota_storage_limit.go refuses more).
+MAX_STORAGE_LIMIT = 1024 * 1024**4
 SIZE_RE = re.compile(r"^(\d+)\s*([KMGT]?)i?B?$", re.IGNORECASE)
 
 
@@ -38,7 +41,7 @@ def parse_size(value):
     """Bytes from an int (-1: unlimited) or a size string such as "10G" (binary units).
 
     Harbor takes a quota of 0 as "the default" when a project is created and refuses
-    it on every update, so 0 is refused here."""
+    it on every update, so 0 is refused here, as is more than 1024T."""
     if _is_int(value):
         size = value
     else:
@@ -48,6 +51,8 @@ def parse_size(value):
         size = int(match.group(1)) * SIZE_UNITS[match.group(2).upper()]
     if size == 0 or size < -1:
         raise ValueError("must be -1 (unlimited) or a positive size such as 500M or 10G")
+    if size > MAX_STORAGE_LIMIT:
+        raise ValueError("must be at most 1024T, Harbor's largest quota (or -1, unlimited)")
     return size
 
 
@@ -109,6 +114,8 @@ def find_project(client, name):
 
 def find_registry(client, name):
     matches = [
-        item for item in client.list("/registries", f"registry {name}", {"q": f"name={name}"}) if item["name"] == name
+        item
+        for item in client.list("/registries", f"registry {name}", query_params("name", name))
+        if item["name"] == name
     ]
     return matches[0] if matches else None

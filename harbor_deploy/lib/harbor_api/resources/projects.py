@@ -12,6 +12,7 @@ from harbor_deploy.lib.harbor_api.resources.common import (
     find_registry,
     parse_size,
 )
+from harbor_deploy.lib.harbor_api.resources.registries import PROXY_CACHE_TYPES
 from harbor_deploy.lib.harbor_api.resources.retention import retention_spec
 
 # Project roles as Harbor numbers them.
@@ -91,6 +92,8 @@ def plan_projects(client, specs, _store=None):
                 )
             continue
         if current is None:
+            if spec["proxy_cache"] is not None:
+                proxy_cache_registry(client, spec, required=False)  # refused before any write
             changes.append(Change("create", "project", name, apply=lambda s=spec: _create_project(client, s)))
             continue
         if spec["proxy_cache"] is not None:
@@ -132,13 +135,26 @@ def plan_projects(client, specs, _store=None):
     return changes
 
 
+def proxy_cache_registry(client, spec, required=True):
+    """The registry endpoint of a proxy cache project, of a type Harbor permits; None
+    when it does not exist (yet) and is not ``required``."""
+    registry = find_registry(client, spec["proxy_cache"])
+    if registry is None:
+        if required:
+            raise ResourceError(f"project {spec['name']}: no registry endpoint {spec['proxy_cache']}")
+        return None
+    if registry.get("type") not in PROXY_CACHE_TYPES:
+        raise ResourceError(
+            f"project {spec['name']}: registry {spec['proxy_cache']} is of type {registry.get('type')}, "
+            f"Harbor makes proxy caches of {', '.join(PROXY_CACHE_TYPES)} only"
+        )
+    return registry
+
+
 def _create_project(client, spec):
     registry_id = None
     if spec["proxy_cache"] is not None:
-        registry = find_registry(client, spec["proxy_cache"])
-        if registry is None:
-            raise ResourceError(f"project {spec['name']}: no registry endpoint {spec['proxy_cache']}")
-        registry_id = registry["id"]
+        registry_id = proxy_cache_registry(client, spec)["id"]
     client.post("/projects", f"project {spec['name']}", project_payload(spec, registry_id))
 
 

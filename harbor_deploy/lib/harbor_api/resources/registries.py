@@ -31,6 +31,22 @@ REGISTRY_TYPES = (
     "dtr",
 )
 
+# The types a proxy cache project may use: PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE of
+# core's env (make/photon/prepare/templates/core/env.jinja), checked when a project is
+# created (src/server/v2.0/handler/project.go: 400 "unsupported registry type").
+PROXY_CACHE_TYPES = (
+    "docker-hub",
+    "harbor",
+    "azure-acr",
+    "ali-acr",
+    "aws-ecr",
+    "google-gcr",
+    "quay",
+    "docker-registry",
+    "github-ghcr",
+    "jfrog-artifactory",
+)
+
 DOCKER_HUB_URL = "https://hub.docker.com"
 
 

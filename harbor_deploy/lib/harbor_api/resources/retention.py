@@ -6,6 +6,9 @@ from harbor_deploy.lib.harbor_api.client import NotFound
 from harbor_deploy.lib.harbor_api.resources.common import Change, cron_schedule, find_project
 
 RETENTION_TEMPLATES = ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always")
+# Harbor's retention handler refuses more rules (400) and two identical ones (409)
+# on create and update (src/server/v2.0/handler/retention.go).
+MAX_RETENTION_RULES = 15
 
 
 def retention_spec(raw):
@@ -38,6 +41,13 @@ def retention_spec(raw):
                 },
             }
         )
+    if len(rules) > MAX_RETENTION_RULES:
+        raise ValueError(f"retention has {len(rules)} rules: Harbor takes at most {MAX_RETENTION_RULES}")
+    seen = {}
+    for index, rule in enumerate(rules):
+        first = seen.setdefault(json.dumps(rule, sort_keys=True), index)
+        if first != index:
+            raise ValueError(f"retention rule {index} is rule {first} again: Harbor refuses identical rules")
     cron = cron_schedule(raw["schedule"])[1] if raw.get("schedule") else ""
     return {"rules": rules, "cron": cron}
 

@@ -14,6 +14,38 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ROBOT_ACCESS = ("push", "pull")
 
+# The access a robot may hold in a project, as Harbor v2.13 lists it: PoliciesMap's
+# project scope and what its NolimitProvider adds (src/common/rbac/const.go). Harbor's
+# robot handler refuses any other pair on create and update (400 "bad request
+# permission", src/server/v2.0/handler/robot.go validate).
+PROJECT_ACCESS = frozenset(
+    (resource, action)
+    for resource, actions in {
+        "log": "list",
+        "project": "read delete update",
+        "metadata": "read create delete list update",
+        "repository": "read update delete list pull push",
+        "artifact": "read create list delete",
+        "scan": "create read stop",
+        "sbom": "create stop read",
+        "tag": "create list delete",
+        "accessory": "list",
+        "artifact-addition": "read",
+        "artifact-label": "create delete",
+        "scanner": "create read",
+        "preheat-policy": "read create delete list update",
+        "immutable-tag": "create delete list update",
+        "notification-policy": "read create delete list update",
+        "tag-retention": "read create delete list update",
+        "label": "read create delete list update",
+        "quota": "read",
+        "robot": "create read list delete",
+        "export-cve": "create read",
+        "member": "create read update list delete",
+    }.items()
+    for action in actions.split()
+)
+
 
 def stored_name(spec):
     """The name Harbor stores (and prints after the prefix): ``<project>+<name>`` or ``<name>``."""
@@ -41,6 +73,12 @@ def robot_spec(raw):
     (default all: "*")."""
     project = raw.get("project")
     access = _access(raw.get("access", DEFAULT_ROBOT_ACCESS))
+    refused = [f"{resource}:{action}" for resource, action in access if (resource, action) not in PROJECT_ACCESS]
+    if refused:
+        raise ValueError(
+            f"access {', '.join(refused)} is not in Harbor's list of what a robot may do in a project "
+            "(Harbor refuses it: bad request permission)"
+        )
     namespaces = [project] if project else list(raw.get("projects", ["*"]))
     return {
         "name": raw["name"],

@@ -4,6 +4,7 @@ import logging
 import re
 
 from harbor_deploy.lib.config.secrets import generate_password, meets_harbor_password_rule, user_secret_name
+from harbor_deploy.lib.harbor_api.client import query_params
 from harbor_deploy.lib.harbor_api.resources.common import Change, ResourceError, entry_state, presence_change
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def user_spec(raw):
 def find_user(client, username):
     matches = [
         user
-        for user in client.list("/users", f"user {username}", {"q": f"username={username}"})
+        for user in client.list("/users", f"user {username}", query_params("username", username))
         if user["username"] == username
     ]
     return matches[0] if matches else None

@@ -1,6 +1,7 @@
 """harbor_deploy.lib.harbor_api.client: errors naming the resource, retries, no secret in errors, defaults."""
 
 import json
+import urllib.parse
 
 import pytest
 import requests
@@ -204,3 +205,34 @@ def test_credentials_are_sent_as_utf8_like_harbor_compares_them():
 
     sent = base64.b64decode(prepared.headers["Authorization"].removeprefix("Basic "))
     assert sent == "admin:Pässwörd-ü1".encode()
+
+
+@pytest.mark.parametrize(
+    "value, harbor_reads",
+    [
+        ("dev+ci", "dev+ci"),
+        ("a b", "a b"),
+        ("100%", "100%"),
+        ("x=y", "x=y"),
+        ("~tilde", "~tilde"),
+        ("[bracket", "[bracket"),
+        ("{brace", "{brace"),
+        ("(paren", "(paren"),
+        ("\\back", "\\back"),
+        ("ünï", "ünï"),
+    ],
+)
+def test_a_query_value_reaches_harbor_as_an_exact_match_of_itself(value, harbor_reads):
+    """Harbor decodes q once in its HTTP layer, then QueryUnescape's it and reads
+    key=value pairs split at "," (src/lib/q/builder.go); a leading backslash escapes a
+    pattern character and is removed."""
+    encoded = requests.Request("GET", "http://h/x", params=harbor_api.query_params("name", value)).prepare().url
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(encoded).query)["q"][0]  # Go's url.Query()
+    key, _, read = urllib.parse.unquote_plus(query).partition("=")  # url.QueryUnescape, one pair
+    read = read[1:] if read.startswith("\\") else read
+    assert (key, read) == ("name", harbor_reads)
+
+
+def test_a_query_value_with_a_comma_is_matched_fuzzily_on_its_longest_part():
+    assert harbor_api.query_params("name", "a,bcd,e") == {"q": "name=~bcd"}
+    assert harbor_api.query_params("name", ",,") == {}

@@ -190,18 +190,69 @@ def test_problems_name_the_entry_and_the_mistake():
             {"username": "b"},
             {"username": "c", "email": "c@example.org", "comment": "x" * 31},
         ],
-        "harbor_gc_schedule": {"schedule": "Daily", "workers": 6},
+        "harbor_gc_schedule": {"schedule": "Daily", "workers": 11},
     }
     shapes = dict(validate.problems(data))
     assert "severity must be one of" in shapes["harbor_projects[0]"]
     assert "lowercase" in shapes["harbor_projects[1]"]
     assert "duration" in shapes["harbor_robots[0]"]
     assert "unknown field 'password' (did you mean password_env?)" in shapes["harbor_users[0]"]
-    assert shapes["harbor_gc_schedule"] == "workers must be an integer from 1 to 5"
+    assert shapes["harbor_gc_schedule"] == "workers must be an integer from 1 to 10"
     rules = dict(resources.problems({**data, "harbor_gc_schedule": {"schedule": "sometimes"}}))
     assert "email is required" in rules["harbor_users[1]"]
     assert "at most 30 bytes" in rules["harbor_users[2]"]
     assert "is not Hourly, Daily, Weekly or a 6-field cron" in rules["harbor_gc_schedule"]
+
+
+def test_gc_takes_the_1_to_10_workers_harbor_takes():
+    # src/server/v2.0/handler/gc.go validateWorkers: 0 < workers <= 10.
+    for workers, ok in ((1, True), (6, True), (10, True), (0, False), (11, False)):
+        data = {"harbor_hostname": "h.example.org", "harbor_gc_schedule": {"schedule": "Daily", "workers": workers}}
+        assert (dict(validate.problems(data)) == {}) is ok, workers
+
+
+def test_robot_access_outside_harbors_permission_list_is_refused_before_any_call():
+    # src/common/rbac/const.go, checked by src/server/v2.0/handler/robot.go on create and update.
+    spec = resources.robots.robot_spec({"name": "r", "project": "p", "access": ["artifact:delete", "member:list"]})
+    assert spec["permissions"] == (("p", (("artifact", "delete"), ("member", "list"))),)
+    for access in (["repository:write"], ["registry:create"], [{"resource": "user", "action": "create"}]):
+        with pytest.raises(ValueError, match="not in Harbor's list of what a robot may do in a project"):
+            resources.robots.robot_spec({"name": "r", "project": "p", "access": access})
+    found = dict(resources.problems({"harbor_robots": [{"name": "r", "access": ["pull", "push", "helm:pull"]}]}))
+    assert "access helm:pull is not in Harbor's list" in found["harbor_robots[0]"]
+
+
+def test_a_proxy_cache_on_a_registry_type_harbor_does_not_permit_is_refused_before_any_call():
+    # PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE (make/photon/prepare/templates/core/env.jinja).
+    data = {
+        "harbor_registries": [
+            {"name": "lab", "type": "harbor", "url": "https://lab.example.org"},
+            {"name": "gitlab", "type": "gitlab", "url": "https://gitlab.example.org"},
+        ],
+        "harbor_projects": [{"name": "cache", "proxy_cache": "lab"}, {"name": "gl", "proxy_cache": "gitlab"}],
+    }
+    found = dict(resources.problems(data))
+    assert list(found) == ["harbor_projects[1]"]
+    assert "gitlab endpoint: Harbor makes proxy caches of docker-hub, harbor" in found["harbor_projects[1]"]
+
+
+def test_retention_takes_at_most_15_rules_and_no_two_alike():
+    # src/server/v2.0/handler/retention.go: > 15 rules 400, identical rules 409.
+    rule = {"template": "latestPushedK", "count": 1}
+    many = [{**rule, "count": count} for count in range(1, 17)]
+    assert len(resources.retention.retention_spec({"rules": many[:15]})["rules"]) == 15
+    with pytest.raises(ValueError, match="16 rules: Harbor takes at most 15"):
+        resources.retention.retention_spec({"rules": many})
+    with pytest.raises(ValueError, match="rule 2 is rule 0 again"):
+        resources.retention.retention_spec({"rules": [rule, {**rule, "count": 2}, dict(rule)]})
+
+
+def test_a_quota_is_at_most_1024_terabytes():
+    # src/lib/quota_storage_limit.go: more than 1125899906842624 bytes is refused.
+    assert resources.parse_size("1024T") == 1125899906842624
+    for size in ("1025T", 1125899906842625):
+        with pytest.raises(ValueError, match="at most 1024T"):
+            resources.parse_size(size)
 
 
 def test_a_change_prints_resource_and_fields_only():
