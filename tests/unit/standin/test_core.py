@@ -272,6 +272,28 @@ def test_users_are_created_and_listed_by_the_admin_only(harbor):
     assert current["user_id"] == user_id and current["sysadmin_flag"] is False
 
 
+def test_q_is_unescaped_a_second_time_split_on_commas_and_matched_exactly_or_fuzzily(harbor):
+    """src/lib/q/builder.go: after the HTTP layer's decoding, q is QueryUnescape'd again
+    ("+" becomes a blank) and split on ","; the ORM matches "=" exactly, "=~" as ILIKE."""
+    for username, email in (("dev+ci", "dev+ci@example.com"), ("dev ci", "devci@example.com")):
+        body = {"username": username, "password": "Secret123", "email": email, "realname": "Dev"}
+        assert harbor.call("POST", "/users", auth=ADMIN, json=body).status_code == 201
+
+    def usernames(params):
+        response = harbor.call("GET", "/users", auth=ADMIN, params=params)
+        assert response.status_code == 200, response.text
+        return [user["username"] for user in response.json()]
+
+    assert usernames({"q": "username=dev+ci"}) == ["dev ci"]  # encoded once: the "+" is lost
+    assert usernames({"q": "username=dev%2Bci"}) == ["dev+ci"]  # encoded twice
+    assert usernames({"q": "username=dev"}) == []  # exact
+    assert usernames({"q": "username=~DEV"}) == ["dev+ci", "dev ci"]  # fuzzy, any case
+    assert usernames({"username": "V+C"}) == ["dev+ci"]  # the plain parameter: fuzzy, decoded once
+    for broken in ("username=a,b", "username=", "=x", "username=~"):
+        assert harbor.call("GET", "/users", auth=ADMIN, params={"q": broken}).status_code == 400, broken
+    assert usernames({"q": "username=\\~x"}) == []  # "\\" escapes a leading pattern character
+
+
 def test_a_user_changes_their_own_password_with_the_old_one(harbor):
     user_id = make_user(harbor, "alice")
     alice = ("alice", "Secret123")

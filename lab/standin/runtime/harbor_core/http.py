@@ -9,7 +9,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from apispec import NOT_ACCEPTABLE, negotiate
 
@@ -43,14 +43,60 @@ def first(query, key):
     return values[0] if values else ""
 
 
-def query_filter(query):
-    """Harbor's ``q`` parameter: ``key=value,key2=~value``."""
-    result = {}
-    for item in first(query, "q").split(","):
-        key, sep, value = item.partition("=")
-        if sep:
-            result[key.strip()] = value.strip()
-    return result
+@dataclass(frozen=True)
+class Fuzzy:
+    """A ``key=~value`` keyword: the ORM's ``__icontains`` (a LIKE of the value, its %
+    and _ escaped, in any case)."""
+
+    value: str
+
+
+def matches(wanted, value):
+    """Whether a stored ``value`` matches a query keyword (exact: equal)."""
+    if isinstance(wanted, Fuzzy):
+        return wanted.value.lower() in str(value).lower()
+    return str(value) == wanted
+
+
+# url.QueryUnescape fails on a "%" not followed by two hex digits; Harbor then keeps q as it is.
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def query_keywords(query, fuzzy_params=()):
+    """Harbor's ``q`` as src/lib/q/builder.go parses it: the value the HTTP layer decoded
+    is unescaped once more ("+" becomes a blank), split on "," into ``key=value`` pairs
+    (an empty key or value is a 400); ``~value`` is a fuzzy match and a leading "\\" is
+    dropped from an exact one. ``fuzzy_params`` are the older plain parameters a handler
+    adds as fuzzy matches (users' ``username``, registries' ``name``...)."""
+    keywords = {}
+    q = first(query, "q")
+    if q:
+        if not BAD_ESCAPE.search(q):
+            q = unquote_plus(q)
+        for param in q.split(","):
+            key, _, value = param.partition("=")
+            if not key or not value:
+                raise bad_request('the query string must contain "=" and the key/value cannot be empty')
+            if value[0] == "~":
+                if len(value) < 2:
+                    raise bad_request(f"invalid query string value: {value}")
+                keywords[key] = Fuzzy(value[1:])
+            elif value[0] in "[{(":
+                # Ranges and lists: real Harbor takes them; nothing the lab sends uses them.
+                raise bad_request(f"the stand-in does not implement query ranges and lists: {value}")
+            else:
+                keywords[key] = value[1:] if value.startswith("\\") else value
+    for name in fuzzy_params:
+        if first(query, name):
+            keywords[name] = Fuzzy(first(query, name))
+    return keywords
+
+
+def filtered(items, keywords, fields):
+    """The ``items`` every keyword on one of ``fields`` ({keyword key: item field},
+    keys in lower case as the ORM finds its columns) matches; other keys are ignored."""
+    wanted = [(fields[key.lower()], value) for key, value in keywords.items() if key.lower() in fields]
+    return [item for item in items if all(matches(value, item[field]) for field, value in wanted)]
 
 
 def listing(items, query):

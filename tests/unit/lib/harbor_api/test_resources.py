@@ -494,6 +494,30 @@ def test_a_converged_harbor_gets_no_write_at_all(access, store, registries, monk
     assert [method for method, _, _ in sent if method != "GET"] == []
 
 
+def test_names_with_a_plus_are_found_so_a_rerun_sends_no_write(access, store, upstream, monkeypatch):
+    # Harbor unescapes q a second time (src/lib/q/builder.go): "dev+ci" sent once-encoded
+    # would be looked for as "dev ci", never found, and POSTed again (409) on every run.
+    users = [{"username": "dev+ci", "email": "dev-ci@example.org"}]
+    registries = [{"name": "a+b", "type": "harbor", "url": upstream.url}]
+    store.store("users/dev+ci", "Dev+ci-Passw0rd")
+
+    def converge():
+        changes = [
+            *resources.registries.plan_registries(
+                access.client(), [resources.registries.registry_spec(r) for r in registries], store
+            ),
+            *resources.users.plan_users(access.client(), [resources.users.user_spec(u) for u in users], store),
+        ]
+        for change in changes:
+            change.apply()
+        return [str(change) for change in changes]
+
+    assert converge() == ["create registry a+b", "create user dev+ci"]
+    sent = record_requests(monkeypatch)
+    assert converge() == []
+    assert [method for method, _, _ in sent if method != "GET"] == []
+
+
 def test_a_robot_to_disable_is_disabled_after_creation(access, store, registries):
     plan_all(access, store, registries)
     spec = resources.robots.robot_spec({"name": "off", "project": "ci", "disable": True})

@@ -13,7 +13,7 @@ from harbor_core.auth import (
     robot_actions,
 )
 from harbor_core.errors import bad_request, conflict, forbidden, not_found, precondition
-from harbor_core.http import API, Response, Route, first, listing, query_filter
+from harbor_core.http import API, Response, Route, filtered, first, listing, query_keywords
 from harbor_core.rules import NAME_PATTERN, checked_storage_limit
 
 ROLE_NAMES = {
@@ -74,9 +74,8 @@ def requested_project(app, request):
 def list_projects(app, request):
     query, principal = request.query, request.principal
     projects = [project for project in app.store.projects() if visible(project, principal)]
-    name = first(query, "name") or query_filter(query).get("name", "").strip("~")
-    if name:
-        projects = [project for project in projects if name in project["name"]]
+    # Like real (handler/project.go ListProjects): q, with name also a fuzzy parameter.
+    projects = filtered(projects, query_keywords(query, fuzzy_params=("name",)), {"name": "name"})
     public = first(query, "public")
     if public in ("true", "false"):
         projects = [project for project in projects if project["metadata"].get("public") == public]

@@ -12,7 +12,7 @@ import urllib.request
 
 from harbor_core.auth import require_admin
 from harbor_core.errors import bad_request, internal_error, not_found
-from harbor_core.http import API, Response, Route, first, listing, query_filter
+from harbor_core.http import API, Response, Route, filtered, listing, query_keywords
 from harbor_core.rules import normalised_url
 
 PROBE_TIMEOUT = 5.0
@@ -138,12 +138,9 @@ def stored_registry(app, request):
 
 def list_registries(app, request):
     require_admin(request.principal)
-    registries = app.store.registries()
-    wanted = first(request.query, "name") or query_filter(request.query).get("name", "")
-    if wanted.startswith("~"):
-        registries = [registry for registry in registries if wanted[1:] in registry["name"]]
-    elif wanted:
-        registries = [registry for registry in registries if registry["name"] == wanted]
+    # Like real (handler/registry.go ListRegistries): q, with name also a fuzzy parameter.
+    keywords = query_keywords(request.query, fuzzy_params=("name",))
+    registries = filtered(app.store.registries(), keywords, {"name": "name", "type": "type", "url": "url"})
     return listing([registry_view(registry) for registry in registries], request.query)
 
 

@@ -6,7 +6,7 @@ import time
 from harbor_core.api.projects import require_project_admin
 from harbor_core.auth import ROLE_PROJECT_ADMIN, require_admin, require_login
 from harbor_core.errors import bad_request, forbidden, not_found
-from harbor_core.http import API, Response, Route, listing, query_filter
+from harbor_core.http import API, Response, Route, filtered, listing, query_keywords
 from harbor_core.rules import NAME_PATTERN, ROBOT_SECRET_RULE, checked_duration, generate_secret, strong_password
 
 
@@ -90,7 +90,7 @@ def list_robots(app, request):
     name (without the prefix)."""
     principal = request.principal
     require_login(principal)
-    filters = query_filter(request.query)
+    filters = query_keywords(request.query)
     level = filters.get("Level")
     if level is None:
         level, filters["ProjectID"] = "system", "0"
@@ -99,8 +99,8 @@ def list_robots(app, request):
     if level == "project":
         if "ProjectID" not in filters:
             raise bad_request("must with project ID when to query project robots")
-        if not filters["ProjectID"].isdigit():
-            raise bad_request("Project ID must be int type.")
+        if not str(filters["ProjectID"]).isdigit() or int(filters["ProjectID"]) <= 0:
+            raise bad_request("ProjectID must be a positive integer")
     if principal.is_admin:
         robots = app.store.robots()
     elif principal.user:
@@ -115,11 +115,7 @@ def list_robots(app, request):
     robots = [robot for robot in robots if robot["level"] == level]
     if level == "project":
         robots = [robot for robot in robots if str(robot["project_id"]) == filters["ProjectID"]]
-    name = filters.get("name")
-    if name is not None:
-        robots = [
-            robot for robot in robots if (name[1:] in robot["name"] if name.startswith("~") else robot["name"] == name)
-        ]
+    robots = filtered(robots, filters, {"name": "name"})
     return listing([robot_view(app, robot) for robot in robots], request.query)
 
 

@@ -2,7 +2,7 @@
 
 from harbor_core.auth import password_matches, require_admin, require_login
 from harbor_core.errors import bad_request, forbidden, not_found
-from harbor_core.http import API, Response, Route, first, listing, query_filter
+from harbor_core.http import API, Response, Route, filtered, listing, query_keywords
 from harbor_core.rules import ILLEGAL_NAME_CHARS, PASSWORD_RULE, checked_profile, strong_password
 
 
@@ -52,10 +52,9 @@ def create_user(app, request):
 
 def list_users(app, request):
     require_admin(request.principal)
-    users = app.store.users()
-    wanted = query_filter(request.query).get("username") or first(request.query, "username")
-    if wanted:
-        users = [user for user in users if wanted.strip("~") in user["username"]]
+    # Like real (handler/user.go ListUsers): q, with username and email also as fuzzy parameters.
+    keywords = query_keywords(request.query, fuzzy_params=("username", "email"))
+    users = filtered(app.store.users(), keywords, {"username": "username", "email": "email"})
     return listing([user_view(user) for user in users], request.query)
 
 
