@@ -14,9 +14,11 @@ import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tests.unit.standin.conftest import SWAGGER
+from harbor_deploy.lib.harbor_api.resources import robots as robots_resource
+from tests.unit.standin.conftest import SWAGGER, load_runtime
 from tests.unit.standin_harbor import RunningCore, UpstreamRegistry
 
+core_rbac = load_runtime("harbor_core.rbac")
 ADMIN = ("admin", "Harbor12345")
 KID = re.compile(r"^(?:[A-Z2-7]{4}:){11}[A-Z2-7]{4}$")
 
@@ -412,6 +414,53 @@ def test_robots_are_named_by_level_and_listed(harbor):
     assert "secret" not in fetched
     assert harbor.call("DELETE", f"/robots/{created['id']}", auth=ADMIN).status_code == 200
     assert harbor.call("GET", f"/robots/{created['id']}", auth=ADMIN).status_code == 404
+
+
+def test_robot_permissions_are_checked_against_harbors_list_then_shown_regrouped_by_scope(harbor):
+    """src/server/v2.0/handler/robot.go validate, src/controller/robot/controller.go
+    toScope/populatePermissions: pairs outside the list are 400; rows are stored per
+    scope (project id) and shown one permission per scope, the id turned into the name."""
+    make_project(harbor, ADMIN, "apps")
+    make_project(harbor, ADMIN, "gone")
+
+    def robot(name, permissions, level="system"):
+        body = {"name": name, "level": level, "duration": -1, "permissions": permissions}
+        return harbor.call("POST", "/robots", auth=ADMIN, json=body)
+
+    pull, push = {"resource": "repository", "action": "pull"}, {"resource": "repository", "action": "push"}
+    for access, message in (
+        ({"resource": "repository", "action": "write"}, "bad request permission: repository:write"),
+        ({"resource": "user", "action": "create"}, "bad request permission: user:create"),
+    ):
+        refused = robot("bad", [{"kind": "project", "namespace": "apps", "access": [access]}])
+        assert refused.status_code == 400 and refused.json()["errors"][0]["message"] == message
+    refused = robot("bad", [{"kind": "group", "namespace": "apps", "access": [pull]}])
+    assert refused.json()["errors"][0]["message"] == "bad request permission level: group"
+    system_access = [{"resource": "user", "action": "create"}]
+    assert robot("admin-ish", [{"kind": "system", "namespace": "/", "access": system_access}]).status_code == 201
+    created = robot(
+        "multi",
+        [
+            {"kind": "project", "namespace": "apps", "access": [pull, pull]},
+            {"kind": "project", "namespace": "gone", "access": [pull]},
+            {"kind": "project", "namespace": "apps", "access": [push]},
+        ],
+    )
+    assert created.status_code == 201, created.text
+    shown = harbor.call("GET", f"/robots/{created.json()['id']}", auth=ADMIN).json()["permissions"]
+    assert shown == [
+        {"kind": "project", "namespace": "apps", "access": [pull, push]},
+        {"kind": "project", "namespace": "gone", "access": [pull]},
+    ]
+    assert (
+        harbor.call("DELETE", "/projects/gone", auth=ADMIN, headers={"X-Is-Resource-Name": "true"}).status_code == 200
+    )
+    shown = harbor.call("GET", f"/robots/{created.json()['id']}", auth=ADMIN).json()["permissions"]
+    assert shown == [{"kind": "project", "namespace": "apps", "access": [pull, push]}]
+
+
+def test_the_deploy_and_the_stand_in_know_the_same_robot_permission_list():
+    assert robots_resource.PROJECT_ACCESS == core_rbac.PROJECT_ACCESS
 
 
 def test_robot_creation_needs_rights_on_the_project(harbor):

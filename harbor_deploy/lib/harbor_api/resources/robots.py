@@ -79,7 +79,8 @@ def robot_spec(raw):
             f"access {', '.join(refused)} is not in Harbor's list of what a robot may do in a project "
             "(Harbor refuses it: bad request permission)"
         )
-    namespaces = [project] if project else list(raw.get("projects", ["*"]))
+    # Harbor keeps one permission per project (it regroups them by scope): each once.
+    namespaces = [project] if project else list(dict.fromkeys(raw.get("projects", ["*"])))
     return {
         "name": raw["name"],
         "project": project,

@@ -13,6 +13,7 @@ import uuid
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from harbor_core import rbac
 from harbor_core.errors import bad_request, forbidden, unauthorized
 
 TOKEN_ISSUER = "harbor-token-issuer"
@@ -81,18 +82,13 @@ class Principal:
 
 
 def robot_actions(robot, project):
+    """The repository actions a robot's stored permissions grant in a project."""
     actions = set()
-    for permission in robot["permissions"]:
-        if permission.get("kind") != "project":
-            continue
-        if permission.get("namespace") not in ("*", project["name"]):
-            continue
-        for access in permission.get("access") or []:
-            resource, action = access.get("resource"), access.get("action")
-            if resource == "repository" and action in ("pull", "push"):
-                actions.add(action)
-            elif resource == "artifact" and action == "delete":
-                actions.add("delete")
+    for resource, action in rbac.granted(robot["permissions"], project):
+        if resource == "repository" and action in ("pull", "push"):
+            actions.add(action)
+        elif resource == "artifact" and action == "delete":
+            actions.add("delete")
     return actions
 
 

@@ -3,6 +3,7 @@ prefix (``robot$`` by default) before the stored name."""
 
 import time
 
+from harbor_core import rbac
 from harbor_core.api.projects import require_project_admin
 from harbor_core.auth import ROLE_PROJECT_ADMIN, require_admin, require_login
 from harbor_core.errors import bad_request, forbidden, not_found
@@ -12,6 +13,20 @@ from harbor_core.rules import NAME_PATTERN, ROBOT_SECRET_RULE, checked_duration,
 
 def expiry(duration):
     return -1 if duration == -1 else int(time.time()) + duration * 86400
+
+
+def validated(duration, level, permissions):
+    """The handler's ``validate`` on create and update: the duration (returned), the
+    level, then the permissions (``rbac.check``)."""
+    duration = checked_duration(duration)
+    if level not in ("project", "system"):
+        raise bad_request(f"bad request error level input: {level}")
+    rbac.check(level, permissions)
+    return duration
+
+
+def by_name(app):
+    return lambda name: app.store.project(name, by_name=True)
 
 
 def robot_view(app, robot):
@@ -25,7 +40,7 @@ def robot_view(app, robot):
         "editable": True,
         "disable": robot["disable"],
         "expires_at": robot["expires_at"],
-        "permissions": robot["permissions"],
+        "permissions": rbac.shown(robot["permissions"], app.store.project),
         "creator_type": "local",
         "creator_ref": robot.get("creator_ref", 0),
         "creation_time": robot["creation_time"],
@@ -41,18 +56,11 @@ def create_robot(app, request):
     name = body.get("name") or ""
     if not NAME_PATTERN.match(name) or len(name) > 255:
         raise bad_request("robot name is not in lower case or contains illegal characters")
-    duration = checked_duration(body.get("duration") or 0)
-    level = body.get("level")
-    if level not in ("project", "system"):
-        raise bad_request(f"bad request error level input: {level}")
-    permissions = body.get("permissions") or []
-    if not permissions:
-        raise bad_request("bad request empty permission")
-    if any(not permission.get("access") for permission in permissions):
-        raise bad_request("bad request empty access")
+    level, permissions = body.get("level"), body.get("permissions") or []
+    duration = validated(body.get("duration") or 0, level, permissions)
     project = None
     if level == "project":
-        if len(permissions) != 1 or permissions[0].get("kind") != "project":
+        if permissions[0].get("kind") != "project":
             raise bad_request("bad request permission")
         project = app.store.project(permissions[0].get("namespace"), by_name=True)
         if not project:
@@ -69,7 +77,7 @@ def create_robot(app, request):
         "level": level,
         "duration": duration,
         "expires_at": expiry(duration),
-        "permissions": permissions,
+        "permissions": rbac.stored(permissions, by_name(app)),
         "project_id": project["project_id"] if project else 0,
         "creator_ref": principal.user["user_id"] if principal.user else 0,
     }
@@ -148,24 +156,28 @@ def update_robot(app, request):
     description and disable are replaced (left out: empty and enabled)."""
     body = request.body()
     robot = find_robot(app, request)
+    permissions = body.get("permissions") or []
+    duration = validated(
+        robot["duration"] if body.get("duration") is None else body["duration"], body.get("level"), permissions
+    )
+    if robot["level"] == "project":
+        project = app.store.project(permissions[0].get("namespace"), by_name=True)
+        if not project:
+            raise not_found(f"project {permissions[0].get('namespace')} not found")
+        if project["project_id"] != robot["project_id"]:
+            raise bad_request("cannot update the project id of robot")
     if (
         body.get("level") != robot["level"]
         or body.get("name") != app.configuration("robot_name_prefix") + robot["name"]
     ):
         raise bad_request("cannot update the level or name of robot")
-    duration = robot["duration"] if body.get("duration") is None else checked_duration(body["duration"])
-    permissions = body.get("permissions") or []
-    if robot["level"] == "project" and (
-        len(permissions) != 1 or permissions[0].get("namespace") != app.store.project(robot["project_id"])["name"]
-    ):
-        raise bad_request("cannot update the project id of robot")
     app.store.update_robot(
         robot["id"],
         description=body.get("description") or "",
         duration=duration,
         expires_at=robot["expires_at"] if duration == robot["duration"] else expiry(duration),
         disabled=bool(body.get("disable")),
-        permissions=permissions,
+        permissions=rbac.stored(permissions, by_name(app)),
     )
     return Response(200)
 
