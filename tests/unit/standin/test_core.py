@@ -857,3 +857,57 @@ def test_registries_are_health_checked_on_create_and_on_every_update(harbor, ups
         "PUT", f"/registries/{registry_id}", auth=ADMIN, json={"access_key": "puller", "access_secret": ""}
     )
     assert (blanked.status_code, blanked.json()["errors"][0]["message"]) == (400, "the registry is unhealthy")
+
+
+def test_a_proxy_cache_project_gets_harbors_default_retention_and_only_on_a_permitted_type(harbor, upstream):
+    """handler/project.go: PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE (400 otherwise), and a
+    new proxy cache project bound at once to a 7-days-since-last-pull policy."""
+    registries = {}
+    for name, kind in (("up", "harbor"), ("gl", "gitlab")):
+        created = harbor.call("POST", "/registries", auth=ADMIN, json={"name": name, "type": kind, "url": upstream.url})
+        assert created.status_code == 201, created.text
+        registries[name] = int(created.headers["Location"].rsplit("/", 1)[1])
+    refused = harbor.call("POST", "/projects", auth=ADMIN, json={"project_name": "gl", "registry_id": registries["gl"]})
+    assert (refused.status_code, refused.json()["errors"][0]["message"]) == (400, "unsupported registry type gitlab")
+    created = harbor.call(
+        "POST", "/projects", auth=ADMIN, json={"project_name": "cache", "registry_id": registries["up"]}
+    )
+    assert created.status_code == 201, created.text
+    project = harbor.call("GET", "/projects/cache", auth=ADMIN).json()
+    policy = harbor.call("GET", f"/retentions/{project['metadata']['retention_id']}", auth=ADMIN).json()
+    assert [(rule["template"], rule["params"]) for rule in policy["rules"]] == [
+        ("nDaysSinceLastPull", {"nDaysSinceLastPull": 7})
+    ]
+    assert policy["trigger"] == {"kind": "Schedule", "settings": {"cron": "0 0 0 * * *"}}
+    again = {"algorithm": "or", "rules": [], "scope": {"level": "project", "ref": project["project_id"]}}
+    assert harbor.call("POST", "/retentions", auth=ADMIN, json=again).status_code == 400  # one per project
+
+
+def test_a_retention_put_replaces_the_policy_within_harbors_limits(harbor):
+    """handler/retention.go: more than 15 rules 400, a repeated rule 409; the body
+    replaces the stored policy (a trigger left out is gone)."""
+    make_project(harbor, ADMIN, "apps")
+    project_id = harbor.call("GET", "/projects/apps", auth=ADMIN).json()["project_id"]
+    rule = {
+        "action": "retain",
+        "template": "latestPushedK",
+        "params": {"latestPushedK": 1},
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+    }
+    policy = {
+        "algorithm": "or",
+        "rules": [rule],
+        "trigger": {"kind": "Schedule", "settings": {"cron": "0 0 0 * * *"}},
+        "scope": {"level": "project", "ref": project_id},
+    }
+    created = harbor.call("POST", "/retentions", auth=ADMIN, json=policy)
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"].removeprefix("/api/v2.0")
+    many = [{**rule, "params": {"latestPushedK": count}} for count in range(16)]
+    assert harbor.call("PUT", location, auth=ADMIN, json={**policy, "rules": many}).status_code == 400
+    twice = harbor.call("PUT", location, auth=ADMIN, json={**policy, "rules": [rule, {**rule, "id": 7}]})
+    assert (twice.status_code, twice.json()["errors"][0]["message"]) == (409, "rule 1 is conflict with rule 0")
+    replaced = {key: value for key, value in policy.items() if key != "trigger"}
+    assert harbor.call("PUT", location, auth=ADMIN, json=replaced).status_code == 200
+    assert "trigger" not in harbor.call("GET", location, auth=ADMIN).json()

@@ -518,6 +518,18 @@ def test_names_with_a_plus_are_found_so_a_rerun_sends_no_write(access, store, up
     assert [method for method, _, _ in sent if method != "GET"] == []
 
 
+def test_a_proxy_cache_projects_retention_replaces_the_policy_harbor_gave_it(access, store, registries, monkeypatch):
+    # handler/project.go binds a new proxy cache project to a default policy at once:
+    # the wanted one is a PUT over it, never a second POST (Harbor refuses that).
+    retention = {"schedule": "Daily", "rules": [{"template": "latestPulledN", "count": 5}]}
+    projects = [PROJECTS[0], {"name": "hub", "proxy_cache": "upstream", "retention": retention}]
+    done = plan_all(access, store, registries, projects)
+    assert "update retention hub (rules)" in done and "create retention hub" not in done
+    sent = record_requests(monkeypatch)
+    assert plan_all(access, store, registries, projects) == []
+    assert [method for method, _, _ in sent if method != "GET"] == []
+
+
 def test_a_robot_to_disable_is_disabled_after_creation(access, store, registries):
     plan_all(access, store, registries)
     spec = resources.robots.robot_spec({"name": "off", "project": "ci", "disable": True})

@@ -16,6 +16,19 @@ from harbor_core.errors import bad_request, conflict, forbidden, not_found, prec
 from harbor_core.http import API, Response, Route, filtered, first, listing, query_keywords
 from harbor_core.rules import NAME_PATTERN, checked_storage_limit
 
+# PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE of core's env (make/photon/prepare/templates/core/env.jinja).
+PROXY_CACHE_TYPES = (
+    "docker-hub",
+    "harbor",
+    "azure-acr",
+    "ali-acr",
+    "aws-ecr",
+    "google-gcr",
+    "quay",
+    "docker-registry",
+    "github-ghcr",
+    "jfrog-artifactory",
+)
 ROLE_NAMES = {
     ROLE_PROJECT_ADMIN: "projectAdmin",
     ROLE_DEVELOPER: "developer",
@@ -98,8 +111,13 @@ def create_project(app, request):
     if not NAME_PATTERN.match(name) or len(name) > 255:
         raise bad_request(f"project name {name!r} is invalid")
     metadata = {key: str(value).lower() for key, value in (body.get("metadata") or {}).items()}
-    if body.get("registry_id") and not app.store.registry(body["registry_id"]):
-        raise bad_request(f"registry {body['registry_id']} not found")
+    registry_id = body.get("registry_id") or 0
+    if registry_id:
+        registry = app.store.registry(registry_id)
+        if not registry:
+            raise bad_request(f"registry {registry_id} not found")
+        if registry["type"] not in PROXY_CACHE_TYPES:
+            raise bad_request(f"unsupported registry type {registry['type']}")
     public = metadata.get("public") or ("true" if body.get("public") else "false")
     metadata["public"] = "true" if public == "true" else "false"
     # Like real: no limit, 0, or a caller who is not a system admin get the default
@@ -108,10 +126,34 @@ def create_project(app, request):
     if storage_limit in (None, 0) or not principal.is_admin:
         storage_limit = app.configuration("storage_per_project")
     checked_storage_limit(storage_limit)
-    project_id = app.store.create_project(
-        name, principal.user["user_id"], metadata, storage_limit, body.get("registry_id") or 0
-    )
+    project_id = app.store.create_project(name, principal.user["user_id"], metadata, storage_limit, registry_id)
+    if registry_id:
+        app.store.create_retention(app.store.project(project_id), proxy_cache_retention(project_id))
     return Response(201, headers={"Location": f"{API}/projects/{project_id}"})
+
+
+def proxy_cache_retention(project_id):
+    """Like real (handler/project.go: policy.WithNDaysSinceLastPull(projectID, 7), bound
+    by the project's retention_id): a new proxy cache project keeps, daily, the
+    artifacts pulled in the last 7 days."""
+    return {
+        "algorithm": "or",
+        "rules": [
+            {
+                "id": 1,
+                "priority": 1,
+                "action": "retain",
+                "template": "nDaysSinceLastPull",
+                "params": {"nDaysSinceLastPull": 7},
+                "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+                "scope_selectors": {
+                    "repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]
+                },
+            }
+        ],
+        "trigger": {"kind": "Schedule", "settings": {"cron": "0 0 0 * * *"}},
+        "scope": {"level": "project", "ref": project_id},
+    }
 
 
 def get_project(app, request):

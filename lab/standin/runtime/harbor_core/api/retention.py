@@ -1,11 +1,14 @@
 """Tag retention: one policy per project, bound by the project's ``retention_id``."""
 
+import json
+
 from harbor_core.api.projects import require_project_admin
 from harbor_core.auth import require_login
-from harbor_core.errors import bad_request, not_found
+from harbor_core.errors import bad_request, conflict, not_found
 from harbor_core.http import API, Response, Route
 
 RULE_TEMPLATES = ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always")
+MAX_RULES = 15
 
 
 def stored_policy(app, request):
@@ -17,6 +20,19 @@ def stored_policy(app, request):
     if project:
         require_project_admin(request.principal, project)
     return policy
+
+
+def checked_rules(body):
+    """Like real (handler/retention.go), first on create and update: at most 15 rules
+    (400), and no rule the same as an earlier one, ids left out (409)."""
+    rules = body.get("rules") or []
+    if len(rules) > MAX_RULES:
+        raise bad_request(f"only {MAX_RULES} rules are allowed at most")
+    seen = {}
+    for index, rule in enumerate(rules):
+        first = seen.setdefault(json.dumps({**rule, "id": 0}, sort_keys=True), index)
+        if first != index:
+            raise conflict(f"rule {index} is conflict with rule {first}")
 
 
 def checked_project(app, body):
@@ -36,6 +52,7 @@ def get_policy(app, request):
 
 def create_policy(app, request):
     body = request.body()
+    checked_rules(body)
     require_login(request.principal)
     project = checked_project(app, body)
     require_project_admin(request.principal, project)
@@ -46,13 +63,15 @@ def create_policy(app, request):
 
 
 def update_policy(app, request):
+    """Like real: the body replaces the policy (rules, trigger, scope: what it leaves out
+    is gone); the policy must be the one its scope's project is bound to (404)."""
     body = request.body()
+    checked_rules(body)
     policy = stored_policy(app, request)
     project = checked_project(app, body)
-    if project["project_id"] != policy["scope"]["ref"]:
-        raise bad_request("the scope of a retention policy can not be changed")
-    # Like the stand-in always did: fields left out keep their stored values.
-    updated = {**policy, **body}
+    if project["metadata"].get("retention_id") != str(policy["id"]):
+        raise not_found(f"the retention policy id {policy['id']} does not match")
+    updated = {**body, "algorithm": body.get("algorithm") or "or"}
     updated.pop("id", None)
     app.store.update_retention(policy["id"], updated)
     return Response(200)
