@@ -523,8 +523,8 @@ def test_gc_schedule(harbor):
         ),
         (
             {"type": "Daily", "cron": "0 0 0 * * *"},
-            {"workers": 6},
-            "Workers must be greater than 0 and less than or equal to 5",
+            {"workers": 11},
+            "Workers must be greater than 0 and less than or equal to 10",
         ),
         ({"type": "Daily", "cron": "0 0 0 * * *"}, {"workers": "2"}, "workers should be integer format"),
     ],
@@ -814,8 +814,15 @@ def test_a_storage_limit_of_0_is_the_default_on_create_and_refused_on_update(har
         "GET", "/quotas", auth=ADMIN, params={"reference": "project", "reference_id": project_id}
     ).json()[0]
     assert quota["hard"]["storage"] == -1
-    refused = harbor.call("PUT", f"/quotas/{quota['id']}", auth=ADMIN, json={"hard": {"storage": 0}})
-    assert (refused.status_code, refused.json()["errors"][0]["message"]) == (400, "invalid value for resource storage")
+    # src/lib/quota_storage_limit.go: -1, or 1 byte to 1024 TB.
+    for storage, message in (
+        (0, "invalid non-positive value for quota limit, value=0"),
+        (1125899906842625, "exceeded 1024TB, which is 1125899906842624 Bytes, value=1125899906842625"),
+    ):
+        refused = harbor.call("PUT", f"/quotas/{quota['id']}", auth=ADMIN, json={"hard": {"storage": storage}})
+        assert (refused.status_code, refused.json()["errors"][0]["message"]) == (400, message)
+    limit = {"hard": {"storage": 1125899906842624}}
+    assert harbor.call("PUT", f"/quotas/{quota['id']}", auth=ADMIN, json=limit).status_code == 200
 
 
 @pytest.fixture

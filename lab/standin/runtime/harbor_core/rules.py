@@ -78,10 +78,19 @@ def normalised_url(text):
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+# types.MaxLimitedValue (src/pkg/quota/types/resources.go): 1024 TB.
+MAX_STORAGE_LIMIT = 1125899906842624
+
+
 def checked_storage_limit(value):
-    """``quota.Validate``: a storage limit is a positive number of bytes or -1."""
-    if not isinstance(value, int) or isinstance(value, bool) or value == 0 or value < -1:
+    """``quota.Validate`` (src/lib/quota_storage_limit.go): a storage limit is -1, or a
+    number of bytes from 1 to 1024 TB."""
+    if not isinstance(value, int) or isinstance(value, bool):
         raise bad_request("invalid value for resource storage")
+    if value <= 0 and value != -1:
+        raise bad_request(f"invalid non-positive value for quota limit, value={value}")
+    if value > MAX_STORAGE_LIMIT:
+        raise bad_request(f"exceeded 1024TB, which is {MAX_STORAGE_LIMIT} Bytes, value={value}")
     return value
 
 

@@ -17,7 +17,8 @@ def get_schedule(app, request):
 def set_schedule(app, request):
     """Like real (``gc.go``): Hourly, Daily, Weekly and Custom all need a valid
     6-field cron with 0 seconds (the type never implies one); None removes the
-    schedule; Manual starts a run; workers must be 1-5. POST answers 201, PUT 200."""
+    schedule; Manual starts a run; workers must be 1-10 (validateWorkers). POST
+    answers 201, PUT 200."""
     body = request.body()
     require_admin(request.principal)
     done = Response(201 if request.method == "POST" else 200)
@@ -36,10 +37,10 @@ def set_schedule(app, request):
     if "workers" in parameters:
         if not isinstance(workers, int) or isinstance(workers, bool):
             raise bad_request("workers should be integer format")
-        if not 1 <= workers <= 5:
+        if not 1 <= workers <= 10:
             raise bad_request(
                 f"Error: Invalid number of workers:{workers}. Workers must be greater than 0 "
-                "and less than or equal to 5."
+                "and less than or equal to 10."
             )
     if kind == "Manual":
         return done
