@@ -1,11 +1,13 @@
 """The stand-in harbor-core, served in-process on loopback against a temp data dir."""
 
 import base64
+import concurrent.futures
 import functools
 import hashlib
 import json
 import re
 import socket
+import time
 
 import jsonschema
 import pytest
@@ -486,7 +488,27 @@ def test_robots_authenticate_with_their_secret(harbor):
     listed = harbor.call("GET", "/projects", auth=(robot["name"], robot["secret"]))
     assert listed.status_code == 200
     assert sorted(p["name"] for p in listed.json()) == ["apps", "library"]
-    assert harbor.call("GET", "/projects", auth=(robot["name"], "wrong")).status_code == 401
+
+
+def test_bad_credentials_wait_and_lock_the_account_then_the_caller_is_anonymous(harbor):
+    """src/core/auth/authenticator.go: a failed login locks the account for 1.5 s and
+    sleeps 1.5 s; the security middleware then leaves the caller anonymous, so a path
+    anonymous callers may use answers (only the public library here), others 401."""
+    make_project(harbor, ADMIN, "apps")
+    robot = make_robot(harbor, "apps")
+    for auth in ((robot["name"], "wrong"), ("admin", "wrong"), ("nobody", "x")):
+        started = time.monotonic()
+        listed = harbor.call("GET", "/projects", auth=auth)
+        assert time.monotonic() - started >= 1.5
+        assert listed.status_code == 200 and [p["name"] for p in listed.json()] == ["library"]
+    assert harbor.call("GET", "/users/current", auth=("admin", "wrong")).status_code == 401
+    # While an account is locked even its right password is refused at once.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        failing = pool.submit(harbor.call, "GET", "/users/current", auth=("admin", "wrong"))
+        time.sleep(0.5)
+        assert harbor.call("GET", "/users/current", auth=ADMIN).status_code == 401
+        assert failing.result().status_code == 401
+    assert harbor.call("GET", "/users/current", auth=ADMIN).status_code == 200
 
 
 def test_gc_schedule(harbor):

@@ -45,6 +45,7 @@ class App:
         self.redis = cache.client(settings.redis_url)
         self.configurations = cache.ConfigurationCache(self.redis)
         self.tokens = auth.TokenService(settings.token_key_path, settings.token_minutes)
+        self.login_lock = auth.LoginLock()
 
     def start(self):
         """Steps 1-4 of the module's doc; raises StartupError."""
@@ -100,7 +101,7 @@ class App:
         self.configurations.invalidate()
 
     def authenticate(self, header):
-        return auth.authenticate(self.store, self.configuration("robot_name_prefix"), header)
+        return auth.authenticate(self.store, self.configuration("robot_name_prefix"), header, self.login_lock)
 
     def find_project(self, key, by_name_header, principal):
         """A project the caller may see, by id or name (names win when the header says so)."""

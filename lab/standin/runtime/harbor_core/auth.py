@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 import uuid
 
@@ -92,14 +93,44 @@ def robot_actions(robot, project):
     return actions
 
 
-def authenticate(store, robot_prefix, header):
-    """The caller of a request; bad credentials raise 401 like real."""
-    if not header or not header.startswith("Basic "):
+# A wrong password (src/core/auth/authenticator.go Login): the account is locked for
+# 1.5 s, during which a login is refused at once, and the failing request sleeps 1.5 s.
+FROZEN_SECONDS = 1.5
+
+
+class LoginLock:
+    """Harbor's UserLock (src/core/auth/lock.go): the last failure of each principal."""
+
+    def __init__(self, frozen=FROZEN_SECONDS):
+        self.frozen = frozen
+        self.failures = {}
+        self.guard = threading.Lock()
+
+    def locked(self, principal):
+        with self.guard:
+            failed = self.failures.get(principal)
+        return failed is not None and time.monotonic() - failed <= self.frozen
+
+    def fail(self, principal):
+        with self.guard:
+            self.failures[principal] = time.monotonic()
+        time.sleep(self.frozen)
+
+
+def authenticate(store, robot_prefix, header, lock):
+    """The caller of a request, as Harbor's security middleware finds it
+    (src/server/middleware/security): a robot whose secret matches (enabled, not
+    expired), else a user whose password matches (src/server/middleware/security/
+    basic_auth.go, auth.Login), else nobody. Bad credentials never answer 401 here:
+    the caller is anonymous, which a path open to anonymous callers serves."""
+    if not header or header[:6].lower() != "basic ":
         return Principal()
     try:
-        username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        username, colon, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
-        raise unauthorized() from None
+        return Principal()  # Go's Request.BasicAuth(): no credentials
+    if not colon:
+        return Principal()
     if username.startswith(robot_prefix):
         robot = store.robot(name=username[len(robot_prefix) :])
         if (
@@ -109,11 +140,14 @@ def authenticate(store, robot_prefix, header):
             and password_matches(password, robot["secret"])
         ):
             return Principal(robot={**robot, "login": username})
-        raise unauthorized()
+        # Like real: then tried as a user of that name, which fails like a wrong password.
+    if lock.locked(username):
+        return Principal()
     user = store.user(username=username)
     if user and password_matches(password, user["password"]):
         return Principal(user=user)
-    raise unauthorized()
+    lock.fail(username)
+    return Principal()
 
 
 def require_login(principal):
@@ -168,8 +202,13 @@ class TokenService:
         return {"type": kind, "name": name, "actions": [a for a in requested if a in allowed]}
 
     def issue(self, principal, service, scopes, find_project):
+        """Like real (src/core/service/token): an unknown service is a 400; an anonymous
+        caller asking no scope is docker login with bad (or no) credentials, a 401;
+        with scopes it gets what anonymous callers may do."""
         if service != TOKEN_SERVICE:
             raise bad_request(f"invalid service: {service}")
+        if not principal.authenticated and not scopes:
+            raise unauthorized()
         issued = int(time.time())
         expires_in = self.minutes * 60
         access = [self.granted_access(principal, scope, find_project) for scope in scopes]
