@@ -1,11 +1,14 @@
 """Values reach Harbor byte-exact, or are refused before any change; no secret in any
 output. A second Harbor on the lab's ``bare-1`` host (docker installed by the deploy
 if missing) is installed with awkward but accepted passwords: the admin logs in with
-exactly the stored value, and Harbor's containers hold exactly the stored passwords
-after docker compose read its env files. Each class of value that docker compose or
-the registry's raw config.yml would change is refused, naming the key and the
-character, with the host untouched. ``--dry --diff``, ``--json`` and ``-vvv`` show
-no storage, proxy or password secret."""
+exactly the stored value, Harbor's containers hold exactly the stored passwords after
+docker compose read its env files, and core logs in to its database through the
+connection string it builds of them. Each class of value that docker compose, the
+registry's raw config.yml or that connection string would change is refused, naming
+the key and the character, with the host untouched; with the deploy's validation
+bypassed, core itself refuses to start on a database password holding a blank, as
+Harbor's does. ``--dry --diff``, ``--json`` and ``-vvv`` show no storage, proxy or
+password secret."""
 
 import json
 
@@ -19,8 +22,9 @@ ADMIN = "Qu\"o'te@!%ü#x\\y=z(){}[]<>|~^&*+,.;:Ab1-"
 ADMIN += "Zz9" * ((128 - len(ADMIN)) // 3)
 ADMIN += "Q" * (128 - len(ADMIN))
 # No single quote: harbor-db's first start pastes database.password into SQL
-# (test_20_server shows it refused).
-DB = 'Db@!%é#x\\=ÿ"end9A`'
+# (test_20_server shows it refused); no blank or backslash: core puts it unquoted into
+# its database connection string (src/common/dao/pgsql.go).
+DB = 'Db@!%é#x=ÿ"end9A`'
 REFUSED = [
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n$HOME"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "'$'"),
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n #rest"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "followed by '#'"),
@@ -39,6 +43,27 @@ REFUSED = [
     ),
     ({}, ("harbor_proxy", {"http_proxy": "http://me:pa$s@proxy:3128"}), "harbor_proxy.http_proxy", "'$'"),
     ({}, ("harbor_data_volume", "/srv/harbor data"), "harbor_data_volume", "not ' '"),
+    (
+        {},
+        (
+            "harbor_external_database",
+            {
+                "host": "db.lab.internal",
+                "port": 5432,
+                "db_name": "registry",
+                "username": "harbor",
+                "password": "Ext db1",
+            },
+        ),
+        "harbor_external_database.password",
+        "contains a blank",
+    ),
+    (
+        {},
+        ("harbor_storage_service", {"s3": {"region": "eu-1", "bucket": "1e3"}}),
+        "harbor_storage_service.s3.bucket",
+        "reads as a number",
+    ),
 ]
 
 
@@ -82,6 +107,23 @@ def test_awkward_passwords_reach_harbor_byte_exact(second):
     login = requests.get(url, auth=(b"admin", ADMIN.encode()), verify=verify, timeout=30)
     assert login.status_code == 200 and login.json()["username"] == "admin"
     assert requests.get(url, auth=(b"admin", ADMIN[:-1].encode()), verify=verify, timeout=30).status_code == 401
+
+
+def test_core_refuses_to_start_on_a_database_password_its_connection_string_splits(second):
+    """The deploy refuses such a password (above); bypassing it, the stand-in core, like
+    Harbor's, builds ``host=... password=Pass word1 dbname=...`` unquoted and exits: the
+    lab sees what a real Harbor would do. A one-off core container, the running Harbor
+    left as it is."""
+    compose = "docker compose -p harbor -f /usr/local/harbor/docker-compose.yml"
+    run = host_exec(
+        second["container"],
+        f"{compose} run --rm --no-deps -T -e 'POSTGRESQL_PASSWORD=Pass word1' core 2>&1; echo rc=$?",
+        check=False,
+    )
+    assert "failed to initialize database: cannot parse the connection string" in run, run
+    assert run.rstrip().endswith("rc=1"), run
+    assert "word1" not in run.replace("Pass word1", "")
+    assert container_env(second, "harbor-core")["POSTGRESQL_PASSWORD"] == DB
 
 
 @pytest.mark.parametrize("env, data, key, why", REFUSED, ids=[case[2] + ":" + case[3] for case in REFUSED])

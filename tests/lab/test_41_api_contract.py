@@ -8,7 +8,9 @@ stand-in enforces too (each rule from Harbor's source; see lab/standin/runtime/c
 5. registry endpoints are health-checked on create and update, from the server;
 6. robot names carry the system's prefix; ``disable`` is ignored on create;
 7. a quota of 0, a weak password from the environment, are refused before any change;
-   a registry update never blanks a stored access secret.
+   a registry update never blanks a stored access secret;
+8. ``q=`` is unescaped a second time and split on ",": a user ``dev+ci`` and a
+   registry ``a+b`` are found, so a re-run sends no write.
 
 Every resource kind is present in one configuration; a re-run sends no POST, PUT,
 PATCH or DELETE at all, counted in Harbor's own request log (core.log).
@@ -22,7 +24,7 @@ import pytest
 import requests
 
 from harbor_deploy.lib.config.secrets import SecretStore
-from harbor_deploy.lib.harbor_api.client import HarborClient
+from harbor_deploy.lib.harbor_api.client import HarborClient, query_params
 from harbor_deploy.lib.harbor_api.resources import AdminAccess
 from tests.lab.conftest import changed_count, host_exec, run_pyinfra
 
@@ -33,6 +35,8 @@ USER = {
     "comment": "contract",
 }
 SELF = "self"  # a registry endpoint: the lab Harbor itself, as Harbor's core reaches it
+PLUS_USER = {"username": "dev+ci", "email": "dev-ci@lab.internal", "realname": "Dev CI"}
+PLUS_REGISTRY = {"name": "a+b", "type": "harbor", "insecure": True}
 
 
 def resources(hostname):
@@ -120,16 +124,19 @@ def converged(harbor):
         if robot["name"].endswith("contract-reader"):
             client.delete(f"/robots/{robot['id']}", robot["name"])
     for registry in client.list("/registries", "registries"):
-        if registry["name"] in (SELF, "self-auth", "hub"):
+        if registry["name"] in (SELF, "self-auth", "hub", PLUS_REGISTRY["name"]):
             client.delete(f"/registries/{registry['id']}", registry["name"])
-    for user in client.list("/users", "users", {"q": f"username={USER['username']}"}):
-        client.delete(f"/users/{user['user_id']}", user["username"])
+    for username in (USER["username"], PLUS_USER["username"]):
+        for user in client.list("/users", "users", query_params("username", username)):
+            if user["username"] == username:
+                client.delete(f"/users/{user['user_id']}", user["username"])
     for name in (
         "robots/contract+builder",
         "robots/contract+off",
         "robots/contract-reader",
         "registries/self-auth",
         f"users/{USER['username']}",
+        f"users/{PLUS_USER['username']}",
     ):
         harbor["store"].path(name).unlink(missing_ok=True)
     first = configure(**resources(harbor["hostname"]))
@@ -154,6 +161,24 @@ def test_every_resource_kind_converges_and_a_rerun_sends_no_write_request(harbor
     end = request_log_mark(harbor)
     assert changed_count(again) == 0, again.stderr
     assert writes_between(harbor, start, end) == []
+
+
+def test_a_user_and_a_registry_named_with_a_plus_converge_and_a_rerun_sends_no_write(harbor, converged):
+    data = resources(harbor["hostname"])
+    data["harbor_users"] = [*data["harbor_users"], PLUS_USER]
+    data["harbor_registries"] = [
+        *data["harbor_registries"],
+        {**PLUS_REGISTRY, "url": f"https://{harbor['hostname']}:8443"},
+    ]
+    first = configure(**data)
+    assert changed_count(first) == 2, first.stderr  # the two new ones
+    start = request_log_mark(harbor)
+    again = configure(**data)
+    end = request_log_mark(harbor)
+    assert changed_count(again) == 0, again.stderr
+    assert writes_between(harbor, start, end) == []
+    client = harbor["admin"]()
+    assert [u["username"] for u in client.list("/users", "users", query_params("username", "dev+ci"))] == ["dev+ci"]
 
 
 def test_answers_leave_out_empty_and_false_fields_and_the_disabled_robot_is_disabled(harbor, converged):
