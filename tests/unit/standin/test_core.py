@@ -940,3 +940,31 @@ def test_a_retention_put_replaces_the_policy_within_harbors_limits(harbor):
     replaced = {key: value for key, value in policy.items() if key != "trigger"}
     assert harbor.call("PUT", location, auth=ADMIN, json=replaced).status_code == 200
     assert "trigger" not in harbor.call("GET", location, auth=ADMIN).json()
+
+
+def test_members_and_quotas_have_ids_of_their_own(harbor):
+    """Harbor's project_member and quota tables number their rows themselves: a client
+    using a user's id for a member, or a project's for its quota, gets a 404 (or
+    another member)."""
+    make_user(harbor, "bob")
+    make_user(harbor, "carol")
+    alice = make_user(harbor, "alice")
+    make_project(harbor, ADMIN, "apps")
+    project_id = harbor.call("GET", "/projects/apps", auth=ADMIN).json()["project_id"]
+    added = harbor.call(
+        "POST", "/projects/apps/members", auth=ADMIN, json={"role_id": 2, "member_user": {"username": "alice"}}
+    )
+    assert added.status_code == 201, added.text
+    member_id = int(added.headers["Location"].rsplit("/", 1)[1])
+    assert member_id != alice
+    members = {m["entity_name"]: m for m in harbor.call("GET", "/projects/apps/members", auth=ADMIN).json()}
+    assert (members["alice"]["id"], members["alice"]["entity_id"]) == (member_id, alice)
+    assert harbor.call("PUT", f"/projects/apps/members/{alice}", auth=ADMIN, json={"role_id": 3}).status_code == 404
+    assert harbor.call("PUT", f"/projects/apps/members/{member_id}", auth=ADMIN, json={"role_id": 3}).status_code == 200
+    [quota] = harbor.call(
+        "GET", "/quotas", auth=ADMIN, params={"reference": "project", "reference_id": project_id}
+    ).json()
+    assert quota["id"] != project_id and quota["ref"]["id"] == project_id
+    limit = {"hard": {"storage": 1024}}
+    assert harbor.call("PUT", f"/quotas/{project_id}", auth=ADMIN, json=limit).status_code == 404
+    assert harbor.call("PUT", f"/quotas/{quota['id']}", auth=ADMIN, json=limit).status_code == 200

@@ -36,18 +36,21 @@ CREATE TABLE project_metadata (
     PRIMARY KEY (project_id, name)
 );
 
--- Users' roles in projects (the API's member id is the user id).
+-- Users' roles in projects; like Harbor's, a membership has an id of its own (the
+-- API's member id), not the user's.
 CREATE TABLE project_member (
+    id SERIAL PRIMARY KEY,
     project_id int NOT NULL REFERENCES project (project_id) ON DELETE CASCADE,
     entity_id int NOT NULL REFERENCES harbor_user (user_id) ON DELETE CASCADE,
     entity_type char(1) NOT NULL DEFAULT 'u',
     role int NOT NULL,
-    PRIMARY KEY (project_id, entity_id, entity_type)
+    UNIQUE (project_id, entity_id, entity_type)
 );
 
--- One storage quota per project; the API's quota id is the project id.
+-- One storage quota per project, found by reference and reference_id (the project's
+-- id), with an id of its own, as Harbor's quota table.
 CREATE TABLE quota (
-    id int PRIMARY KEY REFERENCES project (project_id) ON DELETE CASCADE,
+    id SERIAL PRIMARY KEY,
     reference varchar(255) NOT NULL DEFAULT 'project',
     reference_id varchar(255) NOT NULL,
     hard jsonb NOT NULL,
@@ -119,4 +122,8 @@ CREATE TABLE properties (
 INSERT INTO project (owner_id, name) VALUES (1, 'library');
 INSERT INTO project_metadata (project_id, name, value) VALUES (1, 'public', 'true');
 INSERT INTO project_member (project_id, entity_id, role) VALUES (1, 1, 1);
-INSERT INTO quota (id, reference_id, hard) VALUES (1, '1', '{"storage": -1}');
+INSERT INTO quota (reference_id, hard) VALUES ('1', '{"storage": -1}');
+-- Harbor's quota ids come from their own sequence and equal the projects' ids only
+-- while every project got exactly one quota: the stand-in's run apart from the start,
+-- so a client taking one for the other fails in the lab as it would on such a Harbor.
+ALTER SEQUENCE quota_id_seq RESTART WITH 1001;

@@ -22,15 +22,19 @@ def iso(stamp):
 
 
 USER_COLUMNS = "user_id, username, email, realname, comment, sysadmin_flag, password, salt, creation_time, update_time"
-# A project with what the API shows of it: metadata, members (user id -> role), storage limit.
+# A project with what the API shows of it: metadata, members (user id -> role), their
+# membership ids (user id -> member id), its quota's id and storage limit.
 PROJECT_QUERY = """
 SELECT p.project_id, p.name, p.owner_id, p.registry_id, p.creation_time, p.update_time,
        COALESCE((SELECT json_object_agg(m.name, m.value) FROM project_metadata m
                  WHERE m.project_id = p.project_id), '{}') AS metadata,
        COALESCE((SELECT json_object_agg(pm.entity_id::text, pm.role) FROM project_member pm
                  WHERE pm.project_id = p.project_id AND pm.entity_type = 'u'), '{}') AS members,
-       (SELECT (q.hard->>'storage')::bigint FROM quota q WHERE q.id = p.project_id) AS storage_limit
+       COALESCE((SELECT json_object_agg(pm.entity_id::text, pm.id) FROM project_member pm
+                 WHERE pm.project_id = p.project_id AND pm.entity_type = 'u'), '{}') AS member_ids,
+       q.id AS quota_id, (q.hard->>'storage')::bigint AS storage_limit
 FROM project p
+LEFT JOIN quota q ON q.reference = 'project' AND q.reference_id = p.project_id::text
 """
 ROBOT_COLUMNS = (
     "id, name, description, project_id, level, duration, expires_at, disabled, secret, salt, permissions, "
@@ -64,6 +68,8 @@ def project_dict(row):
         "registry_id": row["registry_id"],
         "metadata": dict(row["metadata"]),
         "members": dict(row["members"]),
+        "member_ids": dict(row["member_ids"]),
+        "quota_id": row["quota_id"],
         "storage_limit": -1 if row["storage_limit"] is None else row["storage_limit"],
         "creation_time": iso(row["creation_time"]),
         "update_time": iso(row["update_time"]),
@@ -182,6 +188,13 @@ class Store:
             cursor.execute(PROJECT_QUERY + " ORDER BY p.project_id")
             return [project_dict(row) for row in cursor.fetchall()]
 
+    def quota_project(self, quota_id):
+        """The project of the quota ``quota_id``, or None."""
+        with self.transaction() as cursor:
+            cursor.execute(PROJECT_QUERY + " WHERE q.id = %s", (int(quota_id),))
+            row = cursor.fetchone()
+        return project_dict(row) if row else None
+
     def project(self, key, by_name=False):
         if not by_name and not str(key).isdigit():
             return None
@@ -214,8 +227,8 @@ class Store:
                 (project_id, owner_id, ROLE_PROJECT_ADMIN),
             )
             cursor.execute(
-                "INSERT INTO quota (id, reference_id, hard) VALUES (%s, %s, %s)",
-                (project_id, str(project_id), Json({"storage": storage_limit})),
+                "INSERT INTO quota (reference_id, hard) VALUES (%s, %s)",
+                (str(project_id), Json({"storage": storage_limit})),
             )
             return project_id
 
@@ -234,9 +247,10 @@ class Store:
             self._set_metadata(cursor, project_id, metadata)
 
     def delete_project(self, project_id):
-        """The project with its metadata, members, quota (cascades) and robots."""
+        """The project with its metadata and members (cascades), quota and robots."""
         with self.transaction() as cursor:
             cursor.execute("DELETE FROM robot WHERE project_id = %s", (project_id,))
+            cursor.execute("DELETE FROM quota WHERE reference = 'project' AND reference_id = %s", (str(project_id),))
             cursor.execute("DELETE FROM project WHERE project_id = %s", (project_id,))
 
     def add_member(self, project, user, role):
@@ -248,9 +262,10 @@ class Store:
             if cursor.fetchone():
                 raise conflict(f"user {user['username']} is already a member of project {project['name']}")
             cursor.execute(
-                "INSERT INTO project_member (project_id, entity_id, role) VALUES (%s, %s, %s)",
+                "INSERT INTO project_member (project_id, entity_id, role) VALUES (%s, %s, %s) RETURNING id",
                 (project["project_id"], user["user_id"], role),
             )
+            return cursor.fetchone()["id"]
 
     def set_member_role(self, project_id, user_id, role):
         """A member's new role, or (role None) the membership removed."""
@@ -270,8 +285,8 @@ class Store:
     def set_storage_limit(self, project_id, storage):
         with self.transaction() as cursor:
             cursor.execute(
-                "UPDATE quota SET hard = %s, update_time = now() WHERE id = %s",
-                (Json({"storage": storage}), project_id),
+                "UPDATE quota SET hard = %s, update_time = now() WHERE reference = 'project' AND reference_id = %s",
+                (Json({"storage": storage}), str(project_id)),
             )
             cursor.execute("UPDATE project SET update_time = now() WHERE project_id = %s", (project_id,))
 

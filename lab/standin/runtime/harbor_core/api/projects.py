@@ -1,4 +1,5 @@
-"""Projects, their members (member id = user id) and their storage quotas."""
+"""Projects, their members and their storage quotas (members and quotas with ids of
+their own, as Harbor's project_member and quota tables)."""
 
 from urllib.parse import unquote
 
@@ -186,7 +187,7 @@ def delete_project(app, request):
 def member_view(app, project, user_id, role):
     user = app.store.user(user_id=int(user_id))
     return {
-        "id": int(user_id),
+        "id": project["member_ids"][user_id],
         "project_id": project["project_id"],
         "entity_name": user["username"] if user else "",
         "role_name": ROLE_NAMES.get(role, ""),
@@ -230,8 +231,8 @@ def add_member(app, request):
         raise not_found("user not found")
     if str(user["user_id"]) in project["members"]:
         raise conflict(f"user {user['username']} is already a member of project {project['name']}")
-    app.store.add_member(project, user, role)
-    return Response(201, headers={"Location": f"{API}/projects/{project['project_id']}/members/{user['user_id']}"})
+    member_id = app.store.add_member(project, user, role)
+    return Response(201, headers={"Location": f"{API}/projects/{project['project_id']}/members/{member_id}"})
 
 
 def change_member(app, request):
@@ -240,20 +241,21 @@ def change_member(app, request):
     body = request.body() if request.method == "PUT" else None
     require_project_admin(request.principal, project)
     role = (body or {}).get("role_id")
-    if str(member_id) not in project["members"]:
+    user_ids = [int(user_id) for user_id, found in project["member_ids"].items() if found == member_id]
+    if not user_ids:
         raise not_found(f"member {member_id} not found")
     if body is not None and role not in ROLE_NAMES:
         raise bad_request(f"invalid role_id {role!r}")
-    app.store.set_member_role(project["project_id"], member_id, role if body is not None else None)
+    app.store.set_member_role(project["project_id"], user_ids[0], role if body is not None else None)
     return Response(200)
 
 
-# --- quotas (one storage quota per project, quota id = project id) ---------------
+# --- quotas (one storage quota per project, its own id) ---------------------------
 
 
 def quota_view(project):
     return {
-        "id": project["project_id"],
+        "id": project["quota_id"],
         "ref": {"id": project["project_id"], "name": project["name"], "owner_name": "admin"},
         "hard": {"storage": project["storage_limit"]},
         "used": {"storage": 0},
@@ -275,7 +277,7 @@ def list_quotas(app, request):
 
 
 def quota_project(app, quota_id):
-    project = app.store.project(quota_id)
+    project = app.store.quota_project(quota_id)
     if not project:
         raise not_found(f"quota {quota_id} not found")
     return project
