@@ -119,6 +119,11 @@ KEYS = (
     ),
     Key("harbor_tls_extra_sans", [], "extra DNS names / IPs for the generated server certificate"),
     Key(
+        "harbor_tls_strong_ssl_ciphers",
+        False,
+        "nginx offers only strong ciphers (ECDHE with AES-GCM or ChaCha20): harbor.yml's https.strong_ssl_ciphers",
+    ),
+    Key(
         "harbor_external_url", None, "public URL when Harbor sits behind a TLS-terminating proxy (sets the token realm)"
     ),
     Key("harbor_data_volume", "/data", "absolute host path of Harbor's data (database, registry, secrets)"),
@@ -150,6 +155,13 @@ KEYS = (
         {"http_proxy": None, "https_proxy": None, "no_proxy": None, "components": ["core", "jobservice", "trivy"]},
         "outbound proxy of Harbor's components {http_proxy, https_proxy, no_proxy, components}; a proxy "
         "URL with credentials can be {secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)",
+    ),
+    Key(
+        "harbor_trace",
+        None,
+        "None, or harbor.yml's trace {enabled, sample_rate, namespace, attributes, jaeger {endpoint or "
+        "agent_host/agent_port, username, password} or otel {endpoint, url_path, compression, insecure, "
+        "timeout}}; the jaeger password can be {secret: <name>} (env HARBOR_SECRET_<NAME> or secrets file <name>)",
     ),
     Key(
         "harbor_metric",

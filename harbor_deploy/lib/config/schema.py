@@ -227,6 +227,30 @@ SCHEMAS = {
             },
         }
     ),
+    # make/photon/prepare/models.py Trace, JaegerExporter, OtelExporter: what prepare reads.
+    "harbor_trace": nullable(
+        record(
+            {
+                "enabled": BOOL,
+                "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "namespace": STR,
+                "attributes": {"type": "object", "additionalProperties": STR},
+                "jaeger": record(
+                    {"endpoint": STR, "username": STR, "password": SECRET_OR_STR, "agent_host": STR, "agent_port": PORT}
+                ),
+                "otel": record(
+                    {
+                        "endpoint": STR,
+                        "url_path": STR,
+                        "compression": BOOL,
+                        "insecure": BOOL,
+                        # Seconds; prepare replaces 0 by 10.
+                        "timeout": {"type": "integer", "minimum": 1},
+                    }
+                ),
+            }
+        )
+    ),
     "harbor_cache": record({"enabled": BOOL, "expire_hours": INT}),
     "harbor_upload_purging": record({"enabled": BOOL, "age": HOURS, "interval": HOURS, "dryrun": BOOL}),
     "harbor_storage_service": nullable(
@@ -364,12 +388,13 @@ def _why(error):
         return f"must be {' or '.join(words)}"
     if kind in ("minimum", "maximum"):
         low, high = schema.get("minimum"), schema.get("maximum")
+        word = "a number" if schema.get("type") == "number" else "an integer"
         return (
-            f"must be an integer from {low} to {high}"
+            f"must be {word} from {low} to {high}"
             if low is not None and high is not None
-            else f"must be an integer >= {low}"
+            else f"must be {word} >= {low}"
             if low is not None
-            else f"must be an integer <= {high}"
+            else f"must be {word} <= {high}"
         )
     if kind == "enum":
         return f"must be one of {', '.join(str(choice) for choice in schema['enum'])}"

@@ -262,7 +262,7 @@ class HarborSecrets:
 # {"secret": "s3_secretkey"}, read from env HARBOR_SECRET_S3_SECRETKEY or the file
 # s3_secretkey of the secrets dir.
 REFERENCE_NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
-REFERENCE_KEYS = ("harbor_storage_service", "harbor_proxy")
+REFERENCE_KEYS = ("harbor_storage_service", "harbor_proxy", "harbor_trace")
 
 
 def reference_name(value):

@@ -6,6 +6,7 @@ Every problem is collected as ``(key, why)`` and reported at once in one
 
 import difflib
 import ipaddress
+import json
 import math
 import re
 from pathlib import Path
@@ -297,6 +298,9 @@ def _log_endpoint_problems(config):
 
 def _tls_problems(config):
     mode = config["harbor_tls_mode"]
+    if mode == "http" and config["harbor_tls_strong_ssl_ciphers"]:
+        # prepare sets strong_ssl_ciphers from the https section only.
+        yield "harbor_tls_strong_ssl_ciphers", "has no effect without TLS (harbor_tls_mode is http)"
     sans = config["harbor_tls_extra_sans"]
     if isinstance(sans, list):
         for name in sans:
@@ -419,6 +423,23 @@ def _driver_setting_problems(path, settings):
             )
         elif isinstance(value, float) and not math.isfinite(value):
             yield f"{path}.{name}", "must be a finite number"
+
+
+def _trace_problems(config):
+    """What prepare's Trace.validate refuses when tracing is enabled
+    (make/photon/prepare/models.py): one exporter, a Jaeger collector endpoint or agent
+    host, an OpenTelemetry endpoint and URL path."""
+    trace = config["harbor_trace"]
+    key = "harbor_trace"
+    if not (trace and trace.get("enabled")):
+        return
+    exporters = [name for name in ("jaeger", "otel") if trace.get(name)]
+    if len(exporters) != 1:
+        yield key, "needs exactly one exporter when enabled, jaeger or otel (Harbor's prepare refuses none or both)"
+    elif exporters == ["jaeger"] and bool(trace["jaeger"].get("endpoint")) == bool(trace["jaeger"].get("agent_host")):
+        yield key, "jaeger needs its collector endpoint or its agent_host, one of them (Harbor's prepare)"
+    elif exporters == ["otel"] and not (trace["otel"].get("endpoint") and trace["otel"].get("url_path")):
+        yield key, "otel needs its endpoint and its url_path (Harbor's prepare)"
 
 
 def _external_problems(config, secrets):
@@ -555,6 +576,20 @@ def _value_problems(config, secrets):
             value = referenced[name].reveal()
         if isinstance(value, str) and value:
             checks.append((f"harbor_proxy.{field}", value, (env_file_problem,)))
+    # Tracing settings go raw into the TRACE_* lines of core's, jobservice's and
+    # registryctl's env files (make/photon/prepare/templates/*/env.jinja), the
+    # attributes as JSON.
+    trace = config["harbor_trace"] or {}
+    if set(references(trace)) <= set(referenced):
+        trace = resolved(trace, referenced)
+    fields = [("namespace", trace.get("namespace"))]
+    fields += [(f"jaeger.{name}", value) for name, value in (trace.get("jaeger") or {}).items()]
+    fields += [(f"otel.{name}", value) for name, value in (trace.get("otel") or {}).items()]
+    if trace.get("attributes"):
+        fields.append(("attributes", json.dumps(trace["attributes"])))
+    for field, value in fields:
+        if isinstance(value, str):
+            checks.append((f"harbor_trace.{field}", value, (env_file_problem,)))
     database = config["harbor_external_database"] or {}
     for field, readers in DATABASE_FIELD_READERS.items():
         if field in database:
@@ -654,6 +689,7 @@ def problems(data, secrets=None, other_keys=()):
         _record_value_problems,
         _replaced_value_problems,
         _storage_problems,
+        _trace_problems,
     )
     for check in checks:
         found += [(key, why) for key, why in check(config) if key not in broken]

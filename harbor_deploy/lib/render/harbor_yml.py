@@ -238,6 +238,8 @@ def context(config, secrets, version=None):
         "external_database": external_database,
         "external_redis": external_redis,
         "proxy": resolved(config["harbor_proxy"], secrets.referenced),
+        "strong_ssl_ciphers": config["harbor_tls_strong_ssl_ciphers"],
+        "trace": resolved(config["harbor_trace"], secrets.referenced),
         "metric": config["harbor_metric"],
         "upload_purging": config["harbor_upload_purging"],
         "cache": config["harbor_cache"],

@@ -13,6 +13,7 @@ the way the real one lays them out. The mount points can be moved with the
 
 import argparse
 import datetime
+import json
 import os
 import re
 import secrets
@@ -247,8 +248,67 @@ def parse_config(configs, with_trivy=False):
         "port": metric.get("port", 9090),
         "path": metric.get("path", "/metrics"),
     }
+    conf["trace"] = trace_settings(configs.get("trace") or {})
     # Like real: prepare never reads _version (only migrate does).
     return conf
+
+
+def trace_settings(trace):
+    """Like real models.Trace, JaegerExporter and OtelExporter: an exporter is on when
+    its section is not empty; missing values take prepare's defaults."""
+    jaeger, otel = trace.get("jaeger") or {}, trace.get("otel") or {}
+    return {
+        "enabled": trace.get("enabled") or False,
+        "sample_rate": trace.get("sample_rate", 1),
+        "namespace": trace.get("namespace") or "",
+        "attributes": trace.get("attributes") or {},
+        "jaeger": {"enabled": bool(jaeger), **{k: jaeger.get(k) for k in JAEGER_FIELDS}},
+        "otel": {
+            "enabled": bool(otel),
+            "endpoint": otel.get("endpoint"),
+            "url_path": otel.get("url_path"),
+            "compression": otel.get("compression") or False,
+            "insecure": otel.get("insecure") or False,
+            "timeout": otel.get("timeout") or "10",
+        },
+    }
+
+
+JAEGER_FIELDS = ("endpoint", "username", "password", "agent_host", "agent_port")
+
+
+def trace_env(conf, service):
+    """The TRACE_* lines of a service's env file (templates/core/env.jinja and
+    jobservice/env.jinja), values raw, the attributes as JSON."""
+    trace = conf["trace"]
+    if not trace["enabled"]:
+        return {}
+    values = {
+        "TRACE_ENABLED": "true",
+        "TRACE_SERVICE_NAME": service,
+        "TRACE_SAMPLE_RATE": trace["sample_rate"],
+        "TRACE_NAMESPACE": trace["namespace"],
+        "TRACE_ATTRIBUTES": json.dumps(trace["attributes"]),
+    }
+    if trace["jaeger"]["enabled"]:
+        jaeger = trace["jaeger"]
+        values.update(
+            {f"TRACE_JAEGER_{name.upper()}": jaeger[name] or "" for name in ("endpoint", "username", "password")}
+        )
+        values["TRACE_JAEGER_AGENT_HOSTNAME"] = jaeger["agent_host"] or ""
+        values["TRACE_JAEGER_AGENT_PORT"] = jaeger["agent_port"] or ""
+    if trace["otel"]["enabled"]:
+        otel = trace["otel"]
+        values.update(
+            {
+                "TRACE_OTEL_ENDPOINT": otel["endpoint"],
+                "TRACE_OTEL_URL_PATH": otel["url_path"] or "",
+                "TRACE_OTEL_COMPRESSION": otel["compression"],
+                "TRACE_OTEL_TIMEOUT": otel["timeout"],
+                "TRACE_OTEL_INSECURE": otel["insecure"],
+            }
+        )
+    return values
 
 
 def validate(conf, paths, release):
@@ -296,6 +356,21 @@ def validate(conf, paths, release):
             raise ConfigError("cache expire hours should be number")
     if conf["log_level"] not in LOG_LEVELS:
         raise ConfigError("log level must be one of debug, info, warning, error, fatal")
+    trace = conf["trace"]
+    if trace["enabled"]:
+        jaeger, otel = trace["jaeger"], trace["otel"]
+        if not jaeger["enabled"] and not otel["enabled"]:
+            raise ConfigError("Trace enabled but no trace exporter set")
+        if jaeger["enabled"] and otel["enabled"]:
+            raise ConfigError("Only can have one trace exporter at a time")
+        if jaeger["enabled"] and not jaeger["endpoint"] and not jaeger["agent_host"]:
+            raise ConfigError("Jaeger Colector Endpoint or Agent host not set, must set one")
+        if jaeger["enabled"] and jaeger["endpoint"] and jaeger["agent_host"]:
+            raise ConfigError("Jaeger Colector Endpoint and Agent host both set, only can set one")
+        if otel["enabled"] and not otel["endpoint"]:
+            raise ConfigError("Trace endpoint not set")
+        if otel["enabled"] and not otel["url_path"]:
+            raise ConfigError("Trace url path not set")
 
 
 def owned_dir(path, uid, mode=None):
@@ -562,7 +637,7 @@ def core_env(conf):
         "DATA_DIR": "/data",
         "CA_DOWNLOAD_PATH": "/etc/core/ca/ca.crt",
     }
-    return env_file({**values, **proxy_env(conf, "core")})
+    return env_file({**values, **proxy_env(conf, "core"), **trace_env(conf, "harbor-core")})
 
 
 def logrotate_config(conf):
@@ -753,6 +828,7 @@ def prepare(paths, config_file, with_trivy, release):
                 "JOBSERVICE_WEBHOOK_JOB_HTTP_CLIENT_TIMEOUT": conf["webhook_job_http_client_timeout"],
                 "MAX_JOB_DURATION_SECONDS": conf["max_job_duration_hours"] * 3600,
                 **proxy_env(conf, "jobservice"),
+                **trace_env(conf, "harbor-jobservice"),
             }
         ),
         mode=0o600,

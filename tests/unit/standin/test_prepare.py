@@ -570,3 +570,25 @@ def test_a_storage_setting_equal_to_true_is_written_true_as_real_prepare_writes_
     assert run(paths, https_yml) == 0
     s3 = yaml.safe_load((paths.config_dir / "registry" / "config.yml").read_text())["storage"]["s3"]
     assert (s3["multipartcopymaxconcurrency"], s3["ratio"], s3["n"]) == (True, True, 1)
+
+
+def test_tracing_is_checked_and_written_into_core_and_jobservice_as_real_prepare_does(paths, https_yml, capsys):
+    # make/photon/prepare/models.py Trace and templates/{core,jobservice}/env.jinja.
+    https_yml["trace"] = {"enabled": True}
+    assert_rejected(paths, https_yml, capsys, "Trace enabled but no trace exporter set")
+    https_yml["trace"] = {"enabled": True, "otel": {"endpoint": "otel.example.org:4318"}}
+    assert_rejected(paths, https_yml, capsys, "Trace url path not set")
+    https_yml["trace"] = {
+        "enabled": True,
+        "namespace": "lab",
+        "attributes": {"application": "harbor"},
+        "jaeger": {"endpoint": "http://jaeger.example.org:14268/api/traces", "password": "Ja3ger"},
+    }
+    assert run(paths, https_yml) == 0
+    core, jobservice = env_values(paths, "core"), env_values(paths, "jobservice")
+    assert (core["TRACE_SERVICE_NAME"], jobservice["TRACE_SERVICE_NAME"]) == ("harbor-core", "harbor-jobservice")
+    assert core["TRACE_SAMPLE_RATE"] == "1" and core["TRACE_ATTRIBUTES"] == '{"application": "harbor"}'
+    assert core["TRACE_JAEGER_PASSWORD"] == "Ja3ger" and core["TRACE_JAEGER_AGENT_HOSTNAME"] == ""
+    https_yml["trace"]["enabled"] = False
+    assert run(paths, https_yml) == 0
+    assert "TRACE_ENABLED" not in env_values(paths, "core")

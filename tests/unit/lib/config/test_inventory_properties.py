@@ -28,6 +28,7 @@ stand-ins. Nothing there is an operation, so a refusal there changes no host. Th
 Any other exception fails the test: never a traceback.
 """
 
+import json
 import os
 import re
 import tempfile
@@ -227,6 +228,26 @@ metric = mostly(
     st.one_of(st.just({"path": "metrics"}), st.just({"enabled": True, "port": 1514}), not_a_string),
 )
 
+trace = mostly(
+    st.fixed_dictionaries(
+        {"enabled": flag},
+        optional={
+            "sample_rate": st.sampled_from([0, 0.5, 1]),
+            "namespace": text,
+            "attributes": st.dictionaries(word, text, max_size=2),
+            "jaeger": st.one_of(
+                st.fixed_dictionaries({"endpoint": proxy_url}, optional={"username": word, "password": password}),
+                st.fixed_dictionaries({"agent_host": dns_name, "agent_port": port}),
+            ),
+            "otel": st.fixed_dictionaries(
+                {"endpoint": dns_name.map("{}:4318".format), "url_path": st.just("/v1/traces")},
+                optional={"compression": flag, "insecure": flag, "timeout": integer(1, 30)},
+            ),
+        },
+    ),
+    st.one_of(st.just({"enabled": True}), st.just({"otel": {"timeout": 0}}), not_a_string),
+)
+
 INVENTORY = {
     "harbor_version": mostly(st.sampled_from(["v2.13.1", "v2.12.2", "latest"]), st.sampled_from(["v1.10.0", "2.13"])),
     "harbor_install_dir": server_path,
@@ -235,6 +256,8 @@ INVENTORY = {
     "harbor_tls_extra_sans": mostly(
         st.lists(st.one_of(dns_name, st.ip_addresses().map(str)), max_size=2), st.lists(awkward, min_size=1)
     ),
+    "harbor_tls_strong_ssl_ciphers": flag,
+    "harbor_trace": trace,
     "harbor_external_url": mostly(
         st.builds(
             "{}://{}{}".format,
@@ -478,6 +501,8 @@ def assert_harbor_gets_the_data(plan, paths):
         location = next(line for line in nginx if line.strip().startswith("location = "))
         assert nginx_tokens(location) == ["location", "=", metric["path"], "{"]
     assert compose["services"]["proxy"]["ports"] == ports
+    strong = any(line.strip().startswith("ssl_ciphers ECDHE") for line in nginx)
+    assert strong == (https and config["harbor_tls_strong_ssl_ciphers"])
     assert ("exporter" in compose["services"]) == bool(metric["enabled"])
     assert ("trivy-adapter" in compose["services"]) == bool(plan.trivy_flag)
 
@@ -491,6 +516,21 @@ def assert_harbor_gets_the_data(plan, paths):
     assert jobservice["JOBSERVICE_WEBHOOK_JOB_MAX_RETRY"] == str(config["harbor_notification_webhook_job_max_retry"])
     timeout = config["harbor_notification_webhook_job_http_client_timeout"]
     assert jobservice["JOBSERVICE_WEBHOOK_JOB_HTTP_CLIENT_TIMEOUT"] == str(timeout)
+
+    # Tracing, in core's and jobservice's env files when it is on.
+    trace = {**(config["harbor_trace"] or {}), **resolved_references(config["harbor_trace"] or {}, secrets)}
+    for values in (core, jobservice):
+        assert ("TRACE_ENABLED" in values) == bool(trace.get("enabled"))
+    if trace.get("enabled"):
+        assert core["TRACE_NAMESPACE"] == trace.get("namespace", "")
+        assert core["TRACE_SAMPLE_RATE"] == str(trace.get("sample_rate", 1))
+        assert json.loads(core["TRACE_ATTRIBUTES"]) == trace.get("attributes", {})
+        jaeger = {**trace.get("jaeger", {}), **resolved_references(trace.get("jaeger", {}), secrets)}
+        for name, field in (("ENDPOINT", "endpoint"), ("USERNAME", "username"), ("PASSWORD", "password")):
+            if jaeger:
+                assert core[f"TRACE_JAEGER_{name}"] == str(jaeger.get(field) or "")
+        if trace.get("otel"):
+            assert core["TRACE_OTEL_TIMEOUT"] == str(trace["otel"].get("timeout", 10))
 
     # The proxy, in the env files of the components it covers.
     proxy = {**config["harbor_proxy"], **resolved_references(config["harbor_proxy"], secrets)}

@@ -433,6 +433,40 @@ def test_durations_are_what_gos_parse_duration_reads(value, ok):
         assert (_keys({key: value}) == []) is ok, key
 
 
+def test_strong_ciphers_need_tls():
+    assert _why(
+        {"harbor_tls_mode": "http", "harbor_tls_strong_ssl_ciphers": True}, "harbor_tls_strong_ssl_ciphers"
+    ) == ["has no effect without TLS (harbor_tls_mode is http)"]
+    assert _keys({"harbor_tls_strong_ssl_ciphers": True}) == []
+
+
+@pytest.mark.parametrize(
+    "trace, why",
+    [
+        ({"enabled": True}, "needs exactly one exporter"),
+        ({"enabled": True, "jaeger": {"endpoint": "http://j:14268"}, "otel": {"endpoint": "o:4318"}}, "exactly one"),
+        ({"enabled": True, "jaeger": {"endpoint": "http://j:14268", "agent_host": "j"}}, "one of them"),
+        ({"enabled": True, "jaeger": {"username": "u"}}, "one of them"),
+        ({"enabled": True, "otel": {"endpoint": "o:4318"}}, "its endpoint and its url_path"),
+        ({"otel": {"endpoint": "o:4318", "timeout": 0}}, "timeout must be an integer >= 1"),
+        ({"sample_rate": 2}, "sample_rate must be a number from 0 to 1"),
+    ],
+)
+def test_trace_is_refused_as_prepare_would_refuse_or_replace_it(trace, why):
+    # make/photon/prepare/models.py Trace.validate; OtelExporter's "timeout or '10'".
+    assert why in " ".join(_why({"harbor_trace": trace}, "harbor_trace"))
+
+
+def test_trace_values_go_through_env_files():
+    trace = {"enabled": True, "jaeger": {"agent_host": "j", "agent_port": 6831, "password": "pa$s"}}
+    found = dict(problems({"harbor_hostname": HOST, "harbor_trace": trace}))
+    assert "'$'" in found["harbor_trace.jaeger.password"] and "pa$s" not in str(found)
+    attributes = {"enabled": False, "attributes": {"team": "a #b"}}
+    assert "comment" in dict(problems({"harbor_hostname": HOST, "harbor_trace": attributes}))["harbor_trace.attributes"]
+    good = {"enabled": True, "otel": {"endpoint": "otel.example.org:4318", "url_path": "/v1/traces", "timeout": 5}}
+    assert _keys({"harbor_trace": good}) == []
+
+
 def test_external_redis_needs_a_host():
     assert _why({"harbor_external_redis": {"password": "x"}}, "harbor_external_redis") == ["host is required"]
 

@@ -116,7 +116,10 @@ def test_https_block_points_at_the_uploaded_files():
         "port": 443,
         "certificate": SERVER_TLS_CERTIFICATE,
         "private_key": SERVER_TLS_PRIVATE_KEY,
+        "strong_ssl_ciphers": False,
     }
+    strong = _load(harbor_yml.render(_config(harbor_tls_strong_ssl_ciphers=True), SECRETS))
+    assert strong["https"]["strong_ssl_ciphers"] is True
     provided = _load(harbor_yml.render(_config(harbor_tls_mode="provided"), SECRETS))
     assert provided["https"]["certificate"] == SERVER_TLS_CERTIFICATE
 
@@ -250,6 +253,25 @@ def test_durations_are_rendered_as_strings_prepare_keeps(key):
         "harbor_db_conn_max_idle_time": ("database", "conn_max_idle_time"),
     }[key]
     assert loaded[section][field] == "0"
+
+
+def test_trace_is_rendered_with_its_secret_and_masked():
+    trace = {
+        "enabled": True,
+        "sample_rate": 0.5,
+        "namespace": "lab",
+        "attributes": {"application": "harbor"},
+        "jaeger": {
+            "endpoint": "http://jaeger.example.org:14268/api/traces",
+            "username": "u",
+            "password": {"secret": "jaeger"},
+        },
+    }
+    secrets = HarborSecrets(SECRETS.admin_password, SECRETS.db_password, referenced={"jaeger": Secret("Ja3gerPw", "t")})
+    text = harbor_yml.render(_config(harbor_trace=trace), secrets)
+    assert _load(text)["trace"] == {**trace, "jaeger": {**trace["jaeger"], "password": "Ja3gerPw"}}
+    assert "Ja3gerPw" not in harbor_yml.masked(text)
+    assert "trace" not in _load(harbor_yml.render(_config(), SECRETS))
 
 
 def test_rendering_is_deterministic():
