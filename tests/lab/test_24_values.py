@@ -117,7 +117,8 @@ def test_core_refuses_to_start_on_a_database_password_its_connection_string_spli
     compose = "docker compose -p harbor -f /usr/local/harbor/docker-compose.yml"
     run = host_exec(
         second["container"],
-        f"{compose} run --rm --no-deps -T -e 'POSTGRESQL_PASSWORD=Pass word1' core 2>&1; echo rc=$?",
+        f"{compose} run --rm --no-deps -T --name harbor-core-dsn-check -e 'POSTGRESQL_PASSWORD=Pass word1' core 2>&1;"
+        " echo rc=$?",
         check=False,
     )
     assert "failed to initialize database: cannot parse the connection string" in run, run
