@@ -487,44 +487,23 @@ def _external_problems(config, secrets):
 # Values Harbor's prepare replaces, so Harbor would run with another one
 # (make/photon/prepare/utils/configs.py): ``x or default`` drops a 0, and
 # max_job_duration_hours under 24 becomes 24.
+IDLE_CONNS_ZERO = "prepare replaces 0 by 2 (-1 keeps no idle connection)"
 REPLACED_ZEROS = (
-    (
-        "harbor_db_max_idle_conns",
-        (),
-        "max_idle_conns",
-        "prepare replaces 0 by 2 (-1 keeps no idle connection)",
-    ),
-    (
-        "harbor_external_database",
-        ("max_idle_conns",),
-        "harbor_external_database.max_idle_conns",
-        "prepare replaces 0 by 2 (-1 keeps no idle connection)",
-    ),
-    *(
-        (
-            "harbor_external_redis",
-            (field,),
-            f"harbor_external_redis.{field}",
-            f"prepare replaces 0 by {default} (Redis database 0 is core's)",
-        )
-        for field, default in (("registry_db_index", 1), ("jobservice_db_index", 2), ("trivy_db_index", 5))
-    ),
-    (
-        "harbor_external_redis",
-        ("idle_timeout_seconds",),
-        "harbor_external_redis.idle_timeout_seconds",
-        "prepare replaces 0 by 30",
-    ),
+    ("harbor_db_max_idle_conns", None, IDLE_CONNS_ZERO),
+    ("harbor_external_database", "max_idle_conns", IDLE_CONNS_ZERO),
+    ("harbor_external_redis", "registry_db_index", "prepare replaces 0 by 1 (Redis database 0 is core's)"),
+    ("harbor_external_redis", "jobservice_db_index", "prepare replaces 0 by 2 (Redis database 0 is core's)"),
+    ("harbor_external_redis", "trivy_db_index", "prepare replaces 0 by 5 (Redis database 0 is core's)"),
+    ("harbor_external_redis", "idle_timeout_seconds", "prepare replaces 0 by 30"),
 )
+MIN_JOB_DURATION_HOURS = 24
 
 
 def _replaced_value_problems(config):
-    for key, path, name, why in REPLACED_ZEROS:
-        value = config[key]
-        for field in path:
-            value = (value or {}).get(field)
+    for key, field, why in REPLACED_ZEROS:
+        value = config[key] if field is None else (config[key] or {}).get(field)
         if _is_int(value) and value == 0:
-            yield name if path else key, f"must not be 0: {why}"
+            yield key if field is None else f"{key}.{field}", f"must not be 0: {why}"
     hours = config["harbor_jobservice_max_job_duration_hours"]
     if _is_int(hours) and hours < MIN_JOB_DURATION_HOURS:
         yield (
@@ -532,8 +511,6 @@ def _replaced_value_problems(config):
             f"must be {MIN_JOB_DURATION_HOURS} or more: prepare raises a smaller value to {MIN_JOB_DURATION_HOURS}",
         )
 
-
-MIN_JOB_DURATION_HOURS = 24
 
 # harbor-db's first start runs ALTER USER postgres ... PASSWORD '<database.password>' with
 # the value pasted in as it is (make/photon/db/initdb.sh): a quote ends the string.
