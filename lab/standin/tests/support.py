@@ -1,11 +1,21 @@
+"""What the stand-in's tests share with the unit tests that run it in process: its
+files, its runtime programs loaded as modules, and the PostgreSQL and Redis servers
+a test session starts (one each per session, a fresh database and an empty Redis per
+test)."""
+
 import importlib.util
+import shutil
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from lab.standin.build import MIGRATIONS_DIR
+from lab.standin.tests.services import PostgresServer, RedisServer, service_directory
 
 ROOT = Path(__file__).resolve().parents[3]
 STANDIN = ROOT / "lab" / "standin"
@@ -47,3 +57,47 @@ def harbor_yml():
     config = yaml.safe_load(HARBOR_TEMPLATE.read_text())
     config["hostname"] = "harbor.lab.internal"
     return config
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    directory = service_directory()
+    server = PostgresServer(directory)
+    try:
+        server.start()
+        yield server
+        server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    directory = service_directory()
+    server = RedisServer(directory)
+    try:
+        server.start()
+        yield server
+        server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def database(postgres):
+    """A new empty database, dropped after the test."""
+    name = f"registry_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(name)
+    yield name
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def core_backing(postgres, redis_server, database):
+    """Core's env for its database and Redis (emptied), with every stand-in migration."""
+    redis_server.client().flushall()
+    return {
+        **postgres.env(database),
+        "_REDIS_URL_CORE": redis_server.url,
+        "POSTGRES_MIGRATION_SCRIPTS_PATH": str(MIGRATIONS_DIR),
+    }
