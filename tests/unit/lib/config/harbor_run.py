@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from harbor_deploy.lib.config.defaults import DEFAULT_VERSION, SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY
 from harbor_deploy.lib.config.secrets import SPECS_BY_NAME, reference_env_var
 from harbor_deploy.planning import server as server_planning
-from tests.unit.standin.conftest import load_runtime
+from lab.standin.tests.support import load_runtime
 
 prepare = load_runtime("prepare")
 core_settings = load_runtime("harbor_core.settings")

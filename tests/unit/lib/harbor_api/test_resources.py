@@ -13,7 +13,7 @@ from harbor_deploy.lib.config import validate
 from harbor_deploy.lib.config.secrets import Secret, SecretStore
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, AuthenticationError, HarborClient
-from tests.unit.standin_harbor import (
+from lab.standin.tests.in_process import (
     INITIAL_ADMIN_PASSWORD,
     UPSTREAM_CREDENTIAL,
     StandinHarbor,
@@ -21,6 +21,7 @@ from tests.unit.standin_harbor import (
     assert_valid_request,
     record_requests,
 )
+from lab.standin.tests.support import load_runtime
 
 PROJECTS = [
     {
@@ -220,6 +221,14 @@ def test_robot_access_outside_harbors_permission_list_is_refused_before_any_call
             resources.robots.robot_spec({"name": "r", "project": "p", "access": access})
     found = dict(resources.problems({"harbor_robots": [{"name": "r", "access": ["pull", "push", "helm:pull"]}]}))
     assert "access helm:pull is not in Harbor's list" in found["harbor_robots[0]"]
+
+
+def test_the_deploy_and_the_stand_in_know_the_same_robot_permission_list():
+    assert resources.robots.PROJECT_ACCESS == load_runtime("harbor_core.rbac").PROJECT_ACCESS
+
+
+def test_the_deploy_and_the_stand_in_permit_the_same_proxy_cache_registry_types():
+    assert resources.registries.PROXY_CACHE_TYPES == load_runtime("harbor_core.api.projects").PROXY_CACHE_TYPES
 
 
 def test_a_proxy_cache_on_a_registry_type_harbor_does_not_permit_is_refused_before_any_call():

@@ -7,8 +7,8 @@ from pyinfra.api.util import get_template
 from harbor_deploy.lib.config.defaults import SERVER_TLS_CERTIFICATE, SERVER_TLS_PRIVATE_KEY, merged
 from harbor_deploy.lib.config.secrets import MASK, HarborSecrets, Secret
 from harbor_deploy.lib.render import harbor_yml
+from lab.standin.tests.support import load_runtime
 from tests.conftest import ROOT
-from tests.unit.standin.conftest import load_runtime
 
 prepare = load_runtime("prepare")
 

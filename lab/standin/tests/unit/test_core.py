@@ -16,11 +16,9 @@ import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from harbor_deploy.lib.harbor_api.resources import robots as robots_resource
-from tests.unit.standin.conftest import SWAGGER, load_runtime
-from tests.unit.standin_harbor import RunningCore, UpstreamRegistry
+from lab.standin.tests.in_process import RunningCore, UpstreamRegistry
+from lab.standin.tests.support import SWAGGER
 
-core_rbac = load_runtime("harbor_core.rbac")
 ADMIN = ("admin", "Harbor12345")
 KID = re.compile(r"^(?:[A-Z2-7]{4}:){11}[A-Z2-7]{4}$")
 
@@ -459,10 +457,6 @@ def test_robot_permissions_are_checked_against_harbors_list_then_shown_regrouped
     )
     shown = harbor.call("GET", f"/robots/{created.json()['id']}", auth=ADMIN).json()["permissions"]
     assert shown == [{"kind": "project", "namespace": "apps", "access": [pull, push]}]
-
-
-def test_the_deploy_and_the_stand_in_know_the_same_robot_permission_list():
-    assert robots_resource.PROJECT_ACCESS == core_rbac.PROJECT_ACCESS
 
 
 def test_robot_creation_needs_rights_on_the_project(harbor):
