@@ -160,3 +160,19 @@ def _registry_update(spec, store):
         if secret is not None:
             payload["access_secret"] = secret.reveal()
     return payload
+
+
+def export_registries(client):
+    """``harbor_registries`` without credentials' secrets (Harbor never returns them:
+    configure reads each from the secrets file registries/<name> when it sends one)."""
+    found = []
+    for registry in client.list("/registries", "registries"):
+        entry = {"name": registry["name"], "type": registry["type"], "url": registry["url"]}
+        if registry.get("insecure"):
+            entry["insecure"] = True
+        if registry.get("description"):
+            entry["description"] = registry["description"]
+        if (registry.get("credential") or {}).get("access_key"):
+            entry["access_key"] = registry["credential"]["access_key"]
+        found.append(entry)
+    return found

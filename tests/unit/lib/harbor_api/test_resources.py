@@ -114,30 +114,34 @@ def test_robot_diff_ignores_order_and_extra_fields_of_harbor():
     assert resources.robots.robot_diff(spec, current) == ["duration", "permissions"]
 
 
+def names_of_schedule_diff(spec, current):
+    return [field.name for field in resources.schedules.schedule_diff(spec, current)]
+
+
 def test_gc_payload_and_diff():
-    spec = resources.gc.gc_spec({"schedule": "0 0 3 * * *", "workers": 2})
-    payload = resources.gc.gc_payload(spec)
+    spec = resources.schedules.gc_spec({"schedule": "0 0 3 * * *", "workers": 2})
+    payload = resources.schedules.schedule_payload(spec)
     assert payload == {
         "schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
         "parameters": {"delete_untagged": True, "workers": 2},
     }
     assert_valid_request("POST", "/system/gc/schedule", payload)
-    assert resources.gc.gc_diff(spec, None) == ["schedule", "delete_untagged", "workers"]
+    assert names_of_schedule_diff(spec, None) == ["schedule", "delete_untagged", "workers"]
     current = {
         "schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
         "job_parameters": json.dumps({"delete_untagged": True, "workers": 2, "extra": 1}),
     }
-    assert resources.gc.gc_diff(spec, current) == []
-    assert resources.gc.gc_diff(resources.gc.gc_spec({"schedule": "None"}), current) == ["schedule"]
+    assert names_of_schedule_diff(spec, current) == []
+    assert names_of_schedule_diff(resources.schedules.gc_spec({"schedule": "None"}), current) == ["schedule"]
 
 
 def test_every_scheduled_gc_type_carries_its_cron():
     # Harbor validates the cron of Hourly, Daily and Weekly too: the type implies none.
-    weekly = resources.gc.gc_payload(resources.gc.gc_spec({"schedule": "Weekly"}))
+    weekly = resources.schedules.schedule_payload(resources.schedules.gc_spec({"schedule": "Weekly"}))
     assert weekly["schedule"] == {"type": "Weekly", "cron": "0 0 0 * * 0"}
     assert weekly["parameters"] == {"delete_untagged": True, "workers": 1}
-    assert resources.gc.gc_diff(
-        resources.gc.gc_spec({"schedule": "Weekly"}),
+    assert names_of_schedule_diff(
+        resources.schedules.gc_spec({"schedule": "Weekly"}),
         {
             "schedule": {"type": "Weekly", "cron": "0 0 1 * * 0"},
             "job_parameters": json.dumps({"delete_untagged": True, "workers": 1}),
@@ -154,7 +158,7 @@ def test_every_scheduled_gc_type_carries_its_cron():
 )
 def test_gc_schedules_harbor_refuses_are_refused_first(raw, message):
     with pytest.raises(ValueError, match=message):
-        resources.gc.gc_spec(raw)
+        resources.schedules.gc_spec(raw)
 
 
 def test_retention_payload_is_a_valid_policy_and_diffs_on_rules_and_schedule():
@@ -263,7 +267,7 @@ def plan_all(access, store, registries, projects=PROJECTS):
         lambda: resources.retention.plan_retention(
             access.client(), [resources.projects.project_spec(p) for p in projects]
         ),
-        lambda: resources.gc.plan_gc(access.client(), [resources.gc.gc_spec(GC)]),
+        lambda: resources.schedules.plan_gc(access.client(), [resources.schedules.gc_spec(GC)]),
     ]
     for plan in planners:
         for change in plan():
@@ -320,7 +324,7 @@ def test_converge_from_scratch_then_nothing_to_do(access, store, registries, mon
 def test_a_quota_change_is_exactly_one_update(access, store, registries):
     plan_all(access, store, registries)
     bigger = [{**PROJECTS[0], "storage_quota": "20G"}, PROJECTS[1]]
-    assert plan_all(access, store, registries, bigger) == ["update project ci (storage_quota)"]
+    assert plan_all(access, store, registries, bigger) == ["update project ci (storage_quota: 10737418240 -> 21474836480)"]
     assert plan_all(access, store, registries, bigger) == []
 
 
