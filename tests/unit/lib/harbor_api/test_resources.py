@@ -191,7 +191,7 @@ def test_problems_name_the_entry_and_the_mistake():
         "harbor_robots": [{"name": "x", "duration": 0}],
         "harbor_users": [
             {"username": "a", "password": "inline"},
-            {"username": "b"},
+            {"username": "b", "realname": "B"},
             {"username": "c", "email": "c@example.org", "comment": "x" * 31},
         ],
         "harbor_gc_schedule": {"schedule": "Daily", "workers": 6},
