@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from lab.standin.build import MIGRATIONS_DIR
-from tests.unit.services import PostgresServer, RedisServer, service_directory
+from tests.unit.services import PostgresServer, RedisServer, SlapdServer, service_directory
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +59,16 @@ def core_backing(postgres, redis_server, database):
 def private_cache_home(tmp_path, monkeypatch):
     """Unit tests never write the user's ~/.cache (installer hash memos included)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
+
+
+@pytest.fixture(scope="session")
+def slapd():
+    """A real LDAP server (Debian's slapd) with the lab's users and groups."""
+    directory = service_directory()
+    server = SlapdServer(directory)
+    try:
+        server.start()
+        yield server
+        server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -19,9 +19,10 @@ MAX_AUDIT_RETENTION_HOURS = 240000
 
 
 def schedule_spec(schedule, parameters):
-    """A named schedule, a 6-field cron or "None" (removes it), with the job's parameters."""
+    """A named schedule, a 6-field cron or "None" (removes it), with the job's parameters
+    (sent with "None" too: purge.go refuses any request without them)."""
     if schedule == "None":
-        return {"type": "None", "cron": "", "parameters": {}}
+        return {"type": "None", "cron": "", "parameters": parameters}
     kind, cron = cron_schedule(schedule)
     return {"type": kind, "cron": cron, "parameters": parameters}
 

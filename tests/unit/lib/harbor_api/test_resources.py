@@ -324,7 +324,9 @@ def test_converge_from_scratch_then_nothing_to_do(access, store, registries, mon
 def test_a_quota_change_is_exactly_one_update(access, store, registries):
     plan_all(access, store, registries)
     bigger = [{**PROJECTS[0], "storage_quota": "20G"}, PROJECTS[1]]
-    assert plan_all(access, store, registries, bigger) == ["update project ci (storage_quota: 10737418240 -> 21474836480)"]
+    assert plan_all(access, store, registries, bigger) == [
+        "update project ci (storage_quota: 10737418240 -> 21474836480)"
+    ]
     assert plan_all(access, store, registries, bigger) == []
 
 
