@@ -7,9 +7,8 @@ import os
 
 from pyinfra import host
 
-from harbor_deploy.lib.config.defaults import DEFAULT_VERSION, release_dir
+from harbor_deploy.lib.config.defaults import DEFAULT_VERSION, REMOTE_CACHE, release_dir
 from harbor_deploy.operations import harbor
-from harbor_deploy.lib.config.defaults import REMOTE_CACHE
 
 if "harbor_servers" in host.groups:
     harbor.installer_bundle(

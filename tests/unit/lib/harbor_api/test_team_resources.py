@@ -168,7 +168,8 @@ def test_cve_allowlists_system_and_project_with_expiry(client, store, monkeypatc
     done, writes = converge(client, store, config, monkeypatch)
     assert done == [
         "create project apps",
-        "update cve allowlist system (items: [] -> ['CVE-2023-44487', 'CVE-2024-3094'], expires_at: (unset) -> 1896048000)",
+        "update cve allowlist system (items: [] -> ['CVE-2023-44487', 'CVE-2024-3094'], "
+        "expires_at: (unset) -> 1896048000)",
     ]
     # Harbor ignores a new project's list: it is set right after the creation.
     assert writes == [("POST", "/projects"), ("PUT", "/projects/2"), ("PUT", "/system/CVEAllowlist")]
