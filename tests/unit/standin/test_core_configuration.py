@@ -5,16 +5,14 @@ CVE allowlists and audit-log purge schedule, each answering as Harbor v2.13.1 do
 import pytest
 
 from lab import ldap_directory as lab_ldap
-from tests.unit.standin.test_core import (  # noqa: F401 - fixtures
-    ADMIN,
-    assert_list_of,
-    assert_matches,
-    env,
-    harbor,
-    make_project,
-    make_user,
-    portal_listener,
-)
+from tests.unit.standin.test_core import ADMIN, Harbor, assert_list_of, assert_matches, make_project, make_user
+
+
+@pytest.fixture
+def harbor(tmp_path, core_backing):
+    running = Harbor({"HARBOR_ADMIN_PASSWORD": ADMIN[1], "DATA_DIR": str(tmp_path / "data"), **core_backing})
+    yield running
+    running.stop()
 
 
 def put_configuration(harbor, body, auth=ADMIN):
