@@ -141,7 +141,7 @@ def settings_spec(raw):
         if key in values and not 1 <= values[key] <= MAX_NUMBER:
             raise ValueError(f"{key} must be from 1 to {MAX_NUMBER} (Harbor's limit)")
     # controller.go verifySkipAuditLogCfg: skipping the database needs a forward endpoint.
-    if values.get("skip_audit_log_database") and not values.get("audit_log_forward_endpoint", "x"):
+    if values.get("skip_audit_log_database") and values.get("audit_log_forward_endpoint") == "":
         raise ValueError("skip_audit_log_database needs audit_log_forward_endpoint (Harbor's rule)")
     return {"values": values}
 
@@ -155,7 +155,7 @@ def auth_spec(raw):
     for key, value in raw.items():
         if key in ("mode", f"{AUTH_SECRETS.get(mode)}_env"):
             continue
-        owner = next((name for name, keys in MODE_DEFAULTS.items() if key in keys or key.startswith(name + "_")), None)
+        owner = next((name for name in MODE_DEFAULTS if key.startswith(name + "_")), None)
         if owner != mode and key != "primary_auth_mode":
             raise ValueError(f"{key} is a setting of mode {owner}, not of mode {mode}")
         if key == "primary_auth_mode" and mode == "db":

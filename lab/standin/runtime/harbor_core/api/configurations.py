@@ -249,7 +249,6 @@ def ldap_ping(app, request):
         "ldap_url": body.get("ldap_url") or "",
         "ldap_search_dn": body.get("ldap_search_dn") or "",
         "ldap_search_password": password,
-        "ldap_base_dn": body.get("ldap_base_dn") or "",
         "ldap_verify_cert": bool(body.get("ldap_verify_cert")),
         # handler/ldap.go passes no timeout: go-ldap's default dial timeout applies.
         "ldap_timeout": 0,
