@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYINFRA := $(VENV)/bin/pyinfra
 export LAB_CLIENTS ?= 2
 
-.PHONY: deps system-deps venv lab-up lab-down lab-status demo lint test test-unit test-lab test-faults bench
+.PHONY: deps system-deps venv lab-up lab-down lab-status demo lint test test-quick test-unit test-lab test-faults bench
 
 # What a fresh Debian machine lacks: docker engine, debootstrap, a Python venv, and
 # PostgreSQL 15, Redis and slapd (an LDAP server) for the unit tests (which start
@@ -87,28 +87,25 @@ lint: venv
 	$(VENV)/bin/mypy
 
 test-unit: system-deps venv
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q tests/unit lab/standin/tests/unit
 
-test-lab:
-	$(MAKE) lab-up $(TEST_LAB)
-	$(TEST_LAB) $(PY) -m pytest -q tests/lab
-
-# The fault, recovery and load scenarios alone (README "Guarantees"), on the test lab.
+# The fault, recovery and load scenarios alone (docs/guarantees.md), each in its lane.
 FAULT_TESTS := tests/lab/test_52_faults.py tests/lab/test_54_recovery.py tests/lab/test_56_configure_cut.py \
-	tests/lab/test_58_load.py tests/lab/test_99_bystanders.py
-test-faults:
-	$(MAKE) lab-up $(TEST_LAB)
-	$(TEST_LAB) $(PY) -m pytest -q $(FAULT_TESTS)
+	tests/lab/test_58_load.py
+test-faults: deps
+	$(PY) -m tests.lanes $(FAULT_TESTS)
 
-# Unit tests, then the end-to-end tests on the lab's real hosts, in one run
-# (the load test needs five clients). `make test` has a lab of its own (its own
-# containers, network, volumes, state and mirror port), so the lab `make demo` left
-# and anything else on the machine are never touched.
-TEST_LAB := LAB_PREFIX=hd-test LAB_MIRROR_PORT=18481
-test test-lab test-faults: export LAB_CLIENTS := $(or $(filter-out 1 2 3 4,$(LAB_CLIENTS)),5)
-# The scale-out test (test_70) needs a load balancer and a backing host besides bare-1.
-test test-lab test-faults: export LAB_BARE := $(or $(filter-out 0 1 2,$(LAB_BARE)),3)
-demo: export LAB_CLIENTS := $(or $(filter-out 1 2,$(LAB_CLIENTS)),3)
-test: lint
-	$(MAKE) lab-up $(TEST_LAB)
-	$(TEST_LAB) $(PY) -m pytest -q --durations=15 tests/unit tests/lab
+# Lab test files of your choice, each run in its lane: make test-lab FILES="tests/lab/test_30_client.py"
+test-lab: deps
+	$(PY) -m tests.lanes $(FILES)
+
+# Unit tests and the lab tests, in lanes that run side by side, each on a lab of its
+# own (tests/lanes.py: prefixes hd-test*, their own containers, networks, volumes,
+# state and mirror ports), so the lab `make demo` left and anything else on the
+# machine are never touched; ends with the slowest tests.
+test: lint system-deps
+	$(PY) -m tests.lanes
+
+# Day to day: lint, the unit tests and one lab smoke on fresh hosts (a few minutes).
+test-quick: lint system-deps
+	$(PY) -m tests.lanes --quick

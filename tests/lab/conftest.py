@@ -1,4 +1,5 @@
-"""Lab tests run on the real hosts of `make lab-up`; without a lab they fail."""
+"""Lab tests run on the real hosts of their lane's lab (``tests/lanes.py`` runs each
+file in its lane); without a lab they fail."""
 
 import json
 import os
@@ -18,62 +19,11 @@ from tests.conftest import ROOT
 PYINFRA = os.path.join(os.path.dirname(sys.executable), "pyinfra")
 
 
-# The load test needs five clients; a bigger lab is kept as it is.
-MIN_CLIENTS = 5
-CANARY_PREFIX = "hd-canary-"
-
-
-def machine_containers():
-    """Every container on this machine outside this test lab: id -> (name, state, start time)."""
-    ids = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True).stdout.split()
-    if not ids:
-        return {}
-    lines = subprocess.run(
-        [
-            "docker",
-            "inspect",
-            "--format",
-            "{{.Id}} {{.Name}} {{.State.Status}} {{.State.StartedAt}} " '{{index .Config.Labels "harbor-deploy-lab"}}',
-            *ids,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    return {
-        parts[0]: tuple(parts[1:4])
-        for parts in (line.split() for line in lines)
-        if (len(parts) < 5 or parts[4] != labctl.PREFIX) and not _other_sessions_canary(parts[1])
-    }
-
-
-def _other_sessions_canary(name):
-    """Another test session's canary (a checkout beside this one): that session starts
-    and removes it, so it is no bystander of this one."""
-    return name.startswith(f"/{CANARY_PREFIX}") and name != f"/{CANARY_PREFIX}{os.getpid()}"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def bystanders():
-    """What runs on this machine besides this suite's lab, before any lab test: a
-    canary container started now, plus whatever was there (the demo's lab, the user's
-    own containers). ``test_99_bystanders`` checks they are all untouched at the end."""
-    labctl.ensure_dockerd()
-    image = labctl.build_images()[False]
-    canary = f"{CANARY_PREFIX}{os.getpid()}"
-    subprocess.run(
-        ["docker", "run", "-d", "--name", canary, "--network", "none", "--entrypoint", "sleep", image, "infinity"],
-        capture_output=True,
-        check=True,
-    )
-    yield {"canary": canary, "containers": machine_containers()}
-    subprocess.run(["docker", "rm", "-f", canary], capture_output=True, check=False)
-
-
 @pytest.fixture(scope="session")
 def lab():
-    """The running lab's state; brings it up (reusing healthy hosts) if needed."""
-    labctl.up(clients=max(MIN_CLIENTS, int(os.environ.get("LAB_CLIENTS", MIN_CLIENTS))))
+    """This lane's lab (``LAB_PREFIX``, sized by ``LAB_CLIENTS`` and ``LAB_BARE``, as
+    ``tests/lanes.py`` sets them); brought up, reusing healthy hosts, if needed."""
+    labctl.up()
     return labctl.load_state()
 
 

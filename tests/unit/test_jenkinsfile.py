@@ -57,13 +57,15 @@ def test_shell_part_logs_in_on_stdin_pushes_both_tags_and_logs_out(tmp_path):
     assert "S3cret-Value" not in run.stdout + run.stderr
 
 
-def run_with_failing_pushes(tmp_path, failures):
-    """The shell part with a docker whose first ``failures`` pushes fail, retrying
-    twice without waiting; the docker commands it ran."""
+def run_with_failing_pushes(tmp_path, failures, message="connection refused"):
+    """The shell part with a docker whose first ``failures`` pushes fail saying
+    ``message``, retrying twice without waiting; the docker commands it ran."""
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
     fake.write_text(
-        FAKE_DOCKER + f'if [ "$1" = push ] && [ "$(grep -c ^push "$CALLS")" -le {failures} ]; then exit 1; fi\nexit 0\n'
+        FAKE_DOCKER
+        + f'if [ "$1" = push ] && [ "$(grep -c ^push "$CALLS")" -le {failures} ]; then '
+        + f"echo '{message}' >&2; exit 1; fi\nexit 0\n"
     )
     fake.chmod(0o755)
     calls = tmp_path / "calls"
@@ -96,6 +98,13 @@ def test_a_push_failing_every_retry_stops_the_script_and_still_logs_out(tmp_path
     run, commands = run_with_failing_pushes(tmp_path, failures=99)
     assert run.returncode != 0
     assert commands == ["build", "login", "push", "push", "push", "logout"]
+
+
+def test_a_push_harbor_denies_fails_at_once_without_retrying(tmp_path):
+    run, commands = run_with_failing_pushes(tmp_path, failures=99, message="denied: requested access is denied")
+    assert run.returncode != 0
+    assert commands == ["build", "login", "push", "logout"]
+    assert "refused: not retried" in run.stderr and "retrying" not in run.stderr
 
 
 def test_unsafe_values_are_refused():

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarbor, UpstreamRegistry
 from tests.conftest import ROOT
-from tests.unit.standin_harbor import INITIAL_ADMIN_PASSWORD, StandinHarbor, UpstreamRegistry
 
 PYINFRA = Path(sys.executable).parent / "pyinfra"
 HOSTNAME = "harbor.test.internal"

@@ -53,7 +53,7 @@ from harbor_deploy.lib.config.secrets import SPECS_BY_NAME, SecretsError, refere
 from harbor_deploy.lib.config.validate import ConfigError
 from harbor_deploy.lib.render import harbor_yml, tls
 from harbor_deploy.planning import server as server_planning
-from tests.unit.standin.conftest import load_runtime
+from lab.standin.tests.support import load_runtime
 
 prepare = load_runtime("prepare")
 

@@ -13,7 +13,7 @@ from harbor_deploy.lib.config import validate
 from harbor_deploy.lib.config.secrets import Secret, SecretStore
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, AuthenticationError, HarborClient
-from tests.unit.standin_harbor import (
+from lab.standin.tests.in_process import (
     INITIAL_ADMIN_PASSWORD,
     UPSTREAM_CREDENTIAL,
     StandinHarbor,

@@ -12,7 +12,7 @@ from harbor_deploy.lib.config.secrets import SecretStore
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import HarborClient
 from harbor_deploy.lib.harbor_api.resources import ResourceError
-from tests.unit.standin_harbor import INITIAL_ADMIN_PASSWORD, StandinHarbor, assert_valid_request, record_requests
+from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarbor, assert_valid_request, record_requests
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ CVE allowlists and audit-log purge schedule, each answering as Harbor v2.13.1 do
 import pytest
 
 from lab import ldap_directory as lab_ldap
-from tests.unit.standin.test_core import ADMIN, Harbor, assert_list_of, assert_matches, make_project, make_user
+from lab.standin.tests.unit.test_core import ADMIN, Harbor, assert_list_of, assert_matches, make_project, make_user
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.unit.services import REDIS_SERVER, free_port
-from tests.unit.standin.conftest import load_runtime
+from lab.standin.tests.services import REDIS_SERVER, free_port
+from lab.standin.tests.support import load_runtime
 
 cache = load_runtime("harbor_core.cache")
 

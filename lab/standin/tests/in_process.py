@@ -13,7 +13,7 @@ import jsonschema
 import requests
 import yaml
 
-from tests.unit.standin.conftest import SWAGGER, load_runtime
+from lab.standin.tests.support import SWAGGER, load_runtime
 
 core_app = load_runtime("harbor_core.app")
 core_settings = load_runtime("harbor_core.settings")

@@ -7,7 +7,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.unit.standin.conftest import HARBOR_TEMPLATE, load_runtime
+from lab.standin.tests.support import HARBOR_TEMPLATE, load_runtime
 
 prepare = load_runtime("prepare")
 

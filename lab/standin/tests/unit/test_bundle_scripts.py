@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from lab.standin import build
-from tests.unit.standin.conftest import STANDIN
+from lab.standin.tests.support import STANDIN
 
 BUNDLE = STANDIN / "bundle"
 FAKE_DOCKER = """#!/bin/bash

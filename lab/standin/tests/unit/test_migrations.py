@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from lab.standin.build import VERSIONS, release_migrations
-from tests.unit.standin.conftest import load_runtime
-from tests.unit.standin_harbor import RunningCore
+from lab.standin.tests.in_process import RunningCore
+from lab.standin.tests.support import load_runtime
 
 migrations = load_runtime("harbor_core.migrations")
 core_app = load_runtime("harbor_core.app")

@@ -14,8 +14,8 @@ import yaml
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tests.unit.standin.conftest import SWAGGER
-from tests.unit.standin_harbor import RunningCore, UpstreamRegistry
+from lab.standin.tests.in_process import RunningCore, UpstreamRegistry
+from lab.standin.tests.support import SWAGGER
 
 ADMIN = ("admin", "Harbor12345")
 KID = re.compile(r"^(?:[A-Z2-7]{4}:){11}[A-Z2-7]{4}$")

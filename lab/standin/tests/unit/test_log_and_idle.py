@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from tests.unit.standin.conftest import RUNTIME, load_runtime
+from lab.standin.tests.support import RUNTIME, load_runtime
 
 harbor_log = load_runtime("harbor_log")
 idle = load_runtime("idle")

@@ -3,11 +3,11 @@ Harbor. Installed by hand on harbor-1 (http only, as an operator would from the
 bundle): v2.11.2 fresh; data written through the API survives ``docker compose down``
 and ``up -d``; PostgreSQL's files sit under ``<data_volume>/database``; an upgrade to
 v2.13.1 whose schema migration fails (the lab's switch) leaves core refusing to start
-with golang-migrate's dirty-database message until the database backup is restored;
-then core runs on a PostgreSQL and a Redis on another lab host (``external_database``,
-``external_redis``: harbor-db and redis images run on client-3).
+with golang-migrate's dirty-database message until the database backup is restored.
+(Core on a PostgreSQL and a Redis of other hosts, ``external_database`` and
+``external_redis``, is what tests/lab/test_70_scale_out.py runs, through the deploy.)
 
-harbor-1 and client-3 are left as found.
+harbor-1 is left as found.
 """
 
 import json
@@ -21,7 +21,6 @@ from lab.labctl import PREFIX
 from tests.lab.conftest import docker_exec, fetch, host_exec, reset_harbor_server, wait_compose_healthy
 
 SERVER = f"{PREFIX}-harbor-1"
-EXTERNAL = f"{PREFIX}-client-3"
 OLD, NEW = "v2.11.2", "v2.13.1"
 TEST_DIR = "/opt/standin-state"
 DATA_DIR = f"{TEST_DIR}/data"
@@ -30,10 +29,6 @@ HTTP_PORT = 8081
 API = f"http://127.0.0.1:{HTTP_PORT}/api/v2.0"
 ADMIN_PASSWORD = "State-Admin-1"
 DB_PASSWORD = "State-Db-1"
-REDIS_PASSWORD = "State-Redis-1"
-# On client-3: the external database's data and the two containers.
-EXTERNAL_DIR = "/var/tmp/standin-state-db"
-EXTERNAL_CONTAINERS = ("standin-state-db", "standin-state-redis")
 BUNDLED = {
     "harbor-log",
     "registry",
@@ -80,8 +75,8 @@ def api(method, path, body=None, auth=("admin", ADMIN_PASSWORD)):
     return int(status), json.loads(text) if text.strip() else None
 
 
-def psql(sql, container="harbor-db", host=SERVER):
-    return host_exec(host, f'docker exec {container} psql -U postgres -d registry -tAc "{sql}"')
+def psql(sql):
+    return host_exec(SERVER, f'docker exec harbor-db psql -U postgres -d registry -tAc "{sql}"')
 
 
 def harbor_yml(template, **extra):
@@ -126,12 +121,6 @@ def clean():
             "done; true"
         )
     on_server(f"rm -rf {TEST_DIR} /tmp/standin-state-*")
-    host_exec(
-        EXTERNAL,
-        f"docker rm -f {' '.join(EXTERNAL_CONTAINERS)} >/dev/null 2>&1; "
-        f"docker image rm goharbor/harbor-db:{NEW} goharbor/redis-photon:{NEW} >/dev/null 2>&1; rm -rf {EXTERNAL_DIR}",
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -255,71 +244,3 @@ def test_a_failed_migration_stops_core_until_the_database_backup_is_restored(ins
     assert psql("SELECT version, dirty FROM schema_migrations") == "160|f"
     assert psql("SELECT creator FROM robot") == "unknown"  # 2.12's migration of the robot made on 2.11
     assert api("HEAD", "/projects?project_name=state")[0] == 200
-
-
-def test_core_runs_on_postgresql_and_redis_of_another_host(installed, lab):
-    external = next(host for host in lab["hosts"] if host["container"] == EXTERNAL)
-    images = f"goharbor/harbor-db:{NEW} goharbor/redis-photon:{NEW}"
-    saved = host_exec(SERVER, f"docker save {images} -o /tmp/standin-state-images.tar && echo ok")
-    assert saved == "ok"
-    subprocess.run(
-        f"docker exec {SERVER} cat /tmp/standin-state-images.tar | docker exec -i {EXTERNAL} docker load -q",
-        shell=True,
-        check=True,
-        capture_output=True,
-    )
-    host_exec(EXTERNAL, f"mkdir -p {EXTERNAL_DIR} && chown 999:999 {EXTERNAL_DIR} && chmod 700 {EXTERNAL_DIR}")
-    started = docker_exec(
-        EXTERNAL,
-        f"docker run -d --name {EXTERNAL_CONTAINERS[0]} -p 5432:5432 --env-file /dev/stdin "
-        f"-v {EXTERNAL_DIR}:/var/lib/postgresql/data goharbor/harbor-db:{NEW} && "
-        f"docker run -d --name {EXTERNAL_CONTAINERS[1]} -p 6379:6379 goharbor/redis-photon:{NEW} "
-        f"redis-server /opt/standin/redis/redis.conf --requirepass {REDIS_PASSWORD}",
-        f"POSTGRES_PASSWORD={DB_PASSWORD}\n",
-    )
-    assert started.returncode == 0, started.stderr
-    deadline = time.monotonic() + 60
-    while (
-        host_exec(EXTERNAL, f"docker inspect -f '{{{{.State.Health.Status}}}}' {EXTERNAL_CONTAINERS[0]}") != "healthy"
-    ):
-        assert time.monotonic() < deadline, host_exec(EXTERNAL, f"docker logs {EXTERNAL_CONTAINERS[0]} 2>&1 | tail")
-        time.sleep(2)
-
-    compose(NEW, "docker compose down")
-    address = external["address"]
-    write_harbor_yml(
-        NEW,
-        _version="2.13.0",
-        external_database={
-            "harbor": {
-                "host": address,
-                "port": 5432,
-                "db_name": "registry",
-                "username": "postgres",
-                "password": DB_PASSWORD,
-                "ssl_mode": "disable",
-                "max_idle_conns": 2,
-                "max_open_conns": 0,
-            }
-        },
-        external_redis={"host": f"{address}:6379", "password": REDIS_PASSWORD, "registry_db_index": 1},
-    )
-    compose(NEW, "./install.sh")
-    wait_compose_healthy(SERVER, BUNDLED - {"harbor-db", "redis"}, HEALTH_TIMEOUT)
-
-    health = api("GET", "/health", auth=None)[1]
-    assert {c["name"]: c["status"] for c in health["components"]}["database"] == "healthy"
-    assert {c["name"]: c["status"] for c in health["components"]}["redis"] == "healthy"
-    assert api("POST", "/projects", {"project_name": "elsewhere"})[0] == 201
-    # Migrated from scratch by this core, and holding what it was told, on client-3.
-    assert psql("SELECT version, dirty FROM schema_migrations", EXTERNAL_CONTAINERS[0], EXTERNAL) == "160|f"
-    assert (
-        psql("SELECT name FROM project ORDER BY project_id", EXTERNAL_CONTAINERS[0], EXTERNAL) == "library\nelsewhere"
-    )
-    cached = host_exec(
-        EXTERNAL,
-        f"docker exec {EXTERNAL_CONTAINERS[1]} redis-cli -a {REDIS_PASSWORD} --no-auth-warning EXISTS cache:cfgs",
-    )
-    assert cached == "1"
-    # Nothing was written to harbor-1's own database files.
-    assert on_server(f"ls {DATA_DIR}/database/pg15 >/dev/null && echo kept") == "kept"
