@@ -251,7 +251,7 @@ def export_projects(client):
         quota = project_quota(client, project)
         if quota:
             entry["storage_quota"] = (quota.get("hard") or {}).get("storage", -1)
-        if project.get("registry_id"):
+        if project.get("registry_id") in registries:
             entry["proxy_cache"] = registries[project["registry_id"]]
         entry["members"] = [
             {
