@@ -6,6 +6,7 @@ from harbor_deploy.lib.config.secrets import ROBOT_PREFIX, generate_password, ro
 from harbor_deploy.lib.harbor_api.resources.common import (
     Change,
     entry_state,
+    field_changes,
     find_project,
     presence_change,
 )
@@ -149,9 +150,12 @@ def normalized_permissions(permissions):
 
 
 def robot_diff(spec, current):
+    """The fields that differ: ``FieldChange``s, and "permissions" (named only: the
+    whole list would not read)."""
     # Harbor leaves "" and false out of its answers.
     defaults = {"description": "", "duration": None, "disable": False}
-    fields = [key for key, default in defaults.items() if current.get(key, default) != spec[key]]
+    have = {key: current.get(key, default) for key, default in defaults.items()}
+    fields = list(field_changes(have, {key: spec[key] for key in defaults}))
     if normalized_permissions(current.get("permissions")) != normalized_permissions(robot_permissions(spec)):
         fields.append("permissions")
     return fields

@@ -133,7 +133,7 @@ def plan_users(client, specs, store):
                     "update",
                     "user",
                     username,
-                    tuple(sorted(profile)),
+                    tuple(FieldChange(key, have[key], profile[key]) for key in sorted(profile)),
                     lambda c=current, body={**have, **profile}: client.put(
                         f"/users/{c['user_id']}", f"user {c['username']}", body
                     ),

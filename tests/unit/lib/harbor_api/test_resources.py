@@ -111,7 +111,7 @@ def test_robot_diff_ignores_order_and_extra_fields_of_harbor():
     assert resources.robots.robot_diff(spec, current) == []
     current["duration"] = 7
     current["permissions"][0]["access"].pop()
-    assert resources.robots.robot_diff(spec, current) == ["duration", "permissions"]
+    assert [str(field) for field in resources.robots.robot_diff(spec, current)] == ["duration: 7 -> -1", "permissions"]
 
 
 def names_of_schedule_diff(spec, current):
@@ -177,10 +177,18 @@ def test_registry_payload_sends_the_secret_only_inside_the_credential():
     payload = resources.registries.registry_payload(spec, Secret("T0kenValue", "test"))
     assert payload["credential"] == {"type": "basic", "access_key": "me", "access_secret": "T0kenValue"}
     assert_valid_request("POST", "/registries", payload)
-    assert resources.registries.registry_diff(
-        spec,
-        {"url": "https://hub.docker.com", "insecure": False, "description": "", "credential": {"access_key": "other"}},
-    ) == ["access_key"]
+    assert [
+        str(field)
+        for field in resources.registries.registry_diff(
+            spec,
+            {
+                "url": "https://hub.docker.com",
+                "insecure": False,
+                "description": "",
+                "credential": {"access_key": "other"},
+            },
+        )
+    ] == ["access_key: 'other' -> 'me'"]
 
 
 def test_problems_name_the_entry_and_the_mistake():
@@ -465,7 +473,7 @@ def test_robots_are_found_under_the_systems_name_prefix(access, store, registrie
     client.put("/configurations", "configuration", {"robot_name_prefix": "bot_"})
     specs = [resources.robots.robot_spec({**ROBOTS[0], "description": "ci builds"})]
     [update] = resources.robots.plan_robots(client, specs, store)
-    assert str(update) == "update robot ci+jenkins (description)"
+    assert str(update) == "update robot ci+jenkins (description: '' -> 'ci builds')"
     update.apply()
     assert resources.robots.plan_robots(client, specs, store) == []
     robot = client.with_credentials("bot_ci+jenkins", store.path("robots/ci+jenkins").read_text())
@@ -481,7 +489,7 @@ def test_a_profile_update_sends_email_realname_and_comment_together(access, stor
     # Only the real name is named now: the comment Harbor has must survive the update.
     renamed = [{"username": "alice", "email": "alice@example.org", "realname": "Alice A"}]
     [update] = resources.users.plan_users(access.client(), [resources.users.user_spec(u) for u in renamed], store)
-    assert str(update) == "update user alice (realname)"
+    assert str(update) == "update user alice (realname: 'Alice' -> 'Alice A')"
     update.apply()
     [(_, _, body)] = [item for item in sent if item[0] == "PUT"]
     assert body == {"email": "alice@example.org", "realname": "Alice A", "comment": "ops team"}
