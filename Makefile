@@ -8,7 +8,8 @@ export LAB_CLIENTS ?= 2
 .PHONY: deps system-deps venv lab-up lab-down lab-status demo lint test test-quick test-unit test-lab test-faults bench
 
 # What a fresh Debian machine lacks: docker engine, debootstrap, a Python venv, and
-# PostgreSQL 15 and Redis for the unit tests (which start servers of their own).
+# PostgreSQL 15, Redis and slapd (an LDAP server) for the unit tests (which start
+# servers of their own).
 deps: system-deps venv
 
 # The database servers are installed as programs only, never left running: a
@@ -18,7 +19,7 @@ deps: system-deps venv
 # this installed is disabled so it does not start at boot. What was already
 # installed is left as it is.
 SYSTEM_TOOLS := dockerd:docker.io debootstrap:debootstrap ssh-keygen:openssh-client \
-	/usr/lib/postgresql/15/bin/initdb:postgresql-15 redis-server:redis-server
+	/usr/lib/postgresql/15/bin/initdb:postgresql-15 redis-server:redis-server /usr/sbin/slapd:slapd
 system-deps:
 	@missing=""; \
 	for tool in $(SYSTEM_TOOLS); do \
@@ -39,6 +40,9 @@ system-deps:
 	  [ -n "$$own_policy" ] && rm -f $$policy; \
 	  if echo "$$missing" | grep -q redis-server && [ -d /run/systemd/system ]; then \
 	    systemctl disable --now redis-server.service >/dev/null 2>&1; \
+	  fi; \
+	  if echo "$$missing" | grep -q slapd && [ -d /run/systemd/system ]; then \
+	    systemctl disable --now slapd.service >/dev/null 2>&1; \
 	  fi; \
 	  exit $$status; \
 	fi

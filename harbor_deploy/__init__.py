@@ -15,6 +15,7 @@ PACKAGED_DEPLOYS = (
     "harbor_client_status",
     "harbor_clients",
     "harbor_configure",
+    "harbor_export",
     "harbor_logs",
     "harbor_restore",
     "harbor_rollback",

@@ -155,8 +155,10 @@ def harbor_clients(**data):
 @packaged("Harbor configuration")
 def harbor_configure(group="harbor_servers", **data):
     """
-    Harbor's settings as code (admin password, registries, users, projects, members,
-    robots, retention, GC) through its REST API, from the controller.
+    Harbor's settings as code (admin password, sign-in, system settings, registries,
+    users, groups, projects, members, robots, retention, GC, CVE allowlists, audit-log
+    purge) through its REST API, from the controller; ``harbor_config_file`` adds the
+    keys of a file (an export) under the host's.
 
     + group: hosts of this group sharing an API URL are one Harbor, configured once
     + data: ``harbor_*`` keys overriding the host's data
@@ -172,6 +174,30 @@ def harbor_configure(group="harbor_servers", **data):
     plan = configure.plan(data)  # checks data and reaches the API before any change
     configure.admin_password(plan)
     configure.harbor_resources(plan)
+
+
+@packaged("Harbor export")
+def harbor_export(group="harbor_servers", **data):
+    """
+    Read a running Harbor and write, to ``harbor_export_file`` on the controller, YAML of
+    the configure keys for what it has (projects, members, robots, users, groups,
+    registries, retention, schedules, allowlist, auth and system settings), secrets
+    left out and named by where configure reads them; configure takes the file back
+    through ``harbor_config_file`` and, on the same Harbor, changes nothing. Changes
+    nothing in Harbor.
+
+    + group: hosts of this group sharing an API URL are one Harbor, exported once
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_export(harbor_export_file="exports/harbor.yml")
+    """
+    if not configure.configures_here(group, data):
+        return
+    configure.export_file(configure.export_plan(data))
 
 
 @packaged("Harbor backup")
@@ -306,6 +332,7 @@ __all__ = [
     "harbor_client_status",
     "harbor_clients",
     "harbor_configure",
+    "harbor_export",
     "harbor_logs",
     "harbor_restore",
     "harbor_rollback",

@@ -90,6 +90,7 @@ LANES = (
             "30_client",
             "40_configure",
             "41_api_contract",
+            "42_configure_team",
             "56_configure_cut",
             "58_load",
             "60_status_logs",

@@ -9,10 +9,14 @@ so a converged Harbor reports zero changes. No secret is ever in the output:
 changes name resources and fields only.
 """
 
+from pathlib import Path
+
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 
+from harbor_deploy.lib.config.secrets import write_private_file
 from harbor_deploy.lib.harbor_api.client import ApiError
+from harbor_deploy.lib.harbor_api.export import export_text
 from harbor_deploy.lib.harbor_api.resources import ResourceError
 
 
@@ -73,11 +77,12 @@ def converge(access, kind, entries, store):
     update what differs, delete what says ``state: absent``.
 
     + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance
-    + kind: a ``harbor_deploy.lib.harbor_api.resources.Kind`` (``KINDS``: registries, users,
-      projects, members, robots, retention, GC schedule)
+    + kind: a ``harbor_deploy.lib.harbor_api.resources.Kind`` (``KINDS``: auth, system
+      settings, registries, users, groups, projects, members, robots, retention, GC
+      schedule, system CVE allowlist, audit-log purge schedule)
     + entries: the kind's inventory entries (``kind.entries(config)``)
     + store: ``SecretStore`` of the instance (robot secrets, user passwords,
-      registry credentials)
+      registry credentials, the LDAP bind password and OIDC client secret)
 
     **Example:**
 
@@ -94,3 +99,42 @@ def converge(access, kind, entries, store):
     """
     specs = [kind.spec(raw) for raw in entries]
     yield from _converge(kind.title.lower(), lambda: kind.plan(access.client(), specs, store))
+
+
+@operation()
+def export(access, path):
+    """
+    Write Harbor's configuration, as configure's keys (YAML, no secrets), to a file on
+    the controller; nothing to do when the file already holds it.
+
+    + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance
+    + path: the controller path to write (``harbor_export_file``)
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_api.export(name="Export Harbor's configuration", access=access, path="harbor-export.yml")
+    """
+    try:
+        text = export_text(access.client())
+    except (ResourceError, ApiError) as error:
+        logger.error(f"{host.print_prefix}Harbor API: {error}")
+        yield FunctionCommand(_refuse, (error,), {})
+        return
+    target = Path(path)
+    if target.is_file() and target.read_text() == text:
+        host.noop(f"Harbor export: {path} is current")
+        return
+    logger.info(f"{host.print_prefix}Harbor API: write {path}")
+    yield FunctionCommand(_write_export, (access, target), {})
+
+
+def _write_export(state, host, access, target):
+    """Read Harbor again and write the file (0600: it names users and addresses)."""
+    try:
+        write_private_file(target, export_text(access.client()).encode())
+    except (ResourceError, ApiError) as error:
+        host.log_styled(f"Harbor API: {error}", fg="red", log_func=logger.error)
+        return False
+    return True

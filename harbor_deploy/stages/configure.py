@@ -1,10 +1,12 @@
-"""The configure deploy's stages: Harbor's settings converged through its REST API.
+"""The configure deploy's stages: Harbor's settings converged through its REST API, and
+the export of what a Harbor has as the same keys.
 
 Everything runs on the controller against the server's URL (TLS verified with the
 controller CA by default), once per Harbor instance: hosts of ``harbor_servers``
 sharing one API URL (several nodes behind one name) are configured by the first.
-Order matters: registries before the proxy cache projects that use them, users
-before memberships, projects before their robots and retention.
+Order matters: sign-in before users, settings before what they govern, registries
+before the proxy cache projects that use them, users and groups before memberships,
+projects before their robots and retention.
 """
 
 from dataclasses import dataclass
@@ -12,13 +14,14 @@ from dataclasses import dataclass
 from pyinfra import host, inventory
 from pyinfra.api import DeployError, deploy
 
+from harbor_deploy.lib.config.config_file import with_config_file
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.config.secrets import SecretStore, secrets_dir
-from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.config.validate import ConfigError, validated
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient, default_url, default_verify
 from harbor_deploy.operations import harbor_api
-from harbor_deploy.planning.context import config_of, host_data
+from harbor_deploy.planning.context import config_of, host_data, refused_before_any_change
 
 
 @dataclass(frozen=True)
@@ -41,20 +44,42 @@ def configures_here(group, overrides=None):
     return True
 
 
+def api_access(config):
+    """The secrets store and admin access of this host's Harbor, its API reached."""
+    store = SecretStore(secrets_dir(config))
+    anonymous = HarborClient(default_url(config), verify=default_verify(config))
+    anonymous.ping()
+    access = resources.AdminAccess(anonymous, store, rotate=config["harbor_admin_password_rotate"])
+    return ConfigurePlan(config=config, access=access, store=store)
+
+
 def plan(overrides=None):
-    """Check this host's configure data and reach its Harbor's API, before any change."""
-    config = config_of(overrides)
+    """Check this host's configure data (with its ``harbor_config_file`` under it) and
+    what Harbor itself would refuse, before any change."""
+    with refused_before_any_change():
+        config = validated(with_config_file(host_data(overrides=overrides)))
     try:
         found = list(resources.problems(config))
         if found:
             raise ConfigError(found)
-        store = SecretStore(secrets_dir(config))
-        anonymous = HarborClient(default_url(config), verify=default_verify(config))
-        anonymous.ping()
+        configure = api_access(config)
+        found = list(resources.harbor_problems(config, configure.access.client))
+        if found:
+            raise ConfigError(found)
     except (ConfigError, ApiError) as error:
         raise DeployError(f"{host.name}: {error}") from None
-    access = resources.AdminAccess(anonymous, store, rotate=config["harbor_admin_password_rotate"])
-    return ConfigurePlan(config=config, access=access, store=store)
+    return configure
+
+
+def export_plan(overrides=None):
+    """Check this host's data for an export (``harbor_export_file`` set) and reach its API."""
+    config = config_of(overrides)
+    try:
+        if not config["harbor_export_file"]:
+            raise ConfigError([("harbor_export_file", "required: the controller path to write the export to")])
+        return api_access(config)
+    except (ConfigError, ApiError) as error:
+        raise DeployError(f"{host.name}: {error}") from None
 
 
 @deploy("Harbor admin password")
@@ -66,5 +91,10 @@ def admin_password(plan):
 def harbor_resources(plan):
     for kind in resources.KINDS:
         entries = kind.entries(plan.config)
-        if entries or kind.key != "harbor_gc_schedule":  # no GC schedule in the data: left as it is
+        if entries or not kind.single:  # a single setting left out of the data: left as it is
             harbor_api.converge(name=kind.title, access=plan.access, kind=kind, entries=entries, store=plan.store)
+
+
+@deploy("Harbor export")
+def export_file(plan):
+    harbor_api.export(name="Export Harbor's configuration", access=plan.access, path=plan.config["harbor_export_file"])

@@ -199,7 +199,7 @@ def test_rerun_changes_nothing_and_a_quota_change_is_one_update(scratch, first_r
 
     bigger = configure(quota="2G")
     assert changed_count(bigger) == 1, bigger.stderr
-    assert api_changes(bigger) == ["update project ci (storage_quota)"]
+    assert api_changes(bigger) == ["update project ci (storage_quota: 1073741824 -> 2147483648)"]
     ci = admin(scratch).get("/projects/ci", "project ci")
     quota = admin(scratch).get("/quotas", "quota", params={"reference": "project", "reference_id": ci["project_id"]})
     assert quota[0]["hard"]["storage"] == 2 * GIB

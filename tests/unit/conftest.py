@@ -4,7 +4,7 @@ and a private cache home for every test."""
 
 import pytest
 
-from lab.standin.tests.support import core_backing, database, postgres, redis_server  # noqa: F401  (fixtures)
+from lab.standin.tests.support import core_backing, database, postgres, redis_server, slapd  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True)

@@ -387,6 +387,37 @@ KEYS = (
         "admin_password_managed or HARBOR_ADMIN_MANAGED_PASSWORD)",
     ),
     Key(
+        "harbor_config_file",
+        None,
+        "controller path of a YAML file of configure keys (e.g. deploys/export.py's output), read by "
+        "configure; keys of the inventory win",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_export_file",
+        None,
+        "controller path deploys/export.py writes a running Harbor's configure keys to (YAML, no secrets)",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_auth",
+        None,
+        "None (left as is) or how users sign in: {mode: db|ldap|oidc, primary_auth_mode, and Harbor's "
+        "/configurations keys of that mode (ldap_url, ldap_search_dn, ldap_base_dn, ldap_filter, ldap_uid, "
+        "ldap_scope, ldap_group_*...; oidc_name, oidc_endpoint, oidc_client_id, oidc_scope, oidc_groups_claim...)}; "
+        "the bind password / client secret from env <ldap_search_password_env|oidc_client_secret_env> or secrets "
+        "file auth/ldap_search_password|auth/oidc_client_secret, never inline",
+    ),
+    Key(
+        "harbor_system_settings",
+        None,
+        "None or Harbor /configurations keys to manage (only those given): project_creation_restriction, "
+        "read_only, self_registration, token_expiration, robot_token_duration, robot_name_prefix, "
+        "notification_enable, quota_per_project_enable, storage_per_project, audit_log_forward_endpoint, "
+        "skip_audit_log_database, session_timeout, scanner_skip_update_pulltime, banner_message, "
+        "disabled_audit_log_event_types",
+    ),
+    Key(
         "harbor_registries",
         [],
         "registry endpoints [{name, type, url, insecure, description, access_key, "
@@ -395,27 +426,45 @@ KEYS = (
     Key(
         "harbor_users",
         [],
-        "local users [{username, email, realname, comment, password_env, state}]; passwords "
-        "generated into secrets file users/<username> unless password_env names one",
+        "users [{username, email, realname, comment, password_env, admin, state}]; passwords "
+        "generated into secrets file users/<username> unless password_env names one; an entry of "
+        "username and admin only sets the admin flag of an existing (e.g. LDAP) user",
     ),
     Key(
         "harbor_projects",
         [],
         'projects [{name, public, storage_quota (bytes, "10G" or -1), auto_scan, prevent_vulnerable, '
-        "severity, proxy_cache (registry name), members [{user, role, state}], retention "
-        "{schedule, rules [{template, count, repositories, tags, untagged}]}, state}]",
+        "severity, proxy_cache (registry name), members [{user or group, role, state}], retention "
+        "{schedule, rules [{template, count, repositories, tags, untagged}]}, cve_allowlist "
+        '({items, expires_at} or "system"), state}]',
     ),
     Key(
         "harbor_robots",
         [],
         "robot accounts [{name, project (push/pull there) or projects (system level, default *), "
-        "access, duration (days, -1 never), description, disable, refresh, state}]; secrets in "
-        "secrets file robots/<project>+<name>",
+        "access, system_access (system level: resource:action), duration (days, -1 never), description, "
+        "disable, refresh, state}]; secrets in secrets file robots/<project>+<name>",
     ),
     Key(
         "harbor_gc_schedule",
         None,
         "None (left as is) or {schedule: Hourly|Daily|Weekly|<6-field cron>|None, " "delete_untagged, workers}",
+    ),
+    Key(
+        "harbor_groups",
+        [],
+        "user groups [{name, type: ldap|http|oidc, ldap_group_dn (ldap), state}], members of projects by name",
+    ),
+    Key(
+        "harbor_cve_allowlist",
+        None,
+        "None (left as is) or the system-wide CVE allowlist {items: [CVE ids], expires_at: date|epoch}",
+    ),
+    Key(
+        "harbor_audit_log_purge",
+        None,
+        "None (left as is) or the audit-log purge schedule {schedule: Hourly|Daily|Weekly|<cron>|None, "
+        "retention_hours, event_types, dry_run}",
     ),
 )
 

@@ -21,6 +21,14 @@ from harbor_deploy.lib.config.defaults import (
     TLS_MODES,
 )
 from harbor_deploy.lib.config.readers import GO_DURATION_RE
+from harbor_deploy.lib.harbor_api.resources.configurations import (
+    AUTH_MODES,
+    AUTH_SECRETS,
+    LDAP_DEFAULTS,
+    OIDC_DEFAULTS,
+    SETTING_DEFAULTS,
+)
+from harbor_deploy.lib.harbor_api.resources.groups import GROUP_TYPES
 from harbor_deploy.lib.harbor_api.resources.projects import ROLES, SEVERITIES
 from harbor_deploy.lib.harbor_api.resources.registries import REGISTRY_TYPES
 from harbor_deploy.lib.harbor_api.resources.retention import RETENTION_TEMPLATES
@@ -56,6 +64,15 @@ ENV_NAME = {
 }
 
 
+def never_inline(key, env_key, secret_file):
+    """A secret's field that is refused whatever its value, saying where it goes instead."""
+    return {
+        "not": {},
+        "x-why": f"is a secret, never inline: name an env var in {env_key} or put it in the secrets file "
+        f"{secret_file}",
+    }
+
+
 def record(properties, required=(), extra=False):
     schema = {"type": "object", "properties": properties, "additionalProperties": extra}
     if required:
@@ -68,6 +85,71 @@ def nullable(schema):
     return {**schema, "type": ["object", "null"]}
 
 
+SCOPE = {"enum": [0, 1, 2], "x-why": "must be 0 (base), 1 (one level) or 2 (subtree)"}
+EXPIRY = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}, {"type": "null"}],
+    "x-why": "must be a date such as 2027-01-31, a time, or seconds since the epoch",
+}
+CVE_ALLOWLIST = record(
+    {
+        "items": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^\S+$", "x-why": "must be a CVE id such as CVE-2024-3094"},
+        },
+        "expires_at": EXPIRY,
+    },
+    required=("items",),
+)
+# harbor_auth: Harbor's /configurations keys, each typed like its default.
+AUTH_KEY_TYPES = {bool: BOOL, int: {"type": "integer"}, str: {"type": "string"}}
+AUTH = record(
+    {
+        "mode": {"enum": list(AUTH_MODES)},
+        "primary_auth_mode": BOOL,
+        **{key: AUTH_KEY_TYPES[type(default)] for key, default in LDAP_DEFAULTS.items()},
+        **{key: AUTH_KEY_TYPES.get(type(default), {}) for key, default in OIDC_DEFAULTS.items()},
+        "ldap_scope": SCOPE,
+        "ldap_group_search_scope": SCOPE,
+        "ldap_timeout": {"type": "integer", "minimum": 1},
+        "oidc_extra_redirect_parms": {"type": "object", "additionalProperties": {"type": "string"}},
+        **{f"{key}_env": ENV_NAME for key in AUTH_SECRETS.values()},
+        **{key: never_inline(key, f"{key}_env", f"auth/{key}") for key in AUTH_SECRETS.values()},
+    },
+    required=("mode",),
+)
+SETTINGS = record(
+    {
+        **{key: AUTH_KEY_TYPES[type(default)] for key, default in SETTING_DEFAULTS.items()},
+        "project_creation_restriction": {"enum": ["everyone", "adminonly"]},
+        "storage_per_project": SIZE,
+        "banner_message": {
+            "anyOf": [{"type": "string"}, {"type": "object"}],
+            "x-why": "must be text or {message, type, closable, fromDate, toDate}",
+        },
+        "disabled_audit_log_event_types": {
+            "anyOf": [{"type": "array", "items": STR}, {"type": "string"}],
+            "x-why": "must be a list of event types such as create_artifact",
+        },
+        "audit_log_forward_endpoint": {
+            "type": "string",
+            "pattern": r"^(|[^\s:/]+:\d{1,5})$",
+            "x-why": "must be <host>:<port> of a syslog server over TCP, or empty",
+        },
+    }
+)
+GROUP = record(
+    {"name": STR, "type": {"enum": list(GROUP_TYPES)}, "ldap_group_dn": STR, "state": STATE},
+    required=("name",),
+)
+AUDIT_LOG_PURGE = record(
+    {
+        "schedule": SCHEDULE,
+        "retention_hours": {"type": "integer", "minimum": 1},
+        "event_types": {"type": "array", "items": STR, "minItems": 1},
+        "dry_run": BOOL,
+    },
+    required=("schedule", "retention_hours", "event_types"),
+)
 PROJECT = record(
     {
         "name": NAME,
@@ -80,7 +162,15 @@ PROJECT = record(
         "proxy_cache": STR,
         "members": {
             "type": "array",
-            "items": record({"user": STR, "role": {"enum": list(ROLES)}, "state": STATE}, required=("user",)),
+            "items": {
+                **record({"user": STR, "group": STR, "role": {"enum": list(ROLES)}, "state": STATE}),
+                "oneOf": [{"required": ["user"]}, {"required": ["group"]}],
+                "x-why": "must name one user or one group",
+            },
+        },
+        "cve_allowlist": {
+            "anyOf": [{"const": "system"}, CVE_ALLOWLIST],
+            "x-why": 'must be "system" (reuse the system list) or {items, expires_at}',
         },
         "retention": record(
             {
@@ -111,6 +201,7 @@ USER = record(
         "realname": STR,
         "comment": {"type": "string"},
         "password_env": ENV_NAME,
+        "admin": BOOL,
         "state": STATE,
     },
     required=("username",),
@@ -125,6 +216,7 @@ ROBOT = record(
         "project": NAME,
         "projects": {"type": "array", "items": STR},
         "access": {"type": "array", "items": ROBOT_ACCESS, "minItems": 1},
+        "system_access": {"type": "array", "items": ROBOT_ACCESS, "minItems": 1},
         "duration": {
             "anyOf": [{"const": -1}, {"type": "integer", "minimum": 1}],
             "x-why": "must be -1 (never expires) or a number of days",
@@ -330,10 +422,17 @@ SCHEMAS = {
     "harbor_projects": {"type": "array", "items": PROJECT},
     "harbor_robots": {"type": "array", "items": ROBOT},
     "harbor_gc_schedule": nullable(GC_SCHEDULE),
+    "harbor_auth": nullable(AUTH),
+    "harbor_system_settings": nullable(SETTINGS),
+    "harbor_groups": {"type": "array", "items": GROUP},
+    "harbor_cve_allowlist": nullable(CVE_ALLOWLIST),
+    "harbor_audit_log_purge": nullable(AUDIT_LOG_PURGE),
+    "harbor_config_file": OPTIONAL_STR,
+    "harbor_export_file": OPTIONAL_STR,
     "harbor_backing_allowed_sources": {"type": "array", "minItems": 1, "items": STR},
 }
 # Lists whose entries are reported on their own: harbor_projects[2].
-ENTRY_LISTS = ("harbor_registries", "harbor_users", "harbor_projects", "harbor_robots")
+ENTRY_LISTS = ("harbor_registries", "harbor_users", "harbor_projects", "harbor_robots", "harbor_groups")
 TYPE_WORDS = {
     "boolean": "true or false",
     "integer": "an integer",
@@ -381,7 +480,7 @@ def _suggestion(name, known):
 def _why(error):
     """The deploy's message for one schema error (without the field path)."""
     schema, kind = error.schema, error.validator
-    if schema.get("x-why") and kind in ("pattern", "anyOf", "oneOf", "const"):
+    if schema.get("x-why") and kind in ("pattern", "anyOf", "oneOf", "const", "not", "enum"):
         return schema["x-why"]
     if kind == "type":
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]

@@ -22,13 +22,23 @@ UPSTREAM_CREDENTIAL = ("puller", "Pull3rSecret")
 
 
 class RunningCore:
-    """Core started as its image starts it (Redis, database, migrations), serving on loopback."""
+    """Core started as its image starts it (Redis, database, migrations), serving on
+    loopback; ``received`` lists the (method, path) of every request it answered."""
 
     def __init__(self, env):
         self.settings = core_settings.Settings(env)
         self.app = core_app.App(self.settings)
         self.app.start()
         self.server = core_app.make_server(self.app, host="127.0.0.1", port=0)
+        self.received = []
+        received, handler = self.received, self.server.RequestHandlerClass
+
+        class Recorded(handler):
+            def dispatch(self, method):
+                received.append((method, self.path.split("?")[0]))
+                super().dispatch(method)
+
+        self.server.RequestHandlerClass = Recorded
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -38,15 +48,20 @@ class RunningCore:
         self.server.server_close()
         self.app.database.close()
 
+    def writes(self):
+        """The requests received that are not reads."""
+        return [(method, path) for method, path in self.received if method not in ("GET", "HEAD")]
+
 
 class StandinHarbor(RunningCore):
-    def __init__(self, data_dir, backing, admin_password=INITIAL_ADMIN_PASSWORD):
+    def __init__(self, data_dir, backing, admin_password=INITIAL_ADMIN_PASSWORD, env=None):
         super().__init__(
             {
                 "DATA_DIR": str(data_dir),
                 "HARBOR_ADMIN_PASSWORD": admin_password,
                 "EXT_ENDPOINT": "https://harbor.test.internal",
                 **backing,
+                **(env or {}),
             }
         )
 
@@ -91,7 +106,9 @@ def strict_definitions():
 
 def body_schema(method, path):
     """The body schema the spec gives ``method path`` (None: no body parameter)."""
-    for template, operations in swagger()["paths"].items():
+    # Literal segments win over parameters (/system/purgeaudit/schedule before /{purge_id}).
+    paths = sorted(swagger()["paths"].items(), key=lambda item: -len(re.sub(r"\{[^}]+\}", "", item[0])))
+    for template, operations in paths:
         pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template.rstrip("/"))) + "$"
         if re.match(pattern, path.split("?")[0]) and method.lower() in operations:
             for parameter in operations[method.lower()].get("parameters", []):

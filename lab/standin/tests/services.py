@@ -22,7 +22,8 @@ import redis
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-MISSING = "{} not found: install PostgreSQL 15 and Redis (make system-deps)"
+SLAPD = "/usr/sbin/slapd"
+MISSING = "{} not found: install PostgreSQL 15, Redis and slapd (make system-deps)"
 
 
 def free_port():
@@ -158,6 +159,54 @@ class RedisServer:
     def url(self):
         """``_REDIS_URL_CORE`` as prepare writes it (database 0)."""
         return f"redis://127.0.0.1:{self.port}?idle_timeout_seconds=30"
+
+
+class SlapdServer:
+    """Debian's slapd on a free loopback port, in the foreground (never the system
+    service), with the lab's directory (lab/ldap_directory.py) added over LDAP."""
+
+    def __init__(self, directory):
+        if not Path(SLAPD).exists():
+            raise RuntimeError(MISSING.format(SLAPD))
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.root_password = "Root" + secrets.token_hex(8)
+        self.process = None
+
+    @property
+    def url(self):
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def start(self):
+        from lab import ldap_directory
+
+        (self.directory / "data").mkdir()
+        config = self.directory / "slapd.conf"
+        config.write_text(ldap_directory.slapd_config(self.directory, self.root_password))
+        self.process = subprocess.Popen(
+            [SLAPD, "-f", str(config), "-h", f"{self.url}/", "-d", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"slapd did not start: {self.process.stderr.read().decode()}") from None
+                time.sleep(0.05)
+        import ldap3
+
+        with ldap3.Connection(self.url, ldap_directory.ROOT_DN, self.root_password, auto_bind=True) as connection:
+            for dn, classes, attributes in ldap_directory.entries():
+                if not connection.add(dn, classes, attributes):
+                    raise RuntimeError(f"adding {dn} failed: {connection.result}")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 def service_directory():

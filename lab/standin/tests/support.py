@@ -1,7 +1,7 @@
 """What the stand-in's tests share with the unit tests that run it in process: its
-files, its runtime programs loaded as modules, and the PostgreSQL and Redis servers
-a test session starts (one each per session, a fresh database and an empty Redis per
-test)."""
+files, its runtime programs loaded as modules, and the PostgreSQL, Redis and LDAP
+(slapd) servers a test session starts (one each per session, a fresh database and an
+empty Redis per test)."""
 
 import contextlib
 import importlib.util
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from psycopg2 import sql
 
 from lab.standin.build import MIGRATIONS_DIR
-from lab.standin.tests.services import PostgresServer, RedisServer, service_directory
+from lab.standin.tests.services import PostgresServer, RedisServer, SlapdServer, service_directory
 
 ROOT = Path(__file__).resolve().parents[3]
 STANDIN = ROOT / "lab" / "standin"
@@ -104,6 +104,19 @@ def core_backing(postgres, redis_server, database):
         "_REDIS_URL_CORE": redis_server.url,
         "POSTGRES_MIGRATION_SCRIPTS_PATH": str(MIGRATIONS_DIR),
     }
+
+
+@pytest.fixture(scope="session")
+def slapd():
+    """A real LDAP server (Debian's slapd) with the lab's users and groups."""
+    directory = service_directory()
+    server = SlapdServer(directory)
+    try:
+        server.start()
+        yield server
+        server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager

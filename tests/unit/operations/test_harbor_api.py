@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarbor, UpstreamRegistry
 from tests.conftest import ROOT
@@ -110,17 +111,18 @@ def test_dry_run_lists_changes_and_applies_nothing(tmp_path, harbor, secrets):
 def test_converge_rerun_and_one_quota_change(tmp_path, harbor, secrets):
     inventory = write_inventory(tmp_path, harbor)
     first = pyinfra(inventory, "-y", "--json")
-    assert totals(first) == {"success": 8, "no_change": 0, "error": 0}
+    # 8 changed operations, and harbor_groups (empty) with nothing to do.
+    assert totals(first) == {"success": 8, "no_change": 1, "error": 0}
     for name in ("admin_password_managed", "users/alice", "robots/ci+jenkins"):
         assert (secrets / name).stat().st_mode & 0o777 == 0o600
     assert_no_secret(first, secrets)
 
     second = pyinfra(inventory, "-y", "--json")
-    assert totals(second) == {"success": 0, "no_change": 8, "error": 0}
+    assert totals(second) == {"success": 0, "no_change": 9, "error": 0}
 
     third = pyinfra(write_inventory(tmp_path, harbor, quota="20G"), "-y", "--json")
-    assert totals(third) == {"success": 1, "no_change": 7, "error": 0}
-    assert "update project ci (storage_quota)" in third.stderr
+    assert totals(third) == {"success": 1, "no_change": 8, "error": 0}
+    assert "update project ci (storage_quota: 10737418240 -> 21474836480)" in third.stderr
     assert_no_secret(third, secrets)
 
 
@@ -182,3 +184,131 @@ def test_a_weak_password_from_the_environment_stops_the_run_before_any_change(tm
     assert "harbor_users[0]: the password from env ALICE_PW must be 8-128 characters" in output
     assert "Traceback" not in output and "weakpass1" not in output
     assert sorted(path.name for path in secrets.iterdir()) == ["admin_password"]
+
+
+TEAM_KEYS = {
+    "harbor_groups": [{"name": "ops", "type": "http"}],
+    "harbor_system_settings": {"robot_token_duration": 90, "banner_message": "maintenance on Friday"},
+    "harbor_cve_allowlist": {"items": ["CVE-2024-3094"], "expires_at": "2030-01-31"},
+    "harbor_audit_log_purge": {"schedule": "Daily", "retention_hours": 168, "event_types": ["create_artifact"]},
+}
+
+
+def write_data(tmp_path, harbor, data, name="inventory.py"):
+    """An inventory of @local with the connection keys and ``data``."""
+    connection = {
+        "harbor_hostname": HOSTNAME,
+        "harbor_tls_mode": "http",
+        "harbor_api_url": harbor.url,
+        "harbor_secrets_dir": str(tmp_path / "secrets"),
+    }
+    path = tmp_path / name
+    path.write_text(f"harbor_servers = [('@local', {({**connection, **data})!r})]\n")
+    return path
+
+
+def run_deploy(inventory, deploy, *flags, env=None):
+    return subprocess.run(
+        [str(PYINFRA), *flags, str(inventory), deploy],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(inventory.parent), **(env or {})},
+        check=False,
+    )
+
+
+def test_export_then_configure_with_the_export_sends_no_write(tmp_path, harbor, secrets):
+    inventory = write_inventory(tmp_path, harbor)
+    inventory.write_text(
+        inventory.read_text().replace("'harbor_gc_schedule'", f"**{TEAM_KEYS!r}, 'harbor_gc_schedule'")
+    )
+    pyinfra(inventory, "-y")
+    export_file = tmp_path / "exports" / "harbor.yml"
+    exporter = write_data(tmp_path, harbor, {"harbor_export_file": str(export_file)}, "export.py")
+    harbor.received.clear()
+    run = run_deploy(exporter, "deploys/export.py", "-y")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert harbor.writes() == []
+    text = export_file.read_text()
+    assert export_file.stat().st_mode & 0o777 == 0o600
+    exported = yaml.safe_load(text)
+    assert set(exported) == {
+        "harbor_auth",
+        "harbor_system_settings",
+        "harbor_registries",
+        "harbor_users",
+        "harbor_groups",
+        "harbor_projects",
+        "harbor_robots",
+        "harbor_gc_schedule",
+        "harbor_cve_allowlist",
+        "harbor_audit_log_purge",
+    }
+    assert exported["harbor_system_settings"] == {"robot_token_duration": 90, "banner_message": "maintenance on Friday"}
+    for path in secrets.rglob("*"):
+        if path.is_file():
+            assert path.read_text().strip() not in text, path.name
+
+    # Configure from the export alone: every kind read, nothing written.
+    configure = write_data(tmp_path, harbor, {"harbor_config_file": str(export_file)}, "from-export.py")
+    harbor.received.clear()
+    again = pyinfra(configure, "-y", "--json")
+    assert totals(again)["success"] == 0 and totals(again)["error"] == 0
+    assert harbor.writes() == []
+    # The export is current: a second one writes nothing.
+    rerun = run_deploy(exporter, "deploys/export.py", "-y", "--json")
+    assert json.loads(rerun.stdout)["results"]["totals"]["success"] == 0
+    # Inventory keys win over the file's.
+    overridden = write_data(
+        tmp_path,
+        harbor,
+        {"harbor_config_file": str(export_file), "harbor_system_settings": {"robot_token_duration": 60}},
+        "override.py",
+    )
+    run = pyinfra(overridden, "--dry")
+    assert "Harbor API: update system settings (robot_token_duration: 90 -> 60)" in run.stdout + run.stderr
+
+
+def test_dry_run_lists_the_fields_that_differ_with_secrets_masked(tmp_path, harbor, secrets):
+    data = {
+        "harbor_system_settings": {"session_timeout": 120, "read_only": False},
+        "harbor_auth": {
+            "mode": "oidc",
+            "oidc_name": "corp",
+            "oidc_endpoint": "https://id.example.org",
+            "oidc_client_id": "harbor",
+            "oidc_client_secret_env": "CORP_OIDC_SECRET",
+        },
+    }
+    run = run_deploy(
+        write_data(tmp_path, harbor, data), "deploys/configure.py", "--dry", env={"CORP_OIDC_SECRET": "S3cr3t-Value"}
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "Harbor API: update system settings (session_timeout: 60 -> 120)" in output
+    assert "oidc_endpoint: '' -> 'https://id.example.org'" in output
+    assert "oidc_client_secret: *****" in output
+    assert "S3cr3t-Value" not in output
+
+
+def test_an_auth_mode_harbor_locked_is_refused_while_planning(tmp_path, harbor, secrets):
+    pyinfra(write_inventory(tmp_path, harbor), "-y")  # alice exists now
+    data = {
+        "harbor_auth": {
+            "mode": "ldap",
+            "ldap_url": "ldap://ldap.example.org",
+            "ldap_search_dn": "cn=harbor,dc=example,dc=org",
+            "ldap_base_dn": "dc=example,dc=org",
+        }
+    }
+    harbor.received.clear()
+    run = run_deploy(write_data(tmp_path, harbor, data, "ldap.py"), "deploys/configure.py", "-y")
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert (
+        "harbor_auth: Harbor refuses to change the auth mode from db to ldap once users other than admin exist (alice)"
+        in output
+    )
+    assert harbor.writes() == []

@@ -6,10 +6,14 @@ Harbor to the desired state; nothing is written until a change's ``apply()`` run
 Only what the inventory names is managed: fields left out are left as Harbor has
 them, resources left out are never deleted, ``state: absent`` deletes one.
 
-Secrets (user passwords, robot secrets, registry credentials, the managed admin
-password) never come from inventory data: they live in the controller secrets dir
-of the instance or come from an environment variable named in the data. Changes and
-errors name resources and fields, never values of secrets.
+Secrets (user passwords, robot secrets, registry credentials, the LDAP bind password
+and OIDC client secret, the managed admin password) never come from inventory data:
+they live in the controller secrets dir of the instance or come from an environment
+variable named in the data. Changes and errors name resources and fields, never
+values of secrets.
+
+Each kind that owns an inventory key also reads it back (``export``): what Harbor has,
+as the data configure takes, without secrets.
 """
 
 import os
@@ -17,39 +21,103 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harbor_deploy.lib.config.secrets import meets_harbor_password_rule
-from harbor_deploy.lib.harbor_api.resources import gc, projects, registries, retention, robots, users
+from harbor_deploy.lib.harbor_api.resources import (
+    configurations,
+    cve_allowlists,
+    groups,
+    projects,
+    registries,
+    retention,
+    robots,
+    schedules,
+    users,
+)
 from harbor_deploy.lib.harbor_api.resources.admin import AdminAccess
 from harbor_deploy.lib.harbor_api.resources.common import Change, ResourceError, find_project, find_registry, parse_size
 
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of resource: where its entries are in the data, how one is read, and
-    how the changes it needs are planned."""
+    """One kind of resource: where its entries are in the data, how one is read, how
+    the changes it needs are planned and (for the kind owning its key) how Harbor's
+    state is read back as data."""
 
     title: str
     key: str
     spec: Callable
     plan: Callable
+    # One dict (a schedule, the settings), not a list of entries.
+    single: bool = False
+    export: Callable | None = None
 
     def entries(self, config):
         value = config.get(self.key)
-        if self.key == "harbor_gc_schedule":  # one schedule, not a list
+        if self.single:
             return [] if value is None else [value]
         return value or []
 
 
-# In the order they are converged: registries before the proxy cache projects using
-# them, users before memberships, projects before their robots and retention.
+# In the order they are converged: sign-in before users (Harbor locks the auth mode
+# once users exist), settings before what they govern (robot name prefix, default
+# quota), registries before the proxy cache projects using them, users and groups
+# before memberships, projects before their robots and retention.
 KINDS = (
-    Kind("Registry endpoints", "harbor_registries", registries.registry_spec, registries.plan_registries),
-    Kind("Users", "harbor_users", users.user_spec, users.plan_users),
-    Kind("Projects", "harbor_projects", projects.project_spec, projects.plan_projects),
+    Kind(
+        "Authentication",
+        "harbor_auth",
+        configurations.auth_spec,
+        configurations.plan_auth,
+        single=True,
+        export=configurations.export_auth,
+    ),
+    Kind(
+        "System settings",
+        "harbor_system_settings",
+        configurations.settings_spec,
+        configurations.plan_settings,
+        single=True,
+        export=configurations.export_settings,
+    ),
+    Kind(
+        "Registry endpoints",
+        "harbor_registries",
+        registries.registry_spec,
+        registries.plan_registries,
+        export=registries.export_registries,
+    ),
+    Kind("Users", "harbor_users", users.user_spec, users.plan_users, export=users.export_users),
+    Kind("User groups", "harbor_groups", groups.group_spec, groups.plan_groups, export=groups.export_groups),
+    Kind("Projects", "harbor_projects", projects.project_spec, projects.plan_projects, export=projects.export_projects),
     Kind("Project members", "harbor_projects", projects.project_spec, projects.plan_members),
-    Kind("Robot accounts", "harbor_robots", robots.robot_spec, robots.plan_robots),
+    Kind("Robot accounts", "harbor_robots", robots.robot_spec, robots.plan_robots, export=robots.export_robots),
     Kind("Tag retention policies", "harbor_projects", projects.project_spec, retention.plan_retention),
-    Kind("Garbage collection schedule", "harbor_gc_schedule", gc.gc_spec, gc.plan_gc),
+    Kind(
+        "Garbage collection schedule",
+        "harbor_gc_schedule",
+        schedules.gc_spec,
+        schedules.plan_gc,
+        single=True,
+        export=schedules.export_gc,
+    ),
+    Kind(
+        "System CVE allowlist",
+        "harbor_cve_allowlist",
+        cve_allowlists.allowlist_spec,
+        cve_allowlists.plan_system_allowlist,
+        single=True,
+        export=cve_allowlists.export_system_allowlist,
+    ),
+    Kind(
+        "Audit log purge schedule",
+        "harbor_audit_log_purge",
+        schedules.purge_spec,
+        schedules.plan_purge,
+        single=True,
+        export=schedules.export_purge,
+    ),
 )
+# Every key configure manages (what an export holds).
+MANAGED_KEYS = tuple(dict.fromkeys(kind.key for kind in KINDS))
 
 
 def problems(config, env=None):
@@ -68,11 +136,11 @@ def problems(config, env=None):
             continue
         seen.add(kind.key)
         entries = config.get(kind.key)
-        if kind.key != "harbor_gc_schedule" and entries is not None and not isinstance(entries, list):
+        if not kind.single and entries is not None and not isinstance(entries, list):
             yield kind.key, "must be a list"
             continue
         for index, raw in enumerate(kind.entries(config)):
-            where = kind.key if kind.key == "harbor_gc_schedule" else f"{kind.key}[{index}]"
+            where = kind.key if kind.single else f"{kind.key}[{index}]"
             try:
                 spec = kind.spec(raw)
             except (KeyError, ValueError, TypeError) as error:
@@ -95,16 +163,58 @@ def problems(config, env=None):
                         "lowercase letter, an uppercase letter and a digit (Harbor's rule)"
                     ),
                 )
+    yield from _local_user_problems(config)
+
+
+def _local_user_problems(config):
+    """Harbor creates and edits local users in db auth only (handler/user.go
+    requireCreatable, modifiable): with another mode an entry may set the admin flag."""
+    mode = (config.get("harbor_auth") or {}).get("mode", "db")
+    if mode == "db" or not isinstance(config.get("harbor_users"), list):
+        return
+    for index, raw in enumerate(config["harbor_users"]):
+        local = [key for key in users.LOCAL_FIELDS if isinstance(raw, dict) and key in raw]
+        if local:
+            yield (
+                f"harbor_users[{index}]",
+                f"{', '.join(local)}: Harbor creates and edits local users only in db auth mode "
+                f"(harbor_auth mode is {mode}); an entry may set admin only",
+            )
+
+
+def harbor_problems(config, client_of):
+    """``(key, why)`` of what Harbor itself would refuse, read before any change (through
+    the admin client ``client_of()`` returns): an auth mode it locked because users
+    other than admin exist."""
+    auth = config.get("harbor_auth")
+    if auth:
+        why = configurations.mode_lock(client_of(), configurations.auth_spec(auth))
+        if why:
+            yield "harbor_auth", why
+
+
+def export(client):
+    """Every key configure manages, as Harbor has it (None and empty lists left out)."""
+    found = {}
+    for kind in KINDS:
+        if kind.export is not None:
+            value = kind.export(client)
+            if value:
+                found[kind.key] = value
+    return found
 
 
 __all__ = [
     "KINDS",
+    "MANAGED_KEYS",
     "AdminAccess",
     "Change",
     "Kind",
     "ResourceError",
     "find_project",
     "find_registry",
+    "export",
+    "harbor_problems",
     "parse_size",
     "problems",
 ]

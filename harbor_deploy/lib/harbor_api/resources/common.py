@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harbor_deploy.lib.config.secrets import MASK
 from harbor_deploy.lib.harbor_api.client import path_segment, query_params
 
 STATES = ("present", "absent")
@@ -23,8 +24,29 @@ class ResourceError(Exception):
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One field that differs, shown with Harbor's value and the wanted one; a secret
+    field shows neither (its values are never read back, and never printed)."""
+
+    name: str
+    have: object = None
+    want: object = None
+    secret: bool = False
+
+    def __str__(self):
+        if self.secret:
+            return f"{self.name}: {MASK}"
+        return f"{self.name}: {_shown(self.have)} -> {_shown(self.want)}"
+
+
+def _shown(value):
+    return "(unset)" if value is None else repr(value)
+
+
+@dataclass(frozen=True)
 class Change:
-    """One write to Harbor: ``str()`` says what (never a secret value), ``apply()`` does it."""
+    """One write to Harbor: ``str()`` says what (never a secret value), ``apply()`` does it.
+    ``fields`` are names, or ``FieldChange``s that show the values that differ."""
 
     action: str
     kind: str
@@ -33,8 +55,17 @@ class Change:
     apply: Callable | None = field(default=None, repr=False, compare=False)
 
     def __str__(self):
-        detail = f" ({', '.join(self.fields)})" if self.fields else ""
+        detail = f" ({', '.join(str(item) for item in self.fields)})" if self.fields else ""
         return f"{self.action} {self.kind} {self.name}{detail}"
+
+
+def field_changes(have, want, secret_names=()):
+    """``FieldChange``s of the keys of ``want`` whose value differs from ``have``'s."""
+    return tuple(
+        FieldChange(key, have.get(key), value, key in secret_names)
+        for key, value in want.items()
+        if have.get(key) != value
+    )
 
 
 def parse_size(value):
@@ -93,14 +124,7 @@ def presence_change(client, kind, label, spec, current, path, create):
     if spec["state"] == "absent":
         if current is None:
             return []
-        return [
-            Change(
-                "delete",
-                kind,
-                label,
-                apply=lambda: client.delete(path(current), f"{kind} {current.get('username') or current['name']}"),
-            )
-        ]
+        return [Change("delete", kind, label, apply=lambda: client.delete(path(current), f"{kind} {label}"))]
     if current is None:
         return [Change("create", kind, label, apply=create)]
     return None

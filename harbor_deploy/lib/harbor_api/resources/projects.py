@@ -1,10 +1,12 @@
-"""Projects (visibility, quota, scanning policy, proxy cache) and their members."""
+"""Projects (visibility, quota, scanning policy, proxy cache, CVE allowlist) and their
+members: users and groups."""
 
 from functools import partial
 
 from harbor_deploy.lib.harbor_api.client import path_segment
 from harbor_deploy.lib.harbor_api.resources.common import (
     Change,
+    FieldChange,
     ResourceError,
     bool_string,
     entry_state,
@@ -12,11 +14,25 @@ from harbor_deploy.lib.harbor_api.resources.common import (
     find_registry,
     parse_size,
 )
+from harbor_deploy.lib.harbor_api.resources.cve_allowlists import (
+    allowlist_diff,
+    allowlist_payload,
+    allowlist_spec,
+    export_allowlist,
+)
+from harbor_deploy.lib.harbor_api.resources.groups import group_id
 from harbor_deploy.lib.harbor_api.resources.registries import PROXY_CACHE_TYPES
-from harbor_deploy.lib.harbor_api.resources.retention import retention_spec
+from harbor_deploy.lib.harbor_api.resources.retention import export_retention, retention_spec
 
 # Project roles as Harbor numbers them.
 ROLES = {"project_admin": 1, "developer": 2, "guest": 3, "maintainer": 4, "limited_guest": 5}
+ROLE_NAMES = {number: name for name, number in ROLES.items()}
+# A member is a user ("u") or a group ("g"), by name (ProjectMemberEntity).
+MEMBER_TYPES = {"user": "u", "group": "g"}
+# The metadata choosing a project's own CVE allowlist over the system's; a project
+# without it reuses the system's (src/pkg/project/models/project.go).
+REUSE_SYSTEM_ALLOWLIST = "reuse_sys_cve_allowlist"
+METADATA_DEFAULTS = {REUSE_SYSTEM_ALLOWLIST: "true"}
 
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 
@@ -35,6 +51,7 @@ def project_spec(raw):
         "proxy_cache": raw.get("proxy_cache"),
         "members": [],
         "retention": None,
+        "cve_allowlist": None,
     }
     for key, meta in (("public", "public"), ("auto_scan", "auto_scan"), ("prevent_vulnerable", "prevent_vul")):
         if key in raw:
@@ -45,9 +62,16 @@ def project_spec(raw):
         spec["storage_limit"] = parse_size(raw["storage_quota"])
     for member in raw.get("members") or []:
         role = ROLES[member.get("role", "developer")]
-        spec["members"].append({"user": member["user"], "role_id": role, "state": entry_state(member)})
+        [kind] = [key for key in MEMBER_TYPES if key in member]  # the schema allows exactly one
+        spec["members"].append({"type": kind, "name": member[kind], "role_id": role, "state": entry_state(member)})
     if raw.get("retention") is not None:
         spec["retention"] = retention_spec(raw["retention"])
+    allowlist = raw.get("cve_allowlist")
+    if allowlist == "system":
+        spec["metadata"][REUSE_SYSTEM_ALLOWLIST] = "true"
+    elif allowlist is not None:
+        spec["metadata"][REUSE_SYSTEM_ALLOWLIST] = "false"
+        spec["cve_allowlist"] = allowlist_spec(allowlist)
     return spec
 
 
@@ -63,7 +87,7 @@ def project_payload(spec, registry_id=None):
 
 def metadata_diff(desired, current):
     """Metadata keys whose desired value differs from the current one."""
-    return {key: value for key, value in desired.items() if current.get(key) != value}
+    return {key: value for key, value in desired.items() if current.get(key, METADATA_DEFAULTS.get(key)) != value}
 
 
 def project_quota(client, project):
@@ -103,17 +127,23 @@ def plan_projects(client, specs, _store=None):
                     f"project {name}: a project's proxy cache registry is set at "
                     "creation only; delete and recreate it to change it"
                 )
-        metadata = metadata_diff(spec["metadata"], current.get("metadata") or {})
-        if metadata:
+        have = current.get("metadata") or {}
+        metadata = metadata_diff(spec["metadata"], have)
+        fields = [FieldChange(key, have.get(key), value) for key, value in sorted(metadata.items())]
+        body = {"metadata": metadata} if metadata else {}
+        if spec["cve_allowlist"] is not None:
+            allowlist = allowlist_diff(spec["cve_allowlist"], current.get("cve_allowlist"))
+            if allowlist:
+                fields += [FieldChange(f"cve_allowlist.{item.name}", item.have, item.want) for item in allowlist]
+                body["cve_allowlist"] = allowlist_payload(spec["cve_allowlist"])
+        if body:
             changes.append(
                 Change(
                     "update",
                     "project",
                     name,
-                    tuple(sorted(metadata)),
-                    lambda c=current, m=metadata: client.put(
-                        f"/projects/{c['project_id']}", f"project {c['name']}", {"metadata": m}
-                    ),
+                    tuple(fields),
+                    lambda c=current, b=body: client.put(f"/projects/{c['project_id']}", f"project {c['name']}", b),
                 )
             )
         if spec["storage_limit"] is not None:
@@ -124,7 +154,11 @@ def plan_projects(client, specs, _store=None):
                         "update",
                         "project",
                         name,
-                        ("storage_quota",),
+                        (
+                            FieldChange(
+                                "storage_quota", (quota.get("hard") or {}).get("storage"), spec["storage_limit"]
+                            ),
+                        ),
                         lambda q=quota, s=spec: client.put(
                             f"/quotas/{q['id']}",
                             f"quota of project {s['name']}",
@@ -156,10 +190,18 @@ def _create_project(client, spec):
     if spec["proxy_cache"] is not None:
         registry_id = proxy_cache_registry(client, spec)["id"]
     client.post("/projects", f"project {spec['name']}", project_payload(spec, registry_id))
+    if spec["cve_allowlist"] is not None:
+        # Harbor starts every project with an empty list, whatever the request says.
+        project = find_project(client, spec["name"])
+        client.put(
+            f"/projects/{project['project_id']}",
+            f"project {spec['name']}",
+            {"cve_allowlist": allowlist_payload(spec["cve_allowlist"])},
+        )
 
 
 def plan_members(client, specs, _store=None):
-    """Project membership of users, for projects that exist (or are being created)."""
+    """Project membership of users and groups, for projects that exist (or are being created)."""
     changes = []
     for spec in specs:
         if spec["state"] == "absent" or not spec["members"]:
@@ -169,23 +211,81 @@ def plan_members(client, specs, _store=None):
         members = {}
         if current:
             for item in client.list(f"/projects/{current['project_id']}/members", f"members of project {project}"):
-                if item.get("entity_type") == "u":
-                    members[item["entity_name"]] = item
+                members[(item.get("entity_type"), item.get("entity_name"))] = item
         base = f"/projects/{path_segment(project)}/members"
         for member in spec["members"]:
-            user, existing = member["user"], members.get(member["user"])
-            what, resource = f"{project}/{user}", f"member {user} of project {project}"
+            name, kind = member["name"], member["type"]
+            existing = members.get((MEMBER_TYPES[kind], name))
+            label = f"{project}/{name}" if kind == "user" else f"{project}/group {name}"
+            resource = f"member {kind} {name} of project {project}"
             if member["state"] == "absent":
                 if existing:
                     delete = partial(client.delete, f"{base}/{existing['id']}", resource, headers=BY_NAME)
-                    changes.append(Change("delete", "member", what, apply=delete))
+                    changes.append(Change("delete", "member", label, apply=delete))
             elif existing is None:
-                body = {"role_id": member["role_id"], "member_user": {"username": user}}
-                create = partial(client.request, "POST", base, resource, json=body, headers=BY_NAME)
-                changes.append(Change("create", "member", what, apply=create))
+                create = partial(_add_member, client, base, resource, member)
+                changes.append(Change("create", "member", label, apply=create))
             elif existing.get("role_id") != member["role_id"]:
                 update = partial(
                     client.put, f"{base}/{existing['id']}", resource, {"role_id": member["role_id"]}, headers=BY_NAME
                 )
-                changes.append(Change("update", "member", what, ("role",), apply=update))
+                role = FieldChange("role", ROLE_NAMES.get(existing.get("role_id")), ROLE_NAMES[member["role_id"]])
+                changes.append(Change("update", "member", label, (role,), apply=update))
     return changes
+
+
+def _add_member(client, base, resource, member):
+    """``ProjectMember``: a user by name, a group by its id (Harbor looks a group name
+    up only together with its type)."""
+    if member["type"] == "user":
+        entity = {"member_user": {"username": member["name"]}}
+    else:
+        entity = {"member_group": {"id": group_id(client, member["name"])}}
+    client.request("POST", base, resource, json={"role_id": member["role_id"], **entity}, headers=BY_NAME)
+
+
+# --- export ----------------------------------------------------------------------
+
+
+def list_projects(client):
+    return client.list("/projects", "projects")
+
+
+def export_projects(client):
+    """``harbor_projects``: visibility, scanning policy, quota, proxy cache, members,
+    retention and the CVE allowlist of every project."""
+    registries = {item["id"]: item["name"] for item in client.list("/registries", "registries")}
+    found = []
+    for project in list_projects(client):
+        metadata = project.get("metadata") or {}
+        entry = {"name": project["name"], "public": metadata.get("public") == "true"}
+        for key, meta in (("auto_scan", "auto_scan"), ("prevent_vulnerable", "prevent_vul")):
+            if meta in metadata:
+                entry[key] = metadata[meta] == "true"
+        if "severity" in metadata:
+            entry["severity"] = metadata["severity"]
+        quota = project_quota(client, project)
+        if quota:
+            entry["storage_quota"] = (quota.get("hard") or {}).get("storage", -1)
+        if project.get("registry_id") in registries:
+            entry["proxy_cache"] = registries[project["registry_id"]]
+        entry["members"] = [
+            {
+                "user" if item.get("entity_type") == "u" else "group": item["entity_name"],
+                "role": ROLE_NAMES.get(item.get("role_id"), "developer"),
+            }
+            for item in client.list(
+                f"/projects/{project['project_id']}/members", f"members of project {project['name']}"
+            )
+        ]
+        if metadata.get("retention_id"):
+            policy = client.get(
+                f"/retentions/{metadata['retention_id']}", f"retention policy of project {project['name']}"
+            )
+            retention = export_retention(policy, project["name"])
+            if retention is not None:
+                entry["retention"] = retention
+        if metadata.get(REUSE_SYSTEM_ALLOWLIST) == "false":
+            entry["cve_allowlist"] = export_allowlist(project.get("cve_allowlist")) or {"items": []}
+        found.append(entry)
+    return found

@@ -8,6 +8,7 @@ from harbor_deploy.lib.harbor_api.resources.common import (
     Change,
     ResourceError,
     entry_state,
+    field_changes,
     find_registry,
     presence_change,
 )
@@ -93,13 +94,15 @@ def registry_payload(spec, secret):
 
 
 def registry_diff(spec, current):
+    """``FieldChange``s of the endpoint (an access key only when the data names one)."""
     # Harbor leaves false and "" out of its answers.
     defaults = {"url": "", "insecure": False, "description": ""}
-    fields = [key for key, default in defaults.items() if current.get(key, default) != spec[key]]
-    current_key = (current.get("credential") or {}).get("access_key") or None
-    if spec["access_key"] and current_key != spec["access_key"]:
-        fields.append("access_key")
-    return fields
+    have = {key: current.get(key, default) for key, default in defaults.items()}
+    have["access_key"] = (current.get("credential") or {}).get("access_key") or None
+    want = {key: spec[key] for key in defaults}
+    if spec["access_key"]:
+        want["access_key"] = spec["access_key"]
+    return list(field_changes(have, want))
 
 
 def plan_registries(client, specs, store):
@@ -176,3 +179,19 @@ def _registry_update(spec, store):
         if secret is not None:
             payload["access_secret"] = secret.reveal()
     return payload
+
+
+def export_registries(client):
+    """``harbor_registries`` without credentials' secrets (Harbor never returns them:
+    configure reads each from the secrets file registries/<name> when it sends one)."""
+    found = []
+    for registry in client.list("/registries", "registries"):
+        entry = {"name": registry["name"], "type": registry["type"], "url": registry["url"]}
+        if registry.get("insecure"):
+            entry["insecure"] = True
+        if registry.get("description"):
+            entry["description"] = registry["description"]
+        if (registry.get("credential") or {}).get("access_key"):
+            entry["access_key"] = registry["credential"]["access_key"]
+        found.append(entry)
+    return found

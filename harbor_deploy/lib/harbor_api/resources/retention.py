@@ -1,9 +1,12 @@
 """Tag retention policies, one per project (``retention`` of a ``harbor_projects`` entry)."""
 
 import json
+import logging
 
 from harbor_deploy.lib.harbor_api.client import NotFound
-from harbor_deploy.lib.harbor_api.resources.common import Change, cron_schedule, find_project
+from harbor_deploy.lib.harbor_api.resources.common import NAMED_SCHEDULES, Change, cron_schedule, find_project
+
+logger = logging.getLogger(__name__)
 
 RETENTION_TEMPLATES = ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always")
 # Harbor's retention handler refuses more rules (400) and two identical ones (409)
@@ -127,3 +130,45 @@ def _create_retention(client, spec):
         f"retention policy of project {spec['name']}",
         retention_payload(spec["retention"], project["project_id"]),
     )
+
+
+# A rule's fields at the values retention_spec gives them when left out.
+EXPORT_RULE_DEFAULTS = {("repositories", "**"), ("tags", "**"), ("untagged", True)}
+
+
+def export_retention(policy, project):
+    """The ``retention`` of a project's entry for Harbor's policy; None (with a warning)
+    when a rule is one an entry can't say (another selector, action or an exclusion)."""
+    rules = []
+    for found_rule in (policy or {}).get("rules") or []:
+        rule = {key: found_rule.get(key, default) for key, default in RULE_DEFAULTS.items()}
+        tags = rule["tag_selectors"]
+        scopes = (rule["scope_selectors"] or {}).get("repository") or []
+        template = rule["template"]
+        entry = {"template": template}
+        if template != "always":
+            entry["count"] = (rule["params"] or {}).get(template)
+        if len(tags) == 1 and len(scopes) == 1:
+            entry.update(
+                {
+                    "repositories": scopes[0].get("pattern"),
+                    "tags": tags[0].get("pattern"),
+                    "untagged": bool(json.loads(tags[0].get("extras") or "{}").get("untagged")),
+                }
+            )
+        if template not in RETENTION_TEMPLATES or _rules_of(entry) != [rule]:
+            logger.warning("retention policy of project %s has a rule a project entry can't say: not exported", project)
+            return None
+        rules.append({key: value for key, value in entry.items() if (key, value) not in EXPORT_RULE_DEFAULTS})
+    cron = (((policy or {}).get("trigger") or {}).get("settings") or {}).get("cron") or ""
+    found = {"rules": rules}
+    if cron:
+        found["schedule"] = next((name for name, named in NAMED_SCHEDULES.items() if named == cron), cron)
+    return found
+
+
+def _rules_of(entry):
+    try:
+        return retention_spec({"rules": [entry]})["rules"]
+    except (KeyError, ValueError):
+        return None

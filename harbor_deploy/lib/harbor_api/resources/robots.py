@@ -6,6 +6,7 @@ from harbor_deploy.lib.config.secrets import ROBOT_PREFIX, generate_password, ro
 from harbor_deploy.lib.harbor_api.resources.common import (
     Change,
     entry_state,
+    field_changes,
     find_project,
     presence_change,
 )
@@ -13,6 +14,30 @@ from harbor_deploy.lib.harbor_api.resources.common import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_ROBOT_ACCESS = ("push", "pull")
+# A system permission's namespace (src/controller/robot/controller.go toScope refuses
+# any other for kind "system").
+SYSTEM_NAMESPACE = "/"
+# What Harbor lets a system permission grant: rbac.PoliciesMap[ScopeSystem] of
+# src/common/rbac/const.go (anything else: 400 "bad request permission").
+SYSTEM_PERMISSIONS = {
+    "audit-log": ("list",),
+    "preheat-instance": ("read", "create", "delete", "list", "update"),
+    "project": ("list", "create"),
+    "replication-policy": ("read", "create", "delete", "list", "update"),
+    "replication": ("read", "create", "list"),
+    "replication-adapter": ("list",),
+    "registry": ("read", "create", "delete", "list", "update"),
+    "scan-all": ("read", "update", "stop", "create"),
+    "system-volumes": ("read",),
+    "garbage-collection": ("read", "create", "list", "update", "stop"),
+    "purge-audit": ("read", "create", "list", "update", "stop"),
+    "jobservice-monitor": ("list", "stop"),
+    "scanner": ("read", "create", "delete", "list", "update"),
+    "label": ("read", "create", "delete", "update"),
+    "security-hub": ("read", "list"),
+    "catalog": ("read",),
+    "quota": ("read", "list"),
+}
 
 # The access a robot may hold in a project, as Harbor v2.13 lists it: PoliciesMap's
 # project scope and what its NolimitProvider adds (src/common/rbac/const.go). Harbor's
@@ -81,6 +106,18 @@ def robot_spec(raw):
         )
     # Harbor keeps one permission per project (it regroups them by scope): each once.
     namespaces = [project] if project else list(dict.fromkeys(raw.get("projects", ["*"])))
+    system_access = _access(raw.get("system_access", ()))
+    if system_access and project:
+        raise ValueError("system_access is for system-level robots (no project)")
+    refused = [
+        f"{resource}:{action}"
+        for resource, action in system_access
+        if action not in SYSTEM_PERMISSIONS.get(resource, ())
+    ]
+    if refused:
+        raise ValueError(f"system_access {', '.join(refused)}: not a system permission Harbor grants")
+    if not namespaces and not system_access:
+        raise ValueError("a robot needs a permission: projects or system_access")
     return {
         "name": raw["name"],
         "project": project,
@@ -91,17 +128,22 @@ def robot_spec(raw):
         "disable": bool(raw.get("disable", False)),
         "refresh": bool(raw.get("refresh", False)),
         "permissions": tuple((namespace, access) for namespace in namespaces),
+        "system_access": system_access,
     }
 
 
 def robot_permissions(spec):
+    """``RobotPermission``s: one per project, and the system one when it grants any."""
+    scopes = [("project", namespace, access) for namespace, access in spec["permissions"]]
+    if spec["system_access"]:
+        scopes.append(("system", SYSTEM_NAMESPACE, spec["system_access"]))
     return [
         {
-            "kind": "project",
+            "kind": kind,
             "namespace": namespace,
             "access": [{"resource": resource, "action": action} for resource, action in access],
         }
-        for namespace, access in spec["permissions"]
+        for kind, namespace, access in scopes
     ]
 
 
@@ -147,9 +189,12 @@ def normalized_permissions(permissions):
 
 
 def robot_diff(spec, current):
+    """The fields that differ: ``FieldChange``s, and "permissions" (named only: the
+    whole list would not read)."""
     # Harbor leaves "" and false out of its answers.
     defaults = {"description": "", "duration": None, "disable": False}
-    fields = [key for key, default in defaults.items() if current.get(key, default) != spec[key]]
+    have = {key: current.get(key, default) for key, default in defaults.items()}
+    fields = list(field_changes(have, {key: spec[key] for key in defaults}))
     if normalized_permissions(current.get("permissions")) != normalized_permissions(robot_permissions(spec)):
         fields.append("permissions")
     return fields
@@ -262,3 +307,58 @@ def _refresh_robot(client, store, spec, current):
     # Harbor echoes only a secret it generated; this one was chosen here.
     returned = answer.json().get("secret") if answer.content else None
     _keep_secret(store, spec, returned or secret)
+
+
+def access_items(pairs):
+    """The inventory's form of access pairs: "push"/"pull" for the repository's, else
+    "resource:action"."""
+    return [
+        action if resource == "repository" and action in DEFAULT_ROBOT_ACCESS else f"{resource}:{action}"
+        for resource, action in sorted(pairs)
+    ]
+
+
+def robot_entry(robot, prefix):
+    """``harbor_robots`` entry of one robot Harbor lists (no secret), or None when its
+    permissions grant projects different access, which an entry can't say."""
+    name = robot["name"].removeprefix(prefix)
+    by_namespace, system_access = {}, ()
+    for permission in robot.get("permissions") or []:
+        pairs = tuple(sorted((item["resource"], item["action"]) for item in permission.get("access") or []))
+        if permission.get("kind") == "system":
+            system_access = pairs
+        else:
+            by_namespace[permission.get("namespace")] = pairs
+    if len(set(by_namespace.values())) > 1:
+        logger.warning("robot %s grants its projects different access: not exported", name)
+        return None
+    access = next(iter(by_namespace.values()), ())
+    if robot.get("level") == "project":
+        project, _, name = name.partition("+")
+        entry = {"name": name, "project": project}
+    else:
+        entry = {"name": name}
+        if sorted(by_namespace) != ["*"]:
+            entry["projects"] = sorted(by_namespace)
+        if system_access:
+            entry["system_access"] = access_items(system_access)
+    if access and sorted(access) != sorted(_access(DEFAULT_ROBOT_ACCESS)):
+        entry["access"] = access_items(access)
+    if robot.get("duration", -1) != -1:
+        entry["duration"] = robot["duration"]
+    if robot.get("description"):
+        entry["description"] = robot["description"]
+    if robot.get("disable"):
+        entry["disable"] = True
+    return entry
+
+
+def export_robots(client):
+    """``harbor_robots`` of the system robots and every project's."""
+    prefix = robot_prefix(client)
+    robots = client.list("/robots", "system robots", {"q": "Level=system"})
+    for project in client.list("/projects", "projects"):
+        robots += client.list(
+            "/robots", f"robots of project {project['name']}", {"q": f"Level=project,ProjectID={project['project_id']}"}
+        )
+    return [entry for entry in (robot_entry(robot, prefix) for robot in robots) if entry is not None]

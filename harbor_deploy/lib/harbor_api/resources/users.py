@@ -1,11 +1,20 @@
-"""Local users (database auth): profile and password."""
+"""Users: local users (database auth) with profile and password, and the admin flag
+of any user (``PUT /users/{id}/sysadmin``, src/server/v2.0/handler/user.go), LDAP and
+OIDC users included once they exist in Harbor (after their first login)."""
 
 import logging
 import re
 
 from harbor_deploy.lib.config.secrets import generate_password, meets_harbor_password_rule, user_secret_name
 from harbor_deploy.lib.harbor_api.client import query_params
-from harbor_deploy.lib.harbor_api.resources.common import Change, ResourceError, entry_state, presence_change
+from harbor_deploy.lib.harbor_api.resources.common import (
+    Change,
+    FieldChange,
+    ResourceError,
+    entry_state,
+    presence_change,
+)
+from harbor_deploy.lib.harbor_api.resources.configurations import current_values, read_configuration
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +28,11 @@ EMAIL_RE = re.compile(
 )
 
 
+# The fields of a local user's profile and password; an entry without any of them
+# manages only the admin flag of a user Harbor already has.
+LOCAL_FIELDS = ("email", "realname", "comment", "password_env")
+
+
 def user_spec(raw):
     """A user of ``harbor_users``. Harbor requires an email and a real name (the name
     defaults to the username) and replaces email, real name and comment together (shape
@@ -27,8 +41,14 @@ def user_spec(raw):
     state = entry_state(raw)
     if not 1 <= len(username.encode()) <= 255 or any(char in username for char in ILLEGAL_NAME_CHARS):
         raise ValueError(f"username must be 1-255 bytes without any of {ILLEGAL_NAME_CHARS}")
-    spec = {"username": username, "state": state, "password_env": raw.get("password_env"), "profile": None}
-    if state == "absent":
+    spec = {
+        "username": username,
+        "state": state,
+        "password_env": raw.get("password_env"),
+        "profile": None,
+        "admin": raw.get("admin"),
+    }
+    if state == "absent" or not any(key in raw for key in LOCAL_FIELDS):
         return spec
     email = raw.get("email")
     if not email:
@@ -71,9 +91,15 @@ def plan_users(client, specs, store):
     changes = []
     for spec in specs:
         username = spec["username"]
+        local = spec["profile"] is not None
         # Read (and its rule checked) before any change is planned.
-        password = user_password(store, spec) if spec["state"] == "present" else None
+        password = user_password(store, spec) if spec["state"] == "present" and local else None
         current = find_user(client, username)
+        if current is None and spec["state"] == "present" and not local:
+            raise ResourceError(
+                f"user {username} is not in Harbor: an entry without email manages an existing user's admin "
+                "flag only (LDAP and OIDC users appear at their first login)"
+            )
         presence = presence_change(
             client,
             "user",
@@ -86,6 +112,18 @@ def plan_users(client, specs, store):
         if presence is not None:
             changes += presence
             continue
+        if spec["admin"] is not None and bool(current.get("sysadmin_flag")) != spec["admin"]:
+            changes.append(
+                Change(
+                    "update",
+                    "user",
+                    username,
+                    (FieldChange("admin", bool(current.get("sysadmin_flag")), spec["admin"]),),
+                    lambda c=current, s=spec: set_admin_flag(client, c["user_id"], s),
+                )
+            )
+        if not local:
+            continue
         # Harbor leaves empty fields out of answers, and a profile update replaces
         # email, real name and comment together: send all three, as wanted or as they are.
         have = {key: current.get(key, "") for key in ("email", "realname", "comment")}
@@ -96,7 +134,7 @@ def plan_users(client, specs, store):
                     "update",
                     "user",
                     username,
-                    tuple(sorted(profile)),
+                    tuple(FieldChange(key, have[key], profile[key]) for key in sorted(profile)),
                     lambda c=current, body={**have, **profile}: client.put(
                         f"/users/{c['user_id']}", f"user {c['username']}", body
                     ),
@@ -133,6 +171,13 @@ def _create_user(client, store, spec):
         {"username": spec["username"], "password": password.reveal(), **spec["new_profile"]},
     )
     store.store(user_secret_name(spec["username"]), password)
+    if spec["admin"]:
+        # Harbor creates every user without the flag.
+        set_admin_flag(client, find_user(client, spec["username"])["user_id"], spec)
+
+
+def set_admin_flag(client, user_id, spec):
+    client.put(f"/users/{user_id}/sysadmin", f"admin flag of user {spec['username']}", {"sysadmin_flag": spec["admin"]})
 
 
 def _set_user_password(client, store, spec, current):
@@ -143,3 +188,22 @@ def _set_user_password(client, store, spec, current):
         {"new_password": password.reveal()},
     )
     store.store(user_secret_name(spec["username"]), password)
+
+
+def export_users(client):
+    """``harbor_users`` of every user but the admin (user id 1); no password (each stays
+    in Harbor, or in the secrets file users/<username> when configure made it). Outside
+    db auth only the admin flag: Harbor's users are then the directory's."""
+    auth_mode = current_values(read_configuration(client)).get("auth_mode")
+    found = []
+    for user in client.list("/users", "users"):
+        if user.get("user_id") == 1:
+            continue
+        entry = {"username": user["username"]}
+        if auth_mode == "db_auth":
+            entry["email"] = user.get("email", "")
+            entry.update({key: user[key] for key in ("realname", "comment") if user.get(key)})
+        if user.get("sysadmin_flag"):
+            entry["admin"] = True
+        found.append(entry)
+    return found

@@ -36,15 +36,34 @@ CREATE TABLE project_metadata (
     PRIMARY KEY (project_id, name)
 );
 
--- Users' roles in projects; like Harbor's, a membership has an id of its own (the
--- API's member id), not the user's.
+-- Roles of users ('u') and user groups ('g') in projects; the API's member id is id.
 CREATE TABLE project_member (
     id SERIAL PRIMARY KEY,
     project_id int NOT NULL REFERENCES project (project_id) ON DELETE CASCADE,
-    entity_id int NOT NULL REFERENCES harbor_user (user_id) ON DELETE CASCADE,
+    entity_id int NOT NULL,
     entity_type char(1) NOT NULL DEFAULT 'u',
     role int NOT NULL,
     UNIQUE (project_id, entity_id, entity_type)
+);
+
+-- User groups: 1 LDAP (known by its DN, kept lowercased), 2 HTTP, 3 OIDC.
+CREATE TABLE user_group (
+    id SERIAL PRIMARY KEY,
+    group_name varchar(255) NOT NULL,
+    group_type smallint NOT NULL,
+    ldap_group_dn varchar(512) NOT NULL DEFAULT '',
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+-- CVE allowlists: project_id 0 is the system's; items is the list of {cve_id}.
+CREATE TABLE cve_allowlist (
+    id SERIAL PRIMARY KEY,
+    project_id int NOT NULL UNIQUE,
+    expires_at bigint,
+    items jsonb NOT NULL DEFAULT '[]',
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
 );
 
 -- One storage quota per project, found by reference and reference_id (the project's
@@ -100,7 +119,7 @@ CREATE TABLE retention_policy (
     update_time timestamptz NOT NULL DEFAULT now()
 );
 
--- Schedules of periodic jobs; the stand-in keeps one: garbage collection.
+-- Schedules of periodic jobs, one per vendor: garbage collection, audit-log purge.
 CREATE TABLE schedule (
     id SERIAL PRIMARY KEY,
     vendor_type varchar(64) NOT NULL UNIQUE,

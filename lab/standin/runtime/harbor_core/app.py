@@ -16,7 +16,7 @@ from http.server import ThreadingHTTPServer
 
 from apispec import ApiSpec
 
-from harbor_core import api, auth, cache, migrations
+from harbor_core import api, auth, cache, directory, migrations
 from harbor_core.database import Database
 from harbor_core.errors import forbidden, not_found, unauthorized
 from harbor_core.http import make_handler
@@ -94,14 +94,32 @@ class App:
 
     def configuration(self, key):
         stored = self.configurations.load(self.store.properties)
-        return stored.get(key, api.system.CONFIGURATION_DEFAULTS[key])
+        return stored.get(key, api.configurations.default(key))
 
     def save_configurations(self, settings):
         self.store.save_properties(settings)
         self.configurations.invalidate()
 
     def authenticate(self, header):
-        return auth.authenticate(self.store, self.configuration("robot_name_prefix"), header, self.login_lock)
+        login = self.directory_login if self.configuration("auth_mode") == "ldap_auth" else None
+        return auth.authenticate(self.store, self.configuration("robot_name_prefix"), header, self.login_lock, login)
+
+    def directory_login(self, username, password):
+        """An LDAP user's login (core/auth/ldap/ldap.go): checked by the LDAP server, then
+        onboarded on its first login ("from LDAP.", a password never used) or its email
+        kept in step, with the LDAP groups it belongs to onboarded and attached."""
+        settings = api.configurations.stored_values(self)
+        found = directory.login(settings, username, password)
+        if found is None:
+            return None
+        user = self.store.user(username=found["username"])
+        if user is None:
+            # OnBoardUser: the username as email when it looks like one.
+            email = found["email"] or (found["username"] if "@" in found["username"] else "")
+            self.store.onboard_user(found["username"], email, found["realname"], "from LDAP.", "12345678AbC")
+            user = self.store.user(username=found["username"])
+        group_ids = [self.store.onboard_ldap_group(name, dn) for name, dn in found["groups"]]
+        return auth.Principal(user={**user, "admin_role_in_auth": found["admin_role_in_auth"]}, group_ids=group_ids)
 
     def find_project(self, key, by_name_header, principal):
         """A project the caller may see, by id or name (names win when the header says so)."""

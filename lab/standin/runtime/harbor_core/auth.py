@@ -28,6 +28,8 @@ ROLE_ACTIONS = {
     ROLE_DEVELOPER: {"pull", "push"},
     ROLE_GUEST: {"pull"},
 }
+# Roles from the most to the least privileged (5: limited guest).
+ROLE_RANK = (ROLE_PROJECT_ADMIN, ROLE_MAINTAINER, ROLE_DEVELOPER, ROLE_GUEST, 5)
 
 
 def hash_password(password, salt=None):
@@ -44,11 +46,13 @@ def password_matches(password, stored):
 
 
 class Principal:
-    """Who is calling: anonymous, a user, or a robot account."""
+    """Who is calling: anonymous, a user (with the user groups its login attached, as
+    Harbor's security context carries them), or a robot account."""
 
-    def __init__(self, user=None, robot=None):
+    def __init__(self, user=None, robot=None, group_ids=()):
         self.user = user
         self.robot = robot
+        self.group_ids = tuple(group_ids)
 
     @property
     def authenticated(self):
@@ -56,7 +60,8 @@ class Principal:
 
     @property
     def is_admin(self):
-        return bool(self.user and self.user["sysadmin_flag"])
+        """The admin flag, or (LDAP) membership of the group admin DN at this login."""
+        return bool(self.user and (self.user["sysadmin_flag"] or self.user.get("admin_role_in_auth")))
 
     @property
     def name(self):
@@ -65,9 +70,13 @@ class Principal:
         return self.robot["login"] if self.robot else ""
 
     def role(self, project):
-        if self.user:
-            return project["members"].get(str(self.user["user_id"]))
-        return None
+        """The highest of the user's roles in a project: its own, its groups'."""
+        if not self.user:
+            return None
+        roles = [project["members"].get(str(self.user["user_id"]))]
+        roles += [project.get("group_members", {}).get(str(group_id)) for group_id in self.group_ids]
+        held = [role for role in roles if role is not None]
+        return min(held, key=ROLE_RANK.index) if held else None
 
     def repository_actions(self, project):
         """The repository actions this caller holds in a project."""
@@ -117,12 +126,14 @@ class LoginLock:
         time.sleep(self.frozen)
 
 
-def authenticate(store, robot_prefix, header, lock):
+def authenticate(store, robot_prefix, header, lock, directory_login=None):
     """The caller of a request, as Harbor's security middleware finds it
     (src/server/middleware/security): a robot whose secret matches (enabled, not
     expired), else a user whose password matches (src/server/middleware/security/
     basic_auth.go, auth.Login), else nobody. Bad credentials never answer 401 here:
-    the caller is anonymous, which a path open to anonymous callers serves."""
+    the caller is anonymous, which a path open to anonymous callers serves.
+    ``directory_login`` (LDAP auth) authenticates every user but the admin (user id 1),
+    which Harbor always checks against its database (core/auth/authenticator.go ``Login``)."""
     if not header or header[:6].lower() != "basic ":
         return Principal()
     try:
@@ -144,7 +155,11 @@ def authenticate(store, robot_prefix, header, lock):
     if lock.locked(username):
         return Principal()
     user = store.user(username=username)
-    if user and password_matches(password, user["password"]):
+    if directory_login is not None and not (user and user["user_id"] == 1):
+        principal = directory_login(username, password)
+        if principal is not None:
+            return principal
+    elif user and password_matches(password, user["password"]):
         return Principal(user=user)
     lock.fail(username)
     return Principal()

@@ -11,9 +11,9 @@ from psycopg2.extras import Json
 from harbor_core.auth import ROLE_PROJECT_ADMIN, hash_password
 from harbor_core.errors import bad_request, conflict, precondition
 
+# Vendor types of the scheduled jobs (src/jobservice/job/known_jobs.go).
 GC_VENDOR = "GARBAGE_COLLECTION"
-# The schedule id GC has always shown (the stand-in keeps one schedule).
-GC_SCHEDULE_ID = 1
+PURGE_AUDIT_VENDOR = "PURGE_AUDIT_LOG"
 
 
 def iso(stamp):
@@ -22,20 +22,29 @@ def iso(stamp):
 
 
 USER_COLUMNS = "user_id, username, email, realname, comment, sysadmin_flag, password, salt, creation_time, update_time"
-# A project with what the API shows of it: metadata, members (user id -> role), their
-# membership ids (user id -> member id), its quota's id and storage limit.
+# A project with what the API shows of it: metadata, members (user id -> role), groups
+# that are members (group id -> role), its quota's id and storage limit.
 PROJECT_QUERY = """
 SELECT p.project_id, p.name, p.owner_id, p.registry_id, p.creation_time, p.update_time,
        COALESCE((SELECT json_object_agg(m.name, m.value) FROM project_metadata m
                  WHERE m.project_id = p.project_id), '{}') AS metadata,
        COALESCE((SELECT json_object_agg(pm.entity_id::text, pm.role) FROM project_member pm
                  WHERE pm.project_id = p.project_id AND pm.entity_type = 'u'), '{}') AS members,
-       COALESCE((SELECT json_object_agg(pm.entity_id::text, pm.id) FROM project_member pm
-                 WHERE pm.project_id = p.project_id AND pm.entity_type = 'u'), '{}') AS member_ids,
+       COALESCE((SELECT json_object_agg(pm.entity_id::text, pm.role) FROM project_member pm
+                 WHERE pm.project_id = p.project_id AND pm.entity_type = 'g'), '{}') AS group_members,
        q.id AS quota_id, (q.hard->>'storage')::bigint AS storage_limit
 FROM project p
 LEFT JOIN quota q ON q.reference = 'project' AND q.reference_id = p.project_id::text
 """
+# Members as the API lists them: the entity's name from its user or group.
+MEMBER_QUERY = """
+SELECT pm.id, pm.project_id, pm.entity_id, pm.entity_type, pm.role,
+       COALESCE(u.username, g.group_name, '') AS entity_name
+FROM project_member pm
+LEFT JOIN harbor_user u ON pm.entity_type = 'u' AND u.user_id = pm.entity_id
+LEFT JOIN user_group g ON pm.entity_type = 'g' AND g.id = pm.entity_id
+"""
+GROUP_COLUMNS = "id, group_name, group_type, ldap_group_dn, creation_time, update_time"
 ROBOT_COLUMNS = (
     "id, name, description, project_id, level, duration, expires_at, disabled, secret, salt, permissions, "
     "creator_ref, creation_time, update_time"
@@ -68,7 +77,7 @@ def project_dict(row):
         "registry_id": row["registry_id"],
         "metadata": dict(row["metadata"]),
         "members": dict(row["members"]),
-        "member_ids": dict(row["member_ids"]),
+        "group_members": dict(row["group_members"]),
         "quota_id": row["quota_id"],
         "storage_limit": -1 if row["storage_limit"] is None else row["storage_limit"],
         "creation_time": iso(row["creation_time"]),
@@ -177,9 +186,32 @@ class Store:
             )
 
     def delete_user(self, user_id):
-        """The user and (by cascade) their memberships."""
+        """The user and their memberships."""
         with self.transaction() as cursor:
+            cursor.execute("DELETE FROM project_member WHERE entity_id = %s AND entity_type = 'u'", (user_id,))
             cursor.execute("DELETE FROM harbor_user WHERE user_id = %s", (user_id,))
+
+    def set_sysadmin_flag(self, user_id, flag):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE harbor_user SET sysadmin_flag = %s, update_time = now() WHERE user_id = %s", (flag, user_id)
+            )
+
+    def onboard_user(self, username, email, realname, comment, password):
+        """A user of an external directory, on its first login (no email: none stored)."""
+        hashed = hash_password(password)
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO harbor_user (username, email, realname, comment, password, salt) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING",
+                (username, email or None, realname, comment, hashed["hash"], hashed["salt"]),
+            )
+
+    def count_users(self):
+        """Users but the admin (user id 1), as Harbor counts them."""
+        with self.transaction() as cursor:
+            cursor.execute("SELECT count(*) AS n FROM harbor_user WHERE user_id > 1")
+            return cursor.fetchone()["n"]
 
     # --- projects, members and quotas -----------------------------------------
 
@@ -226,6 +258,8 @@ class Store:
                 "INSERT INTO project_member (project_id, entity_id, role) VALUES (%s, %s, %s)",
                 (project_id, owner_id, ROLE_PROJECT_ADMIN),
             )
+            # Every project starts with an empty CVE allowlist (controller/project).
+            cursor.execute("INSERT INTO cve_allowlist (project_id) VALUES (%s)", (project_id,))
             cursor.execute(
                 "INSERT INTO quota (reference_id, hard) VALUES (%s, %s)",
                 (str(project_id), Json({"storage": storage_limit})),
@@ -247,40 +281,127 @@ class Store:
             self._set_metadata(cursor, project_id, metadata)
 
     def delete_project(self, project_id):
-        """The project with its metadata and members (cascades), quota and robots."""
+        """The project with its metadata and members (cascades), quota, robots and allowlist."""
         with self.transaction() as cursor:
             cursor.execute("DELETE FROM robot WHERE project_id = %s", (project_id,))
+            cursor.execute("DELETE FROM cve_allowlist WHERE project_id = %s", (project_id,))
             cursor.execute("DELETE FROM quota WHERE reference = 'project' AND reference_id = %s", (str(project_id),))
             cursor.execute("DELETE FROM project WHERE project_id = %s", (project_id,))
 
-    def add_member(self, project, user, role):
+    def members(self, project_id):
+        with self.transaction() as cursor:
+            cursor.execute(MEMBER_QUERY + " WHERE pm.project_id = %s ORDER BY pm.id", (project_id,))
+            return [dict(row) for row in cursor.fetchall()]
+
+    def add_member(self, project, entity_id, entity_type, role):
+        """Like Harbor (controller/member): one membership per entity and project."""
         with self.transaction() as cursor:
             cursor.execute(
-                "SELECT 1 FROM project_member WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
-                (project["project_id"], user["user_id"]),
+                "SELECT 1 FROM project_member WHERE project_id = %s AND entity_id = %s AND entity_type = %s",
+                (project["project_id"], entity_id, entity_type),
             )
             if cursor.fetchone():
-                raise conflict(f"user {user['username']} is already a member of project {project['name']}")
+                raise conflict("The project member specified already exist")
             cursor.execute(
-                "INSERT INTO project_member (project_id, entity_id, role) VALUES (%s, %s, %s) RETURNING id",
-                (project["project_id"], user["user_id"], role),
+                "INSERT INTO project_member (project_id, entity_id, entity_type, role) VALUES (%s, %s, %s, %s) "
+                "RETURNING id",
+                (project["project_id"], entity_id, entity_type, role),
             )
             return cursor.fetchone()["id"]
 
-    def set_member_role(self, project_id, user_id, role):
+    def set_member_role(self, project_id, member_id, role):
         """A member's new role, or (role None) the membership removed."""
         with self.transaction() as cursor:
             if role is None:
-                cursor.execute(
-                    "DELETE FROM project_member WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
-                    (project_id, user_id),
-                )
+                cursor.execute("DELETE FROM project_member WHERE project_id = %s AND id = %s", (project_id, member_id))
             else:
                 cursor.execute(
-                    "UPDATE project_member SET role = %s "
-                    "WHERE project_id = %s AND entity_id = %s AND entity_type = 'u'",
-                    (role, project_id, user_id),
+                    "UPDATE project_member SET role = %s WHERE project_id = %s AND id = %s",
+                    (role, project_id, member_id),
                 )
+
+    # --- user groups -------------------------------------------------------------
+
+    def groups(self):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {GROUP_COLUMNS} FROM user_group ORDER BY id")
+            return [dict(row) for row in cursor.fetchall()]
+
+    def group(self, group_id):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {GROUP_COLUMNS} FROM user_group WHERE id = %s", (group_id,))
+            row = cursor.fetchone()
+        return dict(row) if row else None
+
+    def create_group(self, name, group_type, ldap_group_dn):
+        """Like Harbor (pkg/usergroup): a name is unique per type, and among HTTP groups
+        for any type (its dao.Add checks only those)."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM user_group WHERE group_name = %s AND (group_type = %s OR group_type = 2)",
+                (name, group_type),
+            )
+            if cursor.fetchone():
+                raise conflict(
+                    f"duplicate user group, group name:{name}, group type: {group_type}, ldap group DN: {ldap_group_dn}"
+                )
+            cursor.execute(
+                "INSERT INTO user_group (group_name, group_type, ldap_group_dn) VALUES (%s, %s, %s) RETURNING id",
+                (name, group_type, ldap_group_dn),
+            )
+            return cursor.fetchone()["id"]
+
+    def onboard_ldap_group(self, name, dn):
+        """pkg/usergroup ``onBoardLdapUserGroup``: the id of the LDAP group of ``dn``,
+        created at a login when missing (named by its DN when its name is taken)."""
+        with self.transaction() as cursor:
+            cursor.execute("SELECT id, ldap_group_dn FROM user_group WHERE group_name = %s AND group_type = 1", (name,))
+            same_name = cursor.fetchone()
+            if same_name and same_name["ldap_group_dn"] == dn:
+                return same_name["id"]
+            cursor.execute("SELECT id FROM user_group WHERE ldap_group_dn = %s AND group_type = 1", (dn,))
+            found = cursor.fetchone()
+            if found:
+                return found["id"]
+            cursor.execute(
+                "INSERT INTO user_group (group_name, group_type, ldap_group_dn) VALUES (%s, 1, %s) RETURNING id",
+                (dn[:255] if same_name else name, dn),
+            )
+            return cursor.fetchone()["id"]
+
+    def rename_group(self, group_id, name):
+        with self.transaction() as cursor:
+            cursor.execute("UPDATE user_group SET group_name = %s, update_time = now() WHERE id = %s", (name, group_id))
+
+    def delete_group(self, group_id):
+        """The group and its project memberships."""
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM user_group WHERE id = %s", (group_id,))
+            cursor.execute("DELETE FROM project_member WHERE entity_id = %s AND entity_type = 'g'", (group_id,))
+
+    # --- CVE allowlists (project 0: the system's) ------------------------------------
+
+    def allowlist(self, project_id):
+        """The list of a project (0: the system), empty when none was set."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT id, project_id, expires_at, items, creation_time, update_time FROM cve_allowlist "
+                "WHERE project_id = %s",
+                (project_id,),
+            )
+            row = cursor.fetchone()
+        if not row:
+            return {"project_id": project_id, "items": []}
+        return {**dict(row), "creation_time": iso(row["creation_time"]), "update_time": iso(row["update_time"])}
+
+    def set_allowlist(self, project_id, items, expires_at):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO cve_allowlist (project_id, expires_at, items) VALUES (%s, %s, %s) "
+                "ON CONFLICT (project_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, items = EXCLUDED.items, "
+                "update_time = now()",
+                (project_id, expires_at, Json(items)),
+            )
 
     def set_storage_limit(self, project_id, storage):
         with self.transaction() as cursor:
@@ -440,14 +561,14 @@ class Store:
                 "UPDATE retention_policy SET data = %s, update_time = now() WHERE id = %s", (Json(policy), policy_id)
             )
 
-    # --- garbage collection schedule -------------------------------------------------
+    # --- schedules of system jobs (garbage collection, audit-log purge) -------------
 
-    def gc_schedule(self):
+    def schedule(self, vendor):
         with self.transaction() as cursor:
             cursor.execute(
                 "SELECT id, cron, cron_type, extra_attrs, creation_time, update_time FROM schedule "
                 "WHERE vendor_type = %s",
-                (GC_VENDOR,),
+                (vendor,),
             )
             row = cursor.fetchone()
         if not row:
@@ -463,18 +584,18 @@ class Store:
             "update_time": iso(row["update_time"]),
         }
 
-    def set_gc_schedule(self, kind, cron, parameters):
-        """The GC schedule (created, or replaced keeping its id and creation time);
+    def set_schedule(self, vendor, kind, cron, parameters):
+        """A job's schedule (created, or replaced keeping its id and creation time);
         ``kind`` None removes it."""
         with self.transaction() as cursor:
             if kind is None:
-                cursor.execute("DELETE FROM schedule WHERE vendor_type = %s", (GC_VENDOR,))
+                cursor.execute("DELETE FROM schedule WHERE vendor_type = %s", (vendor,))
                 return
             cursor.execute(
-                "INSERT INTO schedule (id, vendor_type, cron, cron_type, extra_attrs) VALUES (%s, %s, %s, %s, %s) "
+                "INSERT INTO schedule (vendor_type, cron, cron_type, extra_attrs) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (vendor_type) DO UPDATE SET cron = EXCLUDED.cron, cron_type = EXCLUDED.cron_type, "
                 "extra_attrs = EXCLUDED.extra_attrs, update_time = now()",
-                (GC_SCHEDULE_ID, GC_VENDOR, cron, kind, Json(parameters)),
+                (vendor, cron, kind, Json(parameters)),
             )
 
     # --- system configuration -------------------------------------------------------

@@ -1,5 +1,6 @@
 """The stand-in's own tests, without the lab: its core, prepare, migrations, bundle
-scripts and log receiver on this machine, against real PostgreSQL and Redis servers."""
+scripts and log receiver on this machine, against real PostgreSQL, Redis and LDAP
+servers."""
 
 from lab.standin.tests.support import (  # noqa: F401  (fixtures)
     core_backing,
@@ -8,4 +9,5 @@ from lab.standin.tests.support import (  # noqa: F401  (fixtures)
     postgres,
     redis_server,
     rsa_key_pem,
+    slapd,
 )

@@ -112,33 +112,37 @@ def test_robot_diff_ignores_order_and_extra_fields_of_harbor():
     assert resources.robots.robot_diff(spec, current) == []
     current["duration"] = 7
     current["permissions"][0]["access"].pop()
-    assert resources.robots.robot_diff(spec, current) == ["duration", "permissions"]
+    assert [str(field) for field in resources.robots.robot_diff(spec, current)] == ["duration: 7 -> -1", "permissions"]
+
+
+def names_of_schedule_diff(spec, current):
+    return [field.name for field in resources.schedules.schedule_diff(spec, current)]
 
 
 def test_gc_payload_and_diff():
-    spec = resources.gc.gc_spec({"schedule": "0 0 3 * * *", "workers": 2})
-    payload = resources.gc.gc_payload(spec)
+    spec = resources.schedules.gc_spec({"schedule": "0 0 3 * * *", "workers": 2})
+    payload = resources.schedules.schedule_payload(spec)
     assert payload == {
         "schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
         "parameters": {"delete_untagged": True, "workers": 2},
     }
     assert_valid_request("POST", "/system/gc/schedule", payload)
-    assert resources.gc.gc_diff(spec, None) == ["schedule", "delete_untagged", "workers"]
+    assert names_of_schedule_diff(spec, None) == ["schedule", "delete_untagged", "workers"]
     current = {
         "schedule": {"type": "Custom", "cron": "0 0 3 * * *"},
         "job_parameters": json.dumps({"delete_untagged": True, "workers": 2, "extra": 1}),
     }
-    assert resources.gc.gc_diff(spec, current) == []
-    assert resources.gc.gc_diff(resources.gc.gc_spec({"schedule": "None"}), current) == ["schedule"]
+    assert names_of_schedule_diff(spec, current) == []
+    assert names_of_schedule_diff(resources.schedules.gc_spec({"schedule": "None"}), current) == ["schedule"]
 
 
 def test_every_scheduled_gc_type_carries_its_cron():
     # Harbor validates the cron of Hourly, Daily and Weekly too: the type implies none.
-    weekly = resources.gc.gc_payload(resources.gc.gc_spec({"schedule": "Weekly"}))
+    weekly = resources.schedules.schedule_payload(resources.schedules.gc_spec({"schedule": "Weekly"}))
     assert weekly["schedule"] == {"type": "Weekly", "cron": "0 0 0 * * 0"}
     assert weekly["parameters"] == {"delete_untagged": True, "workers": 1}
-    assert resources.gc.gc_diff(
-        resources.gc.gc_spec({"schedule": "Weekly"}),
+    assert names_of_schedule_diff(
+        resources.schedules.gc_spec({"schedule": "Weekly"}),
         {
             "schedule": {"type": "Weekly", "cron": "0 0 1 * * 0"},
             "job_parameters": json.dumps({"delete_untagged": True, "workers": 1}),
@@ -155,7 +159,7 @@ def test_every_scheduled_gc_type_carries_its_cron():
 )
 def test_gc_schedules_harbor_refuses_are_refused_first(raw, message):
     with pytest.raises(ValueError, match=message):
-        resources.gc.gc_spec(raw)
+        resources.schedules.gc_spec(raw)
 
 
 def test_retention_payload_is_a_valid_policy_and_diffs_on_rules_and_schedule():
@@ -174,10 +178,18 @@ def test_registry_payload_sends_the_secret_only_inside_the_credential():
     payload = resources.registries.registry_payload(spec, Secret("T0kenValue", "test"))
     assert payload["credential"] == {"type": "basic", "access_key": "me", "access_secret": "T0kenValue"}
     assert_valid_request("POST", "/registries", payload)
-    assert resources.registries.registry_diff(
-        spec,
-        {"url": "https://hub.docker.com", "insecure": False, "description": "", "credential": {"access_key": "other"}},
-    ) == ["access_key"]
+    assert [
+        str(field)
+        for field in resources.registries.registry_diff(
+            spec,
+            {
+                "url": "https://hub.docker.com",
+                "insecure": False,
+                "description": "",
+                "credential": {"access_key": "other"},
+            },
+        )
+    ] == ["access_key: 'other' -> 'me'"]
 
 
 def test_problems_name_the_entry_and_the_mistake():
@@ -188,7 +200,7 @@ def test_problems_name_the_entry_and_the_mistake():
         "harbor_robots": [{"name": "x", "duration": 0}],
         "harbor_users": [
             {"username": "a", "password": "inline"},
-            {"username": "b"},
+            {"username": "b", "realname": "B"},
             {"username": "c", "email": "c@example.org", "comment": "x" * 31},
         ],
         "harbor_gc_schedule": {"schedule": "Daily", "workers": 11},
@@ -323,7 +335,7 @@ def plan_all(access, store, registries, projects=PROJECTS):
         lambda: resources.retention.plan_retention(
             access.client(), [resources.projects.project_spec(p) for p in projects]
         ),
-        lambda: resources.gc.plan_gc(access.client(), [resources.gc.gc_spec(GC)]),
+        lambda: resources.schedules.plan_gc(access.client(), [resources.schedules.gc_spec(GC)]),
     ]
     for plan in planners:
         for change in plan():
@@ -380,7 +392,9 @@ def test_converge_from_scratch_then_nothing_to_do(access, store, registries, mon
 def test_a_quota_change_is_exactly_one_update(access, store, registries):
     plan_all(access, store, registries)
     bigger = [{**PROJECTS[0], "storage_quota": "20G"}, PROJECTS[1]]
-    assert plan_all(access, store, registries, bigger) == ["update project ci (storage_quota)"]
+    assert plan_all(access, store, registries, bigger) == [
+        "update project ci (storage_quota: 10737418240 -> 21474836480)"
+    ]
     assert plan_all(access, store, registries, bigger) == []
 
 
@@ -555,7 +569,7 @@ def test_robots_are_found_under_the_systems_name_prefix(access, store, registrie
     client.put("/configurations", "configuration", {"robot_name_prefix": "bot_"})
     specs = [resources.robots.robot_spec({**ROBOTS[0], "description": "ci builds"})]
     [update] = resources.robots.plan_robots(client, specs, store)
-    assert str(update) == "update robot ci+jenkins (description)"
+    assert str(update) == "update robot ci+jenkins (description: '' -> 'ci builds')"
     update.apply()
     assert resources.robots.plan_robots(client, specs, store) == []
     robot = client.with_credentials("bot_ci+jenkins", store.path("robots/ci+jenkins").read_text())
@@ -571,7 +585,7 @@ def test_a_profile_update_sends_email_realname_and_comment_together(access, stor
     # Only the real name is named now: the comment Harbor has must survive the update.
     renamed = [{"username": "alice", "email": "alice@example.org", "realname": "Alice A"}]
     [update] = resources.users.plan_users(access.client(), [resources.users.user_spec(u) for u in renamed], store)
-    assert str(update) == "update user alice (realname)"
+    assert str(update) == "update user alice (realname: 'Alice' -> 'Alice A')"
     update.apply()
     [(_, _, body)] = [item for item in sent if item[0] == "PUT"]
     assert body == {"email": "alice@example.org", "realname": "Alice A", "comment": "ops team"}

@@ -1,8 +1,10 @@
-"""Projects, their members and their storage quotas (members and quotas with ids of
-their own, as Harbor's project_member and quota tables)."""
+"""Projects with their CVE allowlists, their members (users and user groups) and their
+storage quotas (members and quotas with ids of their own, as Harbor's project_member
+and quota tables)."""
 
 from urllib.parse import unquote
 
+from harbor_core.api.allowlists import allowlist_view, set_allowlist
 from harbor_core.api.artifacts import repositories
 from harbor_core.auth import (
     ROLE_DEVELOPER,
@@ -70,13 +72,7 @@ def project_view(app, project, principal):
         "current_user_role_ids": [role] if role else None,
         "repo_count": len(repositories(app.settings.storage_root, project["name"])),
         "metadata": dict(project["metadata"]),
-        "cve_allowlist": {
-            "id": project["project_id"],
-            "project_id": project["project_id"],
-            "items": [],
-            "creation_time": project["creation_time"],
-            "update_time": project["update_time"],
-        },
+        "cve_allowlist": allowlist_view(app.store.allowlist(project["project_id"])),
     }
 
 
@@ -162,13 +158,23 @@ def get_project(app, request):
 
 
 def update_project(app, request):
+    """Like real (handler/project.go, controller/project): metadata merged; a
+    ``cve_allowlist`` replaces the project's own list (its project_id, when given, must
+    be the project's)."""
     project = requested_project(app, request)
     body = request.body()
     require_project_admin(request.principal, project)
+    allowlist = body.get("cve_allowlist")
+    if allowlist is not None and allowlist.get("project_id") not in (None, 0, project["project_id"]):
+        raise bad_request(
+            f"project_id in cve_allowlist must be {project['project_id']} but it's {allowlist['project_id']}"
+        )
     metadata = {key: str(value).lower() for key, value in (body.get("metadata") or {}).items()}
     if body.get("public") is not None and "public" not in metadata:
         metadata["public"] = "true" if body["public"] else "false"
     app.store.update_metadata(project["project_id"], metadata)
+    if allowlist is not None:
+        set_allowlist(app, project["project_id"], allowlist)
     return Response(200)
 
 
@@ -181,19 +187,18 @@ def delete_project(app, request):
     return Response(200)
 
 
-# --- members --------------------------------------------------------------------
+# --- members (users and user groups; the member id is the membership's own) -------
 
 
-def member_view(app, project, user_id, role):
-    user = app.store.user(user_id=int(user_id))
+def member_view(member):
     return {
-        "id": project["member_ids"][user_id],
-        "project_id": project["project_id"],
-        "entity_name": user["username"] if user else "",
-        "role_name": ROLE_NAMES.get(role, ""),
-        "role_id": role,
-        "entity_id": int(user_id),
-        "entity_type": "u",
+        "id": member["id"],
+        "project_id": member["project_id"],
+        "entity_name": member["entity_name"],
+        "role_name": ROLE_NAMES.get(member["role"], ""),
+        "role_id": member["role"],
+        "entity_id": member["entity_id"],
+        "entity_type": member["entity_type"],
     }
 
 
@@ -201,7 +206,7 @@ def members(app, request, project):
     require_login(request.principal)
     if not (request.principal.is_admin or request.principal.role(project) is not None):
         raise forbidden()
-    return [member_view(app, project, uid, role) for uid, role in sorted(project["members"].items())]
+    return [member_view(member) for member in app.store.members(project["project_id"])]
 
 
 def list_members(app, request):
@@ -218,20 +223,53 @@ def get_member(app, request):
     return Response(200, found[0])
 
 
+def member_entity(app, body):
+    """controller/member ``Create``: the user (by id or name) or the group (by id, by
+    LDAP DN, or by name and type) the request names; only entities Harbor has."""
+    wanted_user, wanted_group = body.get("member_user") or {}, body.get("member_group") or {}
+    if wanted_user.get("user_id") or wanted_user.get("username"):
+        user = app.store.user(user_id=wanted_user.get("user_id"), username=wanted_user.get("username"))
+        if not user:
+            raise not_found("user not found")
+        return user["user_id"], "u"
+    groups = app.store.groups()
+    if wanted_group.get("id"):
+        matches = [group for group in groups if group["id"] == wanted_group["id"]]
+        if not matches:
+            raise bad_request(f"Group {wanted_group['id']} not found")
+    elif wanted_group.get("ldap_group_dn"):
+        matches = [
+            group
+            for group in groups
+            if group["group_type"] == 1 and group["ldap_group_dn"] == wanted_group["ldap_group_dn"]
+        ]
+    else:
+        matches = [
+            group
+            for group in groups
+            if group["group_name"] == wanted_group.get("group_name")
+            and group["group_type"] == wanted_group.get("group_type")
+        ]
+    if not matches:
+        raise not_found(f"{wanted_group.get('ldap_group_dn') or wanted_group.get('group_name')} not found")
+    return matches[0]["id"], "g"
+
+
 def add_member(app, request):
     project = requested_project(app, request)
     body = request.body()
     require_project_admin(request.principal, project)
+    entity_id, entity_type = member_entity(app, body)
     role = body.get("role_id")
+    if (
+        entity_type == "u"
+        and str(entity_id) in project["members"]
+        or (entity_type == "g" and str(entity_id) in project["group_members"])
+    ):
+        raise conflict("The project member specified already exist")
     if role not in ROLE_NAMES:
-        raise bad_request(f"invalid role_id {role!r}")
-    wanted = body.get("member_user") or {}
-    user = app.store.user(user_id=wanted.get("user_id"), username=wanted.get("username"))
-    if not user:
-        raise not_found("user not found")
-    if str(user["user_id"]) in project["members"]:
-        raise conflict(f"user {user['username']} is already a member of project {project['name']}")
-    member_id = app.store.add_member(project, user, role)
+        raise bad_request("Failed to update project member, role is not in 1,2,3")
+    member_id = app.store.add_member(project, entity_id, entity_type, role)
     return Response(201, headers={"Location": f"{API}/projects/{project['project_id']}/members/{member_id}"})
 
 
@@ -241,12 +279,11 @@ def change_member(app, request):
     body = request.body() if request.method == "PUT" else None
     require_project_admin(request.principal, project)
     role = (body or {}).get("role_id")
-    user_ids = [int(user_id) for user_id, found in project["member_ids"].items() if found == member_id]
-    if not user_ids:
+    if member_id not in (member["id"] for member in app.store.members(project["project_id"])):
         raise not_found(f"member {member_id} not found")
     if body is not None and role not in ROLE_NAMES:
         raise bad_request(f"invalid role_id {role!r}")
-    app.store.set_member_role(project["project_id"], user_ids[0], role if body is not None else None)
+    app.store.set_member_role(project["project_id"], member_id, role if body is not None else None)
     return Response(200)
 
 

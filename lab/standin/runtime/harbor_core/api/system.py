@@ -1,25 +1,14 @@
-"""Ping, health, system information and settings, and the registry token service."""
+"""Ping, health, system information and the registry token service (the settings
+themselves: ``configurations``)."""
 
 import datetime
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
-from harbor_core.auth import require_admin
 from harbor_core.errors import not_found
 from harbor_core.http import Response, Route, first
 
 PROBE_TIMEOUT = 1.0
-# Harbor's default robot_name_prefix.
-ROBOT_PREFIX = "robot$"
-# The system settings the stand-in acts on, with Harbor's defaults.
-CONFIGURATION_DEFAULTS = {
-    "robot_name_prefix": ROBOT_PREFIX,
-    "storage_per_project": -1,
-    "auth_mode": "db_auth",
-    "project_creation_restriction": "everyone",
-    "self_registration": False,
-    "robot_token_duration": 30,
-}
 
 
 def now_iso():
@@ -61,11 +50,9 @@ def health(app, request):
 
 
 def systeminfo(app, request):
+    """What anyone sees of the settings, and more once signed in (handler/systeminfo.go)."""
     info = {
-        "auth_mode": "db_auth",
-        "primary_auth_mode": False,
-        "self_registration": False,
-        "banner_message": "",
+        key: app.configuration(key) for key in ("auth_mode", "primary_auth_mode", "self_registration", "banner_message")
     }
     if request.principal.authenticated:
         info.update(
@@ -73,12 +60,12 @@ def systeminfo(app, request):
                 "current_time": now_iso(),
                 "registry_url": app.settings.registry_url,
                 "external_url": app.settings.external_url,
-                "project_creation_restriction": "everyone",
+                "project_creation_restriction": app.configuration("project_creation_restriction"),
                 "has_ca_root": app.settings.ca_path.is_file(),
                 "harbor_version": f"{app.settings.version}-standin",
                 "registry_storage_provider_name": app.settings.storage_provider,
-                "read_only": False,
-                "notification_enable": True,
+                "read_only": app.configuration("read_only"),
+                "notification_enable": app.configuration("notification_enable"),
             }
         )
     return Response(200, info)
@@ -93,24 +80,6 @@ def getcert(app, request):
         content_type="application/octet-stream",
         headers={"Content-Disposition": 'attachment; filename="ca.crt"'},
     )
-
-
-def configurations(app, request):
-    """``ConfigurationsResponse``: each setting as ``{value, editable}``."""
-    require_admin(request.principal)
-    return Response(
-        200,
-        {key: {"value": app.configuration(key), "editable": key != "auth_mode"} for key in CONFIGURATION_DEFAULTS},
-    )
-
-
-def update_configurations(app, request):
-    body = request.body()
-    require_admin(request.principal)
-    app.save_configurations(
-        {key: value for key, value in body.items() if key in CONFIGURATION_DEFAULTS and key != "auth_mode"}
-    )
-    return Response(200)
 
 
 def registry_token(app, request):
@@ -129,7 +98,5 @@ ROUTES = [
     Route("GET", r"/health", health, authenticate=False),
     Route("GET", r"/systeminfo", systeminfo),
     Route("GET", r"/systeminfo/getcert", getcert),
-    Route("GET", r"/configurations", configurations),
-    Route("PUT", r"/configurations", update_configurations),
 ]
 OUTSIDE_API = [Route("GET", r"/service/token", registry_token)]

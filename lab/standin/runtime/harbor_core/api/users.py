@@ -35,8 +35,12 @@ def current_user(app, request):
 
 
 def create_user(app, request):
-    """Harbor's ``requireValidSecret`` then ``validateUserProfile(create=true)``."""
+    """Harbor's ``requireCreatable`` (local users in db auth only), ``requireValidSecret``
+    then ``validateUserProfile(create=true)``."""
     body = request.body()
+    mode = app.configuration("auth_mode")
+    if mode != "db_auth":
+        raise forbidden(f"creating local user is not allowed under auth mode: {mode}")
     require_admin(request.principal)
     if not strong_password(body.get("password") or ""):
         raise bad_request(PASSWORD_RULE)
@@ -95,6 +99,9 @@ def update_profile(app, request):
     require_login(principal)
     if not principal.is_admin and not (principal.user and principal.user["user_id"] == user_id):
         raise forbidden()
+    if app.configuration("auth_mode") != "db_auth" and user_id != 1:
+        # requireModifiable: outside db auth only the local admin can be updated.
+        raise forbidden(f"User with ID {user_id} can't be updated")
     profile = checked_profile(body)
     existing_user(app, user_id)
     app.store.update_profile(user_id, profile)
@@ -112,8 +119,18 @@ def delete_user(app, request):
     return Response(200)
 
 
+def set_sysadmin(app, request):
+    """``SetUserSysAdmin``: a system admin sets any user's flag."""
+    body = request.body()
+    require_admin(request.principal)
+    user = existing_user(app, int(request.params[0]))
+    app.store.set_sysadmin_flag(user["user_id"], bool(body.get("sysadmin_flag")))
+    return Response(200)
+
+
 ROUTES = [
     Route("GET", r"/users/current", current_user),
+    Route("PUT", r"/users/(\d+)/sysadmin", set_sysadmin),
     Route("GET", r"/users", list_users),
     Route("POST", r"/users", create_user),
     Route("PUT", r"/users/(\d+)/password", change_password),
