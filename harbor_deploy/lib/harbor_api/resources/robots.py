@@ -18,7 +18,8 @@ DEFAULT_ROBOT_ACCESS = ("push", "pull")
 # any other for kind "system").
 SYSTEM_NAMESPACE = "/"
 # What Harbor lets a system permission grant: rbac.PoliciesMap[ScopeSystem] of
-# src/common/rbac/const.go (anything else: 400 "bad request permission").
+# src/common/rbac/const.go and what GetPermissionProvider's NolimitProvider adds to it
+# (anything else: 400 "bad request permission", src/server/v2.0/handler/robot.go).
 SYSTEM_PERMISSIONS = {
     "audit-log": ("list",),
     "preheat-instance": ("read", "create", "delete", "list", "update"),
@@ -36,7 +37,12 @@ SYSTEM_PERMISSIONS = {
     "label": ("read", "create", "delete", "update"),
     "security-hub": ("read", "list"),
     "catalog": ("read",),
-    "quota": ("read", "list"),
+    "quota": ("read", "list", "update"),
+    # NolimitProvider's additions (quota update above is one).
+    "robot": ("create", "read", "list", "delete"),
+    "user": ("create", "read", "update", "list", "delete"),
+    "ldap-user": ("create", "list"),
+    "user-group": ("create", "read", "update", "list", "delete"),
 }
 
 # The access a robot may hold in a project, as Harbor v2.13 lists it: PoliciesMap's

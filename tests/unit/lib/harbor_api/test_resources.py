@@ -236,7 +236,12 @@ def test_robot_access_outside_harbors_permission_list_is_refused_before_any_call
 
 
 def test_the_deploy_and_the_stand_in_know_the_same_robot_permission_list():
-    assert resources.robots.PROJECT_ACCESS == load_runtime("harbor_core.rbac").PROJECT_ACCESS
+    rbac = load_runtime("harbor_core.rbac")
+    assert resources.robots.PROJECT_ACCESS == rbac.PROJECT_ACCESS
+    system = {
+        (resource, action) for resource, actions in resources.robots.SYSTEM_PERMISSIONS.items() for action in actions
+    }
+    assert system == rbac.SYSTEM_ACCESS
 
 
 def test_the_deploy_and_the_stand_in_permit_the_same_proxy_cache_registry_types():

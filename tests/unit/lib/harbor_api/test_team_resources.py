@@ -156,8 +156,10 @@ def test_a_system_robot_with_system_permissions(client, store, monkeypatch):
     config["harbor_robots"][0]["system_access"].append("scan-all:create")
     done, writes = converge(client, store, config, monkeypatch)
     assert done == ["update robot ops (permissions)"] and len(writes) == 1
-    refused = dict(resources.problems({"harbor_robots": [{"name": "x", "system_access": ["user:create"]}]}))
-    assert "user:create: not a system permission Harbor grants" in refused["harbor_robots[0]"]
+    # Harbor grants user:create (NolimitProvider), never user:push (src/common/rbac/const.go).
+    assert dict(resources.problems({"harbor_robots": [{"name": "x", "system_access": ["user:create"]}]})) == {}
+    refused = dict(resources.problems({"harbor_robots": [{"name": "x", "system_access": ["user:push"]}]}))
+    assert "user:push: not a system permission Harbor grants" in refused["harbor_robots[0]"]
 
 
 def test_cve_allowlists_system_and_project_with_expiry(client, store, monkeypatch):
