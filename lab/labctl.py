@@ -301,10 +301,16 @@ def ensure_host(host, image, pubkey_path):
         # dockerd state (containers bind-mounting paths that are gone) is no real host.
         docker("rm", "-f", host.container)
         docker("volume", "rm", "-f", host.volume)
-    start_container(host, image, pubkey_path)
-    if not wait_booted(host):
-        raise SystemExit(f"{host.name} did not boot to a running systemd within {BOOT_TIMEOUT}s")
-    log(f"{host.name}: created")
+    for attempt in (1, 2):
+        start_container(host, image, pubkey_path)
+        if wait_booted(host):
+            log(f"{host.name}: created")
+            return
+        if attempt == 1:  # a unit that failed at boot on a loaded machine: once more, from scratch
+            log(f"{host.name}: did not boot cleanly, creating it again")
+            docker("rm", "-f", host.container)
+            docker("volume", "rm", "-f", host.volume)
+    raise SystemExit(f"{host.name} did not boot to a running systemd within {BOOT_TIMEOUT}s")
 
 
 def inotify_instances_in_use():

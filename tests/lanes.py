@@ -120,14 +120,16 @@ def lane_of(path):
     return next(lane for lane in LANES if path in lane.paths)
 
 
-def prepare_shared():
-    """Build once what every lane's lab reuses, before they start side by side."""
+def prepare_shared(lanes):
+    """Build once what every lane's lab reuses, and make room for all their hosts to
+    boot at once (each lane counts only its own), before they start side by side."""
     from lab import labctl
     from lab.standin import build as standin
 
     labctl.ensure_dockerd()
     labctl.build_images()
     standin.build()
+    labctl.ensure_inotify_instances(sum(len(labctl.planned_hosts(lane.clients, lane.bare)) for lane in lanes))
 
 
 def start_canary():
@@ -150,7 +152,7 @@ def run_lane(lane, out_dir, env=None):
     started = time.monotonic()
     with open(log, "w") as output:
         status = subprocess.run(
-            [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *lane.paths],
+            [PYTHON, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider", f"--junitxml={junit}", *lane.paths],
             cwd=ROOT,
             env={**os.environ, **lane.env(), **(env or {})},
             stdout=output,
@@ -199,7 +201,7 @@ def main(argv=None):
     labs = [lane for lane in lanes if lane.prefix]
     canary = None
     if labs:
-        prepare_shared()
+        prepare_shared(labs)
         canary = start_canary()
         before = out_dir / "bystanders.json"
         before.write_text(json.dumps({"canary": canary, "containers": machine_containers()}))
