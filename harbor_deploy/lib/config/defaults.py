@@ -19,6 +19,12 @@ SERVER_TLS_CERTIFICATE = f"{SERVER_TLS_DIR}/server.crt"
 SERVER_TLS_PRIVATE_KEY = f"{SERVER_TLS_DIR}/server.key"
 SERVER_TLS_CA = f"{SERVER_TLS_DIR}/ca.crt"
 HARBOR_YML_NAME = "harbor.yml"
+# What the deploy keeps on a server about itself: an operation that changes Harbor's
+# data (upgrade, rollback, restore) writes UNFINISHED_MARKER as it starts and removes
+# it once done; a marker left behind (a failure, a crash) stops every later run but a
+# restore, naming what happened and the way out.
+HOST_STATE_DIR = "/var/lib/harbor-deploy"
+UNFINISHED_MARKER = f"{HOST_STATE_DIR}/unfinished"
 # Verified installer bundles, kept between runs (an upload lands in a staging dir there).
 REMOTE_CACHE = "/var/cache/harbor-deploy"
 SYSTEMD_UNIT = "/etc/systemd/system/harbor.service"
@@ -213,8 +219,27 @@ KEYS = (
     ),
     Key(
         "harbor_restore_from",
-        "latest",
-        "deploys/restore.py: the backup to restore, by name, or latest (on the server or in harbor_backup_fetch_dir)",
+        None,
+        "deploys/restore.py: the backup to restore, required: its name (on the server, or in "
+        "harbor_backup_fetch_dir/<host>/) or the controller path of a backup folder (from any host, e.g. a "
+        "replaced server's; a relative path is taken from the inventory file's folder)",
+    ),
+    Key(
+        "harbor_restore_hostname",
+        None,
+        "deploys/restore.py: harbor_hostname repeated, confirming the restore (it replaces the live data)",
+    ),
+    Key(
+        "harbor_rollback_hostname",
+        None,
+        "deploys/rollback.py: harbor_hostname repeated, confirming the rollback (it puts back the data of the "
+        "backup the upgrade took)",
+    ),
+    Key(
+        "harbor_discard_newer_data",
+        False,
+        "deploys/restore.py, rollback.py: go on although the live data holds changes newer than the backup "
+        "(they are lost; the safety backup taken first keeps them)",
     ),
     Key(
         "harbor_uninstall_purge",

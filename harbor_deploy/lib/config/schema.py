@@ -186,10 +186,13 @@ SCHEMAS = {
     "harbor_releases_keep": {"type": "integer", "minimum": 2, "x-why": "must keep the previous release too: 2 or more"},
     "harbor_backup_fetch_dir": OPTIONAL_STR,
     "harbor_restore_from": {
-        "type": "string",
-        "pattern": r"^(latest|harbor-[0-9]{8}T[0-9]{6}Z-v[0-9A-Za-z.-]+)$",
-        "x-why": "must be latest or a backup's name, harbor-<UTC time>-<version>",
+        "type": ["string", "null"],
+        "pattern": r"^(harbor-[0-9]{8}T[0-9]{6}Z-v[0-9A-Za-z.-]+|.*/.*)$",
+        "x-why": "must be a backup's name, harbor-<UTC time>-<version>, or the path of a backup folder",
     },
+    "harbor_restore_hostname": OPTIONAL_STR,
+    "harbor_rollback_hostname": OPTIONAL_STR,
+    "harbor_discard_newer_data": BOOL,
     # Harbor's prepare takes a count or size of 0 for its default (50, 200M).
     "harbor_log_rotate_count": {
         "type": "integer",
