@@ -5,7 +5,7 @@ run again, nothing changes.
 
 Runs ``harbor_deploy.harbor_backing`` on the ``harbor_backing`` group: it serves what
 ``harbor_external_database``, ``harbor_external_redis`` and ``harbor_storage_service``
-say (README lists the keys).
+say (docs/keys.md lists the keys; docs/scale-out.md the whole setup).
 """
 
 from pyinfra import host

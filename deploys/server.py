@@ -3,7 +3,7 @@
     pyinfra inventories/prod.py deploys/server.py
 
 Runs ``harbor_deploy.harbor_server`` on the ``harbor_servers`` group and, for a
-Harbor of several nodes, its load balancer (``harbor_lb``); README lists the
+Harbor of several nodes, its load balancer (``harbor_lb``); docs/keys.md lists the
 inventory keys.
 """
 

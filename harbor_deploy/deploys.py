@@ -4,7 +4,7 @@
     from harbor_deploy import harbor_server, harbor_clients, harbor_configure
 
     if "registry" in host.groups:
-        harbor_server()                            # data from the inventory (README's key table)
+        harbor_server()                            # data from the inventory (docs/keys.md)
         harbor_configure(harbor_gc_schedule={"schedule": "Daily"})   # or overridden by keyword
 
 Each one validates the host's data (with the keyword arguments winning) before any
@@ -55,7 +55,7 @@ def harbor_server(**data):
     """
     Bare server to a healthy Harbor; run again, nothing changes.
 
-    Several ``harbor_servers`` nodes of one Harbor (README "Growing past one server")
+    Several ``harbor_servers`` nodes of one Harbor (docs/scale-out.md)
     are installed and changed one at a time behind the ``harbor_lb`` host, which this
     deploy configures too: call it on the nodes and the load balancer from one line
     of your deploy file, so that they all take the nodes in one order.

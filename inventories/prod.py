@@ -5,11 +5,11 @@
     pyinfra inventories/prod.py deploys/configure.py             # projects, robots, GC
     pyinfra inventories/prod.py deploys/client.py                # every Docker host
 
-Every data key the deploys read is listed with its default in README.md ("Inventory
-keys"). Data shared by both groups sits in ``all`` (pyinfra's own convention, like
+Every data key the deploys read is listed with its default in docs/keys.md. Data
+shared by both groups sits in ``all`` (pyinfra's own convention, like
 ``group_data/all.py``); a group's tuple carries what only its hosts need; a host's
 own dict wins over both. Secrets never go here: they come from environment
-variables or the controller secrets dir (README "Secrets"). Relative controller
+variables or the controller secrets dir (docs/secrets.md). Relative controller
 paths (the secrets dir) are taken from this file's folder.
 """
 

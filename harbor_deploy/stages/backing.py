@@ -1,7 +1,7 @@
 """The ``harbor_backing`` stages: PostgreSQL, Redis and an object store (OpenStack
 Swift with its S3 API) from the distribution's packages, for several Harbor nodes.
 
-The host serves exactly what the Harbor nodes' keys say (``lib.backing.settings``):
+The host serves exactly what the Harbor nodes' keys say (``lib.render.backing.settings``):
 ``harbor_external_database``, ``harbor_external_redis``, ``harbor_storage_service``.
 Decisions come from one fact read before any change (``BackingState``); a second run
 changes nothing and restarts nothing. Passwords reach the host only inside files

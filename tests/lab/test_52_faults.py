@@ -2,9 +2,9 @@
 
 - two runs at once: the second refuses before changing anything, naming the first;
   a run killed mid-change leaves no lasting lock, and the next run converges;
-- the SSH connection cut during the installer upload, the unpack and install.sh: a
-  half-uploaded or half-unpacked bundle is never used, the next run converges to a
-  healthy Harbor;
+- the SSH connection cut during the installer upload, then the next run cut during the
+  unpack, then the next during install.sh: a half-uploaded or half-unpacked bundle is
+  never used, and the run after converges to a healthy Harbor;
 - a full filesystem where the bundle goes: refused before any change, naming the
   path and the space, the running Harbor untouched;
 - a corrupt installer at the source: refused before any host changes, md5 named.
@@ -116,24 +116,33 @@ def test_a_run_killed_mid_change_leaves_no_lasting_lock(installed):
     run_pyinfra("-y", *DEPLOY)
 
 
-@pytest.mark.parametrize(
-    ("moment", "reached"),
-    [
-        ("upload", f"ls {CACHE}/.harbor-deploy-staging/{BUNDLE}"),
-        ("unpack", "test -d /usr/local/harbor-v2.13.1.partial"),
-        ("install.sh", "docker image inspect goharbor/harbor-core:v2.13.1"),
-    ],
+# Where a fresh install is cut, in its order: each run after a cut gets one step further
+# (what the last one finished stays done) before this test cuts it again.
+CUTS = (
+    ("upload", f"ls {CACHE}/.harbor-deploy-staging/{BUNDLE}"),
+    ("unpack", "test -d /usr/local/harbor-v2.13.1.partial"),
+    ("install.sh", "docker image inspect goharbor/harbor-core:v2.13.1"),
 )
-def test_a_connection_cut_mid_install_converges_on_the_next_run(installed, moment, reached):
+
+
+def test_a_connection_cut_mid_install_converges_on_the_next_run(installed):
+    """One fresh install cut at its upload, the run after it at the unpack, the next
+    at install.sh: each left the host as the next run could take it on from, and the
+    run after the last cut converges to a healthy Harbor."""
     reset_harbor_server(SERVER)
-    run = background()
-    wait_for(lambda: host_exec(SERVER, f"{reached} >/dev/null 2>&1 && echo reached", check=False), moment)
-    assert lock_taken_by(run)
-    cut_the_run_holding_the_lock()
-    output = run.communicate(timeout=300)[0]
-    assert run.returncode != 0, f"the run went on after its connection was cut at {moment}:\n{output[-2000:]}"
-    if moment == "upload":  # what was sent never took the bundle's name
-        assert host_exec(SERVER, f"ls {CACHE}/{BUNDLE} 2>/dev/null || true") == ""
+    for moment, reached in CUTS:
+        run = background()
+        wait_for(
+            lambda reached=reached: host_exec(SERVER, f"{reached} >/dev/null 2>&1 && echo reached", check=False), moment
+        )
+        assert lock_taken_by(run)
+        cut_the_run_holding_the_lock()
+        output = run.communicate(timeout=300)[0]
+        assert run.returncode != 0, f"the run went on after its connection was cut at {moment}:\n{output[-2000:]}"
+        if moment == "upload":  # what was sent never took the bundle's name
+            assert host_exec(SERVER, f"ls {CACHE}/{BUNDLE} 2>/dev/null || true") == ""
+        if moment == "unpack":  # a half-unpacked release is never the one in use
+            assert host_exec(SERVER, "readlink /usr/local/harbor || true") != "/usr/local/harbor-v2.13.1.partial"
     run_pyinfra("-y", *DEPLOY)
     assert healthy()
     assert host_exec(SERVER, "ls -d /usr/local/harbor-v*") == "/usr/local/harbor-v2.13.1"

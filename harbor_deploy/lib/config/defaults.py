@@ -1,8 +1,9 @@
 """Every inventory data key of the Harbor server deploy: default and meaning.
 
-This is the single definition the deploy, the validation and README's key table
-read. Defaults of harbor.yml-level values equal those of the harbor.yml.tmpl that
-Harbor v2.13.1 ships; the ports follow the original manual (8081/8443).
+This is the single definition the deploy, the validation and the key reference
+read (``docs/keys.md``, written whole by ``python -m harbor_deploy.lib.config.defaults``).
+Defaults of harbor.yml-level values equal those of the harbor.yml.tmpl that Harbor
+v2.13.1 ships; the ports follow the original manual (8081/8443).
 Secrets are not data keys: see ``harbor_deploy.lib.config.secrets``.
 """
 
@@ -452,27 +453,40 @@ def release_dir(install_dir, version):
     return f"{install_dir.rstrip('/')}-{version}"
 
 
-# In a checkout: the README whose key table this module keeps current.
-README = Path(__file__).resolve().parents[3] / "README.md"
-README_MARKERS = ("<!-- keys:start -->\n", "<!-- keys:end -->")
+# In a checkout: the inventory-key reference this module writes, whole.
+KEYS_PAGE = Path(__file__).resolve().parents[3] / "docs" / "keys.md"
+REGENERATE = "python -m harbor_deploy.lib.config.defaults"
+
+KEYS_PAGE_INTRO = f"""# Inventory keys
+
+This page is generated: change a key in
+[`harbor_deploy/lib/config/defaults.py`](../harbor_deploy/lib/config/defaults.py), then
+run `.venv/bin/{REGENERATE}`. A unit test fails while it is stale
+(`tests/unit/lib/config/test_defaults.py`).
+
+Every key the deploys read, with its default. `defaults.py` is the one place they are
+defined; their shapes are JSON Schema beside it, in
+[`harbor_deploy/lib/config/schema.py`](../harbor_deploy/lib/config/schema.py).
+Secrets are not keys: see [Secrets](secrets.md).
+"""
 
 
-def readme_with_key_table(text):
-    """README ``text`` with the table between its markers regenerated from ``KEYS``."""
-    start, end = README_MARKERS
-    head, rest = text.split(start, 1)
-    return head + start + key_table_markdown() + end + rest.split(end, 1)[1]
+def keys_page():
+    """docs/keys.md, whole: a short intro, then the table of every key (``KEYS``)."""
+    return KEYS_PAGE_INTRO + "\n" + key_table_markdown()
 
 
 def key_table_markdown():
-    """README's table of inventory keys, generated from ``KEYS``."""
+    """The table of inventory keys, generated from ``KEYS``."""
     lines = ["| key | default | meaning |", "|---|---|---|"]
     for key in KEYS:
         default = "**required**" if key.required else f"`{key.default!r}`"
-        meaning = key.meaning.replace("|", "\\|")
+        # A "<name>" placeholder would read as an HTML tag and vanish: escape it.
+        meaning = key.meaning.replace("|", "\\|").replace("<", "\\<")
         lines.append(f"| `{key.name}` | {default} | {meaning} |")
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m harbor_deploy.defaults: refresh README's key table
-    README.write_text(readme_with_key_table(README.read_text()))
+if __name__ == "__main__":  # python -m harbor_deploy.lib.config.defaults: rewrite docs/keys.md
+    KEYS_PAGE.parent.mkdir(exist_ok=True)
+    KEYS_PAGE.write_text(keys_page())

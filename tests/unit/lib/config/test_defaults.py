@@ -123,12 +123,18 @@ def test_key_table_lists_every_key_once():
     assert "| `harbor_hostname` | **required** |" in table
 
 
-def test_readme_key_table_is_the_one_generated_from_keys():
-    text = defaults.README.read_text()
-    assert (
-        defaults.readme_with_key_table(text) == text
-    ), "README's key table is stale: run .venv/bin/python -m harbor_deploy.lib.config.defaults"
-    assert all(f"`{key.name}`" in text for key in defaults.KEYS)
+def test_key_table_escapes_what_markdown_would_read_as_a_tag_or_a_column():
+    table = defaults.key_table_markdown()
+    assert "robot$\\<project>+\\<name>" in table
+    assert "Hourly\\|Daily\\|Weekly" in table
+
+
+def test_docs_keys_md_is_the_page_generated_from_keys():
+    assert defaults.KEYS_PAGE == ROOT / "docs" / "keys.md"
+    page = defaults.KEYS_PAGE.read_text()
+    stale = f"docs/keys.md is stale: regenerate it with .venv/bin/{defaults.REGENERATE}"
+    assert page == defaults.keys_page(), stale
+    assert all(f"`{key.name}`" in page for key in KEYS)
 
 
 def test_every_key_has_a_json_schema_and_the_defaults_fit_it():
