@@ -199,6 +199,13 @@ UPGRADE_STEPS = """
 from_version={from_version}; to_version={to_version}; from="$link-$from_version"; to="$link-$to_version"
 touched=0; backup_name=""
 counts() {{ {counts}; }}
+fewer() {{  # <counts before> <counts after>: whether any count went down
+  local before=($1) after=($2) i
+  for i in "${{!before[@]}}"; do
+    [[ "${{before[$i]}}" =~ ^[0-9]+$ ]] && [ "${{after[$i]:-0}}" -lt "${{before[$i]}}" ] 2>/dev/null && return 0
+  done
+  return 1
+}}
 fail() {{  # <what failed>: the release $from_version back as it was
   echo "upgrade $from_version -> $to_version failed: $1; putting $from_version back" >&2
   if [ "$touched" = 0 ]; then
@@ -233,14 +240,15 @@ touched=1
 systemctl start harbor.service || fail "starting harbor.service on $to_version"
 healthy || fail "Harbor $to_version not healthy"
 after=$(counts) || fail "counting the data after the upgrade"
-[ "$after" = "$before" ] || fail "the data differs after the upgrade (before: $before; after: $after)"
+# Nothing fewer: clients may push again as soon as the new release serves.
+fewer "$before" "$after" && fail "data is missing after the upgrade (before: $before; after: $after)"
 ls -1d "$link"-v* 2>/dev/null | grep -v '[.]partial$' | sort -V | head -n -{keep_releases} | xargs -r rm -rf
 unmark
 echo "upgraded $from_version -> $to_version ($after); backup $backups/$backup_name" >&2
 """
 
-# What an upgrade checks is still there: projects and robots in the database, tags in
-# the registry's storage (distribution's layout, one link per tag).
+# What an upgrade checks is still there, none fewer: projects and robots in the
+# database, tags in the registry's storage (distribution's layout, one link per tag).
 DATA_COUNTS = (
     'echo "$(docker exec harbor-db psql -U postgres -d registry -Atc '
     "\"select (select count(*) from project) || ' projects, ' || (select count(*) from robot) || ' robots'\""
