@@ -16,6 +16,7 @@
   safety backup it took clears it.
 """
 
+import datetime
 import json
 import re
 import shutil
@@ -53,6 +54,12 @@ def content(lab, harbor_server, tmp_path_factory):
 
 
 def test_backup_while_harbor_serves_on_the_server_and_the_controller(content):
+    # Backups named an hour ahead of this server's clock, as a controller whose clock
+    # was an hour ahead named them before backups took the server's time: older by
+    # their time on the server, whatever their names say.
+    ahead = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ")
+    skewed = f"/var/backups/harbor-deploy/harbor-{ahead}-v2.13.1"
+    host_exec(SERVER, f"mkdir -p {skewed} && touch -d '-1 minute' {skewed}")
     run_pyinfra(
         "-y",
         "inventories/lab.py",
@@ -62,7 +69,11 @@ def test_backup_while_harbor_serves_on_the_server_and_the_controller(content):
         "harbor_backup_registry=true",
         "--data",
         f"harbor_backup_fetch_dir={content['fetch_dir']}",
+        "--data",
+        "harbor_backup_keep=1",
     )
+    kept = host_exec(SERVER, "ls /var/backups/harbor-deploy").split()
+    assert len(kept) == 1 and kept[0] != f"harbor-{ahead}-v2.13.1"  # the new one stays, the skewed one went
     [copy] = list((content["fetch_dir"] / "harbor-1").iterdir())
     assert copy.name.startswith("harbor-") and copy.name.endswith("-v2.13.1")
     assert oct(copy.stat().st_mode & 0o777) == "0o700"
