@@ -57,6 +57,7 @@ TOUCHED = "ls -l /usr/local; docker ps -q | xargs -r docker inspect --format '{{
 # opspw (sudo with a password) as the SSH user, its password in data.
 SUDO_INVENTORY = """
 import runpy
+from pathlib import Path
 
 _lab = runpy.run_path(LAB_INVENTORY)
 _password = Path(_lab["_state"]["sudo_password_file"]).read_text().strip()
@@ -348,7 +349,9 @@ def test_a_rollback_that_fails_leaves_a_marker_every_run_stops_on_until_a_restor
         "--data",
         f"harbor_restore_hostname={hostname}",
     )
-    assert f"restored /var/backups/harbor-deploy/{safety} into Harbor v2.14.0" in restored.stdout + restored.stderr
+    assert restored.returncode == 0
+    log = host_exec(SERVER, "cat $(ls -t /var/log/harbor-deploy/restore-*.log | head -n 1)")
+    assert f"restored /var/backups/harbor-deploy/{safety} into Harbor v2.14.0" in log
     assert host_exec(SERVER, f"cat {MARKER} 2>/dev/null || echo none") == "none"
     data_is_there(harbor_server, old_harbor)
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY, "--data", "harbor_version=v2.14.0")) == 0
