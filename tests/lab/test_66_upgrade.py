@@ -300,7 +300,8 @@ def test_a_rollback_as_a_sudo_user_needs_the_hostname_then_brings_the_release_ba
     output = result.stdout + result.stderr
     assert "Roll back Harbor v2.14.0 -> v2.13.1 with the data of harbor-" in output
     assert "set harbor_version to v2.13.1 in the inventory" in output
-    assert "Harbor v2.13.1 is back, healthy, with the data of" in output
+    log = host_exec(SERVER, "cat $(ls -t /var/log/harbor-deploy/rollback-*.log | head -n 1)")
+    assert "Harbor v2.13.1 is back, healthy, with the data of" in log
     assert running_version() == "v2.13.1"
     assert host_exec(SERVER, "readlink /usr/local/harbor") == "/usr/local/harbor-v2.13.1"
     data_is_there(harbor_server, old_harbor)
