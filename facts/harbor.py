@@ -4,7 +4,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from harbor_deploy.facts.output import SECTION_MARKER, key_values, split_at, split_sections
-from harbor_deploy.lib.config.defaults import UPGRADE_LOG_DIR, UPGRADE_UNIT, UPGRADE_WAIT_SECONDS
+from harbor_deploy.lib.config.defaults import UNFINISHED_MARKER, UPGRADE_LOG_DIR, UPGRADE_UNIT, UPGRADE_WAIT_SECONDS
 
 CONTAINER_MARKER = "--- containers"
 # Harbor's compose project: pinned so the name never follows a versioned directory.
@@ -217,3 +217,73 @@ class UpgradeUnit(FactBase[dict]):
     @staticmethod
     def default():
         return {"running": False, "waited": False, "log": None, "outcome": None}
+
+
+class UnfinishedOperation(FactBase):
+    """
+    Returns what an upgrade, rollback or restore of Harbor's data wrote in
+    ``UNFINISHED_MARKER`` as it started and did not remove: it failed, or its host
+    went down under it (None when there is no marker).
+
+    .. code:: python
+
+        "rollback v2.14.0 -> v2.13.1 failed at 2026-12-07T10:00:00Z: ...; the way out: ..."
+    """
+
+    def command(self, marker=UNFINISHED_MARKER):
+        return f"cat {shlex.quote(marker)} 2>/dev/null || true"
+
+    def process(self, output):
+        return " ".join(line.strip() for line in output if line.strip()) or None
+
+
+# What a restore or a rollback would drop: Harbor's rows made after a time (real
+# Harbor's tables carry creation_time; update_time also moves when a migration
+# rewrites rows, so it would count every upgraded row) and tags pushed after it
+# (their link files in the registry's storage, when that is the data volume).
+DATA_SINCE_SQL = (
+    "select string_agg(kind || '=' || n || '=' || coalesce(to_char(newest at time zone 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), ' ') from ("
+    "select 'projects' kind, count(*) n, max(creation_time) newest from project where creation_time > :since "
+    "union all select 'robots', count(*), max(creation_time) from robot where creation_time > :since "
+    "union all select 'users', count(*), max(creation_time) from harbor_user where creation_time > :since "
+    "union all select 'registries', count(*), max(creation_time) from registry where creation_time > :since) counts"
+)
+
+
+class HarborDataSince(FactBase[dict]):
+    """
+    Returns what the live Harbor holds that is newer than ``since`` (an ISO UTC time,
+    e.g. a backup's): the rows of its database made after it (projects, robots,
+    users, registries) and the tags pushed after it in ``<data_volume>/registry``, with
+    the newest of those times. ``readable`` is False when harbor-db does not answer
+    (Harbor stopped or broken): then nothing is known of the database.
+
+    .. code:: python
+
+        {"readable": True, "projects": 1, "robots": 0, "users": 0, "registries": 0,
+         "tags": 3, "newest": "2026-12-07T10:12:03Z"}
+    """
+
+    def command(self, since, data_volume):
+        sql = DATA_SINCE_SQL.replace(":since", f"'{since}'::timestamptz")
+        links = shlex.quote(f"{data_volume.rstrip('/')}/registry/docker/registry/v2/repositories")
+        return (
+            f'echo "rows=$(docker exec harbor-db psql -U postgres -d registry -Atc {shlex.quote(sql)} '
+            '2>/dev/null || echo unreadable)"; '
+            f"TZ=UTC find {links} -path '*/_manifests/tags/*/current/link' -newermt {shlex.quote(since)} "
+            "-printf '%TY-%Tm-%TdT%TH:%TM:%TSZ\\n' 2>/dev/null | sort | "
+            'awk \'END { print "tags=" NR; print "newest_tag=" $0 }\''
+        )
+
+    def process(self, output):
+        values = key_values(output)
+        rows = values.get("rows", "unreadable")
+        found = {"readable": rows != "unreadable", "tags": int(values.get("tags") or 0)}
+        newest = [values["newest_tag"][:19] + "Z"] if values.get("newest_tag") else []
+        for part in rows.split() if found["readable"] else ():
+            kind, count, when = part.split("=")
+            found[kind] = int(count)
+            newest += [when] if when else []
+        found["newest"] = max(newest) if newest else None
+        return found

@@ -3,7 +3,7 @@ from pyinfra.api import FactBase
 from harbor_deploy.facts.docker import DockerEngine
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, UpgradeUnit
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, UnfinishedOperation, UpgradeUnit
 from harbor_deploy.facts.host import FreeSpace, HostOverview, ServerResources
 from harbor_deploy.facts.output import processed_sections, sections_command
 
@@ -11,6 +11,7 @@ from harbor_deploy.facts.output import processed_sections, sections_command
 # the host as that upgrade left it.
 SECTIONS = {
     "upgrade": UpgradeUnit(),
+    "unfinished": UnfinishedOperation(),
     "private": PrivateFiles(),
     "resources": ServerResources(),
     "overview": HostOverview(),
@@ -42,6 +43,7 @@ class ServerState(FactBase[dict]):
 
         {
             "upgrade": {...},       # UpgradeUnit
+            "unfinished": None,     # UnfinishedOperation
             "private": {"files": {...}, "nonempty": ["/data/database"]},  # PrivateFiles
             "resources": {...},     # ServerResources
             "overview": {...},      # HostOverview
@@ -58,6 +60,7 @@ class ServerState(FactBase[dict]):
         return sections_command(
             {
                 "upgrade": SECTIONS["upgrade"].command(),
+                "unfinished": SECTIONS["unfinished"].command(),
                 "private": SECTIONS["private"].command(private_paths, (f"{data_volume.rstrip('/')}/database",)),
                 "resources": SECTIONS["resources"].command(data_volume),
                 "overview": SECTIONS["overview"].command(),

@@ -204,7 +204,8 @@ def harbor_export(group="harbor_servers", **data):
 def harbor_backup(**data):
     """
     Back up Harbor into ``<harbor_backup_dir>/harbor-<UTC time>-<version>/`` on the
-    server (the newest ``harbor_backup_keep`` kept) and copy it to
+    server, named by its clock (the newest ``harbor_backup_keep`` by that time kept, and
+    the one a rollback needs) and copy it to
     ``<harbor_backup_fetch_dir>/<host>/`` on the controller: the database (``pg_dump``
     of the running harbor-db), ``<data_volume>/secret``, harbor.yml, the TLS files, the
     registry's storage with ``harbor_backup_registry``, a manifest and ``SHA256SUMS``.
@@ -224,29 +225,33 @@ def harbor_backup(**data):
 @packaged("Harbor restore")
 def harbor_restore(**data):
     """
-    Restore the backup ``harbor_restore_from`` (``latest``: the newest on the server or
-    on the controller) onto the Harbor the server deploy installed, on the same server
-    or a new one: the database, ``<data_volume>/secret`` and, when the backup has it,
-    the registry's storage; a backup from a newer release is refused. Harbor is
-    stopped meanwhile and verified healthy after.
+    Restore the backup ``harbor_restore_from`` (its name, on the server or in the
+    controller copy, or the path of a backup folder) onto the Harbor the server deploy
+    installed, on the same server or a new one, confirmed by ``harbor_restore_hostname``
+    repeating ``harbor_hostname``, on one named host: a safety backup of the live data
+    first, the backup loaded beside the live data and swapped in once complete,
+    verified healthy. Refused, nothing changed, when the backup comes from a newer
+    release, or is older than the live data (unless ``harbor_discard_newer_data``).
 
     + data: ``harbor_*`` keys overriding the host's data
     """
-    plan = backup.plan_restore(data)  # picks the backup and checks it against the release: no change yet
+    plan = backup.plan_restore(data)  # picks and checks the backup, the confirmation, the live data: no change yet
     backup.restore(plan)
 
 
 @packaged("Harbor rollback")
 def harbor_rollback(**data):
     """
-    Undo the last upgrade: the previous release (kept beside the running one) back in
-    use with the database and secret dir of the backup the upgrade took first,
-    verified healthy. What changed in Harbor since that backup is lost. Set
+    Undo the last upgrade, confirmed by ``harbor_rollback_hostname`` repeating
+    ``harbor_hostname``, on one named host: a safety backup of the live data, then the
+    previous release (kept beside the running one) back in use with the data of the
+    backup the upgrade took, restored as a restore does, verified healthy. Refused when
+    the live data is newer than that backup (unless ``harbor_discard_newer_data``). Set
     ``harbor_version`` back in the inventory afterwards.
 
     + data: ``harbor_*`` keys overriding the host's data
     """
-    plan = backup.plan_rollback(data)  # finds the previous release and its backup: no change yet
+    plan = backup.plan_rollback(data)  # finds the previous release and its backup, checks the live data
     backup.rollback(plan)
 
 

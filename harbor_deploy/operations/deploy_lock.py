@@ -11,7 +11,7 @@ lost its connection) the next run takes the lock over, saying so on stderr.
 Nothing needs to release it, so no run can forget to.
 
 An upgrade runs detached from its session (``UPGRADE_UNIT``, see
-``harbor.upgrade``): while that unit is active the lock is refused too, naming it,
+``harbor_data.upgrade``): while that unit is active the lock is refused too, naming it,
 even once the session that started it has gone.
 """
 

@@ -177,6 +177,8 @@ def upload(src, dest, mode="0600", lock_holder=None):
         )
     """
     staged = posixpath.join(TRANSFER, posixpath.basename(dest))
+    if lock_holder:  # before anything lands on the host, not after
+        yield guarded(lock_holder, "true")
     yield StringCommand(f'mkdir -p "$HOME"/{TRANSFER} && chmod 0700 "$HOME"/{TRANSFER}', **AS_LOGIN_USER)
     yield FileUploadCommand(src, staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield guarded(

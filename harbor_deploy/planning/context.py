@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from pyinfra import host as current_host
+from pyinfra import inventory
 from pyinfra.api import DeployError
 
 from harbor_deploy.lib.config.defaults import merged, with_controller_paths
@@ -73,3 +74,14 @@ def config_of(overrides=None, secrets=None, checked=True):
         return merged(data)
     with refused_before_any_change():
         return validated(data, secrets)
+
+
+def one_named_host(group, action):
+    """Stop ``action`` (one that replaces Harbor's data) when this run reaches more
+    than one host of ``group``: it acts on one named host (``--limit``)."""
+    chosen = [other.name for other in inventory.get_group(group, []) if current_host.state.is_host_in_limit(other)]
+    if len(chosen) > 1:
+        raise DeployError(
+            f"{current_host.name}: {action} acts on one named host, and this run reaches {', '.join(chosen)}: "
+            "name it with --limit; nothing was changed"
+        )

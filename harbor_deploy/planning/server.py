@@ -24,6 +24,7 @@ from harbor_deploy.lib.config.defaults import (
     SERVER_TLS_CERTIFICATE,
     SERVER_TLS_PRIVATE_KEY,
     SYSTEMD_UNIT,
+    UNFINISHED_MARKER,
     UPGRADE_UNIT,
     UPGRADE_WAIT_SECONDS,
     merged,
@@ -113,11 +114,55 @@ def read_state(config, extra_paths=(), private_paths=()):
         space_paths=(REMOTE_CACHE, posixpath.dirname(install_dir)),
     )
     after_an_earlier_upgrade(state["upgrade"])
+    refuse_after_unfinished(state["unfinished"])
     return state
 
 
+def data_place(config):
+    """What the operations on Harbor's data (``harbor_data``) need to know of this
+    server's Harbor."""
+    return {
+        "install_dir": config["harbor_install_dir"],
+        "data_volume": config["harbor_data_volume"],
+        "backup_dir": config["harbor_backup_dir"],
+        "hostname": config["harbor_hostname"],
+        "external_database": bool(config["harbor_external_database"]),
+        "keep": config["harbor_backup_keep"],
+        "trivy": config["harbor_with_trivy"],
+        "url": served_url(config, "127.0.0.1"),
+        "timeout": config["harbor_health_timeout"],
+        "log_dir": config["harbor_log_location"],
+    }
+
+
+def refuse_after_unfinished(marker):
+    """Stop while an operation on Harbor's data (upgrade, rollback, restore) left its
+    marker here: it failed, or its host went down under it. Only a restore goes on."""
+    if marker:
+        raise DeployError(
+            f"{host.name}: an operation on Harbor's data did not finish here ({UNFINISHED_MARKER}: {marker}); "
+            "nothing was changed: restore a backup with deploys/restore.py, which removes the marker once Harbor "
+            "is healthy on the restored data"
+        )
+
+
+def installed_version(config, state):
+    """The release this server has Harbor's data for, None on a fresh one: the release
+    ``install_dir`` points to, running or not (a stopped Harbor is upgraded with a
+    backup too), when there is data to carry over."""
+    installation = state["installation"]
+    database = f"{config['harbor_data_volume'].rstrip('/')}/database"
+    has_data = (
+        installation["running_version"] is not None
+        or database in state["private"]["nonempty"]
+        or bool(config["harbor_external_database"])
+    )
+    installed = installation["bundle_version"] or installation["running_version"]
+    return installed if has_data else None
+
+
 def after_an_earlier_upgrade(upgrade):
-    """Stop when an upgrade an earlier run started (detached: ``harbor.upgrade``) still
+    """Stop when an upgrade an earlier run started (detached: ``harbor_data.upgrade``) still
     runs after the wait (``UpgradeUnit``); say how it ended when this run waited for it."""
     if upgrade["running"]:
         raise DeployError(
@@ -197,8 +242,8 @@ def plan(overrides=None):
                 + "; ".join(f"{key}: {why}" for key, why in refused)
                 + "; nothing was changed"
             )
-    running = state["installation"]["running_version"]
-    upgrade_from = running if running and running != fetched.version else None
+    installed = installed_version(config, state)
+    upgrade_from = installed if installed and installed != fetched.version else None
     if upgrade_from:
         problem = upgrade_problem(upgrade_from, fetched.version)
         if problem:

@@ -5,7 +5,6 @@ come from facts read before anything changes (installed release, generated
 compose file, running containers), never from a marker file.
 """
 
-import datetime
 import posixpath
 import shlex
 
@@ -30,10 +29,10 @@ from harbor_deploy.lib.config.secrets import SecretStore, current_admin_password
 from harbor_deploy.lib.harbor_api.client import public_url
 from harbor_deploy.lib.plan import instance_keys
 from harbor_deploy.lib.render import harbor_yml
-from harbor_deploy.operations import firewalld, harbor, secret_file
+from harbor_deploy.operations import firewalld, harbor, harbor_data, secret_file
 from harbor_deploy.operations.deploy_lock import acquire
 from harbor_deploy.operations.secret_file import public
-from harbor_deploy.planning.server import ca_download
+from harbor_deploy.planning.server import ca_download, data_place
 
 # Harbor's documented minimums (CPU, memory GiB, disk GiB): below them, warn.
 MINIMUM_CPUS, MINIMUM_MEMORY_GIB, MINIMUM_DISK_GIB = 2, 4, 40
@@ -280,38 +279,18 @@ def change_pending(plan, changes):
 
 
 def upgrade(plan):
-    """The running release to ``plan.version``, backed up first, rolled back on failure."""
-    backup_dir = plan.config["harbor_backup_dir"]
-    created = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    manifest = {
-        "name": f"harbor-{created}-{plan.upgrade_from}",
-        "created": created,
-        "hostname": plan.config["harbor_hostname"],
-        "version": plan.upgrade_from,
-        "data_volume": plan.config["harbor_data_volume"],
-        "database": harbor.EXTERNAL_DATABASE_NOTE if plan.config["harbor_external_database"] else "pg_dump",
-        "registry": False,
-        "reason": f"before the upgrade to {plan.version}",
-    }
-    return harbor.upgrade(
-        name=f"Upgrade Harbor {plan.upgrade_from} -> {plan.version}: back up to {backup_dir}/{manifest['name']}, "
-        f"stop, point {plan.install_dir} to {plan.release}, migrate harbor.yml with prepare {plan.version}, "
-        f"install.sh, check health and the data; on failure {plan.upgrade_from} comes back with that backup "
-        f"(as {UPGRADE_UNIT}: it ends on the host if the connection drops)",
+    """The installed release to ``plan.version``, backed up first, put back on failure."""
+    return harbor_data.upgrade(
+        name=f"Upgrade Harbor {plan.upgrade_from} -> {plan.version}: stop, back up to "
+        f"{plan.config['harbor_backup_dir']}/harbor-<UTC time>-{plan.upgrade_from}, point {plan.install_dir} to "
+        f"{plan.release}, migrate harbor.yml with prepare {plan.version}, install.sh, check health and the data; on "
+        f"failure {plan.upgrade_from} comes back as it was (as {UPGRADE_UNIT}: it ends on the host if the "
+        "connection drops)",
         from_version=plan.upgrade_from,
         to_version=plan.version,
-        install_dir=plan.install_dir,
-        backup_manifest=manifest,
-        backup_dir=backup_dir,
-        data_volume=plan.config["harbor_data_volume"],
-        url=plan.local_url,
-        trivy=plan.config["harbor_with_trivy"],
-        timeout=plan.config["harbor_health_timeout"],
-        log_dir=plan.config["harbor_log_location"],
-        keep_backups=plan.config["harbor_backup_keep"],
         keep_releases=plan.config["harbor_releases_keep"],
         lock_holder=plan.lock_holder,
-        _env={"TERM": "xterm", "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT},
+        **data_place(plan.config),
     )
 
 

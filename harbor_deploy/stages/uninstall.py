@@ -17,7 +17,7 @@ from pyinfra.operations import server
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT
 from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE, REMOTE_CACHE, SERVER_TLS_DIR, SYSTEMD_UNIT, release_dir
 from harbor_deploy.lib.config.secrets import load_secrets
-from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.config.validate import ConfigError, confirmation_problems
 from harbor_deploy.operations import firewalld
 from harbor_deploy.operations.deploy_lock import acquire, lock_holder
 from harbor_deploy.planning.context import config_of, refused_before_any_change
@@ -49,16 +49,10 @@ def purge_problems(config):
     """A purge deletes Harbor's data for good: it needs the flag and the hostname
     repeated. ``[(key, why)]``, as ``ConfigError`` takes them."""
     key = "harbor_uninstall_purge_hostname"
-    purge, confirmation = config["harbor_uninstall_purge"], config[key]
-    if purge and confirmation != config["harbor_hostname"]:
-        return [
-            (
-                key,
-                f"must repeat harbor_hostname ({config['harbor_hostname']}) for harbor_uninstall_purge "
-                f"to delete {config['harbor_data_volume']} and Harbor's logs for good",
-            )
-        ]
-    if confirmation is not None and not purge:
+    if config["harbor_uninstall_purge"]:
+        paths = f"{config['harbor_data_volume']} and {config['harbor_log_location']}"
+        return confirmation_problems(config, key, f"harbor_uninstall_purge: it deletes {paths} for good")
+    if config[key] is not None:
         return [(key, "set without harbor_uninstall_purge: true (nothing is purged)")]
     return []
 

@@ -198,6 +198,7 @@ def harbor_content(lab, harbor_server, tag):
         "robot": f"{project}+puller",
         "reference": reference,
         "digest": next(word for word in output.split() if word.startswith("sha256:")),
+        "pusher": clients[0]["container"],
         "puller": clients[1]["container"],
     }
 

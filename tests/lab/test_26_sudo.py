@@ -198,6 +198,8 @@ def test_backup_restore_and_logs_as_opspw_never_through_a_readable_copy(
         fetch_dir,
         "--data",
         f"harbor_restore_from={copy.name}",
+        "--data",
+        f"harbor_restore_hostname={harbor_server['hostname']}",
     )
     assert restore["totals"]["error"] == 0
     assert (

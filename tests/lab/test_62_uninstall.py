@@ -1,7 +1,7 @@
 """deploys/uninstall.py on the lab's harbor-1:
 
-- without purge: containers, unit, firewalld service, releases, images, TLS files and
-  installer cache gone, the data volume kept byte for byte; a second run changes
+- without purge, run as the sudo user ``ops``: containers, unit, firewalld service,
+  releases, images, TLS files and installer cache gone, the data volume kept byte for byte; a second run changes
   nothing; the server deploy brings the same Harbor back (a project made before is
   there) and a run after that changes nothing;
 - a purge needs the flag and the hostname repeated: with the flag alone it is refused
@@ -49,7 +49,8 @@ def project(harbor_server):
 
 def test_uninstall_keeps_the_data_and_the_server_deploy_brings_harbor_back(harbor_server, project):
     before = host_exec(SERVER, DATA_SNAPSHOT)
-    first = run_pyinfra("-y", "--json", *UNINSTALL)
+    # As a normal user with sudo (ops), as real servers are reached.
+    first = run_pyinfra("-y", "--json", "--sudo", *UNINSTALL, "--data", "ssh_user=ops")
     assert changed_count(first) >= 5
     assert leftovers() == ["0", "0"]
     assert host_exec(SERVER, DATA_SNAPSHOT) == before

@@ -155,6 +155,14 @@ SECRET_KEY_ALIASES = {
 STORAGE_OPTIONS = ("ca_bundle", "redirect")
 
 
+def confirmation_problems(config, key, action):
+    """An operation that can destroy data asks for the hostname repeated in ``key``:
+    ``[(key, why)]`` unless it repeats ``harbor_hostname`` exactly."""
+    if config[key] != config["harbor_hostname"]:
+        return [(key, f"must repeat harbor_hostname ({config['harbor_hostname']}) to confirm {action}")]
+    return []
+
+
 class ConfigError(Exception):
     """Invalid data; ``problems`` is the list of ``(key, why)``."""
 

@@ -1,4 +1,4 @@
-"""An upgrade detached from its SSH session: ``harbor.detached_command`` run by a local
+"""An upgrade detached from its SSH session: ``harbor_data.detached_command`` run by a local
 shell with a stand-in ``systemd-run`` (it runs the command with its output appended to
 the log, as the unit's StandardOutput/StandardError do), and ``UpgradeUnit`` waiting
 for a stand-in ``systemctl``'s active unit. (Real cuts against a lab host:
@@ -6,6 +6,7 @@ tests/lab/test_66_upgrade.py.)"""
 
 import logging
 import os
+import re
 import stat
 import subprocess
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ import pytest
 from pyinfra.api import DeployError
 
 from harbor_deploy.facts.harbor import UpgradeUnit
-from harbor_deploy.operations.harbor import detached_command
+from harbor_deploy.operations.harbor_data import detached_command
 from harbor_deploy.planning import server as server_planning
 
 FAKE_SYSTEMD_RUN = """#!/bin/sh
@@ -55,18 +56,20 @@ def run(command, env):
 def test_a_failing_upgrade_fails_the_command_with_its_output_kept_in_a_private_log(tmp_path, fakes):
     logs = tmp_path / "logs"
     script = 'x=$((1 + 1)); echo "step $x" >&2; echo "upgrade v1 -> v2 failed: it broke" >&2; exit 7'
-    result = run(detached_command(script, "upgrade-harbor-1-v1-to-v2", log_dir=str(logs)), fakes)
+    result = run(detached_command(script, "upgrade-v1-to-v2", log_dir=str(logs)), fakes)
     assert result.returncode == 7
     assert result.stderr == "step 2\nupgrade v1 -> v2 failed: it broke\n"  # $ reached bash as written
+    [log] = logs.glob("upgrade-v1-to-v2-*.log")
+    assert re.fullmatch(r"upgrade-v1-to-v2-\d{8}T\d{6}Z\.log", log.name)  # one per run, by the server's time
     args = (tmp_path / "systemd-run.args").read_text()
     assert args.startswith("--unit=harbor-deploy-upgrade.service --collect --wait --quiet")
-    assert f"StandardError=append:{logs}/upgrade-harbor-1-v1-to-v2.log" in args
-    assert args.rstrip().endswith(f"/bin/bash {logs}/upgrade-harbor-1-v1-to-v2.sh")
-    assert (logs / "upgrade-harbor-1-v1-to-v2.log").read_text() == result.stderr
-    assert (logs / "upgrade-harbor-1-v1-to-v2.sh").read_text() == script
+    assert f"StandardError=append:{log}" in args
+    assert args.rstrip().endswith(f"/bin/bash {log.with_suffix('.sh')}")
+    assert log.read_text() == result.stderr
+    assert log.with_suffix(".sh").read_text() == script
     assert stat.S_IMODE(logs.stat().st_mode) == 0o700
-    for name in ("upgrade-harbor-1-v1-to-v2.log", "upgrade-harbor-1-v1-to-v2.sh"):
-        assert stat.S_IMODE((logs / name).stat().st_mode) == 0o600
+    for path in (log, log.with_suffix(".sh")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_a_successful_upgrade_succeeds_printing_its_output(tmp_path, fakes):

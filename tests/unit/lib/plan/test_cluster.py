@@ -8,7 +8,6 @@ import pytest
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.config.validate import ConfigError
 from harbor_deploy.lib.plan import cluster, instance_keys
-from harbor_deploy.operations import harbor
 from harbor_deploy.planning import server as server_planning
 
 KEYS = instance_keys.generate()
@@ -48,19 +47,3 @@ def test_a_node_keeping_other_instance_keys_is_refused_and_its_own_are_taken_bac
         with pytest.raises(ConfigError, match="differ from the ones of this Harbor"):
             server_planning.instance_keys_of(config, state_with_keys({"token_root.crt": other["token_root.crt"]}))
         assert server_planning.instance_keys_of(config, state_with_keys({}))[1] == {}
-
-
-def test_the_shared_database_is_dumped_by_the_servers_own_pg_dump_complete_or_not_at_all():
-    command = next(
-        iter(
-            harbor.database_dump._inner(
-                dump="harbor-db-20261129T050000Z",
-                backup_dir="/var/backups/harbor-deploy",
-                port=5432,
-                database="registry",
-                keep=7,
-            )
-        )
-    )
-    assert "runuser -u postgres -- pg_dump -p 5432 -Fc registry > " in command
-    assert command.index(".partial") < command.index("mv ") and "head -n -7" in command
