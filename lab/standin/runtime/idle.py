@@ -1,21 +1,17 @@
 """Stand-ins for the Harbor services the lab only needs alive and answering.
 
     idle.py serve NAME    # run the service NAME (see SERVICES)
-    idle.py check NAME    # healthcheck: exit 0 when NAME accepts connections
 
 HTTP services answer every GET with 200 on their real port and health paths.
 (harbor-db and redis are the real servers, and harbor-log has harbor_log.py.)
 """
 
 import signal
-import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # The services and the port their real containers listen on.
 SERVICES = {"portal": 8080, "jobservice": 8080, "registryctl": 8080, "trivy-adapter": 8080, "exporter": 8080}
-# Healthchecks also cover harbor-log, which harbor_log.py serves.
-CHECK_PORTS = {**SERVICES, "log": 10514}
 PORTAL_PAGE = b"<!doctype html><html><head><title>Harbor</title></head><body>Harbor</body></html>\n"
 METRICS = b'# HELP harbor_up Running status of Harbor.\n# TYPE harbor_up gauge\nharbor_up{component="core"} 1\n'
 
@@ -51,23 +47,10 @@ def serve(name):
     server.serve_forever()
 
 
-def check(name):
-    port = CHECK_PORTS[name]
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=3):
-            return 0
-    except OSError as error:
-        print(f"{name} is not answering on {port}: {error}", file=sys.stderr)
-        return 1
-
-
 def main(argv):
-    known = {"serve": SERVICES, "check": CHECK_PORTS}
-    if len(argv) != 2 or argv[1] not in known.get(argv[0], ()):
+    if len(argv) != 2 or argv[0] != "serve" or argv[1] not in SERVICES:
         print(__doc__, file=sys.stderr)
         return 2
-    if argv[0] == "check":
-        return check(argv[1])
     serve(argv[1])
     return 0
 

@@ -96,17 +96,22 @@ def test_http_stand_ins_answer_their_health_paths(name, path, content_type):
     assert response.headers["Content-Type"] == content_type
 
 
-def test_check_reports_whether_the_port_answers(monkeypatch):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    monkeypatch.setitem(idle.CHECK_PORTS, "portal", listener.getsockname()[1])
-    assert idle.main(["check", "portal"]) == 0
-    listener.close()
-    assert idle.main(["check", "portal"]) == 1
+def test_only_the_idle_services_are_served():
     assert idle.main(["serve", "log"]) == 2
     # harbor-db and redis are real servers now: no stand-in for them.
     assert idle.main(["serve", "redis"]) == 2
+    assert idle.main(["check", "portal"]) == 2  # healthchecks are the images' own commands
+
+
+def test_the_log_receivers_healthcheck_is_a_connection_to_its_port():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    check = ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"]
+    assert subprocess.run(check, check=False).returncode == 0
+    listener.close()
+    assert subprocess.run(check, capture_output=True, check=False).returncode != 0
 
 
 @pytest.mark.parametrize(
