@@ -43,9 +43,11 @@ NETWORK = PREFIX
 LABEL = f"harbor-deploy-lab={PREFIX}"
 # The DNS name Harbor is served under in the lab (a reserved private-use TLD).
 HARBOR_DNS_NAME = "harbor.lab.internal"
+# slapd: the directory a Harbor in LDAP auth mode signs in against (tests/lab/test_63_ldap.py
+# starts it with the lab's tree on one host; its own service stays off).
 BASE_PACKAGES = (
     "systemd systemd-sysv libpam-systemd dbus openssh-server firewalld iproute2 "
-    "ca-certificates curl sudo procps less"
+    "ca-certificates curl sudo procps less slapd"
 ).split()
 DOCKER_PACKAGES = ["docker.io", "docker-cli", "docker-compose"]
 RUN_FLAGS = [

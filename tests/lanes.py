@@ -97,7 +97,8 @@ LANES = (
         ),
     ),
     # harbor-1 installed, broken, cut, restarted and removed again and again.
-    lab_lane("server", 1, 2, 1, *lab("20_server", "52_faults", "54_recovery", "62_uninstall")),
+    # Then, on the new Harbor the purge left, sign-in through LDAP.
+    lab_lane("server", 1, 2, 1, *lab("20_server", "52_faults", "54_recovery", "62_uninstall", "63_ldap")),
     # Harbor's data: the stand-in's own conformance, then backups and restores.
     lab_lane(
         "data",
