@@ -132,9 +132,7 @@ def running_version():
 
 def data_is_there(lab_harbor, content):
     store = SecretStore(lab_harbor["secrets_dir"] / lab_harbor["hostname"])
-    api = HarborClient(
-        f"https://{lab_harbor['address']}:{lab_harbor['https_port']}", verify=str(store.path("ca.crt"))
-    )
+    api = HarborClient(f"https://{lab_harbor['address']}:{lab_harbor['https_port']}", verify=str(store.path("ca.crt")))
     admin = AdminAccess(api, store).client()
     assert admin.get(f"/projects/{content['project']}", "project")["name"] == content["project"]
     robot = admin.with_credentials(f"robot${content['robot']}", store.read(f"robots/{content['robot']}"))
