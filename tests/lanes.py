@@ -150,6 +150,30 @@ def start_canary():
     return name
 
 
+def suite_labs():
+    """The labels (prefixes) of the suite's labs that have running containers here."""
+    labels = subprocess.run(
+        ["docker", "ps", "--filter", "label=harbor-deploy-lab", "--format", '{{.Label "harbor-deploy-lab"}}'],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return {label for label in labels if label == SUITE_PREFIX or label.startswith(f"{SUITE_PREFIX}-")}
+
+
+def stop_lab(prefix):
+    """Stop a lab of the suite's (its Harbors idle on the CPU the other lanes need); the
+    next run starts its hosts again."""
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=harbor-deploy-lab={prefix}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if ids:
+        subprocess.run(["docker", "stop", "-t", "30", *ids], capture_output=True, check=False)
+
+
 def run_lane(lane, out_dir, env=None):
     """The lane's pytest run: (lane, exit status, seconds), its output in ``<lane>.log``."""
     log, junit = out_dir / f"{lane.name}.log", out_dir / f"{lane.name}.xml"
@@ -164,6 +188,8 @@ def run_lane(lane, out_dir, env=None):
             check=False,
         ).returncode
     seconds = time.monotonic() - started
+    if lane.prefix:
+        stop_lab(lane.prefix)
     summary = (log.read_text().strip().splitlines() or ["no output"])[-1]
     print(f"[{lane.name}] {summary} ({seconds:.0f}s)", flush=True)
     if status != 0:
@@ -205,6 +231,8 @@ def main(argv=None):
     labs = [lane for lane in lanes if lane.prefix]
     canary = None
     if labs:
+        for idle in suite_labs() - {lane.prefix for lane in labs}:
+            stop_lab(idle)  # a lab of lanes this run does not take
         prepare_shared(labs)
         canary = start_canary()
         before = out_dir / "bystanders.json"
