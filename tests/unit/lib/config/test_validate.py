@@ -349,7 +349,6 @@ def test_trivy_security_checks_are_a_list_of_known_checks(checks, ok):
 
 def test_paths_and_durations():
     assert _keys({"harbor_data_volume": "data"}) == ["harbor_data_volume"]
-    assert _keys({"harbor_install_dir": "/usr/local"}) == ["harbor_install_dir"]
     assert _keys({"harbor_trivy_timeout": "5 minutes"}) == ["harbor_trivy_timeout"]
     assert _keys({"harbor_external_url": "registry.example.com"}) == ["harbor_external_url"]
 
@@ -560,6 +559,73 @@ def test_secrets_referenced_by_name_come_from_the_environment_or_the_secrets_dir
 def test_server_paths_are_strict(key, path, why):
     found = dict(problems({"harbor_hostname": HOST, key: path}))
     assert why in found[key]
+
+
+@pytest.mark.parametrize("key", validate.DEDICATED_KEYS)
+@pytest.mark.parametrize("path", ["/", "/var", "/var/", "/etc", "/var/log", "/usr/local", "/home", "/opt", "/var/lib"])
+def test_a_system_folder_is_never_harbors(key, path):
+    found = dict(problems({"harbor_hostname": HOST, key: path}))
+    assert list(found) == [key]
+    assert f"{path.rstrip('/') or '/'} is a system folder other programs use" in found[key]
+    assert f"(e.g. {validate.KEYS_BY_NAME[key].default})" in found[key]
+
+
+def test_data_volume_var_is_refused_while_planning():
+    assert _why({"harbor_data_volume": "/var"}, "harbor_data_volume") == [
+        "/var is a system folder other programs use: give Harbor a folder of its own (e.g. /data); "
+        "a restore, a purge or a release prune deletes what it holds"
+    ]
+
+
+def test_a_folder_that_a_reboot_empties_is_refused():
+    assert _why({"harbor_backup_dir": "/tmp/harbor-backups"}, "harbor_backup_dir") == [
+        "/tmp/harbor-backups is under /tmp, which is not kept across a reboot: give Harbor a folder on disk"
+    ]
+    assert _keys({"harbor_data_volume": "/run/harbor"}) == ["harbor_data_volume"]
+
+
+def test_a_backup_dir_inside_the_data_volume_is_refused_naming_both():
+    assert _why({"harbor_backup_dir": "/data/backups"}, "harbor_backup_dir") == [
+        "/data/backups is inside harbor_data_volume (/data): each must be a folder of its own: a restore, "
+        "a purge or a release prune of one would delete the other's files"
+    ]
+
+
+@pytest.mark.parametrize(
+    "data, key, why",
+    [
+        # the key moved away from its default is the one named
+        ({"harbor_data_volume": "/var/backups/harbor-deploy"}, "harbor_data_volume", "is also harbor_backup_dir"),
+        ({"harbor_data_volume": "/var/log/harbor"}, "harbor_data_volume", "is also harbor_log_location"),
+        ({"harbor_log_location": "/data/logs"}, "harbor_log_location", "is inside harbor_data_volume (/data)"),
+        ({"harbor_install_dir": "/data/harbor"}, "harbor_install_dir", "is inside harbor_data_volume (/data)"),
+        (
+            {"harbor_data_volume": "/srv/h/data", "harbor_backup_dir": "/srv/h/data/b"},
+            "harbor_backup_dir",
+            "is inside harbor_data_volume (/srv/h/data)",
+        ),
+        ({"harbor_backup_dir": "/usr/local/harbor-vault"}, "harbor_backup_dir", "where the releases of"),
+        ({"harbor_data_volume": "/usr/local/harbor-v2.13.1/data"}, "harbor_data_volume", "where the releases of"),
+        ({"harbor_log_location": "/var/log/harbor-deploy"}, "harbor_log_location", "the deploy's upgrade logs"),
+        ({"harbor_data_volume": "/etc/harbor"}, "harbor_data_volume", "overlaps /etc/harbor/tls"),
+        ({"harbor_backup_dir": "/var/cache/harbor-deploy/b"}, "harbor_backup_dir", "the deploy's installer cache"),
+    ],
+)
+def test_overlapping_folders_are_refused_naming_the_key_to_change(data, key, why):
+    found = problems({"harbor_hostname": HOST, **data})
+    assert [k for k, _ in found] == [key]
+    assert why in found[0][1]
+
+
+def test_folders_side_by_side_are_accepted():
+    data = {
+        "harbor_data_volume": "/srv/harbor/data",
+        "harbor_log_location": "/srv/harbor/logs",
+        "harbor_backup_dir": "/srv/harbor/backups",
+        "harbor_install_dir": "/srv/harbor/install",
+    }
+    assert _keys(data) == []
+    assert _keys({"harbor_backup_dir": "/usr/local/harbor-backups"}) == []  # not the releases' harbor-v*
 
 
 def test_relative_controller_paths_are_taken_from_the_inventory_folder(tmp_path):
