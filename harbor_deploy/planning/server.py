@@ -315,6 +315,8 @@ def _resolve_instance(data, config, state, cluster_nodes):
     keep_why.update({name: "recovered from the server" for name in recovered_tls})
     keep.update(new_tls)
     keep_why.update({name: "generated" for name in new_tls})
+    if tls.CA_CERT in new_tls and tls.CA_CERT in tls_files:
+        keep_why[tls.CA_CERT] = "generated anew (expiring, or a name it may not sign): run deploys/client.py"
     keys = {}
     if cluster_nodes:
         keys, why = instance_keys_of(config, state)
