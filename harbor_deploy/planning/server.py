@@ -176,8 +176,16 @@ def plan(overrides=None):
         state = read_state(config, extra_paths=key_paths, private_paths=key_paths)
         with _planning:
             instance, config = _resolve_instance(data, config, state, nodes)
+        installed = state["installation"]["running_version"] or state["installation"]["bundle_version"]
         with _planning:
-            fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
+            fetched = installer.fetch(
+                config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"), installed=installed
+            )
+    if config["harbor_version"] == "latest" and installed:
+        logger.info(
+            f"[{host.name}] harbor_version latest holds the installed Harbor {installed}: a routine run never "
+            "upgrades; name a newer release in harbor_version to upgrade"
+        )
     install_dir = config["harbor_install_dir"].rstrip("/")
     adopt = state["files"].get(install_dir, {}).get("type") == "directory"
     if adopt:
@@ -239,6 +247,7 @@ def cluster_of(config, overrides=None):
         own = configs[host.name]
         found = [
             *cluster.shared_state_problems(own, peers),
+            *cluster.version_problems(own, peers),
             *cluster.difference_problems(own, {name: configs[name] for name in peers}),
         ]
         if found:

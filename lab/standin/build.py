@@ -202,6 +202,11 @@ def save_images(tags, path):
             raise SystemExit(f"docker save {' '.join(tags)} failed")
 
 
+def offline_installer(root, version):
+    """The offline installer of ``version`` in the release tree ``root`` (``build()``)."""
+    return Path(root) / RELEASE_PATH / version / f"harbor-offline-installer-{version}.tgz"
+
+
 def build_release(version, runtime_tag, release_dir):
     release_dir.mkdir(parents=True, exist_ok=True)
     images = release_dir / f"harbor.{version}.tar.gz"

@@ -250,6 +250,19 @@ def _version_problems(config):
         yield "harbor_version", "must be v2.0.0 or newer"
 
 
+def unverified_source(config):
+    """What leaves the installer with nothing but a pinned sha256 to vouch for it, or
+    None: a file from anywhere, or a mirror over plain HTTP, whose md5sum comes the
+    same way as the bundle. (The official source and an HTTPS mirror are authenticated
+    by TLS, and their md5sum with them.)"""
+    source, url = config["harbor_installer_source"], config["harbor_mirror_url"]
+    if source == "file":
+        return "harbor_installer_source is file"
+    if source == "mirror" and str(url).startswith("http://"):
+        return f"harbor_mirror_url {url} is plain HTTP"
+    return None
+
+
 def _installer_problems(config):
     source = config["harbor_installer_source"]
     url = config["harbor_mirror_url"]
@@ -263,9 +276,15 @@ def _installer_problems(config):
             yield "harbor_installer_file", "required when harbor_installer_source is file"
         elif not Path(path).is_file():
             yield "harbor_installer_file", f"no such file on the controller: {path}"
-    pin = config["harbor_installer_sha256"]
-    if pin is not None and not (isinstance(pin, str) and SHA256_RE.match(pin)):
-        yield "harbor_installer_sha256", "must be the full sha256: 64 lowercase hex digits"
+    pin, version, why = config["harbor_installer_sha256"], config["harbor_version"], unverified_source(config)
+    if why and pin is None:
+        yield (
+            "harbor_installer_sha256",
+            f"required as {why}: nothing else vouches for the bundle (an md5sum would come the same way); "
+            "pin the sha256 of the offline installer you trust, or {vX.Y.Z: sha256} of each release allowed",
+        )
+    elif why and isinstance(pin, dict) and version != "latest" and version not in pin:
+        yield "harbor_installer_sha256", f"pins no sha256 for harbor_version {version}, and {why}: add it"
     if not ENV_NAME_RE.match(str(config["harbor_github_token_env"])):
         yield "harbor_github_token_env", "must be the name of an environment variable"
 

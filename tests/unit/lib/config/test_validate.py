@@ -152,7 +152,7 @@ def test_installer_source_rules(tmp_path):
         "required when harbor_installer_source is mirror"
     ]
     assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "mirror.local"}) == ["harbor_mirror_url"]
-    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "http://127.0.0.1:8000"}) == []
+    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "https://mirror.local/github"}) == []
     assert _why({"harbor_installer_source": "file"}, "harbor_installer_file") == [
         "required when harbor_installer_source is file"
     ]
@@ -163,9 +163,37 @@ def test_installer_source_rules(tmp_path):
     assert _keys({"harbor_github_token_env": "MY TOKEN"}) == ["harbor_github_token_env"]
 
 
-@pytest.mark.parametrize("pin", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, 123])
-def test_sha256_pin_must_be_full_lowercase_hex(pin):
-    assert _keys({"harbor_installer_sha256": pin}) == ["harbor_installer_sha256"]
+@pytest.mark.parametrize(
+    "pin", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, 123, {}, {"2.13.1": "a" * 64}, {"v2.13.1": "a" * 63}]
+)
+def test_sha256_pin_must_be_full_lowercase_hex_alone_or_by_release(pin):
+    assert _why({"harbor_installer_sha256": pin}, "harbor_installer_sha256") == [
+        "must be the full sha256 (64 lowercase hex digits) of the offline installer, or "
+        "{vX.Y.Z: sha256} of each release allowed"
+    ]
+    assert _keys({"harbor_installer_sha256": {"v2.13.1": "a" * 64, "v2.14.0": "b" * 64}}) == []
+
+
+@pytest.mark.parametrize(
+    "source, why",
+    [
+        ({"harbor_installer_source": "mirror", "harbor_mirror_url": "http://127.0.0.1:8000"}, "harbor_mirror_url "
+         "http://127.0.0.1:8000 is plain HTTP"),
+        ({"harbor_installer_source": "file", "harbor_installer_file": "README.md"}, "harbor_installer_source is file"),
+    ],
+)  # fmt: skip
+def test_an_installer_over_plain_http_or_from_a_file_needs_a_sha256_pin(source, why, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert _why(source, "harbor_installer_sha256") == [
+        f"required as {why}: nothing else vouches for the bundle (an md5sum would come the same way); pin the "
+        "sha256 of the offline installer you trust, or {vX.Y.Z: sha256} of each release allowed"
+    ]
+    assert _keys({**source, "harbor_installer_sha256": "a" * 64}) == []
+    assert _keys({**source, "harbor_installer_sha256": {"v2.13.1": "a" * 64}}) == []
+    assert _keys({**source, "harbor_version": "latest", "harbor_installer_sha256": {"v2.13.1": "a" * 64}}) == []
+    assert _why({**source, "harbor_installer_sha256": {"v2.12.0": "a" * 64}}, "harbor_installer_sha256") == [
+        f"pins no sha256 for harbor_version v2.13.1, and {why}: add it"
+    ]
 
 
 def _write_pair(directory, hostname, now=None):
@@ -386,9 +414,14 @@ def test_other_deploys_keys_can_be_declared_known():
 
 
 def test_type_mistakes_are_reported_once():
-    assert problems({"harbor_hostname": HOST, "harbor_installer_source": "file", "harbor_installer_file": 42}) == [
-        ("harbor_installer_file", "must be a string")
-    ]
+    assert problems(
+        {
+            "harbor_hostname": HOST,
+            "harbor_installer_source": "file",
+            "harbor_installer_file": 42,
+            "harbor_installer_sha256": "a" * 64,
+        }
+    ) == [("harbor_installer_file", "must be a string")]
     assert problems({"harbor_hostname": HOST, "harbor_with_trivy": "yes"}) == [
         ("harbor_with_trivy", "must be true or false")
     ]
