@@ -77,7 +77,7 @@ def harbor_server(**data):
         plan = server_planning.plan(data)  # validates data and fetches the installer before any change
         server.controller_secrets(plan)
         server.preflight(plan)
-        docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
+        docker_engine(engine=plan.state["engine"], overview=plan.state["overview"], lock_holder=plan.lock_holder)
         server.installer_bundle(plan)
         inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
         unit = server.systemd_unit(plan)

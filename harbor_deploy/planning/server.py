@@ -34,7 +34,7 @@ from harbor_deploy.lib.config.validate import ConfigError, adoption_problems, up
 from harbor_deploy.lib.harbor_api.client import public_url, served_url
 from harbor_deploy.lib.plan import cluster, installer, instance_keys
 from harbor_deploy.lib.render import harbor_yml, tls
-from harbor_deploy.operations.deploy_lock import lock_holder, upgrade_running
+from harbor_deploy.operations.deploy_lock import as_read, lock_holder, upgrade_running
 from harbor_deploy.planning.context import host_data, refused_before_any_change
 
 DOCKER_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -135,10 +135,28 @@ def ca_download(config):
     return f"{config['harbor_data_volume'].rstrip('/')}/ca_download/ca.crt"
 
 
+def database_dir(config):
+    return f"{config['harbor_data_volume'].rstrip('/')}/database"
+
+
+def server_holder(config, state):
+    """The server deploy's lock ``Holder``: taken only while harbor.yml and the database
+    folder, which decide a fresh install and the database password, are as ``state``
+    read them (another run may have installed Harbor since)."""
+    path, database = harbor_yml_path(config), database_dir(config)
+    return lock_holder(
+        "harbor_server",
+        unchanged=as_read(
+            {path: state["installation"]["harbor_yml_mtime"]}, {database: database in state["private"]["nonempty"]}
+        ),
+        what=f"{path} or {database}, which decide a fresh install and the database password",
+    )
+
+
 def secrets_on_server(config, state):
     """What an installed Harbor keeps of its secrets."""
     path = harbor_yml_path(config)
-    database = f"{config['harbor_data_volume'].rstrip('/')}/database"
+    database = database_dir(config)
     found = state["private"]
     text = found["files"].get(path)
     server = ServerSecrets(
@@ -222,7 +240,7 @@ def plan(overrides=None):
         installer=fetched,
         install_dir=install_dir,
         release=release_dir(install_dir, fetched.version),
-        lock_holder=lock_holder("harbor_server"),
+        lock_holder=server_holder(config, state),
         upgrade_from=upgrade_from,
         adopt=adopt,
         cluster=nodes,

@@ -149,7 +149,13 @@ def tls_files(plan):
             ("Publish CA for /systeminfo/getcert", ca_download(plan.config)),
         ):
             secret_file.put(
-                name=name, dest=dest, content=material.ca_certificate, mode="0644", mask=public, known_files=known
+                name=name,
+                dest=dest,
+                content=material.ca_certificate,
+                mode="0644",
+                mask=public,
+                known_files=known,
+                lock_holder=plan.lock_holder,
             )
     return [certificate, key]  # prepare copies them into Harbor's data volume
 

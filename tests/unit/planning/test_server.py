@@ -120,9 +120,9 @@ def test_latest_is_refused_for_a_harbor_of_several_nodes():
 @pytest.mark.parametrize(
     "installation, installed",
     [
-        ({"running_version": "v2.13.1", "bundle_version": "v2.13.1"}, "v2.13.1"),
-        ({"running_version": None, "bundle_version": "v2.12.2"}, "v2.12.2"),  # stopped: the release on disk
-        ({"running_version": None, "bundle_version": None}, None),  # a fresh server: the newest release
+        ({"running_version": "v2.13.1", "bundle_version": "v2.13.1", "harbor_yml_mtime": 1}, "v2.13.1"),
+        ({"running_version": None, "bundle_version": "v2.12.2", "harbor_yml_mtime": 1}, "v2.12.2"),  # stopped
+        ({"running_version": None, "bundle_version": None, "harbor_yml_mtime": None}, None),  # fresh: the newest
     ],
 )
 def test_latest_holds_the_installed_release_and_says_so(tmp_path, caplog, installation, installed):
@@ -157,3 +157,22 @@ def test_latest_holds_the_installed_release_and_says_so(tmp_path, caplog, instal
         assert f"[harbor-1] {held} {installed}: a routine run never upgrades; name a newer release" in caplog.text
     else:
         assert held not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "mtime, nonempty, condition",
+    [
+        (None, [], '[ "$(stat -L -c %Y /usr/local/harbor/harbor.yml 2>/dev/null)" = "" ] && '
+         '[ -z "$(ls -A /data/database 2>/dev/null)" ]'),
+        (1764261990, ["/data/database"], '[ "$(stat -L -c %Y /usr/local/harbor/harbor.yml 2>/dev/null)" = '
+         '"1764261990" ] && [ -n "$(ls -A /data/database 2>/dev/null)" ]'),
+    ],
+)  # fmt: skip
+def test_the_server_deploy_takes_the_lock_only_while_what_decided_the_install_is_as_read(mtime, nonempty, condition):
+    state = {"installation": {"harbor_yml_mtime": mtime}, "private": {"files": {}, "nonempty": nonempty}}
+    holder = server_planning.server_holder(merged({"harbor_hostname": "registry.example.com"}), state)
+    assert "(harbor_server, started " in holder.who
+    assert holder.unchanged == condition
+    assert holder.what == (
+        "/usr/local/harbor/harbor.yml or /data/database, which decide a fresh install and the database password"
+    )
