@@ -12,12 +12,9 @@ Nothing needs to release it, so no run can forget to. Taking the lock, or taking
 over, is one step under ``flock`` (util-linux) on a file beside it: of any number of
 runs finding it free or stale at once, exactly one takes it.
 
-A run's session is the SSH session serving it: the first ``sshd*`` ancestor of its
-shell (sudo, su and shells sit between). A run without one (pyinfra's ``@local``
-connector, an SSH server of another name) names its session in ``SESSION_ENV``: the
-PID of a process that lives exactly as long as the run, e.g.
-``sh -c 'HARBOR_DEPLOY_SESSION=$$ exec pyinfra @local ...'``; otherwise it changes
-nothing and says why, as it could not tell whether another run holds the lock.
+A run's session is the SSH session serving it, or the process ``SESSION_ENV`` names
+(``session``); a run that can tell neither changes nothing and says why, as it could
+not tell whether another run holds the lock.
 
 What a run decided from the host's state it read before the lock (a fresh install,
 the database password) holds only if no other run changed that state meanwhile: a
@@ -40,27 +37,11 @@ from dataclasses import dataclass
 from pyinfra.api import StringCommand
 
 from harbor_deploy.lib.config.defaults import UPGRADE_LOG_DIR, UPGRADE_UNIT
+from harbor_deploy.operations.session import FIELD, SESSION, SESSION_ENV
 
 LOCK_DIR = "/run/lock/harbor-deploy"
-SESSION_ENV = "HARBOR_DEPLOY_SESSION"
 # How long a run waits for another one's few milliseconds of taking the lock.
 GUARD_WAIT_SECONDS = 30
-
-# Sets $3 to field $2 of /proc/<$1>/stat counted after the command name (which may
-# hold blanks and parentheses): 2 is the parent's PID, 20 the start time; empty for
-# no such process. Builtins only (``read``): the lock is taken by many runs at once.
-_FIELD = (
-    'field() { n=$2; v=$3; eval "$v="; read -r stat 2>/dev/null < /proc/"$1"/stat || return 0; '
-    'set -- ${stat##*") "}; eval "$v=\\${$n}"; }'
-)
-# The run's session: its first sshd* ancestor, else the PID SESSION_ENV names; and
-# when that process started, which with its PID names it for good (PIDs are reused).
-_SESSION = (
-    'session=; p=$$; while [ "${p:-0}" -gt 1 ]; do comm=; read -r comm 2>/dev/null < /proc/$p/comm; '
-    'case "$comm" in sshd*) session=$p; break;; esac; field $p 2 p; done; '
-    f'[ -n "$session" ] || session=${{{SESSION_ENV}:-}}; started=; '
-    'case "$session" in ""|*[!0-9]*) ;; *) field "$session" 20 started;; esac'
-)
 
 
 def unknown_session():
@@ -136,7 +117,7 @@ def acquire(holder, lock_dir=LOCK_DIR, upgrade_unit=UPGRADE_UNIT):
     return (
         f"( if systemctl is-active --quiet {unit} 2>/dev/null; then "
         f"echo {shlex.quote(upgrade_running(upgrade_unit))} >&2; exit 1; fi; "
-        f"{_FIELD}; {_SESSION}; "
+        f"{FIELD}; {SESSION}; "
         f'if [ -z "$started" ]; then echo {shlex.quote(unknown_session())} >&2; exit 1; fi; '
         f'lock={lock}; mkdir -p "${{lock%/*}}" && exec 9>>"$lock.guard" && flock -w {GUARD_WAIT_SECONDS} 9 '
         '|| { echo "cannot take $lock.guard with flock (util-linux); nothing was changed here" >&2; exit 1; }; '

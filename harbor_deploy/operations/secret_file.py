@@ -24,6 +24,7 @@ from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.lib.config.secrets import Secret, write_private_file
 from harbor_deploy.operations.deploy_lock import guarded
+from harbor_deploy.operations.session import when_session_ends
 
 # Connector arguments of an upload made as the login user (no sudo/su/doas hop): files
 # go straight into a staging directory that user owns, never through /tmp.
@@ -64,7 +65,8 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
     next to ``dest``, owned by the login user, who uploads into it directly (under
     ``--sudo`` too, without a copy through /tmp); it gets its mode before it is moved
     into place, so the file is never readable by others, and ``--diff`` never shows
-    a secret value.
+    a secret value. What a dropped connection leaves staged is removed once the run's
+    session has ended (``session.when_session_ends``).
 
     **Example:**
 
@@ -105,8 +107,13 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
 
     staging = posixpath.join(posixpath.dirname(dest), STAGING)
     staged = posixpath.join(staging, posixpath.basename(dest))
-    # 0700 and owned by the login user (SUDO_USER under sudo), who uploads into it.
-    yield guarded(lock_holder, "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
+    # 0700 and owned by the login user (SUDO_USER under sudo), who uploads into it; what
+    # a dropped connection leaves there is removed when the session ends.
+    yield guarded(
+        lock_holder,
+        "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging),
+        "&&", when_session_ends(f"rm -f {shlex.quote(staged)}; rmdir {shlex.quote(staging)}"),
+    )  # fmt: skip
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield StringCommand(
         "chown", QuoteString(owner), QuoteString(staged),
@@ -164,7 +171,8 @@ def upload(src, dest, mode="0600", lock_holder=None):
 
     The login user uploads into ``~/.harbor-deploy-transfer`` (0700), under ``--sudo``
     too; the file is then owned by root, given its mode and moved to ``dest``. Unlike
-    ``files.put`` under sudo, no copy passes through a readable temporary file.
+    ``files.put`` under sudo, no copy passes through a readable temporary file; a copy
+    a dropped connection leaves there is removed when the session ends.
 
     **Example:**
 
@@ -177,7 +185,11 @@ def upload(src, dest, mode="0600", lock_holder=None):
         )
     """
     staged = posixpath.join(TRANSFER, posixpath.basename(dest))
-    yield StringCommand(f'mkdir -p "$HOME"/{TRANSFER} && chmod 0700 "$HOME"/{TRANSFER}', **AS_LOGIN_USER)
+    yield StringCommand(
+        f'mkdir -p "$HOME"/{TRANSFER} && chmod 0700 "$HOME"/{TRANSFER} && '
+        + when_session_ends(f'rm -f "$HOME"/{shlex.quote(staged)}'),
+        **AS_LOGIN_USER,
+    )
     yield FileUploadCommand(src, staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield guarded(
         lock_holder,
@@ -197,8 +209,9 @@ def fetch(src, dest):
     + dest: local file path (its directory must exist; make it private)
 
     The file is copied, owned by the login user and mode 0600, into
-    ``~/.harbor-deploy-transfer`` (0700), which that user downloads and removes;
-    ``files.get`` under sudo would copy it to a temporary file anyone can read.
+    ``~/.harbor-deploy-transfer`` (0700), which that user downloads and removes (or,
+    when the connection drops, a watcher once the session has ended); ``files.get``
+    under sudo would copy it to a temporary file anyone can read.
 
     **Example:**
 
@@ -213,7 +226,8 @@ def fetch(src, dest):
     staged = posixpath.join(TRANSFER, posixpath.basename(src))
     yield StringCommand(
         f'{_LOGIN_HOME} && user="${{SUDO_USER:-$(id -un)}}" && install -d -m 0700 -o "$user" "$home"/{TRANSFER} && '
-        f'install -m 0600 -o "$user" {shlex.quote(src)} "$home"/{shlex.quote(staged)}'
+        + when_session_ends(f'rm -f "$home"/{shlex.quote(staged)}')
+        + f' && install -m 0600 -o "$user" {shlex.quote(src)} "$home"/{shlex.quote(staged)}'
     )
     yield FileDownloadCommand(staged, dest, **AS_LOGIN_USER)
     yield StringCommand(f'rm -f "$HOME"/{shlex.quote(staged)}', **AS_LOGIN_USER)
