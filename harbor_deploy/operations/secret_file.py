@@ -22,7 +22,7 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.quiet import quiet_fact
-from harbor_deploy.lib.config.secrets import Secret, write_private_file
+from harbor_deploy.lib.config.secrets import Secret, write_private_files_as_read
 from harbor_deploy.operations.deploy_lock import guarded
 from harbor_deploy.operations.session import when_session_ends
 
@@ -124,14 +124,19 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
 
 
 @operation()
-def keep(directory, files, why):
+def keep(directory, files, why, as_read=None):
     """
     Keep files on the controller, in a private directory (0700, files 0600, written
-    atomically), when this operation runs: planning and ``--dry`` write nothing.
+    atomically), when this operation runs: planning and ``--dry`` write nothing. When
+    one is no longer as the run read it (another run of this controller kept another
+    value meanwhile: two fresh installs at once), nothing is written and this host
+    fails, before it changes: the run that wrote it first decides.
 
     + directory: controller directory (created 0700)
     + files: ``{name: bytes | str | Secret}``; names may hold one subdirectory level
     + why: ``{name: reason}`` printed with the names, e.g. "recovered from the server"
+    + as_read: ``{name: bytes}`` of the files that existed when the run read them (a
+      renewed certificate replaces one); every other one was absent
 
     **Example:**
 
@@ -149,13 +154,22 @@ def keep(directory, files, why):
         return
     for name in sorted(files):
         logger.info(f"{host.print_prefix}controller secrets: {name} {why.get(name, '')} -> {directory}")
-    yield FunctionCommand(_write_all, (Path(directory), files), {})
+    yield FunctionCommand(_write_all, (Path(directory), files, as_read or {}), {})
 
 
-def _write_all(directory, files):
-    for name, value in files.items():
-        text = value.reveal() if isinstance(value, Secret) else value
-        write_private_file(directory / name, text if isinstance(text, bytes) else text.encode())
+def _write_all(state, host, directory, files, as_read):
+    values = {name: value.reveal() if isinstance(value, Secret) else value for name, value in files.items()}
+    changed = write_private_files_as_read(
+        directory, {name: text if isinstance(text, bytes) else text.encode() for name, text in values.items()}, as_read
+    )
+    if changed:
+        host.log_styled(
+            f"controller secrets: {', '.join(changed)} in {directory} changed since this run read them (another run "
+            "at the same time?); nothing was changed here: run again",
+            fg="red",
+            log_func=logger.error,
+        )
+    return not changed
 
 
 @operation(is_idempotent=False)

@@ -52,6 +52,8 @@ class ServerPlan:
     # Files the controller secrets dir must gain ({name: bytes}) and why ({name: reason}).
     keep: dict
     keep_why: dict
+    # What the controller had of those files when read ({name: bytes}; the others were absent).
+    keep_as_read: dict
     version: str
     installer: object
     install_dir: str
@@ -168,10 +170,9 @@ def secrets_on_server(config, state):
     return server, tls_files
 
 
-def _controller_tls_files(config, directory, on_server):
-    """The generated TLS files the controller has; when it has no CA certificate, the
-    server's (what its clients trust) are taken back, marked as to keep."""
-    have = tls.read_files(directory)
+def _controller_tls_files(config, have, on_server):
+    """The generated TLS files the controller has (``have``); when it has no CA
+    certificate, the server's (what its clients trust) are taken back, marked as to keep."""
     if config["harbor_tls_mode"] != "generate" or tls.CA_CERT in have or len(on_server) < len(SERVER_TLS_FILES):
         return have, {}
     return on_server, dict(on_server)
@@ -236,6 +237,7 @@ def plan(overrides=None):
         tls=instance.tls,
         keep=instance.keep,
         keep_why=instance.keep_why,
+        keep_as_read=instance.keep_as_read,
         version=fetched.version,
         installer=fetched,
         install_dir=install_dir,
@@ -312,6 +314,7 @@ class Instance:
     keys: dict
     keep: dict
     keep_why: dict
+    keep_as_read: dict
 
 
 def _instance_memo():
@@ -334,7 +337,8 @@ def _resolve_instance(data, config, state, cluster_nodes):
     server, server_tls = secrets_on_server(config, state)
     secrets = load_secrets(config, server=server)
     config = validated(data, secrets)
-    tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
+    controller_tls = tls.read_files(secrets_dir(config))
+    tls_files, recovered_tls = _controller_tls_files(config, controller_tls, server_tls)
     material, new_tls = tls.tls_material(config, tls_files)
     keep = {name: secret for name, (secret, _) in secrets.to_keep.items()}
     keep_why = {name: why for name, (_, why) in secrets.to_keep.items()}
@@ -349,7 +353,9 @@ def _resolve_instance(data, config, state, cluster_nodes):
         keys, why = instance_keys_of(config, state)
         keep.update({name: keys[name] for name in why})
         keep_why.update(why)
-    instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why)
+    # Secrets and instance keys are kept only when the controller lacked them; a TLS file may be renewed.
+    as_read = {name: controller_tls[name] for name in keep if name in controller_tls}
+    instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why, keep_as_read=as_read)
     if cluster_nodes:
         _instance_memo()[str(secrets_dir(config))] = instance
     return instance, config

@@ -50,6 +50,7 @@ def controller_secrets(plan):
         directory=str(secrets_dir(plan.config)),
         files=plan.keep,
         why=plan.keep_why,
+        as_read=plan.keep_as_read,
     )
 
 
