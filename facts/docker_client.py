@@ -97,19 +97,26 @@ class RegistryCaCertificate(FactBase[dict]):
     """
     Returns the CA certificate (PEM text) Harbor serves at ``url``
     (``https://<host>:<port>/api/v2.0/systeminfo/getcert``), fetched from this host
-    without verifying the server (it is what will be trusted: pin it with its
-    sha256 to rule out a man in the middle), or ``None`` and the error.
+    without verifying the server (it is what will be trusted: the caller checks it
+    against the sha256 ``pin``, which rules out a man in the middle), or ``None`` and
+    the error. When ``installed`` (the CA file this host trusts) has the ``pin``'s
+    sha256 already, that file is read instead: nothing is fetched, and a Harbor that
+    does not answer fails nothing.
 
     .. code:: python
 
         {"pem": "-----BEGIN CERTIFICATE-----\\n...", "error": None}
     """
 
-    def requires_command(self, url):
+    def requires_command(self, url, installed, pin):
         return "curl"
 
-    def command(self, url):
-        return f"curl -fsSk --max-time 20 {shlex.quote(url)} 2>&1 " f'|| echo "{FETCH_FAILED}: curl exit $?"'
+    def command(self, url, installed, pin):
+        path = shlex.quote(installed)
+        return (
+            f'if [ "$(sha256sum < {path} 2>/dev/null | cut -c1-64)" = {shlex.quote(pin)} ]; then cat {path}; '
+            f'else curl -fsSk --max-time 20 {shlex.quote(url)} 2>&1 || echo "{FETCH_FAILED}: curl exit $?"; fi'
+        )
 
     def process(self, output):
         text = "\n".join(output)
@@ -183,6 +190,8 @@ class ClientState(FactBase[dict]):
     + users: OS users whose docker login is checked
     + paths: files the deploy converges (``FileStates``)
     + ca_url: where this host fetches the registry's CA, or None
+    + ca_pin: the sha256 that CA must have (with ``ca_url``): when the one in certs.d
+      has it, that one is read instead (``RegistryCaCertificate``)
 
     .. code:: python
 
@@ -195,7 +204,7 @@ class ClientState(FactBase[dict]):
         }
     """
 
-    def command(self, registry, users, paths, ca_url=None):
+    def command(self, registry, users, paths, ca_url=None, ca_pin=None):
         sections = {
             "engine": DockerEngine().command(),
             "daemon": DockerDaemonConfig().command(DAEMON_JSON),
@@ -203,7 +212,7 @@ class ClientState(FactBase[dict]):
             "files": FileStates().command(paths),
         }
         if ca_url:
-            sections["ca"] = RegistryCaCertificate().command(ca_url)
+            sections["ca"] = RegistryCaCertificate().command(ca_url, certs_d_ca(registry), ca_pin)
         return sections_command(sections)
 
     def process(self, output):

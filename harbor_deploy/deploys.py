@@ -72,12 +72,12 @@ def harbor_server(**data):
         balancer = loadbalancer.plan(data)
         loadbalancer.haproxy(balancer)
         loadbalancer.firewall(balancer)
-        nodes, config, change = balancer.cluster, balancer.config, None
+        nodes, config, change, holder = balancer.cluster, balancer.config, None, balancer.lock_holder
     else:
         plan = server_planning.plan(data)  # validates data and fetches the installer before any change
         server.controller_secrets(plan)
         server.preflight(plan)
-        docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
+        docker_engine(engine=plan.state["engine"], overview=plan.state["overview"], lock_holder=plan.lock_holder)
         server.installer_bundle(plan)
         inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
         unit = server.systemd_unit(plan)
@@ -96,9 +96,9 @@ def harbor_server(**data):
             server.summary(plan)
             return
         rolling.register(server.change_pending(plan, [*inputs, unit]))
-        nodes, config = plan.cluster, plan.config
+        nodes, config, holder = plan.cluster, plan.config, plan.lock_holder
     # Every node and the load balancer: the nodes changed one at a time.
-    rolling.one_node_at_a_time(nodes, config, change)
+    rolling.one_node_at_a_time(nodes, config, change, holder)
     if LB_GROUP not in host.groups:
         server.summary(plan)
 

@@ -19,6 +19,8 @@ _server_data = {
     **_harbor,
     "harbor_installer_source": "mirror",
     "harbor_mirror_url": _state["mirror_url"],
+    # The mirror serves plain HTTP: each stand-in release is pinned by what the lab built.
+    "harbor_installer_sha256": _state["installer_sha256"],
     # Configuration as code: the demo's project and the CI robot that pushes to it.
     "harbor_projects": [{"name": "demo", "public": False, "storage_quota": "2G"}],
     "harbor_robots": [{"name": "ci", "project": "demo"}],

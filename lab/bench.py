@@ -246,7 +246,7 @@ def transfer_case(state, runs):
     server = {SERVER: "server"}
     info = next(h for h in state["hosts"] if h["name"] == SERVER)
     version = DEFAULT_VERSION  # what the lab inventory installs
-    bundle = standin.build() / standin.RELEASE_PATH / version / f"harbor-offline-installer-{version}.tgz"
+    bundle = standin.offline_installer(standin.build(), version)
     case = Case("installer upload (× scp)", server)
     env = {"HD_BENCH_BUNDLE": str(bundle), "HD_BENCH_BUNDLE_SHA256": installer.file_hashes(bundle)[1]}
     remove = "rm -f /var/cache/harbor-deploy/harbor-offline-installer-* /tmp/hd-bench-scp.tgz"

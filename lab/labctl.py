@@ -453,6 +453,14 @@ def forget_stale_installers(releases, mirror_url):
             shutil.rmtree(cached)
 
 
+def installer_pins(releases):
+    """{version: sha256} of each stand-in offline installer in ``releases``: the lab's
+    mirror is plain HTTP, so the lab inventory pins what was built here."""
+    return {
+        version: installer.file_hashes(standin.offline_installer(releases, version))[1] for version in standin.VERSIONS
+    }
+
+
 def stop_mirror(directory):
     pidfile = directory / "mirror.pid"
     if pidfile_process(pidfile) is not None:
@@ -510,6 +518,7 @@ def up(clients=None, bare=None):
         "mirror_url": mirror_url,
         "harbor_versions": list(standin.VERSIONS),
         "standin": releases.name,
+        "installer_sha256": installer_pins(releases),
         "hosts": [{**asdict(host), "container": host.container} for host in hosts],
     }
     (directory / "hosts.json").write_text(json.dumps(state, indent=2) + "\n")

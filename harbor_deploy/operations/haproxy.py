@@ -5,9 +5,10 @@ Take one Harbor node out of HAProxy and put it back, through HAProxy's runtime A
 import shlex
 
 from pyinfra import host
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import operation
 
 from harbor_deploy.lib.render.haproxy import ADMIN_SOCKET
+from harbor_deploy.operations.deploy_lock import guarded
 
 # Runs on the load balancer: ``$1`` runtime API command(s) through the admin socket.
 # ``show stat`` is CSV: field 2 the server, 5 its current sessions, 18 its status.
@@ -61,7 +62,7 @@ def node_script(state, node, backends, timeout, socket=ADMIN_SOCKET):
 
 
 @operation(is_idempotent=False)
-def node_state(node, state, backends, timeout=120, active=True, socket=ADMIN_SOCKET):
+def node_state(node, state, backends, timeout=120, active=True, socket=ADMIN_SOCKET, lock_holder=None):
     """
     Set a Harbor node's state on the load balancer, then wait for it:
 
@@ -81,6 +82,7 @@ def node_state(node, state, backends, timeout=120, active=True, socket=ADMIN_SOC
     + timeout: seconds to wait
     + active: whether this host is the load balancer
     + socket: HAProxy's admin socket
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
 
     **Example:**
 
@@ -94,4 +96,4 @@ def node_state(node, state, backends, timeout=120, active=True, socket=ADMIN_SOC
     if not active:
         host.noop(f"{node} is {state} on the load balancer, not here")
         return
-    yield StringCommand("bash", "-c", shlex.quote(node_script(state, node, backends, timeout, socket)))
+    yield guarded(lock_holder, "bash", "-c", shlex.quote(node_script(state, node, backends, timeout, socket)))

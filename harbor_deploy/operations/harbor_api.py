@@ -12,17 +12,20 @@ changes name resources and fields only.
 from pathlib import Path
 
 from pyinfra import host, logger
-from pyinfra.api import FunctionCommand, operation
+from pyinfra.api import FunctionCommand, StringCommand, operation
 
 from harbor_deploy.lib.config.secrets import write_private_file
 from harbor_deploy.lib.harbor_api.client import ApiError
 from harbor_deploy.lib.harbor_api.export import export_text
 from harbor_deploy.lib.harbor_api.resources import ResourceError
+from harbor_deploy.operations.deploy_lock import acquire
 
 
-def _converge(what, plan):
-    """Log the planned changes and yield one controller-side call applying them; a
-    refusal while reading Harbor fails this host with the reason."""
+def _converge(what, plan, lock_holder):
+    """Log the planned changes and yield one controller-side call applying them, after
+    the host's deploy lock for ``lock_holder`` (one cheap command on the host: a
+    configure run elsewhere refuses, naming this one); a refusal while reading Harbor
+    fails this host with the reason."""
     try:
         changes = plan()
     except (ResourceError, ApiError) as error:
@@ -34,6 +37,7 @@ def _converge(what, plan):
         return
     for change in changes:
         logger.info(f"{host.print_prefix}Harbor API: {change}")
+    yield StringCommand(acquire(lock_holder))
     yield FunctionCommand(_apply, (plan,), {})
 
 
@@ -54,24 +58,25 @@ def _apply(state, host, plan):
 
 
 @operation()
-def admin_password(access):
+def admin_password(access, lock_holder):
     """
     Rotate the admin password from the initial one (harbor.yml's seed) to the managed
     one, stored in the controller secrets dir.
 
     + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance
+    + lock_holder: the ``deploy_lock.Holder`` taking this host's lock before the change
 
     **Example:**
 
     .. code:: python
 
-        harbor_api.admin_password(name="Rotate the Harbor admin password", access=access)
+        harbor_api.admin_password(name="Rotate the Harbor admin password", access=access, lock_holder=holder)
     """
-    yield from _converge("admin password", access.plan_rotation)
+    yield from _converge("admin password", access.plan_rotation, lock_holder)
 
 
 @operation()
-def converge(access, kind, entries, store):
+def converge(access, kind, entries, store, lock_holder):
     """
     Bring one kind of Harbor resource to the desired state: create what is missing,
     update what differs, delete what says ``state: absent``.
@@ -83,6 +88,7 @@ def converge(access, kind, entries, store):
     + entries: the kind's inventory entries (``kind.entries(config)``)
     + store: ``SecretStore`` of the instance (robot secrets, user passwords,
       registry credentials, the LDAP bind password and OIDC client secret)
+    + lock_holder: the ``deploy_lock.Holder`` taking this host's lock before a change
 
     **Example:**
 
@@ -95,10 +101,11 @@ def converge(access, kind, entries, store):
             kind=robots,
             entries=[{"name": "jenkins", "project": "ci"}],
             store=store,
+            lock_holder=holder,
         )
     """
     specs = [kind.spec(raw) for raw in entries]
-    yield from _converge(kind.title.lower(), lambda: kind.plan(access.client(), specs, store))
+    yield from _converge(kind.title.lower(), lambda: kind.plan(access.client(), specs, store), lock_holder)
 
 
 @operation()

@@ -22,8 +22,9 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.quiet import quiet_fact
-from harbor_deploy.lib.config.secrets import Secret, write_private_file
+from harbor_deploy.lib.config.secrets import Secret, write_private_files_as_read
 from harbor_deploy.operations.deploy_lock import guarded
+from harbor_deploy.operations.session import when_session_ends
 
 # Connector arguments of an upload made as the login user (no sudo/su/doas hop): files
 # go straight into a staging directory that user owns, never through /tmp.
@@ -64,7 +65,8 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
     next to ``dest``, owned by the login user, who uploads into it directly (under
     ``--sudo`` too, without a copy through /tmp); it gets its mode before it is moved
     into place, so the file is never readable by others, and ``--diff`` never shows
-    a secret value.
+    a secret value. What a dropped connection leaves staged is removed once the run's
+    session has ended (``session.when_session_ends``).
 
     **Example:**
 
@@ -105,8 +107,13 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
 
     staging = posixpath.join(posixpath.dirname(dest), STAGING)
     staged = posixpath.join(staging, posixpath.basename(dest))
-    # 0700 and owned by the login user (SUDO_USER under sudo), who uploads into it.
-    yield guarded(lock_holder, "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging))
+    # 0700 and owned by the login user (SUDO_USER under sudo), who uploads into it; what
+    # a dropped connection leaves there is removed when the session ends.
+    yield guarded(
+        lock_holder,
+        "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging),
+        "&&", when_session_ends(f"rm -f {shlex.quote(staged)}; rmdir {shlex.quote(staging)}"),
+    )  # fmt: skip
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield StringCommand(
         "chown", QuoteString(owner), QuoteString(staged),
@@ -117,14 +124,19 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
 
 
 @operation()
-def keep(directory, files, why):
+def keep(directory, files, why, as_read=None):
     """
     Keep files on the controller, in a private directory (0700, files 0600, written
-    atomically), when this operation runs: planning and ``--dry`` write nothing.
+    atomically), when this operation runs: planning and ``--dry`` write nothing. When
+    one is no longer as the run read it (another run of this controller kept another
+    value meanwhile: two fresh installs at once), nothing is written and this host
+    fails, before it changes: the run that wrote it first decides.
 
     + directory: controller directory (created 0700)
     + files: ``{name: bytes | str | Secret}``; names may hold one subdirectory level
     + why: ``{name: reason}`` printed with the names, e.g. "recovered from the server"
+    + as_read: ``{name: bytes}`` of the files that existed when the run read them (a
+      renewed certificate replaces one); every other one was absent
 
     **Example:**
 
@@ -142,13 +154,22 @@ def keep(directory, files, why):
         return
     for name in sorted(files):
         logger.info(f"{host.print_prefix}controller secrets: {name} {why.get(name, '')} -> {directory}")
-    yield FunctionCommand(_write_all, (Path(directory), files), {})
+    yield FunctionCommand(_write_all, (Path(directory), files, as_read or {}), {})
 
 
-def _write_all(directory, files):
-    for name, value in files.items():
-        text = value.reveal() if isinstance(value, Secret) else value
-        write_private_file(directory / name, text if isinstance(text, bytes) else text.encode())
+def _write_all(state, host, directory, files, as_read):
+    values = {name: value.reveal() if isinstance(value, Secret) else value for name, value in files.items()}
+    changed = write_private_files_as_read(
+        directory, {name: text if isinstance(text, bytes) else text.encode() for name, text in values.items()}, as_read
+    )
+    if changed:
+        host.log_styled(
+            f"controller secrets: {', '.join(changed)} in {directory} changed since this run read them (another run "
+            "at the same time?); nothing was changed here: run again",
+            fg="red",
+            log_func=logger.error,
+        )
+    return not changed
 
 
 @operation(is_idempotent=False)
@@ -164,7 +185,8 @@ def upload(src, dest, mode="0600", lock_holder=None):
 
     The login user uploads into ``~/.harbor-deploy-transfer`` (0700), under ``--sudo``
     too; the file is then owned by root, given its mode and moved to ``dest``. Unlike
-    ``files.put`` under sudo, no copy passes through a readable temporary file.
+    ``files.put`` under sudo, no copy passes through a readable temporary file; a copy
+    a dropped connection leaves there is removed when the session ends.
 
     **Example:**
 
@@ -179,7 +201,11 @@ def upload(src, dest, mode="0600", lock_holder=None):
     staged = posixpath.join(TRANSFER, posixpath.basename(dest))
     if lock_holder:  # before anything lands on the host, not after
         yield guarded(lock_holder, "true")
-    yield StringCommand(f'mkdir -p "$HOME"/{TRANSFER} && chmod 0700 "$HOME"/{TRANSFER}', **AS_LOGIN_USER)
+    yield StringCommand(
+        f'mkdir -p "$HOME"/{TRANSFER} && chmod 0700 "$HOME"/{TRANSFER} && '
+        + when_session_ends(f'rm -f "$HOME"/{shlex.quote(staged)}'),
+        **AS_LOGIN_USER,
+    )
     yield FileUploadCommand(src, staged, remote_temp_filename=staged, **AS_LOGIN_USER)
     yield guarded(
         lock_holder,
@@ -199,8 +225,9 @@ def fetch(src, dest):
     + dest: local file path (its directory must exist; make it private)
 
     The file is copied, owned by the login user and mode 0600, into
-    ``~/.harbor-deploy-transfer`` (0700), which that user downloads and removes;
-    ``files.get`` under sudo would copy it to a temporary file anyone can read.
+    ``~/.harbor-deploy-transfer`` (0700), which that user downloads and removes (or,
+    when the connection drops, a watcher once the session has ended); ``files.get``
+    under sudo would copy it to a temporary file anyone can read.
 
     **Example:**
 
@@ -215,7 +242,8 @@ def fetch(src, dest):
     staged = posixpath.join(TRANSFER, posixpath.basename(src))
     yield StringCommand(
         f'{_LOGIN_HOME} && user="${{SUDO_USER:-$(id -un)}}" && install -d -m 0700 -o "$user" "$home"/{TRANSFER} && '
-        f'install -m 0600 -o "$user" {shlex.quote(src)} "$home"/{shlex.quote(staged)}'
+        + when_session_ends(f'rm -f "$home"/{shlex.quote(staged)}')
+        + f' && install -m 0600 -o "$user" {shlex.quote(src)} "$home"/{shlex.quote(staged)}'
     )
     yield FileDownloadCommand(staged, dest, **AS_LOGIN_USER)
     yield StringCommand(f'rm -f "$HOME"/{shlex.quote(staged)}', **AS_LOGIN_USER)

@@ -35,7 +35,7 @@ from harbor_deploy.lib.config.validate import ConfigError, adoption_problems, up
 from harbor_deploy.lib.harbor_api.client import public_url, served_url
 from harbor_deploy.lib.plan import cluster, installer, instance_keys
 from harbor_deploy.lib.render import harbor_yml, tls
-from harbor_deploy.operations.deploy_lock import lock_holder, upgrade_running
+from harbor_deploy.operations.deploy_lock import as_read, lock_holder, upgrade_running
 from harbor_deploy.planning.context import host_data, refused_before_any_change
 
 DOCKER_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -53,6 +53,8 @@ class ServerPlan:
     # Files the controller secrets dir must gain ({name: bytes}) and why ({name: reason}).
     keep: dict
     keep_why: dict
+    # What the controller had of those files when read ({name: bytes}; the others were absent).
+    keep_as_read: dict
     version: str
     installer: object
     install_dir: str
@@ -180,10 +182,28 @@ def ca_download(config):
     return f"{config['harbor_data_volume'].rstrip('/')}/ca_download/ca.crt"
 
 
+def database_dir(config):
+    return f"{config['harbor_data_volume'].rstrip('/')}/database"
+
+
+def server_holder(config, state):
+    """The server deploy's lock ``Holder``: taken only while harbor.yml and the database
+    folder, which decide a fresh install and the database password, are as ``state``
+    read them (another run may have installed Harbor since)."""
+    path, database = harbor_yml_path(config), database_dir(config)
+    return lock_holder(
+        "harbor_server",
+        unchanged=as_read(
+            {path: state["installation"]["harbor_yml_mtime"]}, {database: database in state["private"]["nonempty"]}
+        ),
+        what=f"{path} or {database}, which decide a fresh install and the database password",
+    )
+
+
 def secrets_on_server(config, state):
     """What an installed Harbor keeps of its secrets."""
     path = harbor_yml_path(config)
-    database = f"{config['harbor_data_volume'].rstrip('/')}/database"
+    database = database_dir(config)
     found = state["private"]
     text = found["files"].get(path)
     server = ServerSecrets(
@@ -195,10 +215,9 @@ def secrets_on_server(config, state):
     return server, tls_files
 
 
-def _controller_tls_files(config, directory, on_server):
-    """The generated TLS files the controller has; when it has no CA certificate, the
-    server's (what its clients trust) are taken back, marked as to keep."""
-    have = tls.read_files(directory)
+def _controller_tls_files(config, have, on_server):
+    """The generated TLS files the controller has (``have``); when it has no CA
+    certificate, the server's (what its clients trust) are taken back, marked as to keep."""
     if config["harbor_tls_mode"] != "generate" or tls.CA_CERT in have or len(on_server) < len(SERVER_TLS_FILES):
         return have, {}
     return on_server, dict(on_server)
@@ -221,8 +240,16 @@ def plan(overrides=None):
         state = read_state(config, extra_paths=key_paths, private_paths=key_paths)
         with _planning:
             instance, config = _resolve_instance(data, config, state, nodes)
+        installed = state["installation"]["running_version"] or state["installation"]["bundle_version"]
         with _planning:
-            fetched = installer.fetch(config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"))
+            fetched = installer.fetch(
+                config, arch=DOCKER_ARCH.get(state["resources"]["machine"], "amd64"), installed=installed
+            )
+    if config["harbor_version"] == "latest" and installed:
+        logger.info(
+            f"[{host.name}] harbor_version latest holds the installed Harbor {installed}: a routine run never "
+            "upgrades; name a newer release in harbor_version to upgrade"
+        )
     install_dir = config["harbor_install_dir"].rstrip("/")
     adopt = state["files"].get(install_dir, {}).get("type") == "directory"
     if adopt:
@@ -255,11 +282,12 @@ def plan(overrides=None):
         tls=instance.tls,
         keep=instance.keep,
         keep_why=instance.keep_why,
+        keep_as_read=instance.keep_as_read,
         version=fetched.version,
         installer=fetched,
         install_dir=install_dir,
         release=release_dir(install_dir, fetched.version),
-        lock_holder=lock_holder("harbor_server"),
+        lock_holder=server_holder(config, state),
         upgrade_from=upgrade_from,
         adopt=adopt,
         cluster=nodes,
@@ -284,6 +312,7 @@ def cluster_of(config, overrides=None):
         own = configs[host.name]
         found = [
             *cluster.shared_state_problems(own, peers),
+            *cluster.version_problems(own, peers),
             *cluster.difference_problems(own, {name: configs[name] for name in peers}),
         ]
         if found:
@@ -330,6 +359,7 @@ class Instance:
     keys: dict
     keep: dict
     keep_why: dict
+    keep_as_read: dict
 
 
 def _instance_memo():
@@ -352,7 +382,8 @@ def _resolve_instance(data, config, state, cluster_nodes):
     server, server_tls = secrets_on_server(config, state)
     secrets = load_secrets(config, server=server)
     config = validated(data, secrets)
-    tls_files, recovered_tls = _controller_tls_files(config, secrets_dir(config), server_tls)
+    controller_tls = tls.read_files(secrets_dir(config))
+    tls_files, recovered_tls = _controller_tls_files(config, controller_tls, server_tls)
     material, new_tls = tls.tls_material(config, tls_files)
     keep = {name: secret for name, (secret, _) in secrets.to_keep.items()}
     keep_why = {name: why for name, (_, why) in secrets.to_keep.items()}
@@ -360,12 +391,16 @@ def _resolve_instance(data, config, state, cluster_nodes):
     keep_why.update({name: "recovered from the server" for name in recovered_tls})
     keep.update(new_tls)
     keep_why.update({name: "generated" for name in new_tls})
+    if tls.CA_CERT in new_tls and tls.CA_CERT in tls_files:
+        keep_why[tls.CA_CERT] = "generated anew (expiring, or a name it may not sign): run deploys/client.py"
     keys = {}
     if cluster_nodes:
         keys, why = instance_keys_of(config, state)
         keep.update({name: keys[name] for name in why})
         keep_why.update(why)
-    instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why)
+    # Secrets and instance keys are kept only when the controller lacked them; a TLS file may be renewed.
+    as_read = {name: controller_tls[name] for name in keep if name in controller_tls}
+    instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why, keep_as_read=as_read)
     if cluster_nodes:
         _instance_memo()[str(secrets_dir(config))] = instance
     return instance, config

@@ -3,8 +3,9 @@ Swift with its S3 API) from the distribution's packages, for several Harbor node
 
 The host serves exactly what the Harbor nodes' keys say (``lib.render.backing.settings``):
 ``harbor_external_database``, ``harbor_external_redis``, ``harbor_storage_service``.
-Decisions come from one fact read before any change (``BackingState``); a second run
-changes nothing and restarts nothing. Passwords reach the host only inside files
+Decisions come from facts read before any change (``BackingState``, ``FileStates``);
+a second run changes nothing and restarts nothing. Every change takes the host's
+deploy lock first (``deploy_lock``): two runs never change it at once. Passwords reach the host only inside files
 (0600/0640, uploaded by ``secret_file.put``): never on a command line, in an
 operation's name or in ``--diff``.
 
@@ -18,12 +19,11 @@ a 2 KiB user xattr can be written there and stops, before any change, when it ca
 
 import secrets as token_source
 from dataclasses import dataclass
-from io import StringIO
 from shlex import quote
 
 from pyinfra import host, logger
 from pyinfra.api import DeployError, deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server
 
 from harbor_deploy.facts.backing import PACKAGES, BackingState
 from harbor_deploy.facts.files import FileStates
@@ -34,6 +34,9 @@ from harbor_deploy.lib.config.secrets import load_secrets
 from harbor_deploy.lib.config.validate import validated
 from harbor_deploy.lib.render import backing as lib
 from harbor_deploy.operations import firewalld, secret_file
+from harbor_deploy.operations import packages as package_ops
+from harbor_deploy.operations.deploy_lock import Holder, guarded, lock_holder
+from harbor_deploy.operations.secret_file import public
 from harbor_deploy.planning.context import host_data, refused_before_any_change
 
 SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
@@ -46,6 +49,7 @@ SWIFT_DIR = "/etc/swift"
 SWIFT_CONF = f"{SWIFT_DIR}/swift.conf"
 PROXY_CONF = f"{SWIFT_DIR}/proxy-server.conf"
 SWIFT_DEVICE_DIR = f"{lib.SWIFT_DEVICES}/{lib.SWIFT_DEVICE}"
+MEMCACHED_CONF = "/etc/memcached.conf"
 # The PostgreSQL major version each release's ``postgresql`` package installs, when
 # apt can't say yet (no package lists before the first apt-get update).
 POSTGRESQL_BY_CODENAME = {"trixie": "17", "bookworm": "15", "bullseye": "13", "noble": "16", "jammy": "14"}
@@ -75,6 +79,8 @@ class BackingPlan:
     firewall: dict
     pg_version: str
     swift_hash: tuple
+    # Every change takes the host's deploy lock for it first: two runs never change it at once.
+    lock_holder: Holder
 
     def unit_ready(self, unit):
         found = self.state["units"].get(unit, {})
@@ -145,6 +151,9 @@ def plan(overrides=None):
             PROXY_CONF,
             f"{pg_dir}/conf.d/harbor-backing.conf",
             f"{pg_dir}/pg_hba.conf",
+            MEMCACHED_CONF,
+            SWIFT_DEVICE_DIR,
+            *(swift_server_conf(kind) for kind in lib.SWIFT_SERVERS),
         ),
     )
     return BackingPlan(
@@ -155,17 +164,30 @@ def plan(overrides=None):
         firewall=host.get_fact(FirewalldState),
         pg_version=version,
         swift_hash=swift_hash,
+        lock_holder=lock_holder("harbor_backing"),
     )
 
 
 @deploy("Backing packages")
 def packages(plan):
-    missing = [name for name in PACKAGES if name not in plan.state["packages"]]
-    return apt.packages(
+    return package_ops.installed(
         name="Install PostgreSQL, Redis, memcached and OpenStack Swift (Debian packages)",
         packages=[*PACKAGES, "curl"],
-        update=bool(missing),
-        no_recommends=True,
+        lock_holder=plan.lock_holder,
+    )
+
+
+def _put(plan, name, dest, content, mode, owner="root:root", mask=public):
+    """``content`` at ``dest`` when it differs, after the lock (``secret_file.put``)."""
+    return secret_file.put(
+        name=name,
+        dest=dest,
+        content=content,
+        mode=mode,
+        owner=owner,
+        mask=mask,
+        known_files=plan.files,
+        lock_holder=plan.lock_holder,
     )
 
 
@@ -176,7 +198,7 @@ def _restart(plan, unit_names, label, changes):
     names = " ".join(unit_names)
     return server.shell(
         name=f"Enable and (re)start {label}",
-        commands=[f"systemctl enable {names} && systemctl restart {names}"],
+        commands=[guarded(plan.lock_holder, f"systemctl enable {names} && systemctl restart {names}")],
         _if=lambda: not was_ready or any(op.did_change() for op in changes),
     )
 
@@ -184,42 +206,45 @@ def _restart(plan, unit_names, label, changes):
 @deploy("PostgreSQL")
 def postgresql(plan):
     backing = plan.backing
-    conf = files.put(
-        name=f"PostgreSQL listens on port {backing.db_port} of every address",
-        src=StringIO(lib.render_postgresql_conf(backing)),
-        dest=f"{plan.pg_dir}/conf.d/harbor-backing.conf",
-        user="postgres",
-        group="postgres",
-        mode="0644",
+    conf = _put(
+        plan,
+        f"PostgreSQL listens on port {backing.db_port} of every address",
+        f"{plan.pg_dir}/conf.d/harbor-backing.conf",
+        lib.render_postgresql_conf(backing),
+        "0644",
+        owner="postgres:postgres",
     )
-    hba = files.put(
-        name=f"pg_hba.conf: {backing.db_username} to {backing.db_name} from {', '.join(backing.allowed_sources)}",
-        src=StringIO(lib.render_pg_hba(backing)),
-        dest=f"{plan.pg_dir}/pg_hba.conf",
-        user="postgres",
-        group="postgres",
-        mode="0640",
+    hba = _put(
+        plan,
+        f"pg_hba.conf: {backing.db_username} to {backing.db_name} from {', '.join(backing.allowed_sources)}",
+        f"{plan.pg_dir}/pg_hba.conf",
+        lib.render_pg_hba(backing),
+        "0640",
+        owner="postgres:postgres",
     )
-    sql = secret_file.put(
-        name=f"SQL for role {backing.db_username} and database {backing.db_name} (0600, password inside)",
-        dest=SQL_FILE,
-        content=lib.render_sql(backing),
-        mode="0600",
+    sql = _put(
+        plan,
+        f"SQL for role {backing.db_username} and database {backing.db_name} (0600, password inside)",
+        SQL_FILE,
+        lib.render_sql(backing),
+        "0600",
         mask=lib.masked_sql,
-        known_files=plan.files,
     )
     restarted = _restart(plan, ["postgresql", plan.pg_unit], f"PostgreSQL {plan.pg_version}", [conf])
     server.shell(
         name="Reload PostgreSQL (pg_hba.conf changed)",
-        commands=[f"systemctl reload {plan.pg_unit}"],
+        commands=[guarded(plan.lock_holder, f"systemctl reload {plan.pg_unit}")],
         _if=lambda: hba.did_change() and not restarted.did_change(),
     )
     have_role = plan.state["pg_role"] and plan.state["pg_database"]
     role = server.shell(
         name=f"Role {backing.db_username} (its password) and database {backing.db_name}, from {SQL_FILE} on stdin",
         commands=[
-            f"{_wait(f'pg_isready -q -h 127.0.0.1 -p {backing.db_port}', 'PostgreSQL')} && "
-            f"runuser -u postgres -- psql -X -q -p {backing.db_port} -d postgres -f - < {SQL_FILE}"
+            guarded(
+                plan.lock_holder,
+                f"{_wait(f'pg_isready -q -h 127.0.0.1 -p {backing.db_port}', 'PostgreSQL')} && "
+                f"runuser -u postgres -- psql -X -q -p {backing.db_port} -d postgres -f - < {SQL_FILE}",
+            )
         ],
         _if=lambda: not have_role or sql.did_change(),
     )
@@ -237,67 +262,72 @@ def _wait(check, what):
 @deploy("Redis")
 def redis(plan):
     backing = plan.backing
-    conf = secret_file.put(
-        name=f"redis.conf: port {backing.redis_port} on every address, requirepass (0640, owner redis)",
-        dest=REDIS_CONF,
-        content=lib.render_redis_conf(backing),
-        mode="0640",
+    conf = _put(
+        plan,
+        f"redis.conf: port {backing.redis_port} on every address, requirepass (0640, owner redis)",
+        REDIS_CONF,
+        lib.render_redis_conf(backing),
+        "0640",
         owner="redis:redis",
         mask=lib.masked_redis_conf,
-        known_files=plan.files,
     )
-    dropin = files.put(
-        name=f"redis-server.service reads {REDIS_CONF} (systemd drop-in)",
-        src=StringIO(
-            "# Managed by harbor-deploy (harbor_backing).\n[Service]\nExecStart=\n"
-            f"ExecStart=/usr/bin/redis-server {REDIS_CONF} --supervised systemd --daemonize no\n"
-        ),
-        dest=REDIS_DROPIN,
-        mode="0644",
+    dropin = _put(
+        plan,
+        f"redis-server.service reads {REDIS_CONF} (systemd drop-in)",
+        REDIS_DROPIN,
+        "# Managed by harbor-deploy (harbor_backing).\n[Service]\nExecStart=\n"
+        f"ExecStart=/usr/bin/redis-server {REDIS_CONF} --supervised systemd --daemonize no\n",
+        "0644",
     )
-    systemd.daemon_reload(name="Reload systemd units (redis-server drop-in changed)", _if=dropin.did_change)
+    server.shell(
+        name="Reload systemd units (redis-server drop-in changed)",
+        commands=[guarded(plan.lock_holder, "systemctl daemon-reload")],
+        _if=dropin.did_change,
+    )
     return [conf, dropin, _restart(plan, ["redis-server"], "Redis", [conf, dropin])]
 
 
 @deploy("Swift object store")
 def swift(plan):
     backing = plan.backing
-    device = files.directory(
-        name=f"Swift device {SWIFT_DEVICE_DIR}",
-        path=SWIFT_DEVICE_DIR,
-        user="swift",
-        group="swift",
-        mode="0755",
-    )
-    changes = [
-        device,
-        secret_file.put(
-            name="swift.conf (hash path prefix and suffix kept)",
-            dest=SWIFT_CONF,
-            content=lib.render_swift_conf(*plan.swift_hash),
-            mode="0640",
+    found = plan.files.get(SWIFT_DEVICE_DIR, {})
+    changes = []
+    if [found.get(field) for field in ("type", "user", "group", "mode")] != ["directory", "swift", "swift", "755"]:
+        changes.append(
+            server.shell(
+                name=f"Swift device {SWIFT_DEVICE_DIR}",
+                commands=[guarded(plan.lock_holder, f"install -d -o swift -g swift -m 0755 {SWIFT_DEVICE_DIR}")],
+            )
+        )
+    changes += [
+        _put(
+            plan,
+            "swift.conf (hash path prefix and suffix kept)",
+            SWIFT_CONF,
+            lib.render_swift_conf(*plan.swift_hash),
+            "0640",
             owner="root:swift",
             mask=lib.masked_swift_conf,
-            known_files=plan.files,
         ),
-        secret_file.put(
-            name=f"proxy-server.conf: port {backing.swift_port}, tempauth user "
+        _put(
+            plan,
+            f"proxy-server.conf: port {backing.swift_port}, tempauth user "
             f"{backing.swift_account}:{backing.swift_user}, s3api (region {backing.region})",
-            dest=PROXY_CONF,
-            content=lib.render_proxy_server_conf(backing),
-            mode="0640",
+            PROXY_CONF,
+            lib.render_proxy_server_conf(backing),
+            "0640",
             owner="root:swift",
             mask=lib.masked_proxy_server_conf,
-            known_files=plan.files,
         ),
     ]
     for kind in lib.SWIFT_SERVERS:
         changes.append(
-            files.put(
-                name=f"{kind}-server.conf (loopback, port {lib.SWIFT_SERVERS[kind]})",
-                src=StringIO(lib.render_swift_server_conf(kind)),
-                dest=f"{SWIFT_DIR}/{kind}-server.conf",
-                mode="0644",
+            _put(
+                plan,
+                f"{kind}-server.conf (loopback, port {lib.SWIFT_SERVERS[kind]})",
+                swift_server_conf(kind),
+                lib.render_swift_server_conf(kind),
+                "0644",
             )
         )
     missing = [kind for kind in lib.SWIFT_SERVERS if kind not in plan.state["rings"]]
@@ -305,14 +335,11 @@ def swift(plan):
         changes.append(
             server.shell(
                 name=f"Build Swift's {', '.join(missing)} ring(s): 1 replica, device {lib.SWIFT_DEVICE}",
-                commands=[_ring(kind) for kind in missing],
+                commands=[guarded(plan.lock_holder, _ring(kind)) for kind in missing],
             )
         )
-    memcached = files.put(
-        name="memcached on 127.0.0.1:11211 (Swift's tokens)",
-        src=StringIO(lib.render_memcached_conf()),
-        dest="/etc/memcached.conf",
-        mode="0644",
+    memcached = _put(
+        plan, "memcached on 127.0.0.1:11211 (Swift's tokens)", MEMCACHED_CONF, lib.render_memcached_conf(), "0644"
     )
     changes += [memcached, _restart(plan, ["memcached"], "memcached", [memcached])]
     changes.append(_restart(plan, list(SWIFT_UNITS), "Swift", list(changes)))
@@ -323,13 +350,20 @@ def swift(plan):
                 name=f"Create the registry's {'bucket/container' if len(absent) == 1 else 'containers'} "
                 f"{', '.join(absent)} (the registry creates no S3 bucket)",
                 commands=[
-                    _wait(f"curl -fsS -m 5 -o /dev/null http://127.0.0.1:{backing.swift_port}/healthcheck", "Swift")
-                    + " && "
-                    + _containers_command("create", backing, absent)
+                    guarded(
+                        plan.lock_holder,
+                        _wait(f"curl -fsS -m 5 -o /dev/null http://127.0.0.1:{backing.swift_port}/healthcheck", "Swift")
+                        + " && "
+                        + _containers_command("create", backing, absent),
+                    )
                 ],
             )
         )
     return changes
+
+
+def swift_server_conf(kind):
+    return f"{SWIFT_DIR}/{kind}-server.conf"
 
 
 def _containers_command(mode, backing, names):
@@ -366,6 +400,7 @@ def firewall(plan):
         zone=zone,
         description="PostgreSQL, Redis and Swift for Harbor nodes (managed by harbor-deploy)",
         firewall=plan.firewall,
+        lock_holder=plan.lock_holder,
     )
 
 

@@ -44,6 +44,7 @@ def plan(overrides=None):
         users=list(resolved.login_users),
         paths=[certs_d_ca(resolved.registry)],
         ca_url=resolved.ca_fetch_url,
+        ca_pin=resolved.ca_sha256,
     )
     return replace(resolved, state=state)
 

@@ -4,6 +4,8 @@ the export of what a Harbor has as the same keys.
 Everything runs on the controller against the server's URL (TLS verified with the
 controller CA by default), once per Harbor instance: hosts of ``harbor_servers``
 sharing one API URL (several nodes behind one name) are configured by the first.
+Before its first change the run takes that host's deploy lock (one command there),
+so that two runs never rotate the admin password or change a resource at once.
 Order matters: sign-in before users, settings before what they govern, registries
 before the proxy cache projects that use them, users and groups before memberships,
 projects before their robots and retention.
@@ -21,6 +23,7 @@ from harbor_deploy.lib.config.validate import ConfigError, validated
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient, default_url, default_verify
 from harbor_deploy.operations import harbor_api
+from harbor_deploy.operations.deploy_lock import Holder, lock_holder
 from harbor_deploy.planning.context import config_of, host_data, refused_before_any_change
 
 
@@ -29,6 +32,9 @@ class ConfigurePlan:
     config: dict
     access: resources.AdminAccess
     store: SecretStore
+    # Takes this host's deploy lock before the first API write: two configure runs
+    # (or a configure and a server run) never change one Harbor at once.
+    lock_holder: Holder
 
 
 def configures_here(group, overrides=None):
@@ -50,7 +56,7 @@ def api_access(config):
     anonymous = HarborClient(default_url(config), verify=default_verify(config))
     anonymous.ping()
     access = resources.AdminAccess(anonymous, store, rotate=config["harbor_admin_password_rotate"])
-    return ConfigurePlan(config=config, access=access, store=store)
+    return ConfigurePlan(config=config, access=access, store=store, lock_holder=lock_holder("harbor_configure"))
 
 
 def plan(overrides=None):
@@ -84,7 +90,9 @@ def export_plan(overrides=None):
 
 @deploy("Harbor admin password")
 def admin_password(plan):
-    harbor_api.admin_password(name="Rotate the admin password to the managed one", access=plan.access)
+    harbor_api.admin_password(
+        name="Rotate the admin password to the managed one", access=plan.access, lock_holder=plan.lock_holder
+    )
 
 
 @deploy("Harbor resources")
@@ -92,7 +100,14 @@ def harbor_resources(plan):
     for kind in resources.KINDS:
         entries = kind.entries(plan.config)
         if entries or not kind.single:  # a single setting left out of the data: left as it is
-            harbor_api.converge(name=kind.title, access=plan.access, kind=kind, entries=entries, store=plan.store)
+            harbor_api.converge(
+                name=kind.title,
+                access=plan.access,
+                kind=kind,
+                entries=entries,
+                store=plan.store,
+                lock_holder=plan.lock_holder,
+            )
 
 
 @deploy("Harbor export")

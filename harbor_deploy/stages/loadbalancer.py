@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.context import ctx_host
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import server as pyinfra_server
-from pyinfra.operations import systemd
 
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.firewalld import FirewalldState
@@ -17,7 +17,7 @@ from harbor_deploy.lib.config.validate import ConfigError
 from harbor_deploy.lib.plan import cluster
 from harbor_deploy.lib.render import haproxy as haproxy_cfg
 from harbor_deploy.operations import firewalld, packages, secret_file
-from harbor_deploy.operations.deploy_lock import lock_holder
+from harbor_deploy.operations.deploy_lock import Holder, guarded, lock_holder
 from harbor_deploy.operations.secret_file import public
 from harbor_deploy.planning.context import config_of, refused_before_any_change
 from harbor_deploy.planning.server import cluster_of, shared_instance
@@ -30,6 +30,7 @@ NODE_CA = "/etc/haproxy/harbor-nodes-ca.crt"
 SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
 SERVED_PEM = "/etc/haproxy/harbor.pem"
 PACKAGES = ["haproxy", "socat"]
+SERVICE = "haproxy.service"
 
 
 @dataclass
@@ -39,7 +40,9 @@ class LoadBalancerPlan:
     tls: object
     files: dict
     firewall: dict
-    lock_holder: str
+    lock_holder: Holder
+    # HAProxy enabled and running when planned (both, or it is enabled and started).
+    serving: bool
 
     @property
     def ports(self):
@@ -77,6 +80,10 @@ def plan(overrides=None):
         files=host.get_fact(FileStates, paths=paths),
         firewall=host.get_fact(FirewalldState),
         lock_holder=lock_holder("harbor_server"),
+        serving=bool(
+            host.get_fact(SystemdStatus, services=[SERVICE]).get(SERVICE)
+            and host.get_fact(SystemdEnabled, services=[SERVICE]).get(SERVICE)
+        ),
     )
 
 
@@ -135,10 +142,13 @@ def haproxy(plan):
     )
     pyinfra_server.shell(
         name="Check HAProxy's configuration and reload it",
-        commands=[f"haproxy -c -q -f {HAPROXY_CONFIG} && systemctl reload-or-restart haproxy.service"],
+        commands=[f"haproxy -c -q -f {HAPROXY_CONFIG} && systemctl reload-or-restart {SERVICE}"],
         _if=lambda: any(op.did_change() for op in changed),
     )
-    systemd.service(name="HAProxy enabled and running", service="haproxy.service", running=True, enabled=True)
+    if not plan.serving:  # pyinfra's systemd.service would start it without the lock
+        pyinfra_server.shell(
+            name="HAProxy enabled and running", commands=[guarded(plan.lock_holder, "systemctl enable --now", SERVICE)]
+        )
 
 
 @deploy("Firewall")

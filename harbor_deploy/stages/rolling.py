@@ -31,11 +31,12 @@ def is_pending(run, node):
 
 
 @deploy("One node at a time")
-def one_node_at_a_time(cluster, config, change=None):
+def one_node_at_a_time(cluster, config, change=None, lock_holder=None):
     """
     + cluster: the ``Cluster`` (its nodes in order, its load balancer)
     + config: this host's validated data (timeouts, TLS mode)
     + change: on a node, adds the operations that change it (called in its turn)
+    + lock_holder: the load balancer takes its deploy lock for it before draining
     """
     run = host.state
     backends = ["harbor_http"] if config["harbor_tls_mode"] == "http" else ["harbor_https", "harbor_http"]
@@ -49,6 +50,7 @@ def one_node_at_a_time(cluster, config, change=None):
             backends=backends,
             timeout=config["harbor_lb_drain_timeout"],
             active=lb_here,
+            lock_holder=lock_holder,
             _if=pending,
         )
         if host.name == node and change is not None:
@@ -60,5 +62,6 @@ def one_node_at_a_time(cluster, config, change=None):
             backends=backends,
             timeout=config["harbor_health_timeout"],
             active=lb_here,
+            lock_holder=lock_holder,
             _if=pending,
         )

@@ -49,6 +49,7 @@ def controller_secrets(plan):
         directory=str(secrets_dir(plan.config)),
         files=plan.keep,
         why=plan.keep_why,
+        as_read=plan.keep_as_read,
     )
 
 
@@ -148,7 +149,13 @@ def tls_files(plan):
             ("Publish CA for /systeminfo/getcert", ca_download(plan.config)),
         ):
             secret_file.put(
-                name=name, dest=dest, content=material.ca_certificate, mode="0644", mask=public, known_files=known
+                name=name,
+                dest=dest,
+                content=material.ca_certificate,
+                mode="0644",
+                mask=public,
+                known_files=known,
+                lock_holder=plan.lock_holder,
             )
     return [certificate, key]  # prepare copies them into Harbor's data volume
 

@@ -7,7 +7,9 @@ command runs, and any local user of the host sees it in ``ps``. Here the askpass
 helper itself carries the password: created with ``mktemp`` (0600, owned by the login
 user), its content uploaded over SFTP, then made executable by that user only; the
 commands name the helper and nothing else. pyinfra removes the helper when it
-disconnects (its own askpass cleanup covers the cache key used here).
+disconnects (its own askpass cleanup covers the cache key used here); when the
+connection drops instead, a watcher started with the helper removes it once the
+session has ended (``session.when_session_ends``).
 
 Installed by ``install()``, which every packaged deploy calls as it starts
 (``harbor_deploy.deploys.packaged``).
@@ -20,6 +22,8 @@ from pyinfra.api import QuoteString, StringCommand
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.connectors import chroot, docker, dockerssh, ssh, util
 
+from harbor_deploy.operations.session import when_session_ends
+
 _pyinfra_make_unix_command_for_host = util.make_unix_command_for_host
 # pyinfra removes every askpass file cached under a key starting with this.
 CACHE_KEY = "sudo_askpass_path__harbor_deploy"
@@ -30,7 +34,10 @@ def _askpass_helper(host, password):
     if host.connector_data.get(CACHE_KEY):
         return host.connector_data[CACHE_KEY]
     template = f"{host.get_temp_dir_config().rstrip('/')}/harbor-deploy-askpass-XXXXXXXXXXXX"
-    made, output = host.run_shell_command(StringCommand("mktemp", QuoteString(template)))
+    remove = when_session_ends('rm -f "$helper"')
+    made, output = host.run_shell_command(
+        StringCommand(f'helper=$(mktemp {shlex.quote(template)}) && {remove} && echo "$helper"')
+    )
     if not made or not output.stdout_lines:
         raise PyinfraError(f"cannot create a sudo askpass helper on {host.name}: {output.stderr}")
     path = output.stdout_lines[0]

@@ -8,7 +8,7 @@ same Harbor back on the same data.
 """
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
@@ -19,7 +19,7 @@ from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE, REMOTE_CACHE, S
 from harbor_deploy.lib.config.secrets import load_secrets
 from harbor_deploy.lib.config.validate import ConfigError, confirmation_problems
 from harbor_deploy.operations import firewalld
-from harbor_deploy.operations.deploy_lock import acquire, lock_holder
+from harbor_deploy.operations.deploy_lock import Holder, acquire, lock_holder
 from harbor_deploy.planning.context import config_of, refused_before_any_change
 from harbor_deploy.planning.server import read_state, secrets_on_server
 
@@ -32,7 +32,9 @@ class UninstallPlan:
     keep_why: dict
     install_dir: str
     purge: bool
-    lock_holder: str
+    lock_holder: Holder
+    # What the controller had of the kept files: nothing, it keeps recovered secrets it lacked.
+    keep_as_read: dict = field(default_factory=dict)
 
     def present(self, *paths):
         """The paths of ``paths`` (globs as ``FileStates`` read them) found on the host."""

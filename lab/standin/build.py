@@ -237,6 +237,11 @@ def with_start_interval(saved, out):
                     rewritten.addfile(member, archive.extractfile(member) if member.isfile() else None)
 
 
+def offline_installer(root, version):
+    """The offline installer of ``version`` in the release tree ``root`` (``build()``)."""
+    return Path(root) / RELEASE_PATH / version / f"harbor-offline-installer-{version}.tgz"
+
+
 def build_release(version, runtime_tag, release_dir):
     release_dir.mkdir(parents=True, exist_ok=True)
     images = release_dir / f"harbor.{version}.tar.gz"

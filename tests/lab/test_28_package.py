@@ -92,6 +92,7 @@ def test_a_deploy_file_of_ones_own_runs_the_packaged_deploys(installed, harbor_s
         "harbor_secrets_dir": str(labctl.state_dir() / "secrets"),
         "harbor_installer_source": "mirror",
         "harbor_mirror_url": lab["mirror_url"],
+        "harbor_installer_sha256": lab["installer_sha256"],
         "harbor_tls_extra_sans": [server["address"]],
         "harbor_api_host": server["address"],
     }

@@ -1,6 +1,8 @@
 """The controller loses Harbor's API mid-way through deploys/configure.py, run after run
 at later and later points, until a run gets through: every resource exists once, the
-robot's secret logs in, and a run afterwards changes nothing.
+robot's secret logs in, and a run afterwards changes nothing. And two configure runs
+at once: the second refuses before changing anything, naming the first (the deploy
+lock both take on harbor-1 before their first API write).
 
 The API is lost through a TCP relay of this test's own on loopback, between the
 controller and harbor-1:8443. After forwarding the controller's n-th write (a request,
@@ -13,6 +15,7 @@ test_40 and test_41, the transport is the subject here.
 import contextlib
 import json
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -22,18 +25,21 @@ import pytest
 from harbor_deploy.lib.config.secrets import SecretStore
 from harbor_deploy.lib.harbor_api.client import HarborClient
 from harbor_deploy.lib.harbor_api.resources import AdminAccess
-from tests.lab.conftest import changed_count, run_pyinfra
+from tests.conftest import ROOT
+from tests.lab.conftest import PYINFRA, changed_count, run_pyinfra
+from tests.lab.test_52_faults import lock_taken_by, wait_for
 
 # A run through the relay that still fails after this many cuts never converges.
 MAX_RUNS = 30
 
 
 class ApiRelay:
-    """Relays loopback connections to Harbor; loses the API after the controller's
-    ``cut_after``-th write (never, when None)."""
+    """Relays loopback connections to Harbor, each of the controller's writes ``delay``
+    seconds late; loses the API after the controller's ``cut_after``-th write (never,
+    when None)."""
 
-    def __init__(self, upstream, cut_after=None):
-        self.upstream, self.cut_after = upstream, cut_after
+    def __init__(self, upstream, cut_after=None, delay=0):
+        self.upstream, self.cut_after, self.delay = upstream, cut_after, delay
         self.writes = 0
         self.lost = threading.Event()
         self.guard = threading.Lock()
@@ -62,6 +68,7 @@ class ApiRelay:
                     cut = self.writes == self.cut_after
                     if cut:
                         self.lost.set()  # from now on no answer reaches the controller
+                time.sleep(self.delay)
                 harbor.sendall(data)
                 if cut:
                     time.sleep(1)  # Harbor acts on the request
@@ -127,13 +134,15 @@ def resources(harbor):
     )
 
 
-def configure(data, relay=None, check=True):
+def configure_args(data, relay=None):
     if relay:
         data = {**data, "harbor_api_url": relay.url(), "harbor_api_verify": False}
     args = [arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")]
-    return run_pyinfra(
-        "-y", "--json", "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args, check=check
-    )
+    return ["-y", "--json", "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args]
+
+
+def configure(data, relay=None, check=True):
+    return run_pyinfra(*configure_args(data, relay), check=check)
 
 
 def exactly_once(items, key, value):
@@ -176,3 +185,39 @@ def test_configure_cut_again_and_again_converges_without_duplicates(harbor, reso
         robot_client = client.with_credentials(name, secret)
         assert robot_client.get(f"/projects/{robot['project']}", "project")["name"] == robot["project"]
     assert changed_count(configure(resources)) == 0
+
+
+def test_a_second_configure_run_at_once_refuses_naming_the_first(harbor):
+    """The first run talks to Harbor through a relay that holds each of its writes a
+    second, so it still runs when the second, straight to Harbor, reaches its first
+    change: refused on harbor-1's deploy lock before any API write."""
+    tag = uuid.uuid4().hex[:6]
+    first_projects = [{"name": f"both-{tag}-{n}"} for n in range(1, 6)]
+    second_projects = [{"name": f"both-{tag}-second"}]
+    relay = ApiRelay((harbor["address"], harbor["https_port"]), delay=1)
+    first = subprocess.Popen(
+        [PYINFRA, *configure_args({"harbor_projects": first_projects}, relay)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: lock_taken_by(first), "the first configure run's lock", timeout=300)
+        second = configure({"harbor_projects": second_projects}, check=False)
+    finally:
+        output = first.communicate(timeout=600)[0]
+    try:
+        assert first.returncode == 0, output[-3000:]
+        refusal = second.stdout + second.stderr
+        assert second.returncode != 0
+        assert "another harbor-deploy run holds /run/lock/harbor-deploy" in refusal
+        assert f" pid {first.pid} (harbor_configure, started " in refusal and "nothing was changed here" in refusal
+        client = harbor["admin"]()
+        listed = client.get("/projects", "projects", params={"name": f"both-{tag}", "page_size": 100})
+        found = {project["name"] for project in listed}
+        assert found == {project["name"] for project in first_projects}  # the second created nothing
+        configure({"harbor_projects": second_projects})  # once the first has ended, the lock is free
+    finally:
+        gone = [{**project, "state": "absent"} for project in first_projects + second_projects]
+        configure({"harbor_projects": gone})

@@ -50,6 +50,7 @@ _harbor = {{
     "harbor_secrets_dir": "secrets",
     "harbor_installer_source": "mirror",
     "harbor_mirror_url": _state["mirror_url"],
+    "harbor_installer_sha256": _state["installer_sha256"],
     "harbor_external_database": {{
         "host": _backing, "port": 5432, "db_name": "registry", "username": "harbor", "ssl_mode": "disable"
     }},

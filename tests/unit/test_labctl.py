@@ -1,5 +1,6 @@
 """Lab sizing, image recipe hashing and the lab inventory."""
 
+import hashlib
 import importlib
 import json
 
@@ -54,6 +55,7 @@ def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_pa
         "known_hosts": "/kh",
         "harbor_dns_name": "harbor.lab.internal",
         "mirror_url": "http://127.0.0.1:18480",
+        "installer_sha256": {"v2.13.1": "a" * 64},
         "hosts": [
             {"name": "harbor-1", "group": "harbor_servers", "ssh_port": 2201, "address": "172.18.0.2"},
             {"name": "client-1", "group": "docker_clients", "ssh_port": 2202, "address": "172.18.0.3"},
@@ -74,6 +76,7 @@ def test_lab_inventory_groups_hosts_with_key_only_strict_ssh(monkeypatch, tmp_pa
     assert server["harbor_hostname"] == "harbor.lab.internal"
     assert server["harbor_installer_source"] == "mirror"
     assert server["harbor_mirror_url"] == "http://127.0.0.1:18480"
+    assert server["harbor_installer_sha256"] == {"v2.13.1": "a" * 64}  # the plain-HTTP mirror's bundles pinned
     assert server["harbor_secrets_dir"] == str(tmp_path / "secrets")
 
 
@@ -129,3 +132,15 @@ class ReadOnly:
 
     def write_text(self, text):
         raise PermissionError(13, "Permission denied")
+
+
+def test_the_lab_pins_each_stand_in_installer_it_built(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    releases = tmp_path / "releases"
+    for version in labctl.standin.VERSIONS:
+        bundle = labctl.standin.offline_installer(releases, version)
+        bundle.parent.mkdir(parents=True)
+        bundle.write_bytes(f"bundle {version}".encode())
+    assert labctl.installer_pins(releases) == {
+        version: hashlib.sha256(f"bundle {version}".encode()).hexdigest() for version in labctl.standin.VERSIONS
+    }

@@ -321,8 +321,8 @@ KEYS = (
         "harbor_client_ca_source",
         "secrets",
         '"secrets" (the server deploy\'s <harbor_secrets_dir>/<hostname>/ca.crt), "file" '
-        '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert, trust on '
-        'first use unless harbor_client_ca_sha256 pins it) or "none" (a publicly trusted certificate)',
+        '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert by each client, '
+        'checked against harbor_client_ca_sha256) or "none" (a publicly trusted certificate)',
     ),
     Key(
         "harbor_client_ca_file",
@@ -330,7 +330,11 @@ KEYS = (
         'controller path of the registry CA (PEM), ca source "file"',
         controller_path=True,
     ),
-    Key("harbor_client_ca_sha256", None, 'optional pin: sha256 of the CA PEM that "fetch" must get'),
+    Key(
+        "harbor_client_ca_sha256",
+        None,
+        'sha256 of the CA PEM: required with ca source "fetch" (what it must get), checked with the others',
+    ),
     Key(
         "harbor_client_os_trust_store",
         False,

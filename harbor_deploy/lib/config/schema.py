@@ -57,6 +57,8 @@ SIZE = {
     "x-why": 'must be -1, a number of bytes or a size such as "10G"',
 }
 SCHEDULE = {"type": "string", "minLength": 1, "x-why": "must be Hourly, Daily, Weekly or a 6-field cron"}
+SHA256 = {"type": "string", "pattern": r"^[0-9a-f]{64}$"}
+VERSION = {"type": "string", "pattern": r"^v\d+\.\d+\.\d+$"}
 ENV_NAME = {
     "type": "string",
     "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
@@ -256,7 +258,15 @@ SCHEMAS = {
     "harbor_installer_source": {"enum": list(INSTALLER_SOURCES)},
     "harbor_mirror_url": OPTIONAL_STR,
     "harbor_installer_file": OPTIONAL_STR,
-    "harbor_installer_sha256": OPTIONAL_STR,
+    "harbor_installer_sha256": {
+        "anyOf": [
+            {"type": "null"},
+            SHA256,
+            {"type": "object", "propertyNames": VERSION, "additionalProperties": SHA256, "minProperties": 1},
+        ],
+        "x-why": "must be the full sha256 (64 lowercase hex digits) of the offline installer, or "
+        "{vX.Y.Z: sha256} of each release allowed",
+    },
     "harbor_http_port": PORT,
     "harbor_https_port": PORT,
     "harbor_tls_mode": {"enum": list(TLS_MODES)},

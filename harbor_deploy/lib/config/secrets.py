@@ -10,6 +10,7 @@ it (so ``--dry`` writes nothing). Values are wrapped in ``Secret``, whose repr/s
 show ``*****``; ``.reveal()`` returns the value.
 """
 
+import fcntl
 import hmac
 import logging
 import os
@@ -143,6 +144,26 @@ def write_private_file(path, data):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_private_files_as_read(directory, files, as_read):
+    """Write ``files`` ({name: bytes}) into ``directory`` (see ``write_private_file``)
+    only while each is as this run read it: ``as_read`` holds the bytes of those that
+    existed ({name: bytes}), every other one was absent; a file already holding what
+    would be written is fine. Runs of this controller take turns (an flock on the
+    empty file ``.<directory name>.lock`` beside it: a regular file, as gevent, which
+    pyinfra runs on, defers closing any other kind). Returns the names that changed
+    meanwhile, and then writes nothing."""
+    directory = ensure_private_dir(directory)
+    lock_path = directory.parent / f".{directory.name}.lock"
+    with open(os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = {name: (directory / name).read_bytes() if (directory / name).is_file() else None for name in files}
+        changed = sorted(name for name, data in files.items() if found[name] not in (as_read.get(name), data))
+        if not changed:
+            for name, data in files.items():
+                write_private_file(directory / name, data)
+        return changed
 
 
 # Files of the secrets dir that deploys/configure.py keeps, by what they hold.

@@ -17,7 +17,10 @@ from harbor_deploy.lib.config import schema
 from harbor_deploy.lib.config.defaults import (
     HARBOR_LOG_PORT,
     KEYS_BY_NAME,
+    REMOTE_CACHE,
+    SERVER_TLS_DIR,
     STORAGE_DRIVERS,
+    UPGRADE_LOG_DIR,
     defaults,
     merged,
 )
@@ -258,6 +261,19 @@ def _version_problems(config):
         yield "harbor_version", "must be v2.0.0 or newer"
 
 
+def unverified_source(config):
+    """What leaves the installer with nothing but a pinned sha256 to vouch for it, or
+    None: a file from anywhere, or a mirror over plain HTTP, whose md5sum comes the
+    same way as the bundle. (The official source and an HTTPS mirror are authenticated
+    by TLS, and their md5sum with them.)"""
+    source, url = config["harbor_installer_source"], config["harbor_mirror_url"]
+    if source == "file":
+        return "harbor_installer_source is file"
+    if source == "mirror" and str(url).startswith("http://"):
+        return f"harbor_mirror_url {url} is plain HTTP"
+    return None
+
+
 def _installer_problems(config):
     source = config["harbor_installer_source"]
     url = config["harbor_mirror_url"]
@@ -271,9 +287,15 @@ def _installer_problems(config):
             yield "harbor_installer_file", "required when harbor_installer_source is file"
         elif not Path(path).is_file():
             yield "harbor_installer_file", f"no such file on the controller: {path}"
-    pin = config["harbor_installer_sha256"]
-    if pin is not None and not (isinstance(pin, str) and SHA256_RE.match(pin)):
-        yield "harbor_installer_sha256", "must be the full sha256: 64 lowercase hex digits"
+    pin, version, why = config["harbor_installer_sha256"], config["harbor_version"], unverified_source(config)
+    if why and pin is None:
+        yield (
+            "harbor_installer_sha256",
+            f"required as {why}: nothing else vouches for the bundle (an md5sum would come the same way); "
+            "pin the sha256 of the offline installer you trust, or {vX.Y.Z: sha256} of each release allowed",
+        )
+    elif why and isinstance(pin, dict) and version != "latest" and version not in pin:
+        yield "harbor_installer_sha256", f"pins no sha256 for harbor_version {version}, and {why}: add it"
     if not ENV_NAME_RE.match(str(config["harbor_github_token_env"])):
         yield "harbor_github_token_env", "must be the name of an environment variable"
 
@@ -373,13 +395,97 @@ def server_path_problem(path):
     return None
 
 
+# The server folders that are Harbor's alone: a restore, a purge or a release prune
+# deletes what they hold, so each must be a folder of its own, apart from the others.
+DEDICATED_KEYS = ("harbor_data_volume", "harbor_log_location", "harbor_backup_dir", "harbor_install_dir")
+# The folders the Filesystem Hierarchy Standard (3.0) gives to the system or shares
+# between programs (with the usual /lib64, /usr/libexec and /var/backups).
+SHARED_DIRS = frozenset(
+    (
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt",
+        "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp",
+        "/usr", "/usr/bin", "/usr/include", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/sbin", "/usr/share",
+        "/usr/src", "/usr/local", "/usr/local/bin", "/usr/local/etc", "/usr/local/include", "/usr/local/lib",
+        "/usr/local/sbin", "/usr/local/share", "/usr/local/src",
+        "/var", "/var/backups", "/var/cache", "/var/lib", "/var/local", "/var/lock", "/var/log", "/var/mail",
+        "/var/opt", "/var/run", "/var/spool", "/var/tmp",
+    )
+)  # fmt: skip
+# Folders in memory or made up by the kernel: what is there is gone at a reboot.
+VOLATILE_DIRS = ("/dev", "/proc", "/run", "/sys", "/tmp")
+# The deploy's own fixed folders, which uninstall deletes.
+DEPLOY_DIRS = {
+    REMOTE_CACHE: "the deploy's installer cache",
+    UPGRADE_LOG_DIR: "the deploy's upgrade logs",
+    SERVER_TLS_DIR: "the deploy's TLS files",
+}
+
+
+def _within(path, folder):
+    """Whether ``path`` is ``folder`` or inside it (both normalised, without a trailing /)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def dedicated_folder_problems(config):
+    """Why the folders of ``DEDICATED_KEYS`` are not Harbor's alone, as ``(key, why)``:
+    one is a system folder, lies where nothing is kept across a reboot, or overlaps
+    another (the releases beside ``harbor_install_dir`` and the deploy's own folders
+    included). An overlap is named by the key set away from its default (the inner one
+    when both are)."""
+    folders = {
+        key: config[key].rstrip("/") or "/" for key in DEDICATED_KEYS if server_path_problem(config[key]) is None
+    }
+    for key, path in list(folders.items()):
+        volatile = next((folder for folder in VOLATILE_DIRS if _within(path, folder)), None)
+        if path in SHARED_DIRS:
+            del folders[key]
+            yield (
+                key,
+                f"{path} is a system folder other programs use: give Harbor a folder of its own "
+                f"(e.g. {KEYS_BY_NAME[key].default}); a restore, a purge or a release prune deletes what it holds",
+            )
+        elif volatile:
+            del folders[key]
+            yield key, f"{path} is under {volatile}, which is not kept across a reboot: give Harbor a folder on disk"
+    install = folders.get("harbor_install_dir")
+    keys = list(folders)
+    for index, key in enumerate(keys):
+        path = folders[key]
+        for other in keys[index + 1 :]:
+            inner, outer = (other, key) if _within(folders[other], folders[key]) else (key, other)
+            if _within(folders[inner], folders[outer]):
+                yield _overlap(config, folders, inner, outer)
+        if install and key != "harbor_install_dir" and path.startswith(f"{install}-v"):
+            yield (
+                key,
+                f"{path} is where the releases of harbor_install_dir go ({install}-v*): "
+                "pruning old releases would delete it",
+            )
+        for folder, what in DEPLOY_DIRS.items():
+            if _within(path, folder) or _within(folder, path):
+                yield key, f"{path} overlaps {folder}, {what}: give Harbor a folder of its own"
+
+
+def _overlap(config, folders, inner, outer):
+    """The problem of folder ``inner`` inside ``outer``, named by ``inner``; of two
+    equal folders, named by the key set away from its default: the one to change.
+    (Every folder around a default one is a system folder, refused already.)"""
+    why = (
+        "each must be a folder of its own: a restore, a purge or a release prune of one would delete the other's files"
+    )
+    if folders[inner] == folders[outer]:
+        if config[inner] == KEYS_BY_NAME[inner].default:
+            inner, outer = outer, inner
+        return inner, f"{folders[inner]} is also {outer}: {why}"
+    return inner, f"{folders[inner]} is inside {outer} ({folders[outer]}): {why}"
+
+
 def _path_problems(config):
-    for key in ("harbor_data_volume", "harbor_install_dir", "harbor_log_location", "harbor_backup_dir"):
+    for key in DEDICATED_KEYS:
         why = server_path_problem(config[key])
         if why:
             yield key, why
-    if config["harbor_install_dir"].rstrip("/") in ("", "/usr", "/usr/local", "/opt", "/srv"):
-        yield "harbor_install_dir", "must be a dedicated directory"
+    yield from dedicated_folder_problems(config)
 
 
 def _record_value_problems(config):

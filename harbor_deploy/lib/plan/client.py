@@ -127,6 +127,13 @@ def _ca_problems(config):
     if pin is not None and not (isinstance(pin, str) and SHA256_RE.match(pin)):
         yield "harbor_client_ca_sha256", "must be the full sha256: 64 lowercase hex digits"
         pin = None
+    if source == "fetch" and pin is None:
+        yield (
+            "harbor_client_ca_sha256",
+            "required when harbor_client_ca_source is fetch: the sha256 of the CA PEM Harbor serves at "
+            f"{GETCERT_PATH} (sha256sum <harbor_secrets_dir>/<hostname>/{tls.CA_CERT} on the controller, or of "
+            "what a trusted machine fetched), so that no one between a client and Harbor can slip in a CA of their own",
+        )
     if source == "secrets":
         key, path = "harbor_client_ca_source", ca_secrets_path(config)
         if not path.is_file():

@@ -59,6 +59,19 @@ def shared_state_problems(config, peers):
         )
 
 
+def version_problems(config, peers):
+    """Why ``config``'s release can't be the one of the nodes serving its URL (``peers``
+    besides this one): ``latest``, which each node would resolve on its own, so that a
+    new node could install a newer release whose core migrates the database under the
+    others."""
+    if config["harbor_version"] == "latest":
+        yield (
+            "harbor_version",
+            f"latest is refused for a Harbor of several nodes ({', '.join(peers)} serve(s) {public_url(config)} "
+            "too): each node would resolve it on its own; name the release (vX.Y.Z)",
+        )
+
+
 def difference_problems(config, peer_configs):
     """Keys whose value differs between this node and a peer ({name: merged config})."""
     for name, other in sorted(peer_configs.items()):

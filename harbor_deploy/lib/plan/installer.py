@@ -1,7 +1,8 @@
 """Resolve, fetch and verify Harbor's offline installer on the controller.
 
 Nothing reaches a host before the bundle is verified: against the release's
-``md5sum`` file and, when pinned, a full sha256. Downloads land once in a
+``md5sum`` file and, when pinned, a full sha256 (required when nothing else vouches
+for the bundle: a file, or a mirror over plain HTTP). Downloads land once in a
 controller cache kept per source (``~/.cache/harbor-deploy/installers/<source>/<tag>/``,
 ``<source>`` being ``github.com`` or the mirror's address), so a bundle from one
 source is never taken for another's; a pinned version that is already cached needs
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from harbor_deploy.lib.config.validate import VERSION_RE
+from harbor_deploy.lib.config.validate import VERSION_RE, unverified_source
 
 OFFICIAL_API = "https://api.github.com"
 OFFICIAL_DOWNLOADS = "https://github.com"
@@ -274,30 +275,50 @@ def _release_sums(session, download_base, tag, tag_dir):
     return parse_md5sum(path.read_text())
 
 
-def _from_file(config):
+def pin_for(config, version):
+    """The sha256 ``harbor_installer_sha256`` pins for ``version`` (one for any release,
+    or one per release), or None; None too when nothing else vouches for the bundle
+    (``unverified_source``) is an ``InstallerError`` naming the key."""
+    pin = config["harbor_installer_sha256"]
+    pinned = pin.get(version) if isinstance(pin, dict) else pin
+    why = unverified_source(config)
+    if why and pinned is None:
+        raise InstallerError(f"harbor_installer_sha256 pins no sha256 for {version}, and {why}: add it")
+    return pinned
+
+
+def _from_file(config, installed):
     path = Path(config["harbor_installer_file"])
     version = version_of(path.name)
     wanted = config["harbor_version"]
     if version is None:
         raise InstallerError(f"{path.name} is not named harbor-offline-installer-vX.Y.Z[-arch].tgz")
+    if wanted == "latest" and installed not in (None, version):
+        raise InstallerError(
+            f"{path.name} is {version}, but harbor_version latest holds the installed {installed}: "
+            f"set harbor_version to {version} to upgrade"
+        )
     if wanted not in ("latest", version):
         raise InstallerError(f"{path.name} is {version}, but harbor_version is {wanted}")
     # An md5sum file beside the bundle (as downloaded from the release) is checked too.
     sums_path = path.with_name(CHECKSUM_ASSET)
     expected_md5 = parse_md5sum(sums_path.read_text()).get(path.name) if sums_path.exists() else None
-    sha256 = verify(path, expected_md5, config["harbor_installer_sha256"])
+    sha256 = verify(path, expected_md5, pin_for(config, version))
     return Installer(path=path, sha256=sha256, version=version)
 
 
-def fetch(config, cache_dir=None, env=None, arch="amd64", progress=None, session=None):
+def fetch(config, cache_dir=None, env=None, arch="amd64", progress=None, session=None, installed=None):
     """The verified offline installer for ``config`` (merged, validated data).
 
     ``arch`` is the Docker architecture of the server (``amd64``, ``arm64``).
+    ``installed`` is the release the server has (None: none yet): ``harbor_version:
+    latest`` holds it, so a routine run never upgrades (an upgrade needs a version
+    named in the inventory); on a server without Harbor it is the newest release.
     A GitHub token (env var named by ``harbor_github_token_env``) is sent to the
     official API only, never to a mirror.
     """
     if config["harbor_installer_source"] == "file":
-        return _from_file(config)
+        return _from_file(config, installed)
     env = os.environ if env is None else env
     progress = progress or sys.stderr
     session = session or requests.Session()
@@ -305,14 +326,16 @@ def fetch(config, cache_dir=None, env=None, arch="amd64", progress=None, session
     api_base, download_base = endpoints(config)
 
     tag = config["harbor_version"]
-    if tag == "latest":
+    if tag == "latest" and installed:
+        tag = installed
+    elif tag == "latest":
         token = env.get(config["harbor_github_token_env"]) if api_base == OFFICIAL_API else None
         tag = latest_tag(api_base, token, session)
+    pinned = pin_for(config, tag)
     tag_dir = cache_dir / source_key(config) / tag
     sums = _release_sums(session, download_base, tag, tag_dir)
     asset = offline_asset_name(sums, tag, arch)
     dest = tag_dir / asset
-    pinned = config["harbor_installer_sha256"]
     if dest.exists():
         md5, sha256 = file_hashes(dest)
         if md5 == sums[asset]:

@@ -26,10 +26,8 @@ JINJA_ENV_KWARGS = {"trim_blocks": True, "lstrip_blocks": True}
 EXTERNAL_DATABASE_DEFAULTS = {"ssl_mode": "disable", "max_idle_conns": 2, "max_open_conns": 0}
 
 # Keys whose values are secrets anywhere in harbor.yml.
-SECRET_FIELD_RE = re.compile(
-    r"^(?P<lead>\s*(?:-\s+)?(?P<key>[\w-]*(?:password|secret|token|accesskey|accountkey|encodedkey|"
-    r"privatekey|keyfile)[\w-]*)\s*:\s*)(?P<value>.+?)\s*$",
-    re.IGNORECASE,
+SECRET_KEY_RE = re.compile(
+    r"[\w-]*(?:password|secret|token|accesskey|accountkey|encodedkey|privatekey|keyfile)[\w-]*", re.IGNORECASE
 )
 # Sections whose values are all treated as secrets (credentials of storage drivers,
 # databases, Redis, proxies and log endpoints have many names), but these fields.
@@ -267,10 +265,18 @@ def masked(text):
     """``text`` (a harbor.yml: rendered, or found on a server) with every secret value
     replaced by ``*****``: values of secret-named keys anywhere, every value under the
     credential sections (``SECRET_SECTIONS``) but the ``NOT_SECRET_FIELDS``, and the
-    ``user:password@`` of any URL."""
+    ``user:password@`` of any URL. A masked value's further lines (a block scalar
+    ``key: >-`` or ``|``, a plain or quoted scalar over several lines: all indented
+    deeper than the value's node) are masked too, as is a value on the line after its key."""
     lines, parents = [], []  # parents: (indent, key) of the enclosing mappings
+    value_column = None  # the column of the node whose masked value may go on over the next lines
     for line in text.split("\n"):
         match = LINE_RE.match(line)
+        if value_column is not None:
+            if not line.strip() or len(line) - len(line.lstrip()) > value_column:
+                lines.append(line[: len(line) - len(line.lstrip())] + MASK if line.strip() else line)
+                continue
+            value_column = None
         if not line.strip() or line.lstrip().startswith("#") or not match:
             lines.append(line)
             continue
@@ -284,13 +290,13 @@ def masked(text):
         path = [name for _, name in parents]
         in_section = any(name in SECRET_SECTIONS for name in path + ([key] if key and not value else []))
         field = key or (path[-1] if path else "")
-        secret_field = SECRET_FIELD_RE.match(line) is not None
         if (
             value not in EMPTY_VALUES
             and not value.startswith("#")
-            and (secret_field or in_section and field not in NOT_SECRET_FIELDS)
+            and (SECRET_KEY_RE.fullmatch(field) or in_section and field not in NOT_SECRET_FIELDS)
         ):
             shown = line[: match.start("value")] + MASK
+            value_column = match.start("key") if key else indent
         else:
             shown = URL_USERINFO_RE.sub(lambda found: f"{found.group('scheme')}{MASK}@", line)
         if key and not value:

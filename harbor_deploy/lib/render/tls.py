@@ -5,7 +5,10 @@ Generated files live in the controller secrets dir of the hostname (``ca.crt``,
 byte for byte, so uploading them again changes nothing; the server certificate is
 re-issued (same key) when it expires within ``renew_within_days`` or its names no
 longer match. Docker refuses certificates without a subjectAltName, so every
-certificate here carries one and provided ones must.
+certificate here carries one and provided ones must. The generated CA may sign for
+the Harbor's names and addresses only (X.509 name constraints), so its key vouches
+for nothing else; a name it may not sign for makes a new CA, which the clients must
+then trust (the client deploy).
 
 Nothing is written here: ``tls_material`` returns the material and the files the
 controller must keep, which the server deploy writes in an operation. A controller
@@ -183,14 +186,52 @@ def _builder(subject, issuer, public_key, days, now):
     )
 
 
-def generate_ca(hostname, now=None):
-    """A new CA (key, certificate) valid ``CA_VALIDITY_DAYS``, named after the registry."""
+# RFC 6761's reserved name, which never names a host: the one DNS name a CA for a
+# Harbor known by addresses alone may sign, so that it signs no real one.
+NO_DNS_NAME = "invalid"
+
+
+def _ip(name):
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+def name_constraints(names):
+    """X.509 name constraints letting a CA sign for ``names`` (DNS names and addresses)
+    only: each DNS name (and the names below it; a wildcard's domain), each address
+    alone. With no address, every address is excluded; with no DNS name, only
+    ``NO_DNS_NAME`` is permitted."""
+    addresses = [_ip(name) for name in names if _ip(name) is not None]
+    domains = list(dict.fromkeys(name.removeprefix("*.") for name in names if _ip(name) is None)) or [NO_DNS_NAME]
+    permitted = [x509.DNSName(domain) for domain in domains]
+    permitted += [x509.IPAddress(ipaddress.ip_network(address)) for address in addresses]
+    excluded = None if addresses else [x509.IPAddress(ipaddress.ip_network(net)) for net in ("0.0.0.0/0", "::/0")]
+    return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=excluded)
+
+
+def permits(ca_cert, names):
+    """Whether ``ca_cert`` may sign for ``names``: its permitted subtrees hold those of
+    ``name_constraints(names)``; a CA made before name constraints may sign anything."""
+    try:
+        found = ca_cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return True
+    return set(name_constraints(names).permitted_subtrees) <= set(found.permitted_subtrees or ())
+
+
+def generate_ca(hostname, names=None, now=None):
+    """A new CA (key, certificate) valid ``CA_VALIDITY_DAYS``, named after the registry,
+    that may sign for ``names`` (default: ``hostname``) only (``name_constraints``): its
+    key, kept on the controller, can vouch for this Harbor and nothing else."""
     now = now or _now()
     key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Harbor CA {hostname}"[:64])])
     cert = (
         _builder(name, name, key.public_key(), CA_VALIDITY_DAYS, now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(name_constraints(names or [hostname]), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -211,9 +252,12 @@ def generate_ca(hostname, now=None):
 
 
 def issue_server_certificate(ca_key, ca_cert, server_key, names, now=None):
-    """A server certificate for ``names`` (first = CN) signed by the CA."""
+    """A server certificate for ``names`` signed by the CA. Its subject CN is the first
+    name, or for an address "Harbor <address>": clients read the subjectAltName, and
+    OpenSSL would check a CN that looks like a DNS name against the CA's DNS constraints."""
     now = now or _now()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])])
+    common_name = f"Harbor {names[0]}" if _ip(names[0]) else names[0]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     return (
         _builder(subject, ca_cert.subject, server_key.public_key(), SERVER_VALIDITY_DAYS, now)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -271,9 +315,10 @@ def plan_generated(files, hostname, extra_sans=(), renew_within_days=RENEW_WITHI
     ``files`` (name -> PEM bytes); returns ``(TlsMaterial, new_files)``, ``new_files``
     being what changed and must be kept (name -> bytes).
 
-    A missing or expiring CA is replaced (and the server certificate re-issued); the
-    server certificate is re-issued when it expires within ``renew_within_days``,
-    when its names differ from hostname + extra SANs, or when another CA signed it.
+    A missing or expiring CA, or one whose name constraints leave out one of the names,
+    is replaced (and the server certificate re-issued); the server certificate is
+    re-issued when it expires within ``renew_within_days``, when its names differ from
+    hostname + extra SANs, or when another CA signed it.
     Without the CA key (recovered files), a certificate needing any of that is a
     ``TlsError`` naming what to do.
     """
@@ -299,8 +344,8 @@ def plan_generated(files, hostname, extra_sans=(), renew_within_days=RENEW_WITHI
                 f"from a backup, or remove {CA_CERT} there to make a new CA (every client must then trust "
                 "it: run the client deploy)"
             )
-    elif ca_cert is None or days_left(ca_cert, now) <= renew_within_days:
-        ca_key, ca_cert = generate_ca(hostname, now)
+    elif ca_cert is None or days_left(ca_cert, now) <= renew_within_days or not permits(ca_cert, names):
+        ca_key, ca_cert = generate_ca(hostname, names, now)
         new_files[CA_KEY], new_files[CA_CERT] = key_pem(ca_key), cert_pem(ca_cert)
         server = None if server is None else (server[0], None)
     if server is None:

@@ -2,6 +2,8 @@
 CA, a seeded daemon.json and a user holding a robot login; client-1 with invalid
 daemon.json); credentials never leave the host."""
 
+import hashlib
+import os
 import subprocess
 
 from harbor_deploy.facts.docker_client import (
@@ -111,6 +113,37 @@ def test_registry_ca_certificate_fetched_or_failed():
     pem = ["-----BEGIN CERTIFICATE-----", "MIIB", "-----END CERTIFICATE-----"]
     assert RegistryCaCertificate().process(pem) == {"pem": "\n".join(pem) + "\n", "error": None}
     assert RegistryCaCertificate().process(["<html>"])["pem"] is None
+
+
+def test_the_ca_is_fetched_only_when_the_one_trusted_is_not_the_pinned_one(tmp_path):
+    """The fact's shell, run by a local shell with a stand-in curl (which counts its calls)."""
+    served = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    pin = hashlib.sha256(served.encode()).hexdigest()
+    curl = tmp_path / "bin" / "curl"
+    curl.parent.mkdir()
+    calls = tmp_path / "calls"
+    curl.write_text(f"#!/bin/sh\necho >> {calls}\nprintf '%s' '{served}'\n")
+    curl.chmod(0o755)
+    installed = tmp_path / "ca.crt"
+    command = RegistryCaCertificate().command(f"https://{REGISTRY}/api/v2.0/systeminfo/getcert", str(installed), pin)
+
+    def read():
+        run = subprocess.run(
+            ["sh", "-c", command],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PATH": f"{curl.parent}:{os.environ['PATH']}"},
+        )
+        fetched = calls.exists()
+        calls.unlink(missing_ok=True)
+        return RegistryCaCertificate().process(run.stdout.splitlines()), fetched
+
+    assert read() == ({"pem": served, "error": None}, True)  # nothing trusted yet
+    installed.write_text(served.replace("MIIB", "MIIC"))
+    assert read() == ({"pem": served, "error": None}, True)  # another CA trusted: fetched
+    installed.write_text(served)
+    assert read() == ({"pem": served, "error": None}, False)  # the pinned one: read, not fetched
 
 
 def test_certs_d_path():

@@ -62,9 +62,14 @@ def secrets(tmp_path):
     return directory
 
 
-def pyinfra(inventory, *flags):
+# On @local no SSH session lives as long as the run: the run names itself, the
+# pyinfra process, as the session holding the host's deploy lock.
+AS_ITS_OWN_SESSION = ["sh", "-c", 'HARBOR_DEPLOY_SESSION=$$ exec "$0" "$@"']
+
+
+def pyinfra(inventory, *flags, session=AS_ITS_OWN_SESSION, check=True):
     run = subprocess.run(
-        [str(PYINFRA), *flags, str(inventory), "deploys/configure.py"],
+        [*session, str(PYINFRA), *flags, str(inventory), "deploys/configure.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -72,7 +77,7 @@ def pyinfra(inventory, *flags):
         env={"PATH": "/usr/bin:/bin", "HOME": str(inventory.parent)},
         check=False,
     )
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert not check or run.returncode == 0, run.stdout + run.stderr
     return run
 
 
@@ -126,6 +131,17 @@ def test_converge_rerun_and_one_quota_change(tmp_path, harbor, secrets):
     assert_no_secret(third, secrets)
 
 
+def test_a_change_on_local_without_its_session_named_changes_nothing(tmp_path, harbor, secrets):
+    """The lock's shell cannot tell whether another run holds the host: no change."""
+    inventory = write_inventory(tmp_path, harbor)
+    refused = pyinfra(inventory, "-y", session=[], check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "cannot tell this run's session" in output and "set HARBOR_DEPLOY_SESSION" in output
+    assert sorted(path.name for path in secrets.iterdir()) == ["admin_password"]  # not rotated
+    assert "create project ci" in pyinfra(inventory, "--dry").stderr  # nothing created
+
+
 def test_only_harbor_servers_are_configured_and_bad_data_stops_the_run(tmp_path, harbor, secrets):
     inventory = tmp_path / "inventory.py"
     inventory.write_text("docker_clients = ['@local']\n")
@@ -148,14 +164,7 @@ def test_only_harbor_servers_are_configured_and_bad_data_stops_the_run(tmp_path,
 
 def test_an_endpoint_harbor_cannot_reach_fails_the_host_with_harbors_reason(tmp_path, harbor, secrets):
     inventory = write_inventory(tmp_path, harbor, registries=[{"name": "hub", "type": "docker-hub"}])
-    failed = subprocess.run(
-        [str(PYINFRA), "-y", str(inventory), "deploys/configure.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    failed = pyinfra(inventory, "-y", check=False)
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0
     assert "registry hub: Harbor checks an endpoint whenever it is created or changed" in output

@@ -2,6 +2,8 @@
 ``harbor_servers`` sharing one URL are one Harbor only with its state outside them
 and the same settings; otherwise each would keep a Harbor of its own behind that name."""
 
+import logging
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -101,3 +103,76 @@ def test_a_limit_leaving_out_the_load_balancer_is_refused_as_nodes_would_restart
         cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1"])
     assert dict(refused.value.problems)["--limit"].startswith("leaves out lb, the load balancer of https://")
     assert cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1", "lb"]).lb == "lb"
+
+
+def test_latest_is_refused_for_a_harbor_of_several_nodes():
+    DATA["node-5"], DATA["node-6"] = ({**SHARED, "harbor_version": "latest"} for _ in range(2))
+    try:
+        problems = refusal("node-5", ["node-5", "node-6"])
+    finally:
+        del DATA["node-5"], DATA["node-6"]
+    assert problems == {
+        "harbor_version": "latest is refused for a Harbor of several nodes (node-6 serve(s) "
+        "https://registry.example.com:8443 too): each node would resolve it on its own; name the release (vX.Y.Z)"
+    }
+
+
+@pytest.mark.parametrize(
+    "installation, installed",
+    [
+        ({"running_version": "v2.13.1", "bundle_version": "v2.13.1", "harbor_yml_mtime": 1}, "v2.13.1"),
+        ({"running_version": None, "bundle_version": "v2.12.2", "harbor_yml_mtime": 1}, "v2.12.2"),  # stopped
+        ({"running_version": None, "bundle_version": None, "harbor_yml_mtime": None}, None),  # fresh: the newest
+    ],
+)
+def test_latest_holds_the_installed_release_and_says_so(tmp_path, caplog, installation, installed):
+    data = {"harbor_hostname": "registry.example.com", "harbor_version": "latest", "harbor_secrets_dir": str(tmp_path)}
+    state = {
+        "private": {"files": {}, "nonempty": []},
+        "resources": {"machine": "x86_64"},
+        "installation": installation,
+        "files": {},
+    }
+    asked = []
+
+    def fetch(config, installed=None, **_):
+        asked.append(installed)
+        version = installed or "v2.14.0"
+        return SimpleNamespace(version=version, path=Path("/nonexistent.tgz"), sha256="0" * 64)
+
+    this = SimpleNamespace(name="harbor-1", groups=())
+    with (
+        mock.patch.object(server_planning, "host", this),
+        mock.patch("harbor_deploy.planning.context.current_host", this),
+        mock.patch.object(server_planning, "host_data", lambda overrides=None: dict(data)),
+        mock.patch.object(server_planning, "read_state", lambda config, **_: state),
+        mock.patch.object(server_planning.installer, "fetch", fetch),
+        caplog.at_level(logging.INFO),
+    ):
+        plan = server_planning.plan()
+    assert asked == [installed]
+    assert (plan.version, plan.upgrade_from) == (installed or "v2.14.0", None)
+    held = "harbor_version latest holds the installed Harbor"
+    if installed:
+        assert f"[harbor-1] {held} {installed}: a routine run never upgrades; name a newer release" in caplog.text
+    else:
+        assert held not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "mtime, nonempty, condition",
+    [
+        (None, [], '[ "$(stat -L -c %Y /usr/local/harbor/harbor.yml 2>/dev/null)" = "" ] && '
+         '[ -z "$(ls -A /data/database 2>/dev/null)" ]'),
+        (1764261990, ["/data/database"], '[ "$(stat -L -c %Y /usr/local/harbor/harbor.yml 2>/dev/null)" = '
+         '"1764261990" ] && [ -n "$(ls -A /data/database 2>/dev/null)" ]'),
+    ],
+)  # fmt: skip
+def test_the_server_deploy_takes_the_lock_only_while_what_decided_the_install_is_as_read(mtime, nonempty, condition):
+    state = {"installation": {"harbor_yml_mtime": mtime}, "private": {"files": {}, "nonempty": nonempty}}
+    holder = server_planning.server_holder(merged({"harbor_hostname": "registry.example.com"}), state)
+    assert "(harbor_server, started " in holder.who
+    assert holder.unchanged == condition
+    assert holder.what == (
+        "/usr/local/harbor/harbor.yml or /data/database, which decide a fresh install and the database password"
+    )

@@ -267,3 +267,14 @@ def test_a_host_already_serving_gets_no_start_and_no_bucket():
     )
     names = [name for name, _ in operations]
     assert not [name for name in names if "ring(s)" in name or "Create the registry" in name]
+
+
+def test_every_change_takes_the_hosts_deploy_lock_first():
+    """On a fresh host every operation but the health check (which only reads) starts
+    with the lock's shell, for the backing deploy's holder."""
+    operations, _ = _operations()
+    changing = [(name, commands) for name, commands in operations if commands and "health check" not in name]
+    assert len(changing) == len([name for name, commands in operations if commands]) - 1
+    for name, commands in changing:
+        assert commands[0].startswith("( if systemctl is-active --quiet harbor-deploy-upgrade.service"), name
+        assert "(harbor_backing, started " in commands[0], name

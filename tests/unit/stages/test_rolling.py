@@ -15,6 +15,7 @@ from pyinfra.operations import server as pyinfra_server
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.plan.cluster import Cluster
 from harbor_deploy.operations import haproxy
+from harbor_deploy.operations.deploy_lock import Holder, acquire
 from harbor_deploy.stages import rolling
 
 CLUSTER = Cluster(url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb")
@@ -83,3 +84,12 @@ def test_only_the_load_balancer_runs_the_runtime_api_and_only_for_a_changing_nod
         rolling.register(lambda: True)
     assert rolling.is_pending(run, "node-1")() is True
     assert rolling.is_pending(run, "node-2")() is False
+
+
+def test_the_load_balancer_drains_a_node_only_once_it_holds_its_deploy_lock():
+    holder = Holder("me@ctl pid 1 (harbor_server, started 2026-12-07T00:00:00Z)")
+    with mock.patch.object(haproxy, "host", SimpleNamespace(noop=lambda message: None)):
+        drain = list(haproxy.node_state._inner("node-1", "drain", ["harbor_https"], 90, lock_holder=holder))
+        elsewhere = list(haproxy.node_state._inner("node-1", "drain", ["harbor_https"], 90, active=False))
+    assert str(drain[0]).startswith(f"{acquire(holder)} && bash -c ")
+    assert elsewhere == []

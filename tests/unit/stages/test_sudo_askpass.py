@@ -4,6 +4,7 @@ import subprocess
 
 from pyinfra.connectors import ssh, util
 
+from harbor_deploy.operations.session import when_session_ends
 from harbor_deploy.stages import sudo_askpass
 
 PASSWORD = "Sud0-pa'ss word"
@@ -45,8 +46,9 @@ def test_the_password_is_in_the_helper_file_and_nowhere_on_a_command_line():
     assert "docker ps" in command and "PYINFRA_SUDO_PASSWORD" not in command
     for line in [command, *host.commands]:
         assert PASSWORD not in line and "Sud0" not in line
+    removed = when_session_ends('rm -f "$helper"')  # once the session has ended: test_session.py
     assert host.commands == [
-        "mktemp /tmp/harbor-deploy-askpass-XXXXXXXXXXXX",
+        f'helper=$(mktemp /tmp/harbor-deploy-askpass-XXXXXXXXXXXX) && {removed} && echo "$helper"',
         "chmod 0700 /tmp/harbor-deploy-askpass-abc",
     ]
     [(path, script)] = host.uploads

@@ -169,7 +169,7 @@ def server_files(state, config):
     if state and state["database_initialised"]:
         nonempty.append(f"{config['harbor_data_volume'].rstrip('/')}/database")
     # Nothing runs: the version check of an upgrade is test_validate's.
-    installation = {"running_version": None, "bundle_version": None}
+    installation = {"running_version": None, "bundle_version": None, "harbor_yml_mtime": None}
     return {
         "private": {"files": files, "nonempty": nonempty},
         "resources": {"machine": "x86_64"},

@@ -17,6 +17,7 @@ from harbor_deploy.lib.config.secrets import (
     load_secrets,
     meets_harbor_password_rule,
     secrets_dir,
+    write_private_files_as_read,
 )
 
 VALUE = "S3cret-value_not-shown"
@@ -167,3 +168,27 @@ def test_load_secrets_uses_the_per_hostname_dir(tmp_path):
     assert loaded.external_db_password is None
     assert loaded.external_redis_password.reveal() == "redis-pw"
     assert VALUE not in repr(loaded) and loaded.admin_password.reveal() not in repr(loaded)
+
+
+def test_two_fresh_installs_of_one_controller_keep_the_first_password_only(tmp_path):
+    """Both planned a fresh install, each with a password it generated (the file was
+    absent when each read it): the first to keep it decides, the second writes nothing."""
+    directory = tmp_path / "harbor.example.org"
+    assert write_private_files_as_read(directory, {"db_password": b"first"}, {}) == []
+    assert write_private_files_as_read(directory, {"db_password": b"second", "admin_password": b"x"}, {}) == [
+        "db_password"
+    ]
+    assert (directory / "db_password").read_bytes() == b"first" and not (directory / "admin_password").exists()
+    assert _mode(directory / "db_password") == 0o600 and _mode(directory) == 0o700
+    assert sorted(path.name for path in directory.iterdir()) == ["db_password"]  # the lock is beside it
+    # The same value kept again (both recovered it from the server) is no change of mind.
+    assert write_private_files_as_read(directory, {"db_password": b"first"}, {}) == []
+
+
+def test_a_renewed_file_replaces_only_the_one_read(tmp_path):
+    directory = tmp_path / "harbor.example.org"
+    write_private_files_as_read(directory, {"server.crt": b"old", "robots/ci+push": b"r"}, {})
+    assert write_private_files_as_read(directory, {"server.crt": b"renewed"}, {"server.crt": b"old"}) == []
+    assert write_private_files_as_read(directory, {"server.crt": b"again"}, {"server.crt": b"old"}) == ["server.crt"]
+    assert (directory / "server.crt").read_bytes() == b"renewed"
+    assert (directory / "robots" / "ci+push").read_bytes() == b"r"

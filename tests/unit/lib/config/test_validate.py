@@ -152,7 +152,7 @@ def test_installer_source_rules(tmp_path):
         "required when harbor_installer_source is mirror"
     ]
     assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "mirror.local"}) == ["harbor_mirror_url"]
-    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "http://127.0.0.1:8000"}) == []
+    assert _keys({"harbor_installer_source": "mirror", "harbor_mirror_url": "https://mirror.local/github"}) == []
     assert _why({"harbor_installer_source": "file"}, "harbor_installer_file") == [
         "required when harbor_installer_source is file"
     ]
@@ -163,9 +163,37 @@ def test_installer_source_rules(tmp_path):
     assert _keys({"harbor_github_token_env": "MY TOKEN"}) == ["harbor_github_token_env"]
 
 
-@pytest.mark.parametrize("pin", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, 123])
-def test_sha256_pin_must_be_full_lowercase_hex(pin):
-    assert _keys({"harbor_installer_sha256": pin}) == ["harbor_installer_sha256"]
+@pytest.mark.parametrize(
+    "pin", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, 123, {}, {"2.13.1": "a" * 64}, {"v2.13.1": "a" * 63}]
+)
+def test_sha256_pin_must_be_full_lowercase_hex_alone_or_by_release(pin):
+    assert _why({"harbor_installer_sha256": pin}, "harbor_installer_sha256") == [
+        "must be the full sha256 (64 lowercase hex digits) of the offline installer, or "
+        "{vX.Y.Z: sha256} of each release allowed"
+    ]
+    assert _keys({"harbor_installer_sha256": {"v2.13.1": "a" * 64, "v2.14.0": "b" * 64}}) == []
+
+
+@pytest.mark.parametrize(
+    "source, why",
+    [
+        ({"harbor_installer_source": "mirror", "harbor_mirror_url": "http://127.0.0.1:8000"}, "harbor_mirror_url "
+         "http://127.0.0.1:8000 is plain HTTP"),
+        ({"harbor_installer_source": "file", "harbor_installer_file": "README.md"}, "harbor_installer_source is file"),
+    ],
+)  # fmt: skip
+def test_an_installer_over_plain_http_or_from_a_file_needs_a_sha256_pin(source, why, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert _why(source, "harbor_installer_sha256") == [
+        f"required as {why}: nothing else vouches for the bundle (an md5sum would come the same way); pin the "
+        "sha256 of the offline installer you trust, or {vX.Y.Z: sha256} of each release allowed"
+    ]
+    assert _keys({**source, "harbor_installer_sha256": "a" * 64}) == []
+    assert _keys({**source, "harbor_installer_sha256": {"v2.13.1": "a" * 64}}) == []
+    assert _keys({**source, "harbor_version": "latest", "harbor_installer_sha256": {"v2.13.1": "a" * 64}}) == []
+    assert _why({**source, "harbor_installer_sha256": {"v2.12.0": "a" * 64}}, "harbor_installer_sha256") == [
+        f"pins no sha256 for harbor_version v2.13.1, and {why}: add it"
+    ]
 
 
 def _write_pair(directory, hostname, now=None):
@@ -559,7 +587,6 @@ def test_trivy_security_checks_are_a_list_of_known_checks(checks, ok):
 
 def test_paths_and_durations():
     assert _keys({"harbor_data_volume": "data"}) == ["harbor_data_volume"]
-    assert _keys({"harbor_install_dir": "/usr/local"}) == ["harbor_install_dir"]
     assert _keys({"harbor_trivy_timeout": "5 minutes"}) == ["harbor_trivy_timeout"]
     assert _keys({"harbor_external_url": "registry.example.com"}) == ["harbor_external_url"]
 
@@ -597,9 +624,14 @@ def test_other_deploys_keys_can_be_declared_known():
 
 
 def test_type_mistakes_are_reported_once():
-    assert problems({"harbor_hostname": HOST, "harbor_installer_source": "file", "harbor_installer_file": 42}) == [
-        ("harbor_installer_file", "must be a string")
-    ]
+    assert problems(
+        {
+            "harbor_hostname": HOST,
+            "harbor_installer_source": "file",
+            "harbor_installer_file": 42,
+            "harbor_installer_sha256": "a" * 64,
+        }
+    ) == [("harbor_installer_file", "must be a string")]
     assert problems({"harbor_hostname": HOST, "harbor_with_trivy": "yes"}) == [
         ("harbor_with_trivy", "must be true or false")
     ]
@@ -770,6 +802,73 @@ def test_secrets_referenced_by_name_come_from_the_environment_or_the_secrets_dir
 def test_server_paths_are_strict(key, path, why):
     found = dict(problems({"harbor_hostname": HOST, key: path}))
     assert why in found[key]
+
+
+@pytest.mark.parametrize("key", validate.DEDICATED_KEYS)
+@pytest.mark.parametrize("path", ["/", "/var", "/var/", "/etc", "/var/log", "/usr/local", "/home", "/opt", "/var/lib"])
+def test_a_system_folder_is_never_harbors(key, path):
+    found = dict(problems({"harbor_hostname": HOST, key: path}))
+    assert list(found) == [key]
+    assert f"{path.rstrip('/') or '/'} is a system folder other programs use" in found[key]
+    assert f"(e.g. {validate.KEYS_BY_NAME[key].default})" in found[key]
+
+
+def test_data_volume_var_is_refused_while_planning():
+    assert _why({"harbor_data_volume": "/var"}, "harbor_data_volume") == [
+        "/var is a system folder other programs use: give Harbor a folder of its own (e.g. /data); "
+        "a restore, a purge or a release prune deletes what it holds"
+    ]
+
+
+def test_a_folder_that_a_reboot_empties_is_refused():
+    assert _why({"harbor_backup_dir": "/tmp/harbor-backups"}, "harbor_backup_dir") == [
+        "/tmp/harbor-backups is under /tmp, which is not kept across a reboot: give Harbor a folder on disk"
+    ]
+    assert _keys({"harbor_data_volume": "/run/harbor"}) == ["harbor_data_volume"]
+
+
+def test_a_backup_dir_inside_the_data_volume_is_refused_naming_both():
+    assert _why({"harbor_backup_dir": "/data/backups"}, "harbor_backup_dir") == [
+        "/data/backups is inside harbor_data_volume (/data): each must be a folder of its own: a restore, "
+        "a purge or a release prune of one would delete the other's files"
+    ]
+
+
+@pytest.mark.parametrize(
+    "data, key, why",
+    [
+        # the key moved away from its default is the one named
+        ({"harbor_data_volume": "/var/backups/harbor-deploy"}, "harbor_data_volume", "is also harbor_backup_dir"),
+        ({"harbor_data_volume": "/var/log/harbor"}, "harbor_data_volume", "is also harbor_log_location"),
+        ({"harbor_log_location": "/data/logs"}, "harbor_log_location", "is inside harbor_data_volume (/data)"),
+        ({"harbor_install_dir": "/data/harbor"}, "harbor_install_dir", "is inside harbor_data_volume (/data)"),
+        (
+            {"harbor_data_volume": "/srv/h/data", "harbor_backup_dir": "/srv/h/data/b"},
+            "harbor_backup_dir",
+            "is inside harbor_data_volume (/srv/h/data)",
+        ),
+        ({"harbor_backup_dir": "/usr/local/harbor-vault"}, "harbor_backup_dir", "where the releases of"),
+        ({"harbor_data_volume": "/usr/local/harbor-v2.13.1/data"}, "harbor_data_volume", "where the releases of"),
+        ({"harbor_log_location": "/var/log/harbor-deploy"}, "harbor_log_location", "the deploy's upgrade logs"),
+        ({"harbor_data_volume": "/etc/harbor"}, "harbor_data_volume", "overlaps /etc/harbor/tls"),
+        ({"harbor_backup_dir": "/var/cache/harbor-deploy/b"}, "harbor_backup_dir", "the deploy's installer cache"),
+    ],
+)
+def test_overlapping_folders_are_refused_naming_the_key_to_change(data, key, why):
+    found = problems({"harbor_hostname": HOST, **data})
+    assert [k for k, _ in found] == [key]
+    assert why in found[0][1]
+
+
+def test_folders_side_by_side_are_accepted():
+    data = {
+        "harbor_data_volume": "/srv/harbor/data",
+        "harbor_log_location": "/srv/harbor/logs",
+        "harbor_backup_dir": "/srv/harbor/backups",
+        "harbor_install_dir": "/srv/harbor/install",
+    }
+    assert _keys(data) == []
+    assert _keys({"harbor_backup_dir": "/usr/local/harbor-backups"}) == []  # not the releases' harbor-v*
 
 
 def test_relative_controller_paths_are_taken_from_the_inventory_folder(tmp_path):

@@ -108,10 +108,23 @@ def test_explicit_registry_wins_and_extra_daemon_keys_pass_through(secrets):
     assert plan.daemon_settings == {"registry-mirrors": ["https://registry.example.com"]}
 
 
-def test_fetch_source_reads_the_ca_on_the_hosts(secrets):
-    plan = client_plan(data(secrets, harbor_client_ca_source="fetch"), env={})
+def test_fetch_source_reads_the_ca_on_the_hosts_against_its_pin(secrets):
+    pin = hashlib.sha256((secrets / HOSTNAME / "ca.crt").read_bytes()).hexdigest()
+    plan = client_plan(data(secrets, harbor_client_ca_source="fetch", harbor_client_ca_sha256=pin), env={})
     assert plan.ca_pem is None
     assert plan.ca_fetch_url == "https://harbor.lab.internal:8443/api/v2.0/systeminfo/getcert"
+    assert plan.ca_sha256 == pin
+
+
+def test_fetch_source_without_a_pin_is_refused_naming_the_key(secrets):
+    found = problems_of(data(secrets, harbor_client_ca_source="fetch"))
+    assert list(found) == ["harbor_client_ca_sha256"]
+    assert found["harbor_client_ca_sha256"].startswith(
+        "required when harbor_client_ca_source is fetch: the sha256 of the CA PEM Harbor serves at "
+        "/api/v2.0/systeminfo/getcert"
+    )
+    # Plain HTTP trusts no CA: nothing to pin.
+    assert client_plan(data(secrets, harbor_client_ca_source="fetch", harbor_client_trust="http"), env={})
 
 
 def test_none_source_installs_no_ca(secrets):

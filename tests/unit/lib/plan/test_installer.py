@@ -96,12 +96,17 @@ def releases(monkeypatch):
     server.server_close()
 
 
+# The fake mirror is plain HTTP: each release it serves is pinned, as it must be.
+PINS = {tag: _sha256(BUNDLE) for tag in ("v2.13.1", "v2.14.0", "v2.15.0", "v2.99.0")}
+
+
 def _config(releases, **data):
     return merged(
         {
             "harbor_hostname": "harbor.example",
             "harbor_installer_source": "mirror",
             "harbor_mirror_url": releases.url + "/",
+            "harbor_installer_sha256": PINS,
             **data,
         }
     )
@@ -174,7 +179,8 @@ def test_arch_suffixed_assets_are_found(releases, tmp_path):
     )
     config = _config(releases, harbor_version="v2.15.0")
     assert _fetch(config, tmp_path).path.name == "harbor-offline-installer-v2.15.0-amd64.tgz"
-    arm = _fetch(config, tmp_path, arch="arm64")
+    arm_pin = {"v2.15.0": _sha256(b"arm bundle")}  # a pin per release holds for one architecture
+    arm = _fetch(_config(releases, harbor_version="v2.15.0", harbor_installer_sha256=arm_pin), tmp_path, arch="arm64")
     assert arm.path.name == "harbor-offline-installer-v2.15.0-arm64.tgz"
     assert arm.path.read_bytes() == b"arm bundle"
 
@@ -243,14 +249,20 @@ def test_release_without_offline_installer_lists_what_it_has(releases, tmp_path)
 
 def _file_config(path, **data):
     return merged(
-        {"harbor_hostname": "h", "harbor_installer_source": "file", "harbor_installer_file": str(path), **data}
+        {
+            "harbor_hostname": "h",
+            "harbor_installer_source": "file",
+            "harbor_installer_file": str(path),
+            "harbor_installer_sha256": _sha256(BUNDLE),
+            **data,
+        }
     )
 
 
 def test_local_file_is_verified_by_pin_and_md5sum_beside_it(tmp_path):
     bundle = tmp_path / "harbor-offline-installer-v2.13.1.tgz"
     bundle.write_bytes(BUNDLE)
-    result = installer.fetch(_file_config(bundle, harbor_installer_sha256=_sha256(BUNDLE)))
+    result = installer.fetch(_file_config(bundle))
     assert result == installer.Installer(path=bundle, sha256=_sha256(BUNDLE), version="v2.13.1")
     with pytest.raises(InstallerError, match="harbor_installer_sha256"):
         installer.fetch(_file_config(bundle, harbor_installer_sha256="1" * 64))
@@ -270,6 +282,43 @@ def test_local_file_must_be_the_wanted_version(tmp_path):
     other.write_bytes(BUNDLE)
     with pytest.raises(InstallerError, match="is not named"):
         installer.fetch(_file_config(other))
+
+
+def test_an_unverified_source_needs_a_pin_for_the_release_it_resolves(releases, tmp_path):
+    """Over plain HTTP (and from a file) nothing but the pin vouches for the bundle: a
+    latest release the pins leave out is refused before anything is downloaded."""
+    releases.latest_tag = "v2.16.0"
+    releases.release("v2.16.0", {"harbor-offline-installer-v2.16.0.tgz": BUNDLE})
+    with pytest.raises(InstallerError) as raised:
+        _fetch(_config(releases, harbor_version="latest"), tmp_path)
+    assert str(raised.value) == (
+        f"harbor_installer_sha256 pins no sha256 for v2.16.0, and harbor_mirror_url {releases.url}/ is plain HTTP: "
+        "add it"
+    )
+    assert releases.downloads() == []
+    assert _fetch(_config(releases, harbor_version="latest", harbor_installer_sha256=_sha256(BUNDLE)), tmp_path)
+
+
+def test_latest_holds_the_installed_release_and_installs_the_newest_on_a_fresh_server(releases, tmp_path):
+    releases.latest_tag = "v2.14.0"
+    for tag in ("v2.13.1", "v2.14.0"):
+        releases.release(tag, {f"harbor-offline-installer-{tag}.tgz": BUNDLE})
+    config = _config(releases, harbor_version="latest")
+    assert _fetch(config, tmp_path, installed="v2.13.1").version == "v2.13.1"
+    assert LATEST not in [path for path, _ in releases.requests]  # upstream not even asked
+    assert _fetch(config, tmp_path, installed=None).version == "v2.14.0"
+
+
+def test_a_file_of_another_release_than_the_one_latest_holds_is_refused(tmp_path):
+    bundle = tmp_path / "harbor-offline-installer-v2.14.0.tgz"
+    bundle.write_bytes(BUNDLE)
+    with pytest.raises(InstallerError) as raised:
+        installer.fetch(_file_config(bundle, harbor_version="latest"), installed="v2.13.1")
+    assert str(raised.value) == (
+        "harbor-offline-installer-v2.14.0.tgz is v2.14.0, but harbor_version latest holds the installed v2.13.1: "
+        "set harbor_version to v2.14.0 to upgrade"
+    )
+    assert installer.fetch(_file_config(bundle, harbor_version="latest"), installed="v2.14.0").version == "v2.14.0"
 
 
 def test_md5sum_parsing_and_asset_choice():

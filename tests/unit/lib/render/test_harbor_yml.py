@@ -311,6 +311,69 @@ def test_masked_copy_keeps_empty_values_visible():
     assert harbor_yml.masked(text) == text
 
 
+HAND_MADE = """hostname: reg.example.org
+harbor_admin_password: >-
+  Adm1nFolded
+  SecondLine
+
+database:
+  password: |
+    Db1Literal
+  max_idle_conns: 100
+external_redis:
+  host: redis:6379
+  password: |2-
+      Red1sIndented
+storage_service:
+  s3:
+    secretkey: "S3cr3t
+      QuotedGoesOn"
+    bucket: b
+proxy_token:
+  T0kenNextLine
+log:
+  level: info
+"""
+
+
+def test_masked_copy_hides_block_scalars_and_values_over_several_lines():
+    """A hand-made harbor.yml: a value in a block scalar, quoted over two lines, or on
+    the line after its key, masked on every line; what follows is shown as it is."""
+    assert yaml.safe_load(HAND_MADE)["harbor_admin_password"] == "Adm1nFolded SecondLine"
+    shown = harbor_yml.masked(HAND_MADE)
+    for secret in ("Adm1nFolded", "SecondLine", "Db1Literal", "Red1sIndented", "S3cr3t", "QuotedGoesOn", "T0ken"):
+        assert secret not in shown
+    assert shown.splitlines() == [
+        "hostname: reg.example.org",
+        f"harbor_admin_password: {MASK}",
+        f"  {MASK}",
+        f"  {MASK}",
+        "",
+        "database:",
+        f"  password: {MASK}",
+        f"    {MASK}",
+        "  max_idle_conns: 100",
+        "external_redis:",
+        "  host: redis:6379",
+        f"  password: {MASK}",
+        f"      {MASK}",
+        "storage_service:",
+        "  s3:",
+        f"    secretkey: {MASK}",
+        f"      {MASK}",
+        "    bucket: b",
+        "proxy_token:",
+        f"  {MASK}",
+        "log:",
+        "  level: info",
+    ]
+
+
+def test_a_list_item_after_a_masked_key_is_not_taken_for_its_value():
+    text = "items:\n- password: S3cret\n  name: visible\n"
+    assert harbor_yml.masked(text) == f"items:\n- password: {MASK}\n  name: visible\n"
+
+
 def test_pyinfra_files_template_renders_the_same_bytes():
     config = _config(harbor_storage_service={"s3": {"bucket": "b"}})
     template = get_template(str(harbor_yml.TEMPLATE), dict(harbor_yml.JINJA_ENV_KWARGS))

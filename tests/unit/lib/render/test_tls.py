@@ -1,11 +1,15 @@
 """Generated CA and server certificate, reuse and renewal, checks of provided pairs."""
 
 import datetime
+import ipaddress
+import shutil
 import stat
+import subprocess
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harbor_deploy.lib.config.secrets import write_private_file
@@ -14,6 +18,7 @@ from harbor_deploy.lib.render import tls
 HOST = "harbor.lab.internal"
 NOW = datetime.datetime(2025, 6, 1, tzinfo=datetime.UTC)
 FILES = ("ca.crt", "ca.key", "server.crt", "server.key")
+ONE_YEAR = datetime.timedelta(days=365)
 
 
 def generate(directory, hostname, extra_sans=(), **kwargs):
@@ -122,6 +127,112 @@ def test_a_new_ca_reissues_the_server_certificate(tmp_path):
     generate(tmp_path, HOST, now=NOW)
     ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
     _server_cert(tmp_path).verify_directly_issued_by(ca)
+
+
+def _ca(directory):
+    return x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+
+
+def _verified_for(ca, cert, name):
+    """Whether a client trusting ``ca`` (only) accepts ``cert`` for ``name``, name
+    constraints included, as cryptography's verifier (RFC 5280 path validation) judges."""
+    try:
+        subject = verification.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        subject = verification.DNSName(name)
+    verifier = verification.PolicyBuilder().store(verification.Store([ca])).time(NOW).build_server_verifier(subject)
+    try:
+        verifier.verify(cert, [])
+    except verification.VerificationError:
+        return False
+    return True
+
+
+def _openssl_verifies(tmp_path, ca_pem, cert_pem):
+    (tmp_path / "check-ca.pem").write_bytes(ca_pem)
+    (tmp_path / "check-leaf.pem").write_bytes(cert_pem)
+    result = subprocess.run(
+        ["openssl", "verify", "-attime", str(int(NOW.timestamp()) + 60), "-CAfile", str(tmp_path / "check-ca.pem"),
+         str(tmp_path / "check-leaf.pem")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return result.returncode == 0
+
+
+def test_the_generated_ca_may_sign_for_the_harbors_names_and_addresses_only(tmp_path):
+    generate(tmp_path, HOST, ["harbor", "*.nodes.lab.internal", "10.0.0.5", "2001:db8::1"], now=NOW)
+    ca = _ca(tmp_path)
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    assert set(constraints.value.permitted_subtrees) == {
+        x509.DNSName(HOST),
+        x509.DNSName("harbor"),
+        x509.DNSName("nodes.lab.internal"),
+        x509.IPAddress(ipaddress.ip_network("10.0.0.5/32")),
+        x509.IPAddress(ipaddress.ip_network("2001:db8::1/128")),
+    }
+    assert constraints.value.excluded_subtrees is None
+    for name in (HOST, "harbor", "node-1.nodes.lab.internal", "10.0.0.5", "2001:db8::1"):
+        assert _verified_for(ca, _server_cert(tmp_path), name), name
+
+
+@pytest.mark.parametrize(
+    "names, foreign",
+    [
+        ([HOST, "10.0.0.5"], "www.example.org"),
+        ([HOST, "10.0.0.5"], "10.0.0.6"),
+        ([HOST], "192.0.2.1"),  # no address wanted: every address excluded
+        (["10.0.0.5"], "www.example.org"),  # no DNS name wanted: only .invalid permitted
+    ],
+)
+def test_a_certificate_the_ca_signs_for_another_name_is_refused(tmp_path, names, foreign):
+    generate(tmp_path, names[0], names[1:], now=NOW)
+    ca, ca_key = _ca(tmp_path), tls.load_private_key((tmp_path / "ca.key").read_bytes())
+    rogue = tls.issue_server_certificate(ca_key, ca, tls.new_key(), [foreign], now=NOW)
+    assert not _verified_for(ca, rogue, foreign)
+    assert _verified_for(ca, _server_cert(tmp_path), names[0])
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl here")
+@pytest.mark.parametrize("names", [[HOST, "harbor", "10.0.0.5"], [HOST], ["10.0.0.5"], ["10.0.0.5", "harbor"]])
+def test_openssl_verifies_what_the_constrained_ca_issues(tmp_path, names):
+    """OpenSSL (curl, Python's ssl) also checks a subject CN that looks like a DNS name
+    against the constraints: an address is never the CN."""
+    generate(tmp_path, names[0], names[1:], now=NOW)
+    assert _openssl_verifies(tmp_path, (tmp_path / "ca.crt").read_bytes(), (tmp_path / "server.crt").read_bytes())
+    ca, ca_key = _ca(tmp_path), tls.load_private_key((tmp_path / "ca.key").read_bytes())
+    rogue = tls.issue_server_certificate(ca_key, ca, tls.new_key(), ["www.example.org"], now=NOW)
+    assert not _openssl_verifies(tmp_path, (tmp_path / "ca.crt").read_bytes(), tls.cert_pem(rogue))
+
+
+def test_an_address_is_named_in_the_subject_as_a_label(tmp_path):
+    generate(tmp_path, "10.0.0.5", now=NOW)
+    assert _server_cert(tmp_path).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Harbor 10.0.0.5"
+
+
+def test_a_name_outside_the_cas_constraints_makes_a_new_ca_and_one_left_out_does_not(tmp_path):
+    generate(tmp_path, HOST, ["harbor", "10.0.0.5"], now=NOW)
+    first = _snapshot(tmp_path)
+    generate(tmp_path, HOST, ["harbor"], now=NOW)  # fewer names: the CA may still sign them
+    assert _snapshot(tmp_path)["ca.crt"] == first["ca.crt"]
+    generate(tmp_path, HOST, ["harbor", "registry.example"], now=NOW)
+    assert _snapshot(tmp_path)["ca.crt"] != first["ca.crt"]
+    assert _verified_for(_ca(tmp_path), _server_cert(tmp_path), "registry.example")
+
+
+def test_a_ca_made_before_name_constraints_is_kept(tmp_path):
+    key = tls.new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Harbor CA {HOST}")])
+    unconstrained = (
+        x509.CertificateBuilder(name, name, key.public_key(), x509.random_serial_number(), NOW, NOW + ONE_YEAR)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    write_private_file(tmp_path / "ca.key", tls.key_pem(key))
+    write_private_file(tmp_path / "ca.crt", tls.cert_pem(unconstrained))
+    generate(tmp_path, HOST, ["registry.example"], now=NOW)
+    assert (tmp_path / "ca.crt").read_bytes() == tls.cert_pem(unconstrained)
+    _server_cert(tmp_path).verify_directly_issued_by(unconstrained)
 
 
 def _pair(tmp_path, names, now=NOW):
