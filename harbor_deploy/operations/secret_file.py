@@ -123,7 +123,8 @@ def keep(directory, files, why):
     atomically), when this operation runs: planning and ``--dry`` write nothing.
 
     + directory: controller directory (created 0700)
-    + files: ``{name: bytes | str | Secret}``; names may hold one subdirectory level
+    + files: ``{name: bytes | str | Secret | None}``; names may hold one subdirectory
+      level; None removes the file (what the data no longer asks for)
     + why: ``{name: reason}`` printed with the names, e.g. "recovered from the server"
 
     **Example:**
@@ -147,6 +148,9 @@ def keep(directory, files, why):
 
 def _write_all(directory, files):
     for name, value in files.items():
+        if value is None:
+            (directory / name).unlink(missing_ok=True)
+            continue
         text = value.reveal() if isinstance(value, Secret) else value
         write_private_file(directory / name, text if isinstance(text, bytes) else text.encode())
 

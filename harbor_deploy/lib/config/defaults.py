@@ -121,7 +121,8 @@ KEYS = (
     Key(
         "harbor_tls_chain",
         None,
-        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt",
+        "controller path of the issuing chain (PEM, mode provided) up to its root CA: the clients' ca.crt "
+        "(kept for them in the secrets dir), HAProxy's ca-file and the controller's API trust",
         controller_path=True,
     ),
     Key("harbor_tls_extra_sans", [], "extra DNS names / IPs for the generated server certificate"),
@@ -320,7 +321,8 @@ KEYS = (
     Key(
         "harbor_client_ca_source",
         "secrets",
-        '"secrets" (the server deploy\'s <harbor_secrets_dir>/<hostname>/ca.crt), "file" '
+        '"secrets" (what the server deploy keeps in <harbor_secrets_dir>/<hostname>/: harbor_tls_chain as '
+        'provided-chain.crt in tls mode provided, else the generated ca.crt), "file" '
         '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert, trust on '
         'first use unless harbor_client_ca_sha256 pins it) or "none" (a publicly trusted certificate)',
     ),

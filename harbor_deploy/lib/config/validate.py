@@ -335,10 +335,16 @@ def _tls_problems(config):
         ):
             yield "harbor_tls_certificate", why
     if "harbor_tls_chain" in paths:
+        chain = paths["harbor_tls_chain"].read_bytes()
         try:
-            tls.load_certificates(paths["harbor_tls_chain"].read_bytes())
+            tls.load_certificates(chain)
         except tls.TlsError as error:
             yield "harbor_tls_chain", str(error)
+            return
+        certificate = paths["harbor_tls_certificate"].read_bytes() if "harbor_tls_certificate" in paths else b""
+        if tls.is_certificate(certificate):  # what else it is: the certificate's problem
+            for why in tls.chain_problems(certificate, chain):
+                yield "harbor_tls_chain", why
 
 
 def _url_problems(config):

@@ -133,8 +133,10 @@ def _ca_problems(config):
             yield (
                 key,
                 (
-                    f"no CA at {path}: run deploys/server.py first (it generates it), "
-                    "or choose another harbor_client_ca_source"
+                    f"no CA in {path.parent}: the server deploy keeps there what the clients trust ({tls.CA_CERT}, "
+                    f"the CA it generates in harbor_tls_mode generate; {tls.PROVIDED_CHAIN}, a copy of "
+                    "harbor_tls_chain in mode provided): run deploys/server.py first. A certificate of a public CA "
+                    "(mode provided without harbor_tls_chain): set harbor_client_ca_source to none"
                 ),
             )
             return
@@ -190,7 +192,11 @@ def _login_problems(config, env):
 
 
 def ca_secrets_path(config):
-    return secrets_dir(config) / tls.CA_CERT
+    """What the server deploy keeps for the clients to trust: the provided chain (mode
+    provided) when there is one, else the generated CA."""
+    directory = secrets_dir(config)
+    chain = directory / tls.PROVIDED_CHAIN
+    return chain if chain.is_file() else directory / tls.CA_CERT
 
 
 def client_problems(config, env=None):

@@ -206,6 +206,10 @@ def test_provided_tls_pair_is_checked(tmp_path):
     assert _why({**good, "harbor_tls_chain": str(tmp_path / "junk.pem")}, "harbor_tls_chain") == [
         "not a PEM certificate chain"
     ]
+    # The chain is what clients trust: another CA's is refused before any change.
+    assert _why({**good, "harbor_tls_chain": str(tmp_path / "b" / "ca.crt")}, "harbor_tls_chain") == [
+        f"does not verify the certificate: nothing in it signed CN={HOST}"
+    ]
 
 
 @pytest.mark.parametrize("hostname", [["harbor.lab.internal"], 5, True])
