@@ -77,7 +77,7 @@ def harbor_server(**data):
         plan = server_planning.plan(data)  # validates data and fetches the installer before any change
         server.controller_secrets(plan)
         server.preflight(plan)
-        docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
+        docker_engine(plan.config, engine=plan.state["engine"], overview=plan.state["overview"])
         server.installer_bundle(plan)
         inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
         unit = server.systemd_unit(plan)
@@ -144,7 +144,7 @@ def harbor_clients(**data):
         harbor_clients(harbor_client_username="robot$apps+puller")
     """
     plan = client.plan(data)  # checks data, resolves CA and password, reads the host: no change yet
-    docker_engine(engine=plan.state["engine"])
+    docker_engine(config_of(data, checked=False), engine=plan.state["engine"], compose=False)
     client.daemon_config(plan)
     client.trust(plan)
     client.login(plan)

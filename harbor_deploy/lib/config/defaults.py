@@ -305,6 +305,37 @@ KEYS = (
         ["0.0.0.0/0"],
         "deploys/backing.py: CIDRs the Harbor nodes connect from, allowed to the database in pg_hba.conf",
     ),
+    # The Docker engine, installed when missing by the server and client deploys and deploys/docker.py.
+    Key(
+        "harbor_docker_repo_url",
+        None,
+        "base URL of an internal package repository holding Docker's packages, for hosts without internet "
+        "(apt: deb <url> <suite> <components>; dnf: the baseurl of a .repo); None: the distribution's packages "
+        "(Debian, Ubuntu) or download.docker.com (RHEL family)",
+    ),
+    Key(
+        "harbor_docker_repo_key",
+        None,
+        "controller path of the OpenPGP public key that signs harbor_docker_repo_url (armored or binary), "
+        "required with it",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_docker_repo_suite",
+        None,
+        "apt suite of harbor_docker_repo_url; default the host's codename (e.g. bookworm)",
+    ),
+    Key(
+        "harbor_docker_repo_components",
+        ["stable"],
+        "apt components of harbor_docker_repo_url (a mirror of Docker's repository: stable)",
+    ),
+    Key(
+        "harbor_docker_packages",
+        None,
+        "packages installed from harbor_docker_repo_url; default Docker CE's: docker-ce, docker-ce-cli, "
+        "containerd.io and, on a Harbor server, docker-compose-plugin",
+    ),
     # Client deploy (deploys/client.py, group docker_clients).
     Key(
         "harbor_registry",

@@ -22,7 +22,13 @@ from harbor_deploy.lib.config.secrets import (
     robot_secret_name,
     secrets_dir,
 )
-from harbor_deploy.lib.config.validate import SHA256_RE, ConfigError, hostname_problems, is_port
+from harbor_deploy.lib.config.validate import (
+    SHA256_RE,
+    ConfigError,
+    docker_repo_problems,
+    hostname_problems,
+    is_port,
+)
 from harbor_deploy.lib.render import tls
 
 REGISTRY_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
@@ -204,12 +210,14 @@ def client_problems(config, env=None):
     found = list(hostname_problems(config))
     if found:
         return found
-    client_keys = {key.name for key in KEYS if key.name.startswith(("harbor_client_", "harbor_registry"))}
+    client_keys = {
+        key.name for key in KEYS if key.name.startswith(("harbor_client_", "harbor_registry", "harbor_docker_"))
+    }
     found += [(key, why) for key, why in schema.problems(config) if key in client_keys]
     found += _registry_problems(config)
     if found:
         return found
-    return [*_ca_problems(config), *_login_problems(config, env)]
+    return [*docker_repo_problems(config), *_ca_problems(config), *_login_problems(config, env)]
 
 
 def client_plan(data, env=None):
