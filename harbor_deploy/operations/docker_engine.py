@@ -101,7 +101,11 @@ def install_commands(overview, compose=True, repository=None):
         if repository
         else [StringCommand("curl", "-fsSL", DOCKER_CE_REPOS[os_id], "-o", "/etc/yum.repos.d/docker-ce.repo")]
     )
-    return [StringCommand("dnf", "-y", "remove", "podman-docker"), *source, StringCommand("dnf", "-y", "install", *packages)]
+    return [
+        StringCommand("dnf", "-y", "remove", "podman-docker"),
+        *source,
+        StringCommand("dnf", "-y", "install", *packages),
+    ]
 
 
 @operation()

@@ -19,8 +19,7 @@ def docker_engine(config=None, engine=None, overview=None, lock_holder=None, com
         repository = docker_repository(config if config is not None else config_of(checked=False))
     what = "Docker engine with compose v2" if compose else "Docker engine (dockerd and the CLI)"
     docker_engine_ops.installed(
-        name=f"{what}, enabled and running"
-        + (f" (installed from {repository['url']})" if repository else ""),
+        name=f"{what}, enabled and running" + (f" (installed from {repository['url']})" if repository else ""),
         compose=compose,
         repository=repository,
         engine=engine,

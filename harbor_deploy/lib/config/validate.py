@@ -284,7 +284,7 @@ OPENPGP_PUBLIC_KEY_TAG, OPENPGP_SECRET_KEY_TAG = 6, 5
 
 
 def openpgp_key_kind(data):
-    """"public", "private" or None: what an OpenPGP key file holds (armored, or binary
+    """ "public", "private" or None: what an OpenPGP key file holds (armored, or binary
     by its first packet's tag)."""
     if ARMORED_PUBLIC_KEY in data:
         return "public"
