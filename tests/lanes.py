@@ -96,8 +96,9 @@ LANES = (
             "60_status_logs",
         ),
     ),
-    # harbor-1 installed, broken, cut, restarted and removed again and again.
-    lab_lane("server", 1, 2, 1, *lab("20_server", "52_faults", "54_recovery", "62_uninstall")),
+    # harbor-1 installed, broken, cut, restarted and removed again and again; Docker
+    # from the lab's package repository on bare-2, cut from the internet.
+    lab_lane("server", 1, 2, 2, *lab("20_server", "21_docker_repository", "52_faults", "54_recovery", "62_uninstall")),
     # Harbor's data: the stand-in's own conformance, then backups and restores.
     lab_lane(
         "data",
