@@ -96,7 +96,11 @@ KEYS = (
         'controller path of an offline installer .tgz (source "file")',
         controller_path=True,
     ),
-    Key("harbor_installer_sha256", None, "optional pin: full lowercase sha256 of the offline installer"),
+    Key(
+        "harbor_installer_sha256",
+        None,
+        'pin: full lowercase sha256 of the offline installer; required with source "file"',
+    ),
     Key(
         "harbor_github_token_env",
         "GITHUB_TOKEN",

@@ -274,6 +274,13 @@ def _installer_problems(config):
     pin = config["harbor_installer_sha256"]
     if pin is not None and not (isinstance(pin, str) and SHA256_RE.match(pin)):
         yield "harbor_installer_sha256", "must be the full sha256: 64 lowercase hex digits"
+    elif pin is None and source == "file":
+        # No release md5sum vouches for a file that came some other way: its digest does.
+        yield (
+            "harbor_installer_sha256",
+            "required when harbor_installer_source is file: the sha256 of the bundle as published where you "
+            "downloaded it (sha256sum on that machine), which proves it is that bundle",
+        )
     if not ENV_NAME_RE.match(str(config["harbor_github_token_env"])):
         yield "harbor_github_token_env", "must be the name of an environment variable"
 

@@ -161,6 +161,20 @@ def test_installer_source_rules(tmp_path):
         {"harbor_installer_source": "file", "harbor_installer_file": str(missing)}, "harbor_installer_file"
     ) == [f"no such file on the controller: {missing}"]
     assert _keys({"harbor_github_token_env": "MY TOKEN"}) == ["harbor_github_token_env"]
+    bundle = tmp_path / "harbor-offline-installer-v2.13.1.tgz"
+    bundle.write_bytes(b"x")
+    [why] = _why({"harbor_installer_source": "file", "harbor_installer_file": str(bundle)}, "harbor_installer_sha256")
+    assert why.startswith("required when harbor_installer_source is file: the sha256 of the bundle")
+    assert (
+        _keys(
+            {
+                "harbor_installer_source": "file",
+                "harbor_installer_file": str(bundle),
+                "harbor_installer_sha256": "a" * 64,
+            }
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("pin", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, 123])
@@ -601,9 +615,14 @@ def test_other_deploys_keys_can_be_declared_known():
 
 
 def test_type_mistakes_are_reported_once():
-    assert problems({"harbor_hostname": HOST, "harbor_installer_source": "file", "harbor_installer_file": 42}) == [
-        ("harbor_installer_file", "must be a string")
-    ]
+    assert problems(
+        {
+            "harbor_hostname": HOST,
+            "harbor_installer_source": "file",
+            "harbor_installer_file": 42,
+            "harbor_installer_sha256": "a" * 64,
+        }
+    ) == [("harbor_installer_file", "must be a string")]
     assert problems({"harbor_hostname": HOST, "harbor_with_trivy": "yes"}) == [
         ("harbor_with_trivy", "must be true or false")
     ]
