@@ -86,6 +86,8 @@ def harbor_server(**data):
 
         def change():
             applied = server.apply(plan, inputs)
+            if plan.upgrade_from:  # the backup the upgrade took, on the controller as well
+                backup.fetch(plan.config, backup.backup_manifest(plan.config))
             server.service(plan)
             if not plan.cluster:
                 server.firewall(plan)
@@ -219,7 +221,7 @@ def harbor_backup(**data):
         return
     plan = backup.plan_backup(data)  # checks data and reads the host: no change yet
     backup.backup(plan)
-    backup.fetch(plan)
+    backup.fetch(plan.config, plan.manifest)
 
 
 @packaged("Harbor restore")
