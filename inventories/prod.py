@@ -27,9 +27,10 @@ _shared = {
     "_sudo": True,
 }
 
-# The Harbor server(s): one host per Harbor instance.
+# The Harbor server(s): one host per Harbor instance, reached over SSH at its own
+# address, not at the name clients use (which may move to a load balancer).
 harbor_servers = (
-    ["registry.example.com"],
+    [("harbor-1", {"ssh_hostname": "10.0.0.10"})],
     {
         "harbor_version": "v2.13.1",
         "harbor_data_volume": "/data",
@@ -84,7 +85,13 @@ docker_clients = (
     },
 )
 
-all = (
-    [name if isinstance(name, str) else name[0] for name in [*harbor_servers[0], *docker_clients[0]]],  # noqa: A001
+# pyinfra's group of every host, with the data they share: every group of this file
+# (a group left out here, harbor_lb or harbor_backing added later, is never created).
+all = (  # noqa: A001
+    [
+        name if isinstance(name, str) else name[0]
+        for group in (harbor_servers, docker_clients)
+        for name in group[0]
+    ],
     _shared,
-)  # pyinfra's group of every host
+)
