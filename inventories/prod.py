@@ -88,10 +88,6 @@ docker_clients = (
 # pyinfra's group of every host, with the data they share: every group of this file
 # (a group left out here, harbor_lb or harbor_backing added later, is never created).
 all = (  # noqa: A001
-    [
-        name if isinstance(name, str) else name[0]
-        for group in (harbor_servers, docker_clients)
-        for name in group[0]
-    ],
+    [name if isinstance(name, str) else name[0] for group in (harbor_servers, docker_clients) for name in group[0]],
     _shared,
 )
