@@ -34,17 +34,18 @@ except OSError as error:
 class BackingState(FactBase[dict]):
     """
     Returns what a ``harbor_backing`` host has of its services, in one round trip: the
-    OS (its ``ID`` then the ``ID_LIKE`` words of os-release) and codename, the installed packages of ``PACKAGES``, PostgreSQL clusters and the
-    major version the ``postgresql`` package would install, whether the role and
-    database exist (asked over the local socket as postgres), systemd units' state,
+    OS (its ``ID`` then the ``ID_LIKE`` words of os-release) and codename, the installed
+    packages of ``PACKAGES``, PostgreSQL clusters and the major version the
+    ``postgresql`` package would install, whether the role and database exist (asked
+    over the local socket as postgres), systemd units' state,
     Swift's rings and hash settings, whether the Swift device's filesystem holds user
     xattrs, the containers present and each service's health. Read it with
     ``quiet_fact``: it holds Swift's hash path prefix and suffix. Always succeeds.
 
     .. code:: python
 
-        {"codename": "trixie", "os": ["debian"], "packages": ["postgresql", ...], "pg_clusters": ["17"],
-         "pg_candidate": "17", "pg_role": True, "pg_database": True,
+        {"codename": "trixie", "os": ["debian"], "packages": ["postgresql", ...],
+         "pg_clusters": ["17"], "pg_candidate": "17", "pg_role": True, "pg_database": True,
          "units": {"redis-server": {"enabled": "enabled", "active": "active"}},
          "rings": ["account", "container", "object"],
          "swift_hash": {"prefix": "...", "suffix": "..."}, "xattr": "ok /srv/node",

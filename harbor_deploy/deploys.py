@@ -291,9 +291,11 @@ def harbor_status(**data):
     Print one ``harbor-status <host> <json>`` line: installed and running version, kept
     releases, harbor.service, each container's state and health, Harbor's own health
     answer (and its unhealthy components), the served certificate's expiry, Harbor's
-    firewalld service, the backups on the server (how many, the last one and its age)
-    and the problems among them; for a load balancer its view of each node, for a
-    backing host whether its services answer. Changes nothing; the host fails
+    firewalld service, the SELinux mode and the labels of the data volume and logs, the
+    backups on the server (how many, the last one and its age), the robot accounts about
+    to expire (asked from the controller through the API) and the problems among them;
+    for a load balancer its view of each node, for a backing host whether its services
+    answer. Changes nothing; the host fails
     (the run exits non-zero) when there is a problem.
 
     + data: ``harbor_*`` keys overriding the host's data

@@ -483,6 +483,19 @@ KEYS = (
         "disable, refresh, state}]; secrets in secrets file robots/<project>+<name>",
     ),
     Key(
+        "harbor_robot_refresh",
+        [],
+        "deploys/configure.py: robots whose secret this run replaces (<project>+<name>, or <name> at system "
+        "level, of harbor_robots), kept in the secrets dir; give it for one run (--data), with deploys/client.py "
+        "in the same run to roll the new secret out (docs/configure.md)",
+    ),
+    Key(
+        "harbor_robot_expiry_warning_days",
+        14,
+        "deploys/status.py: a robot account that expires within this many days (or has expired) is a problem; "
+        "0: robots are not read",
+    ),
+    Key(
         "harbor_gc_schedule",
         None,
         "None (left as is) or {schedule: Hourly|Daily|Weekly|<6-field cron>|None, " "delete_untagged, workers}",

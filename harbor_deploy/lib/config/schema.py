@@ -427,6 +427,8 @@ SCHEMAS = {
     "harbor_users": {"type": "array", "items": USER},
     "harbor_projects": {"type": "array", "items": PROJECT},
     "harbor_robots": {"type": "array", "items": ROBOT},
+    "harbor_robot_refresh": {"type": "array", "items": STR},
+    "harbor_robot_expiry_warning_days": {"type": "integer", "minimum": 0},
     "harbor_gc_schedule": nullable(GC_SCHEDULE),
     "harbor_auth": nullable(AUTH),
     "harbor_system_settings": nullable(SETTINGS),

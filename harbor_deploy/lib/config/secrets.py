@@ -65,6 +65,22 @@ class Secret:
         raise TypeError("a Secret is not serialisable")
 
 
+class RereadableSecret(Secret):
+    """A secret as planning read it, which can be read again: a later step of the same
+    run may replace it (a robot's secret configure refreshes before the clients log in)."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read):
+        first = read()
+        super().__init__(first.reveal(), first.source)
+        self._read = read
+
+    def latest(self):
+        """The secret as its source holds it now."""
+        return self._read()
+
+
 @dataclass(frozen=True)
 class SecretSpec:
     name: str

@@ -16,6 +16,7 @@ from harbor_deploy.lib.config import schema
 from harbor_deploy.lib.config.defaults import CLIENT_PASSWORD_ENV, KEYS, merged
 from harbor_deploy.lib.config.secrets import (
     ROBOT_PREFIX,
+    RereadableSecret,
     Secret,
     SecretStore,
     current_admin_password,
@@ -239,7 +240,10 @@ def client_plan(data, env=None):
         os_trust_store=https and source != "none" and config["harbor_client_os_trust_store"],
         login_users=tuple(config["harbor_client_login_users"]),
         username=config["harbor_client_username"],
-        password=client_password(config, env) if config["harbor_client_login_users"] else None,
+        # Read again as the clients log in: configure may refresh a robot's secret earlier in the run.
+        password=RereadableSecret(lambda: client_password(config, env))
+        if config["harbor_client_login_users"]
+        else None,
         daemon_settings=daemon_settings(config, registry),
         restart_batch=config["harbor_client_restart_batch"],
         smoke_test=config["harbor_client_smoke_test"],
