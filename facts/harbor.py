@@ -150,25 +150,30 @@ class HarborBackups(FactBase[dict]):
     """
     Returns the complete backups in ``backup_dir`` (``harbor-<UTC time>-<version>/``
     with a ``manifest.json``; a ``.partial`` one is not complete), by name, each with
-    its manifest.
+    its manifest and ``sha256sums``, the sha256 of its ``SHA256SUMS`` (which backup it
+    is, whatever its name).
 
     .. code:: python
 
-        {"harbor-20261128T221500Z-v2.13.1": {"version": "v2.13.1", "created": "2026-11-28T22:15:00Z", ...}}
+        {"harbor-20261128T221500Z-v2.13.1": {"version": "v2.13.1", "created": "20261128T221500Z", ...,
+                                             "sha256sums": "9f2c..."}}
     """
 
     def command(self, backup_dir):
         return (
             f'for d in {shlex.quote(backup_dir)}/harbor-*; do case "$d" in *.partial) continue;; esac; '
             '[ -f "$d/manifest.json" ] || continue; '
-            f'printf \'\\n{SECTION_MARKER}%s\\n\' "$(basename "$d")"; cat "$d/manifest.json"; done; true'
+            f'printf \'\\n{SECTION_MARKER}%s\\n\' "$(basename "$d")"; '
+            'echo "sha256sums $(sha256sum < "$d/SHA256SUMS" 2>/dev/null | cut -d" " -f1)"; '
+            'cat "$d/manifest.json"; done; true'
         )
 
     def process(self, output):
         backups = {}
         for name, lines in split_sections(output).items():
+            sums = lines[0].split()[1:] if lines and lines[0].startswith("sha256sums") else []
             try:
-                backups[name] = json.loads("\n".join(lines))
+                backups[name] = {**json.loads("\n".join(lines[1:])), "sha256sums": sums[0] if sums else None}
             except ValueError:
                 continue  # a manifest being written, or damaged: not a usable backup
         return backups

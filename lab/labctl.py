@@ -43,9 +43,11 @@ NETWORK = PREFIX
 LABEL = f"harbor-deploy-lab={PREFIX}"
 # The DNS name Harbor is served under in the lab (a reserved private-use TLD).
 HARBOR_DNS_NAME = "harbor.lab.internal"
+# slapd: the directory a Harbor in LDAP auth mode signs in against (tests/lab/test_63_ldap.py
+# starts it with the lab's tree on one host; its own service stays off).
 BASE_PACKAGES = (
     "systemd systemd-sysv libpam-systemd dbus openssh-server firewalld iproute2 "
-    "ca-certificates curl sudo procps less"
+    "ca-certificates curl sudo procps less slapd"
 ).split()
 DOCKER_PACKAGES = ["docker.io", "docker-cli", "docker-compose"]
 RUN_FLAGS = [
@@ -481,9 +483,16 @@ def up(clients=None, bare=None):
     ensure_network()
     hosts = planned_hosts(clients, bare)
     wanted = {host.container for host in hosts}
-    for extra in set(lab_containers()) - wanted:
-        log(f"removing {extra} (not in this lab's size)")
-        docker("rm", "-f", extra)
+    stale = set(lab_containers()) - wanted
+    if lab_standin(directory) not in (None, releases.name):
+        # Its hosts hold Harbors of another stand-in build under the same version tags,
+        # which a deploy would never replace: they start anew.
+        log("the stand-in Harbor was rebuilt: every host of this lab is made anew")
+        stale |= set(lab_containers())
+    for extra in stale:
+        log(f"removing {extra} ({'not in this lab' if extra not in wanted else 'an older stand-in'})")
+        docker("rm", "-f", "-v", extra)
+        docker("volume", "rm", "-f", f"{extra}-docker", check=False)
     sudo_password = ensure_sudo_password(directory)
     running = set(lab_containers())
     ensure_inotify_instances(sum(1 for host in hosts if host.container not in running))
@@ -507,11 +516,20 @@ def up(clients=None, bare=None):
         "harbor_dns_name": HARBOR_DNS_NAME,
         "mirror_url": mirror_url,
         "harbor_versions": list(standin.VERSIONS),
+        "standin": releases.name,
         "hosts": [{**asdict(host), "container": host.container} for host in hosts],
     }
     (directory / "hosts.json").write_text(json.dumps(state, indent=2) + "\n")
     log(f"lab ready: {', '.join(h.name + ':' + str(h.ssh_port) for h in hosts)}")
     return state
+
+
+def lab_standin(directory):
+    """The stand-in build this lab's hosts were last brought up with, or None."""
+    try:
+        return json.loads((directory / "hosts.json").read_text()).get("standin")
+    except (OSError, ValueError):
+        return None
 
 
 def recreate(names, clients=None, bare=None):

@@ -11,6 +11,7 @@ told to discard the newer data, and take a safety backup first (``harbor_data``)
 """
 
 import datetime
+import hashlib
 import json
 import posixpath
 import re
@@ -282,6 +283,12 @@ def plan_restore(overrides=None):
     if "/" in wanted:
         known = _backup_folder(wanted)
         wanted = next(iter(known))
+        held = on_server.get(wanted, {}).get("sha256sums")
+        if held and held != hashlib.sha256((known[wanted][1] / "SHA256SUMS").read_bytes()).hexdigest():
+            raise DeployError(
+                f"{host.name}: harbor_restore_from: the server holds another backup named {wanted} in "
+                f"{config['harbor_backup_dir']}: rename one of them; nothing was changed"
+            )
     else:
         known = {**_controller_backups(_fetch_dir(config)), **{name: (m, None) for name, m in on_server.items()}}
     if wanted not in known:

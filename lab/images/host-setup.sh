@@ -3,7 +3,8 @@
 # boots systemd as PID 1 in a container and is reached only over SSH with a key.
 set -eu
 
-# Units that cannot work in a container; left enabled they make systemd "degraded".
+# Units that cannot work in a container (left enabled they make systemd "degraded"),
+# and slapd, which a test starts with a directory of its own.
 for unit in systemd-modules-load.service systemd-remount-fs.service \
     systemd-firstboot.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
     sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
@@ -11,7 +12,8 @@ for unit in systemd-modules-load.service systemd-remount-fs.service \
     systemd-udevd-control.socket systemd-udevd-kernel.socket \
     getty@tty1.service console-getty.service serial-getty@ttyS0.service \
     systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
-    e2scrub_all.timer e2scrub_reap.service fstrim.timer; do
+    e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+    slapd.service; do
     ln -sf /dev/null "/etc/systemd/system/$unit"
 done
 

@@ -28,9 +28,9 @@ def lab():
 
 
 @pytest.fixture(scope="session")
-def harbor_server(lab):
-    """Harbor deployed on harbor-1 by deploys/server.py (a no-op when it already is)."""
-    run_pyinfra("-y", "inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
+def lab_harbor(lab):
+    """Where the lab's Harbor on harbor-1 is and how to reach it, installed or not (a
+    test that installs another release of its own needs no install first)."""
     server = next(h for h in lab["hosts"] if h["group"] == "harbor_servers")
     secrets_dir = labctl.state_dir() / "secrets"
     store = SecretStore(secrets_dir / lab["harbor_dns_name"])
@@ -50,6 +50,13 @@ def harbor_server(lab):
         "admin": lambda: AdminAccess(api, store).client(),
         "admin_password": lambda: AdminAccess(api, store).client().session.auth.password,
     }
+
+
+@pytest.fixture(scope="session")
+def harbor_server(lab_harbor):
+    """Harbor deployed on harbor-1 by deploys/server.py (a no-op when it already is)."""
+    run_pyinfra("-y", "inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
+    return lab_harbor
 
 
 def host_exec(container, command, check=True):

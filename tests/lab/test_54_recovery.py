@@ -98,7 +98,11 @@ def test_an_unhealthy_harbor_fails_the_run_by_name_and_the_next_run_recovers(ins
         text=True,
     )
     deadline = time.monotonic() + 240
-    while host_exec(SERVER, "docker inspect --format '{{.State.StartedAt}}' registry", check=False) in (before, ""):
+    # Created anew and running (a container compose has only created has a zero start time).
+    state = "docker inspect --format '{{.State.Running}} {{.State.StartedAt}}' registry"
+    while host_exec(SERVER, state, check=False) in ("", f"true {before}") or not host_exec(
+        SERVER, state, check=False
+    ).startswith("true "):
         assert time.monotonic() < deadline, "the config change never restarted Harbor"
         time.sleep(0.5)
     host_exec(SERVER, "docker pause registry")  # the cause: one component stops answering

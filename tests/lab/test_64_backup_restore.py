@@ -229,10 +229,15 @@ def test_a_dump_that_does_not_load_leaves_harbor_serving_and_a_marker_a_restore_
     harbor_server, content, newer_push, tmp_path
 ):
     [copy] = list((content["fetch_dir"] / "harbor-1").iterdir())
-    broken = tmp_path / copy.name
+    # A backup of its own (the server holds the good one under the copy's name), whose
+    # dump was cut short when it was taken.
+    name = copy.name.replace("Z-v", "Z-broken-v")
+    broken = tmp_path / name
     shutil.copytree(copy, broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**manifest, "name": name}))
     dump = broken / "registry.pgdump"
-    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])  # a dump cut short when it was taken
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
     (broken / "SHA256SUMS").write_text(
         subprocess.run(
             ["sha256sum", *sorted(p.name for p in broken.iterdir() if p.name != "SHA256SUMS")],

@@ -131,11 +131,9 @@ def running_version():
     return host_exec(SERVER, "docker inspect --format '{{.Config.Image}}' harbor-core").rsplit(":", 1)[1]
 
 
-def data_is_there(harbor_server, content):
-    store = SecretStore(harbor_server["secrets_dir"] / harbor_server["hostname"])
-    api = HarborClient(
-        f"https://{harbor_server['address']}:{harbor_server['https_port']}", verify=str(store.path("ca.crt"))
-    )
+def data_is_there(lab_harbor, content):
+    store = SecretStore(lab_harbor["secrets_dir"] / lab_harbor["hostname"])
+    api = HarborClient(f"https://{lab_harbor['address']}:{lab_harbor['https_port']}", verify=str(store.path("ca.crt")))
     admin = AdminAccess(api, store).client()
     assert admin.get(f"/projects/{content['project']}", "project")["name"] == content["project"]
     robot = admin.with_credentials(f"robot${content['robot']}", store.read(f"robots/{content['robot']}"))
@@ -144,13 +142,13 @@ def data_is_there(harbor_server, content):
 
 
 @pytest.fixture(scope="module")
-def old_harbor(lab, harbor_server):
+def old_harbor(lab, lab_harbor):
     """harbor-1 reinstalled with v2.11.2 on a data volume of its own, and some content;
     removed afterwards."""
     reset_harbor_server(SERVER)
     host_exec(SERVER, "mkdir -p /data && mount -t tmpfs -o size=768m tmpfs /data")
     deploy("v2.11.2")
-    yield harbor_content(lab, harbor_server, f"up-{uuid.uuid4().hex[:6]}")
+    yield harbor_content(lab, lab_harbor, f"up-{uuid.uuid4().hex[:6]}")
     reset_harbor_server(SERVER)
     host_exec(SERVER, "umount /data", check=False)
 
@@ -165,9 +163,9 @@ def test_a_jump_of_more_than_two_minor_versions_is_refused_naming_the_steps(old_
     assert host_exec(SERVER, TOUCHED) == before
 
 
-def acknowledged_pushes_are_there(harbor_server, content, acked):
+def acknowledged_pushes_are_there(lab_harbor, content, acked):
     """Every ``(tag, digest)`` Harbor acknowledged is in the project with that digest."""
-    admin = harbor_server["admin"]()
+    admin = lab_harbor["admin"]()
     artifacts = admin.get(
         f"/projects/{content['project']}/repositories/loop/artifacts",
         "artifacts of loop",
@@ -182,9 +180,9 @@ def acked_pushes(pusher):
     return [line.split() for line in host_exec(pusher, "cat /tmp/upgrade-loop/acked 2>/dev/null || true").splitlines()]
 
 
-def test_an_upgrade_cut_during_its_backup_ends_on_the_host_and_loses_no_write(harbor_server, old_harbor):
+def test_an_upgrade_cut_during_its_backup_ends_on_the_host_and_loses_no_write(lab_harbor, old_harbor):
     pusher = old_harbor["pusher"]
-    reference = f"{harbor_server['registry']}/{old_harbor['project']}/loop"
+    reference = f"{lab_harbor['registry']}/{old_harbor['project']}/loop"
     loop = subprocess.Popen(
         ["docker", "exec", "-e", f"REFERENCE={reference}", pusher, "sh", "-c", PUSH_LOOP],
         stdout=subprocess.DEVNULL,
@@ -202,7 +200,7 @@ def test_an_upgrade_cut_during_its_backup_ends_on_the_host_and_loses_no_write(ha
         loop.wait(timeout=120)
     acked = acked_pushes(pusher)
     assert len(acked) >= 3 and all(len(entry) == 2 for entry in acked)
-    acknowledged_pushes_are_there(harbor_server, old_harbor, acked)
+    acknowledged_pushes_are_there(lab_harbor, old_harbor, acked)
     output = result.stdout + result.stderr
     assert f"{WAITED}upgraded v2.11.2 -> v2.13.1 (" in output
     assert "Upgrade Harbor v2.1" not in output  # no upgrade planned again
@@ -222,7 +220,7 @@ def test_an_upgrade_cut_during_its_backup_ends_on_the_host_and_loses_no_write(ha
     ]
     assert "_version: 2.13.0" in host_exec(SERVER, "cat /usr/local/harbor-v2.13.1/harbor.yml.migrated")
     assert host_exec(SERVER, "ls /var/backups/harbor-deploy").endswith("-v2.11.2")
-    data_is_there(harbor_server, old_harbor)
+    data_is_there(lab_harbor, old_harbor)
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
 
 
@@ -235,7 +233,7 @@ def test_a_downgrade_is_refused(old_harbor):
     assert running_version() == "v2.13.1"
 
 
-def test_a_failed_migration_brings_the_previous_release_back_with_its_data(harbor_server, old_harbor):
+def test_a_failed_migration_brings_the_previous_release_back_with_its_data(lab_harbor, old_harbor):
     host_exec(SERVER, f"mkdir -p $(dirname {FAIL_SWITCH}) && echo 170 > {FAIL_SWITCH}")
     try:
         result = deploy("v2.14.0", "--data", "harbor_health_timeout=60", check=False)
@@ -249,11 +247,11 @@ def test_a_failed_migration_brings_the_previous_release_back_with_its_data(harbo
     assert running_version() == "v2.13.1"
     assert host_exec(SERVER, "readlink /usr/local/harbor") == "/usr/local/harbor-v2.13.1"
     assert host_exec(SERVER, f"cat {MARKER} 2>/dev/null || echo none") == "none"
-    data_is_there(harbor_server, old_harbor)
+    data_is_there(lab_harbor, old_harbor)
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
 
 
-def test_a_stopped_harbor_is_upgraded_with_a_backup_and_a_cut_at_install_sh_ends_on_the_host(harbor_server, old_harbor):
+def test_a_stopped_harbor_is_upgraded_with_a_backup_and_a_cut_at_install_sh_ends_on_the_host(lab_harbor, old_harbor):
     host_exec(SERVER, "systemctl stop harbor.service")
     # install.sh's prepare has written the release's compose file (one from the failed
     # attempt above is older than this run's lock).
@@ -274,7 +272,7 @@ def test_a_stopped_harbor_is_upgraded_with_a_backup_and_a_cut_at_install_sh_ends
         "/usr/local/harbor-v2.13.1",
         "/usr/local/harbor-v2.14.0",
     ]
-    data_is_there(harbor_server, old_harbor)
+    data_is_there(lab_harbor, old_harbor)
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY, "--data", "harbor_version=v2.14.0")) == 0
 
 
@@ -290,14 +288,14 @@ def rollback(inventory, *extra, check=True):
 
 
 def test_a_rollback_as_a_sudo_user_needs_the_hostname_then_brings_the_release_back_with_its_data(
-    harbor_server, old_harbor, as_opspw
+    lab_harbor, old_harbor, as_opspw
 ):
     refused = rollback(as_opspw, check=False)
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0 and "Starting operation" not in output
-    assert f"harbor_rollback_hostname: must repeat harbor_hostname ({harbor_server['hostname']})" in output
+    assert f"harbor_rollback_hostname: must repeat harbor_hostname ({lab_harbor['hostname']})" in output
     assert running_version() == "v2.14.0"
-    result = rollback(as_opspw, "--data", f"harbor_rollback_hostname={harbor_server['hostname']}")
+    result = rollback(as_opspw, "--data", f"harbor_rollback_hostname={lab_harbor['hostname']}")
     output = result.stdout + result.stderr
     assert "Roll back Harbor v2.14.0 -> v2.13.1 with the data of harbor-" in output
     assert "set harbor_version to v2.13.1 in the inventory" in output
@@ -305,11 +303,11 @@ def test_a_rollback_as_a_sudo_user_needs_the_hostname_then_brings_the_release_ba
     assert "Harbor v2.13.1 is back, healthy, with the data of" in log
     assert running_version() == "v2.13.1"
     assert host_exec(SERVER, "readlink /usr/local/harbor") == "/usr/local/harbor-v2.13.1"
-    data_is_there(harbor_server, old_harbor)
+    data_is_there(lab_harbor, old_harbor)
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
 
 
-def test_a_rollback_that_fails_leaves_a_marker_every_run_stops_on_until_a_restore(harbor_server, old_harbor, tmp_path):
+def test_a_rollback_that_fails_leaves_a_marker_every_run_stops_on_until_a_restore(lab_harbor, old_harbor, tmp_path):
     deploy("v2.14.0", "--data", f"harbor_backup_fetch_dir={tmp_path}")
     # The backup the upgrade took is on the controller too, whole, as the server named it.
     [copy] = list((tmp_path / "harbor-1").iterdir())
@@ -321,7 +319,7 @@ def test_a_rollback_that_fails_leaves_a_marker_every_run_stops_on_until_a_restor
     for line in (copy / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split()
         assert hashlib.sha256((copy / name.lstrip("*")).read_bytes()).hexdigest() == digest, name
-    hostname = harbor_server["hostname"]
+    hostname = lab_harbor["hostname"]
     free_kib = int(host_exec(SERVER, "df -k --output=avail /data | tail -n 1"))
     host_exec(SERVER, f"head -c {max(free_kib - 512, 0)}k /dev/zero > /data/filler; true")
     try:
@@ -365,5 +363,5 @@ def test_a_rollback_that_fails_leaves_a_marker_every_run_stops_on_until_a_restor
     log = host_exec(SERVER, "cat $(ls -t /var/log/harbor-deploy/restore-*.log | head -n 1)")
     assert f"restored /var/backups/harbor-deploy/{safety} into Harbor v2.14.0" in log
     assert host_exec(SERVER, f"cat {MARKER} 2>/dev/null || echo none") == "none"
-    data_is_there(harbor_server, old_harbor)
+    data_is_there(lab_harbor, old_harbor)
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY, "--data", "harbor_version=v2.14.0")) == 0
