@@ -17,7 +17,7 @@ import functools
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harbor_deploy.lib.config.defaults import BACKING_GROUP, LB_GROUP
+from harbor_deploy.lib.config.defaults import BACKING_GROUP, CLIENT_GROUP, LB_GROUP
 from harbor_deploy.planning import server as server_planning
 from harbor_deploy.planning.context import config_of
 from harbor_deploy.stages import (
@@ -176,6 +176,31 @@ def harbor_configure(group="harbor_servers", **data):
     plan = configure.plan(data)  # checks data and reaches the API before any change
     configure.admin_password(plan)
     configure.harbor_resources(plan)
+
+
+@packaged("Harbor robot secrets")
+def harbor_robot_refresh(group="harbor_servers", **data):
+    """
+    Replace the secrets of the robots ``harbor_robot_refresh`` names and log the Docker
+    clients of those robots in again with the new ones, in one run: the first host of
+    ``group`` with a Harbor's API URL replaces them (kept in the secrets dir, the old
+    ones refused by Harbor from then on); every client waits for that, reads its robot's
+    secret again and, when it changed, logs in with it. Call it on the servers and the
+    clients from one line, so that they all share that order.
+
+    + group: hosts of this group sharing an API URL are one Harbor, changed once
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_robot_refresh(harbor_robot_refresh=["apps+ci"])
+    """
+    changes_here = group in host.groups and configure.configures_here(group, data)
+    configure.robot_secrets(configure.refresh_plan(data) if changes_here else None)
+    if CLIENT_GROUP in host.groups:
+        client.login(client.plan(data))
 
 
 @packaged("Harbor export")
@@ -344,6 +369,7 @@ __all__ = [
     "harbor_export",
     "harbor_logs",
     "harbor_restore",
+    "harbor_robot_refresh",
     "harbor_rollback",
     "harbor_server",
     "harbor_status",

@@ -91,6 +91,7 @@ LANES = (
             "40_configure",
             "41_api_contract",
             "42_configure_team",
+            "43_robot_refresh",
             "58_load",
             "60_status_logs",
         ),

@@ -485,9 +485,9 @@ KEYS = (
     Key(
         "harbor_robot_refresh",
         [],
-        "deploys/configure.py: robots whose secret this run replaces (<project>+<name>, or <name> at system "
-        "level, of harbor_robots), kept in the secrets dir; give it for one run (--data), with deploys/client.py "
-        "in the same run to roll the new secret out (docs/configure.md)",
+        "deploys/robot_refresh.py (or configure): robots whose secret this run replaces (<project>+<name>, or "
+        "<name> at system level, of harbor_robots), kept in the secrets dir; robot_refresh.py also logs their "
+        "clients in again with it; give it for one run (--data)",
     ),
     Key(
         "harbor_robot_expiry_warning_days",
