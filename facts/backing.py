@@ -34,17 +34,18 @@ except OSError as error:
 class BackingState(FactBase[dict]):
     """
     Returns what a ``harbor_backing`` host has of its services, in one round trip: the
-    OS codename, the installed packages of ``PACKAGES``, PostgreSQL clusters and the
-    major version the ``postgresql`` package would install, whether the role and
-    database exist (asked over the local socket as postgres), systemd units' state,
+    OS (its ``ID`` then the ``ID_LIKE`` words of os-release) and codename, the installed
+    packages of ``PACKAGES``, PostgreSQL clusters and the major version the
+    ``postgresql`` package would install, whether the role and database exist (asked
+    over the local socket as postgres), systemd units' state,
     Swift's rings and hash settings, whether the Swift device's filesystem holds user
     xattrs, the containers present and each service's health. Read it with
     ``quiet_fact``: it holds Swift's hash path prefix and suffix. Always succeeds.
 
     .. code:: python
 
-        {"codename": "trixie", "packages": ["postgresql", ...], "pg_clusters": ["17"],
-         "pg_candidate": "17", "pg_role": True, "pg_database": True,
+        {"codename": "trixie", "os": ["debian"], "packages": ["postgresql", ...],
+         "pg_clusters": ["17"], "pg_candidate": "17", "pg_role": True, "pg_database": True,
          "units": {"redis-server": {"enabled": "enabled", "active": "active"}},
          "rings": ["account", "container", "object"],
          "swift_hash": {"prefix": "...", "suffix": "..."}, "xattr": "ok /srv/node",
@@ -56,6 +57,7 @@ class BackingState(FactBase[dict]):
     def default():
         return {
             "codename": None,
+            "os": [],
             "packages": [],
             "pg_clusters": [],
             "pg_candidate": None,
@@ -77,7 +79,8 @@ class BackingState(FactBase[dict]):
         psql = f"runuser -u postgres -- psql -X -q -p {int(db_port)} -d postgres -tAc"
         return "; ".join(
             [
-                '. /etc/os-release 2>/dev/null; echo "codename ${VERSION_CODENAME:-}"',
+                '. /etc/os-release 2>/dev/null; echo "codename ${VERSION_CODENAME:-}"; '
+                'echo "os ${ID:-} ${ID_LIKE:-}"',
                 f"dpkg-query -W -f '${{Package}} ${{db:Status-Status}}\\n' {' '.join(PACKAGES)} 2>/dev/null"
                 " | sed -n 's/^\\(\\S*\\) installed$/package \\1/p'",
                 'for d in /etc/postgresql/*/main; do [ -d "$d" ] && echo "pg_cluster $(basename $(dirname $d))"; done',
@@ -110,6 +113,8 @@ class BackingState(FactBase[dict]):
             words = rest.split()
             if kind == "codename":
                 found["codename"] = rest.strip() or None
+            elif kind == "os" and words:
+                found["os"] = words
             elif kind == "package":
                 found["packages"].append(rest.strip())
             elif kind == "pg_cluster":

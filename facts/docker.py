@@ -74,14 +74,16 @@ class DockerDaemonConfig(FactBase[dict]):
 class DockerEngine(FactBase[dict]):
     """
     Returns the docker engine state in one round trip: whether dockerd is installed,
-    its version (read from the binary, so known even when stopped), the compose v2
-    plugin version and whether the docker service is active and enabled.
+    its version (read from the binary, so known even when stopped), whether the docker
+    CLI is there (a package of its own on Debian 13), the compose v2 plugin version and
+    whether the docker service is active and enabled.
 
     .. code:: python
 
         {
             "installed": True,
             "version": "26.1.5+dfsg1",
+            "cli": True,
             "compose_version": "2.26.1-4",
             "active": True,
             "enabled": True,
@@ -92,6 +94,7 @@ class DockerEngine(FactBase[dict]):
         return (
             'echo "installed=$(command -v dockerd >/dev/null 2>&1 && echo yes)"; '
             'echo "dockerd=$(dockerd --version 2>/dev/null)"; '
+            'echo "cli=$(command -v docker >/dev/null 2>&1 && echo yes)"; '
             'echo "compose_version=$(docker compose version --short 2>/dev/null)"; '
             'echo "active=$(systemctl is-active docker 2>/dev/null)"; '
             'echo "enabled=$(systemctl is-enabled docker 2>/dev/null)"'
@@ -103,6 +106,7 @@ class DockerEngine(FactBase[dict]):
         return {
             "installed": values.get("installed") == "yes",
             "version": version.group(1) if version else None,
+            "cli": values.get("cli") == "yes",
             "compose_version": values.get("compose_version") or None,
             "active": values.get("active") == "active",
             "enabled": values.get("enabled") == "enabled",

@@ -18,6 +18,7 @@ PACKAGED_DEPLOYS = (
     "harbor_export",
     "harbor_logs",
     "harbor_restore",
+    "harbor_robot_refresh",
     "harbor_rollback",
     "harbor_server",
     "harbor_status",

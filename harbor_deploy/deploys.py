@@ -17,7 +17,7 @@ import functools
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harbor_deploy.lib.config.defaults import BACKING_GROUP, LB_GROUP
+from harbor_deploy.lib.config.defaults import BACKING_GROUP, CLIENT_GROUP, LB_GROUP
 from harbor_deploy.planning import server as server_planning
 from harbor_deploy.planning.context import config_of
 from harbor_deploy.stages import (
@@ -77,7 +77,9 @@ def harbor_server(**data):
         plan = server_planning.plan(data)  # validates data and fetches the installer before any change
         server.controller_secrets(plan)
         server.preflight(plan)
-        docker_engine(engine=plan.state["engine"], overview=plan.state["overview"], lock_holder=plan.lock_holder)
+        docker_engine(
+            plan.config, engine=plan.state["engine"], overview=plan.state["overview"], lock_holder=plan.lock_holder
+        )
         server.installer_bundle(plan)
         inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
         unit = server.systemd_unit(plan)
@@ -86,6 +88,8 @@ def harbor_server(**data):
 
         def change():
             applied = server.apply(plan, inputs)
+            if plan.upgrade_from:  # the backup the upgrade took, on the controller as well
+                backup.fetch(plan.config, backup.backup_manifest(plan.config))
             server.service(plan)
             if not plan.cluster:
                 server.firewall(plan)
@@ -144,7 +148,7 @@ def harbor_clients(**data):
         harbor_clients(harbor_client_username="robot$apps+puller")
     """
     plan = client.plan(data)  # checks data, resolves CA and password, reads the host: no change yet
-    docker_engine(engine=plan.state["engine"])
+    docker_engine(config_of(data, checked=False), engine=plan.state["engine"], compose=False)
     client.daemon_config(plan)
     client.trust(plan)
     client.login(plan)
@@ -174,6 +178,31 @@ def harbor_configure(group="harbor_servers", **data):
     plan = configure.plan(data)  # checks data and reaches the API before any change
     configure.admin_password(plan)
     configure.harbor_resources(plan)
+
+
+@packaged("Harbor robot secrets")
+def harbor_robot_refresh(group="harbor_servers", **data):
+    """
+    Replace the secrets of the robots ``harbor_robot_refresh`` names and log the Docker
+    clients of those robots in again with the new ones, in one run: the first host of
+    ``group`` with a Harbor's API URL replaces them (kept in the secrets dir, the old
+    ones refused by Harbor from then on); every client waits for that, reads its robot's
+    secret again and, when it changed, logs in with it. Call it on the servers and the
+    clients from one line, so that they all share that order.
+
+    + group: hosts of this group sharing an API URL are one Harbor, changed once
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_robot_refresh(harbor_robot_refresh=["apps+ci"])
+    """
+    changes_here = group in host.groups and configure.configures_here(group, data)
+    configure.robot_secrets(configure.refresh_plan(data) if changes_here else None)
+    if CLIENT_GROUP in host.groups:
+        client.login(client.plan(data))
 
 
 @packaged("Harbor export")
@@ -219,7 +248,7 @@ def harbor_backup(**data):
         return
     plan = backup.plan_backup(data)  # checks data and reads the host: no change yet
     backup.backup(plan)
-    backup.fetch(plan)
+    backup.fetch(plan.config, plan.manifest)
 
 
 @packaged("Harbor restore")
@@ -289,9 +318,11 @@ def harbor_status(**data):
     Print one ``harbor-status <host> <json>`` line: installed and running version, kept
     releases, harbor.service, each container's state and health, Harbor's own health
     answer (and its unhealthy components), the served certificate's expiry, Harbor's
-    firewalld service, the backups on the server (how many, the last one and its age)
-    and the problems among them; for a load balancer its view of each node, for a
-    backing host whether its services answer. Changes nothing; the host fails
+    firewalld service, the SELinux mode and the labels of the data volume and logs, the
+    backups on the server (how many, the last one and its age), the robot accounts about
+    to expire (asked from the controller through the API) and the problems among them;
+    for a load balancer its view of each node, for a backing host whether its services
+    answer. Changes nothing; the host fails
     (the run exits non-zero) when there is a problem.
 
     + data: ``harbor_*`` keys overriding the host's data
@@ -340,6 +371,7 @@ __all__ = [
     "harbor_export",
     "harbor_logs",
     "harbor_restore",
+    "harbor_robot_refresh",
     "harbor_rollback",
     "harbor_server",
     "harbor_status",

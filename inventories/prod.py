@@ -27,13 +27,15 @@ _shared = {
     "_sudo": True,
 }
 
-# The Harbor server(s): one host per Harbor instance.
+# The Harbor server(s): one host per Harbor instance, reached over SSH at its own
+# address, not at the name clients use (which may move to a load balancer).
 harbor_servers = (
-    ["registry.example.com"],
+    [("harbor-1", {"ssh_hostname": "10.0.0.10"})],
     {
         "harbor_version": "v2.13.1",
         "harbor_data_volume": "/data",
-        # Your own certificate instead of the generated CA (clients then trust the chain):
+        # Your own certificate instead of the generated CA; the chain goes up to its root
+        # CA, which the clients then trust (docs/server.md#a-certificate-from-your-own-ca):
         # "harbor_tls_mode": "provided",
         # "harbor_tls_certificate": "tls/registry.crt", "harbor_tls_private_key": "tls/registry.key",
         # "harbor_tls_chain": "tls/chain.pem",
@@ -42,8 +44,11 @@ harbor_servers = (
         # "harbor_api_host": "10.0.0.10",
         # "harbor_tls_extra_sans": ["10.0.0.10"],
         "harbor_firewall_zone": "public",
-        # Air-gapped site: an internal mirror of GitHub's Harbor releases.
+        # Air-gapped site (docs/offline.md): an internal mirror of GitHub's Harbor releases,
+        # and Docker's packages from an internal repository (clients too: put it in _shared).
         # "harbor_installer_source": "mirror", "harbor_mirror_url": "https://mirror.example.com/github",
+        # "harbor_docker_repo_url": "https://mirror.example.com/docker-ce/rhel",
+        # "harbor_docker_repo_key": "keys/docker-ce.asc",
         # Configuration as code (deploys/configure.py).
         "harbor_projects": [
             {
@@ -84,7 +89,9 @@ docker_clients = (
     },
 )
 
-all = (
-    [name if isinstance(name, str) else name[0] for name in [*harbor_servers[0], *docker_clients[0]]],  # noqa: A001
+# pyinfra's group of every host, with the data they share: every group of this file
+# (a group left out here, harbor_lb or harbor_backing added later, is never created).
+all = (  # noqa: A001
+    [name if isinstance(name, str) else name[0] for group in (harbor_servers, docker_clients) for name in group[0]],
     _shared,
-)  # pyinfra's group of every host
+)

@@ -179,17 +179,24 @@ def ensure_dockerd():
 # --- images ----------------------------------------------------------------------
 
 
+def docker_debs():
+    """The package files the docker image's packages came with, beyond the bare image's:
+    what a docker-less host needs, which the lab serves as an internal repository."""
+    return standin.cache_dir() / "docker-debs" / recipe_hash()
+
+
 def build_images():
-    """Build both host images from one debootstrap when either is missing."""
+    """Build both host images from one debootstrap when either is missing (or the
+    docker packages they were built with are)."""
     tags = {docker_flag: image_tag(docker_flag) for docker_flag in (False, True)}
-    if all(image_exists(tag) for tag in tags.values()):
+    if all(image_exists(tag) for tag in tags.values()) and any(docker_debs().glob("*.deb")):
         return tags
     boot = ['CMD ["/sbin/init"]', "ENV container=docker"]
     with debootstrap(BASE_PACKAGES) as root:
         (root / "tmp/host-setup.sh").write_text(SETUP_SCRIPT.read_text())
         chroot_run(root, "sh /tmp/host-setup.sh && rm /tmp/host-setup.sh")
         import_rootfs(root, tags[False], boot)
-        apt_install(root, DOCKER_PACKAGES)
+        apt_install(root, DOCKER_PACKAGES, keep_debs=docker_debs())
         import_rootfs(root, tags[True], boot)
     return tags
 

@@ -69,14 +69,24 @@ def chroot_run(root, script):
             run("umount", "-l", str(target), check=False)
 
 
-def apt_install(root, packages):
-    """apt in the rootfs (resolves dependencies that debootstrap --include cannot)."""
+KEPT_DEBS = "var/tmp/kept-debs"
+
+
+def apt_install(root, packages, keep_debs=None):
+    """apt in the rootfs (resolves dependencies that debootstrap --include cannot);
+    ``keep_debs``: a folder that gets every package file apt fetched (the lab serves
+    them as a package repository), out of the rootfs."""
+    keep = f" && mkdir -p /{KEPT_DEBS} && cp /var/cache/apt/archives/*.deb /{KEPT_DEBS}/" if keep_debs else ""
     chroot_run(
         root,
         "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-        f"--no-install-recommends {' '.join(packages)} >/dev/null "
+        f"--no-install-recommends {' '.join(packages)} >/dev/null{keep} "
         "&& apt-get clean && rm -rf /var/lib/apt/lists/*",
     )
+    if keep_debs:
+        shutil.rmtree(keep_debs, ignore_errors=True)
+        Path(keep_debs).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(root / KEPT_DEBS, keep_debs)
 
 
 def import_rootfs(root, tag, changes=()):

@@ -91,13 +91,21 @@ LANES = (
             "40_configure",
             "41_api_contract",
             "42_configure_team",
+            "43_robot_refresh",
             "58_load",
             "60_status_logs",
         ),
     ),
-    # harbor-1 installed, broken, cut, restarted and removed again and again.
-    # Then, on the new Harbor the purge left, sign-in through LDAP.
-    lab_lane("server", 1, 2, 1, *lab("20_server", "52_faults", "54_recovery", "62_uninstall", "63_ldap")),
+    # harbor-1 installed, broken, cut, restarted and removed again and again; Docker
+    # from the lab's package repository on bare-2, cut from the internet. Then, on the
+    # new Harbor the purge left, sign-in through LDAP.
+    lab_lane(
+        "server",
+        1,
+        2,
+        2,
+        *lab("20_server", "21_docker_repository", "52_faults", "54_recovery", "62_uninstall", "63_ldap"),
+    ),
     # Harbor's data: the stand-in's own conformance, then backups and restores; then the
     # benchmark's smoke pass, on that Harbor and a bare host it makes anew.
     lab_lane(
@@ -112,8 +120,9 @@ LANES = (
     # One Harbor upgraded, cut, rolled back and recovered release after release; then,
     # installed anew, configure cut again and again.
     lab_lane("upgrade", 4, 2, 0, *lab("66_upgrade", "56_configure_cut")),
-    # Harbors on other hosts: a second one on bare-1, one of several nodes.
-    lab_lane("hosts", 3, 4, 3, *lab("24_values", "25_adopt", "70_scale_out")),
+    # Harbors on other hosts: a second one on bare-1 (with awkward values, adopted, on a
+    # company CA), one of several nodes.
+    lab_lane("hosts", 3, 4, 3, *lab("24_values", "25_adopt", "29_company_ca", "70_scale_out")),
 )
 # make test-quick: the unit tests and one lab smoke on fresh hosts.
 QUICK = (UNIT, lab_lane("quick", 9, 2, 0, *lab("03_smoke")))

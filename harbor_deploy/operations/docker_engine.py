@@ -1,18 +1,21 @@
 """
-Install the docker engine with the compose v2 plugin, enabled and running.
+Install the docker engine when missing, enabled and running: dockerd and the CLI,
+with the compose v2 plugin where Harbor runs.
 """
 
+from io import BytesIO
+
 from pyinfra import host
-from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
 from harbor_deploy.facts.docker import DockerEngine
 from harbor_deploy.facts.host import HostOverview
 from harbor_deploy.operations.deploy_lock import guarded
 
-# Distribution packages giving dockerd plus the compose v2 plugin.
+# Distribution packages giving dockerd and the CLI, then the compose v2 plugin.
 APT_PACKAGES = {
-    "debian": ["docker.io", "docker-cli", "docker-compose"],  # Debian 13 (trixie) and later
-    "ubuntu": ["docker.io", "docker-compose-v2"],
+    "debian": (["docker.io", "docker-cli"], ["docker-compose"]),  # the CLI apart from Debian 13 (trixie) on
+    "ubuntu": (["docker.io"], ["docker-compose-v2"]),
 }
 # RHEL and its rebuilds ship podman, not docker: Docker's docker-ce repository.
 DOCKER_CE_REPOS = {
@@ -21,46 +24,104 @@ DOCKER_CE_REPOS = {
     "rocky": "https://download.docker.com/linux/centos/docker-ce.repo",
     "centos": "https://download.docker.com/linux/centos/docker-ce.repo",
 }
-DOCKER_CE_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"]
+DOCKER_CE_PACKAGES = (["docker-ce", "docker-ce-cli", "containerd.io"], ["docker-compose-plugin"])
+# An internal repository (harbor_docker_repo_url): its key and source, by family.
+REPOSITORY_NAME = "harbor-docker"
+APT_KEYRINGS = "/etc/apt/keyrings"
+APT_SOURCE = f"/etc/apt/sources.list.d/{REPOSITORY_NAME}.list"
+DNF_KEY = f"/etc/pki/rpm-gpg/RPM-GPG-KEY-{REPOSITORY_NAME}"
+DNF_REPO = f"/etc/yum.repos.d/{REPOSITORY_NAME}.repo"
+APT_INSTALL = ("DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", "--no-install-recommends")
 
 
-def install_commands(os_id, os_version_id):
-    """The commands installing docker + compose v2 on this OS; OperationError when unsupported."""
-    major = int((os_version_id or "0").split(".")[0] or 0)
-    if os_id == "debian" and major < 13:
-        raise OperationError(
-            f"Debian {os_version_id} ships only compose v1: install Docker CE with "
-            "the compose plugin first, or use Debian 13 (trixie) or later"
-        )
+def packages_for(os_id, major, compose, repository=None):
+    """The packages giving dockerd and the CLI (and compose v2 when ``compose``)."""
+    if repository and repository["packages"]:
+        return list(repository["packages"])
+    if repository or os_id in DOCKER_CE_REPOS:
+        engine, plugin = DOCKER_CE_PACKAGES
+    else:
+        engine, plugin = APT_PACKAGES[os_id]
+        if os_id == "debian" and major < 13:
+            if compose:
+                raise OperationError(
+                    f"Debian {major} ships only compose v1: set harbor_docker_repo_url to a repository of Docker "
+                    "CE's packages (a mirror of download.docker.com), or use Debian 13 (trixie) or later"
+                )
+            engine = ["docker.io"]  # the CLI inside it before Debian 13
+    return [*engine, *(plugin if compose else [])]
+
+
+def _upload(content, dest):
+    return FileUploadCommand(BytesIO(content), dest)  # public: a key and a source list
+
+
+def apt_repository_commands(repository, codename):
+    key = f"{APT_KEYRINGS}/{REPOSITORY_NAME}.{'asc' if repository['armored'] else 'gpg'}"
+    suite = repository["suite"] or codename
+    if not suite:
+        raise OperationError("the host's OS release names no codename: set harbor_docker_repo_suite")
+    line = f"deb [signed-by={key}] {repository['url']} {suite} {' '.join(repository['components'])}\n"
+    return [
+        StringCommand("install", "-d", "-m", "0755", APT_KEYRINGS),
+        _upload(repository["key"], key),
+        _upload(line.encode(), APT_SOURCE),
+        StringCommand("chmod", "0644", key, APT_SOURCE),  # apt's unprivileged fetcher reads them
+    ]
+
+
+def dnf_repository_commands(repository):
+    if not repository["armored"]:
+        raise OperationError("harbor_docker_repo_key: rpm imports armored keys only (gpg --armor --export)")
+    repo = (
+        f"[{REPOSITORY_NAME}]\nname=Docker packages (harbor-deploy)\nbaseurl={repository['url']}\n"
+        f"enabled=1\ngpgcheck=1\ngpgkey=file://{DNF_KEY}\n"
+    )
+    return [
+        StringCommand("install", "-d", "-m", "0755", "/etc/pki/rpm-gpg"),
+        _upload(repository["key"], DNF_KEY),
+        _upload(repo.encode(), DNF_REPO),
+        StringCommand("chmod", "0644", DNF_KEY, DNF_REPO),
+    ]
+
+
+def install_commands(overview, compose=True, repository=None):
+    """The commands installing docker on this OS (``HostOverview``); OperationError when
+    there is no way."""
+    os_id, version = overview["os_id"], overview["os_version_id"]
+    if os_id not in APT_PACKAGES and os_id not in DOCKER_CE_REPOS:
+        raise OperationError(f"no docker install recipe for OS {os_id!r} {version or ''}".rstrip())
+    major = int((version or "0").split(".")[0] or 0)
+    packages = packages_for(os_id, major, compose, repository)
     if os_id in APT_PACKAGES:
-        return [
-            StringCommand("apt-get", "update", "-qq"),
-            StringCommand(
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                *APT_PACKAGES[os_id],
-            ),
-        ]
-    if os_id in DOCKER_CE_REPOS:
-        return [
-            StringCommand("dnf", "-y", "remove", "podman-docker"),
-            StringCommand("curl", "-fsSL", DOCKER_CE_REPOS[os_id], "-o", "/etc/yum.repos.d/docker-ce.repo"),
-            StringCommand("dnf", "-y", "install", *DOCKER_CE_PACKAGES),
-        ]
-    raise OperationError(f"no docker install recipe for OS {os_id!r} {os_version_id or ''}".rstrip())
+        source = apt_repository_commands(repository, overview["os_codename"]) if repository else []
+        return [*source, StringCommand("apt-get", "update", "-qq"), StringCommand(*APT_INSTALL, *packages)]
+    source = (
+        dnf_repository_commands(repository)
+        if repository
+        else [StringCommand("curl", "-fsSL", DOCKER_CE_REPOS[os_id], "-o", "/etc/yum.repos.d/docker-ce.repo")]
+    )
+    return [
+        StringCommand("dnf", "-y", "remove", "podman-docker"),
+        *source,
+        StringCommand("dnf", "-y", "install", *packages),
+    ]
 
 
 @operation()
-def installed(engine=None, overview=None, lock_holder=None):
+def installed(compose=True, repository=None, engine=None, overview=None, lock_holder=None):
     """
-    Install docker with the compose v2 plugin when either is missing (Debian 13+ and
-    Ubuntu from distribution packages; RHEL, AlmaLinux, Rocky and CentOS from
-    Docker's docker-ce repository), then enable and start it.
+    Install docker when dockerd or its CLI (or, with ``compose``, the compose v2 plugin)
+    is missing, then enable and start it: Debian and Ubuntu from distribution packages
+    (Debian 13 or later for compose v2), RHEL, AlmaLinux, Rocky and CentOS from Docker's
+    docker-ce repository; or every one of them from ``repository``.
 
+    + compose: the compose v2 plugin too (Harbor's installer needs it); a Docker client
+      needs dockerd and the CLI only, so distribution Docker without it is kept as it is
+    + repository: an internal repository (``lib.plan.docker.docker_repository``):
+      ``{url, key (bytes), armored, suite, components, packages}``; its key and source
+      are placed (apt: ``/etc/apt/keyrings``, ``sources.list.d``; dnf: ``/etc/pki/rpm-gpg``,
+      ``yum.repos.d``) and its packages installed (default Docker CE's)
     + engine: the ``DockerEngine`` fact, when the caller read it already; read here otherwise
     + overview: the ``HostOverview`` fact, likewise (needed only to install)
     + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
@@ -73,12 +134,14 @@ def installed(engine=None, overview=None, lock_holder=None):
         docker_engine.installed(name="Docker engine with compose v2")
     """
     engine = engine if engine is not None else host.get_fact(DockerEngine)
-    if engine["installed"] and engine["compose_version"] and engine["active"] and engine["enabled"]:
-        host.noop(f"docker {engine['version']} with compose {engine['compose_version']} is running")
+    missing = not engine["installed"] or not engine["cli"] or (compose and not engine["compose_version"])
+    if not missing and engine["active"] and engine["enabled"]:
+        with_compose = f" with compose {engine['compose_version']}" if engine["compose_version"] else ""
+        host.noop(f"docker {engine['version']}{with_compose} is running")
         return
     if lock_holder:
         yield guarded(lock_holder, "true")
-    if not engine["installed"] or not engine["compose_version"]:
+    if missing:
         overview = overview if overview is not None else host.get_fact(HostOverview)
-        yield from install_commands(overview["os_id"], overview["os_version_id"])
+        yield from install_commands(overview, compose, repository)
     yield StringCommand("systemctl", "enable", "--now", "docker.service")

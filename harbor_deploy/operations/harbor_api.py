@@ -81,7 +81,9 @@ def converge(access, kind, entries, store, lock_holder):
     Bring one kind of Harbor resource to the desired state: create what is missing,
     update what differs, delete what says ``state: absent``.
 
-    + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance
+    + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance;
+      None on a host that only waits for the change (a client of robots whose secrets
+      the run replaces: this same operation orders its login after the change)
     + kind: a ``harbor_deploy.lib.harbor_api.resources.Kind`` (``KINDS``: auth, system
       settings, registries, users, groups, projects, members, robots, retention, GC
       schedule, system CVE allowlist, audit-log purge schedule)
@@ -104,6 +106,9 @@ def converge(access, kind, entries, store, lock_holder):
             lock_holder=holder,
         )
     """
+    if access is None:
+        host.noop(f"Harbor {kind.title.lower()}: changed from its first server")
+        return
     specs = [kind.spec(raw) for raw in entries]
     yield from _converge(kind.title.lower(), lambda: kind.plan(access.client(), specs, store), lock_holder)
 

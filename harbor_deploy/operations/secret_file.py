@@ -133,7 +133,8 @@ def keep(directory, files, why, as_read=None):
     fails, before it changes: the run that wrote it first decides.
 
     + directory: controller directory (created 0700)
-    + files: ``{name: bytes | str | Secret}``; names may hold one subdirectory level
+    + files: ``{name: bytes | str | Secret | None}``; names may hold one subdirectory
+      level; None removes the file (what the data no longer asks for)
     + why: ``{name: reason}`` printed with the names, e.g. "recovered from the server"
     + as_read: ``{name: bytes}`` of the files that existed when the run read them (a
       renewed certificate replaces one); every other one was absent
@@ -160,7 +161,9 @@ def keep(directory, files, why, as_read=None):
 def _write_all(state, host, directory, files, as_read):
     values = {name: value.reveal() if isinstance(value, Secret) else value for name, value in files.items()}
     changed = write_private_files_as_read(
-        directory, {name: text if isinstance(text, bytes) else text.encode() for name, text in values.items()}, as_read
+        directory,
+        {name: text.encode() if isinstance(text, str) else text for name, text in values.items()},
+        as_read,
     )
     if changed:
         host.log_styled(

@@ -223,6 +223,21 @@ def _controller_tls_files(config, have, on_server):
     return on_server, dict(on_server)
 
 
+def clients_chain_change(config, material):
+    """``(bytes or None, why)`` of what the controller must change of the provided chain
+    the clients trust (``tls.PROVIDED_CHAIN``, read by ``harbor_client_ca_source:
+    secrets``): kept while the mode is provided with a chain, removed otherwise (a
+    generated CA, or a public CA's certificate); ``(None, None)`` when it is as it must be."""
+    path = secrets_dir(config) / tls.PROVIDED_CHAIN
+    wanted = material.ca_certificate if config["harbor_tls_mode"] == "provided" and material else None
+    have = path.read_bytes() if path.is_file() else None
+    if have == wanted:
+        return None, None
+    if wanted is None:
+        return None, f"removed: no harbor_tls_chain to trust in harbor_tls_mode {config['harbor_tls_mode']}"
+    return wanted, "harbor_tls_chain, which the clients trust"
+
+
 def plan(overrides=None):
     """Validate this host's data and resolve secrets, TLS material and the installer on
     the controller, without writing anything (the ``controller_secrets`` stage does).
@@ -393,6 +408,10 @@ def _resolve_instance(data, config, state, cluster_nodes):
     keep_why.update({name: "generated" for name in new_tls})
     if tls.CA_CERT in new_tls and tls.CA_CERT in tls_files:
         keep_why[tls.CA_CERT] = "generated anew (expiring, or a name it may not sign): run deploys/client.py"
+    chain, chain_change = clients_chain_change(config, material)
+    if chain_change:
+        keep[tls.PROVIDED_CHAIN] = chain
+        keep_why[tls.PROVIDED_CHAIN] = chain_change
     keys = {}
     if cluster_nodes:
         keys, why = instance_keys_of(config, state)
@@ -400,6 +419,9 @@ def _resolve_instance(data, config, state, cluster_nodes):
         keep_why.update(why)
     # Secrets and instance keys are kept only when the controller lacked them; a TLS file may be renewed.
     as_read = {name: controller_tls[name] for name in keep if name in controller_tls}
+    kept_chain = secrets_dir(config) / tls.PROVIDED_CHAIN
+    if tls.PROVIDED_CHAIN in keep and kept_chain.is_file():
+        as_read[tls.PROVIDED_CHAIN] = kept_chain.read_bytes()  # replaced, or removed, as this run read it
     instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why, keep_as_read=as_read)
     if cluster_nodes:
         _instance_memo()[str(secrets_dir(config))] = instance

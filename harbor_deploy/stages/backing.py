@@ -122,6 +122,15 @@ def plan(overrides=None):
         units=[*SERVICE_UNITS, *(f"postgresql@{v}-main" for v in sorted(set(POSTGRESQL_BY_CODENAME.values())))],
         devices=SWIFT_DEVICE_DIR,
     )
+    if not {"debian", "ubuntu"} & set(state["os"]):
+        raise DeployError(
+            f"{host.name}: a backing host is Debian or Ubuntu (or a derivative), this one is "
+            f"{state['os'][0] if state['os'] else 'of an unknown OS'}: it serves PostgreSQL, Redis and OpenStack "
+            "Swift from apt packages, and the RHEL family packages no Swift (only RDO's OpenStack repositories do) "
+            "and, from RHEL 10, Valkey in place of Redis. Point harbor_external_database, harbor_external_redis "
+            "and harbor_storage_service at managed services or your own, and leave harbor_backing out; nothing "
+            "was changed"
+        )
     version = (state["pg_clusters"] or [None])[-1] or state["pg_candidate"]
     version = version or POSTGRESQL_BY_CODENAME.get(state["codename"] or "")
     if not version:

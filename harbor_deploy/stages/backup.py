@@ -65,8 +65,6 @@ class BackupPlan:
     manifest: dict
     # The backup a rollback needs: kept whatever its age.
     protect: tuple
-    # The controller copy of this host's backups, or None.
-    fetch_dir: Path | None
     lock_holder: str
 
 
@@ -91,11 +89,17 @@ def plan_backup(overrides=None):
     return BackupPlan(
         config=config,
         version=version,
-        manifest={"database": harbor_data.EXTERNAL_DATABASE_NOTE if external else "pg_dump", "registry": registry},
+        manifest=backup_manifest(config, registry),
         protect=(needed[1],) if needed else (),
-        fetch_dir=_fetch_dir(config),
         lock_holder=lock_holder("harbor_backup"),
     )
+
+
+def backup_manifest(config, registry=False):
+    """What a backup of this Harbor holds, as its manifest says: the database dump (none
+    of an external database) and, with ``registry``, the registry's storage."""
+    external = bool(config["harbor_external_database"])
+    return {"database": harbor_data.EXTERNAL_DATABASE_NOTE if external else "pg_dump", "registry": registry}
 
 
 @deploy("Back up Harbor")
@@ -112,22 +116,20 @@ def backup(plan):
 
 
 @deploy("Copy the backup to the controller")
-def fetch(plan):
-    """The backup the run just made (the server's ``.last``), into a private folder of
-    the controller named as the server named it."""
-    if plan.fetch_dir is None:
+def fetch(config, manifest):
+    """The backup the run just made (the server's ``.last``: the backup deploy's, or the
+    one an upgrade took), holding what ``manifest`` says, into a private folder of the
+    controller named as the server named it."""
+    fetch_dir = _fetch_dir(config)
+    if fetch_dir is None:
         return
-    incoming = plan.fetch_dir / ".incoming"
+    incoming = fetch_dir / ".incoming"
     # The backup holds harbor.yml's passwords and the key of Harbor's stored credentials.
     python.call(name=f"Controller folder {incoming} (0700)", function=_empty_private_dir, path=incoming)
-    last = posixpath.join(plan.config["harbor_backup_dir"], harbor_data.LAST_BACKUP)
-    for name in harbor_data.backup_files(plan.manifest):
-        secret_file.fetch(
-            name=f"Copy {name} to {plan.fetch_dir}", src=posixpath.join(last, name), dest=str(incoming / name)
-        )
-    python.call(
-        name=f"Name the copy in {plan.fetch_dir} as the server named it", function=_name_by_manifest, path=incoming
-    )
+    last = posixpath.join(config["harbor_backup_dir"], harbor_data.LAST_BACKUP)
+    for name in harbor_data.backup_files(manifest):
+        secret_file.fetch(name=f"Copy {name} to {fetch_dir}", src=posixpath.join(last, name), dest=str(incoming / name))
+    python.call(name=f"Name the copy in {fetch_dir} as the server named it", function=_name_by_manifest, path=incoming)
 
 
 def _empty_private_dir(path):

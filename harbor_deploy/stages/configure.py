@@ -22,6 +22,7 @@ from harbor_deploy.lib.config.secrets import SecretStore, secrets_dir
 from harbor_deploy.lib.config.validate import ConfigError, validated
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient, default_url, default_verify
+from harbor_deploy.lib.harbor_api.resources.robots import REFRESH_NOW
 from harbor_deploy.operations import harbor_api
 from harbor_deploy.operations.deploy_lock import Holder, lock_holder
 from harbor_deploy.planning.context import config_of, host_data, refused_before_any_change
@@ -77,6 +78,18 @@ def plan(overrides=None):
     return configure
 
 
+def refresh_plan(overrides=None):
+    """``plan`` for a run that replaces robots' secrets: ``harbor_robot_refresh`` must
+    name them."""
+    found = plan(overrides)
+    if not found.config["harbor_robot_refresh"]:
+        raise DeployError(
+            f"{host.name}: harbor_robot_refresh: required: the robots whose secret this run replaces "
+            "(<project>+<name>, or <name> at system level); nothing was changed"
+        )
+    return found
+
+
 def export_plan(overrides=None):
     """Check this host's data for an export (``harbor_export_file`` set) and reach its API."""
     config = config_of(overrides)
@@ -108,6 +121,23 @@ def harbor_resources(plan):
                 store=plan.store,
                 lock_holder=plan.lock_holder,
             )
+
+
+@deploy("Robot secrets")
+def robot_secrets(plan):
+    """The secrets of the robots ``harbor_robot_refresh`` names replaced, on the host
+    that configures their Harbor (``plan``); on every other host (``plan`` None) the same
+    operation with nothing to do, after which that host's next steps run."""
+    kind = next(kind for kind in resources.KINDS if kind.key == "harbor_robots")
+    entries = [raw for raw in kind.entries(plan.config) if raw.get(REFRESH_NOW)] if plan else []
+    harbor_api.converge(
+        name="Replace the secrets of the robots harbor_robot_refresh names",
+        access=plan.access if plan else None,
+        kind=kind,
+        entries=entries,
+        store=plan.store if plan else None,
+        lock_holder=plan.lock_holder if plan else None,
+    )
 
 
 @deploy("Harbor export")

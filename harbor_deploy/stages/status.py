@@ -14,12 +14,20 @@ from harbor_deploy.facts.docker_client import ClientRegistryState
 from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.haproxy import HaproxyServers
 from harbor_deploy.facts.harbor import HarborBackups, HarborHealth, HarborInstallation, HarborLogTails
+from harbor_deploy.facts.host import SelinuxState
 from harbor_deploy.facts.tls import CertificateExpiry
 from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE, SERVER_TLS_CERTIFICATE
-from harbor_deploy.lib.config.secrets import ensure_private_dir, write_private_file
-from harbor_deploy.lib.harbor_api.client import served_url
+from harbor_deploy.lib.config.secrets import SecretStore, ensure_private_dir, secrets_dir, write_private_file
+from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient, default_url, default_verify, served_url
+from harbor_deploy.lib.harbor_api.resources import AdminAccess, robots
 from harbor_deploy.lib.plan.client import registry_address
-from harbor_deploy.lib.plan.status import backing_problems, backup_age_hours, load_balancer_problems, problems
+from harbor_deploy.lib.plan.status import (
+    backing_problems,
+    backup_age_hours,
+    expiring_robots,
+    load_balancer_problems,
+    problems,
+)
 from harbor_deploy.lib.render.backing import service_ports
 from harbor_deploy.operations.docker_daemon import fail_host
 
@@ -40,7 +48,9 @@ def backing(config):
 def harbor_server(config):
     """Installed and running version, kept releases, harbor.service, each container's
     state and health, Harbor's own health answer, the served certificate's expiry,
-    Harbor's firewalld service and the backups on the server."""
+    Harbor's firewalld service, the SELinux mode and the labels of the data volume and
+    logs, the backups on the server and, asked from the controller, the robot accounts
+    about to expire."""
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"])
     health = host.get_fact(HarborHealth, url=served_url(config, "127.0.0.1"))
     certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
@@ -66,6 +76,8 @@ def harbor_server(config):
         if firewall["running"]
         else None,
     }
+    # Reported, never judged: what an enforcing host holds (docs/systems.md#selinux).
+    status["selinux"] = host.get_fact(SelinuxState, paths=[config["harbor_data_volume"], config["harbor_log_location"]])
     backups = host.get_fact(HarborBackups, backup_dir=config["harbor_backup_dir"])
     last = max(backups) if backups else None
     status["backups"] = {
@@ -73,8 +85,24 @@ def harbor_server(config):
         "last": last,
         "last_age_hours": round(backup_age_hours(backups[last]["created"]), 1) if last else None,
     }
+    status["robots"] = robots_expiring(config) if status["health"] == "healthy" else None
     status["problems"] = problems(status)
     report(status)
+
+
+def robots_expiring(config):
+    """The robots of this Harbor that expire within ``harbor_robot_expiry_warning_days``,
+    asked from the controller through Harbor's API as configure does (the host keeps no
+    record of them): ``{expiring, error}``, or None when the check is off."""
+    days = config["harbor_robot_expiry_warning_days"]
+    if not days:
+        return None
+    try:
+        api = HarborClient(default_url(config), verify=default_verify(config), retries=1, timeout=10)
+        access = AdminAccess(api, SecretStore(secrets_dir(config)), rotate=config["harbor_admin_password_rotate"])
+        return {"expiring": expiring_robots(robots.all_robots(access.client()), days), "error": None}
+    except ApiError as error:
+        return {"expiring": [], "error": str(error)}
 
 
 def report(status):

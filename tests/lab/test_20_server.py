@@ -190,3 +190,5 @@ def test_status_reports_version_health_certificate_and_firewall(fresh_server):
     )
     assert status["firewalld"]["enabled"] is True
     assert set(status["firewalld"]["service_ports"]) == {"8081/tcp", "8443/tcp"}
+    # The lab's Debian hosts have no SELinux: reported as such.
+    assert status["selinux"] == {"mode": None, "labels": {"/data": None, "/var/log/harbor": None}}

@@ -203,3 +203,35 @@ def test_http_mode_merges_the_exact_registry_by_reload_and_keeps_other_keys(seed
     code, again, stderr = deploy([name1, name2], data)
     assert code == 0, stderr
     assert again["results"]["totals"]["success"] == 0
+
+
+@pytest.fixture
+def without_compose(clients, harbor_server):
+    """client-1 as Debian 12's docker.io leaves a host: dockerd and the CLI, no compose
+    v2 (its plugin moved aside); put back afterwards, with what the deploy changed."""
+    name, container = clients[0]
+    snapshot = ClientSnapshot(container, [harbor_server["registry"]])
+    plugin = host_exec(container, "docker info --format '{{range .ClientInfo.Plugins}}{{.Path}} {{end}}'").split()
+    [compose] = [path for path in plugin if path.endswith("/docker-compose")]
+    host_exec(container, f"mv {compose} /root/docker-compose.aside")
+    yield name, container
+    host_exec(container, f"mv /root/docker-compose.aside {compose}")
+    snapshot.restore()
+
+
+def test_a_client_without_compose_v2_is_kept_as_it_is_and_pushes(without_compose, harbor_server):
+    """The client deploy needs dockerd and the CLI only: no package installed, no
+    restart, the smoke test pushes and pulls."""
+    name, container = without_compose
+    assert host_exec(container, "docker compose version >/dev/null 2>&1 && echo has || echo none") == "none"
+    before = dockerd(container)
+    env = {"HARBOR_CLIENT_PASSWORD": harbor_server["admin_password"]().reveal()}
+    code, output, stderr = deploy([name], client_data(harbor_server, harbor_client_smoke_test=True), env=env)
+    assert code == 0, stderr
+    engine = [op for op in output["results"]["operations"] if "Docker engine (dockerd and the CLI)" in op["name"]]
+    assert engine and not any(op["success"] for op in engine), engine  # nothing installed, nothing started
+    assert host_exec(container, "docker compose version >/dev/null 2>&1 && echo has || echo none") == "none"
+    assert dockerd(container) == before
+    assert (
+        host_exec(container, f"docker image inspect {harbor_server['registry']}/library/hd-smoke:{name} -f ok") == "ok"
+    )

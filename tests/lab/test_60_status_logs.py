@@ -76,3 +76,39 @@ def test_logs_come_to_the_controller_one_file_per_component(harbor_server, tmp_p
         assert 0 < len(lines) <= 5, component
         recent = host_exec(SERVER, f"tail -n 100 /var/log/harbor/{component}.log").splitlines()
         assert all(line in recent for line in lines), component
+
+
+@pytest.fixture
+def robot_near_expiry(harbor_server):
+    """A system robot that expires in 3 days (made through the API); removed afterwards."""
+    admin = harbor_server["admin"]()
+    created = admin.post(
+        "/robots",
+        "robot hd-expiring",
+        {
+            "name": "hd-expiring",
+            "level": "system",
+            "duration": 3,
+            "permissions": [
+                {"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}
+            ],
+        },
+    ).json()
+    yield created["name"]
+    admin.delete(f"/robots/{created['id']}", "robot hd-expiring")
+
+
+def test_status_reports_a_robot_about_to_expire(robot_near_expiry):
+    """Harbor's robots are read from the controller (status runs on the server host):
+    one within harbor_robot_expiry_warning_days (14) fails the run, naming it."""
+    result = run_pyinfra("-y", "inventories/lab.py", "deploys/status.py", *LIMIT, check=False)
+    assert result.returncode != 0
+    [robot] = status_of(result)["robots"]["expiring"]
+    assert (robot["name"], robot["days_left"]) == (robot_near_expiry, 2)
+    assert any(
+        problem.startswith(f"robot {robot_near_expiry} expires in 2 days") for problem in status_of(result)["problems"]
+    )
+    quiet = run_pyinfra(
+        "-y", "inventories/lab.py", "deploys/status.py", *LIMIT, "--data", "harbor_robot_expiry_warning_days=2"
+    )
+    assert status_of(quiet)["problems"] == []

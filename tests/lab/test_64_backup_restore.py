@@ -3,9 +3,9 @@
 - a backup, registry storage included, taken while Harbor serves: on the server, named
   by its clock, and copied to the controller (files 0600, checksums verify); status
   shows it;
-- the server host destroyed (container and volume gone) and made anew: the server
-  deploy installs Harbor, the restore (from the controller's folder of the backup,
-  named by its path) brings back a project, its robot (the secret the controller
+- the server host destroyed (container and volume gone) and made anew under another
+  inventory name: the server deploy installs Harbor, the restore (from the
+  controller's folder of the backup, named by its path) brings back a project, its robot (the secret the controller
   keeps still logs in) and a pushed image, which a client pulls with the same digest
   without any change on its side; the server deploy then changes nothing;
 - refused before any change: a restore without the hostname repeated, one aimed at
@@ -111,16 +111,40 @@ def restore(harbor_server, *data, inventory="inventories/lab.py", check=True):
     return run_pyinfra("-y", inventory, "deploys/restore.py", *LIMIT, *args, check=check)
 
 
-def test_a_new_server_gets_everything_back_from_the_controllers_copy(lab, harbor_server, content):
+# The new server under another inventory name: no controller copy is filed under it.
+REPLACEMENT_INVENTORY = f"""
+import runpy
+
+_lab = runpy.run_path({str(ROOT / "inventories" / "lab.py")!r})
+harbor_servers = [("harbor-replacement", data) for _name, data in _lab["harbor_servers"]]
+"""
+
+
+def test_a_new_server_gets_everything_back_from_the_controllers_copy(lab, harbor_server, content, tmp_path):
     [copy] = list((content["fetch_dir"] / "harbor-1").iterdir())
     labctl.recreate(["harbor-1"])
     assert host_exec(SERVER, "ls /usr/local /data 2>/dev/null | grep -c harbor; true") == "0"
-    run_pyinfra("-y", "inventories/lab.py", "deploys/server.py", *LIMIT)
+    replacement = tmp_path / "inventory.py"
+    replacement.write_text(REPLACEMENT_INVENTORY)
+    run_pyinfra("-y", str(replacement), "deploys/server.py")
     client, _ = admin(harbor_server)
     assert client.get_or_none(f"/projects/{content['project']}", "project") is None
 
-    # By its path: a backup folder restores whatever host made it.
-    restore(harbor_server, f"harbor_restore_from={copy}", "harbor_discard_newer_data=true")
+    # By its path: a backup folder restores whatever host made it, onto a host of
+    # another inventory name (its fetch dir, next to that inventory, holds no copy).
+    assert not (tmp_path / "harbor-backups").exists()
+    restored = run_pyinfra(
+        "-y",
+        str(replacement),
+        "deploys/restore.py",
+        "--data",
+        f"harbor_restore_from={copy}",
+        "--data",
+        f"harbor_restore_hostname={harbor_server['hostname']}",
+        "--data",
+        "harbor_discard_newer_data=true",
+    )
+    assert "harbor-replacement" in restored.stdout + restored.stderr
     client, store = admin(harbor_server)
     assert client.get(f"/projects/{content['project']}", "project")["name"] == content["project"]
     robot = client.with_credentials(f"robot${content['robot']}", store.read(f"robots/{content['robot']}"))

@@ -25,6 +25,7 @@ The connection is cut as tests/lab/test_52_faults.py does: by killing, inside th
 host, the SSH session holding the deploy lock.
 """
 
+import hashlib
 import json
 import re
 import subprocess
@@ -306,8 +307,18 @@ def test_a_rollback_as_a_sudo_user_needs_the_hostname_then_brings_the_release_ba
     assert changed_count(run_pyinfra("-y", "--json", *DEPLOY)) == 0
 
 
-def test_a_rollback_that_fails_leaves_a_marker_every_run_stops_on_until_a_restore(lab_harbor, old_harbor):
-    deploy("v2.14.0")
+def test_a_rollback_that_fails_leaves_a_marker_every_run_stops_on_until_a_restore(lab_harbor, old_harbor, tmp_path):
+    deploy("v2.14.0", "--data", f"harbor_backup_fetch_dir={tmp_path}")
+    # The backup the upgrade took is on the controller too, whole, as the server named it.
+    [copy] = list((tmp_path / "harbor-1").iterdir())
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert (manifest["name"], manifest["reason"]) == (copy.name, "before the upgrade to v2.14.0")
+    assert copy.name.endswith("-v2.13.1") and host_exec(
+        SERVER, f"test -d /var/backups/harbor-deploy/{copy.name} && echo y"
+    )
+    for line in (copy / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((copy / name.lstrip("*")).read_bytes()).hexdigest() == digest, name
     hostname = lab_harbor["hostname"]
     free_kib = int(host_exec(SERVER, "df -k --output=avail /data | tail -n 1"))
     host_exec(SERVER, f"head -c {max(free_kib - 512, 0)}k /dev/zero > /data/filler; true")

@@ -96,7 +96,11 @@ KEYS = (
         'controller path of an offline installer .tgz (source "file")',
         controller_path=True,
     ),
-    Key("harbor_installer_sha256", None, "optional pin: full lowercase sha256 of the offline installer"),
+    Key(
+        "harbor_installer_sha256",
+        None,
+        'pin: full lowercase sha256 of the offline installer; required with source "file"',
+    ),
     Key(
         "harbor_github_token_env",
         "GITHUB_TOKEN",
@@ -121,7 +125,8 @@ KEYS = (
     Key(
         "harbor_tls_chain",
         None,
-        "controller path of the issuing chain (PEM, mode provided); clients trust it as ca.crt",
+        "controller path of the issuing chain (PEM, mode provided) up to its root CA: the clients' ca.crt "
+        "(kept for them in the secrets dir), HAProxy's ca-file and the controller's API trust",
         controller_path=True,
     ),
     Key("harbor_tls_extra_sans", [], "extra DNS names / IPs for the generated server certificate"),
@@ -304,6 +309,37 @@ KEYS = (
         ["0.0.0.0/0"],
         "deploys/backing.py: CIDRs the Harbor nodes connect from, allowed to the database in pg_hba.conf",
     ),
+    # The Docker engine, installed when missing by the server and client deploys and deploys/docker.py.
+    Key(
+        "harbor_docker_repo_url",
+        None,
+        "base URL of an internal package repository holding Docker's packages, for hosts without internet "
+        "(apt: deb <url> <suite> <components>; dnf: the baseurl of a .repo); None: the distribution's packages "
+        "(Debian, Ubuntu) or download.docker.com (RHEL family)",
+    ),
+    Key(
+        "harbor_docker_repo_key",
+        None,
+        "controller path of the OpenPGP public key that signs harbor_docker_repo_url (armored or binary), "
+        "required with it",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_docker_repo_suite",
+        None,
+        "apt suite of harbor_docker_repo_url; default the host's codename (e.g. bookworm)",
+    ),
+    Key(
+        "harbor_docker_repo_components",
+        ["stable"],
+        "apt components of harbor_docker_repo_url (a mirror of Docker's repository: stable)",
+    ),
+    Key(
+        "harbor_docker_packages",
+        None,
+        "packages installed from harbor_docker_repo_url; default Docker CE's: docker-ce, docker-ce-cli, "
+        "containerd.io and, on a Harbor server, docker-compose-plugin",
+    ),
     # Client deploy (deploys/client.py, group docker_clients).
     Key(
         "harbor_registry",
@@ -320,7 +356,8 @@ KEYS = (
     Key(
         "harbor_client_ca_source",
         "secrets",
-        '"secrets" (the server deploy\'s <harbor_secrets_dir>/<hostname>/ca.crt), "file" '
+        '"secrets" (what the server deploy keeps in <harbor_secrets_dir>/<hostname>/: harbor_tls_chain as '
+        'provided-chain.crt in tls mode provided, else the generated ca.crt), "file" '
         '(harbor_client_ca_file), "fetch" (from Harbor\'s /api/v2.0/systeminfo/getcert by each client, '
         'checked against harbor_client_ca_sha256) or "none" (a publicly trusted certificate)',
     ),
@@ -448,6 +485,19 @@ KEYS = (
         "robot accounts [{name, project (push/pull there) or projects (system level, default *), "
         "access, system_access (system level: resource:action), duration (days, -1 never), description, "
         "disable, refresh, state}]; secrets in secrets file robots/<project>+<name>",
+    ),
+    Key(
+        "harbor_robot_refresh",
+        [],
+        "deploys/robot_refresh.py (or configure): robots whose secret this run replaces (<project>+<name>, or "
+        "<name> at system level, of harbor_robots), kept in the secrets dir; robot_refresh.py also logs their "
+        "clients in again with it; give it for one run (--data)",
+    ),
+    Key(
+        "harbor_robot_expiry_warning_days",
+        14,
+        "deploys/status.py: a robot account that expires within this many days (or has expired) is a problem; "
+        "0: robots are not read",
     ),
     Key(
         "harbor_gc_schedule",

@@ -59,6 +59,12 @@ SIZE = {
 SCHEDULE = {"type": "string", "minLength": 1, "x-why": "must be Hourly, Daily, Weekly or a 6-field cron"}
 SHA256 = {"type": "string", "pattern": r"^[0-9a-f]{64}$"}
 VERSION = {"type": "string", "pattern": r"^v\d+\.\d+\.\d+$"}
+# An apt suite or component: one word of the sources line.
+APT_WORD = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+    "x-why": "must be one word of apt's sources line",
+}
 ENV_NAME = {
     "type": "string",
     "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
@@ -431,6 +437,8 @@ SCHEMAS = {
     "harbor_users": {"type": "array", "items": USER},
     "harbor_projects": {"type": "array", "items": PROJECT},
     "harbor_robots": {"type": "array", "items": ROBOT},
+    "harbor_robot_refresh": {"type": "array", "items": STR},
+    "harbor_robot_expiry_warning_days": {"type": "integer", "minimum": 0},
     "harbor_gc_schedule": nullable(GC_SCHEDULE),
     "harbor_auth": nullable(AUTH),
     "harbor_system_settings": nullable(SETTINGS),
@@ -440,6 +448,19 @@ SCHEMAS = {
     "harbor_config_file": OPTIONAL_STR,
     "harbor_export_file": OPTIONAL_STR,
     "harbor_backing_allowed_sources": {"type": "array", "minItems": 1, "items": STR},
+    "harbor_docker_repo_url": OPTIONAL_STR,
+    "harbor_docker_repo_key": OPTIONAL_STR,
+    "harbor_docker_repo_suite": {**APT_WORD, "type": ["string", "null"]},
+    "harbor_docker_repo_components": {"type": "array", "minItems": 1, "items": APT_WORD},
+    "harbor_docker_packages": {
+        "type": ["array", "null"],
+        "minItems": 1,
+        "items": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9][A-Za-z0-9+.:=~_-]*$",
+            "x-why": "must be a package name (a version pin with = or - allowed)",
+        },
+    },
 }
 # Lists whose entries are reported on their own: harbor_projects[2].
 ENTRY_LISTS = ("harbor_registries", "harbor_users", "harbor_projects", "harbor_robots", "harbor_groups")

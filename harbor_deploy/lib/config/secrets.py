@@ -66,6 +66,22 @@ class Secret:
         raise TypeError("a Secret is not serialisable")
 
 
+class RereadableSecret(Secret):
+    """A secret as planning read it, which can be read again: a later step of the same
+    run may replace it (a robot's secret configure refreshes before the clients log in)."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read):
+        first = read()
+        super().__init__(first.reveal(), first.source)
+        self._read = read
+
+    def latest(self):
+        """The secret as its source holds it now."""
+        return self._read()
+
+
 @dataclass(frozen=True)
 class SecretSpec:
     name: str
@@ -147,8 +163,8 @@ def write_private_file(path, data):
 
 
 def write_private_files_as_read(directory, files, as_read):
-    """Write ``files`` ({name: bytes}) into ``directory`` (see ``write_private_file``)
-    only while each is as this run read it: ``as_read`` holds the bytes of those that
+    """Write ``files`` ({name: bytes, or None to remove it}) into ``directory`` (see
+    ``write_private_file``) only while each is as this run read it: ``as_read`` holds the bytes of those that
     existed ({name: bytes}), every other one was absent; a file already holding what
     would be written is fine. Runs of this controller take turns (an flock on the
     empty file ``.<directory name>.lock`` beside it: a regular file, as gevent, which
@@ -162,7 +178,10 @@ def write_private_files_as_read(directory, files, as_read):
         changed = sorted(name for name, data in files.items() if found[name] not in (as_read.get(name), data))
         if not changed:
             for name, data in files.items():
-                write_private_file(directory / name, data)
+                if data is None:
+                    (directory / name).unlink(missing_ok=True)
+                else:
+                    write_private_file(directory / name, data)
         return changed
 
 

@@ -300,6 +300,53 @@ def _installer_problems(config):
         yield "harbor_github_token_env", "must be the name of an environment variable"
 
 
+ARMORED_PUBLIC_KEY = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
+ARMORED_PRIVATE_KEY = b"-----BEGIN PGP PRIVATE KEY BLOCK-----"
+OPENPGP_PUBLIC_KEY_TAG, OPENPGP_SECRET_KEY_TAG = 6, 5
+
+
+def openpgp_key_kind(data):
+    """ "public", "private" or None: what an OpenPGP key file holds (armored, or binary
+    by its first packet's tag)."""
+    if ARMORED_PUBLIC_KEY in data:
+        return "public"
+    if ARMORED_PRIVATE_KEY in data:
+        return "private"
+    if not data or not data[0] & 0x80:
+        return None
+    tag = data[0] & 0x3F if data[0] & 0x40 else (data[0] >> 2) & 0x0F  # new or old packet format
+    return {OPENPGP_PUBLIC_KEY_TAG: "public", OPENPGP_SECRET_KEY_TAG: "private"}.get(tag)
+
+
+def docker_repo_problems(config):
+    """The internal repository Docker is installed from (``harbor_docker_*``): a URL,
+    and the public key that signs it on the controller."""
+    url, key = config["harbor_docker_repo_url"], config["harbor_docker_repo_key"]
+    if url is None:
+        for name in ("harbor_docker_repo_key", "harbor_docker_repo_suite", "harbor_docker_packages"):
+            if config[name] is not None:
+                yield name, "has no effect without harbor_docker_repo_url"
+        return
+    if not re.match(r"^https?://[^/\s]+\S*$", url):
+        yield "harbor_docker_repo_url", "must be an http(s):// URL (the packages are signed: plain http will do)"
+    elif "@" in url.split("/")[2]:
+        yield (
+            "harbor_docker_repo_url",
+            "must not hold credentials (user:password@): it is written to the host's sources and shown in the "
+            "operation's name; give the host apt's auth.conf or dnf's username/password yourself",
+        )
+    if not key:
+        yield "harbor_docker_repo_key", "required with harbor_docker_repo_url: the repository's signing key"
+    elif not Path(key).is_file():
+        yield "harbor_docker_repo_key", f"no such file on the controller: {key}"
+    else:
+        kind = openpgp_key_kind(Path(key).read_bytes())
+        if kind == "private":
+            yield "harbor_docker_repo_key", f"{key} holds a private key: give the public key that verifies the packages"
+        elif kind is None:
+            yield "harbor_docker_repo_key", f"{key} is not an OpenPGP public key (armored or binary)"
+
+
 def _port_problems(config):
     ports = {"harbor_http_port": config["harbor_http_port"]}
     if config["harbor_tls_mode"] != "http":
@@ -357,10 +404,16 @@ def _tls_problems(config):
         ):
             yield "harbor_tls_certificate", why
     if "harbor_tls_chain" in paths:
+        chain = paths["harbor_tls_chain"].read_bytes()
         try:
-            tls.load_certificates(paths["harbor_tls_chain"].read_bytes())
+            tls.load_certificates(chain)
         except tls.TlsError as error:
             yield "harbor_tls_chain", str(error)
+            return
+        certificate = paths["harbor_tls_certificate"].read_bytes() if "harbor_tls_certificate" in paths else b""
+        if tls.is_certificate(certificate):  # what else it is: the certificate's problem
+            for why in tls.chain_problems(certificate, chain):
+                yield "harbor_tls_chain", why
 
 
 def _url_problems(config):
@@ -772,6 +825,7 @@ def problems(data, secrets=None, other_keys=()):
         hostname_problems,
         _version_problems,
         _installer_problems,
+        docker_repo_problems,
         _port_problems,
         _log_endpoint_problems,
         _tls_problems,

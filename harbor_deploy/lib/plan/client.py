@@ -16,13 +16,20 @@ from harbor_deploy.lib.config import schema
 from harbor_deploy.lib.config.defaults import CLIENT_PASSWORD_ENV, KEYS, merged
 from harbor_deploy.lib.config.secrets import (
     ROBOT_PREFIX,
+    RereadableSecret,
     Secret,
     SecretStore,
     current_admin_password,
     robot_secret_name,
     secrets_dir,
 )
-from harbor_deploy.lib.config.validate import SHA256_RE, ConfigError, hostname_problems, is_port
+from harbor_deploy.lib.config.validate import (
+    SHA256_RE,
+    ConfigError,
+    docker_repo_problems,
+    hostname_problems,
+    is_port,
+)
 from harbor_deploy.lib.render import tls
 
 REGISTRY_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
@@ -140,8 +147,10 @@ def _ca_problems(config):
             yield (
                 key,
                 (
-                    f"no CA at {path}: run deploys/server.py first (it generates it), "
-                    "or choose another harbor_client_ca_source"
+                    f"no CA in {path.parent}: the server deploy keeps there what the clients trust ({tls.CA_CERT}, "
+                    f"the CA it generates in harbor_tls_mode generate; {tls.PROVIDED_CHAIN}, a copy of "
+                    "harbor_tls_chain in mode provided): run deploys/server.py first. A certificate of a public CA "
+                    "(mode provided without harbor_tls_chain): set harbor_client_ca_source to none"
                 ),
             )
             return
@@ -197,7 +206,11 @@ def _login_problems(config, env):
 
 
 def ca_secrets_path(config):
-    return secrets_dir(config) / tls.CA_CERT
+    """What the server deploy keeps for the clients to trust: the provided chain (mode
+    provided) when there is one, else the generated CA."""
+    directory = secrets_dir(config)
+    chain = directory / tls.PROVIDED_CHAIN
+    return chain if chain.is_file() else directory / tls.CA_CERT
 
 
 def client_problems(config, env=None):
@@ -205,12 +218,14 @@ def client_problems(config, env=None):
     found = list(hostname_problems(config))
     if found:
         return found
-    client_keys = {key.name for key in KEYS if key.name.startswith(("harbor_client_", "harbor_registry"))}
+    client_keys = {
+        key.name for key in KEYS if key.name.startswith(("harbor_client_", "harbor_registry", "harbor_docker_"))
+    }
     found += [(key, why) for key, why in schema.problems(config) if key in client_keys]
     found += _registry_problems(config)
     if found:
         return found
-    return [*_ca_problems(config), *_login_problems(config, env)]
+    return [*docker_repo_problems(config), *_ca_problems(config), *_login_problems(config, env)]
 
 
 def client_plan(data, env=None):
@@ -232,7 +247,10 @@ def client_plan(data, env=None):
         os_trust_store=https and source != "none" and config["harbor_client_os_trust_store"],
         login_users=tuple(config["harbor_client_login_users"]),
         username=config["harbor_client_username"],
-        password=client_password(config, env) if config["harbor_client_login_users"] else None,
+        # Read again as the clients log in: configure may refresh a robot's secret earlier in the run.
+        password=RereadableSecret(lambda: client_password(config, env))
+        if config["harbor_client_login_users"]
+        else None,
         daemon_settings=daemon_settings(config, registry),
         restart_batch=config["harbor_client_restart_batch"],
         smoke_test=config["harbor_client_smoke_test"],

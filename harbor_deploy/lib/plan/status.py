@@ -2,6 +2,7 @@
 and monitoring."""
 
 import datetime
+import math
 
 from harbor_deploy.lib.render.tls import RENEW_WITHIN_DAYS
 
@@ -13,6 +14,39 @@ def backup_age_hours(created, now=None):
     """Hours since a backup's ``created`` (``20261128T221500Z``)."""
     when = datetime.datetime.strptime(created, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
     return ((now or datetime.datetime.now(datetime.UTC)) - when).total_seconds() / 3600
+
+
+def expiring_robots(robots, within_days, now=None):
+    """Of Harbor's ``robots`` (as it lists them), the enabled ones that expire within
+    ``within_days`` days or have expired, soonest first: ``{name, expires_at (ISO),
+    days_left}``."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    found = []
+    for robot in robots:
+        expires = robot.get("expires_at", -1)
+        if expires in (None, -1) or robot.get("disable"):
+            continue
+        when = datetime.datetime.fromtimestamp(expires, datetime.UTC)
+        left = (when - now).total_seconds() / 86400
+        if left <= within_days:
+            found.append({"name": robot["name"], "expires_at": when.isoformat(), "days_left": math.floor(left)})
+    return sorted(found, key=lambda robot: robot["expires_at"])
+
+
+def robot_problems(robots):
+    """The ``robots`` part of a status report in words: each robot expiring or expired,
+    or why they could not be read."""
+    if robots is None:
+        return []
+    if robots["error"]:
+        return [f"Harbor's robot accounts could not be read from the controller: {robots['error']}"]
+    return [
+        f"robot {robot['name']} expired on {robot['expires_at'][:10]}"
+        if robot["days_left"] < 0
+        else f"robot {robot['name']} expires in {robot['days_left']} days ({robot['expires_at'][:10]}): raise its "
+        "duration, or make it anew, and roll its secret out"
+        for robot in robots["expiring"]
+    ]
 
 
 def problems(status, now=None):
@@ -40,7 +74,7 @@ def problems(status, now=None):
     firewall = status["firewalld"]
     if firewall is not None and not firewall["enabled"]:
         found.append("firewalld runs without Harbor's service enabled in its zone")
-    return found
+    return found + robot_problems(status.get("robots"))
 
 
 def load_balancer_problems(servers):

@@ -36,6 +36,9 @@ RENEW_WITHIN_DAYS = 30
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
 CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY = "ca.crt", "ca.key", "server.crt", "server.key"
+# What the controller keeps of harbor_tls_chain for the clients (mode provided): beside
+# a generated CA pair left from an earlier mode, not in its place.
+PROVIDED_CHAIN = "provided-chain.crt"
 
 
 class TlsError(Exception):
@@ -106,6 +109,14 @@ def load_certificate(pem):
         raise TlsError("not a PEM certificate") from error
 
 
+def is_certificate(pem):
+    try:
+        load_certificate(pem)
+    except TlsError:
+        return False
+    return True
+
+
 def load_certificates(pem):
     """Every certificate of PEM bytes (a chain)."""
     try:
@@ -170,6 +181,53 @@ def check_pair(cert_pem, key_pem, hostname, now=None):
         problems.append("certificate has no subjectAltName (Docker rejects CN-only certificates)")
     elif not covers(cert, hostname):
         problems.append(f"certificate subjectAltName does not cover {hostname}")
+    return problems
+
+
+def _name(cert):
+    return cert.subject.rfc4514_string() or "(empty subject)"
+
+
+def _self_signed(cert):
+    return cert.subject == cert.issuer and _issued_by(cert, cert)
+
+
+def _is_ca(cert):
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def chain_problems(cert_pem, chain_pem, now=None):
+    """Problems of a provided chain as the clients' trust (their ``ca.crt``), HAProxy's
+    ``ca-file`` and the controller's API trust: it must lead from the certificate to a
+    root CA (self-signed) through CA certificates it holds (or the certificate file
+    holds after the certificate), none of them expired, and hold that root. Docker (Go)
+    would accept an intermediate alone, OpenSSL (HAProxy, the controller) would not."""
+    try:
+        leaf, *bundled = load_certificates(cert_pem)
+        chain = load_certificates(chain_pem)
+    except TlsError as error:
+        return [str(error)]
+    problems = [f"{_name(cert)} expired on {not_after(cert):%Y-%m-%d}" for cert in chain if days_left(cert, now) <= 0]
+    current, path = leaf, []
+    while not _self_signed(current):
+        issuer = next((c for c in [*chain, *bundled] if c not in path and _issued_by(current, c)), None)
+        if issuer is None:
+            if current is leaf:
+                return [*problems, f"does not verify the certificate: nothing in it signed {_name(leaf)}"]
+            break
+        if not _is_ca(issuer):
+            problems.append(f"{_name(issuer)} signs {_name(current)} but is no CA certificate (basicConstraints CA)")
+        path.append(issuer)
+        current = issuer
+    if not (_self_signed(current) and current in chain):
+        problems.append(
+            f"holds no root CA: the certificate's issuers end at {_name(current)}, issued by "
+            f"{current.issuer.rfc4514_string()}; add that root CA's certificate (the clients, HAProxy and the "
+            "controller trust this file alone)"
+        )
     return problems
 
 

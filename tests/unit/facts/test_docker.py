@@ -60,6 +60,7 @@ def test_engine_installed_and_running():
     assert process(DockerEngine, "docker_engine_client.txt") == {
         "installed": True,
         "version": "26.1.5+dfsg1",
+        "cli": True,
         "compose_version": "2.26.1-4",
         "active": True,
         "enabled": True,
@@ -70,6 +71,7 @@ def test_engine_absent():
     assert process(DockerEngine, "docker_engine_bare.txt") == {
         "installed": False,
         "version": None,
+        "cli": False,
         "compose_version": None,
         "active": False,
         "enabled": False,

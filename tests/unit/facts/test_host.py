@@ -58,3 +58,26 @@ def test_free_space_counts_a_missing_path_on_its_nearest_parent(tmp_path):
     assert space[str(missing)]["mount"] == space[str(tmp_path)]["mount"]
     assert abs(space[str(missing)]["free_mib"] - space[str(tmp_path)]["free_mib"]) < 256
     assert space[str(tmp_path)]["free_mib"] > 0 and space[str(tmp_path)]["mount"].startswith("/")
+
+
+def test_selinux_mode_and_labels_as_getenforce_and_stat_print_them():
+    """The first output is this fact's command run on a Debian host; the second is
+    written as getenforce and stat print them on an enforcing AlmaLinux host (none in
+    the lab), a missing path included."""
+    from harbor_deploy.facts.host import SelinuxState
+
+    def selinux(fixture):
+        return SelinuxState().process((FACT_OUTPUTS / fixture).read_text().splitlines())
+
+    assert selinux("selinux_state_trixie_without_selinux.txt") == {
+        "mode": None,
+        "labels": {"/data": None, "/var/log/harbor": None},
+    }
+    assert selinux("selinux_state_almalinux_enforcing.txt") == {
+        "mode": "enforcing",
+        "labels": {
+            "/data": "system_u:object_r:default_t:s0",
+            "/var/log/harbor": "system_u:object_r:var_log_t:s0",
+            "/srv/missing": None,
+        },
+    }

@@ -6,7 +6,7 @@ from pyinfra.api import OperationError, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_testing.util import FakeState, create_host
 
-from harbor_deploy.lib.config.secrets import Secret
+from harbor_deploy.lib.config.secrets import RereadableSecret, Secret
 from harbor_deploy.operations import docker_login
 
 REGISTRY = "harbor.lab.internal:8443"
@@ -73,3 +73,19 @@ def test_a_check_read_earlier_is_used_without_asking_the_host():
         )
     assert commands == []
     assert host.noop_description == f"jenkins is already logged in to {REGISTRY}"
+
+
+def test_a_secret_replaced_since_planning_logs_in_again_with_the_new_one():
+    """configure refreshed the robot's secret earlier in the run: the stored login still
+    worked when the host was read, but not with Harbor any more."""
+    source = {"value": Secret("0ld-Secret1", "file robots/ci+push")}
+    password = RereadableSecret(lambda: source["value"])
+    working = {"user_exists": True, "username": "robot$ci+push", "works": True}
+    assert run_login(working, password=password)[0] == []  # unchanged: nothing to do
+    source["value"] = Secret("N3w-Secret2", "file robots/ci+push")
+    [command] = run_login(working, password=password)[0]
+    assert command.connector_arguments == {"_stdin": "N3w-Secret2"}
+    assert "Secret" not in command.get_raw_value()
+    source["value"] = None
+    [gone] = run_login(working, password=password)[0]
+    assert "no longer where it was read (file robots/ci+push)" in gone

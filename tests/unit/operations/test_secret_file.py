@@ -39,3 +39,17 @@ def test_keep_fails_the_host_when_a_file_changed_since_the_run_read_it(tmp_path)
     (directory / "db_password").unlink()
     assert write.function(None, host, *write.args) is True
     assert (directory / "db_password").read_text() == "mine"
+
+
+def test_keep_writes_private_files_and_removes_the_ones_set_to_none(tmp_path):
+    (tmp_path / "provided-chain.crt").write_text("old chain")
+    with mock.patch.object(secret_file, "host", SimpleNamespace(print_prefix="[h] ")):
+        [command] = secret_file.keep._inner(
+            tmp_path,
+            {"provided-chain.crt": None, "ca.crt": b"CA"},
+            {"provided-chain.crt": "removed"},
+            as_read={"provided-chain.crt": b"old chain"},
+        )
+    assert command.function(None, None, *command.args) is True
+    assert not (tmp_path / "provided-chain.crt").exists()
+    assert (tmp_path / "ca.crt").read_bytes() == b"CA" and (tmp_path / "ca.crt").stat().st_mode & 0o777 == 0o600

@@ -11,6 +11,7 @@ import pytest
 
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.render import tls
 from harbor_deploy.planning import server as server_planning
 
 SHARED = {
@@ -176,3 +177,31 @@ def test_the_server_deploy_takes_the_lock_only_while_what_decided_the_install_is
     assert holder.what == (
         "/usr/local/harbor/harbor.yml or /data/database, which decide a fresh install and the database password"
     )
+
+
+# --- the provided chain the clients trust ------------------------------------------
+
+
+def test_the_provided_chain_is_kept_for_the_clients_and_removed_with_the_mode(tmp_path):
+    _, root = tls.generate_ca("Example Corp Root CA")
+    chain = tls.cert_pem(root)
+    provided = tls.TlsMaterial(certificate=b"cert", private_key=b"key", ca_certificate=chain)
+    config = merged({"harbor_hostname": "registry.example.com", "harbor_secrets_dir": str(tmp_path)})
+    kept = tmp_path / "registry.example.com" / tls.PROVIDED_CHAIN
+    change = server_planning.clients_chain_change
+    assert change({**config, "harbor_tls_mode": "provided"}, provided) == (
+        chain,
+        "harbor_tls_chain, which the clients trust",
+    )
+    kept.parent.mkdir()
+    kept.write_bytes(chain)
+    assert change({**config, "harbor_tls_mode": "provided"}, provided) == (None, None)  # kept already
+    public = tls.TlsMaterial(certificate=b"cert", private_key=b"key", ca_certificate=None)
+    assert change({**config, "harbor_tls_mode": "provided"}, public) == (
+        None,
+        "removed: no harbor_tls_chain to trust in harbor_tls_mode provided",
+    )
+    generated = tls.TlsMaterial(certificate=b"cert", private_key=b"key", ca_certificate=b"generated CA")
+    assert change(config, generated)[0] is None  # mode generate: the generated ca.crt is what clients trust
+    kept.unlink()
+    assert change(config, generated) == (None, None)

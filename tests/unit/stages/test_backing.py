@@ -215,7 +215,13 @@ def _operations(state_changes=None):
 
     def fact(self, cls, *args, **kwargs):
         if cls is BackingState:
-            return {**cls.default(), "codename": "trixie", "xattr": "ok /srv", **(state_changes or {})}
+            return {
+                **cls.default(),
+                "codename": "trixie",
+                "os": ["debian"],
+                "xattr": "ok /srv",
+                **(state_changes or {}),
+            }
         if cls.__name__ == "FirewalldState":
             return {"installed": True, "running": False}
         return cls.default() if hasattr(cls, "default") else None
@@ -278,3 +284,24 @@ def test_every_change_takes_the_hosts_deploy_lock_first():
     for name, commands in changing:
         assert commands[0].startswith("( if systemctl is-active --quiet harbor-deploy-upgrade.service"), name
         assert "(harbor_backing, started " in commands[0], name
+
+
+def test_a_rhel_family_host_is_refused_with_the_reason_before_any_change():
+    """AlmaLinux's os-release (ID almalinux, ID_LIKE "rhel centos fedora"), as the fact
+    reads it: no Swift packaged there, so nothing is planned."""
+    state = BackingState().process(
+        ["codename ", "os almalinux rhel centos fedora", "unit postgresql e= a=", "xattr ok /srv"]
+    )
+    assert state["os"] == ["almalinux", "rhel", "centos", "fedora"] and state["codename"] is None
+    with pytest.raises(DeployError) as refused:
+        _operations({"os": state["os"], "codename": None})
+    why = str(refused.value)
+    assert why.startswith("bare-1: a backing host is Debian or Ubuntu (or a derivative), this one is almalinux")
+    assert "packages no Swift" in why and "nothing was changed" in why
+
+
+def test_ubuntu_and_debian_derivatives_are_backing_hosts():
+    state = BackingState().process(["codename noble", "os ubuntu debian", "xattr ok /srv"])
+    assert state["os"] == ["ubuntu", "debian"]
+    operations, _ = _operations({"os": state["os"], "codename": "noble"})
+    assert operations[0][0].endswith("(Debian packages)")

@@ -49,8 +49,13 @@ class Kind:
     # One dict (a schedule, the settings), not a list of entries.
     single: bool = False
     export: Callable | None = None
+    # Its entries as the whole configuration makes them (robots: the ones
+    # harbor_robot_refresh names are marked), when not ``config[key]`` alone.
+    entries_of: Callable | None = None
 
     def entries(self, config):
+        if self.entries_of is not None:
+            return self.entries_of(config)
         value = config.get(self.key)
         if self.single:
             return [] if value is None else [value]
@@ -89,7 +94,14 @@ KINDS = (
     Kind("User groups", "harbor_groups", groups.group_spec, groups.plan_groups, export=groups.export_groups),
     Kind("Projects", "harbor_projects", projects.project_spec, projects.plan_projects, export=projects.export_projects),
     Kind("Project members", "harbor_projects", projects.project_spec, projects.plan_members),
-    Kind("Robot accounts", "harbor_robots", robots.robot_spec, robots.plan_robots, export=robots.export_robots),
+    Kind(
+        "Robot accounts",
+        "harbor_robots",
+        robots.robot_spec,
+        robots.plan_robots,
+        export=robots.export_robots,
+        entries_of=robots.robot_entries,
+    ),
     Kind("Tag retention policies", "harbor_projects", projects.project_spec, retention.plan_retention),
     Kind(
         "Garbage collection schedule",
@@ -164,6 +176,7 @@ def problems(config, env=None):
                     ),
                 )
     yield from _local_user_problems(config)
+    yield from robots.refresh_problems(config)
 
 
 def _local_user_problems(config):

@@ -14,6 +14,8 @@ from harbor_deploy.lib.harbor_api.resources.common import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_ROBOT_ACCESS = ("push", "pull")
+# What ``robot_entries`` adds to an entry whose secret this run replaces (never data).
+REFRESH_NOW = "refresh_now"
 # A system permission's namespace (src/controller/robot/controller.go toScope refuses
 # any other for kind "system").
 SYSTEM_NAMESPACE = "/"
@@ -98,6 +100,38 @@ def _access(items):
     return tuple(sorted(pairs))
 
 
+def raw_stored_name(raw):
+    """``stored_name`` of a ``harbor_robots`` entry as written (None when it names no robot)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        return None
+    return f"{raw['project']}+{raw['name']}" if raw.get("project") else raw["name"]
+
+
+def robot_entries(config):
+    """``harbor_robots``, the robots ``harbor_robot_refresh`` names marked to get a new
+    secret in this run."""
+    refresh = set(config.get("harbor_robot_refresh") or [])
+    return [
+        {**raw, REFRESH_NOW: True} if raw_stored_name(raw) in refresh else raw
+        for raw in config.get("harbor_robots") or []
+    ]
+
+
+def refresh_problems(config):
+    """A robot in ``harbor_robot_refresh`` that ``harbor_robots`` does not keep."""
+    kept = {
+        raw_stored_name(raw)
+        for raw in config.get("harbor_robots") or []
+        if isinstance(raw, dict) and raw.get("state", "present") == "present"
+    }
+    for name in config.get("harbor_robot_refresh") or []:
+        if name not in kept:
+            yield (
+                "harbor_robot_refresh",
+                f"{name} is no robot of harbor_robots (as <project>+<name>, or <name> at system level)",
+            )
+
+
 def robot_spec(raw):
     """A robot of ``harbor_robots`` (shape checked by ``schema``): project-level when
     ``project`` is set (push/pull by default), else system-level over ``projects``
@@ -133,6 +167,7 @@ def robot_spec(raw):
         "description": raw.get("description", ""),
         "disable": bool(raw.get("disable", False)),
         "refresh": bool(raw.get("refresh", False)),
+        "refresh_now": bool(raw.get(REFRESH_NOW, False)),
         "permissions": tuple((namespace, access) for namespace in namespaces),
         "system_access": system_access,
     }
@@ -260,7 +295,17 @@ def plan_robots(client, specs, store):
                     ),
                 )
             )
-        if not store.path(robot_secret_name(stored_name(spec))).is_file():
+        if spec["refresh_now"]:
+            changes.append(
+                Change(
+                    "refresh",
+                    "robot",
+                    label,
+                    ("secret",),
+                    lambda c=current, s=spec: _refresh_robot(client, store, s, c),
+                )
+            )
+        elif not store.path(robot_secret_name(stored_name(spec))).is_file():
             # A creation whose answer was lost (the marker outlived it): the secret was
             # never seen by anyone, so a new one breaks nobody.
             unanswered = store.path(unanswered_marker(spec)).is_file()
@@ -359,12 +404,17 @@ def robot_entry(robot, prefix):
     return entry
 
 
-def export_robots(client):
-    """``harbor_robots`` of the system robots and every project's."""
-    prefix = robot_prefix(client)
+def all_robots(client):
+    """Every robot Harbor has, as it lists them: the system robots and every project's."""
     robots = client.list("/robots", "system robots", {"q": "Level=system"})
     for project in client.list("/projects", "projects"):
         robots += client.list(
             "/robots", f"robots of project {project['name']}", {"q": f"Level=project,ProjectID={project['project_id']}"}
         )
-    return [entry for entry in (robot_entry(robot, prefix) for robot in robots) if entry is not None]
+    return robots
+
+
+def export_robots(client):
+    """``harbor_robots`` of the system robots and every project's."""
+    prefix = robot_prefix(client)
+    return [entry for entry in (robot_entry(robot, prefix) for robot in all_robots(client)) if entry is not None]

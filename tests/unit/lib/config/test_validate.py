@@ -161,6 +161,20 @@ def test_installer_source_rules(tmp_path):
         {"harbor_installer_source": "file", "harbor_installer_file": str(missing)}, "harbor_installer_file"
     ) == [f"no such file on the controller: {missing}"]
     assert _keys({"harbor_github_token_env": "MY TOKEN"}) == ["harbor_github_token_env"]
+    bundle = tmp_path / "harbor-offline-installer-v2.13.1.tgz"
+    bundle.write_bytes(b"x")
+    [why] = _why({"harbor_installer_source": "file", "harbor_installer_file": str(bundle)}, "harbor_installer_sha256")
+    assert why.startswith("required as harbor_installer_source is file: nothing else vouches for the bundle")
+    assert (
+        _keys(
+            {
+                "harbor_installer_source": "file",
+                "harbor_installer_file": str(bundle),
+                "harbor_installer_sha256": "a" * 64,
+            }
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -233,6 +247,10 @@ def test_provided_tls_pair_is_checked(tmp_path):
     (tmp_path / "junk.pem").write_text("junk")
     assert _why({**good, "harbor_tls_chain": str(tmp_path / "junk.pem")}, "harbor_tls_chain") == [
         "not a PEM certificate chain"
+    ]
+    # The chain is what clients trust: another CA's is refused before any change.
+    assert _why({**good, "harbor_tls_chain": str(tmp_path / "b" / "ca.crt")}, "harbor_tls_chain") == [
+        f"does not verify the certificate: nothing in it signed CN={HOST}"
     ]
 
 

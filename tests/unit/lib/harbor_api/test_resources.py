@@ -4,6 +4,7 @@ robot secrets stored 0600 and never printed. Every request body is validated aga
 the v2.13.1 swagger spec."""
 
 import contextlib
+import datetime
 import json
 import logging
 
@@ -13,6 +14,7 @@ from harbor_deploy.lib.config import validate
 from harbor_deploy.lib.config.secrets import Secret, SecretStore
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, AuthenticationError, HarborClient
+from harbor_deploy.lib.plan import status
 from lab.standin.tests.in_process import (
     INITIAL_ADMIN_PASSWORD,
     UPSTREAM_CREDENTIAL,
@@ -634,3 +636,67 @@ def test_a_quota_of_0_is_refused_harbor_would_take_it_as_default():
         resources.parse_size(0)
     with pytest.raises(ValueError, match="positive size"):
         resources.parse_size("0G")
+
+
+# --- robots that expire, robots whose secret is replaced ----------------------------
+
+
+def test_status_finds_the_robots_about_to_expire_soonest_first(access, store, registries):
+    plan_all(access, store, registries)  # puller: 30 days; ci+jenkins: never
+    client = access.client()
+    spec = resources.robots.robot_spec({"name": "short", "project": "ci", "duration": 3})
+    [create] = resources.robots.plan_robots(client, [spec], store)
+    create.apply()
+    robots = resources.robots.all_robots(client)
+    assert {robot["name"] for robot in robots} == {"robot$ci+jenkins", "robot$ci+short", "robot$puller"}
+    now = datetime.datetime.now(datetime.UTC)
+    assert [robot["name"] for robot in status.expiring_robots(robots, 14, now)] == ["robot$ci+short"]
+    later = status.expiring_robots(robots, 14, now + datetime.timedelta(days=20))
+    assert [(robot["name"], robot["days_left"]) for robot in later] == [("robot$ci+short", -18), ("robot$puller", 9)]
+    expired, soon = status.robot_problems({"expiring": later, "error": None})
+    assert expired.startswith("robot robot$ci+short expired on ")
+    assert soon.startswith("robot robot$puller expires in 9 days (") and "raise its duration" in soon
+    assert status.expiring_robots(robots, 0, now) == []
+
+
+def test_a_longer_duration_counts_from_the_robots_creation_as_harbors_does(access, store, registries):
+    plan_all(access, store, registries)
+    client = access.client()
+    puller = resources.robots.find_robot(client, resources.robots.robot_spec(ROBOTS[1]), "robot$")
+    created = datetime.datetime.strptime(puller["creation_time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
+    [update] = resources.robots.plan_robots(client, [resources.robots.robot_spec({**ROBOTS[1], "duration": 90})], store)
+    assert str(update) == "update robot puller (duration: 30 -> 90)"
+    update.apply()
+    puller = resources.robots.find_robot(client, resources.robots.robot_spec(ROBOTS[1]), "robot$")
+    assert abs(puller["expires_at"] - (created + datetime.timedelta(days=90)).timestamp()) < 2
+
+
+def test_a_robot_named_for_refresh_gets_a_new_secret_and_the_old_one_stops_working(access, store, registries):
+    plan_all(access, store, registries)
+    client = access.client()
+    old = store.path("robots/ci+jenkins").read_text()
+    config = {"harbor_robots": ROBOTS, "harbor_robot_refresh": ["ci+jenkins"]}
+    kind = next(kind for kind in resources.KINDS if kind.key == "harbor_robots")
+    specs = [kind.spec(raw) for raw in kind.entries(config)]
+    [refresh] = kind.plan(client, specs, store)
+    assert str(refresh) == "refresh robot ci+jenkins (secret)"
+    refresh.apply()
+    new = store.path("robots/ci+jenkins").read_text()
+    assert new != old and store.path("robots/ci+jenkins").stat().st_mode & 0o777 == 0o600
+    assert not client.with_credentials("robot$ci+jenkins", old).authenticates()  # 401: refused
+    robot = client.with_credentials("robot$ci+jenkins", new)
+    assert robot.get("/projects/ci", "project ci", headers={"X-Is-Resource-Name": "true"})["name"] == "ci"
+    # Without the key, the next run leaves it alone.
+    assert kind.plan(client, [kind.spec(raw) for raw in kind.entries({"harbor_robots": ROBOTS})], store) == []
+
+
+def test_a_robot_to_refresh_must_be_one_of_harbor_robots():
+    found = list(
+        resources.problems({"harbor_robots": ROBOTS, "harbor_robot_refresh": ["ci+jenkins", "ci+nobody", "puller"]})
+    )
+    assert found == [
+        (
+            "harbor_robot_refresh",
+            "ci+nobody is no robot of harbor_robots (as <project>+<name>, or <name> at system level)",
+        )
+    ]

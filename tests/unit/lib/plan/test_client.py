@@ -161,9 +161,17 @@ def test_pinned_ca_must_match(secrets):
     }
 
 
-def test_missing_generated_ca_points_at_the_server_deploy(tmp_path):
-    found = problems_of(data(tmp_path), env={"HARBOR_CLIENT_PASSWORD": "x"})
-    assert "run deploys/server.py first" in found["harbor_client_ca_source"]
+def test_missing_ca_points_at_the_server_deploy_and_at_none_for_a_public_ca(tmp_path):
+    why = problems_of(data(tmp_path), env={"HARBOR_CLIENT_PASSWORD": "x"})["harbor_client_ca_source"]
+    assert why.startswith(f"no CA in {tmp_path / HOSTNAME}: the server deploy keeps there what the clients trust")
+    assert "provided-chain.crt, a copy of harbor_tls_chain in mode provided" in why
+    assert "run deploys/server.py first" in why and "set harbor_client_ca_source to none" in why
+
+
+def test_the_provided_chain_the_server_deploy_kept_wins_over_an_older_generated_ca(secrets):
+    _, company = tls.generate_ca("Example Corp Root CA")
+    (secrets / HOSTNAME / "provided-chain.crt").write_bytes(tls.cert_pem(company))
+    assert client_plan(data(secrets), env={}).ca_pem == tls.cert_pem(company)
 
 
 def test_password_from_env_first_then_admin_password_never_generated(secrets):

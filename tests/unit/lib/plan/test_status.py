@@ -2,7 +2,7 @@
 
 import datetime
 
-from harbor_deploy.lib.plan.status import backup_age_hours, problems
+from harbor_deploy.lib.plan.status import backup_age_hours, expiring_robots, problems
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
 HEALTHY = {
@@ -53,3 +53,26 @@ def test_no_harbor_at_all_is_one_problem():
 
 def test_a_backups_age_in_hours():
     assert backup_age_hours("20261128T000000Z", NOW) == 12.0
+
+
+def test_robots_about_to_expire_or_unreadable_are_problems():
+    soon = {"name": "robot$apps+ci", "expires_at": "2026-12-03T12:00:00+00:00", "days_left": 5}
+    assert problems({**HEALTHY, "robots": {"expiring": [soon], "error": None}}, NOW) == [
+        "robot robot$apps+ci expires in 5 days (2026-12-03): raise its duration, or make it anew, and roll its "
+        "secret out"
+    ]
+    assert problems({**HEALTHY, "robots": {"expiring": [], "error": "GET admin account: HTTP 401: no"}}, NOW) == [
+        "Harbor's robot accounts could not be read from the controller: GET admin account: HTTP 401: no"
+    ]
+    assert problems({**HEALTHY, "robots": None}, NOW) == []  # the check is off, or Harbor is not healthy
+
+
+def test_disabled_and_never_expiring_robots_are_left_out():
+    now = NOW.timestamp()
+    robots = [
+        {"name": "robot$never", "expires_at": -1},
+        {"name": "robot$off", "expires_at": int(now) + 86400, "disable": True},
+        {"name": "robot$later", "expires_at": int(now) + 15 * 86400},
+        {"name": "robot$edge", "expires_at": int(now) + 14 * 86400},
+    ]
+    assert [robot["name"] for robot in expiring_robots(robots, 14, NOW)] == ["robot$edge"]

@@ -329,3 +329,64 @@ def test_expiry_helpers(tmp_path):
     assert tls.not_after(cert) == NOW + datetime.timedelta(days=tls.SERVER_VALIDITY_DAYS)
     assert tls.days_left(cert, NOW) == pytest.approx(tls.SERVER_VALIDITY_DAYS)
     assert tls.days_left(cert, NOW + datetime.timedelta(days=1000)) < 0
+
+
+# --- a company CA's chain (harbor_tls_mode provided) ------------------------------
+
+
+def _authority(name, signer=None, ca=True, days=3650):
+    """(key, certificate) of a CA named ``name``: a root, or signed by ``signer``."""
+    key = tls.new_key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    signer_key, issuer = (key, subject) if signer is None else (signer[0], signer[1].subject)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - datetime.timedelta(days=1))
+        .not_valid_after(NOW + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(signer_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+@pytest.fixture
+def company():
+    """A company root, its issuing intermediate and Harbor's certificate it signed."""
+    root = _authority("Example Corp Root CA")
+    issuing = _authority("Example Corp Issuing CA", signer=root)
+    leaf = tls.issue_server_certificate(issuing[0], issuing[1], tls.new_key(), [HOST], now=NOW)
+    return {"root": tls.cert_pem(root[1]), "issuing": tls.cert_pem(issuing[1]), "leaf": tls.cert_pem(leaf)}
+
+
+def test_a_chain_up_to_the_root_is_what_clients_need(company):
+    assert tls.chain_problems(company["leaf"], company["issuing"] + company["root"], now=NOW) == []
+    # The intermediate sent with the certificate (a "fullchain" file), the root alone in the chain.
+    assert tls.chain_problems(company["leaf"] + company["issuing"], company["root"], now=NOW) == []
+
+
+def test_a_chain_without_its_root_is_refused_naming_the_missing_issuer(company):
+    [why] = tls.chain_problems(company["leaf"], company["issuing"], now=NOW)
+    assert why.startswith("holds no root CA: the certificate's issuers end at CN=Example Corp Issuing CA")
+    assert "issued by CN=Example Corp Root CA; add that root CA's certificate" in why
+
+
+def test_a_chain_that_did_not_sign_the_certificate_is_refused(company):
+    other = tls.cert_pem(_authority("Another Root")[1])
+    assert tls.chain_problems(company["leaf"], other, now=NOW) == [
+        f"does not verify the certificate: nothing in it signed CN={HOST}"
+    ]
+
+
+def test_an_expired_or_non_ca_issuer_is_named(company):
+    root = _authority("Old Root", days=-1)
+    issuing = _authority("Not A CA", signer=root, ca=False)
+    leaf = tls.cert_pem(tls.issue_server_certificate(issuing[0], issuing[1], tls.new_key(), [HOST], now=NOW))
+    found = tls.chain_problems(leaf, tls.cert_pem(issuing[1]) + tls.cert_pem(root[1]), now=NOW)
+    assert found == [
+        f"CN=Old Root expired on {(NOW - datetime.timedelta(days=1)):%Y-%m-%d}",
+        f"CN=Not A CA signs CN={HOST} but is no CA certificate (basicConstraints CA)",
+    ]

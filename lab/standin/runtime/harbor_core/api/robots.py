@@ -1,6 +1,7 @@
 """Robot accounts, system or project level; shown and logged in with the configured
 prefix (``robot$`` by default) before the stored name."""
 
+import datetime
 import time
 
 from harbor_core import rbac
@@ -11,8 +12,19 @@ from harbor_core.http import API, Response, Route, filtered, listing, query_keyw
 from harbor_core.rules import NAME_PATTERN, ROBOT_SECRET_RULE, checked_duration, generate_secret, strong_password
 
 
-def expiry(duration):
-    return -1 if duration == -1 else int(time.time()) + duration * 86400
+def expiry(duration, since=None):
+    """When a robot of ``duration`` days expires: counted from ``since`` (epoch seconds),
+    else from now."""
+    return -1 if duration == -1 else int(time.time() if since is None else since) + duration * 86400
+
+
+def created_at(robot):
+    """A robot's creation time in epoch seconds, from the view's ISO timestamp."""
+    return (
+        datetime.datetime.strptime(robot["creation_time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        .replace(tzinfo=datetime.UTC)
+        .timestamp()
+    )
 
 
 def validated(duration, level, permissions):
@@ -175,7 +187,9 @@ def update_robot(app, request):
         robot["id"],
         description=body.get("description") or "",
         duration=duration,
-        expires_at=robot["expires_at"] if duration == robot["duration"] else expiry(duration),
+        # Like real: a new duration counts from the robot's creation, not from now
+        # (handler/robot.go updateV2Robot: CreationTime.AddDate(0, 0, duration)).
+        expires_at=robot["expires_at"] if duration == robot["duration"] else expiry(duration, created_at(robot)),
         disabled=bool(body.get("disable")),
         permissions=rbac.stored(permissions, by_name(app)),
     )
