@@ -435,8 +435,12 @@ KEYS = (
         [],
         'projects [{name, public, storage_quota (bytes, "10G" or -1), auto_scan, prevent_vulnerable, '
         "severity, proxy_cache (registry name), members [{user or group, role, state}], retention "
-        "{schedule, rules [{template, count, repositories, tags, untagged}]}, cve_allowlist "
-        '({items, expires_at} or "system"), state}]',
+        "{schedule, rules [{template, count, repositories or exclude_repositories, tags or exclude_tags, "
+        'untagged, disabled}]}, cve_allowlist ({items, expires_at} or "system"), immutable_tags (the '
+        "project's whole list) [{repositories or exclude_repositories, tags or exclude_tags, disabled}], "
+        "webhooks [{name, url, type: http|slack, events, payload_format, auth_header (secrets file "
+        "webhooks/<project>+<name>) or auth_header_env, skip_cert_verify, description, enabled, state}], "
+        "state, purge (with state absent: delete its repositories first)}]",
     ),
     Key(
         "harbor_robots",
@@ -465,6 +469,26 @@ KEYS = (
         None,
         "None (left as is) or the audit-log purge schedule {schedule: Hourly|Daily|Weekly|<cron>|None, "
         "retention_hours, event_types, dry_run}",
+    ),
+    Key(
+        "harbor_replication_policies",
+        [],
+        "replication policies [{name, push_to or pull_from (a harbor_registries name), repositories, tags or "
+        "exclude_tags, labels or exclude_labels, resource: image|artifact, trigger: manual|event_based|Hourly|"
+        "Daily|Weekly|<cron> (default manual), dest_namespace, flatten: all|0-3 (default all), override "
+        "(default true), replicate_deletion, bandwidth_kb_per_second (0: no limit), copy_by_chunk, enabled "
+        "(default true), run_after_change, description, state}]",
+    ),
+    Key(
+        "harbor_default_scanner",
+        None,
+        "None (left as is) or the name of the registered scanner Harbor scans with by default (Trivy when "
+        "installed with it)",
+    ),
+    Key(
+        "harbor_scan_all_schedule",
+        None,
+        "None (left as is) or when Harbor scans every artifact {schedule: Hourly|Daily|Weekly|<cron>|None}",
     ),
 )
 
