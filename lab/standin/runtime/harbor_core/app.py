@@ -5,7 +5,8 @@
 3. The release's schema migrations run (see ``migrations``); a dirty database, one
    newer than the release, or a failing migration make core exit, logging what
    golang-migrate said, as Harbor's core does (``failed to migrate the database``).
-4. The admin password is seeded (first start only) and the API is served on :8080.
+4. The admin password is seeded (first start only), Trivy registered as the default
+   scanner when installed with it, and the API is served on :8080.
 """
 
 import datetime
@@ -46,6 +47,8 @@ class App:
         self.configurations = cache.ConfigurationCache(self.redis)
         self.tokens = auth.TokenService(settings.token_key_path, settings.token_minutes)
         self.login_lock = auth.LoginLock()
+        # Threads doing work in the background (webhook deliveries, replications).
+        self.background = []
 
     def start(self):
         """Steps 1-4 of the module's doc; raises StartupError."""
@@ -71,6 +74,7 @@ class App:
         finally:
             connection.close()
         self.store.set_initial_admin_password(self.settings.admin_password)
+        api.scanners.register_trivy(self)
 
     def migrate(self, connection):
         migrator = migrations.Migrator(
