@@ -5,7 +5,9 @@ sent to it against the real v2.13.1 swagger spec."""
 import base64
 import copy
 import functools
+import hashlib
 import http.server
+import json
 import re
 import threading
 
@@ -13,6 +15,7 @@ import jsonschema
 import requests
 import yaml
 
+from lab.standin.tests.registry import DistributionRegistry, Front
 from lab.standin.tests.support import SWAGGER, load_runtime
 
 core_app = load_runtime("harbor_core.app")
@@ -64,6 +67,68 @@ class StandinHarbor(RunningCore):
                 **(env or {}),
             }
         )
+
+
+class StandinHarborWithRegistry:
+    """A stand-in Harbor as clients reach it: core and a registry behind the front
+    (nginx's routing) at ``url``; ``token_key`` is core's token signing key (PEM)."""
+
+    def __init__(self, data_dir, backing, token_key, env=None):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = data_dir / "private_key.pem"
+        key.write_bytes(token_key)
+        self.registry = DistributionRegistry(data_dir / "registry")
+        self.core = StandinHarbor(
+            data_dir,
+            backing,
+            env={"REGISTRY_URL": self.registry.url, "TOKEN_PRIVATE_KEY_PATH": str(key), **(env or {})},
+        )
+        self.front = Front(self.core.url, self.registry.url)
+        self.registry.realm = f"{self.front.url}/service/token"
+        self.url = self.front.url
+
+    def settle(self, timeout=30):
+        """Wait for the work core does in the background (deliveries, replications)."""
+        for thread in list(self.core.app.background):
+            thread.join(timeout)
+
+    def stop(self):
+        self.settle()
+        self.front.stop()
+        self.core.stop()
+        self.registry.stop()
+
+
+def push_image(harbor_url, credential, repository, tag, content=b"layer"):
+    """An image of one layer pushed to ``repository:tag`` through the registry API, as
+    docker push sends it; its manifest digest."""
+    distribution = load_runtime("harbor_core.distribution")
+    registry = distribution.Registry(harbor_url, credential=credential)
+    layer, config = content, json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
+    for data in (layer, config):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if not registry.has_blob(repository, digest):
+            registry.push_blob(repository, digest, data)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    registry.push_manifest(repository, tag, manifest, "application/vnd.oci.image.manifest.v1+json")
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
 def record_requests(monkeypatch):
