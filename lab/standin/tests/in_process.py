@@ -69,6 +69,35 @@ class StandinHarbor(RunningCore):
         )
 
 
+class Receiver:
+    """An HTTP endpoint on loopback keeping every POST (headers and JSON body)."""
+
+    def __init__(self):
+        self.received = []
+        self.arrived = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append((self.path, dict(self.headers), json.loads(body)))
+                receiver.arrived.set()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class StandinHarborWithRegistry:
     """A stand-in Harbor as clients reach it: core and a registry behind the front
     (nginx's routing) at ``url``; ``token_key`` is core's token signing key (PEM)."""
@@ -151,11 +180,15 @@ def swagger():
 
 def _strict(schema):
     """Objects refuse fields the spec does not list. ``additionalProperties: {type:
-    object}`` is go-swagger's "any value" (Harbor sends numbers and booleans there)."""
+    object}`` is go-swagger's "any value" (Harbor sends numbers and booleans there), and
+    so is an object with neither properties nor additionalProperties (``interface{}``:
+    a replication filter's value is a string or a list)."""
     if isinstance(schema, dict):
         schema = {key: _strict(value) for key, value in schema.items()}
         if schema.get("additionalProperties") == {"type": "object"}:
             schema["additionalProperties"] = {}
+        if schema.get("type") == "object" and "properties" not in schema and "additionalProperties" not in schema:
+            schema.pop("type")
         if "properties" in schema and "additionalProperties" not in schema:
             schema["additionalProperties"] = False
         return schema
@@ -193,10 +226,11 @@ def assert_valid_request(method, path, body):
 
 class UpstreamRegistry:
     """A loopback registry endpoint for Harbor's health checks: /api/version, and /v2/
-    under token auth (a Bearer challenge answered with ``credential``)."""
+    under token auth (a Bearer challenge answered with ``credential``, which
+    ``expect`` changes)."""
 
     def __init__(self, credential=UPSTREAM_CREDENTIAL):
-        expected = "Basic " + base64.b64encode(":".join(credential).encode()).decode()
+        self.expect(credential)
         registry = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -207,7 +241,7 @@ class UpstreamRegistry:
                 if self.path == "/api/version":
                     return self.answer(200, b'{"version": "v2.0"}')
                 if self.path.startswith("/service/token"):
-                    ok = self.headers.get("Authorization") == expected
+                    ok = self.headers.get("Authorization") == registry.expected
                     return self.answer(200 if ok else 401, b'{"token": "t0ken"}')
                 if self.path == "/v2/":
                     if self.headers.get("Authorization") == "Bearer t0ken":
@@ -230,6 +264,9 @@ class UpstreamRegistry:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def expect(self, credential):
+        self.expected = "Basic " + base64.b64encode(":".join(credential).encode()).decode()
 
     def stop(self):
         self.server.shutdown()

@@ -5,9 +5,6 @@ registry API between two Harbors, repositories deleted, scanners and the scan-al
 schedule. Each Harbor is core with a registry behind its front (nginx's routing), in
 process, on the session's PostgreSQL and Redis."""
 
-import http.server
-import json
-import threading
 import time
 import uuid
 
@@ -15,7 +12,7 @@ import pytest
 import requests
 
 from lab.standin.build import MIGRATIONS_DIR
-from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarborWithRegistry, push_image
+from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, Receiver, StandinHarborWithRegistry, push_image
 from lab.standin.tests.support import load_runtime
 
 ADMIN = ("admin", INITIAL_ADMIN_PASSWORD)
@@ -98,35 +95,6 @@ def test_an_existing_immutable_tag_cannot_be_pushed_over(harbor):
 
 
 # --- webhooks ---------------------------------------------------------------------------
-
-
-class Receiver:
-    """An HTTP endpoint on loopback keeping every POST (headers and JSON body)."""
-
-    def __init__(self):
-        self.received = []
-        self.arrived = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append((self.path, dict(self.headers), json.loads(body)))
-                receiver.arrived.set()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
