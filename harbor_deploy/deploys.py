@@ -79,6 +79,7 @@ def harbor_server(**data):
         server.preflight(plan)
         docker_engine(engine=plan.state["engine"], overview=plan.state["overview"])
         server.installer_bundle(plan)
+        server.trivy_databases(plan)
         inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
         unit = server.systemd_unit(plan)
         if plan.cluster:

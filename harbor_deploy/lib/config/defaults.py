@@ -142,6 +142,21 @@ KEYS = (
     Key("harbor_trivy_security_check", "vuln", "comma-separated checks: vuln, config, secret"),
     Key("harbor_trivy_insecure", False, "skip verifying the registry certificate from Trivy"),
     Key("harbor_trivy_timeout", "5m0s", "scan timeout (Go duration, capped at 30m by the scan job)"),
+    Key(
+        "harbor_trivy_offline_db",
+        None,
+        "controller path of Trivy's vulnerability database bundle (db.tar.gz: trivy.db and metadata.json, "
+        "fetched on a connected machine) placed in <data_volume>/trivy-adapter/trivy/db for an air-gapped "
+        "Harbor; implies harbor_trivy_skip_update and harbor_trivy_offline_scan",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_trivy_offline_java_db",
+        None,
+        "controller path of Trivy's Java database bundle (javadb.tar.gz: trivy-java.db and metadata.json) "
+        "placed in <data_volume>/trivy-adapter/trivy/java-db; implies harbor_trivy_skip_java_db_update",
+        controller_path=True,
+    ),
     Key("harbor_db_max_idle_conns", 100, "database idle connection pool size"),
     Key("harbor_db_max_open_conns", 900, "database open connection limit (<= 0: unlimited)"),
     Key("harbor_db_conn_max_lifetime", "5m", "max reuse time of a DB connection (Go duration or 0)"),

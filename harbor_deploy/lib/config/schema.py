@@ -331,6 +331,8 @@ SCHEMAS = {
         "x-why": "must be a comma-separated list of vuln, config, secret",
     },
     "harbor_trivy_timeout": GO_DURATION,
+    "harbor_trivy_offline_db": OPTIONAL_STR,
+    "harbor_trivy_offline_java_db": OPTIONAL_STR,
     "harbor_db_conn_max_lifetime": GO_DURATION,
     "harbor_db_conn_max_idle_time": GO_DURATION,
     "harbor_jobservice_job_loggers": {"type": "array", "minItems": 1, "items": {"enum": ["STD_OUTPUT", "FILE", "DB"]}},

@@ -278,6 +278,24 @@ def _installer_problems(config):
         yield "harbor_github_token_env", "must be the name of an environment variable"
 
 
+# The offline Trivy database keys: the database file each bundle holds beside its
+# metadata.json (trivy-db, trivy-java-db), checked on the host before it is placed.
+TRIVY_BUNDLE_KEYS = ("harbor_trivy_offline_db", "harbor_trivy_offline_java_db")
+
+
+def _trivy_bundle_problems(config):
+    for key in TRIVY_BUNDLE_KEYS:
+        path = config[key]
+        if not path:
+            continue
+        if not config["harbor_with_trivy"]:
+            yield key, "needs harbor_with_trivy: without Trivy no adapter reads it"
+        elif not Path(path).is_file():
+            yield key, f"no such file on the controller: {path}"
+    if config["harbor_trivy_offline_java_db"] and not config["harbor_trivy_offline_db"]:
+        yield "harbor_trivy_offline_java_db", "needs harbor_trivy_offline_db: Trivy scans with its vulnerability database"
+
+
 def _port_problems(config):
     ports = {"harbor_http_port": config["harbor_http_port"]}
     if config["harbor_tls_mode"] != "http":
@@ -666,6 +684,7 @@ def problems(data, secrets=None, other_keys=()):
         hostname_problems,
         _version_problems,
         _installer_problems,
+        _trivy_bundle_problems,
         _port_problems,
         _log_endpoint_problems,
         _tls_problems,

@@ -163,6 +163,21 @@ def test_installer_source_rules(tmp_path):
     assert _keys({"harbor_github_token_env": "MY TOKEN"}) == ["harbor_github_token_env"]
 
 
+def test_offline_trivy_databases_are_files_of_a_harbor_with_trivy(tmp_path):
+    bundle = tmp_path / "db.tar.gz"
+    bundle.write_bytes(b"bundle")
+    assert _keys({"harbor_trivy_offline_db": str(bundle)}) == []
+    assert _why({"harbor_trivy_offline_db": str(tmp_path / "none.tar.gz")}, "harbor_trivy_offline_db") == [
+        f"no such file on the controller: {tmp_path / 'none.tar.gz'}"
+    ]
+    assert _why({"harbor_trivy_offline_db": str(bundle), "harbor_with_trivy": False}, "harbor_trivy_offline_db") == [
+        "needs harbor_with_trivy: without Trivy no adapter reads it"
+    ]
+    assert _why({"harbor_trivy_offline_java_db": str(bundle)}, "harbor_trivy_offline_java_db") == [
+        "needs harbor_trivy_offline_db: Trivy scans with its vulnerability database"
+    ]
+
+
 @pytest.mark.parametrize("pin", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, 123])
 def test_sha256_pin_must_be_full_lowercase_hex(pin):
     assert _keys({"harbor_installer_sha256": pin}) == ["harbor_installer_sha256"]

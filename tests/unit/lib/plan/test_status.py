@@ -2,7 +2,7 @@
 
 import datetime
 
-from harbor_deploy.lib.plan.status import backup_age_hours, problems
+from harbor_deploy.lib.plan.status import backup_age_hours, problems, trivy_databases
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
 HEALTHY = {
@@ -53,3 +53,21 @@ def test_no_harbor_at_all_is_one_problem():
 
 def test_a_backups_age_in_hours():
     assert backup_age_hours("20261128T000000Z", NOW) == 12.0
+
+
+def test_the_age_of_trivys_databases_and_a_warning_past_a_week():
+    now = datetime.datetime(2026, 12, 10, 6, 12, 40, tzinfo=datetime.UTC)
+    databases = {
+        "db": {"metadata": {"UpdatedAt": "2026-12-01T06:12:40.123456789Z"}},
+        "java-db": {"metadata": {"UpdatedAt": "2026-12-09T18:12:40Z"}},
+    }
+    found, warnings = trivy_databases(databases, now)
+    assert found == {
+        "db": {"updated_at": "2026-12-01T06:12:40.123456789Z", "age_days": 9.0},
+        "java-db": {"updated_at": "2026-12-09T18:12:40Z", "age_days": 0.5},
+    }
+    assert len(warnings) == 1 and warnings[0].startswith("Trivy's db was built 9 days ago")
+    assert trivy_databases({"db": {"metadata": None}}, now)[1] == [
+        "Trivy's db has no metadata.json: scans fail until a database is placed"
+    ]
+    assert trivy_databases({}, now) == ({}, [])
