@@ -43,8 +43,10 @@ class TrivyDatabases(FactBase[dict]):
             'printf "owner %s %s\\n" "$folder" "$(stat -c %u:%g "$path")"; '
             f'[ -n "$(find "$path" \\( ! -uid {SCANNER_UID} -o ! -gid {SCANNER_UID} \\) -print -quit)" ] && '
             'printf "foreign_owner %s\\n" "$folder"; '
-            '[ -f "$path/metadata.json" ] && printf "metadata %s %s\\n" "$folder" "$(base64 -w0 < "$path/metadata.json")"; '
-            f'[ -f "$path/{BUNDLE_RECORD}" ] && printf "bundle %s %s\\n" "$folder" "$(cut -c1-64 "$path/{BUNDLE_RECORD}")"; '
+            '[ -f "$path/metadata.json" ] && '
+            'printf "metadata %s %s\\n" "$folder" "$(base64 -w0 < "$path/metadata.json")"; '
+            f'[ -f "$path/{BUNDLE_RECORD}" ] && '
+            f'printf "bundle %s %s\\n" "$folder" "$(cut -c1-64 "$path/{BUNDLE_RECORD}")"; '
             "done; true"
         )
 
@@ -53,7 +55,9 @@ class TrivyDatabases(FactBase[dict]):
         for line in output:
             kind, _, rest = line.partition(" ")
             folder, _, value = rest.partition(" ")
-            entry = found.setdefault(folder, {"owner": None, "foreign_owner": False, "metadata": None, "bundle_sha256": None})
+            entry = found.setdefault(
+                folder, {"owner": None, "foreign_owner": False, "metadata": None, "bundle_sha256": None}
+            )
             if kind == "owner":
                 entry["owner"] = value
             elif kind == "foreign_owner":

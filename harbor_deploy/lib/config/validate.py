@@ -293,7 +293,10 @@ def _trivy_bundle_problems(config):
         elif not Path(path).is_file():
             yield key, f"no such file on the controller: {path}"
     if config["harbor_trivy_offline_java_db"] and not config["harbor_trivy_offline_db"]:
-        yield "harbor_trivy_offline_java_db", "needs harbor_trivy_offline_db: Trivy scans with its vulnerability database"
+        yield (
+            "harbor_trivy_offline_java_db",
+            "needs harbor_trivy_offline_db: Trivy scans with its vulnerability database",
+        )
 
 
 def _port_problems(config):
