@@ -110,9 +110,10 @@ LANES = (
     ),
     # One Harbor upgraded, cut, rolled back and recovered release after release.
     lab_lane("upgrade", 4, 2, 0, *lab("66_upgrade")),
-    # Harbors on other hosts (a second one on bare-1, one of several nodes), then the
-    # benchmark's smoke pass, which makes bare-1 anew.
-    lab_lane("hosts", 3, 4, 3, *lab("24_values", "25_adopt", "70_scale_out", "95_bench")),
+    # Harbors on other hosts (a second one on bare-1, which images replicate to from
+    # harbor-1, one of several nodes), then the benchmark's smoke pass, which makes
+    # bare-1 anew.
+    lab_lane("hosts", 3, 4, 3, *lab("24_values", "44_images", "25_adopt", "70_scale_out", "95_bench")),
 )
 # make test-quick: the unit tests and one lab smoke on fresh hosts.
 QUICK = (UNIT, lab_lane("quick", 9, 2, 0, *lab("03_smoke")))
