@@ -78,11 +78,13 @@ def converge(access, kind, entries, store):
 
     + access: ``harbor_deploy.lib.harbor_api.resources.AdminAccess`` of the Harbor instance
     + kind: a ``harbor_deploy.lib.harbor_api.resources.Kind`` (``KINDS``: auth, system
-      settings, registries, users, groups, projects, members, robots, retention, GC
-      schedule, system CVE allowlist, audit-log purge schedule)
+      settings, registries, users, groups, projects, members, robots, retention,
+      immutable tag rules, webhooks, replication policies, GC schedule, system CVE
+      allowlist, audit-log purge schedule, default scanner, scan-all schedule)
     + entries: the kind's inventory entries (``kind.entries(config)``)
     + store: ``SecretStore`` of the instance (robot secrets, user passwords,
-      registry credentials, the LDAP bind password and OIDC client secret)
+      registry credentials, webhook auth headers, the LDAP bind password and OIDC
+      client secret)
 
     **Example:**
 

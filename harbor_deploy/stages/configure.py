@@ -5,8 +5,9 @@ Everything runs on the controller against the server's URL (TLS verified with th
 controller CA by default), once per Harbor instance: hosts of ``harbor_servers``
 sharing one API URL (several nodes behind one name) are configured by the first.
 Order matters: sign-in before users, settings before what they govern, registries
-before the proxy cache projects that use them, users and groups before memberships,
-projects before their robots and retention.
+before the proxy cache projects and replication policies that use them, users and
+groups before memberships, projects before their robots, retention, immutable tag
+rules and webhooks, the default scanner before the scan-all schedule.
 """
 
 from dataclasses import dataclass
