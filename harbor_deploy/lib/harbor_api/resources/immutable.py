@@ -22,10 +22,13 @@ place. What this encodes of Harbor v2.13.1 (goharbor/harbor at that tag):
 """
 
 import json
+import logging
 from functools import partial
 
 from harbor_deploy.lib.harbor_api.resources.common import Change, FieldChange, find_project
 from harbor_deploy.lib.harbor_api.resources.retention import selector_entry, selectors
+
+logger = logging.getLogger(__name__)
 
 ACTION = "immutable"
 # What Harbor's UI sends for every immutable rule (one template only).
@@ -139,13 +142,16 @@ def _create(client, project, rule):
         client.put(f"{path}/{rule_id}", resource, {**rule, "id": rule_id})
 
 
-def export_immutable_rules(client, project_id):
-    """A project's ``immutable_tags`` (None without rules)."""
+def export_immutable_rules(client, project_id, project):
+    """A project's ``immutable_tags`` (None without rules, and with a warning when a
+    rule is one an entry can't say: the list is the project's whole list, so a list
+    without it would delete it)."""
     found = []
-    for rule in client.list(rules_path(project_id), f"immutable rules of project {project_id}"):
+    for rule in client.list(rules_path(project_id), f"immutable rules of project {project}"):
         entry = selector_entry(rule)
         if entry is None:
-            continue
+            logger.warning("immutable tag rules of project %s hold a rule an entry can't say: not exported", project)
+            return None
         if rule.get("disabled"):
             entry["disabled"] = True
         found.append(entry)

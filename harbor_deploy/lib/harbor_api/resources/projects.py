@@ -332,7 +332,7 @@ def export_projects(client):
         if metadata.get(REUSE_SYSTEM_ALLOWLIST) == "false":
             entry["cve_allowlist"] = export_allowlist(project.get("cve_allowlist")) or {"items": []}
         for key, value in (
-            ("immutable_tags", export_immutable_rules(client, project["project_id"])),
+            ("immutable_tags", export_immutable_rules(client, project["project_id"], project["name"])),
             ("webhooks", export_webhooks(client, project["project_id"], project["name"])),
         ):
             if value is not None:

@@ -24,10 +24,13 @@ Harbor v2.13.1 (goharbor/harbor at that tag):
   setting ``notification_enable`` is false (src/controller/event/handler/util/util.go).
 """
 
+import logging
 from functools import partial
 from urllib.parse import urlsplit
 
 from harbor_deploy.lib.harbor_api.resources.common import Change, FieldChange, ResourceError, entry_state, find_project
+
+logger = logging.getLogger(__name__)
 
 EVENT_TYPES = (
     "PUSH_ARTIFACT",
@@ -205,10 +208,14 @@ def _create(client, hook, header):
 
 def export_webhooks(client, project_id, project):
     """A project's ``webhooks`` (None without any); an auth header Harbor has is named
-    by where configure reads it, never written."""
+    by where configure reads it, never written. A webhook of several targets, which an
+    entry can't say, is left out with a warning (configure leaves it alone)."""
     found = []
     for policy in client.list(policies_path(project_id), f"webhooks of project {project}"):
-        target = (policy.get("targets") or [{}])[0]
+        if len(policy.get("targets") or []) != 1:
+            logger.warning("webhook %s of project %s has several targets: not exported", policy["name"], project)
+            continue
+        target = policy["targets"][0]
         entry = {"name": policy["name"], "url": target.get("address", ""), "events": policy.get("event_types") or []}
         if target.get("type", "http") != "http":
             entry["type"] = target["type"]

@@ -391,3 +391,25 @@ def test_scan_all_without_a_default_scanner_fails_with_harbors_reason(tmp_path, 
         assert resources.scanning.export_scan_all(admin) is None
     finally:
         bare.stop()
+
+
+def test_rules_and_webhooks_an_entry_cant_say_are_not_exported_so_configure_keeps_them(
+    client, store, monkeypatch, caplog
+):
+    converge(client, store, {"harbor_projects": [{"name": "apps"}]}, monkeypatch)
+    project_id = resources.find_project(client, "apps")["project_id"]
+    two_selectors = {
+        "action": "immutable",
+        "template": "immutable_template",
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "v*"}] * 2,
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+    }
+    client.post(f"/projects/{project_id}/immutabletagrules", "by hand", two_selectors)
+    target = {"type": "http", "address": "https://a.example.org"}
+    by_hand = {"name": "two", "enabled": True, "event_types": ["PUSH_ARTIFACT"], "targets": [target, target]}
+    client.post(f"/projects/{project_id}/webhook/policies", "by hand", by_hand)
+    [apps] = [p for p in resources.export(client)["harbor_projects"] if p["name"] == "apps"]
+    assert "immutable_tags" not in apps and "webhooks" not in apps
+    assert (
+        "a rule an entry can't say" in caplog.text and "webhook two of project apps has several targets" in caplog.text
+    )
