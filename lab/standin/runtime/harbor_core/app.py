@@ -13,6 +13,7 @@ import datetime
 import os
 import signal
 import sys
+import threading
 from http.server import ThreadingHTTPServer
 
 from apispec import ApiSpec
@@ -95,6 +96,13 @@ class App:
         log("INFO", "The database has been migrated successfully")
 
     # --- what several resources use ------------------------------------------------
+
+    def in_background(self, target, *args):
+        """Run ``target(*args)`` in a thread of its own (Harbor's jobservice runs such
+        work: webhook deliveries, replications); the threads still running are kept."""
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self.background = [running for running in self.background if running.is_alive()] + [thread]
 
     def configuration(self, key):
         stored = self.configurations.load(self.store.properties)

@@ -10,7 +10,6 @@ import json
 import re
 import ssl
 import sys
-import threading
 import urllib.error
 import urllib.request
 
@@ -41,7 +40,6 @@ LOCAL = {
     "url": "http://core:8080",
     "insecure": True,
     "credential": {"type": "secret", "access_key": "", "access_secret": "*****"},
-    "status": "healthy",
 }
 
 
@@ -278,9 +276,7 @@ def start(app, policy, trigger, candidates=None):
     if not policy["enabled"]:
         raise ApiError(412, "PRECONDITION", f"the policy {policy['id']} is disabled")
     execution_id = app.store.create_execution(REPLICATION_VENDOR, policy["id"], trigger, "Running")
-    thread = threading.Thread(target=run, args=(app, execution_id, policy, candidates), daemon=True)
-    thread.start()
-    app.background.append(thread)
+    app.in_background(run, app, execution_id, policy, candidates)
     return execution_id
 
 

@@ -7,7 +7,6 @@ src/jobservice/job/impl/notification/webhook_job.go posts it)."""
 import json
 import ssl
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -199,10 +198,8 @@ def notify(app, project, event_type, payload):
         if policy["enabled"] and event_type in policy["event_types"]
         for target in policy["targets"]
     ]
-    threads = [threading.Thread(target=deliver, args=(target, payload, _stderr_log), daemon=True) for target in targets]
-    for thread in threads:
-        thread.start()
-    app.background.extend(threads)
+    for target in targets:
+        app.in_background(deliver, target, payload, _stderr_log)
 
 
 def _stderr_log(text):
