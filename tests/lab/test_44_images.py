@@ -67,6 +67,12 @@ HTTPServer(("0.0.0.0", 9099), H).serve_forever()
 """
 
 
+def configure_images(*flags, check=True, **data):
+    """configure on harbor-1 with this test's keys alone (not the lab inventory's demo
+    project and robot)."""
+    return configure(*flags, check=check, **{"harbor_projects": [], "harbor_robots": [], **data})
+
+
 def project(**fields):
     return {
         "name": PROJECT,
@@ -162,11 +168,11 @@ def images(lab, harbor_server, second_harbor):
     secrets dir, the first client trusting and logged in to harbor-1, a receiver on
     harbor-1's compose network."""
     # Policies go before their endpoint: Harbor keeps an endpoint a policy uses (412).
-    configure(
+    configure_images(
         harbor_projects=[{"name": PROJECT, "state": "absent", "purge": True}],
         harbor_replication_policies=[{"name": name, "state": "absent"} for name in ("to-second", "by-hand")],
     )
-    configure(harbor_registries=[{"name": "second", "state": "absent"}])
+    configure_images(harbor_registries=[{"name": "second", "state": "absent"}])
     second_admin = HarborClient(
         second_harbor["url"], "admin", SECOND_ADMIN_PASSWORD, verify=str(second_harbor["secrets"] / "ca.crt")
     )
@@ -218,7 +224,7 @@ def images(lab, harbor_server, second_harbor):
         "server": harbor_server,
     }  # fmt: skip
     # Nothing of this test replicates what later tests push.
-    configure(harbor_replication_policies=[{"name": n, "state": "absent"} for n in ("to-second", "by-hand")])
+    configure_images(harbor_replication_policies=[{"name": n, "state": "absent"} for n in ("to-second", "by-hand")])
     host_exec(harbor_server["container"], f"docker rm -f {RECEIVER} >/dev/null 2>&1; true")
 
 
@@ -229,7 +235,7 @@ def received(images):
 
 
 def test_each_kind_from_nothing_then_no_write_then_one_write_per_changed_field(images):
-    first = configure(**keys(images))
+    first = configure_images(**keys(images))
     assert sorted(api_changes(first)) == sorted(
         [
             "create registry second",
@@ -244,7 +250,7 @@ def test_each_kind_from_nothing_then_no_write_then_one_write_per_changed_field(i
     assert HEADER not in first.stdout + first.stderr and images["password"] not in first.stdout + first.stderr
 
     start = request_log_mark(images["harbor"])
-    assert changed_count(configure(**keys(images))) == 0
+    assert changed_count(configure_images(**keys(images))) == 0
     assert writes_between(images["harbor"], start, request_log_mark(images["harbor"])) == []
 
     changed = keys(
@@ -254,7 +260,7 @@ def test_each_kind_from_nothing_then_no_write_then_one_write_per_changed_field(i
         harbor_scan_all_schedule={"schedule": "Weekly"},
     )
     start = request_log_mark(images["harbor"])
-    again = configure(**changed)
+    again = configure_images(**changed)
     assert sorted(api_changes(again)) == sorted(
         [
             f"update immutable rule {PROJECT} (tags v*) (disabled: False -> True)",
@@ -263,7 +269,7 @@ def test_each_kind_from_nothing_then_no_write_then_one_write_per_changed_field(i
         ]
     ), again.stderr
     assert len(writes_between(images["harbor"], start, request_log_mark(images["harbor"]))) == 3
-    configure(**keys(images))  # back as the other tests want it
+    configure_images(**keys(images))  # back as the other tests want it
 
 
 def test_a_push_fires_the_webhook_with_its_header_and_replicates_by_event(images):
@@ -303,12 +309,12 @@ def test_a_policy_run_after_its_change_copies_by_hand_with_the_same_digest(image
         "run_after_change": True,
     }
     policies = [*keys(images)["harbor_replication_policies"], by_hand]
-    run = configure(**keys(images, harbor_replication_policies=policies))
+    run = configure_images(**keys(images, harbor_replication_policies=policies))
     assert api_changes(run) == ["create replication policy by-hand", "run replication policy by-hand"]
     execution = finished(images, "by-hand", 1)
     assert (execution["status"], execution["trigger"]) == ("Succeed", "manual"), execution
     assert digest_on_second(images, "mirror/tools/cli", "2.0") == digest
-    assert changed_count(configure(**keys(images, harbor_replication_policies=policies))) == 0
+    assert changed_count(configure_images(**keys(images, harbor_replication_policies=policies))) == 0
 
 
 def test_a_rotated_registry_secret_reaches_harbor_on_the_next_run(images):
@@ -321,7 +327,7 @@ def test_a_rotated_registry_secret_reaches_harbor_on_the_next_run(images):
     admin.post("/replication/executions", "a run", {"policy_id": policy["id"]})
     assert finished(images, "by-hand", 2)["status"] == "Failed"  # Harbor still has the old secret
     (images["instance"] / "registries" / "second").write_text(rotated)
-    run = configure(
+    run = configure_images(
         **keys(images, harbor_replication_policies=[*keys(images)["harbor_replication_policies"], *policies])
     )
     assert api_changes(run) == ["update registry second (access_secret: *****)"]
@@ -331,12 +337,12 @@ def test_a_rotated_registry_secret_reaches_harbor_on_the_next_run(images):
 
 
 def test_a_project_holding_images_is_deleted_only_with_purge(images, harbor_server):
-    refused = configure(harbor_projects=[{"name": PROJECT, "state": "absent"}], check=False)
+    refused = configure_images(harbor_projects=[{"name": PROJECT, "state": "absent"}], check=False)
     assert refused.returncode != 0
     assert f"project {PROJECT} holds 2 repositories" in refused.stdout + refused.stderr
     admin = harbor_server["admin"]()
     assert admin.get(f"/projects/{PROJECT}", PROJECT, headers={"X-Is-Resource-Name": "true"})["repo_count"] == 2
-    purged = configure(harbor_projects=[{"name": PROJECT, "state": "absent", "purge": True}])
+    purged = configure_images(harbor_projects=[{"name": PROJECT, "state": "absent", "purge": True}])
     assert api_changes(purged) == [f"delete project {PROJECT} (purge: 2 repositories first)"]
     assert admin.get_or_none(f"/projects/{PROJECT}", PROJECT, headers={"X-Is-Resource-Name": "true"}) is None
 
