@@ -124,8 +124,10 @@ def push(images, reference, size=100000):
     )
 
 
-def pushed_digest(output):
-    return next(word for word in output.split() if word.startswith("sha256:"))
+def pushed_digest(pushed):
+    """The digest a successful ``push`` printed."""
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    return next(word for word in pushed.stdout.split() if word.startswith("sha256:"))
 
 
 def executions(images, policy):
@@ -274,12 +276,15 @@ def test_each_kind_from_nothing_then_no_write_then_one_write_per_changed_field(i
 
 def test_a_push_fires_the_webhook_with_its_header_and_replicates_by_event(images):
     reference = f"{images['registry']}/{PROJECT}/app:1.0"
-    output = push(images, reference)
-    digest = pushed_digest(output)
+    digest = pushed_digest(push(images, reference))
     execution = finished(images, "to-second", 1)
     assert (execution["status"], execution["trigger"]) == ("Succeed", "event_based"), execution
     assert digest_on_second(images, f"{PROJECT}/app", "1.0") == digest
-    [hook] = [item for item in received(images) if item["payload"]["event_data"]["resources"][0]["tag"] == "1.0"]
+    deadline = time.monotonic() + 60
+    while not (hooks := [h for h in received(images) if h["payload"]["event_data"]["resources"][0]["tag"] == "1.0"]):
+        assert time.monotonic() < deadline, "no webhook call arrived"
+        time.sleep(1)
+    [hook] = hooks
     assert hook["path"] == "/hook" and hook["authorization"] == HEADER
     assert hook["payload"]["type"] == "PUSH_ARTIFACT"
     assert hook["payload"]["event_data"]["resources"][0] == {
