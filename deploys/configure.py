@@ -1,5 +1,6 @@
 """Harbor's settings as code: admin password, registries, users, projects, members,
-robot accounts, tag retention and GC schedule, converged through the REST API.
+robot accounts, tag retention, immutable tag rules, webhooks, replication, scanning
+and the GC schedule, converged through the REST API.
 
     pyinfra inventories/prod.py deploys/configure.py          # --dry: list the changes only
 

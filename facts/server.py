@@ -6,6 +6,7 @@ from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, UnfinishedOperation, UpgradeUnit
 from harbor_deploy.facts.host import FreeSpace, HostOverview, ServerResources
 from harbor_deploy.facts.output import processed_sections, sections_command
+from harbor_deploy.facts.trivy import TrivyDatabases
 
 # First: it waits for an upgrade an earlier run left running, so the others read
 # the host as that upgrade left it.
@@ -21,6 +22,7 @@ SECTIONS = {
     "firewall": FirewalldState(),
     "files": FileStates(),
     "space": FreeSpace(),
+    "trivy": TrivyDatabases(),
 }
 
 
@@ -53,6 +55,7 @@ class ServerState(FactBase[dict]):
             "firewall": {...},      # FirewalldState
             "files": {...},         # FileStates
             "space": {...},         # FreeSpace
+            "trivy": {...},         # TrivyDatabases
         }
     """
 
@@ -70,6 +73,7 @@ class ServerState(FactBase[dict]):
                 "firewall": SECTIONS["firewall"].command(),
                 "files": SECTIONS["files"].command(managed_paths),
                 "space": SECTIONS["space"].command(space_paths),
+                "trivy": SECTIONS["trivy"].command(data_volume),
             }
         )
 

@@ -81,6 +81,7 @@ def harbor_server(**data):
             plan.config, engine=plan.state["engine"], overview=plan.state["overview"], lock_holder=plan.lock_holder
         )
         server.installer_bundle(plan)
+        server.trivy_databases(plan)
         inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
         unit = server.systemd_unit(plan)
         if plan.cluster:
@@ -160,9 +161,10 @@ def harbor_clients(**data):
 def harbor_configure(group="harbor_servers", **data):
     """
     Harbor's settings as code (admin password, sign-in, system settings, registries,
-    users, groups, projects, members, robots, retention, GC, CVE allowlists, audit-log
-    purge) through its REST API, from the controller; ``harbor_config_file`` adds the
-    keys of a file (an export) under the host's.
+    users, groups, projects, members, robots, retention, immutable tag rules, webhooks,
+    replication policies, GC, CVE allowlists, audit-log purge, default scanner,
+    scan-all schedule) through its REST API, from the controller; ``harbor_config_file``
+    adds the keys of a file (an export) under the host's.
 
     + group: hosts of this group sharing an API URL are one Harbor, configured once
     + data: ``harbor_*`` keys overriding the host's data

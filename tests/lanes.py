@@ -120,9 +120,9 @@ LANES = (
     # One Harbor upgraded, cut, rolled back and recovered release after release; then,
     # installed anew, configure cut again and again.
     lab_lane("upgrade", 4, 2, 0, *lab("66_upgrade", "56_configure_cut")),
-    # Harbors on other hosts: a second one on bare-1 (with awkward values, adopted, on a
-    # company CA), one of several nodes.
-    lab_lane("hosts", 3, 4, 3, *lab("24_values", "25_adopt", "29_company_ca", "70_scale_out")),
+    # Harbors on other hosts: a second one on bare-1 (with awkward values, which images
+    # replicate to from harbor-1, adopted, on a company CA), one of several nodes.
+    lab_lane("hosts", 3, 4, 3, *lab("24_values", "44_images", "25_adopt", "29_company_ca", "70_scale_out")),
 )
 # make test-quick: the unit tests and one lab smoke on fresh hosts.
 QUICK = (UNIT, lab_lane("quick", 9, 2, 0, *lab("03_smoke")))

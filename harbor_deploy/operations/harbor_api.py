@@ -85,11 +85,13 @@ def converge(access, kind, entries, store, lock_holder):
       None on a host that only waits for the change (a client of robots whose secrets
       the run replaces: this same operation orders its login after the change)
     + kind: a ``harbor_deploy.lib.harbor_api.resources.Kind`` (``KINDS``: auth, system
-      settings, registries, users, groups, projects, members, robots, retention, GC
-      schedule, system CVE allowlist, audit-log purge schedule)
+      settings, registries, users, groups, projects, members, robots, retention,
+      immutable tag rules, webhooks, replication policies, GC schedule, system CVE
+      allowlist, audit-log purge schedule, default scanner, scan-all schedule)
     + entries: the kind's inventory entries (``kind.entries(config)``)
     + store: ``SecretStore`` of the instance (robot secrets, user passwords,
-      registry credentials, the LDAP bind password and OIDC client secret)
+      registry credentials, webhook auth headers, the LDAP bind password and OIDC
+      client secret)
     + lock_holder: the ``deploy_lock.Holder`` taking this host's lock before a change
 
     **Example:**

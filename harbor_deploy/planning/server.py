@@ -69,6 +69,8 @@ class ServerPlan:
     cluster: object = None
     # The keys Harbor keeps per instance, shared by its nodes ({controller name: bytes}).
     instance_keys: dict = field(default_factory=dict)
+    # Trivy database bundles to place offline: (folder, controller path, sha256).
+    trivy_bundles: tuple = ()
 
     @property
     def trivy_flag(self):
@@ -290,6 +292,11 @@ def plan(overrides=None):
         problem = upgrade_problem(upgrade_from, fetched.version)
         if problem:
             raise DeployError(f"{host.name}: harbor_version: {problem}; nothing was changed")
+    trivy_bundles = tuple(
+        (folder, config[key], installer.file_hashes(config[key])[1])
+        for key, folder in (("harbor_trivy_offline_db", "db"), ("harbor_trivy_offline_java_db", "java-db"))
+        if config[key]
+    )
     return ServerPlan(
         config=config,
         state=state,
@@ -307,6 +314,7 @@ def plan(overrides=None):
         adopt=adopt,
         cluster=nodes,
         instance_keys=instance.keys,
+        trivy_bundles=trivy_bundles,
     )
 
 

@@ -7,8 +7,9 @@ sharing one API URL (several nodes behind one name) are configured by the first.
 Before its first change the run takes that host's deploy lock (one command there),
 so that two runs never rotate the admin password or change a resource at once.
 Order matters: sign-in before users, settings before what they govern, registries
-before the proxy cache projects that use them, users and groups before memberships,
-projects before their robots and retention.
+before the proxy cache projects and replication policies that use them, users and
+groups before memberships, projects before their robots, retention, immutable tag
+rules and webhooks, the default scanner before the scan-all schedule.
 """
 
 from dataclasses import dataclass

@@ -29,7 +29,7 @@ from harbor_deploy.lib.config.secrets import SecretStore, current_admin_password
 from harbor_deploy.lib.harbor_api.client import public_url
 from harbor_deploy.lib.plan import instance_keys
 from harbor_deploy.lib.render import harbor_yml
-from harbor_deploy.operations import firewalld, harbor, harbor_data, secret_file
+from harbor_deploy.operations import firewalld, harbor, harbor_data, secret_file, trivy
 from harbor_deploy.operations.deploy_lock import acquire
 from harbor_deploy.operations.secret_file import public
 from harbor_deploy.planning.server import ca_download, data_place
@@ -113,6 +113,24 @@ def installer_bundle(plan):
         switch=not plan.upgrade_from,
         lock_holder=plan.lock_holder,
     )
+
+
+@deploy("Trivy databases")
+def trivy_databases(plan):
+    """The databases brought offline, where the trivy-adapter reads them (sent only when
+    the one in place came from another bundle)."""
+    for folder, src, sha256 in plan.trivy_bundles:
+        trivy.database(
+            name=f"Trivy's {folder} from {posixpath.basename(src)} in "
+            f"{plan.config['harbor_data_volume'].rstrip('/')}/trivy-adapter/trivy/{folder} (owner uid 10000)",
+            src=src,
+            sha256=sha256,
+            folder=folder,
+            data_volume=plan.config["harbor_data_volume"],
+            staging_dir=REMOTE_CACHE,
+            databases=plan.state["trivy"],
+            lock_holder=plan.lock_holder,
+        )
 
 
 @deploy("TLS certificate")

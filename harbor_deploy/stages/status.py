@@ -16,6 +16,7 @@ from harbor_deploy.facts.haproxy import HaproxyServers
 from harbor_deploy.facts.harbor import HarborBackups, HarborHealth, HarborInstallation, HarborLogTails
 from harbor_deploy.facts.host import SelinuxState
 from harbor_deploy.facts.tls import CertificateExpiry
+from harbor_deploy.facts.trivy import TrivyDatabases
 from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE, SERVER_TLS_CERTIFICATE
 from harbor_deploy.lib.config.secrets import SecretStore, ensure_private_dir, secrets_dir, write_private_file
 from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient, default_url, default_verify, served_url
@@ -27,6 +28,7 @@ from harbor_deploy.lib.plan.status import (
     expiring_robots,
     load_balancer_problems,
     problems,
+    trivy_databases,
 )
 from harbor_deploy.lib.render.backing import service_ports
 from harbor_deploy.operations.docker_daemon import fail_host
@@ -49,8 +51,9 @@ def harbor_server(config):
     """Installed and running version, kept releases, harbor.service, each container's
     state and health, Harbor's own health answer, the served certificate's expiry,
     Harbor's firewalld service, the SELinux mode and the labels of the data volume and
-    logs, the backups on the server and, asked from the controller, the robot accounts
-    about to expire."""
+    logs, the backups on the server, the age of Trivy's databases (a warning past a
+    week: scans miss newer vulnerabilities) and, asked from the controller, the robot
+    accounts about to expire."""
     installation = host.get_fact(HarborInstallation, install_dir=config["harbor_install_dir"])
     health = host.get_fact(HarborHealth, url=served_url(config, "127.0.0.1"))
     certificate = host.get_fact(CertificateExpiry, path=SERVER_TLS_CERTIFICATE)
@@ -85,6 +88,12 @@ def harbor_server(config):
         "last": last,
         "last_age_hours": round(backup_age_hours(backups[last]["created"]), 1) if last else None,
     }
+    if config["harbor_with_trivy"]:
+        status["trivy_databases"], warnings = trivy_databases(
+            host.get_fact(TrivyDatabases, data_volume=config["harbor_data_volume"])
+        )
+        for warning in warnings:
+            logger.warning(f"[{host.name}] {warning}")
     status["robots"] = robots_expiring(config) if status["health"] == "healthy" else None
     status["problems"] = problems(status)
     report(status)

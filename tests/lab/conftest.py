@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -168,6 +169,39 @@ def run_pyinfra(*args, check=True, env=None, cwd=None):
     return result
 
 
+def configure(*flags, check=True, env=None, **data):
+    """deploys/configure.py on harbor-1 (``--json``, ``-y``), ``data`` given with ``--data``."""
+    args = [arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")]
+    return run_pyinfra(
+        "-y", "--json", *flags, "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args,
+        check=check, env=env,
+    )  # fmt: skip
+
+
+def api_changes(run):
+    """The changes a configure run made, as it logged them."""
+    return [line.split("Harbor API: ", 1)[1] for line in run.stderr.splitlines() if "Harbor API: " in line]
+
+
+def request_log_mark(harbor):
+    """A unique request written to Harbor's request log (``harbor``: its ``container``
+    and an ``anonymous`` client), once it is there: the line count."""
+    marker = uuid.uuid4().hex
+    harbor["anonymous"].request("GET", "/ping", "mark", params={"mark": marker}, accept="text/plain")
+    for _ in range(40):
+        lines = host_exec(harbor["container"], "cat /var/log/harbor/core.log").splitlines()
+        if any(marker in line for line in lines):
+            return len(lines)
+        time.sleep(0.5)
+    raise AssertionError("the marker request never reached /var/log/harbor/core.log")
+
+
+def writes_between(harbor, start, end):
+    """The API write requests of Harbor's request log between two marks."""
+    lines = host_exec(harbor["container"], "cat /var/log/harbor/core.log").splitlines()[start:end]
+    return [line for line in lines if any(f'"{method} /api/' in line for method in ("POST", "PUT", "PATCH", "DELETE"))]
+
+
 def lab_check_report(output):
     """Parse the `lab-check <host> <json>` lines of deploys/lab_check.py."""
     lines = [line.strip() for line in output.splitlines()]
@@ -239,3 +273,37 @@ def deploy_bare_server(place, *flags, env=None, data=(), check=True):
     args = [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
     inventory, deploy = str(place / "inventory.py"), str(ROOT / "deploys" / "server.py")
     return run_pyinfra(*flags, inventory, deploy, *args, env=env, check=check, cwd=place)
+
+
+# Accepted: quotes inside, @ ! % # (not after a blank), a backslash, unicode, 128 characters.
+SECOND_ADMIN_PASSWORD = "Qu\"o'te@!%ü#x\\y=z(){}[]<>|~^&*+,.;:Ab1-"
+SECOND_ADMIN_PASSWORD += "Zz9" * ((128 - len(SECOND_ADMIN_PASSWORD)) // 3)
+SECOND_ADMIN_PASSWORD += "Q" * (128 - len(SECOND_ADMIN_PASSWORD))
+# No single quote: harbor-db's first start pastes database.password into SQL
+# (test_20_server shows it refused); no blank or backslash: core puts it unquoted into
+# its database connection string (src/common/dao/pgsql.go).
+SECOND_DB_PASSWORD = 'Db@!%é#x=ÿ"end9A`'
+
+
+@pytest.fixture(scope="session")
+def second_harbor(lab, tmp_path_factory):
+    """A second Harbor, on the lab's bare-1 (docker installed by the deploy), installed
+    by the server deploy with awkward but accepted passwords from the environment
+    (test_24_values.py checks they reach Harbor byte-exact); its data named by its
+    address, its inventory and secrets in a folder of its own. Later tests of the lane
+    take bare-1 over (test_25_adopt.py resets it first); removed at the lane's end."""
+    bare = next(h for h in lab["hosts"] if h["group"] == "bare_hosts")
+    place = tmp_path_factory.mktemp("second")
+    (place / "inventory.py").write_text(BARE_SERVER_INVENTORY)
+    host_exec(bare["container"], SERVER_RESET + " 2>/dev/null; true", check=False)
+    server = {
+        "place": place,
+        "container": bare["container"],
+        "address": bare["address"],
+        "url": f"https://{bare['address']}:8443",
+        "secrets": place / "secrets" / bare["address"],
+    }
+    env = {"HARBOR_ADMIN_PASSWORD": SECOND_ADMIN_PASSWORD, "HARBOR_DB_PASSWORD": SECOND_DB_PASSWORD}
+    run = deploy_bare_server(place, "-y", env=env)
+    yield {**server, "install": run}
+    host_exec(bare["container"], SERVER_RESET, check=False)

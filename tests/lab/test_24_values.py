@@ -15,16 +15,15 @@ import json
 import pytest
 import requests
 
-from tests.lab.conftest import BARE_SERVER_INVENTORY, SERVER_RESET, changed_count, deploy_bare_server, host_exec
+from tests.lab.conftest import (
+    SECOND_ADMIN_PASSWORD,
+    SECOND_DB_PASSWORD,
+    changed_count,
+    deploy_bare_server,
+    host_exec,
+)
 
-# Accepted: quotes inside, @ ! % # (not after a blank), a backslash, unicode, 128 characters.
-ADMIN = "Qu\"o'te@!%ü#x\\y=z(){}[]<>|~^&*+,.;:Ab1-"
-ADMIN += "Zz9" * ((128 - len(ADMIN)) // 3)
-ADMIN += "Q" * (128 - len(ADMIN))
-# No single quote: harbor-db's first start pastes database.password into SQL
-# (test_20_server shows it refused); no blank or backslash: core puts it unquoted into
-# its database connection string (src/common/dao/pgsql.go).
-DB = 'Db@!%é#x=ÿ"end9A`'
+ADMIN, DB = SECOND_ADMIN_PASSWORD, SECOND_DB_PASSWORD
 REFUSED = [
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n$HOME"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "'$'"),
     ({"HARBOR_ADMIN_PASSWORD": "Adm1n #rest"}, (), "admin_password (env HARBOR_ADMIN_PASSWORD)", "followed by '#'"),
@@ -68,21 +67,8 @@ REFUSED = [
 
 
 @pytest.fixture(scope="module")
-def second(lab, tmp_path_factory):
-    """Harbor installed on bare-1 with the awkward passwords; removed afterwards."""
-    bare = next(h for h in lab["hosts"] if h["group"] == "bare_hosts")
-    place = tmp_path_factory.mktemp("second")
-    (place / "inventory.py").write_text(BARE_SERVER_INVENTORY)
-    host_exec(bare["container"], SERVER_RESET + " 2>/dev/null; true", check=False)
-    server = {
-        "place": place,
-        "container": bare["container"],
-        "address": bare["address"],
-        "secrets": place / "secrets" / bare["address"],
-    }
-    run = deploy(server, "-y", env={"HARBOR_ADMIN_PASSWORD": ADMIN, "HARBOR_DB_PASSWORD": DB})
-    yield {**server, "install": run}
-    host_exec(bare["container"], SERVER_RESET, check=False)
+def second(second_harbor):
+    return second_harbor
 
 
 def deploy(server, *flags, env=None, data=(), check=True):

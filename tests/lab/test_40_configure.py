@@ -36,7 +36,7 @@ from harbor_deploy.lib.config.secrets import robot_secret_name as robot_file
 from harbor_deploy.lib.harbor_api.client import HarborClient
 from harbor_deploy.lib.harbor_api.resources import AdminAccess
 from harbor_deploy.lib.harbor_api.resources.robots import robot_spec, stored_name
-from tests.lab.conftest import changed_count, host_exec, run_pyinfra
+from tests.lab.conftest import api_changes, changed_count, host_exec, run_pyinfra
 
 IMAGE = "hd-ci-app"
 WORKSPACE = "/home/jenkins/workspace"
@@ -78,11 +78,6 @@ def configure(*flags, quota="1G", robot=ROBOT, **data):
     return run_pyinfra(
         "-y", "--json", *flags, "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args
     )
-
-
-def api_changes(run):
-    """The changes the harbor_api operations logged."""
-    return [line.split("Harbor API: ", 1)[1] for line in run.stderr.splitlines() if "Harbor API: " in line]
 
 
 def output(run):

@@ -17,8 +17,6 @@ PATCH or DELETE at all, counted in Harbor's own request log (core.log).
 """
 
 import json
-import time
-import uuid
 
 import pytest
 import requests
@@ -26,7 +24,7 @@ import requests
 from harbor_deploy.lib.config.secrets import SecretStore
 from harbor_deploy.lib.harbor_api.client import HarborClient, query_params
 from harbor_deploy.lib.harbor_api.resources import AdminAccess
-from tests.lab.conftest import changed_count, host_exec, run_pyinfra
+from tests.lab.conftest import changed_count, configure, request_log_mark, writes_between
 
 USER = {
     "username": "contract-dev",
@@ -62,22 +60,6 @@ def resources(hostname):
     }
 
 
-def configure(*flags, check=True, env=None, **data):
-    args = [arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")]
-    return run_pyinfra(
-        "-y",
-        "--json",
-        *flags,
-        "inventories/lab.py",
-        "deploys/configure.py",
-        "--limit",
-        "harbor-1",
-        *args,
-        check=check,
-        env=env,
-    )
-
-
 @pytest.fixture(scope="module")
 def harbor(harbor_server):
     secrets = harbor_server["secrets_dir"] / harbor_server["hostname"]
@@ -91,23 +73,6 @@ def harbor(harbor_server):
         "store": store,
         "admin": lambda: AdminAccess(anonymous, store).client(),
     }
-
-
-def request_log_mark(harbor):
-    """A unique request written to Harbor's request log, once it is there: the line count."""
-    marker = uuid.uuid4().hex
-    harbor["anonymous"].request("GET", "/ping", "mark", params={"mark": marker}, accept="text/plain")
-    for _ in range(40):
-        lines = host_exec(harbor["container"], "cat /var/log/harbor/core.log").splitlines()
-        if any(marker in line for line in lines):
-            return len(lines)
-        time.sleep(0.5)
-    raise AssertionError("the marker request never reached /var/log/harbor/core.log")
-
-
-def writes_between(harbor, start, end):
-    lines = host_exec(harbor["container"], "cat /var/log/harbor/core.log").splitlines()[start:end]
-    return [line for line in lines if any(f'"{method} /api/' in line for method in ("POST", "PUT", "PATCH", "DELETE"))]
 
 
 @pytest.fixture(scope="module")

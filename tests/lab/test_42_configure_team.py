@@ -15,7 +15,7 @@ import json
 import pytest
 import yaml
 
-from tests.lab.conftest import changed_count, run_pyinfra
+from tests.lab.conftest import api_changes, changed_count, configure, run_pyinfra
 
 PROJECT = "team"
 TEAM = {
@@ -33,17 +33,6 @@ TEAM = {
     "harbor_cve_allowlist": {"items": ["CVE-2023-44487"]},
     "harbor_audit_log_purge": {"schedule": "Weekly", "retention_hours": 720, "event_types": ["create_artifact"]},
 }
-
-
-def configure(*flags, check=True, **data):
-    args = [arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")]
-    return run_pyinfra(
-        "-y", "--json", *flags, "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args, check=check
-    )
-
-
-def api_changes(run):
-    return [line.split("Harbor API: ", 1)[1] for line in run.stderr.splitlines() if "Harbor API: " in line]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,14 @@ and a private cache home for every test."""
 
 import pytest
 
-from lab.standin.tests.support import core_backing, database, postgres, redis_server, slapd  # noqa: F401  (fixtures)
+from lab.standin.tests.support import (  # noqa: F401  (fixtures)
+    core_backing,
+    database,
+    postgres,
+    redis_server,
+    rsa_key_pem,
+    slapd,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -147,6 +147,21 @@ KEYS = (
     Key("harbor_trivy_security_check", "vuln", "comma-separated checks: vuln, config, secret"),
     Key("harbor_trivy_insecure", False, "skip verifying the registry certificate from Trivy"),
     Key("harbor_trivy_timeout", "5m0s", "scan timeout (Go duration, capped at 30m by the scan job)"),
+    Key(
+        "harbor_trivy_offline_db",
+        None,
+        "controller path of Trivy's vulnerability database bundle (db.tar.gz: trivy.db and metadata.json, "
+        "fetched on a connected machine) placed in <data_volume>/trivy-adapter/trivy/db for an air-gapped "
+        "Harbor; implies harbor_trivy_skip_update and harbor_trivy_offline_scan",
+        controller_path=True,
+    ),
+    Key(
+        "harbor_trivy_offline_java_db",
+        None,
+        "controller path of Trivy's Java database bundle (javadb.tar.gz: trivy-java.db and metadata.json) "
+        "placed in <data_volume>/trivy-adapter/trivy/java-db; implies harbor_trivy_skip_java_db_update",
+        controller_path=True,
+    ),
     Key("harbor_db_max_idle_conns", 100, "database idle connection pool size"),
     Key("harbor_db_max_open_conns", 900, "database open connection limit (<= 0: unlimited)"),
     Key("harbor_db_conn_max_lifetime", "5m", "max reuse time of a DB connection (Go duration or 0)"),
@@ -476,8 +491,12 @@ KEYS = (
         [],
         'projects [{name, public, storage_quota (bytes, "10G" or -1), auto_scan, prevent_vulnerable, '
         "severity, proxy_cache (registry name), members [{user or group, role, state}], retention "
-        "{schedule, rules [{template, count, repositories, tags, untagged}]}, cve_allowlist "
-        '({items, expires_at} or "system"), state}]',
+        "{schedule, rules [{template, count, repositories or exclude_repositories, tags or exclude_tags, "
+        'untagged, disabled}]}, cve_allowlist ({items, expires_at} or "system"), immutable_tags (the '
+        "project's whole list) [{repositories or exclude_repositories, tags or exclude_tags, disabled}], "
+        "webhooks [{name, url, type: http|slack, events, payload_format, auth_header (secrets file "
+        "webhooks/<project>+<name>) or auth_header_env, skip_cert_verify, description, enabled, state}], "
+        "state, purge (with state absent: delete its repositories first)}]",
     ),
     Key(
         "harbor_robots",
@@ -519,6 +538,26 @@ KEYS = (
         None,
         "None (left as is) or the audit-log purge schedule {schedule: Hourly|Daily|Weekly|<cron>|None, "
         "retention_hours, event_types, dry_run}",
+    ),
+    Key(
+        "harbor_replication_policies",
+        [],
+        "replication policies [{name, push_to or pull_from (a harbor_registries name), repositories, tags or "
+        "exclude_tags, labels or exclude_labels, resource: image|artifact, trigger: manual|event_based|Hourly|"
+        "Daily|Weekly|<cron> (default manual), dest_namespace, flatten: all|0-3 (default all), override "
+        "(default true), replicate_deletion, bandwidth_kb_per_second (0: no limit), copy_by_chunk, enabled "
+        "(default true), run_after_change, description, state}]",
+    ),
+    Key(
+        "harbor_default_scanner",
+        None,
+        "None (left as is) or the name of the registered scanner Harbor scans with by default (Trivy when "
+        "installed with it)",
+    ),
+    Key(
+        "harbor_scan_all_schedule",
+        None,
+        "None (left as is) or when Harbor scans every artifact {schedule: Hourly|Daily|Weekly|<cron>|None}",
     ),
 )
 

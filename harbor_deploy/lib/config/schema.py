@@ -31,7 +31,9 @@ from harbor_deploy.lib.harbor_api.resources.configurations import (
 from harbor_deploy.lib.harbor_api.resources.groups import GROUP_TYPES
 from harbor_deploy.lib.harbor_api.resources.projects import ROLES, SEVERITIES
 from harbor_deploy.lib.harbor_api.resources.registries import REGISTRY_TYPES
+from harbor_deploy.lib.harbor_api.resources.replication import FLATTEN_LEVELS, RESOURCES, TRIGGERS
 from harbor_deploy.lib.harbor_api.resources.retention import RETENTION_TEMPLATES
+from harbor_deploy.lib.harbor_api.resources.webhooks import EVENT_TYPES, NOTIFY_TYPES, PAYLOAD_FORMATS
 
 # "x-why" is the message of a pattern or alternative that fails (our own keyword).
 BOOL = {"type": "boolean"}
@@ -158,6 +160,25 @@ AUDIT_LOG_PURGE = record(
     },
     required=("schedule", "retention_hours", "event_types"),
 )
+# What a retention or immutable rule selects: repositories and tags by doublestar
+# pattern, or all but those a pattern matches (one of each pair).
+SELECTORS = {"repositories": STR, "exclude_repositories": STR, "tags": STR, "exclude_tags": STR}
+WEBHOOK = record(
+    {
+        "name": STR,
+        "url": STR,
+        "type": {"enum": list(NOTIFY_TYPES)},
+        "events": {"type": "array", "items": {"enum": list(EVENT_TYPES)}, "minItems": 1},
+        "payload_format": {"enum": list(PAYLOAD_FORMATS)},
+        "auth_header": BOOL,
+        "auth_header_env": ENV_NAME,
+        "skip_cert_verify": BOOL,
+        "description": {"type": "string"},
+        "enabled": BOOL,
+        "state": STATE,
+    },
+    required=("name",),
+)
 PROJECT = record(
     {
         "name": NAME,
@@ -189,9 +210,9 @@ PROJECT = record(
                         {
                             "template": {"enum": list(RETENTION_TEMPLATES)},
                             "count": {"type": "integer", "minimum": 1},
-                            "repositories": STR,
-                            "tags": STR,
+                            **SELECTORS,
                             "untagged": BOOL,
+                            "disabled": BOOL,
                         },
                         required=("template",),
                     ),
@@ -199,6 +220,16 @@ PROJECT = record(
             },
             required=("rules",),
         ),
+        "purge": BOOL,
+        "immutable_tags": {"type": "array", "items": record({**SELECTORS, "disabled": BOOL})},
+        "webhooks": {
+            "type": "array",
+            "items": {
+                **WEBHOOK,
+                "if": {"properties": {"state": {"const": "absent"}}, "required": ["state"]},
+                "else": {"required": ["name", "url", "events"]},
+            },
+        },
     },
     required=("name",),
 )
@@ -254,6 +285,34 @@ GC_SCHEDULE = record(
     {"schedule": SCHEDULE, "delete_untagged": BOOL, "workers": {"type": "integer", "minimum": 1, "maximum": 10}},
     required=("schedule",),
 )
+REPLICATION_POLICY = record(
+    {
+        "name": STR,
+        "description": {"type": "string"},
+        "push_to": STR,
+        "pull_from": STR,
+        "repositories": STR,
+        "tags": STR,
+        "exclude_tags": STR,
+        "labels": {"type": "array", "items": STR, "minItems": 1},
+        "exclude_labels": {"type": "array", "items": STR, "minItems": 1},
+        "resource": {"enum": list(RESOURCES)},
+        "trigger": {
+            "anyOf": [{"enum": list(TRIGGERS)}, SCHEDULE],
+            "x-why": "must be manual, event_based, Hourly, Daily, Weekly or a 6-field cron",
+        },
+        "dest_namespace": STR,
+        "flatten": {"enum": list(FLATTEN_LEVELS), "x-why": "must be all, 0, 1, 2 or 3"},
+        "override": BOOL,
+        "replicate_deletion": BOOL,
+        "bandwidth_kb_per_second": {"type": "integer", "minimum": 0},
+        "copy_by_chunk": BOOL,
+        "enabled": BOOL,
+        "run_after_change": BOOL,
+        "state": STATE,
+    },
+    required=("name",),
+)
 SECRET_REFERENCE = record({"secret": STR}, required=("secret",))
 SECRET_OR_STR = {"anyOf": [OPTIONAL_STR, SECRET_REFERENCE], "x-why": "must be a string, empty, or {secret: <name>}"}
 
@@ -288,6 +347,8 @@ SCHEMAS = {
         "x-why": "must be a comma-separated list of vuln, config, secret",
     },
     "harbor_trivy_timeout": GO_DURATION,
+    "harbor_trivy_offline_db": OPTIONAL_STR,
+    "harbor_trivy_offline_java_db": OPTIONAL_STR,
     "harbor_db_conn_max_lifetime": GO_DURATION,
     "harbor_db_conn_max_idle_time": GO_DURATION,
     "harbor_jobservice_job_loggers": {"type": "array", "minItems": 1, "items": {"enum": ["STD_OUTPUT", "FILE", "DB"]}},
@@ -445,6 +506,9 @@ SCHEMAS = {
     "harbor_groups": {"type": "array", "items": GROUP},
     "harbor_cve_allowlist": nullable(CVE_ALLOWLIST),
     "harbor_audit_log_purge": nullable(AUDIT_LOG_PURGE),
+    "harbor_replication_policies": {"type": "array", "items": REPLICATION_POLICY},
+    "harbor_default_scanner": {"type": ["string", "null"], "minLength": 1},
+    "harbor_scan_all_schedule": nullable(record({"schedule": SCHEDULE}, required=("schedule",))),
     "harbor_config_file": OPTIONAL_STR,
     "harbor_export_file": OPTIONAL_STR,
     "harbor_backing_allowed_sources": {"type": "array", "minItems": 1, "items": STR},
@@ -463,7 +527,14 @@ SCHEMAS = {
     },
 }
 # Lists whose entries are reported on their own: harbor_projects[2].
-ENTRY_LISTS = ("harbor_registries", "harbor_users", "harbor_projects", "harbor_robots", "harbor_groups")
+ENTRY_LISTS = (
+    "harbor_registries",
+    "harbor_users",
+    "harbor_projects",
+    "harbor_robots",
+    "harbor_groups",
+    "harbor_replication_policies",
+)
 TYPE_WORDS = {
     "boolean": "true or false",
     "integer": "an integer",

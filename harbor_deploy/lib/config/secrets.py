@@ -11,6 +11,7 @@ show ``*****``; ``.reveal()`` returns the value.
 """
 
 import fcntl
+import hashlib
 import hmac
 import logging
 import os
@@ -242,6 +243,31 @@ class SecretStore:
         if isinstance(value, Secret):
             value = value.reveal()
         write_private_file(self.path(name), value if isinstance(value, bytes) else value.encode())
+
+    # Harbor never returns a secret it holds (a registry's access secret, the LDAP bind
+    # password, the OIDC client secret): what the controller last sent it is known by a
+    # salted fingerprint beside the secret's file (``<name>.sent``, 0600), so a rotated
+    # secret is sent again and an unchanged one is not, and no value is kept twice.
+
+    def sent(self, name, secret):
+        """Whether ``secret`` is the value last sent to Harbor for the secret ``name``."""
+        path = self.path(name + SENT_SUFFIX)
+        if not path.is_file():
+            return False
+        salt, _, digest = path.read_text().strip().partition(":")
+        return hmac.compare_digest(_fingerprint(salt, secret.reveal()), digest)
+
+    def remember_sent(self, name, secret):
+        """Note that ``secret`` was sent to Harbor as the secret ``name``."""
+        salt = token_source.token_hex(16)
+        write_private_file(self.path(name + SENT_SUFFIX), f"{salt}:{_fingerprint(salt, secret.reveal())}\n".encode())
+
+
+SENT_SUFFIX = ".sent"
+
+
+def _fingerprint(salt, value):
+    return hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
 def admin_passwords(store, rotate=True):

@@ -347,6 +347,27 @@ def docker_repo_problems(config):
             yield "harbor_docker_repo_key", f"{key} is not an OpenPGP public key (armored or binary)"
 
 
+# The offline Trivy database keys: the database file each bundle holds beside its
+# metadata.json (trivy-db, trivy-java-db), checked on the host before it is placed.
+TRIVY_BUNDLE_KEYS = ("harbor_trivy_offline_db", "harbor_trivy_offline_java_db")
+
+
+def _trivy_bundle_problems(config):
+    for key in TRIVY_BUNDLE_KEYS:
+        path = config[key]
+        if not path:
+            continue
+        if not config["harbor_with_trivy"]:
+            yield key, "needs harbor_with_trivy: without Trivy no adapter reads it"
+        elif not Path(path).is_file():
+            yield key, f"no such file on the controller: {path}"
+    if config["harbor_trivy_offline_java_db"] and not config["harbor_trivy_offline_db"]:
+        yield (
+            "harbor_trivy_offline_java_db",
+            "needs harbor_trivy_offline_db: Trivy scans with its vulnerability database",
+        )
+
+
 def _port_problems(config):
     ports = {"harbor_http_port": config["harbor_http_port"]}
     if config["harbor_tls_mode"] != "http":
@@ -826,6 +847,7 @@ def problems(data, secrets=None, other_keys=()):
         _version_problems,
         _installer_problems,
         docker_repo_problems,
+        _trivy_bundle_problems,
         _port_problems,
         _log_endpoint_problems,
         _tls_problems,

@@ -12,8 +12,8 @@ HEADER = """\
 # by deploys/export.py. Configure it back with harbor_config_file: this file
 # (inventory keys win). No secret is here: configure reads each from the
 # secrets dir of the instance when it has to send one: users/<username>,
-# robots/<project>+<name>, registries/<name>, auth/ldap_search_password,
-# auth/oidc_client_secret (or the env var an entry names).
+# robots/<project>+<name>, registries/<name>, webhooks/<project>+<name>,
+# auth/ldap_search_password, auth/oidc_client_secret (or the env var an entry names).
 """
 
 

@@ -3,9 +3,13 @@ and monitoring."""
 
 import datetime
 import math
+import re
 
 from harbor_deploy.lib.render.tls import RENEW_WITHIN_DAYS
 
+# Trivy's database is rebuilt every few hours upstream (trivy-db's NextUpdate): one a
+# week old misses that week's vulnerabilities.
+TRIVY_DB_STALE_DAYS = 7
 # A container without a health check reports "none": running is all it can say.
 GOOD_CONTAINER_STATES = {"running/healthy", "running/none"}
 
@@ -94,3 +98,28 @@ def load_balancer_problems(servers):
 def backing_problems(health):
     """The backing services that do not answer (``BackingHealth``)."""
     return [f"{service} does not answer" for service, answers in sorted(health.items()) if not answers]
+
+
+def metadata_time(stamp):
+    """A time of Trivy's metadata.json (RFC 3339, nanoseconds) as a UTC datetime."""
+    return datetime.datetime.fromisoformat(re.sub(r"\.\d+", "", stamp)).astimezone(datetime.UTC)
+
+
+def trivy_databases(databases, now=None):
+    """``{folder: {updated_at, age_days}}`` of the Trivy databases in place (the
+    ``TrivyDatabases`` fact), and a warning for each older than a week."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    found, warnings = {}, []
+    for folder, state in sorted(databases.items()):
+        updated = (state.get("metadata") or {}).get("UpdatedAt")
+        if not updated:
+            warnings.append(f"Trivy's {folder} has no metadata.json: scans fail until a database is placed")
+            continue
+        age = (now - metadata_time(updated)).total_seconds() / 86400
+        found[folder] = {"updated_at": updated, "age_days": round(age, 1)}
+        if age > TRIVY_DB_STALE_DAYS:
+            warnings.append(
+                f"Trivy's {folder} was built {age:.0f} days ago ({updated}): bring a newer bundle "
+                "(harbor_trivy_offline_db / harbor_trivy_offline_java_db) and run the server deploy"
+            )
+    return found, warnings

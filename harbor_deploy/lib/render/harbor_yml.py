@@ -218,6 +218,7 @@ def context(config, secrets, version=None):
                     "insecure",
                 )
             },
+            **offline_trivy(config),
             "timeout": duration(config["harbor_trivy_timeout"]),
         },
         "jobservice": {
@@ -254,6 +255,18 @@ def _template():
         **JINJA_ENV_KWARGS,
     )
     return environment.get_template(TEMPLATE.name)
+
+
+def offline_trivy(config):
+    """The trivy settings a database brought offline implies: no download of it (with
+    ``skip_update`` alone a first run still tries, goharbor/harbor#17623; the placed
+    database is there), and scans without network lookups."""
+    implied = {}
+    if config["harbor_trivy_offline_db"]:
+        implied.update({"skip_update": True, "offline_scan": True})
+    if config["harbor_trivy_offline_java_db"]:
+        implied["skip_java_db_update"] = True
+    return implied
 
 
 def render(config, secrets, version=None):

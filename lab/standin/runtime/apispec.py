@@ -13,7 +13,7 @@ Harbor's handlers:
   requested, only [...] are available".
 - Empty fields left out of responses (go-swagger models): every non-required
   property is ``omitempty`` unless ``x-omitempty: false``; arrays are not
-  (a nil one is ``null``); ``x-nullable`` and ``$ref``-to-struct properties are
+  (a nil one is ``null``); ``x-nullable`` (or ``x-isnullable``) and ``$ref``-to-struct properties are
   pointers, left out only when unset; ``date-time`` strings are structs, never
   left out. So ``false``, ``""``, ``0``, ``{}`` of a map disappear from answers.
 """
@@ -113,7 +113,8 @@ class ApiSpec:
         kind = resolved.get("type")
         if prop.get("x-omitempty") is not True and kind == "array":
             return False
-        if prop.get("x-nullable") or resolved.get("format") == "date-time":
+        # go-swagger takes x-isnullable as x-nullable: a pointer, left out only when nil.
+        if prop.get("x-nullable") or prop.get("x-isnullable") or resolved.get("format") == "date-time":
             return False
         if "$ref" in prop and "properties" in resolved or "properties" in prop:
             return False  # a pointer to a struct: only nil is left out

@@ -42,6 +42,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
 LOG_ADDRESS = "tcp://localhost:1514"
 # The postgres and redis users of Harbor's harbor-db and redis images.
 DATA_UID = 999
+# The scanner user of the trivy-adapter image, owner of its cache (g.py DEFAULT_UID).
+SCANNER_UID = 10000
 # Real prepare's INTERNAL_NO_PROXY_DN: Harbor's own services are never proxied.
 INTERNAL_NO_PROXY = {
     "127.0.0.1",
@@ -797,8 +799,10 @@ def prepare(paths, config_file, with_trivy, release):
     if not conf["external_redis"]:
         owned_dir(paths.data_dir / "redis", DATA_UID)
     if with_trivy:
+        # utils/trivy_adapter.py: both owned by the scanner user (g.py DEFAULT_UID).
         for sub in ("trivy-adapter/trivy", "trivy-adapter/reports"):
             (paths.data_dir / sub).mkdir(parents=True, exist_ok=True)
+            owned_dir(paths.data_dir / sub, SCANNER_UID, mode=0o755)
 
     config_dir = paths.config_dir
     write_file(config_dir / "nginx" / "nginx.conf", nginx_config(conf))
@@ -840,6 +844,11 @@ def prepare(paths, config_file, with_trivy, release):
                 {
                     "SCANNER_LOG_LEVEL": conf["log_level"],
                     "SCANNER_REDIS_URL": redis_url(conf["redis"], conf["redis"]["trivy_db_index"]),
+                    # Fixed in templates/trivy-adapter/env.jinja: where the database is read.
+                    "SCANNER_TRIVY_CACHE_DIR": "/home/scanner/.cache/trivy",
+                    "SCANNER_TRIVY_REPORTS_DIR": "/home/scanner/.cache/reports",
+                    "SCANNER_TRIVY_VULN_TYPE": "os,library",
+                    "SCANNER_TRIVY_SEVERITY": "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL",
                     **{
                         variable: conf["trivy"][field]
                         for variable, field in (

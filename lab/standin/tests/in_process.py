@@ -5,7 +5,9 @@ sent to it against the real v2.13.1 swagger spec."""
 import base64
 import copy
 import functools
+import hashlib
 import http.server
+import json
 import re
 import threading
 
@@ -13,6 +15,7 @@ import jsonschema
 import requests
 import yaml
 
+from lab.standin.tests.registry import DistributionRegistry, Front
 from lab.standin.tests.support import SWAGGER, load_runtime
 
 core_app = load_runtime("harbor_core.app")
@@ -66,6 +69,97 @@ class StandinHarbor(RunningCore):
         )
 
 
+class Receiver:
+    """An HTTP endpoint on loopback keeping every POST (headers and JSON body)."""
+
+    def __init__(self):
+        self.received = []
+        self.arrived = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append((self.path, dict(self.headers), json.loads(body)))
+                receiver.arrived.set()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class StandinHarborWithRegistry:
+    """A stand-in Harbor as clients reach it: core and a registry behind the front
+    (nginx's routing) at ``url``; ``token_key`` is core's token signing key (PEM)."""
+
+    def __init__(self, data_dir, backing, token_key, env=None):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = data_dir / "private_key.pem"
+        key.write_bytes(token_key)
+        self.registry = DistributionRegistry(data_dir / "registry")
+        self.core = StandinHarbor(
+            data_dir,
+            backing,
+            env={"REGISTRY_URL": self.registry.url, "TOKEN_PRIVATE_KEY_PATH": str(key), **(env or {})},
+        )
+        self.front = Front(self.core.url, self.registry.url)
+        self.registry.realm = f"{self.front.url}/service/token"
+        self.url = self.front.url
+
+    def settle(self, timeout=30):
+        """Wait for the work core does in the background (deliveries, replications)."""
+        for thread in list(self.core.app.background):
+            thread.join(timeout)
+
+    def stop(self):
+        self.settle()
+        self.front.stop()
+        self.core.stop()
+        self.registry.stop()
+
+
+def push_image(harbor_url, credential, repository, tag, content=b"layer"):
+    """An image of one layer pushed to ``repository:tag`` through the registry API, as
+    docker push sends it; its manifest digest."""
+    distribution = load_runtime("harbor_core.distribution")
+    registry = distribution.Registry(harbor_url, credential=credential)
+    layer, config = content, json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
+    for data in (layer, config):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if not registry.has_blob(repository, digest):
+            registry.push_blob(repository, digest, data)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    registry.push_manifest(repository, tag, manifest, "application/vnd.oci.image.manifest.v1+json")
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
 def record_requests(monkeypatch):
     """Every (method, API path, json body) requests sends from now on, in a list."""
     sent = []
@@ -86,11 +180,15 @@ def swagger():
 
 def _strict(schema):
     """Objects refuse fields the spec does not list. ``additionalProperties: {type:
-    object}`` is go-swagger's "any value" (Harbor sends numbers and booleans there)."""
+    object}`` is go-swagger's "any value" (Harbor sends numbers and booleans there), and
+    so is an object with neither properties nor additionalProperties (``interface{}``:
+    a replication filter's value is a string or a list)."""
     if isinstance(schema, dict):
         schema = {key: _strict(value) for key, value in schema.items()}
         if schema.get("additionalProperties") == {"type": "object"}:
             schema["additionalProperties"] = {}
+        if schema.get("type") == "object" and "properties" not in schema and "additionalProperties" not in schema:
+            schema.pop("type")
         if "properties" in schema and "additionalProperties" not in schema:
             schema["additionalProperties"] = False
         return schema
@@ -128,10 +226,11 @@ def assert_valid_request(method, path, body):
 
 class UpstreamRegistry:
     """A loopback registry endpoint for Harbor's health checks: /api/version, and /v2/
-    under token auth (a Bearer challenge answered with ``credential``)."""
+    under token auth (a Bearer challenge answered with ``credential``, which
+    ``expect`` changes)."""
 
     def __init__(self, credential=UPSTREAM_CREDENTIAL):
-        expected = "Basic " + base64.b64encode(":".join(credential).encode()).decode()
+        self.expect(credential)
         registry = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -142,7 +241,7 @@ class UpstreamRegistry:
                 if self.path == "/api/version":
                     return self.answer(200, b'{"version": "v2.0"}')
                 if self.path.startswith("/service/token"):
-                    ok = self.headers.get("Authorization") == expected
+                    ok = self.headers.get("Authorization") == registry.expected
                     return self.answer(200 if ok else 401, b'{"token": "t0ken"}')
                 if self.path == "/v2/":
                     if self.headers.get("Authorization") == "Bearer t0ken":
@@ -165,6 +264,9 @@ class UpstreamRegistry:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def expect(self, credential):
+        self.expected = "Basic " + base64.b64encode(":".join(credential).encode()).decode()
 
     def stop(self):
         self.server.shutdown()

@@ -25,12 +25,16 @@ from harbor_deploy.lib.harbor_api.resources import (
     configurations,
     cve_allowlists,
     groups,
+    immutable,
     projects,
     registries,
+    replication,
     retention,
     robots,
+    scanning,
     schedules,
     users,
+    webhooks,
 )
 from harbor_deploy.lib.harbor_api.resources.admin import AdminAccess
 from harbor_deploy.lib.harbor_api.resources.common import Change, ResourceError, find_project, find_registry, parse_size
@@ -64,8 +68,10 @@ class Kind:
 
 # In the order they are converged: sign-in before users (Harbor locks the auth mode
 # once users exist), settings before what they govern (robot name prefix, default
-# quota), registries before the proxy cache projects using them, users and groups
-# before memberships, projects before their robots and retention.
+# quota), registries before the proxy cache projects and replication policies using
+# them, users and groups before memberships, projects before their robots, retention,
+# immutable tag rules, webhooks and the replication into them, the default scanner
+# before the scan-all schedule (Harbor answers no scan-all call without one).
 KINDS = (
     Kind(
         "Authentication",
@@ -103,6 +109,15 @@ KINDS = (
         entries_of=robots.robot_entries,
     ),
     Kind("Tag retention policies", "harbor_projects", projects.project_spec, retention.plan_retention),
+    Kind("Immutable tag rules", "harbor_projects", projects.project_spec, immutable.plan_immutable_rules),
+    Kind("Project webhooks", "harbor_projects", projects.project_spec, webhooks.plan_webhooks),
+    Kind(
+        "Replication policies",
+        "harbor_replication_policies",
+        replication.policy_spec,
+        replication.plan_policies,
+        export=replication.export_policies,
+    ),
     Kind(
         "Garbage collection schedule",
         "harbor_gc_schedule",
@@ -126,6 +141,22 @@ KINDS = (
         schedules.plan_purge,
         single=True,
         export=schedules.export_purge,
+    ),
+    Kind(
+        "Default scanner",
+        "harbor_default_scanner",
+        scanning.default_scanner_spec,
+        scanning.plan_default_scanner,
+        single=True,
+        export=scanning.export_default_scanner,
+    ),
+    Kind(
+        "Scan-all schedule",
+        "harbor_scan_all_schedule",
+        scanning.scan_all_spec,
+        scanning.plan_scan_all,
+        single=True,
+        export=scanning.export_scan_all,
     ),
 )
 # Every key configure manages (what an export holds).
@@ -198,12 +229,24 @@ def _local_user_problems(config):
 def harbor_problems(config, client_of):
     """``(key, why)`` of what Harbor itself would refuse, read before any change (through
     the admin client ``client_of()`` returns): an auth mode it locked because users
-    other than admin exist."""
+    other than admin exist; a project to delete that holds repositories (without
+    ``purge``)."""
     auth = config.get("harbor_auth")
     if auth:
         why = configurations.mode_lock(client_of(), configurations.auth_spec(auth))
         if why:
             yield "harbor_auth", why
+    deleted = [
+        (index, projects.project_spec(raw))
+        for index, raw in enumerate(config.get("harbor_projects") or [])
+        if raw.get("state") == "absent" and not raw.get("purge")
+    ]
+    client = client_of() if deleted else None
+    for index, spec in deleted:
+        current = find_project(client, spec["name"])
+        why = projects.undeletable(spec, current) if current else None
+        if why:
+            yield f"harbor_projects[{index}]", why
 
 
 def export(client):

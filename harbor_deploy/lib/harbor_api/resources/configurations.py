@@ -9,7 +9,8 @@ this encodes of Harbor v2.13.1 (goharbor/harbor at that tag):
   defaults; ``ldap_search_password`` and ``oidc_client_secret`` are passwords, which
   ``GET /configurations`` never returns (src/controller/config/controller.go,
   ``ConvertForGet``): the controller keeps a salted fingerprint of the value it last
-  sent, so a rotated secret is sent again and an unchanged one is not.
+  sent (``SecretStore.sent``), so a rotated secret is sent again and an unchanged one
+  is not.
 - src/controller/config/controller.go: the auth mode can't change once users other
   than admin exist ("the auth mode cannot be modified as new users have been inserted
   into database"); ``auth_mode.editable`` says whether it still can. Refused here
@@ -21,13 +22,9 @@ this encodes of Harbor v2.13.1 (goharbor/harbor at that tag):
   document and answers 400 when it can't. Both run before the change is saved.
 """
 
-import hashlib
-import hmac
 import json
 import logging
-import secrets as token_source
 
-from harbor_deploy.lib.config.secrets import write_private_file
 from harbor_deploy.lib.harbor_api.client import ApiError
 from harbor_deploy.lib.harbor_api.resources.common import (
     Change,
@@ -224,26 +221,6 @@ def auth_secret_name(key):
     return f"auth/{key}"
 
 
-def _fingerprint(salt, value):
-    return hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def secret_sent(store, key, secret):
-    """Whether ``secret`` is the value the controller last sent Harbor for ``key``."""
-    path = store.path(auth_secret_name(key) + ".sent")
-    if not path.is_file():
-        return False
-    salt, _, digest = path.read_text().strip().partition(":")
-    return hmac.compare_digest(_fingerprint(salt, secret.reveal()), digest)
-
-
-def remember_secret_sent(store, key, secret):
-    salt = token_source.token_hex(16)
-    write_private_file(
-        store.path(auth_secret_name(key) + ".sent"), f"{salt}:{_fingerprint(salt, secret.reveal())}\n".encode()
-    )
-
-
 def users_besides_admin(client):
     """Usernames of every user but the admin (user id 1, which Harbor never counts)."""
     return [user["username"] for user in client.list("/users", "users") if user.get("user_id") != 1]
@@ -289,7 +266,7 @@ def plan_auth(client, specs, store):
                 spec["secret"],
                 auth_secret_name(spec["secret"]),
             )
-        elif secret_sent(store, spec["secret"], secret):
+        elif store.sent(auth_secret_name(spec["secret"]), secret):
             secret = None
         else:
             fields.append(FieldChange(spec["secret"], secret=True))
@@ -320,7 +297,7 @@ def _apply_auth(client, store, spec, settings, body, secret):
         body = {**body, spec["secret"]: secret.reveal()}
     _save(client, "auth settings", body)
     if secret is not None:
-        remember_secret_sent(store, spec["secret"], secret)
+        store.remember_sent(auth_secret_name(spec["secret"]), secret)
 
 
 def _ping_ldap(client, settings, secret):

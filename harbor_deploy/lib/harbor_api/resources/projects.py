@@ -1,5 +1,12 @@
 """Projects (visibility, quota, scanning policy, proxy cache, CVE allowlist) and their
-members: users and groups."""
+members: users and groups.
+
+Harbor refuses to delete a project that still holds repositories (412, "the project
+contains repositories, can not be deleted": src/server/v2.0/handler/project.go
+``deletable``, from its ``repo_count``): such a deletion is refused while planning,
+naming the count, unless the entry says ``purge: true``; then each repository is
+deleted first (``DELETE /projects/{name}/repositories/{repository}``, the name
+without the project and encoded twice, src/server/v2.0/handler/repository.go)."""
 
 from functools import partial
 
@@ -21,8 +28,10 @@ from harbor_deploy.lib.harbor_api.resources.cve_allowlists import (
     export_allowlist,
 )
 from harbor_deploy.lib.harbor_api.resources.groups import group_id
+from harbor_deploy.lib.harbor_api.resources.immutable import export_immutable_rules, immutable_spec
 from harbor_deploy.lib.harbor_api.resources.registries import PROXY_CACHE_TYPES
 from harbor_deploy.lib.harbor_api.resources.retention import export_retention, retention_spec
+from harbor_deploy.lib.harbor_api.resources.webhooks import export_webhooks, webhooks_of
 
 # Project roles as Harbor numbers them.
 ROLES = {"project_admin": 1, "developer": 2, "guest": 3, "maintainer": 4, "limited_guest": 5}
@@ -52,7 +61,12 @@ def project_spec(raw):
         "members": [],
         "retention": None,
         "cve_allowlist": None,
+        "purge": bool(raw.get("purge", False)),
+        "immutable_tags": immutable_spec(raw["immutable_tags"]) if raw.get("immutable_tags") is not None else None,
+        "webhooks": webhooks_of(raw),
     }
+    if spec["purge"] and spec["state"] != "absent":
+        raise ValueError("purge is for a project with state: absent (it deletes its repositories first)")
     for key, meta in (("public", "public"), ("auto_scan", "auto_scan"), ("prevent_vulnerable", "prevent_vul")):
         if key in raw:
             spec["metadata"][meta] = bool_string(raw[key])
@@ -106,12 +120,17 @@ def plan_projects(client, specs, _store=None):
         current = find_project(client, name)
         if spec["state"] == "absent":
             if current:
+                why = undeletable(spec, current)
+                if why:
+                    raise ResourceError(why)
+                repositories = current.get("repo_count", 0)
                 changes.append(
                     Change(
                         "delete",
                         "project",
                         name,
-                        apply=lambda c=current: client.delete(f"/projects/{c['project_id']}", f"project {c['name']}"),
+                        (f"purge: {repositories} repositories first",) if repositories else (),
+                        partial(_delete_project, client, current),
                     )
                 )
             continue
@@ -167,6 +186,31 @@ def plan_projects(client, specs, _store=None):
                     )
                 )
     return changes
+
+
+def undeletable(spec, current):
+    """Why Harbor would refuse to delete the project ``current`` (its repositories,
+    without ``purge``), or None."""
+    repositories = current.get("repo_count", 0)
+    if not repositories or spec["purge"]:
+        return None
+    return (
+        f"project {spec['name']} holds {repositories} repositor{'y' if repositories == 1 else 'ies'}: Harbor "
+        "refuses to delete a project with repositories; set purge: true to delete them (and their artifacts) "
+        "first, or keep the project; nothing was changed"
+    )
+
+
+def _delete_project(client, project):
+    """Each repository of the project (none unless ``purge``), then the project."""
+    name = project["name"]
+    for repository in client.list(f"/projects/{path_segment(name)}/repositories", f"repositories of project {name}"):
+        within = repository["name"].split("/", 1)[1]
+        client.delete(
+            f"/projects/{path_segment(name)}/repositories/{path_segment(path_segment(within))}",
+            f"repository {repository['name']}",
+        )
+    client.delete(f"/projects/{project['project_id']}", f"project {name}")
 
 
 def proxy_cache_registry(client, spec, required=True):
@@ -287,5 +331,11 @@ def export_projects(client):
                 entry["retention"] = retention
         if metadata.get(REUSE_SYSTEM_ALLOWLIST) == "false":
             entry["cve_allowlist"] = export_allowlist(project.get("cve_allowlist")) or {"items": []}
+        for key, value in (
+            ("immutable_tags", export_immutable_rules(client, project["project_id"], project["name"])),
+            ("webhooks", export_webhooks(client, project["project_id"], project["name"])),
+        ):
+            if value is not None:
+                entry[key] = value
         found.append(entry)
     return found

@@ -1,4 +1,9 @@
-"""Registry endpoints (for proxy cache projects and replication)."""
+"""Registry endpoints (for proxy cache projects and replication).
+
+Harbor never returns an endpoint's access secret (src/server/v2.0/handler/registry.go
+shows ``*****``; src/pkg/reg/manager.go keeps it encrypted): the controller notes a
+salted fingerprint of the one it last sent (``SecretStore.sent``), so a rotated
+secret is sent on the next run (one update) and an unchanged one never."""
 
 import re
 
@@ -6,6 +11,7 @@ from harbor_deploy.lib.config.secrets import registry_secret_name
 from harbor_deploy.lib.harbor_api.client import ApiError
 from harbor_deploy.lib.harbor_api.resources.common import (
     Change,
+    FieldChange,
     ResourceError,
     entry_state,
     field_changes,
@@ -110,6 +116,7 @@ def plan_registries(client, specs, store):
     for spec in specs:
         name = spec["name"]
         current = find_registry(client, name)
+        secret = _registry_secret(store, spec) if spec["state"] == "present" else None
         presence = presence_change(
             client,
             "registry",
@@ -117,9 +124,7 @@ def plan_registries(client, specs, store):
             spec,
             current,
             lambda c: f"/registries/{c['id']}",
-            lambda s=spec: _registry_write(
-                s, client.post, "/registries", registry_payload(s, _registry_secret(store, s))
-            ),
+            lambda s=spec, x=secret: _registry_write(s, store, x, client.post, "/registries", registry_payload(s, x)),
         )
         if presence is not None:
             changes += presence
@@ -130,6 +135,9 @@ def plan_registries(client, specs, store):
                 "the type is set at creation only"
             )
         fields = registry_diff(spec, current)
+        if spec["access_key"] and secret is not None and not store.sent(registry_secret_name(name), secret):
+            # Harbor never returns the secret: one it was not sent (rotated) goes again.
+            fields.append(FieldChange("access_secret", secret=True))
         if fields:
             changes.append(
                 Change(
@@ -137,16 +145,17 @@ def plan_registries(client, specs, store):
                     "registry",
                     name,
                     tuple(fields),
-                    lambda c=current, s=spec: _registry_write(
-                        s, client.put, f"/registries/{c['id']}", _registry_update(s, store)
+                    lambda c=current, s=spec, x=secret: _registry_write(
+                        s, store, x, client.put, f"/registries/{c['id']}", _registry_update(s, x)
                     ),
                 )
             )
     return changes
 
 
-def _registry_write(spec, send, path, payload):
-    """Create or update an endpoint; Harbor's health check of it explained when it fails."""
+def _registry_write(spec, store, secret, send, path, payload):
+    """Create or update an endpoint, then note the secret sent with it; Harbor's health
+    check of it explained when it fails."""
     try:
         send(path, f"registry {spec['name']}", payload)
     except ApiError as error:
@@ -162,20 +171,21 @@ def _registry_write(spec, send, path, payload):
                 f"or changed, and could not reach {where}: {error}"
             ) from None
         raise
+    if spec["access_key"] and secret is not None:
+        store.remember_sent(registry_secret_name(spec["name"]), secret)
 
 
 def _registry_secret(store, spec):
     return store.read(registry_secret_name(spec["name"]), spec["access_secret_env"])
 
 
-def _registry_update(spec, store):
+def _registry_update(spec, secret):
     """``RegistryUpdate`` of the changed fields. Left out, a field keeps its value in
     Harbor; the access secret goes along only when the controller has it, so one set
     by hand in Harbor is never blanked."""
     payload = {"url": spec["url"], "insecure": spec["insecure"], "description": spec["description"]}
     if spec["access_key"]:
         payload.update({"credential_type": "basic", "access_key": spec["access_key"]})
-        secret = _registry_secret(store, spec)
         if secret is not None:
             payload["access_secret"] = secret.reveal()
     return payload

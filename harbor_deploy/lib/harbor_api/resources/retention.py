@@ -1,4 +1,10 @@
-"""Tag retention policies, one per project (``retention`` of a ``harbor_projects`` entry)."""
+"""Tag retention policies, one per project (``retention`` of a ``harbor_projects`` entry),
+and the selectors a rule names its repositories and tags with (immutable tag rules
+take the same: ``immutable``).
+
+A rule may be disabled on its own (``disabled``: the retention launcher skips it,
+src/pkg/retention/launcher.go) and may select all repositories or tags but those
+a pattern matches (``repoExcludes``/``excludes``, src/lib/selector/selectors/doublestar)."""
 
 import json
 import logging
@@ -14,34 +20,75 @@ RETENTION_TEMPLATES = ("latestPushedK", "latestPulledN", "nDaysSinceLastPush", "
 MAX_RETENTION_RULES = 15
 
 
+# How a rule names what it applies to (src/lib/selector/selectors/doublestar): the
+# repositories or tags a doublestar pattern matches, or all but those; Harbor's
+# decorations for each.
+SELECTOR_KEYS = {
+    "repositories": ("repositories", "repoMatches"),
+    "exclude_repositories": ("repositories", "repoExcludes"),
+    "tags": ("tags", "matches"),
+    "exclude_tags": ("tags", "excludes"),
+}
+DECORATIONS = {decoration: key for key, (_, decoration) in SELECTOR_KEYS.items()}
+
+
+def selectors(rule, tag_extras=None):
+    """``(tag_selectors, scope_selectors)`` of a rule entry: ``repositories`` or
+    ``exclude_repositories``, ``tags`` or ``exclude_tags`` (each ``**`` when left out:
+    everything). ``tag_extras``: the tag selector's ``extras`` text (retention's
+    ``untagged``), None for none."""
+    chosen = {}
+    for key, (subject, decoration) in SELECTOR_KEYS.items():
+        if key in rule:
+            if subject in chosen:
+                raise ValueError(f"a rule takes {subject} or exclude_{subject}, not both")
+            chosen[subject] = (decoration, rule[key])
+    repository = chosen.get("repositories", ("repoMatches", "**"))
+    tag = chosen.get("tags", ("matches", "**"))
+    tag_selector = {"kind": "doublestar", "decoration": tag[0], "pattern": tag[1]}
+    if tag_extras is not None:
+        tag_selector["extras"] = tag_extras
+    scope = {"repository": [{"kind": "doublestar", "decoration": repository[0], "pattern": repository[1]}]}
+    return [tag_selector], scope
+
+
+def selector_entry(rule):
+    """The ``repositories``/``exclude_repositories`` and ``tags``/``exclude_tags`` of
+    Harbor's rule (``**`` matches left out), or None when its selectors are not one
+    doublestar pattern each."""
+    tags = rule.get("tag_selectors") or []
+    scopes = (rule.get("scope_selectors") or {}).get("repository") or []
+    if len(tags) != 1 or len(scopes) != 1:
+        return None
+    entry = {}
+    for selector in (scopes[0], tags[0]):
+        key = DECORATIONS.get(selector.get("decoration"))
+        if selector.get("kind") != "doublestar" or key is None:
+            return None
+        if not (key in ("repositories", "tags") and selector.get("pattern") == "**"):
+            entry[key] = selector.get("pattern")
+    return entry
+
+
 def retention_spec(raw):
-    """``{schedule?, rules: [{template, count?, repositories?, tags?, untagged?}]}`` (shape
-    checked by ``schema``) -> rules, cron."""
+    """``{schedule?, rules: [{template, count?, repositories? | exclude_repositories?,
+    tags? | exclude_tags?, untagged?, disabled?}]}`` (shape checked by ``schema``) ->
+    rules, cron."""
     rules = []
     for rule in raw["rules"]:
         template = rule["template"]
         if template != "always" and "count" not in rule:
             raise ValueError(f"retention rule {template} needs a count")
         params = {} if template == "always" else {template: rule["count"]}
+        tag_selectors, scope_selectors = selectors(rule, json.dumps({"untagged": bool(rule.get("untagged", True))}))
         rules.append(
             {
-                "disabled": False,
+                "disabled": bool(rule.get("disabled", False)),
                 "action": "retain",
                 "template": template,
                 "params": params,
-                "tag_selectors": [
-                    {
-                        "kind": "doublestar",
-                        "decoration": "matches",
-                        "pattern": rule.get("tags", "**"),
-                        "extras": json.dumps({"untagged": bool(rule.get("untagged", True))}),
-                    }
-                ],
-                "scope_selectors": {
-                    "repository": [
-                        {"kind": "doublestar", "decoration": "repoMatches", "pattern": rule.get("repositories", "**")}
-                    ]
-                },
+                "tag_selectors": tag_selectors,
+                "scope_selectors": scope_selectors,
             }
         )
     if len(rules) > MAX_RETENTION_RULES:
@@ -133,29 +180,22 @@ def _create_retention(client, spec):
 
 
 # A rule's fields at the values retention_spec gives them when left out.
-EXPORT_RULE_DEFAULTS = {("repositories", "**"), ("tags", "**"), ("untagged", True)}
+EXPORT_RULE_DEFAULTS = {("untagged", True), ("disabled", False)}
 
 
 def export_retention(policy, project):
     """The ``retention`` of a project's entry for Harbor's policy; None (with a warning)
-    when a rule is one an entry can't say (another selector, action or an exclusion)."""
+    when a rule is one an entry can't say (another selector kind or action)."""
     rules = []
     for found_rule in (policy or {}).get("rules") or []:
         rule = {key: found_rule.get(key, default) for key, default in RULE_DEFAULTS.items()}
-        tags = rule["tag_selectors"]
-        scopes = (rule["scope_selectors"] or {}).get("repository") or []
         template = rule["template"]
-        entry = {"template": template}
+        entry = {"template": template, "disabled": rule["disabled"], **(selector_entry(rule) or {})}
         if template != "always":
             entry["count"] = (rule["params"] or {}).get(template)
-        if len(tags) == 1 and len(scopes) == 1:
-            entry.update(
-                {
-                    "repositories": scopes[0].get("pattern"),
-                    "tags": tags[0].get("pattern"),
-                    "untagged": bool(json.loads(tags[0].get("extras") or "{}").get("untagged")),
-                }
-            )
+        tags = rule["tag_selectors"]
+        if len(tags) == 1:
+            entry["untagged"] = bool(json.loads(tags[0].get("extras") or "{}").get("untagged"))
         if template not in RETENTION_TEMPLATES or _rules_of(entry) != [rule]:
             logger.warning("retention policy of project %s has a rule a project entry can't say: not exported", project)
             return None

@@ -119,7 +119,8 @@ CREATE TABLE retention_policy (
     update_time timestamptz NOT NULL DEFAULT now()
 );
 
--- Schedules of periodic jobs, one per vendor: garbage collection, audit-log purge.
+-- Schedules of periodic jobs, one per vendor: garbage collection, audit-log purge,
+-- scan all.
 CREATE TABLE schedule (
     id SERIAL PRIMARY KEY,
     vendor_type varchar(64) NOT NULL UNIQUE,
@@ -135,6 +136,82 @@ CREATE TABLE properties (
     id SERIAL PRIMARY KEY,
     k varchar(64) NOT NULL UNIQUE,
     v varchar(1024) NOT NULL
+);
+
+-- Immutable tag rules (Harbor's immutable_tag_rule): the rule as the API takes it,
+-- unique per project and content; the switch in a column of its own.
+CREATE TABLE immutable_tag_rule (
+    id SERIAL PRIMARY KEY,
+    project_id int NOT NULL REFERENCES project (project_id) ON DELETE CASCADE,
+    tag_filter text NOT NULL,
+    disabled boolean NOT NULL DEFAULT false,
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (project_id, tag_filter)
+);
+
+-- Webhook policies (Harbor's notification_policy): targets and event types as JSON.
+CREATE TABLE notification_policy (
+    id SERIAL PRIMARY KEY,
+    name varchar(256) NOT NULL,
+    project_id int NOT NULL REFERENCES project (project_id) ON DELETE CASCADE,
+    enabled boolean NOT NULL DEFAULT true,
+    description text NOT NULL DEFAULT '',
+    targets jsonb NOT NULL,
+    event_types jsonb NOT NULL,
+    creator varchar(256) NOT NULL DEFAULT '',
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (name, project_id)
+);
+
+-- Replication policies: the policy as the API stores it (filters and trigger as JSON).
+CREATE TABLE replication_policy (
+    id SERIAL PRIMARY KEY,
+    name varchar(256) NOT NULL UNIQUE,
+    data jsonb NOT NULL,
+    src_registry_id int NOT NULL DEFAULT 0,
+    dest_registry_id int NOT NULL DEFAULT 0,
+    creation_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
+);
+
+-- Runs of background work (Harbor's execution and task): replication, by vendor.
+CREATE TABLE execution (
+    id SERIAL PRIMARY KEY,
+    vendor_type varchar(64) NOT NULL,
+    vendor_id int NOT NULL,
+    status varchar(16) NOT NULL,
+    status_message text NOT NULL DEFAULT '',
+    trigger varchar(16) NOT NULL,
+    start_time timestamptz NOT NULL DEFAULT now(),
+    end_time timestamptz
+);
+CREATE TABLE task (
+    id SERIAL PRIMARY KEY,
+    execution_id int NOT NULL REFERENCES execution (id) ON DELETE CASCADE,
+    status varchar(16) NOT NULL,
+    extra_attrs jsonb NOT NULL,
+    log text NOT NULL DEFAULT '',
+    start_time timestamptz NOT NULL DEFAULT now(),
+    end_time timestamptz
+);
+
+-- Scanner registrations (Harbor's scanner_registration).
+CREATE TABLE scanner_registration (
+    id SERIAL PRIMARY KEY,
+    uuid varchar(64) NOT NULL UNIQUE,
+    name varchar(256) NOT NULL UNIQUE,
+    url varchar(256) NOT NULL UNIQUE,
+    description text NOT NULL DEFAULT '',
+    disabled boolean NOT NULL DEFAULT false,
+    is_default boolean NOT NULL DEFAULT false,
+    use_internal_addr boolean NOT NULL DEFAULT false,
+    immutable boolean NOT NULL DEFAULT false,
+    skip_cert_verify boolean NOT NULL DEFAULT false,
+    auth varchar(16) NOT NULL DEFAULT '',
+    access_cred varchar(512) NOT NULL DEFAULT '',
+    create_time timestamptz NOT NULL DEFAULT now(),
+    update_time timestamptz NOT NULL DEFAULT now()
 );
 
 -- The library project every Harbor starts with, public, owned by the admin.

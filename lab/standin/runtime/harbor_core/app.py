@@ -5,13 +5,15 @@
 3. The release's schema migrations run (see ``migrations``); a dirty database, one
    newer than the release, or a failing migration make core exit, logging what
    golang-migrate said, as Harbor's core does (``failed to migrate the database``).
-4. The admin password is seeded (first start only) and the API is served on :8080.
+4. The admin password is seeded (first start only), Trivy registered as the default
+   scanner when installed with it, and the API is served on :8080.
 """
 
 import datetime
 import os
 import signal
 import sys
+import threading
 from http.server import ThreadingHTTPServer
 
 from apispec import ApiSpec
@@ -46,6 +48,8 @@ class App:
         self.configurations = cache.ConfigurationCache(self.redis)
         self.tokens = auth.TokenService(settings.token_key_path, settings.token_minutes)
         self.login_lock = auth.LoginLock()
+        # Threads doing work in the background (webhook deliveries, replications).
+        self.background = []
 
     def start(self):
         """Steps 1-4 of the module's doc; raises StartupError."""
@@ -71,6 +75,7 @@ class App:
         finally:
             connection.close()
         self.store.set_initial_admin_password(self.settings.admin_password)
+        api.scanners.register_trivy(self)
 
     def migrate(self, connection):
         migrator = migrations.Migrator(
@@ -91,6 +96,13 @@ class App:
         log("INFO", "The database has been migrated successfully")
 
     # --- what several resources use ------------------------------------------------
+
+    def in_background(self, target, *args):
+        """Run ``target(*args)`` in a thread of its own (Harbor's jobservice runs such
+        work: webhook deliveries, replications); the threads still running are kept."""
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self.background = [running for running in self.background if running.is_alive()] + [thread]
 
     def configuration(self, key):
         stored = self.configurations.load(self.store.properties)

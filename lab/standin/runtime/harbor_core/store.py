@@ -11,9 +11,11 @@ from psycopg2.extras import Json
 from harbor_core.auth import ROLE_PROJECT_ADMIN, hash_password
 from harbor_core.errors import bad_request, conflict, precondition
 
-# Vendor types of the scheduled jobs (src/jobservice/job/known_jobs.go).
+# Vendor types of the scheduled jobs and executions (src/jobservice/job/known_jobs.go).
 GC_VENDOR = "GARBAGE_COLLECTION"
 PURGE_AUDIT_VENDOR = "PURGE_AUDIT_LOG"
+SCAN_ALL_VENDOR = "SCAN_ALL"
+REPLICATION_VENDOR = "REPLICATION"
 
 
 def iso(stamp):
@@ -522,8 +524,17 @@ class Store:
             )
 
     def delete_registry(self, registry_id):
-        """Like Harbor: not while a proxy cache project uses the endpoint."""
+        """Like Harbor (src/controller/registry/controller.go ``Delete``): not while a
+        replication policy or a proxy cache project uses the endpoint."""
         with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM replication_policy WHERE src_registry_id = %s OR dest_registry_id = %s",
+                (registry_id, registry_id),
+            )
+            if cursor.fetchone():
+                raise precondition(
+                    f"the registry {registry_id} is referenced by replication policies, cannot delete it"
+                )
             cursor.execute("SELECT 1 FROM project WHERE registry_id = %s", (registry_id,))
             if cursor.fetchone():
                 raise precondition(f"the registry {registry_id} is referenced by proxy cache project, cannot delete it")
@@ -612,3 +623,271 @@ class Store:
                     "INSERT INTO properties (k, v) VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
                     (key, json.dumps(value)),
                 )
+
+    # --- immutable tag rules -----------------------------------------------------------
+
+    def immutable_rules(self, project_id=None):
+        """The rules (of one project, or all), by id; ``disabled`` from its own column."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT id, project_id, tag_filter, disabled FROM immutable_tag_rule "
+                "WHERE %s IS NULL OR project_id = %s ORDER BY id",
+                (project_id, project_id),
+            )
+            rows = cursor.fetchall()
+        return [
+            {
+                **json.loads(row["tag_filter"]),
+                "id": row["id"],
+                "project_id": row["project_id"],
+                "disabled": row["disabled"],
+            }
+            for row in rows
+        ]
+
+    def create_immutable_rule(self, project_id, tag_filter, disabled):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM immutable_tag_rule WHERE project_id = %s AND tag_filter = %s", (project_id, tag_filter)
+            )
+            if cursor.fetchone():
+                raise conflict("immutable rule already exists")
+            cursor.execute(
+                "INSERT INTO immutable_tag_rule (project_id, tag_filter, disabled) VALUES (%s, %s, %s) RETURNING id",
+                (project_id, tag_filter, disabled),
+            )
+            return cursor.fetchone()["id"]
+
+    def update_immutable_rule(self, rule_id, project_id, tag_filter=None, disabled=None):
+        """The rule's content, or (``disabled`` given) only its switch."""
+        with self.transaction() as cursor:
+            if disabled is not None:
+                cursor.execute("UPDATE immutable_tag_rule SET disabled = %s WHERE id = %s", (disabled, rule_id))
+                return
+            cursor.execute(
+                "SELECT 1 FROM immutable_tag_rule WHERE project_id = %s AND tag_filter = %s AND id <> %s",
+                (project_id, tag_filter, rule_id),
+            )
+            if cursor.fetchone():
+                raise conflict("immutable rule already exists")
+            cursor.execute(
+                "UPDATE immutable_tag_rule SET tag_filter = %s, project_id = %s WHERE id = %s",
+                (tag_filter, project_id, rule_id),
+            )
+
+    def delete_immutable_rule(self, rule_id):
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM immutable_tag_rule WHERE id = %s", (rule_id,))
+
+    # --- webhook policies ----------------------------------------------------------------
+
+    WEBHOOK_COLUMNS = (
+        "id, name, project_id, enabled, description, targets, event_types, creator, creation_time, update_time"
+    )
+
+    def webhook_policies(self, project_id):
+        with self.transaction() as cursor:
+            cursor.execute(
+                f"SELECT {self.WEBHOOK_COLUMNS} FROM notification_policy WHERE project_id = %s ORDER BY id",
+                (project_id,),
+            )
+            rows = cursor.fetchall()
+        return [self._webhook_dict(row) for row in rows]
+
+    @staticmethod
+    def _webhook_dict(row):
+        return {**dict(row), "creation_time": iso(row["creation_time"]), "update_time": iso(row["update_time"])}
+
+    def webhook_policy(self, policy_id):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {self.WEBHOOK_COLUMNS} FROM notification_policy WHERE id = %s", (policy_id,))
+            row = cursor.fetchone()
+        return self._webhook_dict(row) if row else None
+
+    def save_webhook_policy(self, policy, policy_id=None):
+        """Create (``policy_id`` None) or replace a policy; names are unique per project."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM notification_policy WHERE name = %s AND project_id = %s AND id <> %s",
+                (policy["name"], policy["project_id"], policy_id or 0),
+            )
+            if cursor.fetchone():
+                raise conflict(f"notification policy named {policy['name']} already exists")
+            values = (
+                policy["name"],
+                policy["project_id"],
+                policy["enabled"],
+                policy["description"],
+                Json(policy["targets"]),
+                Json(policy["event_types"]),
+            )
+            if policy_id is None:
+                cursor.execute(
+                    "INSERT INTO notification_policy (name, project_id, enabled, description, targets, event_types, "
+                    "creator) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (*values, policy["creator"]),
+                )
+                return cursor.fetchone()["id"]
+            cursor.execute(
+                "UPDATE notification_policy SET name = %s, project_id = %s, enabled = %s, description = %s, "
+                "targets = %s, event_types = %s, update_time = now() WHERE id = %s",
+                (*values, policy_id),
+            )
+            return policy_id
+
+    def delete_webhook_policy(self, policy_id):
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM notification_policy WHERE id = %s", (policy_id,))
+
+    # --- replication policies, executions and tasks ------------------------------------------
+
+    def replication_policies(self):
+        with self.transaction() as cursor:
+            cursor.execute("SELECT id, data, creation_time, update_time FROM replication_policy ORDER BY id")
+            rows = cursor.fetchall()
+        return [self._replication_dict(row) for row in rows]
+
+    @staticmethod
+    def _replication_dict(row):
+        return {
+            **row["data"],
+            "id": row["id"],
+            "creation_time": iso(row["creation_time"]),
+            "update_time": iso(row["update_time"]),
+        }
+
+    def replication_policy(self, policy_id):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT id, data, creation_time, update_time FROM replication_policy WHERE id = %s", (policy_id,)
+            )
+            row = cursor.fetchone()
+        return self._replication_dict(row) if row else None
+
+    def save_replication_policy(self, policy, policy_id=None):
+        """Create (``policy_id`` None) or replace a policy; names are unique."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM replication_policy WHERE name = %s AND id <> %s", (policy["name"], policy_id or 0)
+            )
+            if cursor.fetchone():
+                raise conflict(f"replication policy {policy['name']} already exists")
+            values = (policy["name"], Json(policy), policy["src_registry_id"], policy["dest_registry_id"])
+            if policy_id is None:
+                cursor.execute(
+                    "INSERT INTO replication_policy (name, data, src_registry_id, dest_registry_id) "
+                    "VALUES (%s, %s, %s, %s) RETURNING id",
+                    values,
+                )
+                return cursor.fetchone()["id"]
+            cursor.execute(
+                "UPDATE replication_policy SET name = %s, data = %s, src_registry_id = %s, dest_registry_id = %s, "
+                "update_time = now() WHERE id = %s",
+                (*values, policy_id),
+            )
+            return policy_id
+
+    def delete_replication_policy(self, policy_id):
+        """The policy and its executions (src/controller/replication/policy.go ``DeletePolicy``)."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM execution WHERE vendor_type = %s AND vendor_id = %s", (REPLICATION_VENDOR, policy_id)
+            )
+            cursor.execute("DELETE FROM replication_policy WHERE id = %s", (policy_id,))
+
+    EXECUTION_COLUMNS = "id, vendor_type, vendor_id, status, status_message, trigger, start_time, end_time"
+
+    def create_execution(self, vendor, vendor_id, trigger, status):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO execution (vendor_type, vendor_id, trigger, status) VALUES (%s, %s, %s, %s) RETURNING id",
+                (vendor, vendor_id, trigger, status),
+            )
+            return cursor.fetchone()["id"]
+
+    def end_execution(self, execution_id, status, message):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE execution SET status = %s, status_message = %s, end_time = now() WHERE id = %s",
+                (status, message, execution_id),
+            )
+
+    def executions(self, vendor, vendor_id=None):
+        """Newest first, as Harbor lists them."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                f"SELECT {self.EXECUTION_COLUMNS} FROM execution WHERE vendor_type = %s "
+                "AND (%s IS NULL OR vendor_id = %s) ORDER BY id DESC",
+                (vendor, vendor_id, vendor_id),
+            )
+            return [self._run_dict(row) for row in cursor.fetchall()]
+
+    @staticmethod
+    def _run_dict(row):
+        found = dict(row)
+        found["start_time"] = iso(row["start_time"])
+        found["end_time"] = iso(row["end_time"]) if row["end_time"] else None
+        return found
+
+    def add_task(self, execution_id, status, extra_attrs, log):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO task (execution_id, status, extra_attrs, log, end_time) VALUES (%s, %s, %s, %s, now()) "
+                "RETURNING id",
+                (execution_id, status, Json(extra_attrs), log),
+            )
+            return cursor.fetchone()["id"]
+
+    def tasks(self, execution_id):
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT id, execution_id, status, extra_attrs, log, start_time, end_time FROM task "
+                "WHERE execution_id = %s ORDER BY id",
+                (execution_id,),
+            )
+            return [self._run_dict(row) for row in cursor.fetchall()]
+
+    # --- scanner registrations -------------------------------------------------------------
+
+    SCANNER_COLUMNS = (
+        "uuid, name, url, description, disabled, is_default, use_internal_addr, immutable, skip_cert_verify, "
+        "auth, access_cred, create_time, update_time"
+    )
+
+    def scanners(self):
+        with self.transaction() as cursor:
+            cursor.execute(f"SELECT {self.SCANNER_COLUMNS} FROM scanner_registration ORDER BY id")
+            rows = cursor.fetchall()
+        return [
+            {**dict(row), "create_time": iso(row["create_time"]), "update_time": iso(row["update_time"])}
+            for row in rows
+        ]
+
+    def ensure_scanner(self, uuid_value, name, url, description, use_internal_addr, immutable):
+        """``scan.EnsureScanners``: registered by name when missing, its URL kept current."""
+        with self.transaction() as cursor:
+            cursor.execute("SELECT uuid FROM scanner_registration WHERE name = %s", (name,))
+            if cursor.fetchone():
+                cursor.execute(
+                    "UPDATE scanner_registration SET url = %s WHERE name = %s AND url <> %s", (url, name, url)
+                )
+                return
+            cursor.execute(
+                "INSERT INTO scanner_registration (uuid, name, url, description, use_internal_addr, immutable) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (uuid_value, name, url, description, use_internal_addr, immutable),
+            )
+
+    def set_default_scanner(self, uuid_value):
+        """``SetDefaultRegistration``: the enabled registration becomes the only default;
+        whether one did."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE scanner_registration SET is_default = true, update_time = now() "
+                "WHERE uuid = %s AND NOT disabled",
+                (uuid_value,),
+            )
+            if cursor.rowcount == 0:
+                return False
+            cursor.execute("UPDATE scanner_registration SET is_default = false WHERE uuid <> %s", (uuid_value,))
+            return True

@@ -1,6 +1,7 @@
 """harbor-log's syslog receiver and the idle service stand-ins."""
 
 import gzip
+import json
 import signal
 import socket
 import subprocess
@@ -94,6 +95,37 @@ def test_http_stand_ins_answer_their_health_paths(name, path, content_type):
         server.server_close()
     assert response.status_code == 200
     assert response.headers["Content-Type"] == content_type
+
+
+def test_the_trivy_adapter_reports_the_database_it_finds(tmp_path, monkeypatch):
+    """harbor-scanner-trivy's GetMetadata: the database's UpdatedAt from
+    <cache>/db/metadata.json as Go's RFC 3339, its next update only while updates are
+    not skipped, the adapter's switches as true/false (prepare writes True/False)."""
+    metadata = {"Version": 2, "UpdatedAt": "2026-12-01T06:12:40.123456789Z", "NextUpdate": "2026-12-02T06:12:40Z"}
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "metadata.json").write_text(json.dumps(metadata))
+    for key, value in (("SCANNER_TRIVY_CACHE_DIR", str(tmp_path)), ("SCANNER_TRIVY_SKIP_UPDATE", "True")):
+        monkeypatch.setenv(key, value)
+    server = idle.ThreadingHTTPServer(("127.0.0.1", 0), idle.http_handler("trivy-adapter"))
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        answer = requests.get(f"http://127.0.0.1:{server.server_address[1]}/api/v1/metadata", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.headers["Content-Type"] == "application/vnd.scanner.adapter.metadata+json; version=1.0"
+    found = answer.json()
+    assert found["scanner"]["name"] == "Trivy"
+    properties = found["properties"]
+    assert properties["harbor.scanner-adapter/vulnerability-database-updated-at"] == "2026-12-01T06:12:40Z"
+    assert "harbor.scanner-adapter/vulnerability-database-next-update-at" not in properties
+    assert properties["env.SCANNER_TRIVY_SKIP_UPDATE"] == "true"
+    assert properties["env.SCANNER_TRIVY_OFFLINE_SCAN"] == "false"
+    (tmp_path / "db" / "metadata.json").unlink()
+    assert (
+        "harbor.scanner-adapter/vulnerability-database-updated-at"
+        not in idle.adapter_metadata({"SCANNER_TRIVY_CACHE_DIR": str(tmp_path)})["properties"]
+    )
 
 
 def test_only_the_idle_services_are_served():

@@ -234,6 +234,12 @@ def test_trivy_and_metrics_add_their_services(paths, https_yml):
     nginx = (paths.config_dir / "nginx" / "nginx.conf").read_text()
     assert "listen 9090;" in nginx
     assert "WITH_TRIVY=true" in (paths.config_dir / "core" / "env").read_text()
+    # utils/trivy_adapter.py: the cache and reports owned by the scanner user (uid 10000);
+    # templates/trivy-adapter/env.jinja: where the adapter reads its database.
+    for folder in ("trivy", "reports"):
+        found = (paths.data_dir / "trivy-adapter" / folder).stat()
+        assert (found.st_uid, found.st_gid) == (10000, 10000)
+    assert "SCANNER_TRIVY_CACHE_DIR=/home/scanner/.cache/trivy" in env_lines(paths, "trivy-adapter")
 
 
 def test_nginx_terminates_tls_and_redirects_http(paths, https_yml):

@@ -210,6 +210,21 @@ def test_an_installer_over_plain_http_or_from_a_file_needs_a_sha256_pin(source, 
     ]
 
 
+def test_offline_trivy_databases_are_files_of_a_harbor_with_trivy(tmp_path):
+    bundle = tmp_path / "db.tar.gz"
+    bundle.write_bytes(b"bundle")
+    assert _keys({"harbor_trivy_offline_db": str(bundle)}) == []
+    assert _why({"harbor_trivy_offline_db": str(tmp_path / "none.tar.gz")}, "harbor_trivy_offline_db") == [
+        f"no such file on the controller: {tmp_path / 'none.tar.gz'}"
+    ]
+    assert _why({"harbor_trivy_offline_db": str(bundle), "harbor_with_trivy": False}, "harbor_trivy_offline_db") == [
+        "needs harbor_with_trivy: without Trivy no adapter reads it"
+    ]
+    assert _why({"harbor_trivy_offline_java_db": str(bundle)}, "harbor_trivy_offline_java_db") == [
+        "needs harbor_trivy_offline_db: Trivy scans with its vulnerability database"
+    ]
+
+
 def _write_pair(directory, hostname, now=None):
     _, files = tls.plan_generated({}, hostname, now=now)
     directory.mkdir(parents=True, exist_ok=True)

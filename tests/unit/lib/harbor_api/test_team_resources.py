@@ -12,7 +12,8 @@ from harbor_deploy.lib.config.secrets import SecretStore
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import HarborClient
 from harbor_deploy.lib.harbor_api.resources import ResourceError
-from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarbor, assert_valid_request, record_requests
+from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarbor
+from tests.unit.lib.harbor_api.converging import converge
 
 
 @pytest.fixture
@@ -32,24 +33,6 @@ def store(tmp_path):
 @pytest.fixture
 def client(harbor, store):
     return resources.AdminAccess(HarborClient(harbor.url, retries=0), store, rotate=False).client()
-
-
-def converge(client, store, config, monkeypatch):
-    """Plan and apply every kind of ``config`` in configure's order: the changes made
-    and the write requests sent (each checked against the swagger spec)."""
-    sent = record_requests(monkeypatch)
-    done = []
-    for kind in resources.KINDS:
-        specs = [kind.spec(raw) for raw in kind.entries(config)]
-        if specs:
-            for change in kind.plan(client, specs, store):
-                change.apply()
-                done.append(str(change))
-    writes = [(method, path.split("?")[0], body) for method, path, body in sent if method not in ("GET", "HEAD")]
-    for method, path, body in writes:
-        assert_valid_request(method, path, body)
-    monkeypatch.undo()
-    return done, [(method, path) for method, path, _ in writes]
 
 
 def test_system_settings_only_given_keys_drift_corrected_one_put(client, store, monkeypatch):

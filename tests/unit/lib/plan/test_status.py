@@ -2,7 +2,7 @@
 
 import datetime
 
-from harbor_deploy.lib.plan.status import backup_age_hours, expiring_robots, problems
+from harbor_deploy.lib.plan.status import backup_age_hours, expiring_robots, problems, trivy_databases
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
 HEALTHY = {
@@ -76,3 +76,21 @@ def test_disabled_and_never_expiring_robots_are_left_out():
         {"name": "robot$edge", "expires_at": int(now) + 14 * 86400},
     ]
     assert [robot["name"] for robot in expiring_robots(robots, 14, NOW)] == ["robot$edge"]
+
+
+def test_the_age_of_trivys_databases_and_a_warning_past_a_week():
+    now = datetime.datetime(2026, 12, 10, 6, 12, 40, tzinfo=datetime.UTC)
+    databases = {
+        "db": {"metadata": {"UpdatedAt": "2026-12-01T06:12:40.123456789Z"}},
+        "java-db": {"metadata": {"UpdatedAt": "2026-12-09T18:12:40Z"}},
+    }
+    found, warnings = trivy_databases(databases, now)
+    assert found == {
+        "db": {"updated_at": "2026-12-01T06:12:40.123456789Z", "age_days": 9.0},
+        "java-db": {"updated_at": "2026-12-09T18:12:40Z", "age_days": 0.5},
+    }
+    assert len(warnings) == 1 and warnings[0].startswith("Trivy's db was built 9 days ago")
+    assert trivy_databases({"db": {"metadata": None}}, now)[1] == [
+        "Trivy's db has no metadata.json: scans fail until a database is placed"
+    ]
+    assert trivy_databases({}, now) == ({}, [])

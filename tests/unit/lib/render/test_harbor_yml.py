@@ -413,3 +413,14 @@ def test_masking_covers_credential_sections_by_structure_and_urls_anywhere():
         "external_url: https://*****@harbor.example.org",
     ):
         assert visible in shown, visible
+
+
+def test_a_database_brought_offline_turns_its_downloads_off_and_scans_offline():
+    # goharbor/harbor#17623: skip_update alone leaves a first run without a database;
+    # with the bundle placed, nothing is downloaded and nothing looked up.
+    plain = _load(harbor_yml.render(_config(), SECRETS, "v2.13.1"))["trivy"]
+    assert (plain["skip_update"], plain["skip_java_db_update"], plain["offline_scan"]) == (False, False, False)
+    offline = _load(harbor_yml.render(_config(harbor_trivy_offline_db="/tmp/db.tar.gz"), SECRETS, "v2.13.1"))["trivy"]
+    assert (offline["skip_update"], offline["skip_java_db_update"], offline["offline_scan"]) == (True, False, True)
+    both = _config(harbor_trivy_offline_db="/tmp/db.tar.gz", harbor_trivy_offline_java_db="/tmp/javadb.tar.gz")
+    assert _load(harbor_yml.render(both, SECRETS, "v2.13.1"))["trivy"]["skip_java_db_update"] is True

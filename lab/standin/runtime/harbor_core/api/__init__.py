@@ -4,14 +4,19 @@ from harbor_core.api import (
     allowlists,
     artifacts,
     configurations,
+    immutable,
+    manifests,
     projects,
     registries,
+    replication,
     retention,
     robots,
+    scanners,
     schedules,
     system,
     usergroups,
     users,
+    webhooks,
 )
 
 # {is an API route (under /api/v2.0): routes}
@@ -28,6 +33,10 @@ ROUTES = {
         *retention.ROUTES,
         *schedules.ROUTES,
         *allowlists.ROUTES,
+        *immutable.ROUTES,
+        *webhooks.ROUTES,
+        *replication.ROUTES,
+        *scanners.ROUTES,
     ],
-    False: system.OUTSIDE_API,
+    False: [*system.OUTSIDE_API, *manifests.ROUTES],
 }

@@ -1,13 +1,16 @@
-"""Repositories and artifacts with their tags, read-only, from the registry's storage
-(``<data_volume>/registry``) as the registry wrote it; ids are derived from names."""
+"""Repositories and artifacts with their tags, from the registry's storage
+(``<data_volume>/registry``) as the registry wrote it; ids are derived from names. A
+repository is deleted with its folder there."""
 
 import datetime
 import hashlib
 import json
+import shutil
 from urllib.parse import unquote
 
-from harbor_core.errors import bad_request, not_found
-from harbor_core.http import Route, listing
+from harbor_core.auth import ROLE_MAINTAINER, ROLE_PROJECT_ADMIN
+from harbor_core.errors import bad_request, forbidden, not_found, unauthorized
+from harbor_core.http import Response, Route, listing
 from harbor_core.rules import NAME_PATTERN
 
 
@@ -72,17 +75,50 @@ def list_repositories(app, request):
     return listing(found, request.query)
 
 
+def tag_links(path):
+    """{digest: [tag link]} of a repository's storage dir (the tags in use)."""
+    tags = {}
+    for link in (path / "_manifests" / "tags").glob("*/current/link"):
+        tags.setdefault(link.read_text().strip(), []).append(link)
+    return tags
+
+
+def revision_links(path):
+    return list((path / "_manifests" / "revisions" / "sha256").glob("*/link"))
+
+
+def stored_artifacts(storage_root, project_name):
+    """Every artifact of a project as ``{repository, digest, tags}`` (tags sorted)."""
+    found = []
+    for manifests in sorted(repositories(storage_root, project_name)):
+        path = manifests.parent
+        name = str(path.relative_to(storage_root / "repositories"))
+        tags = tag_links(path)
+        for link in revision_links(path):
+            digest = link.read_text().strip()
+            found.append(
+                {
+                    "repository": name,
+                    "digest": digest,
+                    "tags": sorted(t.parent.parent.name for t in tags.get(digest, [])),
+                }
+            )
+    return found
+
+
+def tag_exists(storage_root, repository, tag):
+    return (storage_root / "repositories" / repository / "_manifests" / "tags" / tag / "current" / "link").is_file()
+
+
 def list_artifacts(app, request):
     """``Artifact``s of a repository with their tags, newest push first."""
     root = app.settings.storage_root
     project = app.find_project(unquote(request.params[0]), request.by_name, request.principal)
     path = repository_dir(root, project, request.params[1])
     repository = repository_view(root, project, path)
-    tags = {}
-    for link in (path / "_manifests" / "tags").glob("*/current/link"):
-        tags.setdefault(link.read_text().strip(), []).append(link)
+    tags = tag_links(path)
     artifacts = []
-    for link in (path / "_manifests" / "revisions" / "sha256").glob("*/link"):
+    for link in revision_links(path):
         digest = link.read_text().strip()
         manifest_bytes = blob(root, digest)
         manifest = json.loads(manifest_bytes)
@@ -124,7 +160,29 @@ def list_artifacts(app, request):
     return listing(sorted(artifacts, key=lambda artifact: artifact["push_time"], reverse=True), request.query)
 
 
+def delete_repository(app, request):
+    """handler/repository.go ``DeleteRepository``: the repository with its artifacts and
+    tags (the registry's blobs stay until garbage collection). In the stand-in, whose
+    repositories are the registry's storage, its folder there goes."""
+    root = app.settings.storage_root
+    project = app.find_project(unquote(request.params[0]), True, request.principal)
+    path = repository_dir(root, project, request.params[1])
+    require_repository_delete(request.principal, project)
+    shutil.rmtree(path)
+    return Response(200)
+
+
+def require_repository_delete(principal, project):
+    """RBAC (src/common/rbac/project/rbac_role.go): project admins and maintainers
+    delete repositories."""
+    if not principal.authenticated:
+        raise unauthorized()
+    if not (principal.is_admin or principal.role(project) in (ROLE_PROJECT_ADMIN, ROLE_MAINTAINER)):
+        raise forbidden()
+
+
 ROUTES = [
+    Route("DELETE", r"/projects/([^/]+)/repositories/([^/]+)", delete_repository),
     Route("GET", r"/projects/([^/]+)/repositories", list_repositories),
     Route("GET", r"/projects/([^/]+)/repositories/([^/]+)/artifacts", list_artifacts),
 ]

@@ -181,8 +181,9 @@ def update_project(app, request):
 def delete_project(app, request):
     project = requested_project(app, request)
     require_project_admin(request.principal, project)
+    # handler/project.go deletable: from the project's repo_count, Harbor's words.
     if repositories(app.settings.storage_root, project["name"]):
-        raise precondition(f"the project {project['name']} contains repositories, can not be deleted")
+        raise precondition("the project contains repositories, can not be deleted")
     app.store.delete_project(project["project_id"])
     return Response(200)
 
