@@ -71,12 +71,40 @@ class DockerDaemonConfig(FactBase[dict]):
         }
 
 
+# Packages that install dockerd, and the compose v2 plugin (Debian's docker.io and
+# docker-compose, Docker's docker-ce and docker-compose-plugin, Fedora's moby-engine).
+ENGINE_PACKAGES = ("docker-ce", "docker.io", "moby-engine", "docker-engine")
+COMPOSE_PACKAGES = ("docker-compose-plugin", "docker-compose")
+# Where the docker CLI looks for plugins (docker/cli cli-plugins/manager, Linux), the
+# user's own first.
+PLUGIN_DIRS = (
+    "$HOME/.docker/cli-plugins",
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+# The upstream version of the first installed package named: from dpkg's database
+# (epoch and Debian revision cut off) or rpm's; empty when none is installed.
+PACKAGE_VERSION = (
+    "package_version() { "
+    "if command -v dpkg-query >/dev/null 2>&1; then "
+    "dpkg-query -W -f '${db:Status-Abbrev}${Version}\\n' \"$@\" 2>/dev/null "
+    "| sed -n '/^ii/{s/^ii *//;s/^[0-9]*://;s/-[^-]*$//;p;q;}'; "
+    "elif command -v rpm >/dev/null 2>&1; then "
+    "rpm -q --qf '%{VERSION}\\n' \"$@\" 2>/dev/null | grep -v ' ' | head -n 1; fi; }"
+)
+
+
 class DockerEngine(FactBase[dict]):
     """
-    Returns the docker engine state in one round trip: whether dockerd is installed,
-    its version (read from the binary, so known even when stopped), whether the docker
-    CLI is there (a package of its own on Debian 13), the compose v2 plugin version and
-    whether the docker service is active and enabled.
+    Returns the docker engine state in one round trip, without running docker:
+    whether dockerd is installed, its version (its package's, from the dpkg or rpm
+    database, so known even when stopped; ``dockerd --version`` only for an engine
+    installed without a package), whether the docker CLI is there (a package of its
+    own on Debian 13), the compose v2 plugin version (the plugin file in the CLI's
+    plugin directories, its package's version) and whether the docker service is
+    active and enabled.
 
     .. code:: python
 
@@ -84,18 +112,23 @@ class DockerEngine(FactBase[dict]):
             "installed": True,
             "version": "26.1.5+dfsg1",
             "cli": True,
-            "compose_version": "2.26.1-4",
+            "compose_version": "2.26.1",
             "active": True,
             "enabled": True,
         }
     """
 
     def command(self):
+        plugins = " ".join(f'"{d}/docker-compose"' for d in PLUGIN_DIRS)
         return (
-            'echo "installed=$(command -v dockerd >/dev/null 2>&1 && echo yes)"; '
-            'echo "dockerd=$(dockerd --version 2>/dev/null)"; '
+            f"{PACKAGE_VERSION}; "
+            "if command -v dockerd >/dev/null 2>&1; then echo installed=yes; "
+            f'v=$(package_version {" ".join(ENGINE_PACKAGES)}); '
+            'if [ -n "$v" ]; then echo "version=$v"; else echo "dockerd=$(dockerd --version 2>/dev/null)"; fi; fi; '
             'echo "cli=$(command -v docker >/dev/null 2>&1 && echo yes)"; '
-            'echo "compose_version=$(docker compose version --short 2>/dev/null)"; '
+            f"for plugin in {plugins}; do if [ -x \"$plugin\" ]; then "
+            f'v=$(package_version {" ".join(COMPOSE_PACKAGES)}); '
+            'echo "compose_version=${v:-$("$plugin" version --short 2>/dev/null)}"; break; fi; done; '
             'echo "active=$(systemctl is-active docker 2>/dev/null)"; '
             'echo "enabled=$(systemctl is-enabled docker 2>/dev/null)"'
         )
@@ -105,7 +138,7 @@ class DockerEngine(FactBase[dict]):
         version = re.match(r"Docker version ([^,\s]+)", values.get("dockerd", ""))
         return {
             "installed": values.get("installed") == "yes",
-            "version": version.group(1) if version else None,
+            "version": values.get("version") or (version.group(1) if version else None),
             "cli": values.get("cli") == "yes",
             "compose_version": values.get("compose_version") or None,
             "active": values.get("active") == "active",

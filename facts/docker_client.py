@@ -1,7 +1,7 @@
 """Facts of a Docker host as a client of one registry: its trust, its daemon.json
 entries for it, and whether each user's stored login works. Credentials never
-leave the host: only the stored user name and whether ``docker login`` accepts
-the stored credentials are reported."""
+leave the host: only the stored user name and whether Harbor accepts the stored
+credentials are reported."""
 
 import re
 import shlex
@@ -37,11 +37,21 @@ def as_user(user, command):
     )
 
 
-def login_probe(registry, user):
+# Harbor's token service (src/core/service/token/creator.go): a caller asking no scope
+# gets a token only when its credentials authenticate, else 401 (what docker login
+# asks). Served by Harbor's nginx beside /v2/ at the registry address.
+TOKEN_PATH = "/service/token?service=harbor-registry"
+
+
+def login_probe(registry, user, scheme="https"):
     """Shell printing ``<key>.<user>=...`` lines: whether the user exists, the user name
     stored in its ``auths`` entry for ``registry`` (the password half of the decoded
-    ``auth`` is cut off on the host), and whether ``docker login`` accepts the stored
-    credentials (it reads them, or fails at once: stdin is not a terminal)."""
+    ``auth`` is cut off on the host), and whether Harbor accepts the stored
+    credentials: one token request with them (read from stdin by curl, never on a
+    command line), verified with the certs.d CA dockerd uses. Without curl, with a
+    credential helper holding the login, or when the request gets no answer from
+    Harbor (a proxy only dockerd knows), ``docker login`` decides as dockerd sees it
+    (it reads the stored credentials, or fails at once: stdin is not a terminal)."""
 
     def echo(key, value):
         return f"echo {shlex.quote(f'{key}.{user}={value}')}"
@@ -49,16 +59,25 @@ def login_probe(registry, user):
     # docker writes config.json indented: flatten it, then take this registry's "auth".
     key_re = r'"\(https:\/\/\)\{0,1\}' + re.sub(r"([.\[\]])", r"\\\1", registry) + r'\/\{0,1\}"'
     sed = f's/.*{key_re}:{{[^}}]*"auth":"\\([^"]*\\)".*/\\2/p'
-    stored_user = (
-        f'tr -d " \\t\\r\\n" 2>/dev/null < "$home/.docker/config.json" | sed -n {shlex.quote(sed)} | '
-        "base64 -d 2>/dev/null | cut -s -d: -f1"
+    config = '"$home/.docker/config.json"'
+    ca = shlex.quote(certs_d_ca(registry))
+    token_status = (
+        f"ca=; [ -f {ca} ] && ca={ca}; "
+        "status=$(printf 'Authorization: Basic %s\\n' \"$auth\" | curl -s -o /dev/null -w '%{http_code}' "
+        f'--max-time 20 ${{ca:+--cacert "$ca"}} -H @- {shlex.quote(f"{scheme}://{registry}{TOKEN_PATH}")})'
     )
-    check = as_user(user, f"docker login {shlex.quote(registry)} </dev/null >/dev/null 2>&1")
+    docker_login = as_user(user, f"docker login {shlex.quote(registry)} </dev/null >/dev/null 2>&1")
     return (
         f"home=$(getent passwd {shlex.quote(user)} | cut -d: -f6); "
         f'if [ -z "$home" ]; then {echo("user_exists", "no")}; else {echo("user_exists", "yes")}; '
-        f'echo {shlex.quote(f"username.{user}=")}"$({stored_user})"; '
-        f"if command -v docker >/dev/null && {check}; then {echo('works', 'yes')}; "
+        f'auth=$(tr -d " \\t\\r\\n" 2>/dev/null < {config} | sed -n {shlex.quote(sed)}); '
+        f'echo {shlex.quote(f"username.{user}=")}"$(printf %s "$auth" | base64 -d 2>/dev/null | cut -s -d: -f1)"; '
+        'status=; if [ -n "$auth" ] && command -v curl >/dev/null; then '
+        f"{token_status}; fi; "
+        f'if [ "$status" = 200 ]; then {echo("works", "yes")}; '
+        f'elif [ "$status" = 401 ] || {{ [ -z "$auth" ] && ! grep -qs \'"cred\' {config}; }}; '
+        f"then {echo('works', 'no')}; "
+        f"elif command -v docker >/dev/null && {docker_login}; then {echo('works', 'yes')}; "
         f"else {echo('works', 'no')}; fi; fi"
     )
 
@@ -73,19 +92,18 @@ def _login_state(values, user):
 
 class DockerLoginCheck(FactBase[dict]):
     """
-    Returns whether ``user``'s stored docker login for ``registry`` works (``docker
-    login <registry>`` succeeds with the stored credentials, asking the registry),
-    and the user name stored in its ``auths`` entry (``None`` when there is none,
-    e.g. with a credential helper). ``works`` is ``False`` when docker is missing or
-    not running.
+    Returns whether ``user``'s stored docker login for ``registry`` works (Harbor
+    gives a token for the stored credentials, reached over ``scheme``; see
+    ``login_probe``), and the user name stored in its ``auths`` entry (``None`` when
+    there is none, e.g. with a credential helper).
 
     .. code:: python
 
         {"user_exists": True, "username": "robot$ci+push", "works": True}
     """
 
-    def command(self, registry, user="root"):
-        return login_probe(registry, user)
+    def command(self, registry, user="root", scheme="https"):
+        return login_probe(registry, user, scheme)
 
     def process(self, output):
         values = key_values(output)
@@ -149,12 +167,12 @@ class ClientRegistryState(FactBase[dict]):
         }
     """
 
-    def command(self, registry, users=("root",)):
+    def command(self, registry, users=("root",), scheme="https"):
         ca = shlex.quote(certs_d_ca(registry))
         return (
             f"echo registry={shlex.quote(registry)}; "
             f"echo \"ca_sha256=$(sha256sum {ca} 2>/dev/null | cut -d' ' -f1)\"; "
-            + "".join(f"( {login_probe(registry, user)} ); " for user in users)
+            + "".join(f"( {login_probe(registry, user, scheme)} ); " for user in users)
             + f"if [ -e {DAEMON_JSON} ]; then echo {shlex.quote(CONTENT_MARKER)}; cat {DAEMON_JSON}; fi"
         )
 
@@ -188,6 +206,7 @@ class ClientState(FactBase[dict]):
 
     + registry: ``host:port`` of the registry
     + users: OS users whose docker login is checked
+    + scheme: how the registry is reached, ``https`` or ``http`` (an insecure registry)
     + paths: files the deploy converges (``FileStates``)
     + ca_url: where this host fetches the registry's CA, or None
     + ca_pin: the sha256 that CA must have (with ``ca_url``): when the one in certs.d
@@ -204,11 +223,11 @@ class ClientState(FactBase[dict]):
         }
     """
 
-    def command(self, registry, users, paths, ca_url=None, ca_pin=None):
+    def command(self, registry, users, paths, ca_url=None, ca_pin=None, scheme="https"):
         sections = {
             "engine": DockerEngine().command(),
             "daemon": DockerDaemonConfig().command(DAEMON_JSON),
-            "registry": ClientRegistryState().command(registry, users),
+            "registry": ClientRegistryState().command(registry, users, scheme),
             "files": FileStates().command(paths),
         }
         if ca_url:

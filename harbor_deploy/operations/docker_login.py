@@ -27,8 +27,8 @@ def login(registry, username, password, user="root", check=None):
     + check: that user's ``DockerLoginCheck`` (as in ``ClientRegistryState``'s
       ``logins``), when the caller read it already; read here otherwise
 
-    Nothing happens when the user's stored login for the registry works (``docker
-    login`` accepts it) and is stored for ``username`` (or under a credential helper,
+    Nothing happens when the user's stored login for the registry works (Harbor
+    accepts it: ``DockerLoginCheck``) and is stored for ``username`` (or under a credential helper,
     which keeps the user name to itself).
 
     **Example:**

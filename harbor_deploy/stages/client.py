@@ -45,6 +45,7 @@ def plan(overrides=None):
         paths=[certs_d_ca(resolved.registry)],
         ca_url=resolved.ca_fetch_url,
         ca_pin=resolved.ca_sha256,
+        scheme="http" if resolved.trust == "http" else "https",
     )
     return replace(resolved, state=state)
 

@@ -142,6 +142,9 @@ def client(config):
     daemon.json entries for the registry and, per login user, whether the stored login
     works."""
     state = host.get_fact(
-        ClientRegistryState, registry=registry_address(config), users=list(config["harbor_client_login_users"])
+        ClientRegistryState,
+        registry=registry_address(config),
+        users=list(config["harbor_client_login_users"]),
+        scheme="http" if config["harbor_client_trust"] == "http" else "https",
     )
     print(f"client-state {host.name} {json.dumps(state, sort_keys=True)}", flush=True)

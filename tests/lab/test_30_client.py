@@ -10,6 +10,7 @@ Harbor of the session fixture ``harbor_server`` (tests/lab/conftest.py):
   kept; a second run changes nothing.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -19,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from harbor_deploy.facts.docker_client import certs_d_ca
+from harbor_deploy.lib.render import tls
 from tests.conftest import ROOT
-from tests.lab.conftest import PYINFRA, client_data, host_exec
+from tests.lab.conftest import PYINFRA, client_data, host_exec, lab_check_report, run_pyinfra
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 SEED = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}, "insecure-registries": ["other:5000"]}
@@ -235,3 +237,76 @@ def test_a_client_without_compose_v2_is_kept_as_it_is_and_pushes(without_compose
     assert (
         host_exec(container, f"docker image inspect {harbor_server['registry']}/library/hd-smoke:{name} -f ok") == "ok"
     )
+
+
+@pytest.fixture
+def robot_client(clients, harbor_server):
+    """client-1 logged in as a robot of its own project (configure made it), converged;
+    its engine, dpkg database and files put back afterwards."""
+    name, container = clients[0]
+    project = "fleetprobe"
+    data = {"harbor_projects": [{"name": project}], "harbor_robots": [{"name": "puller", "project": project}]}
+    args = [a for key, value in data.items() for a in ("--data", f"{key}={json.dumps(value)}")]
+    run_pyinfra("-y", "inventories/lab.py", "deploys/configure.py", "--limit", "harbor-1", *args)
+    snapshot = ClientSnapshot(container, [harbor_server["registry"]])
+    host_exec(container, "cp -p /var/lib/dpkg/status /root/dpkg-status.aside")
+    robot = f"robot${project}+puller"
+    yield name, container, client_data(harbor_server, harbor_client_username=robot), robot
+    host_exec(container, "systemctl enable --now docker >/dev/null 2>&1")
+    host_exec(container, "mv /root/dpkg-status.aside /var/lib/dpkg/status")
+    snapshot.restore()
+
+
+def changed_operations(output):
+    return sorted(op["name"] for op in output["results"]["operations"] if op["success"])
+
+
+def test_the_converged_run_still_catches_an_engine_change_a_refused_secret_and_another_ca(robot_client, harbor_server):
+    """The converged client reads files and asks Harbor for one token per login; a
+    changed engine (its package, its service), a stored secret Harbor refuses (revoked
+    or rotated elsewhere) and a CA that is not the server's are each caught, and put
+    right, by a run that otherwise changes nothing."""
+    name, container, data, robot = robot_client
+    registry = harbor_server["registry"]
+    code, _, stderr = deploy([name], data)
+    assert code == 0, stderr
+    code, output, stderr = deploy([name], data)
+    assert (code, output["results"]["totals"]["success"]) == (0, 0), stderr
+
+    # The engine's package changed: what the fact reports follows dpkg's database.
+    host_exec(
+        container, "sed -i '/^Package: docker.io$/,/^$/s/^Version: .*/Version: 99.0.1+dfsg1-1/' /var/lib/dpkg/status"
+    )
+    checked = run_pyinfra("-y", "inventories/lab.py", "deploys/lab_check.py", "--limit", name)
+    assert lab_check_report(checked.stdout + checked.stderr)[name]["docker_version"] == "99.0.1+dfsg1"
+    # The engine stopped and disabled: started and enabled again, nothing else.
+    host_exec(container, "systemctl disable --now docker.service >/dev/null 2>&1")
+    code, output, stderr = deploy([name], data)
+    assert code == 0, stderr
+    changed = changed_operations(output)
+    assert changed and all("Docker engine" in op for op in changed), changed
+    assert host_exec(container, "systemctl is-active docker; systemctl is-enabled docker") == "active\nenabled"
+
+    # A secret Harbor refuses, stored for the same robot: logged in again with the right one.
+    wrong = base64.b64encode(f"{robot}:not-the-secret".encode()).decode()
+    host_exec(container, f'sed -i \'s/"auth": "[^"]*"/"auth": "{wrong}"/\' /root/.docker/config.json')
+    code, output, stderr = deploy([name], data)
+    assert code == 0, stderr
+    changed = changed_operations(output)
+    assert len(changed) == 1 and f"docker login {registry} as {robot} for root" in changed[0], changed
+    assert wrong not in host_exec(container, "cat /root/.docker/config.json")
+
+    # Another CA in certs.d: the server's put back, and the login checked against it.
+    _, other_ca = tls.generate_ca("someone-else.example")
+    write(container, certs_d_ca(registry), tls.cert_pem(other_ca).decode())
+    code, output, stderr = deploy([name], data)
+    assert code == 0, stderr
+    assert any(f"Registry CA for {registry}" in op for op in changed_operations(output))
+    ca = Path(harbor_server["secrets_dir"]) / harbor_server["hostname"] / "ca.crt"
+    assert (
+        host_exec(container, f"sha256sum '{certs_d_ca(registry)}' | cut -d' ' -f1")
+        == hashlib.sha256(ca.read_bytes()).hexdigest()
+    )
+
+    code, output, stderr = deploy([name], data)
+    assert (code, output["results"]["totals"]["success"]) == (0, 0), stderr

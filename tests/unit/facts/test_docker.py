@@ -1,6 +1,9 @@
 """Docker facts parse output captured from the lab hosts (client-2 with docker,
 bare-1 without)."""
 
+import os
+import subprocess
+
 from harbor_deploy.facts.docker import DockerDaemonConfig, DockerEngine
 from tests.conftest import FIXTURES
 
@@ -76,3 +79,64 @@ def test_engine_absent():
         "active": False,
         "enabled": False,
     }
+
+
+def test_engine_version_from_its_package():
+    assert process(DockerEngine, "docker_engine_client_packaged.txt") == {
+        "installed": True,
+        "version": "26.1.5+dfsg1",
+        "cli": True,
+        "compose_version": "2.26.1",
+        "active": True,
+        "enabled": True,
+    }
+
+
+def engine_on(tmp_path, packages):
+    """The fact's shell run by a local shell with stand-ins for dockerd, docker, systemctl
+    and dpkg-query (answering ``packages``, as dpkg's database would); returns the
+    processed fact and the programs run that the fact must not need."""
+    bin_dir, home = tmp_path / "bin", tmp_path / "home"
+    bin_dir.mkdir(parents=True)
+    plugin = home / ".docker" / "cli-plugins" / "docker-compose"
+    plugin.parent.mkdir(parents=True)
+    ran = tmp_path / "ran"
+
+    def tool(path, body):
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+
+    for name in ("dockerd", "docker"):
+        tool(bin_dir / name, f'echo "{name} $*" >> {ran}; echo "Docker version 27.0.0, build x"')
+    tool(plugin, f'echo "compose $*" >> {ran}; echo 2.30.0')
+    tool(bin_dir / "systemctl", 'case "$1" in is-active) echo active;; is-enabled) echo enabled;; esac')
+    answers = "".join(f"{status}{version}\\n" for status, version in packages)
+    tool(bin_dir / "dpkg-query", f"printf '{answers}'")
+    run = subprocess.run(
+        ["sh", "-c", DockerEngine().command()],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(home)},
+    )
+    return DockerEngine().process(run.stdout.splitlines()), (ran.read_text() if ran.exists() else "")
+
+
+def test_an_engine_from_packages_is_read_without_running_docker(tmp_path):
+    state, ran = engine_on(tmp_path, [("ii ", "5:27.3.1-1~debian.12~bookworm")])
+    assert (state["installed"], state["version"], state["cli"]) == (True, "27.3.1", True)
+    assert state["compose_version"] == "27.3.1"  # the stand-in dpkg-query answers every package alike
+    assert (state["active"], state["enabled"]) == (True, True)
+    assert ran == ""
+
+
+def test_a_changed_engine_package_is_a_changed_version(tmp_path):
+    before, _ = engine_on(tmp_path / "before", [("ii ", "26.1.5+dfsg1-9+b1")])
+    after, _ = engine_on(tmp_path / "after", [("rc ", "26.1.5+dfsg1-9+b1"), ("ii ", "5:27.3.1-1~debian.12~bookworm")])
+    assert (before["version"], after["version"]) == ("26.1.5+dfsg1", "27.3.1")
+
+
+def test_an_engine_without_a_package_asks_the_binaries(tmp_path):
+    state, ran = engine_on(tmp_path, [])
+    assert (state["version"], state["compose_version"]) == ("27.0.0", "2.30.0")
+    assert ran == "dockerd --version\ncompose version --short\n"

@@ -2,6 +2,7 @@
 CA, a seeded daemon.json and a user holding a robot login; client-1 with invalid
 daemon.json); credentials never leave the host."""
 
+import base64
 import hashlib
 import os
 import subprocess
@@ -79,23 +80,115 @@ def test_login_check_reports_stored_user_name_only():
     }
 
 
-def test_login_probe_decodes_the_user_name_and_never_prints_the_password(tmp_path):
-    """The on-host user name extraction, run locally on a docker-written config.json."""
-    auth = subprocess.run(
-        ["base64", "-w0"], input=b"robot$ci+push:pa:ss", capture_output=True, check=False
-    ).stdout.decode()
-    config = tmp_path / ".docker" / "config.json"
-    config.parent.mkdir()
-    config.write_text(
+SECRET = "pa:ss"
+
+
+class ProbeHost:
+    """A login user's home and stand-ins for the programs the probe runs (getent,
+    curl answering ``status``, runuser, docker accepting or not), each recording how
+    it was called: the probe's shell, run by a local shell."""
+
+    def __init__(self, tmp_path, status="200", docker_accepts=False):
+        self.root, self.home, self.bin = tmp_path, tmp_path / "home", tmp_path / "bin"
+        (self.home / ".docker").mkdir(parents=True)
+        self.bin.mkdir()
+        self.tool("getent", f"echo 'jenkins:x:1000:1000::{self.home}:/bin/sh'")
+        self.tool("curl", f'printf "%s\\n" "$*" > {tmp_path}/curl.args; cat > {tmp_path}/curl.stdin; printf {status}')
+        self.tool("runuser", 'while [ "$1" != -- ]; do shift; done; shift; exec "$@"')
+        self.tool("docker", f"echo docker >> {tmp_path}/docker.calls; exit {0 if docker_accepts else 1}")
+
+    def tool(self, name, body):
+        path = self.bin / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+
+    def store(self, config):
+        (self.home / ".docker" / "config.json").write_text(config)
+
+    def probe(self, scheme="https"):
+        run = subprocess.run(
+            ["sh", "-c", login_probe(REGISTRY, "jenkins", scheme)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PATH": f"{self.bin}:{os.environ['PATH']}"},
+        )
+        return DockerLoginCheck().process(run.stdout.splitlines()), run.stdout + run.stderr
+
+    def read(self, name):
+        path = self.root / name
+        return path.read_text() if path.exists() else None
+
+
+def stored_login(username="robot$ci+push", password=SECRET):
+    """config.json as docker writes it: indented, other registries beside, a URL key."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    config = (
         '{\n\t"auths": {\n\t\t"other:5000": {\n\t\t\t"auth": "b3RoZXI6cHc="\n\t\t},\n'
         f'\t\t"https://{REGISTRY}": {{\n\t\t\t"email": "x",\n\t\t\t"auth": "{auth}"\n\t\t}}\n\t}}\n}}\n'
     )
+    return config, auth
+
+
+def test_a_stored_login_harbor_accepts_works_by_one_token_request_without_docker(tmp_path):
+    host = ProbeHost(tmp_path, status="200")
+    config, auth = stored_login()
+    host.store(config)
+    state, output = host.probe()
+    assert state == {"user_exists": True, "username": "robot$ci+push", "works": True}
+    assert SECRET not in output and auth not in output  # the user name, nothing of "pa:ss"
+    # The credentials reach curl on stdin, never on its command line.
+    assert host.read("curl.stdin") == f"Authorization: Basic {auth}\n"
+    args = host.read("curl.args")
+    assert auth not in args and SECRET not in args
+    assert "-H @- https://harbor.lab.internal:8443/service/token?service=harbor-registry" in args
+    assert host.read("docker.calls") is None
+
+
+def test_a_revoked_or_rotated_secret_is_caught_by_the_registrys_401(tmp_path):
+    host = ProbeHost(tmp_path, status="401", docker_accepts=True)
+    host.store(stored_login(password="the-old-secret")[0])
+    state, _ = host.probe()
+    assert state == {"user_exists": True, "username": "robot$ci+push", "works": False}
+    assert host.read("docker.calls") is None  # Harbor's answer decides
+
+
+def test_no_answer_from_harbor_leaves_the_decision_to_docker_login(tmp_path):
+    """A CA that does not verify Harbor's certificate, or a proxy only dockerd knows:
+    curl gets no HTTP answer (000), docker login decides as dockerd sees it."""
+    for accepts in (False, True):
+        host = ProbeHost(tmp_path / str(accepts), status="000", docker_accepts=accepts)
+        host.store(stored_login()[0])
+        state, _ = host.probe()
+        assert state["works"] is accepts
+        assert host.read("docker.calls") == "docker\n"
+
+
+def test_no_stored_login_is_not_working_without_asking_anyone(tmp_path):
+    host = ProbeHost(tmp_path, docker_accepts=True)
+    host.store('{"auths": {"other:5000": {"auth": "b3RoZXI6cHc="}}}')
+    assert host.probe()[0] == {"user_exists": True, "username": None, "works": False}
+    assert host.read("curl.args") is None and host.read("docker.calls") is None
+
+
+def test_a_credential_helper_login_is_checked_by_docker_login(tmp_path):
+    host = ProbeHost(tmp_path, docker_accepts=True)
+    host.store('{"auths": {}, "credsStore": "pass"}')
+    assert host.probe()[0] == {"user_exists": True, "username": None, "works": True}
+    assert host.read("curl.args") is None and host.read("docker.calls") == "docker\n"
+
+
+def test_an_insecure_registry_is_asked_over_http(tmp_path):
+    host = ProbeHost(tmp_path, status="200")
+    host.store(stored_login()[0])
+    assert host.probe(scheme="http")[0]["works"] is True
+    assert "http://harbor.lab.internal:8443/service/token?service=harbor-registry" in host.read("curl.args")
+
+
+def test_the_token_request_verifies_harbor_with_the_certs_d_ca():
     probe = login_probe(REGISTRY, "root")
-    stored_user = probe.split('"$(', 1)[1].rsplit(')"; if command', 1)[0]
-    output = subprocess.run(
-        ["sh", "-c", f"home={tmp_path}; {stored_user}"], capture_output=True, text=True, check=False
-    )
-    assert output.stdout == "robot$ci+push\n"  # the user name, nothing of "pa:ss"
+    assert f"[ -f {certs_d_ca(REGISTRY)} ] && ca={certs_d_ca(REGISTRY)}" in probe
+    assert '${ca:+--cacert "$ca"}' in probe
 
 
 def test_login_probe_quotes_the_registry_and_the_user():

@@ -11,7 +11,7 @@ from harbor_deploy.operations import docker_login
 
 REGISTRY = "harbor.lab.internal:8443"
 PASSWORD = Secret("S3cret-Pw$1 'quoted'", "test")
-FACT_KEY = f"registry={REGISTRY}, user=jenkins"
+FACT_KEY = f"registry={REGISTRY}, scheme=https, user=jenkins"
 
 
 def run_login(login_state, username="robot$ci+push", password=PASSWORD):
