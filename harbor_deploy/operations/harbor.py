@@ -9,12 +9,13 @@ import shlex
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
 from harbor_deploy.facts.host import FreeSpace
 from harbor_deploy.lib.config.defaults import release_dir as versioned_release_dir
+from harbor_deploy.operations import upload
 from harbor_deploy.operations.deploy_lock import guarded
 from harbor_deploy.operations.docker_daemon import fail_host
 from harbor_deploy.operations.secret_file import AS_LOGIN_USER, STAGING
@@ -131,7 +132,7 @@ def installer_bundle(
             "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging), "&&",
             "rm", "-f", QuoteString(staged),
         )  # fmt: skip
-        yield FileUploadCommand(src, staged, remote_temp_filename=staged, **AS_LOGIN_USER)
+        yield upload.large_file(src, staged, **AS_LOGIN_USER)
         verify = f"printf %s {shlex.quote(record)} | (cd {shlex.quote(staging)} && sha256sum -c --status -)"
         yield StringCommand(
             f"if ! {verify}; then rm -f {shlex.quote(staged)}; "
