@@ -9,6 +9,9 @@ each figure is the median of the pairwise ratios, with min and max. Remote comma
 and uploaded bytes are read from the hosts' own journals (sshd logs each command,
 sftp-server each file's bytes; see ``lab/images/host-setup.sh``), facts from pyinfra's
 ``-v`` lines in one extra run: counting changes nothing in what the deploy does.
+CPU seconds (user + system) beside each time: on the controller those of the run's
+processes (pyinfra, scp), on the hosts those their containers' cgroups account, per
+host; the same for the floor, so the figures read alike on a machine with more cores.
 Prints one table and writes ``results.json`` and ``results.png`` to ``--out``.
 Benchmarks measure; nothing here asserts a time.
 """
@@ -18,6 +21,7 @@ import itertools
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,6 +57,8 @@ TARGETS = {
 @dataclass
 class Run:
     seconds: float
+    controller_cpu: float | None = None  # user + system seconds of the run's processes here
+    hosts_cpu: float | None = None  # the same, summed over the hosts' containers
     changes: int = 0
     commands: int | None = None
     uploaded_bytes: int | None = None
@@ -70,12 +76,21 @@ class Case:
     def figures(self):
         ratios = [run.seconds / floor.seconds for run, floor in zip(self.runs, self.floors, strict=False)]
         first = self.runs[0]
+
+        def cpu(runs, key, per=1):
+            found = [getattr(run, key) for run in runs if getattr(run, key) is not None]
+            return round(statistics.median(found) / per, 3) if found else None
+
         return {
             "case": self.name,
             "hosts": len(self.hosts),
             "runs": len(self.runs),
             "seconds_median": statistics.median(r.seconds for r in self.runs),
             "floor_median": statistics.median(f.seconds for f in self.floors),
+            "controller_cpu_seconds": cpu(self.runs, "controller_cpu"),
+            "floor_controller_cpu_seconds": cpu(self.floors, "controller_cpu"),
+            "cpu_seconds_per_host": cpu(self.runs, "hosts_cpu", len(self.hosts)),
+            "floor_cpu_seconds_per_host": cpu(self.floors, "hosts_cpu", len(self.hosts)),
             "ratio_median": statistics.median(ratios),
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
@@ -101,6 +116,62 @@ def exec_all(hosts, command):
 
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(one, containers(hosts)))
+
+
+# cpu.stat of each lab host's container cgroup, by container name (None: not found).
+CPU_STATS = {}
+
+
+def cpu_stat(container):
+    """The cpu.stat of ``container``'s cgroup on this machine: the one above its init
+    process (the lab runs them with the host's cgroup namespace) named after its id."""
+    if container not in CPU_STATS:
+        found = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Id}} {{.State.Pid}}", container],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        CPU_STATS[container] = None
+        if len(found) == 2:
+            cgroup = Path(f"/proc/{found[1]}/cgroup").read_text().split("::", 1)[-1].strip()
+            path = Path("/sys/fs/cgroup" + cgroup)
+            while path != Path("/sys/fs/cgroup") and found[0] not in path.name:
+                path = path.parent
+            if found[0] in path.name and (path / "cpu.stat").exists():
+                CPU_STATS[container] = path / "cpu.stat"
+    return CPU_STATS[container]
+
+
+def hosts_cpu(hosts):
+    """CPU seconds the named lab hosts' containers used so far (None when unreadable)."""
+    total = 0.0
+    for container in containers(hosts):
+        path = cpu_stat(container)
+        if path is None:
+            return None
+        total += int(re.search(r"^usage_usec (\d+)$", path.read_text(), re.M).group(1)) / 1e6
+    return total
+
+
+def controller_cpu():
+    """CPU seconds of this process's finished children (a pyinfra run, scp)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds a timed step used here and on ``hosts``, set on ``run`` when done."""
+
+    def __init__(self, hosts):
+        self.hosts = hosts
+        self.controller, self.remote = controller_cpu(), hosts_cpu(hosts)
+
+    def done(self, run):
+        run.controller_cpu = round(controller_cpu() - self.controller, 3)
+        remote = hosts_cpu(self.hosts)
+        run.hosts_cpu = None if remote is None or self.remote is None else round(remote - self.remote, 3)
+        return run
 
 
 def journal_cursors(hosts):
@@ -130,11 +201,12 @@ def pyinfra(hosts, *args, count=False, verbose=False, env=None):
     cursors = journal_cursors(hosts) if count else None
     env = {**os.environ, **(env or {}), "HD_BENCH_HOSTS": ",".join(f"{name}={role}" for name, role in hosts.items())}
     flags = ["-v"] if verbose else []
+    meter = CpuMeter(hosts)
     started = time.monotonic()
     result = subprocess.run(
         [PYINFRA, "-y", *flags, INVENTORY, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
-    run = Run(seconds=time.monotonic() - started)
+    run = meter.done(Run(seconds=time.monotonic() - started))
     if result.returncode != 0:
         raise SystemExit(f"pyinfra {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     total = re.search(r"Grand total\s+\d+\s+(\S+)", result.stdout + result.stderr)  # the table is on stderr
@@ -252,16 +324,20 @@ def transfer_case(state, runs):
     remove = "rm -f /var/cache/harbor-deploy/harbor-offline-installer-* /tmp/hd-bench-scp.tgz"
     for _ in range(runs):
         exec_all(server, remove)
+        meter = CpuMeter(server)
         started = time.monotonic()
         subprocess.run(
             ["scp", "-q", "-i", state["key"], "-o", f"UserKnownHostsFile={state['known_hosts']}",
              "-P", str(info["ssh_port"]), str(bundle), "root@127.0.0.1:/tmp/hd-bench-scp.tgz"],
             check=True,
         )  # fmt: skip
-        case.floors.append(Run(seconds=time.monotonic() - started))
+        case.floors.append(meter.done(Run(seconds=time.monotonic() - started)))
         base = floor(server)
         upload = pyinfra(server, "lab/bench_deploys/installer.py", count=True, env=env)
         upload.seconds = max(upload.seconds - base.seconds, 0.001)  # the upload, without reaching the host
+        upload.controller_cpu = round(upload.controller_cpu - base.controller_cpu, 3)
+        if upload.hosts_cpu is not None and base.hosts_cpu is not None:
+            upload.hosts_cpu = round(upload.hosts_cpu - base.hosts_cpu, 3)
         case.runs.append(upload)
     exec_all(server, remove)
     resend = pyinfra(server, "lab/bench_deploys/installer.py", count=True, env=env)
@@ -336,14 +412,19 @@ def targets(rows):
 def table(rows, reached):
     lines = [
         f"{'case':44} {'hosts':>5} {'median s':>9} {'floor s':>8} {'× floor (min-max)':>20} "
-        f"{'changes':>7} {'cmds':>5} {'bytes up':>10} {'facts':>5}"
+        f"{'changes':>7} {'cmds':>5} {'bytes up':>10} {'facts':>5} {'cpu here s':>12} {'cpu/host s':>12}"
     ]
     for row in rows:
         spread = f"{row['ratio_median']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})"
         counted = ["-" if row[key] is None else row[key] for key in ("remote_commands", "uploaded_bytes", "facts")]
+        cpu = [
+            "-" if row[key] is None else f"{row[key]:.2f}/{row[f'floor_{key}']:.2f}"
+            for key in ("controller_cpu_seconds", "cpu_seconds_per_host")
+        ]
         lines.append(
             f"{row['case']:44} {row['hosts']:>5} {row['seconds_median']:9.2f} {row['floor_median']:8.2f} "
-            f"{spread:>20} {row['changes']:>7} {counted[0]:>5} {counted[1]:>10} {counted[2]:>5}"
+            f"{spread:>20} {row['changes']:>7} {counted[0]:>5} {counted[1]:>10} {counted[2]:>5} "
+            f"{cpu[0]:>12} {cpu[1]:>12}"
         )
     extra = [row for row in rows if "outage_seconds" in row or "bundle_bytes" in row]
     for row in extra:

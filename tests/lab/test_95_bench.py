@@ -36,6 +36,9 @@ def test_bench_harness_runs_and_counts(lab, harbor_server, tmp_path):
     # A converged server run changes nothing and sends nothing, in one round trip of facts.
     assert (converged["changes"], converged["uploaded_bytes"]) == (0, 0)
     assert converged["facts"] == 1 and converged["remote_commands"] >= 1
+    # CPU seconds beside the times: the controller's (pyinfra's processes) and each host's.
+    assert converged["controller_cpu_seconds"] > 0 and converged["floor_controller_cpu_seconds"] > 0
+    assert converged["cpu_seconds_per_host"] > 0
     assert rows["clients converged N=1"]["changes"] == 0 and rows["clients converged N=1"]["uploaded_bytes"] == 0
     assert rows["clients first rollout N=1"]["changes"] > 0  # the reset made it a first run
     transfer = rows["installer upload (× scp)"]
