@@ -124,7 +124,8 @@ CPU_STATS = {}
 
 def cpu_stat(container):
     """The cpu.stat of ``container``'s cgroup on this machine: the one above its init
-    process (the lab runs them with the host's cgroup namespace) named after its id."""
+    process (the lab runs them with the host's cgroup namespace) named after its id, in
+    the cgroup v2 hierarchy (``/sys/fs/cgroup``, or ``unified/`` beside v1's)."""
     if container not in CPU_STATS:
         found = subprocess.run(
             ["docker", "inspect", "-f", "{{.Id}} {{.State.Pid}}", container],
@@ -134,12 +135,15 @@ def cpu_stat(container):
         ).stdout.split()
         CPU_STATS[container] = None
         if len(found) == 2:
-            cgroup = Path(f"/proc/{found[1]}/cgroup").read_text().split("::", 1)[-1].strip()
-            path = Path("/sys/fs/cgroup" + cgroup)
-            while path != Path("/sys/fs/cgroup") and found[0] not in path.name:
-                path = path.parent
-            if found[0] in path.name and (path / "cpu.stat").exists():
-                CPU_STATS[container] = path / "cpu.stat"
+            cgroups = Path(f"/proc/{found[1]}/cgroup").read_text().splitlines()
+            unified = next((line[3:] for line in cgroups if line.startswith("0::")), "")
+            for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+                path = root / unified.lstrip("/")
+                while path != root and found[0] not in path.name:
+                    path = path.parent
+                if found[0] in path.name and (path / "cpu.stat").exists():
+                    CPU_STATS[container] = path / "cpu.stat"
+                    break
     return CPU_STATS[container]
 
 
