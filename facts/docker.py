@@ -84,13 +84,16 @@ PLUGIN_DIRS = (
     "/usr/lib/docker/cli-plugins",
     "/usr/libexec/docker/cli-plugins",
 )
-# The upstream version of the first installed package named: from dpkg's database
-# (epoch and Debian revision cut off) or rpm's; empty when none is installed.
+# The upstream version of the first installed package named, in the order named: from
+# dpkg's database (epoch and Debian revision cut off) or rpm's; empty when none is.
 PACKAGE_VERSION = (
     "package_version() { "
     "if command -v dpkg-query >/dev/null 2>&1; then "
-    "dpkg-query -W -f '${db:Status-Abbrev}${Version}\\n' \"$@\" 2>/dev/null "
-    "| sed -n '/^ii/{s/^ii *//;s/^[0-9]*://;s/-[^-]*$//;p;q;}'; "
+    "dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\\n' \"$@\" 2>/dev/null "
+    '| awk -v named="$*" \'$1 == "ii" { found[$2] = $3 } '
+    'END { n = split(named, order, " "); '
+    "for (i = 1; i <= n; i++) if (order[i] in found) { print found[order[i]]; exit } }' "
+    "| sed 's/^[0-9]*://;s/-[^-]*$//'; "
     "elif command -v rpm >/dev/null 2>&1; then "
     "rpm -q --qf '%{VERSION}\\n' \"$@\" 2>/dev/null | grep -v ' ' | head -n 1; fi; }"
 )

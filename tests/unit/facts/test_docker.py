@@ -110,7 +110,7 @@ def engine_on(tmp_path, packages):
         tool(bin_dir / name, f'echo "{name} $*" >> {ran}; echo "Docker version 27.0.0, build x"')
     tool(plugin, f'echo "compose $*" >> {ran}; echo 2.30.0')
     tool(bin_dir / "systemctl", 'case "$1" in is-active) echo active;; is-enabled) echo enabled;; esac')
-    answers = "".join(f"{status}{version}\\n" for status, version in packages)
+    answers = "".join(f"{status} {package} {version}\\n" for status, package, version in packages)
     tool(bin_dir / "dpkg-query", f"printf '{answers}'")
     run = subprocess.run(
         ["sh", "-c", DockerEngine().command()],
@@ -123,16 +123,26 @@ def engine_on(tmp_path, packages):
 
 
 def test_an_engine_from_packages_is_read_without_running_docker(tmp_path):
-    state, ran = engine_on(tmp_path, [("ii ", "5:27.3.1-1~debian.12~bookworm")])
+    state, ran = engine_on(
+        tmp_path,
+        [
+            ("ii ", "docker-ce", "5:27.3.1-1~debian.12~bookworm"),
+            ("ii ", "docker-compose", "1.29.2-3"),  # compose v1, not the plugin
+            ("ii ", "docker-compose-plugin", "2.29.7-1~debian.12~bookworm"),
+        ],
+    )
     assert (state["installed"], state["version"], state["cli"]) == (True, "27.3.1", True)
-    assert state["compose_version"] == "27.3.1"  # the stand-in dpkg-query answers every package alike
+    assert state["compose_version"] == "2.29.7"
     assert (state["active"], state["enabled"]) == (True, True)
     assert ran == ""
 
 
 def test_a_changed_engine_package_is_a_changed_version(tmp_path):
-    before, _ = engine_on(tmp_path / "before", [("ii ", "26.1.5+dfsg1-9+b1")])
-    after, _ = engine_on(tmp_path / "after", [("rc ", "26.1.5+dfsg1-9+b1"), ("ii ", "5:27.3.1-1~debian.12~bookworm")])
+    before, _ = engine_on(tmp_path / "before", [("ii ", "docker.io", "26.1.5+dfsg1-9+b1")])
+    after, _ = engine_on(
+        tmp_path / "after",
+        [("ii ", "docker-ce", "5:27.3.1-1~debian.12~bookworm"), ("rc ", "docker.io", "26.1.5+dfsg1-9+b1")],
+    )
     assert (before["version"], after["version"]) == ("26.1.5+dfsg1", "27.3.1")
 
 
