@@ -14,12 +14,13 @@ import base64
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harbor_deploy.facts.docker_client import certs_d_ca
+from harbor_deploy.facts.docker_client import DockerLoginCheck, certs_d_ca, login_probe
 from harbor_deploy.lib.render import tls
 from tests.conftest import ROOT
 from tests.lab.conftest import PYINFRA, client_data, host_exec, lab_check_report, run_pyinfra
@@ -253,8 +254,21 @@ def robot_client(clients, harbor_server):
     robot = f"robot${project}+puller"
     yield name, container, client_data(harbor_server, harbor_client_username=robot), robot
     host_exec(container, "systemctl enable --now docker >/dev/null 2>&1")
-    host_exec(container, "mv /root/dpkg-status.aside /var/lib/dpkg/status")
+    host_exec(container, "mv /root/dpkg-status.aside /var/lib/dpkg/status && rm -rf /tmp/hd-nodocker")
     snapshot.restore()
+
+
+def login_without_docker(container, registry):
+    """The client fact's login check run on the host with no docker program in reach:
+    what it reports comes from the stored credentials and Harbor's answer alone."""
+    tools = "sh curl getent cut tr sed base64 grep printf"
+    host_exec(
+        container,
+        f"mkdir -p /tmp/hd-nodocker && for t in {tools}; do "
+        'p=$(command -v $t) && case "$p" in /*) ln -sf "$p" /tmp/hd-nodocker/$t;; esac; done',
+    )
+    probe = shlex.quote(login_probe(registry, "root"))
+    return DockerLoginCheck().process(host_exec(container, f"PATH=/tmp/hd-nodocker sh -c {probe}").splitlines())
 
 
 def changed_operations(output):
@@ -272,6 +286,7 @@ def test_the_converged_run_still_catches_an_engine_change_a_refused_secret_and_a
     assert code == 0, stderr
     code, output, stderr = deploy([name], data)
     assert (code, output["results"]["totals"]["success"]) == (0, 0), stderr
+    assert login_without_docker(container, registry) == {"user_exists": True, "username": robot, "works": True}
 
     # The engine's package changed: what the fact reports follows dpkg's database.
     host_exec(
@@ -290,6 +305,7 @@ def test_the_converged_run_still_catches_an_engine_change_a_refused_secret_and_a
     # A secret Harbor refuses, stored for the same robot: logged in again with the right one.
     wrong = base64.b64encode(f"{robot}:not-the-secret".encode()).decode()
     host_exec(container, f'sed -i \'s/"auth": "[^"]*"/"auth": "{wrong}"/\' /root/.docker/config.json')
+    assert login_without_docker(container, registry)["works"] is False  # Harbor's 401
     code, output, stderr = deploy([name], data)
     assert code == 0, stderr
     changed = changed_operations(output)
@@ -299,6 +315,7 @@ def test_the_converged_run_still_catches_an_engine_change_a_refused_secret_and_a
     # Another CA in certs.d: the server's put back, and the login checked against it.
     _, other_ca = tls.generate_ca("someone-else.example")
     write(container, certs_d_ca(registry), tls.cert_pem(other_ca).decode())
+    assert login_without_docker(container, registry)["works"] is False  # Harbor not verified
     code, output, stderr = deploy([name], data)
     assert code == 0, stderr
     assert any(f"Registry CA for {registry}" in op for op in changed_operations(output))
