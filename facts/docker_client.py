@@ -206,11 +206,11 @@ class ClientState(FactBase[dict]):
 
     + registry: ``host:port`` of the registry
     + users: OS users whose docker login is checked
-    + scheme: how the registry is reached, ``https`` or ``http`` (an insecure registry)
     + paths: files the deploy converges (``FileStates``)
     + ca_url: where this host fetches the registry's CA, or None
     + ca_pin: the sha256 that CA must have (with ``ca_url``): when the one in certs.d
       has it, that one is read instead (``RegistryCaCertificate``)
+    + scheme: how the registry is reached, ``https`` or ``http`` (an insecure registry)
 
     .. code:: python
 
