@@ -80,7 +80,9 @@ def test_a_database_password_harbor_db_cannot_take_is_refused_before_any_change(
 
 
 def test_fresh_install_brings_harbor_up_healthy_under_systemd(fresh_server):
-    run_pyinfra("-y", *DEPLOY)
+    installed = run_pyinfra("-y", *DEPLOY)
+    # The installer went through the controller's scp, not pyinfra's SFTP fallback.
+    assert "sending it by SFTP" not in installed.stdout + installed.stderr
     assert health()["status"] == "healthy"
     containers = host_exec(SERVER, "docker ps --format '{{.Names}} {{.Status}}'").splitlines()
     assert {line.split()[0] for line in containers} >= {
