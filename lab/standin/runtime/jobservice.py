@@ -100,12 +100,12 @@ def run_replication(core_url, parameters):
         post(f"{core_url}{HOOK_PATH.format(parameters['execution_id'])}", {"status": "Error", "message": message})
 
 
-def work(env, connection, namespace):
+def work(env, connection, namespace, no_worker=NO_WORKER):
     """Takes jobs from the shared queue, one at a time, for ever."""
     core_url = env.get("CORE_URL", "http://core:8080").rstrip("/")
     keys = [queue_key(namespace, name) for name in JOB_NAMES]
     while True:
-        if os.path.exists(NO_WORKER):
+        if os.path.exists(no_worker):
             time.sleep(1)
             continue
         try:

@@ -97,8 +97,9 @@ class Settings:
         # Jobs go through jobservice's Redis queue, which the nodes of one Harbor share
         # when their Redis is an external one: a job one core queued may run on another
         # node. With the bundled Redis the queue is this node's alone, and core runs the
-        # job itself (the same outcome: jobservice and core of one node hold one secret).
-        self.jobs_shared = urlsplit(self.redis_url).hostname != "redis"
+        # job itself (the same outcome: jobservice and core of one node hold one secret);
+        # so does a core given no jobservice (the in-process unit tests).
+        self.jobs_shared = "JOBSERVICE_URL" in env and urlsplit(self.redis_url).hostname != "redis"
         # The variable Harbor's own unit tests use to point at the migration files.
         self.migrations_dir = Path(env.get("POSTGRES_MIGRATION_SCRIPTS_PATH", "/harbor/migrations/postgresql"))
         # How long start-up waits for Redis and the database (Harbor: a minute each).
