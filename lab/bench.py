@@ -119,6 +119,7 @@ def exec_all(hosts, command):
 
 
 # cpu.stat of each lab host's container cgroup, by container name (None: not found).
+# A host made anew (a bare host, between cases) gets another container id: found again.
 CPU_STATS = {}
 
 
@@ -126,7 +127,8 @@ def cpu_stat(container):
     """The cpu.stat of ``container``'s cgroup on this machine: the one above its init
     process (the lab runs them with the host's cgroup namespace) named after its id, in
     the cgroup v2 hierarchy (``/sys/fs/cgroup``, or ``unified/`` beside v1's)."""
-    if container not in CPU_STATS:
+    cached = CPU_STATS.get(container)
+    if cached is None or not cached.exists():  # not found yet, or the host made anew since
         found = subprocess.run(
             ["docker", "inspect", "-f", "{{.Id}} {{.State.Pid}}", container],
             capture_output=True,
@@ -134,8 +136,9 @@ def cpu_stat(container):
             check=False,
         ).stdout.split()
         CPU_STATS[container] = None
-        if len(found) == 2:
-            cgroups = Path(f"/proc/{found[1]}/cgroup").read_text().splitlines()
+        proc = Path(f"/proc/{found[1]}/cgroup") if len(found) == 2 else None
+        if proc is not None and proc.exists():
+            cgroups = proc.read_text().splitlines()
             unified = next((line[3:] for line in cgroups if line.startswith("0::")), "")
             for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
                 path = root / unified.lstrip("/")
@@ -154,7 +157,10 @@ def hosts_cpu(hosts):
         path = cpu_stat(container)
         if path is None:
             return None
-        total += int(re.search(r"^usage_usec (\d+)$", path.read_text(), re.M).group(1)) / 1e6
+        try:
+            total += int(re.search(r"^usage_usec (\d+)$", path.read_text(), re.M).group(1)) / 1e6
+        except FileNotFoundError:  # the host made anew meanwhile
+            return None
     return total
 
 
