@@ -39,7 +39,8 @@ from harbor_deploy.operations.deploy_lock import Holder, guarded, lock_holder
 from harbor_deploy.operations.secret_file import public
 from harbor_deploy.planning.context import host_data, refused_before_any_change
 
-SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
+# Where earlier releases kept the role's SQL, password inside: removed.
+OLD_SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
 # Not Debian's /etc/redis/redis.conf: its directory (0770 redis) is closed to a sudo
 # login user, who stages secret files beside their destination; a systemd drop-in
 # points redis-server.service here, and Debian's conffile stays as shipped.
@@ -153,7 +154,7 @@ def plan(overrides=None):
     known = quiet_fact(
         FileStates,
         paths=(
-            SQL_FILE,
+            OLD_SQL_FILE,
             REDIS_CONF,
             REDIS_DROPIN,
             SWIFT_CONF,
@@ -186,8 +187,11 @@ def packages(plan):
     )
 
 
-def _put(plan, name, dest, content, mode, owner="root:root", mask=public):
-    """``content`` at ``dest`` when it differs, after the lock (``secret_file.put``)."""
+def _put(plan, name, dest, content, mode, owner="root:root", mask=public, keep_original=False):
+    """``content`` at ``dest`` when it differs, after the lock (``secret_file.put``);
+    ``keep_original``: a file the packages installed there is kept once as
+    ``<dest>.harbor-deploy-orig`` (only files without secrets: a copy of ours would keep
+    a password)."""
     return secret_file.put(
         name=name,
         dest=dest,
@@ -197,6 +201,7 @@ def _put(plan, name, dest, content, mode, owner="root:root", mask=public):
         mask=mask,
         known_files=plan.files,
         lock_holder=plan.lock_holder,
+        keep_original=keep_original,
     )
 
 
@@ -230,14 +235,7 @@ def postgresql(plan):
         lib.render_pg_hba(backing),
         "0640",
         owner="postgres:postgres",
-    )
-    sql = _put(
-        plan,
-        f"SQL for role {backing.db_username} and database {backing.db_name} (0600, password inside)",
-        SQL_FILE,
-        lib.render_sql(backing),
-        "0600",
-        mask=lib.masked_sql,
+        keep_original=True,
     )
     restarted = _restart(plan, ["postgresql", plan.pg_unit], f"PostgreSQL {plan.pg_version}", [conf])
     server.shell(
@@ -245,19 +243,33 @@ def postgresql(plan):
         commands=[guarded(plan.lock_holder, f"systemctl reload {plan.pg_unit}")],
         _if=lambda: hba.did_change() and not restarted.did_change(),
     )
-    have_role = plan.state["pg_role"] and plan.state["pg_database"]
-    role = server.shell(
-        name=f"Role {backing.db_username} (its password) and database {backing.db_name}, from {SQL_FILE} on stdin",
-        commands=[
-            guarded(
-                plan.lock_holder,
-                f"{_wait(f'pg_isready -q -h 127.0.0.1 -p {backing.db_port}', 'PostgreSQL')} && "
-                f"runuser -u postgres -- psql -X -q -p {backing.db_port} -d postgres -f - < {SQL_FILE}",
+    found = plan.state
+    verified = lib.password_matches(found["pg_verifier"], backing.db_password)
+    current = found["pg_role"] and found["pg_database"] and verified
+    changes = [conf, hba, restarted]
+    if not current:
+        # The script holds the password: on psql's stdin, never in a file or a command line.
+        changes.append(
+            server.shell(
+                name=f"Role {backing.db_username} (its password) and database {backing.db_name}, SQL on stdin",
+                commands=[
+                    guarded(
+                        plan.lock_holder,
+                        f"{_wait(f'pg_isready -q -h 127.0.0.1 -p {backing.db_port}', 'PostgreSQL')} && "
+                        f"runuser -u postgres -- psql -X -q -p {backing.db_port} -d postgres -f -",
+                        _stdin=lib.render_sql(backing),
+                    )
+                ],
             )
-        ],
-        _if=lambda: not have_role or sql.did_change(),
-    )
-    return [conf, hba, sql, restarted, role]
+        )
+    if plan.files.get(OLD_SQL_FILE):
+        changes.append(
+            server.shell(
+                name=f"Remove {OLD_SQL_FILE} (the database password, kept there by earlier releases)",
+                commands=[guarded(plan.lock_holder, f"rm -f {OLD_SQL_FILE}")],
+            )
+        )
+    return changes
 
 
 def _wait(check, what):
@@ -337,6 +349,7 @@ def swift(plan):
                 swift_server_conf(kind),
                 lib.render_swift_server_conf(kind),
                 "0644",
+                keep_original=True,
             )
         )
     missing = [kind for kind in lib.SWIFT_SERVERS if kind not in plan.state["rings"]]
@@ -348,7 +361,12 @@ def swift(plan):
             )
         )
     memcached = _put(
-        plan, "memcached on 127.0.0.1:11211 (Swift's tokens)", MEMCACHED_CONF, lib.render_memcached_conf(), "0644"
+        plan,
+        "memcached on 127.0.0.1:11211 (Swift's tokens)",
+        MEMCACHED_CONF,
+        lib.render_memcached_conf(),
+        "0644",
+        keep_original=True,
     )
     changes += [memcached, _restart(plan, ["memcached"], "memcached", [memcached])]
     changes.append(_restart(plan, list(SWIFT_UNITS), "Swift", list(changes)))
@@ -398,16 +416,24 @@ def _ring(kind):
 @deploy("Backing firewall")
 def firewall(plan):
     if not plan.firewall["running"]:
-        logger.info(f"[{host.name}] firewalld is not running: no ports opened")
+        logger.warning(
+            f"[{host.name}] firewalld is not running: PostgreSQL, Redis and Swift are not limited to "
+            f"{', '.join(plan.backing.allowed_sources)} by a firewall here"
+        )
         return
     zone = plan.config["harbor_firewall_zone"]
-    return firewalld.service_ports(
-        name=f"Open {', '.join(plan.backing.ports)} through firewalld service {BACKING_FIREWALLD_SERVICE} "
-        f"in zone {zone}",
+    # Earlier releases opened the ports to the whole zone through this service.
+    firewalld.service_removed(
+        name=f"Close firewalld service {BACKING_FIREWALLD_SERVICE} (the ports open to every source)",
         service=BACKING_FIREWALLD_SERVICE,
+        firewall=plan.firewall,
+        lock_holder=plan.lock_holder,
+    )
+    return firewalld.source_ports(
+        name=f"Open {', '.join(plan.backing.ports)} in zone {zone} to {', '.join(plan.backing.allowed_sources)} only",
         ports=plan.backing.ports,
+        sources=plan.backing.allowed_sources,
         zone=zone,
-        description="PostgreSQL, Redis and Swift for Harbor nodes (managed by harbor-deploy)",
         firewall=plan.firewall,
         lock_holder=plan.lock_holder,
     )

@@ -138,6 +138,7 @@ def haproxy(plan):
             mask=public,
             known_files=known,
             lock_holder=plan.lock_holder,
+            keep_original=True,
         )
     )
     pyinfra_server.shell(

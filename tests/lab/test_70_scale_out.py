@@ -67,6 +67,8 @@ _harbor = {{
         }},
         "redirect": {{"disable": True}},
     }},
+    # Only the nodes reach PostgreSQL, Redis and Swift on the backing host.
+    "harbor_backing_allowed_sources": [_hosts[name]["lab_address"] for name in {NODES!r}],
 }}
 harbor_servers = [
     (name, {{**_harbor, **_reach(name), "harbor_node_address": _hosts[name]["lab_address"]}}) for name in {NODES!r}
@@ -303,6 +305,56 @@ def test_status_shows_every_node_the_load_balancers_view_and_the_backing_service
     assert all(reports[node]["health"] == "healthy" and not reports[node]["problems"] for node in NODES)
     assert {node for nodes in reports[LB]["load_balancer"].values() for node in nodes} == set(NODES)
     assert reports[BACKING]["backing"] == {"postgresql": True, "redis": True, "swift": True}
+
+
+def reaches(lab, source, target, port):
+    """Whether a TCP connection from host ``source`` to ``target``:``port`` is accepted."""
+    answer = host_exec(
+        container(lab, source),
+        f"timeout 5 bash -c '</dev/tcp/{address(lab, target)}/{port}' 2>/dev/null && echo open || echo closed",
+    )
+    return answer == "open"
+
+
+def test_the_backing_services_answer_the_nodes_only(scale_out, installed):
+    lab = scale_out["lab"]
+    for port in (5432, 6379, 8080):
+        assert reaches(lab, NODES[0], BACKING, port), port  # the control: a node gets in
+        assert not reaches(lab, PUSHER, BACKING, port), port  # a host of the lab outside the sources does not
+        assert not reaches(lab, LB, BACKING, port), port
+
+
+def test_the_backing_host_keeps_the_database_password_in_no_file(scale_out, installed):
+    password = (scale_out["place"] / "secrets" / HOSTNAME / "external_db_password").read_text().strip()
+    backing = container(scale_out["lab"], BACKING)
+    # grep reads the password on stdin (-f -): never on a command line.
+    found = docker_exec(backing, "grep -rlFf - /etc /root /var/lib/postgresql /tmp || true", stdin=password + "\n")
+    assert found.stdout.strip() == ""
+    assert host_exec(backing, "ls /etc/harbor-backing/postgres-role.sql 2>&1 || true").endswith(
+        "No such file or directory"
+    )
+
+
+def test_haproxy_serves_as_its_own_user_in_a_chroot_with_a_private_admin_socket(scale_out, installed):
+    lb = container(scale_out["lab"], LB)
+    # The master (root) only starts and reloads; the workers, children of it, serve.
+    master = host_exec(lb, "systemctl show -p MainPID --value haproxy.service")
+    workers = host_exec(lb, f"ps -o pid=,user= --ppid {master}").split("\n")
+    assert workers and all(line.split()[1] == "haproxy" for line in workers), workers
+    for line in workers:
+        assert host_exec(lb, f"readlink /proc/{line.split()[0]}/root") == "/var/lib/haproxy"
+    assert host_exec(lb, "stat -c '%a %U' /run/haproxy/admin.sock") in ("600 root", "600 haproxy")
+
+
+def test_files_the_packages_installed_are_kept_as_first_found(scale_out, installed):
+    kept = {
+        LB: ["/etc/haproxy/haproxy.cfg"],
+        BACKING: ["/etc/postgresql/17/main/pg_hba.conf"],
+    }
+    for name, paths in kept.items():
+        for path in paths:
+            original = host_exec(container(scale_out["lab"], name), f"cat {path}.harbor-deploy-orig")
+            assert original and original != host_exec(container(scale_out["lab"], name), f"cat {path}")
 
 
 def test_a_stopped_node_is_taken_out_pulls_go_on_and_status_says_so(scale_out, installed):

@@ -321,8 +321,9 @@ KEYS = (
     # Backing deploy (deploys/backing.py, group harbor_backing).
     Key(
         "harbor_backing_allowed_sources",
-        ["0.0.0.0/0"],
-        "deploys/backing.py: CIDRs the Harbor nodes connect from, allowed to the database in pg_hba.conf",
+        None,
+        "deploys/backing.py, required there: CIDRs the Harbor nodes connect from, the only sources firewalld "
+        "lets reach PostgreSQL, Redis and Swift and pg_hba.conf lets log in (no /0)",
     ),
     # The Docker engine, installed when missing by the server and client deploys and deploys/docker.py.
     Key(

@@ -8,8 +8,12 @@ exactly what ``harbor_external_database``, ``harbor_external_redis`` and
 they can't be served as ``(key, why)``; the ``render_*`` functions give the files.
 """
 
+import base64
+import hashlib
+import hmac
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -253,11 +257,21 @@ def settings(config, secrets):
     sources = config.get(SOURCES_KEY) or []
     for source in sources:
         try:
-            ipaddress.ip_network(source, strict=False)
+            network = ipaddress.ip_network(source, strict=False)
         except ValueError:
-            problems.append((SOURCES_KEY, f"{source!r} is not a CIDR (e.g. 10.0.0.0/8)"))
+            problems.append((SOURCES_KEY, f"{source!r} is not a CIDR (e.g. 10.0.0.0/24)"))
+            continue
+        if network.prefixlen == 0:
+            problems.append((SOURCES_KEY, f"{source} is every address: list the networks the Harbor nodes are in"))
     if not sources:
-        problems.append((SOURCES_KEY, "must list at least one CIDR the Harbor nodes connect from"))
+        problems.append(
+            (
+                SOURCES_KEY,
+                f"is required on a {BACKING_GROUP} host: the CIDRs the Harbor nodes connect from (e.g. "
+                "[10.0.0.11/32, 10.0.0.12/32]), the only sources PostgreSQL, Redis and Swift answer "
+                "(firewalld, pg_hba.conf); it no longer defaults to 0.0.0.0/0",
+            )
+        )
     if problems:
         raise ConfigError(dict.fromkeys(problems))
     drivers, endpoints, account, user, password, region, containers = store
@@ -304,9 +318,19 @@ def render_sql(backing):
     )
 
 
-def masked_sql(text):
-    """The SQL script with its password masked, for ``--diff``."""
-    return re.sub(r"PASSWORD '(?:[^']|'')*'", f"PASSWORD '{MASK}'", text)
+def password_matches(verifier, password):
+    """Whether ``verifier`` (the role's ``pg_authid.rolpassword``,
+    ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>``, RFC 5803) was made
+    from ``password``: the role's password is checked without keeping it in a file."""
+    match = re.match(r"^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$", verifier or "")
+    if not match:
+        return False
+    iterations, salt, stored_key = int(match.group(1)), base64.b64decode(match.group(2)), match.group(3)
+    # PostgreSQL SASLprep-normalises the password (NFKC) and keeps it raw when that fails.
+    text = password.reveal()
+    salted = hashlib.pbkdf2_hmac("sha256", unicodedata.normalize("NFKC", text).encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return hmac.compare_digest(base64.b64encode(hashlib.sha256(client_key).digest()).decode(), stored_key)
 
 
 def _render(name, **context):
