@@ -82,7 +82,12 @@ def harbor_server(**data):
         )
         server.installer_bundle(plan)
         server.trivy_databases(plan)
-        inputs = [*server.instance_key_files(plan), *server.tls_files(plan), server.harbor_config(plan)]
+        inputs = [
+            *server.instance_key_files(plan),
+            *server.tls_files(plan),
+            *server.database_ca_file(plan),
+            server.harbor_config(plan),
+        ]
         unit = server.systemd_unit(plan)
         if plan.cluster:
             server.firewall(plan)  # before the load balancer checks the node

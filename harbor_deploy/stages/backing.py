@@ -30,9 +30,10 @@ from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.lib.config.defaults import BACKING_FIREWALLD_SERVICE
-from harbor_deploy.lib.config.secrets import load_secrets
-from harbor_deploy.lib.config.validate import validated
+from harbor_deploy.lib.config.secrets import load_secrets, secrets_dir
+from harbor_deploy.lib.config.validate import ConfigError, validated
 from harbor_deploy.lib.render import backing as lib
+from harbor_deploy.lib.render import tls
 from harbor_deploy.operations import firewalld, secret_file
 from harbor_deploy.operations import packages as package_ops
 from harbor_deploy.operations.deploy_lock import Holder, guarded, lock_holder
@@ -80,6 +81,11 @@ class BackingPlan:
     firewall: dict
     pg_version: str
     swift_hash: tuple
+    # What PostgreSQL serves (``TlsMaterial``), and the files of it the controller must
+    # keep ({name: bytes}) and had when read.
+    tls: object
+    tls_keep: dict
+    tls_as_read: dict
     # Every change takes the host's deploy lock for it first: two runs never change it at once.
     lock_holder: Holder
 
@@ -104,6 +110,24 @@ def settings_of(data):
         secrets = load_secrets(config)
         config = validated(data, secrets)
         return config, lib.settings(config, secrets)
+
+
+def tls_folder(config):
+    """Where the controller keeps the CA and certificate of the backing host's PostgreSQL."""
+    return secrets_dir(config) / lib.TLS_FOLDER
+
+
+def database_tls(config, backing):
+    """``(TlsMaterial, files to keep, files as read)`` of PostgreSQL's certificate for
+    the name the nodes connect to: made once, reused, renewed before it expires."""
+    folder = tls_folder(config)
+    found = tls.read_files(folder)
+    with refused_before_any_change():
+        try:
+            material, new_files = tls.plan_generated(found, backing.address)
+        except tls.TlsError as error:
+            raise ConfigError([(lib.DATABASE_KEY, f"the backing host's certificate, in {folder}: {error}")]) from None
+    return material, new_files, found
 
 
 def plan(overrides=None):
@@ -155,6 +179,8 @@ def plan(overrides=None):
         FileStates,
         paths=(
             OLD_SQL_FILE,
+            lib.DATABASE_CERTIFICATE,
+            lib.DATABASE_PRIVATE_KEY,
             REDIS_CONF,
             REDIS_DROPIN,
             SWIFT_CONF,
@@ -166,9 +192,13 @@ def plan(overrides=None):
             *(swift_server_conf(kind) for kind in lib.SWIFT_SERVERS),
         ),
     )
+    material, keep, as_read = database_tls(config, backing)
     return BackingPlan(
         config=config,
         backing=backing,
+        tls=material,
+        tls_keep=keep,
+        tls_as_read=as_read,
         state=state,
         files=known,
         firewall=host.get_fact(FirewalldState),
@@ -220,9 +250,34 @@ def _restart(plan, unit_names, label, changes):
 @deploy("PostgreSQL")
 def postgresql(plan):
     backing = plan.backing
+    secret_file.keep(
+        name="Keep the backing host's PostgreSQL CA and certificate in the controller secrets dir",
+        directory=str(tls_folder(plan.config)),
+        files=plan.tls_keep,
+        why=dict.fromkeys(plan.tls_keep, f"for PostgreSQL on {backing.address}"),
+        as_read=plan.tls_as_read,
+    )
+    served = [
+        _put(
+            plan,
+            f"PostgreSQL's certificate for {backing.address}",
+            lib.DATABASE_CERTIFICATE,
+            plan.tls.certificate,
+            "0644",
+        ),
+        _put(
+            plan,
+            "PostgreSQL's private key (0600, PostgreSQL's)",
+            lib.DATABASE_PRIVATE_KEY,
+            plan.tls.private_key,
+            "0600",
+            owner="postgres:postgres",
+            mask=None,
+        ),
+    ]
     conf = _put(
         plan,
-        f"PostgreSQL listens on port {backing.db_port} of every address",
+        f"PostgreSQL listens on port {backing.db_port} of every address, over TLS",
         f"{plan.pg_dir}/conf.d/harbor-backing.conf",
         lib.render_postgresql_conf(backing),
         "0644",
@@ -239,14 +294,14 @@ def postgresql(plan):
     )
     restarted = _restart(plan, ["postgresql", plan.pg_unit], f"PostgreSQL {plan.pg_version}", [conf])
     server.shell(
-        name="Reload PostgreSQL (pg_hba.conf changed)",
+        name="Reload PostgreSQL (pg_hba.conf or its certificate changed)",
         commands=[guarded(plan.lock_holder, f"systemctl reload {plan.pg_unit}")],
-        _if=lambda: hba.did_change() and not restarted.did_change(),
+        _if=lambda: any(op.did_change() for op in (hba, *served)) and not restarted.did_change(),
     )
     found = plan.state
     verified = lib.password_matches(found["pg_verifier"], backing.db_password)
     current = found["pg_role"] and found["pg_database"] and verified
-    changes = [conf, hba, restarted]
+    changes = [*served, conf, hba, restarted]
     if not current:
         # The script holds the password: on psql's stdin, never in a file or a command line.
         changes.append(

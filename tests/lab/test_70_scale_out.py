@@ -52,7 +52,7 @@ _harbor = {{
     "harbor_mirror_url": _state["mirror_url"],
     "harbor_installer_sha256": _state["installer_sha256"],
     "harbor_external_database": {{
-        "host": _backing, "port": 5432, "db_name": "registry", "username": "harbor", "ssl_mode": "disable"
+        "host": _backing, "port": 5432, "db_name": "registry", "username": "harbor", "ssl_mode": "verify-full"
     }},
     "harbor_external_redis": {{"host": f"{{_backing}}:6379"}},
     "harbor_storage_service": {{
@@ -333,6 +333,40 @@ def test_the_backing_host_keeps_the_database_password_in_no_file(scale_out, inst
     assert host_exec(backing, "ls /etc/harbor-backing/postgres-role.sql 2>&1 || true").endswith(
         "No such file or directory"
     )
+
+
+# Run by the stand-in core's Python on a node: a connection to the backing host's
+# PostgreSQL verified as core's is (sslmode verify-full, the system roots its start
+# rebuilt), under the name given; no password, so what fails is TLS or the login.
+VERIFY_FULL = """
+import sys, psycopg2
+name, address = sys.argv[1], sys.argv[2]
+try:
+    psycopg2.connect(host=name, hostaddr=address, port=5432, user="harbor", dbname="registry",
+                     sslmode="verify-full", sslrootcert="/etc/ssl/certs/ca-certificates.crt", connect_timeout=5)
+except psycopg2.OperationalError as error:
+    print(str(error).strip().splitlines()[-1])
+"""
+
+
+def test_the_nodes_reach_postgresql_over_tls_verifying_its_certificate_and_name(scale_out, installed):
+    lab, backing = scale_out["lab"], address(scale_out["lab"], BACKING)
+    for node in NODES:
+        env = host_exec(container(lab, node), "cat /usr/local/harbor/common/config/core/env")
+        assert "POSTGRESQL_SSLMODE=verify-full" in env.splitlines()
+        core = f"docker exec harbor-core python3 -c '{VERIFY_FULL}'"
+        # The certificate verified, the name matching: the server then asks for the password.
+        assert "password" in host_exec(container(lab, node), f"{core} {backing} {backing}")
+        # The control: the same server under a name its certificate does not hold.
+        assert "does not match host name" in host_exec(container(lab, node), f"{core} backing.invalid {backing}")
+    # Every connection of core's role on the backing host is TLS, from a node.
+    sessions = host_exec(
+        container(lab, BACKING),
+        'runuser -u postgres -- psql -d postgres -Atc "select client_addr, ssl from pg_stat_activity '
+        "join pg_stat_ssl using (pid) where usename = 'harbor'\"",
+    ).splitlines()
+    nodes = {address(lab, node) for node in NODES}
+    assert sessions and all(line.split("|")[0] in nodes and line.split("|")[1] == "t" for line in sessions)
 
 
 def test_haproxy_serves_as_its_own_user_in_a_chroot_with_a_private_admin_socket(scale_out, installed):

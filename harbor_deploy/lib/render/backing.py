@@ -39,8 +39,15 @@ ACCOUNT_RE = re.compile(r"^(?P<account>[A-Za-z0-9-]{1,64}):(?P<user>[A-Za-z0-9_.
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CONTAINER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
-# ssl_mode values a server with Debian's snakeoil certificate can't satisfy.
-UNVERIFIABLE_SSL_MODES = ("verify-ca", "verify-full")
+# PostgreSQL takes the nodes' connections over TLS only, with a certificate of a CA of
+# its own for the name the nodes connect to: they verify both.
+DATABASE_SSL_MODE = "verify-full"
+# In the Harbor's controller secrets dir: that CA (key included) and the certificate
+# and key PostgreSQL serves (``tls.plan_generated``'s files, made once, renewed there).
+TLS_FOLDER = "backing-tls"
+# On the backing host: what PostgreSQL serves (the key 0600, PostgreSQL's).
+DATABASE_CERTIFICATE = "/etc/harbor-backing/postgresql.crt"
+DATABASE_PRIVATE_KEY = "/etc/harbor-backing/postgresql.key"
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -209,11 +216,14 @@ def settings(config, secrets):
         db_password = Secret(value, f"{DATABASE_KEY}.password") if value else secrets.external_db_password
         if db_password is None or not db_password.reveal():
             problems.append((DATABASE_KEY, "password is required (in the dict, or the secret external_db_password)"))
-        if database.get("ssl_mode") in UNVERIFIABLE_SSL_MODES:
+        mode = database.get("ssl_mode", "disable")
+        if mode != DATABASE_SSL_MODE:
             problems.append(
                 (
                     DATABASE_KEY,
-                    f"ssl_mode {database['ssl_mode']}: the backing host's PostgreSQL has no verifiable certificate",
+                    f"ssl_mode {mode}: the backing host's PostgreSQL takes TLS connections only, its certificate "
+                    f"issued for {database['host']} by a CA of its own that the nodes trust: set ssl_mode "
+                    f"{DATABASE_SSL_MODE}, so the nodes verify the certificate and the name",
                 )
             )
     if redis:
@@ -338,7 +348,12 @@ def _render(name, **context):
 
 
 def render_postgresql_conf(backing):
-    return _render("backing-postgresql.conf.j2", backing=backing)
+    return _render(
+        "backing-postgresql.conf.j2",
+        backing=backing,
+        certificate=DATABASE_CERTIFICATE,
+        private_key=DATABASE_PRIVATE_KEY,
+    )
 
 
 def render_pg_hba(backing):

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
+from cryptography import x509
 from pyinfra.api import Config, DeployError, Inventory, State
 from pyinfra.api.deploy import add_deploy
 from pyinfra.api.host import Host
@@ -46,7 +47,7 @@ DATA = {
         "port": 5432,
         "db_name": "registry",
         "username": "harbor",
-        "ssl_mode": "disable",
+        "ssl_mode": "verify-full",
     },
     "harbor_external_redis": {"host": "10.0.0.5:6379", "password": REDIS_PASSWORD},
     "harbor_storage_service": {"s3": S3, "redirect": {"disable": True}},
@@ -158,14 +159,15 @@ def test_inconsistent_keys_are_refused_naming_the_key(changes, key, words):
 
 
 def test_loopback_and_unverifiable_tls_are_refused():
-    database = {**DATA["harbor_external_database"], "host": "127.0.0.1", "ssl_mode": "verify-full"}
+    database = {**DATA["harbor_external_database"], "host": "127.0.0.1", "ssl_mode": "require"}
     found = problems(
         harbor_external_database=database,
         harbor_external_redis={"host": "127.0.0.1:6379", "password": "x"},
         harbor_storage_service={"s3": {**S3, "regionendpoint": "http://127.0.0.1:8080"}},
     )
     whys = [why for key, why in found if key == "harbor_external_database"]
-    assert any("over the network" in why for why in whys) and any("verify-full" in why for why in whys)
+    assert any("over the network" in why for why in whys)
+    assert any("ssl_mode require: the backing host's PostgreSQL takes TLS connections only" in why for why in whys)
 
 
 def test_plan_stops_before_reading_the_host_naming_the_key():
@@ -190,9 +192,13 @@ def test_rendered_files():
     assert "ALTER ROLE \"harbor\" WITH LOGIN PASSWORD 'Pg-Secret''1x';" in sql  # quote doubled
     assert "\\gexec" in sql and "scram-sha-256" in sql
     hba = lib.render_pg_hba(served)
-    assert 'host    "registry"  "harbor"  10.1.0.0/16  scram-sha-256' in hba
-    assert 'host    "registry"  "harbor"  10.2.0.0/16  scram-sha-256' in hba
-    assert "port = 5432" in lib.render_postgresql_conf(served)
+    assert 'hostssl "registry"  "harbor"  10.1.0.0/16  scram-sha-256' in hba
+    assert 'hostssl "registry"  "harbor"  10.2.0.0/16  scram-sha-256' in hba
+    assert not [line for line in hba.splitlines() if line.startswith("host ") and "10." in line]
+    conf = lib.render_postgresql_conf(served)
+    assert "port = 5432" in conf and "ssl = on" in conf
+    assert f"ssl_cert_file = '{lib.DATABASE_CERTIFICATE}'" in conf
+    assert f"ssl_key_file = '{lib.DATABASE_PRIVATE_KEY}'" in conf
     redis = lib.render_redis_conf(served)
     assert f'requirepass "{REDIS_PASSWORD}"' in redis and "port 6379" in redis and "protected-mode yes" in redis
     assert REDIS_PASSWORD not in lib.masked_redis_conf(redis)
@@ -265,7 +271,7 @@ def _operations(state_changes=None, files=None, firewall=None):
 def test_no_secret_in_any_operation_name_or_command():
     operations, uploads = _operations()
     names = [name for name, _ in operations]
-    assert len(names) == 22  # firewalld not running: no firewall op
+    assert len(names) == 25  # firewalld not running: no firewall op
     for secret in (DB_PASSWORD, REDIS_PASSWORD, STORE_KEY):
         assert not [name for name in names if secret in name]
         assert not [text for _, commands in operations for text in commands if secret in str(text)]
@@ -298,11 +304,16 @@ def test_a_host_already_serving_gets_no_start_and_no_bucket():
 
 
 def test_every_change_takes_the_hosts_deploy_lock_first():
-    """On a fresh host every operation but the health check (which only reads) starts
-    with the lock's shell, for the backing deploy's holder."""
+    """On a fresh host every operation changing it starts with the lock's shell, for the
+    backing deploy's holder."""
     operations, _ = _operations()
-    changing = [(name, commands) for name, commands in operations if commands and "health check" not in name]
-    assert len(changing) == len([name for name, commands in operations if commands]) - 1
+    # Neither the health check (it only reads) nor what the controller keeps (not the host's).
+    changing = [
+        (name, commands)
+        for name, commands in operations
+        if commands and "health check" not in name and "controller secrets dir" not in name
+    ]
+    assert len(changing) == len([name for name, commands in operations if commands]) - 2
     for name, commands in changing:
         assert commands[0].startswith("( if systemctl is-active --quiet harbor-deploy-upgrade.service"), name
         assert "(harbor_backing, started " in commands[0], name
@@ -370,7 +381,7 @@ def test_files_of_the_packages_are_kept_once_before_the_first_replacement():
     assert "[ -e /etc/postgresql/17/main/pg_hba.conf.harbor-deploy-orig ] || cp -p" in hba
     # Ours, holding a password: no copy of it.
     assert "harbor-deploy-orig" not in commands["redis.conf"]
-    assert "harbor-deploy-orig" not in commands["PostgreSQL listens on port 5432 of every address"]
+    assert "harbor-deploy-orig" not in commands["PostgreSQL listens on port 5432 of every address, over TLS"]
 
 
 def test_the_ports_open_to_the_allowed_sources_only_and_the_open_service_closes():
@@ -393,3 +404,22 @@ def test_the_ports_open_to_the_allowed_sources_only_and_the_open_service_closes(
             wanted = f'rule family="ipv4" source address="{source}" port port="{port}" protocol="tcp" accept'
             assert opened.count(wanted) == 4  # permanent and runtime, each as text and repr
     assert "--permanent --zone=public '--remove-rich-rule=" + rule + "'" in opened
+
+
+def test_postgresql_serves_a_certificate_of_the_controllers_ca_for_the_nodes_name(tmp_path):
+    """Made once in the secrets dir, then reused byte for byte: nothing to keep, nothing to upload."""
+    config = {**merged(DATA), "harbor_secrets_dir": str(tmp_path)}
+    material, keep, found = stage.database_tls(config, settings())
+    assert found == {} and set(keep) == {"ca.crt", "ca.key", "server.crt", "server.key"}
+    certificate = x509.load_pem_x509_certificate(material.certificate)
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(address) for address in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
+    folder = stage.tls_folder(config)
+    folder.mkdir(parents=True)
+    for name, pem in keep.items():
+        (folder / name).write_bytes(pem)
+    again, keep_again, _ = stage.database_tls(config, settings())
+    assert keep_again == {} and again == material
+    operations, _ = _operations()
+    key = next(commands for name, commands in operations if name.startswith("PostgreSQL's private key"))
+    assert "chown postgres:postgres" in " ".join(key) and "chmod 0600" in " ".join(key)
