@@ -5,9 +5,10 @@ The host serves exactly what the Harbor nodes' keys say (``lib.render.backing.se
 ``harbor_external_database``, ``harbor_external_redis``, ``harbor_storage_service``.
 Decisions come from facts read before any change (``BackingState``, ``FileStates``);
 a second run changes nothing and restarts nothing. Every change takes the host's
-deploy lock first (``deploy_lock``): two runs never change it at once. Passwords reach the host only inside files
-(0600/0640, uploaded by ``secret_file.put``): never on a command line, in an
-operation's name or in ``--diff``.
+deploy lock first (``deploy_lock``): two runs never change it at once. Passwords reach
+the host only inside the files of the services that read them (0600, the service's,
+uploaded by ``secret_file.put``), the database's on psql's stdin: never on a command
+line, in an operation's name or in ``--diff``.
 
 Swift's object server keeps each object's metadata in user xattrs of its device's
 filesystem. The device is the directory ``/srv/node/d1`` (``mount_check = false``):
@@ -340,10 +341,10 @@ def redis(plan):
     backing = plan.backing
     conf = _put(
         plan,
-        f"redis.conf: port {backing.redis_port} on every address, requirepass (0640, owner redis)",
+        f"redis.conf: port {backing.redis_port} on every address, requirepass (0600, owner redis)",
         REDIS_CONF,
         lib.render_redis_conf(backing),
-        "0640",
+        "0600",
         owner="redis:redis",
         mask=lib.masked_redis_conf,
     )
@@ -381,8 +382,8 @@ def swift(plan):
             "swift.conf (hash path prefix and suffix kept)",
             SWIFT_CONF,
             lib.render_swift_conf(*plan.swift_hash),
-            "0640",
-            owner="root:swift",
+            "0600",
+            owner="swift:swift",
             mask=lib.masked_swift_conf,
         ),
         _put(
@@ -391,8 +392,8 @@ def swift(plan):
             f"{backing.swift_account}:{backing.swift_user}, s3api (region {backing.region})",
             PROXY_CONF,
             lib.render_proxy_server_conf(backing),
-            "0640",
-            owner="root:swift",
+            "0600",
+            owner="swift:swift",
             mask=lib.masked_proxy_server_conf,
         ),
     ]

@@ -333,6 +333,18 @@ def test_the_backing_host_keeps_the_database_password_in_no_file(scale_out, inst
     assert host_exec(backing, "ls /etc/harbor-backing/postgres-role.sql 2>&1 || true").endswith(
         "No such file or directory"
     )
+    # The files that must hold a secret: each the service's own, 0600.
+    modes = host_exec(
+        backing,
+        "stat -c '%n %a %U' /etc/harbor-backing/redis.conf /etc/swift/proxy-server.conf /etc/swift/swift.conf "
+        "/etc/harbor-backing/postgresql.key",
+    ).splitlines()
+    assert modes == [
+        "/etc/harbor-backing/redis.conf 600 redis",
+        "/etc/swift/proxy-server.conf 600 swift",
+        "/etc/swift/swift.conf 600 swift",
+        "/etc/harbor-backing/postgresql.key 600 postgres",
+    ]
 
 
 # Run by the stand-in core's Python on a node: a connection to the backing host's
