@@ -122,10 +122,12 @@ def put(
         "&&", when_session_ends(f"rm -f {shlex.quote(staged)}; rmdir {shlex.quote(staging)}"),
     )  # fmt: skip
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
-    original = QuoteString(dest + ORIGINAL_SUFFIX)
-    keep = ["{", "[", "-e", original, "]", "||", "cp", "-p", QuoteString(dest), original, ";", "}", "&&"]
+    # Decided on the host as the file moves into place: a package the same run installed
+    # may have put it there after the run read the host.
+    original, target = QuoteString(dest + ORIGINAL_SUFFIX), QuoteString(dest)
+    keep = ["{", "[", "-e", original, "]", "||", "[", "!", "-e", target, "]", "||", "cp", "-p", target, original]
     yield StringCommand(
-        *(keep if keep_original and current else []),
+        *([*keep, ";", "}", "&&"] if keep_original else []),
         "chown", QuoteString(owner), QuoteString(staged),
         "&&", "chmod", mode, QuoteString(staged),
         "&&", "mv", "-f", QuoteString(staged), QuoteString(dest),

@@ -372,13 +372,21 @@ def test_a_role_with_the_password_already_is_left_alone_and_the_old_sql_file_rem
 
 
 def test_files_of_the_packages_are_kept_once_before_the_first_replacement():
+    """Decided on the host: on a fresh one the package installing pg_hba.conf runs after
+    the run read it."""
+    fresh = {name.split(":")[0]: " ".join(texts) for name, texts in _operations()[0]}
+    assert (
+        "[ -e /etc/memcached.conf.harbor-deploy-orig ] || [ ! -e /etc/memcached.conf ]"
+        in fresh["memcached on 127.0.0.1"]
+    )
     present = {"type": "file", "mode": "640", "user": "postgres", "group": "postgres", "sha256": "0" * 64}
     files = {f"/etc/postgresql/17/main/{name}": present for name in ("pg_hba.conf", "conf.d/harbor-backing.conf")}
     files[stage.REDIS_CONF] = present
     operations, _ = _operations(files=files)
     commands = {name.split(":")[0]: " ".join(texts) for name, texts in operations}
     hba = commands["pg_hba.conf"]
-    assert "[ -e /etc/postgresql/17/main/pg_hba.conf.harbor-deploy-orig ] || cp -p" in hba
+    hba_file = "/etc/postgresql/17/main/pg_hba.conf"
+    assert f"[ -e {hba_file}.harbor-deploy-orig ] || [ ! -e {hba_file} ] || cp -p {hba_file}" in hba
     # Ours, holding a password: no copy of it.
     assert "harbor-deploy-orig" not in commands["redis.conf"]
     assert "harbor-deploy-orig" not in commands["PostgreSQL listens on port 5432 of every address, over TLS"]
