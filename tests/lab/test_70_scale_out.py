@@ -393,14 +393,22 @@ def test_haproxy_serves_as_its_own_user_in_a_chroot_with_a_private_admin_socket(
 
 
 def test_files_the_packages_installed_are_kept_as_first_found(scale_out, installed):
-    kept = {
-        LB: ["/etc/haproxy/haproxy.cfg"],
-        BACKING: ["/etc/postgresql/17/main/pg_hba.conf"],
-    }
-    for name, paths in kept.items():
-        for path in paths:
-            original = host_exec(container(scale_out["lab"], name), f"cat {path}.harbor-deploy-orig")
-            assert original and original != host_exec(container(scale_out["lab"], name), f"cat {path}")
+    lb = container(scale_out["lab"], LB)
+    config = "/etc/haproxy/haproxy.cfg"
+    ours = host_exec(lb, f"cat {config}")
+    # As on a host where the package's file was never replaced yet (no copy kept).
+    host_exec(lb, f"rm -f {config}.harbor-deploy-orig && printf '# as the package shipped it\\n' > {config}")
+    deploy(scale_out, "server.py")
+    assert host_exec(lb, f"cat {config}.harbor-deploy-orig") == "# as the package shipped it"
+    assert host_exec(lb, f"cat {config}") == ours
+    # Replaced again later (changed by hand here): the first copy is kept, never overwritten.
+    host_exec(lb, f"printf '# changed by hand\\n' > {config}")
+    deploy(scale_out, "server.py")
+    assert host_exec(lb, f"cat {config}.harbor-deploy-orig") == "# as the package shipped it"
+    assert host_exec(lb, f"cat {config}") == ours
+    # The backing host's pg_hba.conf, replaced by an earlier run: kept as first found.
+    backing, hba = container(scale_out["lab"], BACKING), "/etc/postgresql/17/main/pg_hba.conf"
+    assert host_exec(backing, f"cat {hba}.harbor-deploy-orig") != host_exec(backing, f"cat {hba}")
 
 
 def test_a_stopped_node_is_taken_out_pulls_go_on_and_status_says_so(scale_out, installed):
