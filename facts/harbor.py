@@ -5,6 +5,7 @@ from pyinfra.api import FactBase
 
 from harbor_deploy.facts.output import SECTION_MARKER, key_values, split_at, split_sections
 from harbor_deploy.lib.config.defaults import UNFINISHED_MARKER, UPGRADE_LOG_DIR, UPGRADE_UNIT, UPGRADE_WAIT_SECONDS
+from harbor_deploy.lib.plan.shared_values import ENV_FILES, LENGTHS
 
 CONTAINER_MARKER = "--- containers"
 # Harbor's compose project: pinned so the name never follows a versioned directory.
@@ -144,6 +145,35 @@ class HarborLogTails(FactBase[dict]):
     @staticmethod
     def default():
         return {}
+
+
+class SharedValueDigests(FactBase[dict]):
+    """
+    Returns, for each env file prepare wrote under ``<install_dir>/common/config``, the
+    digests (the first 16 hex digits of a sha256, as ``shared_values.digest``) of the
+    values prepare draws on every run; never the values. A file missing is left out.
+
+    .. code:: python
+
+        {"core/env": {"CORE_SECRET": "3f9a…", "CSRF_KEY": "…", ...}, "jobservice/env": {...}}
+    """
+
+    def command(self, install_dir):
+        config = shlex.quote(f"{install_dir.rstrip('/')}/common/config")
+        keys = "|".join(LENGTHS)
+        # The value stays in the shell (printf is a builtin): on no command line.
+        return (
+            f"cd {config} 2>/dev/null || exit 0; for f in {' '.join(ENV_FILES)}; do [ -f \"$f\" ] || continue; "
+            f"grep -E '^({keys})=' \"$f\" | while IFS='=' read -r key value; do "
+            'printf \'%s %s %s\\n\' "$f" "$key" "$(printf %s "$value" | sha256sum | cut -c1-16)"; done; done'
+        )
+
+    def process(self, output):
+        found = {}
+        for line in output:
+            name, key, digest = line.split()
+            found.setdefault(name, {})[key] = digest
+        return found
 
 
 class HarborBackups(FactBase[dict]):

@@ -84,6 +84,7 @@ def harbor_server(**data):
         server.trivy_databases(plan)
         inputs = [
             *server.instance_key_files(plan),
+            *server.shared_value_files(plan),
             *server.tls_files(plan),
             *server.database_ca_file(plan),
             server.harbor_config(plan),

@@ -25,6 +25,8 @@ from harbor_deploy.lib.config.defaults import (
     SERVER_TLS_CA,
     SERVER_TLS_CERTIFICATE,
     SERVER_TLS_PRIVATE_KEY,
+    SHARED_VALUES,
+    SHARED_VALUES_SCRIPT,
     SYSTEMD_UNIT,
     UNFINISHED_MARKER,
     UPGRADE_UNIT,
@@ -35,7 +37,7 @@ from harbor_deploy.lib.config.defaults import (
 from harbor_deploy.lib.config.secrets import ServerSecrets, load_secrets, secrets_dir
 from harbor_deploy.lib.config.validate import ConfigError, adoption_problems, upgrade_problem, validated
 from harbor_deploy.lib.harbor_api.client import public_url, served_url
-from harbor_deploy.lib.plan import cluster, installer, instance_keys
+from harbor_deploy.lib.plan import cluster, installer, instance_keys, shared_values
 from harbor_deploy.lib.render import backing, harbor_yml, tls
 from harbor_deploy.operations.deploy_lock import as_read, lock_holder, upgrade_running
 from harbor_deploy.planning.context import host_data, refused_before_any_change
@@ -71,6 +73,8 @@ class ServerPlan:
     cluster: object = None
     # The keys Harbor keeps per instance, shared by its nodes ({controller name: bytes}).
     instance_keys: dict = field(default_factory=dict)
+    # The values prepare draws on every run, the same on every node (``shared_values``): bytes, or None for one node.
+    shared_values: bytes | None = None
     # Trivy database bundles to place offline: (folder, controller path, sha256).
     trivy_bundles: tuple = ()
     # The CA of the backing host's PostgreSQL, placed at SERVER_DATABASE_CA (``database_ca``).
@@ -297,8 +301,9 @@ def plan(overrides=None):
     with refused_before_any_change():
         config = validated(data)
         nodes = cluster_of(config, overrides)
-        key_paths = tuple(instance_keys.on_node(config["harbor_data_volume"]).values()) if nodes else ()
-        state = read_state(config, extra_paths=key_paths, private_paths=key_paths)
+        key_paths = (*instance_keys.on_node(config["harbor_data_volume"]).values(), SHARED_VALUES) if nodes else ()
+        script = (SHARED_VALUES_SCRIPT,) if nodes else ()
+        state = read_state(config, extra_paths=(*key_paths, *script), private_paths=key_paths)
         with _planning:
             instance, config = _resolve_instance(data, config, state, nodes)
         database_ca_pem = database_ca(config)
@@ -362,6 +367,7 @@ def plan(overrides=None):
         adopt=adopt,
         cluster=nodes,
         instance_keys=instance.keys,
+        shared_values=instance.shared_values,
         trivy_bundles=trivy_bundles,
         database_ca=database_ca_pem,
     )
@@ -432,6 +438,7 @@ class Instance:
     keep: dict
     keep_why: dict
     keep_as_read: dict
+    shared_values: bytes | None = None
 
 
 def _instance_memo():
@@ -469,17 +476,28 @@ def _resolve_instance(data, config, state, cluster_nodes):
     if chain_change:
         keep[tls.PROVIDED_CHAIN] = chain
         keep_why[tls.PROVIDED_CHAIN] = chain_change
-    keys = {}
+    keys, values = {}, None
     if cluster_nodes:
         keys, why = instance_keys_of(config, state)
         keep.update({name: keys[name] for name in why})
         keep_why.update(why)
+        values, why = shared_values_of(config, state)
+        if why:
+            keep[shared_values.KEEP_NAME], keep_why[shared_values.KEEP_NAME] = values, why
     # Secrets and instance keys are kept only when the controller lacked them; a TLS file may be renewed.
     as_read = {name: controller_tls[name] for name in keep if name in controller_tls}
     kept_chain = secrets_dir(config) / tls.PROVIDED_CHAIN
     if tls.PROVIDED_CHAIN in keep and kept_chain.is_file():
         as_read[tls.PROVIDED_CHAIN] = kept_chain.read_bytes()  # replaced, or removed, as this run read it
-    instance = Instance(secrets=secrets, tls=material, keys=keys, keep=keep, keep_why=keep_why, keep_as_read=as_read)
+    instance = Instance(
+        secrets=secrets,
+        tls=material,
+        keys=keys,
+        keep=keep,
+        keep_why=keep_why,
+        keep_as_read=as_read,
+        shared_values=values,
+    )
     if cluster_nodes:
         _instance_memo()[str(secrets_dir(config))] = instance
     return instance, config
@@ -526,3 +544,21 @@ def _same_instance_keys(config, state, keys):
                 )
             ]
         )
+
+
+def shared_values_of(config, state):
+    """The values prepare draws on every run, as every node of this Harbor holds them
+    (``shared_values``): the controller's, else this node's copy (taken back), else new;
+    with why the controller must keep them (None when it has them)."""
+    kept = secrets_dir(config) / shared_values.KEEP_NAME
+    if kept.is_file():
+        values, why = kept.read_bytes(), None
+    elif SHARED_VALUES in state["private"]["files"]:
+        values, why = state["private"]["files"][SHARED_VALUES], "recovered from the server"
+    else:
+        values, why = shared_values.generate(), "generated"
+    found = shared_values.problems(values)
+    if found:
+        where = kept if why != "recovered from the server" else f"{host.name}:{SHARED_VALUES}"
+        raise ConfigError([("shared values", f"{where}: {problem}") for problem in found])
+    return values, why

@@ -7,6 +7,8 @@ host adds at the same place is one step of that order. Every node and the load
 balancer add the drain and the return of each node, in the nodes' order, so a node's
 own change falls between its drain and its return, after the previous node's. The
 first node's upgrade runs Harbor's schema migrations; the next ones find them done.
+A node's change starts only once its drain succeeded and while no earlier node has
+failed: the change stops at the first failure.
 """
 
 import weakref
@@ -14,7 +16,7 @@ import weakref
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harbor_deploy.operations import haproxy
+from harbor_deploy.operations import haproxy, node_turn
 
 # {run: {node: whether this run changes it}}, filled while the nodes are planned and
 # asked while the run executes (on the load balancer, which is planned separately).
@@ -54,6 +56,7 @@ def one_node_at_a_time(cluster, config, change=None, lock_holder=None):
             _if=pending,
         )
         if host.name == node and change is not None:
+            node_turn.taken(name=f"{node}: its turn, once drained", cluster=cluster, node=node, _if=pending)
             change()
         haproxy.node_state(
             name=f"Put {node} back on the load balancer once healthy",

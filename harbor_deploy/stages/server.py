@@ -23,12 +23,14 @@ from harbor_deploy.lib.config.defaults import (
     SERVER_TLS_CA,
     SERVER_TLS_CERTIFICATE,
     SERVER_TLS_PRIVATE_KEY,
+    SHARED_VALUES,
+    SHARED_VALUES_SCRIPT,
     SYSTEMD_UNIT,
     UPGRADE_UNIT,
 )
 from harbor_deploy.lib.config.secrets import SecretStore, current_admin_password, secrets_dir
 from harbor_deploy.lib.harbor_api.client import public_url
-from harbor_deploy.lib.plan import instance_keys
+from harbor_deploy.lib.plan import instance_keys, shared_values
 from harbor_deploy.lib.render import harbor_yml
 from harbor_deploy.operations import firewalld, harbor, harbor_data, secret_file, trivy
 from harbor_deploy.operations.deploy_lock import acquire
@@ -217,9 +219,38 @@ def instance_key_files(plan):
     ]
 
 
+@deploy("Shared values")
+def shared_value_files(plan):
+    """The values prepare draws afresh on every run, the same on every node of one
+    Harbor, and the script harbor.service writes them into prepare's env files with,
+    before every start (``templates/harbor.service.j2``)."""
+    if plan.shared_values is None:  # a Harbor of one node: prepare's own values
+        return []
+    return [
+        secret_file.put(
+            name=f"Place the values every node of this Harbor shares ({', '.join(shared_values.LENGTHS)})",
+            dest=SHARED_VALUES,
+            content=plan.shared_values,
+            mode="0600",
+            known_files=plan.state["files"],
+            lock_holder=plan.lock_holder,
+        ),
+        secret_file.put(
+            name="Install the script writing them after prepare",
+            dest=SHARED_VALUES_SCRIPT,
+            content=(TEMPLATES / "harbor-shared-values.sh").read_bytes(),
+            mode="0755",
+            mask=public,
+            known_files=plan.state["files"],
+            lock_holder=plan.lock_holder,
+        ),
+    ]
+
+
 @deploy("harbor.yml")
 def harbor_config(plan):
-    text = harbor_yml.render(plan.config, plan.secrets, plan.version)
+    nodes = len(plan.cluster.nodes) if plan.cluster else 1
+    text = harbor_yml.render(plan.config, plan.secrets, plan.version, nodes=nodes)
     return secret_file.put(
         name="Render harbor.yml",
         dest=f"{plan.release}/harbor.yml",
@@ -237,7 +268,11 @@ def systemd_unit(plan):
         name="Install harbor.service",
         dest=SYSTEMD_UNIT,
         content=get_template(str(TEMPLATES / "harbor.service.j2")).render(
-            install_dir=plan.install_dir, project=COMPOSE_PROJECT, log_port=HARBOR_LOG_PORT
+            install_dir=plan.install_dir,
+            project=COMPOSE_PROJECT,
+            log_port=HARBOR_LOG_PORT,
+            shared_values=SHARED_VALUES if plan.shared_values is not None else None,
+            shared_values_script=SHARED_VALUES_SCRIPT,
         ),
         mode="0644",
         mask=public,

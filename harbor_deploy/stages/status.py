@@ -13,7 +13,13 @@ from harbor_deploy.facts.backing import BackingHealth
 from harbor_deploy.facts.docker_client import ClientRegistryState
 from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.haproxy import HaproxyServers
-from harbor_deploy.facts.harbor import HarborBackups, HarborHealth, HarborInstallation, HarborLogTails
+from harbor_deploy.facts.harbor import (
+    HarborBackups,
+    HarborHealth,
+    HarborInstallation,
+    HarborLogTails,
+    SharedValueDigests,
+)
 from harbor_deploy.facts.host import SelinuxState
 from harbor_deploy.facts.tls import CertificateExpiry
 from harbor_deploy.facts.trivy import TrivyDatabases
@@ -21,6 +27,7 @@ from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE, SERVER_TLS_CERT
 from harbor_deploy.lib.config.secrets import SecretStore, ensure_private_dir, secrets_dir, write_private_file
 from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient, default_url, default_verify, served_url
 from harbor_deploy.lib.harbor_api.resources import AdminAccess, robots
+from harbor_deploy.lib.plan import shared_values
 from harbor_deploy.lib.plan.client import registry_address
 from harbor_deploy.lib.plan.status import (
     backing_problems,
@@ -94,9 +101,22 @@ def harbor_server(config):
         )
         for warning in warnings:
             logger.warning(f"[{host.name}] {warning}")
+    status["shared_values_differ"] = shared_values_differ(config)
     status["robots"] = robots_expiring(config) if status["health"] == "healthy" else None
     status["problems"] = problems(status)
     report(status)
+
+
+def shared_values_differ(config):
+    """For a node of a Harbor of several (the controller keeps its shared values): the
+    env files and keys whose values differ from the ones every node must hold, compared
+    by digest; None for a Harbor of one node."""
+    kept = secrets_dir(config) / shared_values.KEEP_NAME
+    if not kept.is_file():
+        return None
+    wanted = shared_values.digests(shared_values.parse(kept.read_bytes()))
+    found = host.get_fact(SharedValueDigests, install_dir=config["harbor_install_dir"])
+    return shared_values.differences(wanted, found)
 
 
 def robots_expiring(config):

@@ -15,7 +15,15 @@ from pyinfra.api import DeployError, deploy
 from pyinfra.operations import server
 
 from harbor_deploy.facts.harbor import COMPOSE_PROJECT
-from harbor_deploy.lib.config.defaults import FIREWALLD_SERVICE, REMOTE_CACHE, SERVER_TLS_DIR, SYSTEMD_UNIT, release_dir
+from harbor_deploy.lib.config.defaults import (
+    FIREWALLD_SERVICE,
+    REMOTE_CACHE,
+    SERVER_TLS_DIR,
+    SHARED_VALUES,
+    SHARED_VALUES_SCRIPT,
+    SYSTEMD_UNIT,
+    release_dir,
+)
 from harbor_deploy.lib.config.secrets import load_secrets
 from harbor_deploy.lib.config.validate import ConfigError, confirmation_problems
 from harbor_deploy.operations import firewalld
@@ -76,6 +84,8 @@ def plan(overrides=None):
                 config["harbor_log_location"],
                 SERVER_TLS_DIR,
                 REMOTE_CACHE,
+                SHARED_VALUES,
+                SHARED_VALUES_SCRIPT,
             ),
         )
         on_server, _ = secrets_on_server(config, state)
@@ -145,11 +155,18 @@ def firewall(plan):
 
 @deploy("Remove Harbor's files and images")
 def files(plan):
-    paths = plan.present(plan.install_dir, release_dir(plan.install_dir, "v*"), SERVER_TLS_DIR, REMOTE_CACHE)
+    paths = plan.present(
+        plan.install_dir,
+        release_dir(plan.install_dir, "v*"),
+        SERVER_TLS_DIR,
+        REMOTE_CACHE,
+        SHARED_VALUES,
+        SHARED_VALUES_SCRIPT,
+    )
     if paths:
         words = " ".join("*".join(shlex.quote(part) for part in path.split("*")) for path in paths)
         server.shell(
-            name="Remove Harbor's releases, its symlink, TLS files and the installer cache",
+            name="Remove Harbor's releases, its symlink, TLS files, the installer cache and the values nodes share",
             commands=[f"{acquire(plan.lock_holder)} && rm -rf {words}"],
         )
     else:

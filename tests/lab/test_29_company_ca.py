@@ -31,6 +31,7 @@ harbor_servers = [(_name, {{
     **_shared,
     "harbor_installer_source": "mirror",
     "harbor_mirror_url": _lab["harbor_servers"][0][1]["harbor_mirror_url"],
+    "harbor_installer_sha256": _lab["harbor_servers"][0][1]["harbor_installer_sha256"],
     "harbor_tls_mode": "provided",
     "harbor_tls_certificate": "ca/harbor.crt",
     "harbor_tls_private_key": "ca/harbor.key",

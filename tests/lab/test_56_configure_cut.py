@@ -192,11 +192,14 @@ def test_a_second_configure_run_at_once_refuses_naming_the_first(harbor):
     second, so it still runs when the second, straight to Harbor, reaches its first
     change: refused on harbor-1's deploy lock before any API write."""
     tag = uuid.uuid4().hex[:6]
+    # These projects alone: not the lab inventory's demo robot, whose project this
+    # Harbor, installed anew after the upgrade chain, does not have.
+    alone = {"harbor_robots": []}
     first_projects = [{"name": f"both-{tag}-{n}"} for n in range(1, 6)]
     second_projects = [{"name": f"both-{tag}-second"}]
     relay = ApiRelay((harbor["address"], harbor["https_port"]), delay=1)
     first = subprocess.Popen(
-        [PYINFRA, *configure_args({"harbor_projects": first_projects}, relay)],
+        [PYINFRA, *configure_args({**alone, "harbor_projects": first_projects}, relay)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -204,7 +207,7 @@ def test_a_second_configure_run_at_once_refuses_naming_the_first(harbor):
     )
     try:
         wait_for(lambda: lock_taken_by(first), "the first configure run's lock", timeout=300)
-        second = configure({"harbor_projects": second_projects}, check=False)
+        second = configure({**alone, "harbor_projects": second_projects}, check=False)
     finally:
         output = first.communicate(timeout=600)[0]
     try:
@@ -217,7 +220,7 @@ def test_a_second_configure_run_at_once_refuses_naming_the_first(harbor):
         listed = client.get("/projects", "projects", params={"name": f"both-{tag}", "page_size": 100})
         found = {project["name"] for project in listed}
         assert found == {project["name"] for project in first_projects}  # the second created nothing
-        configure({"harbor_projects": second_projects})  # once the first has ended, the lock is free
+        configure({**alone, "harbor_projects": second_projects})  # once the first has ended, the lock is free
     finally:
         gone = [{**project, "state": "absent"} for project in first_projects + second_projects]
-        configure({"harbor_projects": gone})
+        configure({**alone, "harbor_projects": gone})

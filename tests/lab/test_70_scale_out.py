@@ -1,7 +1,10 @@
 """One Harbor on two nodes (client-3, client-4) sharing PostgreSQL, Redis and
 Swift on a backing host (bare-3), behind HAProxy (bare-2) ending TLS; installed from
 hosts without Harbor, changed and upgraded one node at a time while a client pushes
-and pulls through the load balancer in a loop: not one failed request."""
+and pulls through the load balancer in a loop: not one failed request. The values
+prepare draws on every run are the same on both nodes: a job one node queues runs on
+the other, a UI session's CSRF token moves between them (and both fail, in a control,
+with values of the node's own)."""
 
 import json
 import secrets
@@ -10,9 +13,11 @@ import time
 
 import pytest
 
+from harbor_deploy.facts.harbor import SharedValueDigests
 from harbor_deploy.lib.config.secrets import SecretStore, ensure_private_dir, write_private_file
 from harbor_deploy.lib.harbor_api.client import HarborClient
 from harbor_deploy.lib.harbor_api.resources import AdminAccess
+from harbor_deploy.lib.plan import shared_values
 from harbor_deploy.lib.plan.instance_keys import NODE_PATHS
 from lab import labctl
 from tests.conftest import ROOT
@@ -230,6 +235,41 @@ def test_every_node_holds_the_same_instance_keys(scale_out, installed):
     assert digests[NODES[0]] == digests[NODES[1]] and len(digests[NODES[0]].splitlines()) == 3
 
 
+def value_digests(scale_out, node):
+    """{env file: {key: digest}} of the per-run values in the node's generated
+    configuration, and {container: {key: digest}} of those its containers run with."""
+    fact = SharedValueDigests()
+    lab_host = container(scale_out["lab"], node)
+    files = fact.process(host_exec(lab_host, fact.command("/usr/local/harbor")).splitlines())
+    running = {}
+    for name in ("harbor-core", "harbor-jobservice", "registryctl"):
+        env = json.loads(host_exec(lab_host, f"docker inspect -f '{{{{json .Config.Env}}}}' {name}"))
+        pairs = dict(item.split("=", 1) for item in env)
+        running[name] = {key: shared_values.digest(pairs[key]) for key in shared_values.LENGTHS if key in pairs}
+    return files, running
+
+
+def assert_same_per_run_values(scale_out):
+    """Every node's env files and containers hold the values this Harbor keeps on the
+    controller (compared by digest)."""
+    kept = scale_out["place"] / "secrets" / HOSTNAME / shared_values.KEEP_NAME
+    wanted = shared_values.digests(shared_values.parse(kept.read_bytes()))
+    for node in NODES:
+        files, running = value_digests(scale_out, node)
+        assert set(files) == set(shared_values.ENV_FILES)
+        assert shared_values.differences(wanted, files) == []
+        assert running["harbor-core"] == wanted
+        for name in ("harbor-jobservice", "registryctl"):
+            assert running[name] == {key: wanted[key] for key in ("CORE_SECRET", "JOBSERVICE_SECRET")}
+
+
+def test_every_node_holds_the_same_per_run_values_and_logs_jobs_in_the_database(scale_out, installed):
+    assert_same_per_run_values(scale_out)
+    for node in NODES:
+        loggers = host_exec(container(scale_out["lab"], node), "grep -A3 'job_loggers:' /usr/local/harbor/harbor.yml")
+        assert "- DB" in loggers
+
+
 def push(scale_out, tag):
     """A new image pushed from the first client through the load balancer: its digest."""
     reference = f"{scale_out['registry']}/ha/app:{tag}"
@@ -427,6 +467,140 @@ def test_a_stopped_node_is_taken_out_pulls_go_on_and_status_says_so(scale_out, i
     wait_lb(scale_out, NODES[0], "UP", timeout=300)
 
 
+# The stand-in's test-only switch: this node's jobservice takes no job from the queue.
+NO_WORKER = "/data/job_logs/standin-test-no-worker"
+
+
+@pytest.fixture(scope="module")
+def replication_policy(scale_out, installed):
+    """A replication policy from this Harbor to itself reached through the load balancer
+    (a policy needs one remote side; the stand-in's core reads no layer in the object
+    store, so its executions copy nothing): its id."""
+    client = admin(scale_out)
+    if not [item for item in client.list("/registries", "registries") if item["name"] == "self"]:
+        url = f"https://{scale_out['lb']}:8443"
+        client.post("/registries", "registry", {"name": "self", "type": "harbor", "url": url, "insecure": True})
+    [registry] = [item for item in client.list("/registries", "registries") if item["name"] == "self"]
+    found = [item for item in client.list("/replication/policies", "policies") if item["name"] == "to-self"]
+    if not found:
+        client.post(
+            "/replication/policies",
+            "policy",
+            {
+                "name": "to-self",
+                "dest_registry": {"id": registry["id"]},
+                "dest_namespace": "ha-copy",
+                "filters": [{"type": "name", "value": "ha/app"}],
+                "trigger": {"type": "manual"},
+                "enabled": True,
+            },
+        )
+        found = [item for item in client.list("/replication/policies", "policies") if item["name"] == "to-self"]
+    return found[0]["id"]
+
+
+def job_through_first_node(scale_out, policy_id, password):
+    """A replication execution started through the first node (its core queues the job)
+    and run by the second node's jobservice (the first one's takes none meanwhile): the
+    execution as it ended."""
+    first = container(scale_out["lab"], NODES[0])
+    host_exec(first, f"touch {NO_WORKER} && sleep 3")  # a worker waiting on the queue gives up within 2 s
+    try:
+        body, status = curl_on_lb(
+            scale_out,
+            NODES[0],
+            "/api/v2.0/replication/executions",
+            f'user = "admin:{password}"\nrequest = "POST"\nheader = "Content-Type: application/json"\n'
+            f'data = "{{\\"policy_id\\": {policy_id}}}"\n',
+        )
+        assert status == "201", body
+        client = admin(scale_out)
+        deadline = time.monotonic() + 60
+        while True:
+            [execution, *_] = client.get("/replication/executions", "executions", params={"policy_id": policy_id})
+            if execution["status"] != "InProgress" or time.monotonic() > deadline:
+                return execution
+            time.sleep(1)
+    finally:
+        host_exec(first, f"rm -f {NO_WORKER}")
+
+
+def csrf_login(scale_out, password):
+    """The UI's sign-in on the second node with the CSRF token and cookie the first node
+    gave: the HTTP status."""
+    lb = container(scale_out["lab"], LB)
+    url = f"https://{scale_out['lb']}:8443/c/login"
+    options = f"--cacert /etc/haproxy/harbor-nodes-ca.crt -c /tmp/csrf-jar -b /tmp/csrf-jar {url}"
+    via = {node: f"--connect-to {scale_out['lb']}:8443:{address(scale_out['lab'], node)}:8443" for node in NODES}
+    host_exec(lb, f"rm -f /tmp/csrf-jar; curl -sS -o /dev/null -D /tmp/csrf-headers {via[NODES[0]]} {options}")
+    token = host_exec(lb, "grep -i '^x-harbor-csrf-token:' /tmp/csrf-headers | cut -d' ' -f2 | tr -d '\\r'")
+    assert token
+    answer = docker_exec(
+        lb,
+        f"curl -sS -o /dev/null -w '%{{http_code}}' -H 'X-Harbor-CSRF-Token: {token}' "
+        f"--data-urlencode principal=admin --data-urlencode password@- {via[NODES[1]]} {options}",
+        stdin=password,
+    )
+    return answer.stdout
+
+
+def test_a_job_one_node_queues_runs_on_the_other_and_a_csrf_token_moves(scale_out, installed, replication_policy):
+    execution = job_through_first_node(scale_out, replication_policy, installed)
+    assert execution["status"] == "Succeed", execution
+    assert csrf_login(scale_out, installed) == "200"
+
+
+def node_values(scale_out, node, values):
+    """``values`` ({key: value}) written into the node's generated configuration and its
+    containers recreated with them, as if prepare had drawn them there (no restart of
+    harbor.service, which writes the shared values back)."""
+    lab_host = container(scale_out["lab"], node)
+    edits = " ".join(f"-e 's/^{key}=.*/{key}={value}/'" for key, value in values.items())
+    host_exec(
+        lab_host,
+        f"cd /usr/local/harbor/common/config && sed -i {edits} core/env jobservice/env registryctl/env && "
+        "docker compose -p harbor -f /usr/local/harbor/docker-compose.yml up -d >/dev/null 2>&1",
+    )
+    wait_containers_healthy(scale_out, node)
+
+
+def wait_containers_healthy(scale_out, node, timeout=180):
+    lab_host = container(scale_out["lab"], node)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = host_exec(
+            lab_host, "docker inspect -f '{{.State.Health.Status}}' harbor-core harbor-jobservice nginx", check=False
+        )
+        if states.split() == ["healthy"] * 3:
+            return
+        time.sleep(2)
+    raise AssertionError(f"{node}: Harbor's containers not healthy: {states}")
+
+
+def test_with_values_of_its_own_a_node_fails_the_job_and_the_csrf_token_until_restarted(
+    scale_out, installed, replication_policy
+):
+    second = container(scale_out["lab"], NODES[1])
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    own = {key: "".join(secrets.choice(alphabet) for _ in range(n)) for key, n in shared_values.LENGTHS.items()}
+    node_values(scale_out, NODES[1], own)
+    try:
+        execution = job_through_first_node(scale_out, replication_policy, installed)
+        assert execution["status"] == "Failed" and "HTTP 401" in execution["status_text"], execution
+        assert csrf_login(scale_out, installed) == "403"
+        reports, code = status(scale_out)
+        assert code != 0 and any("differ from the ones every node" in p for p in reports[NODES[1]]["problems"])
+        assert reports[NODES[0]]["problems"] == []
+    finally:
+        # A restart (as after prepare) writes the shared values back before the containers start.
+        host_exec(second, "systemctl restart harbor.service")
+        wait_containers_healthy(scale_out, NODES[1])
+        wait_lb(scale_out, NODES[1], "UP", timeout=300)
+    assert_same_per_run_values(scale_out)
+    assert job_through_first_node(scale_out, replication_policy, installed)["status"] == "Succeed"
+    assert csrf_login(scale_out, installed) == "200"
+
+
 @pytest.fixture
 def client_loop(scale_out, installed):
     """The first client pushing and pulling through the load balancer in a loop while
@@ -473,6 +647,7 @@ def rolling(scale_out, client_loop, *data):
 def test_a_rolling_configuration_change_fails_no_request(scale_out, client_loop):
     rolling(scale_out, client_loop, ("harbor_log_level", "debug"))
     assert all(running_version(scale_out, node) == "v2.13.1" for node in NODES)
+    assert_same_per_run_values(scale_out)  # prepare drew new ones on each node
 
 
 def test_a_rolling_upgrade_fails_no_request_and_migrates_the_shared_database(scale_out, client_loop):
@@ -483,6 +658,7 @@ def test_a_rolling_upgrade_fails_no_request_and_migrates_the_shared_database(sca
         "runuser -u postgres -- psql -d registry -Atc 'select version, dirty from schema_migrations'",
     )
     assert schema == "170|f"  # v2.14.0's last migration (lab/standin/migrations), finished
+    assert_same_per_run_values(scale_out)
 
 
 def test_backup_dumps_the_shared_database_once_and_each_node_its_own_files(scale_out, installed):

@@ -28,6 +28,10 @@ HARBOR_YML_NAME = "harbor.yml"
 # restore, naming what happened and the way out.
 HOST_STATE_DIR = "/var/lib/harbor-deploy"
 UNFINISHED_MARKER = f"{HOST_STATE_DIR}/unfinished"
+# A Harbor of several nodes: the values prepare draws afresh on every run, the same on
+# every node (lib/plan/shared_values.py), and the script harbor.service writes them with.
+SHARED_VALUES = f"{HOST_STATE_DIR}/shared-values.env"
+SHARED_VALUES_SCRIPT = f"{HOST_STATE_DIR}/shared-values.sh"
 # Verified installer bundles, kept between runs (an upload lands in a staging dir there).
 REMOTE_CACHE = "/var/cache/harbor-deploy"
 SYSTEMD_UNIT = "/etc/systemd/system/harbor.service"

@@ -78,6 +78,12 @@ def problems(status, now=None):
     firewall = status["firewalld"]
     if firewall is not None and not firewall["enabled"]:
         found.append("firewalld runs without Harbor's service enabled in its zone")
+    if status.get("shared_values_differ"):
+        found.append(
+            f"the values prepare draws on every run differ from the ones every node of this Harbor shares "
+            f"({', '.join(status['shared_values_differ'])}): jobs another node queued and UI sessions moving "
+            "between nodes fail here; run the server deploy"
+        )
     return found + robot_problems(status.get("robots"))
 
 

@@ -164,7 +164,15 @@ def _password(inline, secret):
     return secret.reveal() if secret is not None else None
 
 
-def context(config, secrets, version=None):
+def job_loggers(config, nodes=1):
+    """The job loggers: the data's, with ``DB`` added for a Harbor of several nodes. A
+    ``FILE`` log stays on the node that ran the job; only ``DB`` makes a job's log
+    readable from every node (jobservice's logger backends, src/jobservice/logger)."""
+    loggers = list(config["harbor_jobservice_job_loggers"])
+    return [*loggers, "DB"] if nodes > 1 and "DB" not in loggers else loggers
+
+
+def context(config, secrets, version=None, nodes=1):
     """The template's variables for ``config`` (merged, validated data) and ``secrets``.
 
     ``version`` is the concrete release when ``config["harbor_version"]`` is "latest".
@@ -222,8 +230,11 @@ def context(config, secrets, version=None):
             "timeout": duration(config["harbor_trivy_timeout"]),
         },
         "jobservice": {
-            field: config[f"harbor_jobservice_{field}"]
-            for field in ("max_job_workers", "max_job_duration_hours", "job_loggers", "logger_sweeper_duration")
+            **{
+                field: config[f"harbor_jobservice_{field}"]
+                for field in ("max_job_workers", "max_job_duration_hours", "logger_sweeper_duration")
+            },
+            "job_loggers": job_loggers(config, nodes),
         },
         "notification": {
             field: config[f"harbor_notification_{field}"]
@@ -269,9 +280,10 @@ def offline_trivy(config):
     return implied
 
 
-def render(config, secrets, version=None):
-    """The complete harbor.yml text (contains secrets: upload it 0600, never print it)."""
-    return _template().render(context(config, secrets, version))
+def render(config, secrets, version=None, nodes=1):
+    """The complete harbor.yml text (contains secrets: upload it 0600, never print it);
+    ``nodes``: how many nodes the Harbor has."""
+    return _template().render(context(config, secrets, version, nodes))
 
 
 def masked(text):

@@ -174,6 +174,9 @@ def parse_config(configs, with_trivy=False):
     # Like real: drawn afresh on every run, one value each for all of a node's services.
     conf["core_secret"] = random_string(16)
     conf["jobservice_secret"] = random_string(16)
+    # utils/core.py prepare_core: drawn for core's env alone.
+    conf["csrf_key"] = random_string(32)
+    conf["scan_robot_prefix"] = random_string(8)
     conf["external_redis"] = bool(configs.get("external_redis"))
     conf["redis"] = redis_settings(configs.get("external_redis"))
     proxy = configs.get("proxy") or {}
@@ -639,6 +642,8 @@ def core_env(conf):
         "CORE_URL": "http://core:8080",
         "CORE_SECRET": conf["core_secret"],
         "JOBSERVICE_SECRET": conf["jobservice_secret"],
+        "CSRF_KEY": conf["csrf_key"],
+        "ROBOT_SCANNER_NAME_PREFIX": conf["scan_robot_prefix"],
         "TOKEN_SERVICE_URL": "http://core:8080/service/token",
         "TOKEN_PRIVATE_KEY_PATH": "/etc/core/private_key.pem",
         "TOKEN_EXPIRATION": "30",
@@ -666,6 +671,17 @@ def core_env(conf):
         "CA_DOWNLOAD_PATH": "/etc/core/ca/ca.crt",
     }
     return env_file({**values, **proxy_env(conf, "core"), **trace_env(conf, "harbor-core")})
+
+
+def jobservice_config(conf):
+    """templates/jobservice/config.yml.jinja, the part the stand-in reads: the Redis
+    queue of jobs (the jobservice database of Harbor's Redis, or external_redis)."""
+    pool = {
+        "redis_url": redis_url(conf["redis"], conf["redis"]["jobservice_db_index"]),
+        "namespace": "harbor_job_service_namespace",
+        "idle_timeout_second": 3600,
+    }
+    return yaml.safe_dump({"protocol": "http", "port": 8080, "worker_pool": {"backend": "redis", "redis_pool": pool}})
 
 
 def logrotate_config(conf):
@@ -726,6 +742,7 @@ def compose_config(conf, release):
             f"goharbor/harbor-registryctl:{release}",
             "registryctl",
             "registryctl",
+            env_file=["./common/config/registryctl/env"],
             volumes=[f"{data}/registry:/storage:z", "./common/config/registry/:/etc/registry/:z", TRUST_MOUNT],
         ),
         "postgresql": _service(
@@ -755,7 +772,11 @@ def compose_config(conf, release):
             "jobservice",
             depends_on=("core",),
             env_file=["./common/config/jobservice/env"],
-            volumes=[f"{data}/job_logs:/var/log/jobs:z", TRUST_MOUNT],
+            volumes=[
+                f"{data}/job_logs:/var/log/jobs:z",
+                "./common/config/jobservice/config.yml:/etc/jobservice/config.yml:z",
+                TRUST_MOUNT,
+            ],
         ),
         "redis": _service(
             f"goharbor/redis-photon:{release}",
@@ -866,6 +887,12 @@ def prepare(paths, config_file, with_trivy, release):
         ),
         mode=0o600,
     )
+    write_file(
+        config_dir / "registryctl" / "env",
+        env_file({"CORE_SECRET": conf["core_secret"], "JOBSERVICE_SECRET": conf["jobservice_secret"]}),
+        mode=0o600,
+    )
+    write_file(config_dir / "jobservice" / "config.yml", jobservice_config(conf), mode=0o600)
     if with_trivy:
         write_file(
             config_dir / "trivy-adapter" / "env",

@@ -5,11 +5,12 @@ import subprocess
 import pytest
 
 from harbor_deploy.facts.files import PrivateFiles
-from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, HarborLogTails
+from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, HarborLogTails, SharedValueDigests
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.config.secrets import HarborSecrets, Secret
+from harbor_deploy.lib.plan import shared_values
 from harbor_deploy.lib.render import harbor_yml
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 
 NASTY = ["Adm1n: #pass", "'quoted'", "- dash", "null", "ünïcødé", "back\\slash", "line\nbreak"]
 
@@ -110,3 +111,46 @@ def test_log_tails_command_reads_each_log_and_nothing_else(tmp_path):
         ["sh", "-c", HarborLogTails().command(str(tmp_path / "none"), 2)], capture_output=True, check=True
     )
     assert empty.stdout == b"" and empty.returncode == 0
+
+
+def _digests(install_dir):
+    """What SharedValueDigests reads under ``install_dir``, and its raw output."""
+    fact = SharedValueDigests()
+    run = subprocess.run(["sh", "-c", fact.command(str(install_dir))], capture_output=True, text=True, check=True)
+    return fact.process(run.stdout.splitlines()), run.stdout
+
+
+def test_the_shared_values_script_writes_them_after_prepare_and_the_fact_reads_their_digests(tmp_path):
+    """templates/harbor-shared-values.sh (harbor.service runs it before every start)
+    replaces what prepare drew in each env file, keeping every other line and the
+    file's mode, and leaves a file prepare did not write absent; SharedValueDigests
+    then reads the digests every node must share, never a value."""
+    config = tmp_path / "harbor" / "common" / "config"
+    drawn = shared_values.parse(shared_values.generate())  # as this node's prepare drew them
+    for name, keys in (
+        ("core/env", shared_values.ENV_FILES["core/env"]),
+        ("jobservice/env", shared_values.ENV_FILES["jobservice/env"]),
+    ):
+        (config / name).parent.mkdir(parents=True)
+        lines = ["LOG_LEVEL=info", *(f"{key}={drawn[key]}" for key in keys), "URL=http://x/?a=b"]
+        (config / name).write_text("\n".join(lines) + "\n")
+        (config / name).chmod(0o600)
+    assert _digests(tmp_path / "harbor")[0]["core/env"] == shared_values.digests(drawn)
+    shared = shared_values.generate()
+    (tmp_path / "values.env").write_bytes(shared)
+    script = ROOT / "templates" / "harbor-shared-values.sh"
+    subprocess.run(["sh", str(script), str(tmp_path / "values.env"), str(config)], check=True)
+    wanted = shared_values.parse(shared)
+    assert (config / "core/env").read_text().splitlines() == [
+        "LOG_LEVEL=info",
+        *(f"{key}={wanted[key]}" for key in shared_values.ENV_FILES["core/env"]),
+        "URL=http://x/?a=b",
+    ]
+    assert (config / "jobservice/env").stat().st_mode & 0o777 == 0o600
+    assert not (config / "registryctl").exists() and not list(config.rglob("*.shared"))
+    digests, output = _digests(tmp_path / "harbor")
+    assert all(value not in output for value in wanted.values())
+    assert shared_values.differences(shared_values.digests(wanted), digests) == []
+    assert digests["jobservice/env"] == {
+        key: shared_values.digest(wanted[key]) for key in ("CORE_SECRET", "JOBSERVICE_SECRET")
+    }

@@ -9,8 +9,9 @@ from unittest import mock
 
 import pytest
 
-from harbor_deploy.lib.config.defaults import merged
+from harbor_deploy.lib.config.defaults import SHARED_VALUES, merged
 from harbor_deploy.lib.config.validate import ConfigError
+from harbor_deploy.lib.plan import shared_values
 from harbor_deploy.lib.render import tls
 from harbor_deploy.planning import server as server_planning
 
@@ -239,3 +240,24 @@ def test_a_node_verifying_a_backing_host_that_has_made_no_ca_yet_is_refused(tmp_
         server_planning.database_ca(config)
     with mock.patch.object(server_planning, "inventory", SimpleNamespace(get_group=lambda name, default: [])):
         assert server_planning.database_ca(config) is None  # a managed database: the system's CAs
+
+
+def test_the_values_nodes_share_are_the_controllers_else_a_nodes_else_new_and_checked(tmp_path):
+    """``shared_values_of``: what the controller keeps wins; a node's copy is taken back
+    when the controller lost it; else new ones, to keep; values not as prepare draws
+    them stop the run naming where they are."""
+    config = merged({**SHARED, "harbor_secrets_dir": str(tmp_path)})
+    kept, on_node = shared_values.generate(), shared_values.generate()
+    state = {"private": {"files": {SHARED_VALUES: on_node}}}
+    with mock.patch.object(server_planning, "host", SimpleNamespace(name="node-1")):
+        assert server_planning.shared_values_of(config, state) == (on_node, "recovered from the server")
+        values, why = server_planning.shared_values_of(config, {"private": {"files": {}}})
+        assert why == "generated" and shared_values.problems(values) == [] and values not in (kept, on_node)
+        (tmp_path / "registry.example.com").mkdir()
+        (tmp_path / "registry.example.com" / shared_values.KEEP_NAME).write_bytes(kept)
+        assert server_planning.shared_values_of(config, state) == (kept, None)
+        with pytest.raises(ConfigError) as refused:
+            (tmp_path / "registry.example.com" / shared_values.KEEP_NAME).write_bytes(b"CSRF_KEY=short\n")
+            server_planning.shared_values_of(config, state)
+    [(key, why)] = [problem for problem in refused.value.problems if "CSRF_KEY" in problem[1]]
+    assert key == "shared values" and why.startswith(str(tmp_path / "registry.example.com" / shared_values.KEEP_NAME))

@@ -14,7 +14,7 @@ from pyinfra.operations import server as pyinfra_server
 
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.plan.cluster import Cluster
-from harbor_deploy.operations import haproxy
+from harbor_deploy.operations import haproxy, node_turn
 from harbor_deploy.operations.deploy_lock import Holder, acquire
 from harbor_deploy.stages import rolling
 
@@ -59,16 +59,36 @@ def test_each_node_changes_between_its_drain_and_its_return_and_after_the_previo
         for op_hash in state.get_op_order()
     ]
     everyone = ["node-1", "node-2", "lb"]
-    assert order[-6:] == [
+    assert order[-8:] == [
         ("Drain node-1 on the load balancer", everyone),
+        ("node-1: its turn, once drained", ["node-1"]),
         ("Change node-1", ["node-1"]),
         ("Put node-1 back on the load balancer once healthy", everyone),
         ("Drain node-2 on the load balancer", everyone),
+        ("node-2: its turn, once drained", ["node-2"]),
         ("Change node-2", ["node-2"]),
         ("Put node-2 back on the load balancer once healthy", everyone),
     ]
     # Before them: each host's own operations (the upload of both nodes is one step).
-    assert [hosts for _, hosts in order[:-6]] in ([["node-1", "node-2"], ["lb"]], [["lb"], ["node-1", "node-2"]])
+    assert [hosts for _, hosts in order[:-8]] in ([["node-1", "node-2"], ["lb"]], [["lb"], ["node-1", "node-2"]])
+
+
+@pytest.mark.parametrize(
+    "failed, node, why",
+    [
+        ((), "node-2", None),
+        (("lb",), "node-1", "the load balancer lb failed, so node-1 may not be drained"),
+        (("node-1",), "node-2", "node-1 failed earlier in this rolling change, which stops there"),
+        (("node-2",), "node-1", None),  # a later node's failure is not this node's concern
+    ],
+)
+def test_a_node_changes_only_once_drained_and_while_no_earlier_node_failed(failed, node, why):
+    [check] = node_turn.taken._inner(CLUSTER, node)
+    logged = []
+    run = SimpleNamespace(failed_hosts=[SimpleNamespace(name=name) for name in failed])
+    this = SimpleNamespace(log_styled=lambda text, **_: logged.append(text))
+    assert check.function(run, this, *check.args) is (why is None)
+    assert logged == ([] if why is None else [f"{why}: {node} is left as it is, serving; fix the cause and run again"])
 
 
 def test_only_the_load_balancer_runs_the_runtime_api_and_only_for_a_changing_node():

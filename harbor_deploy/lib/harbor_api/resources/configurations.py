@@ -266,7 +266,13 @@ def plan_auth(client, specs, store):
                 spec["secret"],
                 auth_secret_name(spec["secret"]),
             )
-        elif store.sent(auth_secret_name(spec["secret"]), secret):
+        elif (
+            store.sent(auth_secret_name(spec["secret"]), secret)
+            and have.get("auth_mode") == spec["values"]["auth_mode"]
+        ):
+            # Sent before, and Harbor is in this mode: it holds it. A Harbor not in it
+            # yet pings with the secret of the request (handler/ldap.go) and may never
+            # have had it (installed anew since): it is sent.
             secret = None
         else:
             fields.append(FieldChange(spec["secret"], secret=True))

@@ -11,6 +11,7 @@
 
 import datetime
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -48,6 +49,8 @@ class App:
         self.configurations = cache.ConfigurationCache(self.redis)
         self.tokens = auth.TokenService(settings.token_key_path, settings.token_minutes)
         self.login_lock = auth.LoginLock()
+        # No CSRF_KEY: a random one, as the CSRF middleware draws it.
+        self.csrf_key = settings.csrf_key or secrets.token_hex(16)
         # Threads doing work in the background (webhook deliveries, replications).
         self.background = []
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from apispec import NOT_ACCEPTABLE, negotiate
 
+from harbor_core import csrf
 from harbor_core.errors import ApiError, bad_request, not_found
 
 API = "/api/v2.0"
@@ -179,7 +180,7 @@ def make_handler(app, routes):
             if data:
                 self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(data)))
-            for key, value in response.headers.items():
+            for key, value in {**self.csrf_headers, **response.headers}.items():
                 self.send_header(key, value)
             self.end_headers()
             if self.command != "HEAD":
@@ -191,7 +192,12 @@ def make_handler(app, routes):
             path = parts.path.rstrip("/") or "/"
             request = Request(method, path, parse_qs(parts.query), self.headers, self.rfile)
             self.operation = None
+            self.csrf_headers = {}
             try:
+                # Harbor's middlewares run before its router: the CSRF check too.
+                self.csrf_headers, refused = csrf.check(app.csrf_key, method, path, self.headers)
+                if refused:
+                    raise refused
                 if path.startswith(API + "/"):
                     self.operation = app.spec.operation(method, path[len(API) :])
                     self.check_accept()

@@ -96,6 +96,20 @@ class Settings:
         self.storage_provider = env.get("REGISTRY_STORAGE_PROVIDER_NAME", "filesystem")
         self.database = DatabaseSettings.from_env(env)
         self.redis_url = env.get("_REDIS_URL_CORE", "redis://redis:6379?idle_timeout_seconds=30")
+        # What prepare draws afresh on every run (make/photon/prepare/templates/core/env.jinja):
+        # the secret jobservice proves itself with (the only one core's SecretStore holds,
+        # lib/config/systemconfig.go), the one core proves itself to jobservice with, and
+        # the key of the UI's CSRF tokens (server/middleware/csrf).
+        self.jobservice_secret = env.get("JOBSERVICE_SECRET", "")
+        self.core_secret = env.get("CORE_SECRET", "")
+        self.csrf_key = env.get("CSRF_KEY", "")
+        self.jobservice_url = env.get("JOBSERVICE_URL", "http://jobservice:8080").rstrip("/")
+        # Jobs go through jobservice's Redis queue, which the nodes of one Harbor share
+        # when their Redis is an external one: a job one core queued may run on another
+        # node. With the bundled Redis the queue is this node's alone, and core runs the
+        # job itself (the same outcome: jobservice and core of one node hold one secret);
+        # so does a core given no jobservice (the in-process unit tests).
+        self.jobs_shared = "JOBSERVICE_URL" in env and urlsplit(self.redis_url).hostname != "redis"
         # The variable Harbor's own unit tests use to point at the migration files.
         self.migrations_dir = Path(env.get("POSTGRES_MIGRATION_SCRIPTS_PATH", "/harbor/migrations/postgresql"))
         # How long start-up waits for Redis and the database (Harbor: a minute each).

@@ -621,3 +621,42 @@ def test_tracing_is_checked_and_written_into_core_and_jobservice_as_real_prepare
     https_yml["trace"]["enabled"] = False
     assert run(paths, https_yml) == 0
     assert "TRACE_ENABLED" not in env_values(paths, "core")
+
+
+def _env(path):
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def test_the_values_drawn_on_every_run_go_into_core_jobservice_and_registryctl_new_each_time(paths, https_yml):
+    """Like real (utils/configs.py, utils/core.py, templates/*/env.jinja): CORE_SECRET and
+    JOBSERVICE_SECRET (16) in the three env files alike, CSRF_KEY (32) and
+    ROBOT_SCANNER_NAME_PREFIX (8) in core's, letters and digits, drawn afresh each run."""
+    drawn = []
+    for _ in range(2):
+        assert run(paths, https_yml) == 0
+        core = _env(paths.config_dir / "core" / "env")
+        lengths = {"CORE_SECRET": 16, "JOBSERVICE_SECRET": 16, "CSRF_KEY": 32, "ROBOT_SCANNER_NAME_PREFIX": 8}
+        assert {key: len(core[key]) for key in lengths} == lengths
+        assert all(core[key].isalnum() for key in lengths)
+        for name in ("jobservice", "registryctl"):
+            env = _env(paths.config_dir / name / "env")
+            assert {key: env[key] for key in ("CORE_SECRET", "JOBSERVICE_SECRET")} == {
+                key: core[key] for key in ("CORE_SECRET", "JOBSERVICE_SECRET")
+            }
+            assert (paths.config_dir / name / "env").stat().st_mode & 0o777 == 0o600
+        drawn.append({key: core[key] for key in lengths})
+    assert all(drawn[0][key] != drawn[1][key] for key in drawn[0])
+    compose = yaml.safe_load((paths.compose_dir / "docker-compose.yml").read_text())["services"]
+    assert compose["registryctl"]["env_file"] == ["./common/config/registryctl/env"]
+    assert "./common/config/jobservice/config.yml:/etc/jobservice/config.yml:z" in compose["jobservice"]["volumes"]
+
+
+def test_jobservice_queues_jobs_in_the_jobservice_database_of_redis_or_external_redis(paths, https_yml):
+    assert run(paths, https_yml) == 0
+    config = yaml.safe_load((paths.config_dir / "jobservice" / "config.yml").read_text())
+    pool = config["worker_pool"]["redis_pool"]
+    assert pool["redis_url"].startswith("redis://redis:6379/2") and pool["namespace"] == "harbor_job_service_namespace"
+    https_yml["external_redis"] = {"host": "10.0.0.5:6379", "password": "Redis-pass", "jobservice_db_index": 7}
+    assert run(paths, https_yml) == 0
+    config = yaml.safe_load((paths.config_dir / "jobservice" / "config.yml").read_text())
+    assert config["worker_pool"]["redis_pool"]["redis_url"].startswith("redis://:Redis-pass@10.0.0.5:6379/7")

@@ -97,6 +97,17 @@ def test_ldap_sign_in_pinged_saved_once_and_its_password_never_shown(slapd, clie
     assert [(method, path) for method, path, _ in writes] == [("POST", "/ldap/ping"), ("PUT", "/configurations")]
 
 
+def test_a_harbor_installed_anew_gets_the_password_sent_to_the_one_before(slapd, client, store, monkeypatch):
+    """The secrets dir remembers the password as sent (to a Harbor since purged and
+    installed anew): this Harbor, not yet in LDAP mode, pings and saves with it."""
+    store.store("auth/ldap_search_password", lab_ldap.SEARCH_PASSWORD)
+    store.remember_sent("auth/ldap_search_password", store.read("auth/ldap_search_password"))
+    done, writes = apply(client, store, "harbor_auth", ldap_auth(slapd), monkeypatch)
+    assert done[0].endswith("ldap_search_password: *****)")
+    assert [body.get("ldap_search_password") for _, _, body in writes] == [lab_ldap.SEARCH_PASSWORD] * 2
+    assert apply(client, store, "harbor_auth", ldap_auth(slapd)) == ([], [])
+
+
 def test_a_failing_ldap_ping_saves_nothing(slapd, client, store):
     store.store("auth/ldap_search_password", "Wrong-Password-1")
     with pytest.raises(ResourceError, match="invalid credential"):

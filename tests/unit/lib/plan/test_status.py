@@ -94,3 +94,11 @@ def test_the_age_of_trivys_databases_and_a_warning_past_a_week():
         "Trivy's db has no metadata.json: scans fail until a database is placed"
     ]
     assert trivy_databases({}, now) == ({}, [])
+
+
+def test_a_node_whose_per_run_values_differ_from_the_other_nodes_is_a_problem():
+    assert problems({**HEALTHY, "shared_values_differ": None}, NOW) == []  # one node: prepare's own
+    assert problems({**HEALTHY, "shared_values_differ": []}, NOW) == []
+    [found] = problems({**HEALTHY, "shared_values_differ": ["core/env CSRF_KEY", "jobservice/env CORE_SECRET"]}, NOW)
+    assert found.startswith("the values prepare draws on every run differ from the ones every node of this Harbor")
+    assert "(core/env CSRF_KEY, jobservice/env CORE_SECRET)" in found and found.endswith("run the server deploy")

@@ -424,3 +424,17 @@ def test_a_database_brought_offline_turns_its_downloads_off_and_scans_offline():
     assert (offline["skip_update"], offline["skip_java_db_update"], offline["offline_scan"]) == (True, False, True)
     both = _config(harbor_trivy_offline_db="/tmp/db.tar.gz", harbor_trivy_offline_java_db="/tmp/javadb.tar.gz")
     assert _load(harbor_yml.render(both, SECRETS, "v2.13.1"))["trivy"]["skip_java_db_update"] is True
+
+
+@pytest.mark.parametrize(
+    ("loggers", "nodes", "rendered"),
+    [
+        (["STD_OUTPUT", "FILE"], 1, ["STD_OUTPUT", "FILE"]),
+        # Several nodes: a FILE log stays on the node that ran the job; DB is read from any node.
+        (["STD_OUTPUT", "FILE"], 2, ["STD_OUTPUT", "FILE", "DB"]),
+        (["DB"], 3, ["DB"]),
+    ],
+)
+def test_several_nodes_log_jobs_in_the_database_too(loggers, nodes, rendered):
+    config = _config(harbor_jobservice_job_loggers=loggers)
+    assert _load(harbor_yml.render(config, SECRETS, nodes=nodes))["jobservice"]["job_loggers"] == rendered

@@ -14,6 +14,7 @@ from harbor_core.api import (
     scanners,
     schedules,
     system,
+    ui,
     usergroups,
     users,
     webhooks,
@@ -38,5 +39,5 @@ ROUTES = {
         *replication.ROUTES,
         *scanners.ROUTES,
     ],
-    False: [*system.OUTSIDE_API, *manifests.ROUTES],
+    False: [*system.OUTSIDE_API, *manifests.ROUTES, *replication.OUTSIDE_API, *ui.ROUTES],
 }

@@ -13,11 +13,12 @@ import sys
 import urllib.error
 import urllib.request
 
+from harbor_core import jobs
 from harbor_core.api.artifacts import stored_artifacts
 from harbor_core.api.registries import registry_view
 from harbor_core.auth import TOKEN_SERVICE, Principal, require_admin
 from harbor_core.distribution import Registry, RegistryError, copy_manifest
-from harbor_core.errors import ApiError, bad_request, not_found
+from harbor_core.errors import ApiError, bad_request, not_found, unauthorized
 from harbor_core.http import API, Response, Route, filtered, first, listing, query_keywords
 from harbor_core.rules import cron_problem
 from harbor_core.selectors import match, selected
@@ -272,12 +273,47 @@ def start_execution(app, request):
 
 
 def start(app, policy, trigger, candidates=None):
-    """An execution of ``policy`` run in a thread; its id."""
+    """An execution of ``policy``, its id: a job handed to jobservice, whose queue the
+    nodes of one Harbor share (``jobs``), or run in a thread of this core's."""
     if not policy["enabled"]:
         raise ApiError(412, "PRECONDITION", f"the policy {policy['id']} is disabled")
     execution_id = app.store.create_execution(REPLICATION_VENDOR, policy["id"], trigger, "Running")
-    app.in_background(run, app, execution_id, policy, candidates)
+    if not app.settings.jobs_shared:
+        app.in_background(run, app, execution_id, policy, candidates)
+        return execution_id
+    parameters = {
+        "execution_id": execution_id,
+        "policy_id": policy["id"],
+        "candidates": candidates,
+        # The side that is this Harbor ("Local") and its credential (flow/copy.go).
+        "local_registry": {**LOCAL, "credential": jobs.local_credential(app)},
+    }
+    try:
+        jobs.submit(app, jobs.REPLICATION, parameters)
+    except jobs.SubmitError as error:
+        app.store.end_execution(execution_id, "Error", str(error))
     return execution_id
+
+
+def run_job(app, request):
+    """A replication job a jobservice took from the queue, run here with the "Local"
+    credential it carries: refused (401) unless that is this core's own
+    ``JOBSERVICE_SECRET`` (``jobs``)."""
+    secret = jobs.secret_of(request.headers.get("Authorization"))
+    if not app.settings.jobservice_secret or secret != app.settings.jobservice_secret:
+        raise unauthorized("unauthorized: not this Harbor's jobservice secret")
+    body = request.body()
+    run(app, int(body["execution_id"]), stored_policy(app, int(body["policy_id"])), body.get("candidates"))
+    return Response(200)
+
+
+def job_hook(app, request):
+    """A job's status jobservice reports: an execution whose job failed before it ran
+    ends as an error, with jobservice's reason."""
+    body = request.body()
+    if body.get("status") == "Error":
+        app.store.end_execution(int(request.params[0]), "Error", str(body.get("message") or ""))
+    return Response(200)
 
 
 # --- the copy ------------------------------------------------------------------------
@@ -497,4 +533,8 @@ ROUTES = [
     Route("POST", r"/replication/executions", start_execution),
     Route("GET", r"/replication/executions/(\d+)", get_execution),
     Route("GET", r"/replication/executions/(\d+)/tasks", list_tasks),
+]
+OUTSIDE_API = [
+    Route("POST", jobs.RUN_PATH, run_job, authenticate=False),
+    Route("POST", r"/service/notifications/jobs/replication/(\d+)", job_hook, authenticate=False),
 ]
