@@ -6,9 +6,9 @@ The host serves exactly what the Harbor nodes' keys say (``lib.render.backing.se
 Decisions come from facts read before any change (``BackingState``, ``FileStates``);
 a second run changes nothing and restarts nothing. Every change takes the host's
 deploy lock first (``deploy_lock``): two runs never change it at once. Passwords reach
-the host only inside the files of the services that read them (0600, the service's,
-uploaded by ``secret_file.put``), the database's on psql's stdin: never on a command
-line, in an operation's name or in ``--diff``.
+the host only inside the files of the services that read them (0600 or 0640, read by
+the service alone, uploaded by ``secret_file.put``), the database's on psql's stdin:
+never on a command line, in an operation's name or in ``--diff``.
 
 Swift's object server keeps each object's metadata in user xattrs of its device's
 filesystem. The device is the directory ``/srv/node/d1`` (``mount_check = false``):
@@ -382,8 +382,8 @@ def swift(plan):
             "swift.conf (hash path prefix and suffix kept)",
             SWIFT_CONF,
             lib.render_swift_conf(*plan.swift_hash),
-            "0600",
-            owner="swift:swift",
+            "0640",
+            owner="root:swift",
             mask=lib.masked_swift_conf,
         ),
         _put(
@@ -392,8 +392,8 @@ def swift(plan):
             f"{backing.swift_account}:{backing.swift_user}, s3api (region {backing.region})",
             PROXY_CONF,
             lib.render_proxy_server_conf(backing),
-            "0600",
-            owner="swift:swift",
+            "0640",
+            owner="root:swift",
             mask=lib.masked_proxy_server_conf,
         ),
     ]

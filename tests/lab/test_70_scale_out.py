@@ -373,17 +373,17 @@ def test_the_backing_host_keeps_the_database_password_in_no_file(scale_out, inst
     assert host_exec(backing, "ls /etc/harbor-backing/postgres-role.sql 2>&1 || true").endswith(
         "No such file or directory"
     )
-    # The files that must hold a secret: each the service's own, 0600.
+    # The files that must hold a secret: each readable by its service alone.
     modes = host_exec(
         backing,
-        "stat -c '%n %a %U' /etc/harbor-backing/redis.conf /etc/swift/proxy-server.conf /etc/swift/swift.conf "
+        "stat -c '%n %a %U %G' /etc/harbor-backing/redis.conf /etc/swift/proxy-server.conf /etc/swift/swift.conf "
         "/etc/harbor-backing/postgresql.key",
     ).splitlines()
     assert modes == [
-        "/etc/harbor-backing/redis.conf 600 redis",
-        "/etc/swift/proxy-server.conf 600 swift",
-        "/etc/swift/swift.conf 600 swift",
-        "/etc/harbor-backing/postgresql.key 600 postgres",
+        "/etc/harbor-backing/redis.conf 600 redis redis",
+        "/etc/swift/proxy-server.conf 640 root swift",
+        "/etc/swift/swift.conf 640 root swift",
+        "/etc/harbor-backing/postgresql.key 600 postgres postgres",
     ]
 
 
