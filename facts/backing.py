@@ -36,16 +36,17 @@ class BackingState(FactBase[dict]):
     Returns what a ``harbor_backing`` host has of its services, in one round trip: the
     OS (its ``ID`` then the ``ID_LIKE`` words of os-release) and codename, the installed
     packages of ``PACKAGES``, PostgreSQL clusters and the major version the
-    ``postgresql`` package would install, whether the role and database exist (asked
-    over the local socket as postgres), systemd units' state,
+    ``postgresql`` package would install, whether the role and database exist and the
+    role's SCRAM verifier (asked over the local socket as postgres), systemd units' state,
     Swift's rings and hash settings, whether the Swift device's filesystem holds user
     xattrs, the containers present and each service's health. Read it with
-    ``quiet_fact``: it holds Swift's hash path prefix and suffix. Always succeeds.
+    ``quiet_fact``: it holds Swift's hash path prefix and suffix and the verifier. Always succeeds.
 
     .. code:: python
 
         {"codename": "trixie", "os": ["debian"], "packages": ["postgresql", ...],
          "pg_clusters": ["17"], "pg_candidate": "17", "pg_role": True, "pg_database": True,
+         "pg_verifier": "SCRAM-SHA-256$4096:...",
          "units": {"redis-server": {"enabled": "enabled", "active": "active"}},
          "rings": ["account", "container", "object"],
          "swift_hash": {"prefix": "...", "suffix": "..."}, "xattr": "ok /srv/node",
@@ -63,6 +64,7 @@ class BackingState(FactBase[dict]):
             "pg_candidate": None,
             "pg_role": False,
             "pg_database": False,
+            "pg_verifier": None,
             "units": {},
             "rings": [],
             "swift_hash": {},
@@ -74,8 +76,10 @@ class BackingState(FactBase[dict]):
 
     def command(self, db_port, db_name, db_username, redis_port, swift_port, account, user, containers, units, devices):
         q = shlex.quote
-        role_sql = f"SELECT 1 FROM pg_roles WHERE rolname = '{db_username.replace(chr(39), chr(39) * 2)}'"
+        role = db_username.replace("'", "''")
+        role_sql = f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'"
         db_sql = f"SELECT 1 FROM pg_database WHERE datname = '{db_name.replace(chr(39), chr(39) * 2)}'"
+        verifier_sql = f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'"
         psql = f"runuser -u postgres -- psql -X -q -p {int(db_port)} -d postgres -tAc"
         return "; ".join(
             [
@@ -88,6 +92,7 @@ class BackingState(FactBase[dict]):
                 " | sed -n 's/.*Depends: postgresql-\\([0-9][0-9]*\\)$/pg_candidate \\1/p'",
                 f'command -v psql >/dev/null && [ "$({psql} {q(role_sql)} 2>/dev/null)" = 1 ] && echo pg_role',
                 f'command -v psql >/dev/null && [ "$({psql} {q(db_sql)} 2>/dev/null)" = 1 ] && echo pg_database',
+                f'command -v psql >/dev/null && echo "pg_verifier $({psql} {q(verifier_sql)} 2>/dev/null)"',
                 f"for u in {' '.join(q(u) for u in units)}; do "
                 'echo "unit $u e=$(systemctl is-enabled $u 2>/dev/null)'
                 ' a=$(systemctl is-active $u 2>/dev/null)"; done',
@@ -123,6 +128,8 @@ class BackingState(FactBase[dict]):
                 found["pg_candidate"] = rest.strip()
             elif kind in ("pg_role", "pg_database"):
                 found[kind] = True
+            elif kind == "pg_verifier":
+                found["pg_verifier"] = rest.strip() or None
             elif kind == "unit" and words:
                 flags = dict(word.split("=", 1) for word in words[1:] if "=" in word)
                 found["units"][words[0]] = {"enabled": flags.get("e", ""), "active": flags.get("a", "")}

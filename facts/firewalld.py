@@ -24,6 +24,7 @@ def listed(settings):
     return {
         "ports": sorted("%s/%s" % (port, protocol) for port, protocol in settings.get("ports", [])),
         "services": sorted(str(name) for name in settings.get("services", [])),
+        "rules": sorted(str(rule) for rule in settings.get("rules_str", [])),
     }
 def permanent(kind, path):
     return dbus.Interface(bus.get_object(NAME, path), NAME + ".config." + kind).getSettings2()
@@ -45,10 +46,10 @@ class FirewalldState(FactBase[dict]):
     """
     Returns the firewalld state in one round trip, read over D-Bus (what firewall-cmd
     asks too): whether it is installed and running, the default zone and, for every
-    zone, the open ports of the permanent configuration and of the runtime, and the
-    services (permanent and runtime); and the ports of each locally defined service
-    (``/etc/firewalld/services``). When firewalld is absent or stopped, ``running``
-    is ``False`` and ``zones`` empty.
+    zone, the open ports of the permanent configuration and of the runtime, the
+    services and the rich rules (permanent and runtime, as firewalld writes them);
+    and the ports of each locally defined service (``/etc/firewalld/services``). When
+    firewalld is absent or stopped, ``running`` is ``False`` and ``zones`` empty.
 
     .. code:: python
 
@@ -62,6 +63,8 @@ class FirewalldState(FactBase[dict]):
                     "runtime": ["8081/tcp"],
                     "services": ["dhcpv6-client", "ssh"],
                     "runtime_services": ["dhcpv6-client", "ssh"],
+                    "rich_rules": ['rule family="ipv4" source address="10.0.0.0/24" port ... accept'],
+                    "runtime_rich_rules": ['rule family="ipv4" source address="10.0.0.0/24" port ... accept'],
                 },
             },
             "local_services": {"harbor": ["8081/tcp", "8443/tcp"]},
@@ -78,13 +81,15 @@ class FirewalldState(FactBase[dict]):
     def process(self, output):
         found = json.loads("\n".join(output))
         runtime, permanent = found.get("runtime", {}), found.get("permanent", {})
-        empty = {"ports": [], "services": []}
+        empty = {"ports": [], "services": [], "rules": []}
         zones = {
             name: {
                 "permanent": permanent.get(name, empty)["ports"],
                 "runtime": runtime.get(name, empty)["ports"],
                 "services": permanent.get(name, empty)["services"],
                 "runtime_services": runtime.get(name, empty)["services"],
+                "rich_rules": permanent.get(name, empty).get("rules", []),
+                "runtime_rich_rules": runtime.get(name, empty).get("rules", []),
             }
             for name in sorted({*permanent, *runtime})
         }

@@ -86,6 +86,7 @@ def harbor_server(**data):
             *server.instance_key_files(plan),
             *server.shared_value_files(plan),
             *server.tls_files(plan),
+            *server.database_ca_file(plan),
             server.harbor_config(plan),
         ]
         unit = server.systemd_unit(plan)

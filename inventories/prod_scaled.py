@@ -37,7 +37,7 @@ _harbor = {
         "port": 5432,
         "db_name": "registry",
         "username": "harbor",
-        "ssl_mode": "disable",
+        "ssl_mode": "verify-full",
     },
     "harbor_external_redis": {"host": f"{_backing}:6379"},
     "harbor_storage_service": {

@@ -50,7 +50,7 @@ def backing_data(address, driver="s3", sources=("172.16.0.0/12",)):
             "port": 5432,
             "db_name": "registry",
             "username": "harbor",
-            "ssl_mode": "disable",
+            "ssl_mode": "verify-full",
         },
         "harbor_external_redis": {"host": f"{address}:6379"},
         "harbor_storage_service": storage_service(address, driver),

@@ -136,7 +136,10 @@ def acquire(holder, lock_dir=LOCK_DIR, upgrade_unit=UPGRADE_UNIT):
     )
 
 
-def guarded(holder, *bits):
+def guarded(holder, *bits, **connector_arguments):
     """A ``StringCommand`` of ``bits`` run only once this session holds the lock for
-    ``holder``; as it is without a holder (the lock is the caller's choice)."""
-    return StringCommand(acquire(holder), "&&", *bits) if holder else StringCommand(*bits)
+    ``holder``; as it is without a holder (the lock is the caller's choice).
+    ``connector_arguments``: the command's own, e.g. ``_stdin`` (never printed)."""
+    if holder:
+        return StringCommand(acquire(holder), "&&", *bits, **connector_arguments)
+    return StringCommand(*bits, **connector_arguments)

@@ -2,6 +2,8 @@
 Open or close ports and services in firewalld, permanently and at runtime.
 """
 
+import re
+
 from pyinfra import host
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 
@@ -9,6 +11,10 @@ from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.operations.deploy_lock import guarded
 
 PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
+# A rich rule of ``source_ports``: one source, one port, accepted.
+_SOURCE_PORT_RULE = re.compile(
+    r'^rule family="ipv[46]" source address="[^"]+" port port="(?P<port>\d+)" protocol="(?P<protocol>\w+)" accept$'
+)
 
 
 def _converge(kind, value, zone, present, permanent, runtime):
@@ -224,3 +230,70 @@ def service_removed(service, firewall=None, lock_holder=None):
     if service in state["local_services"]:
         yield StringCommand("firewall-cmd", "--permanent", QuoteString(f"--delete-service={service}"))
     yield StringCommand("firewall-cmd", "--reload")
+
+
+def source_rule(source, port):
+    """The rich rule accepting ``port`` (``"5432/tcp"``) from ``source`` (a CIDR), as
+    firewalld writes it back when listing."""
+    number, _, protocol = port.partition("/")
+    family = "ipv6" if ":" in source else "ipv4"
+    return f'rule family="{family}" source address="{source}" port port="{number}" protocol="{protocol}" accept'
+
+
+def _accepted_port(rule):
+    """``"5432/tcp"`` for a rich rule accepting one port from one source, else None."""
+    match = _SOURCE_PORT_RULE.match(rule)
+    return f"{match.group('port')}/{match.group('protocol')}" if match else None
+
+
+@operation()
+def source_ports(ports, sources, zone=None, firewall=None, lock_holder=None):
+    """
+    Open ``ports`` in a zone to ``sources`` only: one rich rule per source and port,
+    permanently and at runtime (no reload). A rule accepting one of ``ports`` from a
+    source no longer listed is removed, in both; other rules are left alone.
+
+    + ports: ``["5432/tcp", ...]``
+    + sources: CIDRs (``["10.0.0.0/24", "fd00::/64"]``), normalised as firewalld lists them
+    + zone: firewalld zone, default: the host's default zone
+    + firewall: the ``FirewalldState`` fact, when the caller read it already; read here otherwise
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder before
+      changing anything
+
+    **Example:**
+
+    .. code:: python
+
+        from harbor_deploy.operations import firewalld
+        firewalld.source_ports(
+            name="PostgreSQL from the Harbor nodes only",
+            ports=["5432/tcp"],
+            sources=["10.0.0.0/24"],
+        )
+    """
+    state = firewall if firewall is not None else host.get_fact(FirewalldState)
+    if not state["running"]:
+        why = "not installed" if not state["installed"] else "not running"
+        host.noop(f"firewalld is {why}: {', '.join(ports)} left as is")
+        return
+    zone = zone or state["default_zone"]
+    if zone not in state["zones"]:
+        raise OperationError(f"firewalld has no zone {zone!r} (zones: {', '.join(state['zones'])})")
+    wanted = [source_rule(source, port) for port in ports for source in sources]
+    commands = []
+    for flags, listed in ((["--permanent"], "rich_rules"), ([], "runtime_rich_rules")):
+        found = state["zones"][zone][listed]
+        changes = [("add", rule) for rule in wanted if rule not in found]
+        changes += [("remove", rule) for rule in found if _accepted_port(rule) in ports and rule not in wanted]
+        commands += [
+            StringCommand(
+                "firewall-cmd", *flags, QuoteString(f"--zone={zone}"), QuoteString(f"--{action}-rich-rule={rule}")
+            )
+            for action, rule in changes
+        ]
+    if not commands:
+        host.noop(f"{', '.join(ports)} open to {', '.join(sources)} only in zone {zone}")
+        return
+    if lock_holder:
+        yield guarded(lock_holder, "true")
+    yield from commands

@@ -30,6 +30,8 @@ from harbor_deploy.operations.session import when_session_ends
 # go straight into a staging directory that user owns, never through /tmp.
 AS_LOGIN_USER = {"_sudo": False, "_doas": False, "_dzdo": False, "_su_user": None}
 STAGING = ".harbor-deploy-staging"
+# Beside a file ``put`` replaces with ``keep_original``: the file as it was first found.
+ORIGINAL_SUFFIX = ".harbor-deploy-orig"
 # Where large secret files pass between the controller and a host: a 0700 directory in
 # the login user's home (SFTP's starting directory), as the destination or source may
 # sit in a directory only root can enter.
@@ -44,7 +46,9 @@ def public(text):
 
 
 @operation()
-def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=None, owner="root:root"):
+def put(
+    dest, content, mode="0600", mask=None, known_files=None, lock_holder=None, owner="root:root", keep_original=False
+):
     """
     Upload ``content`` to ``dest`` only when the remote file differs.
 
@@ -60,6 +64,9 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
       already (a missing ``dest`` is a missing file); read here otherwise
     + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder
       before changing anything
+    + keep_original: before ``dest`` is first replaced (a file of the distribution's
+      package: ``pg_hba.conf``, ``haproxy.cfg``), copy it to ``<dest>.harbor-deploy-orig``;
+      that copy is never overwritten later
 
     Unlike ``files.put``, the upload lands in a private (0700) staging directory
     next to ``dest``, owned by the login user, who uploads into it directly (under
@@ -115,7 +122,12 @@ def put(dest, content, mode="0600", mask=None, known_files=None, lock_holder=Non
         "&&", when_session_ends(f"rm -f {shlex.quote(staged)}; rmdir {shlex.quote(staging)}"),
     )  # fmt: skip
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
+    # Decided on the host as the file moves into place: a package the same run installed
+    # may have put it there after the run read the host.
+    original, target = QuoteString(dest + ORIGINAL_SUFFIX), QuoteString(dest)
+    keep = ["{", "[", "-e", original, "]", "||", "[", "!", "-e", target, "]", "||", "cp", "-p", target, original]
     yield StringCommand(
+        *([*keep, ";", "}", "&&"] if keep_original else []),
         "chown", QuoteString(owner), QuoteString(staged),
         "&&", "chmod", mode, QuoteString(staged),
         "&&", "mv", "-f", QuoteString(staged), QuoteString(dest),

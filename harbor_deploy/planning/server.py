@@ -17,8 +17,10 @@ from pyinfra.api import DeployError
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.facts.server import ServerState
 from harbor_deploy.lib.config.defaults import (
+    BACKING_GROUP,
     LB_GROUP,
     REMOTE_CACHE,
+    SERVER_DATABASE_CA,
     SERVER_GROUP,
     SERVER_TLS_CA,
     SERVER_TLS_CERTIFICATE,
@@ -36,7 +38,7 @@ from harbor_deploy.lib.config.secrets import ServerSecrets, load_secrets, secret
 from harbor_deploy.lib.config.validate import ConfigError, adoption_problems, upgrade_problem, validated
 from harbor_deploy.lib.harbor_api.client import public_url, served_url
 from harbor_deploy.lib.plan import cluster, installer, instance_keys, shared_values
-from harbor_deploy.lib.render import harbor_yml, tls
+from harbor_deploy.lib.render import backing, harbor_yml, tls
 from harbor_deploy.operations.deploy_lock import as_read, lock_holder, upgrade_running
 from harbor_deploy.planning.context import host_data, refused_before_any_change
 
@@ -75,6 +77,8 @@ class ServerPlan:
     shared_values: bytes | None = None
     # Trivy database bundles to place offline: (folder, controller path, sha256).
     trivy_bundles: tuple = ()
+    # The CA of the backing host's PostgreSQL, placed at SERVER_DATABASE_CA (``database_ca``).
+    database_ca: bytes | None = None
 
     @property
     def trivy_flag(self):
@@ -113,6 +117,7 @@ def read_state(config, extra_paths=(), private_paths=()):
         managed_paths=(
             *SERVER_TLS_FILES.values(),
             ca_download(config),
+            SERVER_DATABASE_CA,
             f"{release_dir(install_dir, '*')}/harbor.yml",
             SYSTEMD_UNIT,
             f"{REMOTE_CACHE}/*",
@@ -124,6 +129,45 @@ def read_state(config, extra_paths=(), private_paths=()):
     after_an_earlier_upgrade(state["upgrade"])
     refuse_after_unfinished(state["unfinished"])
     return state
+
+
+def database_ca(config):
+    """The CA this node verifies the backing host's PostgreSQL with (``ssl_mode``
+    verify-ca/verify-full; the backing deploy keeps it on the controller), or None.
+
+    Harbor v2.13.1 has no setting for a database CA: core's driver (pgx) verifies with
+    the system roots, which each container's start extends with the files of
+    /harbor_cust_cert (install_cert.sh), filled by prepare from
+    ``storage_service.ca_bundle`` (utils/cert.py ``prepare_trust_ca``): the CA goes
+    there. A ``ConfigError`` when that key holds another bundle, or when the inventory
+    has a backing host that has not made its CA yet."""
+    database = config["harbor_external_database"] or {}
+    if database.get("ssl_mode") not in ("verify-ca", "verify-full"):
+        return None
+    path = secrets_dir(config) / backing.TLS_FOLDER / tls.CA_CERT
+    if not path.is_file():
+        if inventory.get_group(BACKING_GROUP, []):
+            raise ConfigError(
+                [
+                    (
+                        "harbor_external_database",
+                        f"ssl_mode {database['ssl_mode']}: the CA of the backing host's PostgreSQL is not in "
+                        f"{path.parent} yet: run deploys/backing.py first, it makes it",
+                    )
+                ]
+            )
+        return None
+    if (config["harbor_storage_service"] or {}).get("ca_bundle"):
+        raise ConfigError(
+            [
+                (
+                    "harbor_storage_service",
+                    "ca_bundle: Harbor takes one CA bundle, and it carries the backing host's PostgreSQL CA "
+                    f"({path}) to core: leave ca_bundle out",
+                )
+            ]
+        )
+    return path.read_bytes()
 
 
 def data_place(config):
@@ -262,6 +306,10 @@ def plan(overrides=None):
         state = read_state(config, extra_paths=(*key_paths, *script), private_paths=key_paths)
         with _planning:
             instance, config = _resolve_instance(data, config, state, nodes)
+        database_ca_pem = database_ca(config)
+        if database_ca_pem:
+            storage = {**(config["harbor_storage_service"] or {}), "ca_bundle": SERVER_DATABASE_CA}
+            config = {**config, "harbor_storage_service": storage}
         installed = state["installation"]["running_version"] or state["installation"]["bundle_version"]
         with _planning:
             fetched = installer.fetch(
@@ -321,6 +369,7 @@ def plan(overrides=None):
         instance_keys=instance.keys,
         shared_values=instance.shared_values,
         trivy_bundles=trivy_bundles,
+        database_ca=database_ca_pem,
     )
 
 

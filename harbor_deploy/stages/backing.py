@@ -5,9 +5,10 @@ The host serves exactly what the Harbor nodes' keys say (``lib.render.backing.se
 ``harbor_external_database``, ``harbor_external_redis``, ``harbor_storage_service``.
 Decisions come from facts read before any change (``BackingState``, ``FileStates``);
 a second run changes nothing and restarts nothing. Every change takes the host's
-deploy lock first (``deploy_lock``): two runs never change it at once. Passwords reach the host only inside files
-(0600/0640, uploaded by ``secret_file.put``): never on a command line, in an
-operation's name or in ``--diff``.
+deploy lock first (``deploy_lock``): two runs never change it at once. Passwords reach
+the host only inside the files of the services that read them (0600 or 0640, read by
+the service alone, uploaded by ``secret_file.put``), the database's on psql's stdin:
+never on a command line, in an operation's name or in ``--diff``.
 
 Swift's object server keeps each object's metadata in user xattrs of its device's
 filesystem. The device is the directory ``/srv/node/d1`` (``mount_check = false``):
@@ -30,16 +31,18 @@ from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.lib.config.defaults import BACKING_FIREWALLD_SERVICE
-from harbor_deploy.lib.config.secrets import load_secrets
-from harbor_deploy.lib.config.validate import validated
+from harbor_deploy.lib.config.secrets import load_secrets, secrets_dir
+from harbor_deploy.lib.config.validate import ConfigError, validated
 from harbor_deploy.lib.render import backing as lib
+from harbor_deploy.lib.render import tls
 from harbor_deploy.operations import firewalld, secret_file
 from harbor_deploy.operations import packages as package_ops
 from harbor_deploy.operations.deploy_lock import Holder, guarded, lock_holder
 from harbor_deploy.operations.secret_file import public
 from harbor_deploy.planning.context import host_data, refused_before_any_change
 
-SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
+# Where earlier releases kept the role's SQL, password inside: removed.
+OLD_SQL_FILE = "/etc/harbor-backing/postgres-role.sql"
 # Not Debian's /etc/redis/redis.conf: its directory (0770 redis) is closed to a sudo
 # login user, who stages secret files beside their destination; a systemd drop-in
 # points redis-server.service here, and Debian's conffile stays as shipped.
@@ -79,6 +82,11 @@ class BackingPlan:
     firewall: dict
     pg_version: str
     swift_hash: tuple
+    # What PostgreSQL serves (``TlsMaterial``), and the files of it the controller must
+    # keep ({name: bytes}) and had when read.
+    tls: object
+    tls_keep: dict
+    tls_as_read: dict
     # Every change takes the host's deploy lock for it first: two runs never change it at once.
     lock_holder: Holder
 
@@ -103,6 +111,24 @@ def settings_of(data):
         secrets = load_secrets(config)
         config = validated(data, secrets)
         return config, lib.settings(config, secrets)
+
+
+def tls_folder(config):
+    """Where the controller keeps the CA and certificate of the backing host's PostgreSQL."""
+    return secrets_dir(config) / lib.TLS_FOLDER
+
+
+def database_tls(config, backing):
+    """``(TlsMaterial, files to keep, files as read)`` of PostgreSQL's certificate for
+    the name the nodes connect to: made once, reused, renewed before it expires."""
+    folder = tls_folder(config)
+    found = tls.read_files(folder)
+    with refused_before_any_change():
+        try:
+            material, new_files = tls.plan_generated(found, backing.address)
+        except tls.TlsError as error:
+            raise ConfigError([(lib.DATABASE_KEY, f"the backing host's certificate, in {folder}: {error}")]) from None
+    return material, new_files, found
 
 
 def plan(overrides=None):
@@ -153,7 +179,9 @@ def plan(overrides=None):
     known = quiet_fact(
         FileStates,
         paths=(
-            SQL_FILE,
+            OLD_SQL_FILE,
+            lib.DATABASE_CERTIFICATE,
+            lib.DATABASE_PRIVATE_KEY,
             REDIS_CONF,
             REDIS_DROPIN,
             SWIFT_CONF,
@@ -165,9 +193,13 @@ def plan(overrides=None):
             *(swift_server_conf(kind) for kind in lib.SWIFT_SERVERS),
         ),
     )
+    material, keep, as_read = database_tls(config, backing)
     return BackingPlan(
         config=config,
         backing=backing,
+        tls=material,
+        tls_keep=keep,
+        tls_as_read=as_read,
         state=state,
         files=known,
         firewall=host.get_fact(FirewalldState),
@@ -186,8 +218,11 @@ def packages(plan):
     )
 
 
-def _put(plan, name, dest, content, mode, owner="root:root", mask=public):
-    """``content`` at ``dest`` when it differs, after the lock (``secret_file.put``)."""
+def _put(plan, name, dest, content, mode, owner="root:root", mask=public, keep_original=False):
+    """``content`` at ``dest`` when it differs, after the lock (``secret_file.put``);
+    ``keep_original``: a file the packages installed there is kept once as
+    ``<dest>.harbor-deploy-orig`` (only files without secrets: a copy of ours would keep
+    a password)."""
     return secret_file.put(
         name=name,
         dest=dest,
@@ -197,6 +232,7 @@ def _put(plan, name, dest, content, mode, owner="root:root", mask=public):
         mask=mask,
         known_files=plan.files,
         lock_holder=plan.lock_holder,
+        keep_original=keep_original,
     )
 
 
@@ -215,9 +251,34 @@ def _restart(plan, unit_names, label, changes):
 @deploy("PostgreSQL")
 def postgresql(plan):
     backing = plan.backing
+    secret_file.keep(
+        name="Keep the backing host's PostgreSQL CA and certificate in the controller secrets dir",
+        directory=str(tls_folder(plan.config)),
+        files=plan.tls_keep,
+        why=dict.fromkeys(plan.tls_keep, f"for PostgreSQL on {backing.address}"),
+        as_read=plan.tls_as_read,
+    )
+    served = [
+        _put(
+            plan,
+            f"PostgreSQL's certificate for {backing.address}",
+            lib.DATABASE_CERTIFICATE,
+            plan.tls.certificate,
+            "0644",
+        ),
+        _put(
+            plan,
+            "PostgreSQL's private key (0600, PostgreSQL's)",
+            lib.DATABASE_PRIVATE_KEY,
+            plan.tls.private_key,
+            "0600",
+            owner="postgres:postgres",
+            mask=None,
+        ),
+    ]
     conf = _put(
         plan,
-        f"PostgreSQL listens on port {backing.db_port} of every address",
+        f"PostgreSQL listens on port {backing.db_port} of every address, over TLS",
         f"{plan.pg_dir}/conf.d/harbor-backing.conf",
         lib.render_postgresql_conf(backing),
         "0644",
@@ -230,34 +291,41 @@ def postgresql(plan):
         lib.render_pg_hba(backing),
         "0640",
         owner="postgres:postgres",
-    )
-    sql = _put(
-        plan,
-        f"SQL for role {backing.db_username} and database {backing.db_name} (0600, password inside)",
-        SQL_FILE,
-        lib.render_sql(backing),
-        "0600",
-        mask=lib.masked_sql,
+        keep_original=True,
     )
     restarted = _restart(plan, ["postgresql", plan.pg_unit], f"PostgreSQL {plan.pg_version}", [conf])
     server.shell(
-        name="Reload PostgreSQL (pg_hba.conf changed)",
+        name="Reload PostgreSQL (pg_hba.conf or its certificate changed)",
         commands=[guarded(plan.lock_holder, f"systemctl reload {plan.pg_unit}")],
-        _if=lambda: hba.did_change() and not restarted.did_change(),
+        _if=lambda: any(op.did_change() for op in (hba, *served)) and not restarted.did_change(),
     )
-    have_role = plan.state["pg_role"] and plan.state["pg_database"]
-    role = server.shell(
-        name=f"Role {backing.db_username} (its password) and database {backing.db_name}, from {SQL_FILE} on stdin",
-        commands=[
-            guarded(
-                plan.lock_holder,
-                f"{_wait(f'pg_isready -q -h 127.0.0.1 -p {backing.db_port}', 'PostgreSQL')} && "
-                f"runuser -u postgres -- psql -X -q -p {backing.db_port} -d postgres -f - < {SQL_FILE}",
+    found = plan.state
+    verified = lib.password_matches(found["pg_verifier"], backing.db_password)
+    current = found["pg_role"] and found["pg_database"] and verified
+    changes = [*served, conf, hba, restarted]
+    if not current:
+        # The script holds the password: on psql's stdin, never in a file or a command line.
+        changes.append(
+            server.shell(
+                name=f"Role {backing.db_username} (its password) and database {backing.db_name}, SQL on stdin",
+                commands=[
+                    guarded(
+                        plan.lock_holder,
+                        f"{_wait(f'pg_isready -q -h 127.0.0.1 -p {backing.db_port}', 'PostgreSQL')} && "
+                        f"runuser -u postgres -- psql -X -q -p {backing.db_port} -d postgres -f -",
+                        _stdin=lib.render_sql(backing),
+                    )
+                ],
             )
-        ],
-        _if=lambda: not have_role or sql.did_change(),
-    )
-    return [conf, hba, sql, restarted, role]
+        )
+    if plan.files.get(OLD_SQL_FILE):
+        changes.append(
+            server.shell(
+                name=f"Remove {OLD_SQL_FILE} (the database password, kept there by earlier releases)",
+                commands=[guarded(plan.lock_holder, f"rm -f {OLD_SQL_FILE}")],
+            )
+        )
+    return changes
 
 
 def _wait(check, what):
@@ -273,10 +341,10 @@ def redis(plan):
     backing = plan.backing
     conf = _put(
         plan,
-        f"redis.conf: port {backing.redis_port} on every address, requirepass (0640, owner redis)",
+        f"redis.conf: port {backing.redis_port} on every address, requirepass (0600, owner redis)",
         REDIS_CONF,
         lib.render_redis_conf(backing),
-        "0640",
+        "0600",
         owner="redis:redis",
         mask=lib.masked_redis_conf,
     )
@@ -337,6 +405,7 @@ def swift(plan):
                 swift_server_conf(kind),
                 lib.render_swift_server_conf(kind),
                 "0644",
+                keep_original=True,
             )
         )
     missing = [kind for kind in lib.SWIFT_SERVERS if kind not in plan.state["rings"]]
@@ -348,7 +417,12 @@ def swift(plan):
             )
         )
     memcached = _put(
-        plan, "memcached on 127.0.0.1:11211 (Swift's tokens)", MEMCACHED_CONF, lib.render_memcached_conf(), "0644"
+        plan,
+        "memcached on 127.0.0.1:11211 (Swift's tokens)",
+        MEMCACHED_CONF,
+        lib.render_memcached_conf(),
+        "0644",
+        keep_original=True,
     )
     changes += [memcached, _restart(plan, ["memcached"], "memcached", [memcached])]
     changes.append(_restart(plan, list(SWIFT_UNITS), "Swift", list(changes)))
@@ -398,16 +472,24 @@ def _ring(kind):
 @deploy("Backing firewall")
 def firewall(plan):
     if not plan.firewall["running"]:
-        logger.info(f"[{host.name}] firewalld is not running: no ports opened")
+        logger.warning(
+            f"[{host.name}] firewalld is not running: PostgreSQL, Redis and Swift are not limited to "
+            f"{', '.join(plan.backing.allowed_sources)} by a firewall here"
+        )
         return
     zone = plan.config["harbor_firewall_zone"]
-    return firewalld.service_ports(
-        name=f"Open {', '.join(plan.backing.ports)} through firewalld service {BACKING_FIREWALLD_SERVICE} "
-        f"in zone {zone}",
+    # Earlier releases opened the ports to the whole zone through this service.
+    firewalld.service_removed(
+        name=f"Close firewalld service {BACKING_FIREWALLD_SERVICE} (the ports open to every source)",
         service=BACKING_FIREWALLD_SERVICE,
+        firewall=plan.firewall,
+        lock_holder=plan.lock_holder,
+    )
+    return firewalld.source_ports(
+        name=f"Open {', '.join(plan.backing.ports)} in zone {zone} to {', '.join(plan.backing.allowed_sources)} only",
         ports=plan.backing.ports,
+        sources=plan.backing.allowed_sources,
         zone=zone,
-        description="PostgreSQL, Redis and Swift for Harbor nodes (managed by harbor-deploy)",
         firewall=plan.firewall,
         lock_holder=plan.lock_holder,
     )

@@ -72,7 +72,7 @@ def plan(overrides=None):
         with ctx_host.use(inventory.get_host(nodes.nodes[0])):
             server_plan(overrides)
         instance = shared_instance(config)
-    paths = (HAPROXY_CONFIG, NODE_CA, SERVED_PEM)
+    paths = (HAPROXY_CONFIG, NODE_CA, SERVED_PEM, haproxy_cfg.ADMIN_SOCKET)
     return LoadBalancerPlan(
         config=config,
         cluster=nodes,
@@ -138,13 +138,24 @@ def haproxy(plan):
             mask=public,
             known_files=known,
             lock_holder=plan.lock_holder,
+            keep_original=True,
         )
     )
+    # A reload hands the listening sockets, the admin socket among them, to the new
+    # process as they are: HAProxy serving the package's configuration (a fresh host) is
+    # restarted, so the socket is made as this configuration says.
+    apply = "reload-or-restart" if plan.serving else "restart"
     pyinfra_server.shell(
-        name="Check HAProxy's configuration and reload it",
-        commands=[f"haproxy -c -q -f {HAPROXY_CONFIG} && systemctl reload-or-restart {SERVICE}"],
+        name=f"Check HAProxy's configuration and {apply.split('-')[0]} it",
+        commands=[f"haproxy -c -q -f {HAPROXY_CONFIG} && systemctl {apply} {SERVICE}"],
         _if=lambda: any(op.did_change() for op in changed),
     )
+    socket = known.get(haproxy_cfg.ADMIN_SOCKET)
+    if socket and socket["mode"] != "600":  # made by an earlier configuration, kept by reloads
+        pyinfra_server.shell(
+            name=f"HAProxy's admin socket root's alone (mode 600, was {socket['mode']})",
+            commands=[guarded(plan.lock_holder, "chmod 600", haproxy_cfg.ADMIN_SOCKET)],
+        )
     if not plan.serving:  # pyinfra's systemd.service would start it without the lock
         pyinfra_server.shell(
             name="HAProxy enabled and running", commands=[guarded(plan.lock_holder, "systemctl enable --now", SERVICE)]

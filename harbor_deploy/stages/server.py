@@ -19,6 +19,7 @@ from harbor_deploy.lib.config.defaults import (
     FIREWALLD_SERVICE,
     HARBOR_LOG_PORT,
     REMOTE_CACHE,
+    SERVER_DATABASE_CA,
     SERVER_TLS_CA,
     SERVER_TLS_CERTIFICATE,
     SERVER_TLS_PRIVATE_KEY,
@@ -178,6 +179,25 @@ def tls_files(plan):
                 lock_holder=plan.lock_holder,
             )
     return [certificate, key]  # prepare copies them into Harbor's data volume
+
+
+@deploy("Database CA")
+def database_ca_file(plan):
+    """The CA of the backing host's PostgreSQL where harbor.yml's ca_bundle names it:
+    prepare hands it to core, which verifies the database with it."""
+    if plan.database_ca is None:
+        return []
+    return [
+        secret_file.put(
+            name="Upload the CA of the backing host's PostgreSQL (storage_service.ca_bundle)",
+            dest=SERVER_DATABASE_CA,
+            content=plan.database_ca,
+            mode="0644",
+            mask=public,
+            known_files=plan.state["files"],
+            lock_holder=plan.lock_holder,
+        )
+    ]
 
 
 @deploy("Instance keys")

@@ -57,7 +57,7 @@ _harbor = {{
     "harbor_mirror_url": _state["mirror_url"],
     "harbor_installer_sha256": _state["installer_sha256"],
     "harbor_external_database": {{
-        "host": _backing, "port": 5432, "db_name": "registry", "username": "harbor", "ssl_mode": "disable"
+        "host": _backing, "port": 5432, "db_name": "registry", "username": "harbor", "ssl_mode": "verify-full"
     }},
     "harbor_external_redis": {{"host": f"{{_backing}}:6379"}},
     "harbor_storage_service": {{
@@ -72,6 +72,8 @@ _harbor = {{
         }},
         "redirect": {{"disable": True}},
     }},
+    # Only the nodes reach PostgreSQL, Redis and Swift on the backing host.
+    "harbor_backing_allowed_sources": [_hosts[name]["lab_address"] for name in {NODES!r}],
 }}
 harbor_servers = [
     (name, {{**_harbor, **_reach(name), "harbor_node_address": _hosts[name]["lab_address"]}}) for name in {NODES!r}
@@ -343,6 +345,110 @@ def test_status_shows_every_node_the_load_balancers_view_and_the_backing_service
     assert all(reports[node]["health"] == "healthy" and not reports[node]["problems"] for node in NODES)
     assert {node for nodes in reports[LB]["load_balancer"].values() for node in nodes} == set(NODES)
     assert reports[BACKING]["backing"] == {"postgresql": True, "redis": True, "swift": True}
+
+
+def reaches(lab, source, target, port):
+    """Whether a TCP connection from host ``source`` to ``target``:``port`` is accepted."""
+    answer = host_exec(
+        container(lab, source),
+        f"timeout 5 bash -c '</dev/tcp/{address(lab, target)}/{port}' 2>/dev/null && echo open || echo closed",
+    )
+    return answer == "open"
+
+
+def test_the_backing_services_answer_the_nodes_only(scale_out, installed):
+    lab = scale_out["lab"]
+    for port in (5432, 6379, 8080):
+        assert reaches(lab, NODES[0], BACKING, port), port  # the control: a node gets in
+        assert not reaches(lab, PUSHER, BACKING, port), port  # a host of the lab outside the sources does not
+        assert not reaches(lab, LB, BACKING, port), port
+
+
+def test_the_backing_host_keeps_the_database_password_in_no_file(scale_out, installed):
+    password = (scale_out["place"] / "secrets" / HOSTNAME / "external_db_password").read_text().strip()
+    backing = container(scale_out["lab"], BACKING)
+    # grep reads the password on stdin (-f -): never on a command line.
+    found = docker_exec(backing, "grep -rlFf - /etc /root /var/lib/postgresql /tmp || true", stdin=password + "\n")
+    assert found.stdout.strip() == ""
+    assert host_exec(backing, "ls /etc/harbor-backing/postgres-role.sql 2>&1 || true").endswith(
+        "No such file or directory"
+    )
+    # The files that must hold a secret: each readable by its service alone.
+    modes = host_exec(
+        backing,
+        "stat -c '%n %a %U %G' /etc/harbor-backing/redis.conf /etc/swift/proxy-server.conf /etc/swift/swift.conf "
+        "/etc/harbor-backing/postgresql.key",
+    ).splitlines()
+    assert modes == [
+        "/etc/harbor-backing/redis.conf 600 redis redis",
+        "/etc/swift/proxy-server.conf 640 root swift",
+        "/etc/swift/swift.conf 640 root swift",
+        "/etc/harbor-backing/postgresql.key 600 postgres postgres",
+    ]
+
+
+# Run by the stand-in core's Python on a node: a connection to the backing host's
+# PostgreSQL verified as core's is (sslmode verify-full, the system roots its start
+# rebuilt), under the name given; no password, so what fails is TLS or the login.
+VERIFY_FULL = """
+import sys, psycopg2
+name, address = sys.argv[1], sys.argv[2]
+try:
+    psycopg2.connect(host=name, hostaddr=address, port=5432, user="harbor", dbname="registry",
+                     sslmode="verify-full", sslrootcert="/etc/ssl/certs/ca-certificates.crt", connect_timeout=5)
+except psycopg2.OperationalError as error:
+    print(str(error).strip().splitlines()[-1])
+"""
+
+
+def test_the_nodes_reach_postgresql_over_tls_verifying_its_certificate_and_name(scale_out, installed):
+    lab, backing = scale_out["lab"], address(scale_out["lab"], BACKING)
+    for node in NODES:
+        env = host_exec(container(lab, node), "cat /usr/local/harbor/common/config/core/env")
+        assert "POSTGRESQL_SSLMODE=verify-full" in env.splitlines()
+        core = f"docker exec harbor-core python3 -c '{VERIFY_FULL}'"
+        # The certificate verified, the name matching: the server then asks for the password.
+        assert "password" in host_exec(container(lab, node), f"{core} {backing} {backing}")
+        # The control: the same server under a name its certificate does not hold.
+        assert "does not match host name" in host_exec(container(lab, node), f"{core} backing.invalid {backing}")
+    # Every connection of core's role on the backing host is TLS, from a node.
+    sessions = host_exec(
+        container(lab, BACKING),
+        'runuser -u postgres -- psql -d postgres -Atc "select client_addr, ssl from pg_stat_activity '
+        "join pg_stat_ssl using (pid) where usename = 'harbor'\"",
+    ).splitlines()
+    nodes = {address(lab, node) for node in NODES}
+    assert sessions and all(line.split("|")[0] in nodes and line.split("|")[1] == "t" for line in sessions)
+
+
+def test_haproxy_serves_as_its_own_user_in_a_chroot_with_a_private_admin_socket(scale_out, installed):
+    lb = container(scale_out["lab"], LB)
+    # The master (root) only starts and reloads; the workers, children of it, serve.
+    master = host_exec(lb, "systemctl show -p MainPID --value haproxy.service")
+    workers = host_exec(lb, f"ps -o pid=,user= --ppid {master}").split("\n")
+    assert workers and all(line.split()[1] == "haproxy" for line in workers), workers
+    for line in workers:
+        assert host_exec(lb, f"readlink /proc/{line.split()[0]}/root") == "/var/lib/haproxy"
+    assert host_exec(lb, "stat -c '%a %U' /run/haproxy/admin.sock") in ("600 root", "600 haproxy")
+
+
+def test_files_the_packages_installed_are_kept_as_first_found(scale_out, installed):
+    lb = container(scale_out["lab"], LB)
+    config = "/etc/haproxy/haproxy.cfg"
+    ours = host_exec(lb, f"cat {config}")
+    # As on a host where the package's file was never replaced yet (no copy kept).
+    host_exec(lb, f"rm -f {config}.harbor-deploy-orig && printf '# as the package shipped it\\n' > {config}")
+    deploy(scale_out, "server.py")
+    assert host_exec(lb, f"cat {config}.harbor-deploy-orig") == "# as the package shipped it"
+    assert host_exec(lb, f"cat {config}") == ours
+    # Replaced again later (changed by hand here): the first copy is kept, never overwritten.
+    host_exec(lb, f"printf '# changed by hand\\n' > {config}")
+    deploy(scale_out, "server.py")
+    assert host_exec(lb, f"cat {config}.harbor-deploy-orig") == "# as the package shipped it"
+    assert host_exec(lb, f"cat {config}") == ours
+    # The backing host's pg_hba.conf, replaced by an earlier run: kept as first found.
+    backing, hba = container(scale_out["lab"], BACKING), "/etc/postgresql/17/main/pg_hba.conf"
+    assert host_exec(backing, f"cat {hba}.harbor-deploy-orig") != host_exec(backing, f"cat {hba}")
 
 
 def test_a_stopped_node_is_taken_out_pulls_go_on_and_status_says_so(scale_out, installed):

@@ -19,6 +19,8 @@ SERVER_TLS_DIR = "/etc/harbor/tls"
 SERVER_TLS_CERTIFICATE = f"{SERVER_TLS_DIR}/server.crt"
 SERVER_TLS_PRIVATE_KEY = f"{SERVER_TLS_DIR}/server.key"
 SERVER_TLS_CA = f"{SERVER_TLS_DIR}/ca.crt"
+# The CA of the backing host's PostgreSQL, harbor.yml's storage_service.ca_bundle then.
+SERVER_DATABASE_CA = f"{SERVER_TLS_DIR}/database-ca.crt"
 HARBOR_YML_NAME = "harbor.yml"
 # What the deploy keeps on a server about itself: an operation that changes Harbor's
 # data (upgrade, rollback, restore) writes UNFINISHED_MARKER as it starts and removes
@@ -325,8 +327,9 @@ KEYS = (
     # Backing deploy (deploys/backing.py, group harbor_backing).
     Key(
         "harbor_backing_allowed_sources",
-        ["0.0.0.0/0"],
-        "deploys/backing.py: CIDRs the Harbor nodes connect from, allowed to the database in pg_hba.conf",
+        None,
+        "deploys/backing.py, required there: CIDRs the Harbor nodes connect from, the only sources firewalld "
+        "lets reach PostgreSQL, Redis and Swift and pg_hba.conf lets log in (no /0)",
     ),
     # The Docker engine, installed when missing by the server and client deploys and deploys/docker.py.
     Key(

@@ -511,7 +511,7 @@ SCHEMAS = {
     "harbor_scan_all_schedule": nullable(record({"schedule": SCHEDULE}, required=("schedule",))),
     "harbor_config_file": OPTIONAL_STR,
     "harbor_export_file": OPTIONAL_STR,
-    "harbor_backing_allowed_sources": {"type": "array", "minItems": 1, "items": STR},
+    "harbor_backing_allowed_sources": {"type": ["array", "null"], "minItems": 1, "items": STR},
     "harbor_docker_repo_url": OPTIONAL_STR,
     "harbor_docker_repo_key": OPTIONAL_STR,
     "harbor_docker_repo_suite": {**APT_WORD, "type": ["string", "null"]},

@@ -8,8 +8,12 @@ exactly what ``harbor_external_database``, ``harbor_external_redis`` and
 they can't be served as ``(key, why)``; the ``render_*`` functions give the files.
 """
 
+import base64
+import hashlib
+import hmac
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -35,8 +39,15 @@ ACCOUNT_RE = re.compile(r"^(?P<account>[A-Za-z0-9-]{1,64}):(?P<user>[A-Za-z0-9_.
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CONTAINER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
-# ssl_mode values a server with Debian's snakeoil certificate can't satisfy.
-UNVERIFIABLE_SSL_MODES = ("verify-ca", "verify-full")
+# PostgreSQL takes the nodes' connections over TLS only, with a certificate of a CA of
+# its own for the name the nodes connect to: they verify both.
+DATABASE_SSL_MODE = "verify-full"
+# In the Harbor's controller secrets dir: that CA (key included) and the certificate
+# and key PostgreSQL serves (``tls.plan_generated``'s files, made once, renewed there).
+TLS_FOLDER = "backing-tls"
+# On the backing host: what PostgreSQL serves (the key 0600, PostgreSQL's).
+DATABASE_CERTIFICATE = "/etc/harbor-backing/postgresql.crt"
+DATABASE_PRIVATE_KEY = "/etc/harbor-backing/postgresql.key"
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -205,11 +216,14 @@ def settings(config, secrets):
         db_password = Secret(value, f"{DATABASE_KEY}.password") if value else secrets.external_db_password
         if db_password is None or not db_password.reveal():
             problems.append((DATABASE_KEY, "password is required (in the dict, or the secret external_db_password)"))
-        if database.get("ssl_mode") in UNVERIFIABLE_SSL_MODES:
+        mode = database.get("ssl_mode", "disable")
+        if mode != DATABASE_SSL_MODE:
             problems.append(
                 (
                     DATABASE_KEY,
-                    f"ssl_mode {database['ssl_mode']}: the backing host's PostgreSQL has no verifiable certificate",
+                    f"ssl_mode {mode}: the backing host's PostgreSQL takes TLS connections only, its certificate "
+                    f"issued for {database['host']} by a CA of its own that the nodes trust: set ssl_mode "
+                    f"{DATABASE_SSL_MODE}, so the nodes verify the certificate and the name",
                 )
             )
     if redis:
@@ -253,11 +267,21 @@ def settings(config, secrets):
     sources = config.get(SOURCES_KEY) or []
     for source in sources:
         try:
-            ipaddress.ip_network(source, strict=False)
+            network = ipaddress.ip_network(source, strict=False)
         except ValueError:
-            problems.append((SOURCES_KEY, f"{source!r} is not a CIDR (e.g. 10.0.0.0/8)"))
+            problems.append((SOURCES_KEY, f"{source!r} is not a CIDR (e.g. 10.0.0.0/24)"))
+            continue
+        if network.prefixlen == 0:
+            problems.append((SOURCES_KEY, f"{source} is every address: list the networks the Harbor nodes are in"))
     if not sources:
-        problems.append((SOURCES_KEY, "must list at least one CIDR the Harbor nodes connect from"))
+        problems.append(
+            (
+                SOURCES_KEY,
+                f"is required on a {BACKING_GROUP} host: the CIDRs the Harbor nodes connect from (e.g. "
+                "[10.0.0.11/32, 10.0.0.12/32]), the only sources PostgreSQL, Redis and Swift answer "
+                "(firewalld, pg_hba.conf); it no longer defaults to 0.0.0.0/0",
+            )
+        )
     if problems:
         raise ConfigError(dict.fromkeys(problems))
     drivers, endpoints, account, user, password, region, containers = store
@@ -304,9 +328,19 @@ def render_sql(backing):
     )
 
 
-def masked_sql(text):
-    """The SQL script with its password masked, for ``--diff``."""
-    return re.sub(r"PASSWORD '(?:[^']|'')*'", f"PASSWORD '{MASK}'", text)
+def password_matches(verifier, password):
+    """Whether ``verifier`` (the role's ``pg_authid.rolpassword``,
+    ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>``, RFC 5803) was made
+    from ``password``: the role's password is checked without keeping it in a file."""
+    match = re.match(r"^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$", verifier or "")
+    if not match:
+        return False
+    iterations, salt, stored_key = int(match.group(1)), base64.b64decode(match.group(2)), match.group(3)
+    # PostgreSQL SASLprep-normalises the password (NFKC) and keeps it raw when that fails.
+    text = password.reveal()
+    salted = hashlib.pbkdf2_hmac("sha256", unicodedata.normalize("NFKC", text).encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return hmac.compare_digest(base64.b64encode(hashlib.sha256(client_key).digest()).decode(), stored_key)
 
 
 def _render(name, **context):
@@ -314,7 +348,12 @@ def _render(name, **context):
 
 
 def render_postgresql_conf(backing):
-    return _render("backing-postgresql.conf.j2", backing=backing)
+    return _render(
+        "backing-postgresql.conf.j2",
+        backing=backing,
+        certificate=DATABASE_CERTIFICATE,
+        private_key=DATABASE_PRIVATE_KEY,
+    )
 
 
 def render_pg_hba(backing):

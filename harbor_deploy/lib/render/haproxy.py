@@ -7,7 +7,9 @@ CA that issued their certificate). ``passthrough`` forwards TLS untouched (the n
 keep the certificate); ``terminate`` ends it here, so the nodes must have
 ``harbor_external_url`` set for Harbor's token realm (goharbor/harbor#3114). A client
 sticks to one node (``balance source``), so the requests of one layer upload meet
-one registry. The admin socket lets a rolling change drain one node at a time.
+one registry. The admin socket (root's alone) lets a rolling change drain one node at a
+time. HAProxy serves as user ``haproxy`` in a chroot, and limits how long a client may
+take to send a request or keep a connection idle.
 """
 
 import jinja2
@@ -17,6 +19,10 @@ from harbor_deploy.lib import TEMPLATES
 TEMPLATE = TEMPLATES / "haproxy.cfg.j2"
 
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
+# Where HAProxy is shut in once started (the distribution packages create it, empty).
+CHROOT = "/var/lib/haproxy"
+# How long a client may take to send a request's headers, or keep a connection idle.
+REQUEST_TIMEOUT = "10s"
 TLS_MODES = ("passthrough", "terminate")
 
 
@@ -39,6 +45,8 @@ def render(nodes, ports, node_ports, tls_mode, node_ca=None, certificate=None, a
             node_ca=node_ca,
             certificate=certificate,
             admin_socket=admin_socket,
+            chroot=CHROOT,
+            request_timeout=REQUEST_TIMEOUT,
         )
         + "\n"
     )

@@ -480,6 +480,32 @@ def copy_server_cert(conf, paths):
         print(f"Copied {source} to {destination}")
 
 
+# g.py: the shared trust folder and the names prepare_trust_ca gives the CAs it copies.
+TRUST_DIR = Path("shared") / "trust-certificates"
+TRUST_FILES = {"ca_bundle": "storage_ca_bundle.crt", "redis_root_ca": "redis_tls_ca.crt"}
+# The services that mount it at /harbor_cust_cert (templates/docker_compose), whose
+# start (install_cert.sh) appends its CAs to the system bundle.
+TRUST_MOUNT = "./common/config/shared/trust-certificates:/harbor_cust_cert"
+
+
+def prepare_trust_ca(conf, paths):
+    """Like real ``prepare_trust_ca`` (utils/cert.py): the trust folder made afresh,
+    holding ``storage_service.ca_bundle`` and ``external_redis.tlsOptions.rootCA`` (the
+    internal TLS CA too, which the stand-in has none of), each read on the host, mode
+    0644; a path that is missing or not a file is skipped."""
+    folder = paths.config_dir / TRUST_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    tls = conf["redis"].get("tlsOptions") or {}
+    rootca = tls.get("rootCA") if conf["external_redis"] and tls.get("enable") else None
+    for source, name in ((conf["ca_bundle"], TRUST_FILES["ca_bundle"]), (rootca, TRUST_FILES["redis_root_ca"])):
+        print(f"copy {source} to shared trust ca dir as name {name} ...")
+        if not source or not paths.on_host(source).is_file():
+            continue
+        shutil.copy2(paths.on_host(source), folder / name)
+        (folder / name).chmod(0o644)
+
+
 def nginx_config(conf):
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -710,14 +736,14 @@ def compose_config(conf, release):
             f"goharbor/registry-photon:{release}",
             "registry",
             "registry",
-            volumes=[f"{data}/registry:/storage:z", "./common/config/registry/:/etc/registry/:z"],
+            volumes=[f"{data}/registry:/storage:z", "./common/config/registry/:/etc/registry/:z", TRUST_MOUNT],
         ),
         "registryctl": _service(
             f"goharbor/harbor-registryctl:{release}",
             "registryctl",
             "registryctl",
             env_file=["./common/config/registryctl/env"],
-            volumes=[f"{data}/registry:/storage:z", "./common/config/registry/:/etc/registry/:z"],
+            volumes=[f"{data}/registry:/storage:z", "./common/config/registry/:/etc/registry/:z", TRUST_MOUNT],
         ),
         "postgresql": _service(
             f"goharbor/harbor-db:{release}",
@@ -736,6 +762,7 @@ def compose_config(conf, release):
                 f"{data}/ca_download/:/etc/core/ca/:z",
                 f"{data}/:/data/:z",
                 f"{data}/secret/core/private_key.pem:/etc/core/private_key.pem:z",
+                TRUST_MOUNT,
             ],
         ),
         "portal": _service(f"goharbor/harbor-portal:{release}", "harbor-portal", "portal"),
@@ -748,6 +775,7 @@ def compose_config(conf, release):
             volumes=[
                 f"{data}/job_logs:/var/log/jobs:z",
                 "./common/config/jobservice/config.yml:/etc/jobservice/config.yml:z",
+                TRUST_MOUNT,
             ],
         ),
         "redis": _service(
@@ -758,7 +786,7 @@ def compose_config(conf, release):
         ),
     }
     proxy_ports = [f"{conf['http_port']}:8080"]
-    proxy_volumes = ["./common/config/nginx:/etc/nginx:z"]
+    proxy_volumes = ["./common/config/nginx:/etc/nginx:z", TRUST_MOUNT]
     if conf["protocol"] == "https":
         proxy_ports.append(f"{conf['https_port']}:8443")
         proxy_volumes.append(f"{data}/secret/cert:/etc/cert:z")
@@ -782,6 +810,7 @@ def compose_config(conf, release):
             volumes=[
                 f"{data}/trivy-adapter/trivy:/home/scanner/.cache/trivy",
                 f"{data}/trivy-adapter/reports:/home/scanner/.cache/reports",
+                TRUST_MOUNT,
             ],
         )
     if conf["metric"]["enabled"]:
@@ -791,6 +820,7 @@ def compose_config(conf, release):
             "exporter",
             depends_on=("core",),
             env_file=["./common/config/exporter/env"],
+            volumes=[TRUST_MOUNT],
         )
     # Like real: with external_database / external_redis, no harbor-db / redis container.
     for name in ("postgresql", "redis"):
@@ -909,6 +939,7 @@ def prepare(paths, config_file, with_trivy, release):
             mode=0o600,
         )
     write_file(config_dir / "log" / "logrotate.conf", logrotate_config(conf))
+    prepare_trust_ca(conf, paths)
     write_file(
         paths.compose_dir / "docker-compose.yml",
         yaml.safe_dump(compose_config(conf, release), sort_keys=False),

@@ -27,6 +27,8 @@ def test_permanent_and_runtime_ports_are_told_apart():
         "runtime": ["18098/tcp", "8081/tcp"],
         "services": ["dhcpv6-client", "ssh"],
         "runtime_services": ["dhcpv6-client", "ssh"],
+        "rich_rules": [],
+        "runtime_rich_rules": [],
     }
 
 

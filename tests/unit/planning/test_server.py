@@ -208,6 +208,40 @@ def test_the_provided_chain_is_kept_for_the_clients_and_removed_with_the_mode(tm
     assert change(config, generated) == (None, None)
 
 
+def _database_config(tmp_path, ssl_mode="verify-full", storage=None):
+    database = {"host": "10.0.0.5", "port": 5432, "db_name": "registry", "username": "harbor", "ssl_mode": ssl_mode}
+    return {
+        **merged({"harbor_hostname": "harbor.example.org", "harbor_secrets_dir": str(tmp_path)}),
+        "harbor_external_database": database,
+        "harbor_storage_service": storage or {"s3": {"bucket": "harbor"}},
+    }
+
+
+def test_the_backing_hosts_ca_reaches_core_through_the_storage_ca_bundle(tmp_path):
+    """Harbor v2.13.1 has no database CA setting: prepare's trust folder (ca_bundle) is the way."""
+    config = _database_config(tmp_path)
+    folder = tmp_path / "harbor.example.org" / "backing-tls"
+    folder.mkdir(parents=True)
+    (folder / "ca.crt").write_bytes(b"CA PEM")
+    with mock.patch.object(server_planning, "inventory", SimpleNamespace(get_group=lambda name, default: [])):
+        assert server_planning.database_ca(config) == b"CA PEM"
+        assert server_planning.database_ca(_database_config(tmp_path, "require")) is None
+        with pytest.raises(ConfigError, match="ca_bundle: Harbor takes one CA bundle"):
+            server_planning.database_ca(_database_config(tmp_path, storage={"s3": {}, "ca_bundle": "/etc/x.crt"}))
+
+
+def test_a_node_verifying_a_backing_host_that_has_made_no_ca_yet_is_refused(tmp_path):
+    config = _database_config(tmp_path)
+    backing_group = SimpleNamespace(get_group=lambda name, default: ["bare-3"])
+    with (
+        mock.patch.object(server_planning, "inventory", backing_group),
+        pytest.raises(ConfigError, match="run deploys/backing.py first"),
+    ):
+        server_planning.database_ca(config)
+    with mock.patch.object(server_planning, "inventory", SimpleNamespace(get_group=lambda name, default: [])):
+        assert server_planning.database_ca(config) is None  # a managed database: the system's CAs
+
+
 def test_the_values_nodes_share_are_the_controllers_else_a_nodes_else_new_and_checked(tmp_path):
     """``shared_values_of``: what the controller keeps wins; a node's copy is taken back
     when the controller lost it; else new ones, to keep; values not as prepare draws

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
+from cryptography import x509
 from pyinfra.api import Config, DeployError, Inventory, State
 from pyinfra.api.deploy import add_deploy
 from pyinfra.api.host import Host
@@ -15,6 +16,8 @@ from pyinfra.context import ctx_host, ctx_state
 
 from harbor_deploy.deploys import harbor_backing
 from harbor_deploy.facts.backing import BackingState
+from harbor_deploy.facts.files import FileStates
+from harbor_deploy.facts.firewalld import FirewalldState
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.config.secrets import HarborSecrets, Secret
 from harbor_deploy.lib.config.validate import ConfigError
@@ -44,10 +47,11 @@ DATA = {
         "port": 5432,
         "db_name": "registry",
         "username": "harbor",
-        "ssl_mode": "disable",
+        "ssl_mode": "verify-full",
     },
     "harbor_external_redis": {"host": "10.0.0.5:6379", "password": REDIS_PASSWORD},
     "harbor_storage_service": {"s3": S3, "redirect": {"disable": True}},
+    "harbor_backing_allowed_sources": ["10.0.0.11/32", "10.0.0.12"],
 }
 SECRETS = HarborSecrets(
     admin_password=Secret("Admin-Pw1", "test"),
@@ -80,7 +84,7 @@ def test_the_nodes_keys_are_what_the_backing_host_serves():
     assert (served.swift_port, served.swift_account, served.swift_user) == (8080, "harbor", "registry")
     assert served.swift_password.reveal() == STORE_KEY  # {secret: store_key} resolved
     assert (served.region, served.containers, served.driver) == ("us-east-1", ("harbor-registry",), "s3")
-    assert served.allowed_sources == ("0.0.0.0/0",)
+    assert served.allowed_sources == ("10.0.0.11/32", "10.0.0.12/32")
     assert served.ports == ["5432/tcp", "6379/tcp", "8080/tcp"]
     swift = settings(harbor_storage_service={"swift": SWIFT})
     assert (swift.driver, swift.swift_account, swift.swift_user, swift.containers) == (
@@ -144,6 +148,8 @@ def test_missing_keys_are_each_named():
         ({"harbor_storage_service": {"filesystem": {"rootdirectory": "/x"}}}, "harbor_storage_service", "s3 or swift"),
         ({"harbor_storage_service": {"s3": {**S3, "secretkey": "has blank"}}}, "harbor_storage_service", "no blank"),
         ({"harbor_backing_allowed_sources": ["10.0.0.0/33"]}, "harbor_backing_allowed_sources", "not a CIDR"),
+        ({"harbor_backing_allowed_sources": ["0.0.0.0/0"]}, "harbor_backing_allowed_sources", "every address"),
+        ({"harbor_backing_allowed_sources": None}, "harbor_backing_allowed_sources", "is required on a harbor_backing"),
     ],
 )
 def test_inconsistent_keys_are_refused_naming_the_key(changes, key, words):
@@ -153,14 +159,15 @@ def test_inconsistent_keys_are_refused_naming_the_key(changes, key, words):
 
 
 def test_loopback_and_unverifiable_tls_are_refused():
-    database = {**DATA["harbor_external_database"], "host": "127.0.0.1", "ssl_mode": "verify-full"}
+    database = {**DATA["harbor_external_database"], "host": "127.0.0.1", "ssl_mode": "require"}
     found = problems(
         harbor_external_database=database,
         harbor_external_redis={"host": "127.0.0.1:6379", "password": "x"},
         harbor_storage_service={"s3": {**S3, "regionendpoint": "http://127.0.0.1:8080"}},
     )
     whys = [why for key, why in found if key == "harbor_external_database"]
-    assert any("over the network" in why for why in whys) and any("verify-full" in why for why in whys)
+    assert any("over the network" in why for why in whys)
+    assert any("ssl_mode require: the backing host's PostgreSQL takes TLS connections only" in why for why in whys)
 
 
 def test_plan_stops_before_reading_the_host_naming_the_key():
@@ -184,11 +191,14 @@ def test_rendered_files():
     sql = lib.render_sql(served)
     assert "ALTER ROLE \"harbor\" WITH LOGIN PASSWORD 'Pg-Secret''1x';" in sql  # quote doubled
     assert "\\gexec" in sql and "scram-sha-256" in sql
-    assert DB_PASSWORD not in lib.masked_sql(sql) and "PASSWORD '*****'" in lib.masked_sql(sql)
     hba = lib.render_pg_hba(served)
-    assert 'host    "registry"  "harbor"  10.1.0.0/16  scram-sha-256' in hba
-    assert 'host    "registry"  "harbor"  10.2.0.0/16  scram-sha-256' in hba
-    assert "port = 5432" in lib.render_postgresql_conf(served)
+    assert 'hostssl "registry"  "harbor"  10.1.0.0/16  scram-sha-256' in hba
+    assert 'hostssl "registry"  "harbor"  10.2.0.0/16  scram-sha-256' in hba
+    assert not [line for line in hba.splitlines() if line.startswith("host ") and "10." in line]
+    conf = lib.render_postgresql_conf(served)
+    assert "port = 5432" in conf and "ssl = on" in conf
+    assert f"ssl_cert_file = '{lib.DATABASE_CERTIFICATE}'" in conf
+    assert f"ssl_key_file = '{lib.DATABASE_PRIVATE_KEY}'" in conf
     redis = lib.render_redis_conf(served)
     assert f'requirepass "{REDIS_PASSWORD}"' in redis and "port 6379" in redis and "protected-mode yes" in redis
     assert REDIS_PASSWORD not in lib.masked_redis_conf(redis)
@@ -205,9 +215,20 @@ def test_rendered_files():
         assert f"bind_port = {port}" in conf and "bind_ip = 127.0.0.1" in conf and f"egg:swift#{kind}" in conf
 
 
-def _operations(state_changes=None):
-    """Every operation of the deploy on a fresh host: (name, [command text]), and the
-    uploaded files' contents."""
+class _Shown(str):
+    """A command as pyinfra may print it (text, repr, and its connector arguments but
+    ``_stdin``, which is never printed), keeping the command."""
+
+    def __new__(cls, command):
+        arguments = {k: v for k, v in getattr(command, "connector_arguments", {}).items() if k != "_stdin"}
+        shown = super().__new__(cls, str(command) + repr(command) + str(arguments))
+        shown.connector_arguments = getattr(command, "connector_arguments", {})
+        return shown
+
+
+def _operations(state_changes=None, files=None, firewall=None):
+    """Every operation of the deploy on a fresh host (or one with ``files``, firewalld
+    as ``firewall`` says): (name, [command text]), and the uploaded files' contents."""
     inventory = Inventory(
         ([("bare-1", {**DATA, "harbor_secrets_dir": "/nonexistent"})], {}), harbor_backing=(["bare-1"], {})
     )
@@ -222,8 +243,10 @@ def _operations(state_changes=None):
                 "xattr": "ok /srv",
                 **(state_changes or {}),
             }
-        if cls.__name__ == "FirewalldState":
-            return {"installed": True, "running": False}
+        if cls is FirewalldState:
+            return firewall or {"installed": True, "running": False}
+        if cls is FileStates:
+            return files or {}
         return cls.default() if hasattr(cls, "default") else None
 
     found, uploads = [], []
@@ -240,19 +263,24 @@ def _operations(state_changes=None):
                     if isinstance(src, BytesIO | StringIO):
                         value = src.getvalue()
                         uploads.append(value.decode() if isinstance(value, bytes) else value)
-                    commands.append(str(command) + repr(command) + str(getattr(command, "connector_arguments", "")))
-                found.append((next(iter(state.op_meta[op_hash].names)), commands))
+                    commands.append(_Shown(command))
+                found.append((next(iter(state.op_meta[op_hash].names)).rsplit(" | ", 1)[-1], commands))
     return found, uploads
 
 
 def test_no_secret_in_any_operation_name_or_command():
     operations, uploads = _operations()
     names = [name for name, _ in operations]
-    assert len(names) == 23  # firewalld not running: no firewall op
+    assert len(names) == 25  # firewalld not running: no firewall op
     for secret in (DB_PASSWORD, REDIS_PASSWORD, STORE_KEY):
         assert not [name for name in names if secret in name]
-        assert not [text for _, commands in operations for text in commands if secret in text]
-        assert any(secret.replace("'", "''") in upload for upload in uploads)  # only in the files
+        assert not [text for _, commands in operations for text in commands if secret in str(text)]
+    for secret in (REDIS_PASSWORD, STORE_KEY):
+        assert any(secret in upload for upload in uploads)  # only in the files the services read
+    # The database password is in no file: only on psql's stdin.
+    assert not [upload for upload in uploads if DB_PASSWORD.replace("'", "''") in upload]
+    role = next(commands for name, commands in operations if name.startswith("Role harbor"))
+    assert DB_PASSWORD.replace("'", "''") in role[0].connector_arguments["_stdin"]
 
 
 def test_a_host_already_serving_gets_no_start_and_no_bucket():
@@ -276,11 +304,16 @@ def test_a_host_already_serving_gets_no_start_and_no_bucket():
 
 
 def test_every_change_takes_the_hosts_deploy_lock_first():
-    """On a fresh host every operation but the health check (which only reads) starts
-    with the lock's shell, for the backing deploy's holder."""
+    """On a fresh host every operation changing it starts with the lock's shell, for the
+    backing deploy's holder."""
     operations, _ = _operations()
-    changing = [(name, commands) for name, commands in operations if commands and "health check" not in name]
-    assert len(changing) == len([name for name, commands in operations if commands]) - 1
+    # Neither the health check (it only reads) nor what the controller keeps (not the host's).
+    changing = [
+        (name, commands)
+        for name, commands in operations
+        if commands and "health check" not in name and "controller secrets dir" not in name
+    ]
+    assert len(changing) == len([name for name, commands in operations if commands]) - 2
     for name, commands in changing:
         assert commands[0].startswith("( if systemctl is-active --quiet harbor-deploy-upgrade.service"), name
         assert "(harbor_backing, started " in commands[0], name
@@ -305,3 +338,96 @@ def test_ubuntu_and_debian_derivatives_are_backing_hosts():
     assert state["os"] == ["ubuntu", "debian"]
     operations, _ = _operations({"os": state["os"], "codename": "noble"})
     assert operations[0][0].endswith("(Debian packages)")
+
+
+def _scram(password, salt=b"0123456789abcdef", iterations=4096):
+    """A SCRAM-SHA-256 verifier as PostgreSQL stores it (RFC 5803)."""
+    import base64
+    import hashlib
+    import hmac
+
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    encode = lambda value: base64.b64encode(value).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{encode(salt)}${encode(stored_key)}:{encode(server_key)}"
+
+
+def test_the_roles_password_is_checked_against_postgresqls_verifier():
+    password = Secret(DB_PASSWORD, "test")
+    assert lib.password_matches(_scram(DB_PASSWORD), password)
+    assert not lib.password_matches(_scram("another"), password)
+    assert not lib.password_matches("md5abcdef", password) and not lib.password_matches(None, password)
+
+
+def test_a_role_with_the_password_already_is_left_alone_and_the_old_sql_file_removed():
+    served = {"pg_role": True, "pg_database": True, "pg_verifier": _scram(DB_PASSWORD)}
+    names = [name for name, _ in _operations(served)[0]]
+    assert not [name for name in names if name.startswith("Role harbor")]
+    changed = [name for name, _ in _operations({**served, "pg_verifier": _scram("old")})[0]]
+    assert [name for name in changed if name.startswith("Role harbor")]
+    names = [name for name, _ in _operations(served, files={stage.OLD_SQL_FILE: {"type": "file"}})[0]]
+    assert any(name.startswith(f"Remove {stage.OLD_SQL_FILE}") for name in names)
+
+
+def test_files_of_the_packages_are_kept_once_before_the_first_replacement():
+    """Decided on the host: on a fresh one the package installing pg_hba.conf runs after
+    the run read it."""
+    fresh = {name.split(":")[0]: " ".join(texts) for name, texts in _operations()[0]}
+    assert (
+        "[ -e /etc/memcached.conf.harbor-deploy-orig ] || [ ! -e /etc/memcached.conf ]"
+        in fresh["memcached on 127.0.0.1"]
+    )
+    present = {"type": "file", "mode": "640", "user": "postgres", "group": "postgres", "sha256": "0" * 64}
+    files = {f"/etc/postgresql/17/main/{name}": present for name in ("pg_hba.conf", "conf.d/harbor-backing.conf")}
+    files[stage.REDIS_CONF] = present
+    operations, _ = _operations(files=files)
+    commands = {name.split(":")[0]: " ".join(texts) for name, texts in operations}
+    hba = commands["pg_hba.conf"]
+    hba_file = "/etc/postgresql/17/main/pg_hba.conf"
+    assert f"[ -e {hba_file}.harbor-deploy-orig ] || [ ! -e {hba_file} ] || cp -p {hba_file}" in hba
+    # Ours, holding a password: no copy of it.
+    assert "harbor-deploy-orig" not in commands["redis.conf"]
+    assert "harbor-deploy-orig" not in commands["PostgreSQL listens on port 5432 of every address, over TLS"]
+
+
+def test_the_ports_open_to_the_allowed_sources_only_and_the_open_service_closes():
+    zone = {"permanent": [], "runtime": [], "services": ["harbor-backing", "ssh"], "runtime_services": ["ssh"]}
+    rule = 'rule family="ipv4" source address="0.0.0.0/0" port port="5432" protocol="tcp" accept'
+    firewall = {
+        "installed": True,
+        "running": True,
+        "default_zone": "public",
+        "zones": {"public": {**zone, "rich_rules": [rule], "runtime_rich_rules": []}},
+        "local_services": {"harbor-backing": ["5432/tcp", "6379/tcp", "8080/tcp"]},
+    }
+    operations, _ = _operations(firewall=firewall)
+    commands = {name: " ".join(texts) for name, texts in operations}
+    closed = commands["Close firewalld service harbor-backing (the ports open to every source)"]
+    assert "--remove-service=harbor-backing" in closed and "--delete-service=harbor-backing" in closed
+    opened = commands["Open 5432/tcp, 6379/tcp, 8080/tcp in zone public to 10.0.0.11/32, 10.0.0.12/32 only"]
+    for port in (5432, 6379, 8080):
+        for source in ("10.0.0.11/32", "10.0.0.12/32"):
+            wanted = f'rule family="ipv4" source address="{source}" port port="{port}" protocol="tcp" accept'
+            assert opened.count(wanted) == 4  # permanent and runtime, each as text and repr
+    assert "--permanent --zone=public '--remove-rich-rule=" + rule + "'" in opened
+
+
+def test_postgresql_serves_a_certificate_of_the_controllers_ca_for_the_nodes_name(tmp_path):
+    """Made once in the secrets dir, then reused byte for byte: nothing to keep, nothing to upload."""
+    config = {**merged(DATA), "harbor_secrets_dir": str(tmp_path)}
+    material, keep, found = stage.database_tls(config, settings())
+    assert found == {} and set(keep) == {"ca.crt", "ca.key", "server.crt", "server.key"}
+    certificate = x509.load_pem_x509_certificate(material.certificate)
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(address) for address in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
+    folder = stage.tls_folder(config)
+    folder.mkdir(parents=True)
+    for name, pem in keep.items():
+        (folder / name).write_bytes(pem)
+    again, keep_again, _ = stage.database_tls(config, settings())
+    assert keep_again == {} and again == material
+    operations, _ = _operations()
+    key = next(commands for name, commands in operations if name.startswith("PostgreSQL's private key"))
+    assert "chown postgres:postgres" in " ".join(key) and "chmod 0600" in " ".join(key)

@@ -295,7 +295,7 @@ def plan_robots(client, specs, store):
                     ),
                 )
             )
-        if spec["refresh_now"]:
+        if _refreshed(spec, store, label):
             changes.append(
                 Change(
                     "refresh",
@@ -305,28 +305,26 @@ def plan_robots(client, specs, store):
                     lambda c=current, s=spec: _refresh_robot(client, store, s, c),
                 )
             )
-        elif not store.path(robot_secret_name(stored_name(spec))).is_file():
-            # A creation whose answer was lost (the marker outlived it): the secret was
-            # never seen by anyone, so a new one breaks nobody.
-            unanswered = store.path(unanswered_marker(spec)).is_file()
-            if spec["refresh"] or unanswered:
-                changes.append(
-                    Change(
-                        "refresh",
-                        "robot",
-                        label,
-                        ("secret",),
-                        lambda c=current, s=spec: _refresh_robot(client, store, s, c),
-                    )
-                )
-            else:
-                logger.warning(
-                    "robot %s exists but its secret is not in the secrets dir (%s): "
-                    "set refresh: true to regenerate it",
-                    label,
-                    robot_secret_name(stored_name(spec)),
-                )
     return changes
+
+
+def _refreshed(spec, store, label):
+    """Whether an existing robot gets a new secret: asked now (``harbor_robot_refresh``),
+    or its secret is not in the secrets dir and either ``refresh: true`` or its creation
+    went unanswered (the marker outlived it: the secret was never seen by anyone, so a
+    new one breaks nobody)."""
+    if spec["refresh_now"]:
+        return True
+    if store.path(robot_secret_name(stored_name(spec))).is_file():
+        return False
+    if spec["refresh"] or store.path(unanswered_marker(spec)).is_file():
+        return True
+    logger.warning(
+        "robot %s exists but its secret is not in the secrets dir (%s): set refresh: true to regenerate it",
+        label,
+        robot_secret_name(stored_name(spec)),
+    )
+    return False
 
 
 def unanswered_marker(spec):

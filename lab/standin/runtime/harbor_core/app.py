@@ -19,7 +19,7 @@ from http.server import ThreadingHTTPServer
 
 from apispec import ApiSpec
 
-from harbor_core import api, auth, cache, directory, migrations
+from harbor_core import api, auth, cache, directory, migrations, trust
 from harbor_core.database import Database
 from harbor_core.errors import forbidden, not_found, unauthorized
 from harbor_core.http import make_handler
@@ -156,6 +156,7 @@ def make_server(app, host="0.0.0.0", port=8080):
 def main():
     # As PID 1 python ignores SIGTERM: exit on it, so `docker stop` needs no 10s kill timeout.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    trust.install()  # as the image's entrypoint runs install_cert.sh first
     app = App(Settings())
     try:
         app.start()

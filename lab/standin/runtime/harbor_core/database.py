@@ -24,12 +24,15 @@ class Database:
         # the keyword arguments: libpq's keyword/value rules, which pgx follows. Like
         # pgx, a string that does not parse is an error; libpq's reason would quote a
         # piece of the password, so it is left out.
+        # libpq reads no system roots by itself (pgx does): it is given their bundle.
+        verified = {"sslrootcert": str(self.settings.root_certificates)} if self.settings.verifies_server else {}
         try:
             dsn = psycopg2.extensions.make_dsn(
                 self.settings.connection_string,
                 options="-c TimeZone=UTC",
                 connect_timeout=5,
                 application_name="harbor-core",
+                **verified,
             )
         except psycopg2.ProgrammingError:
             raise psycopg2.OperationalError("cannot parse the connection string: failed to parse as DSN") from None

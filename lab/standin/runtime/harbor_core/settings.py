@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from harbor_core import trust
+
 # Go's time.ParseDuration, as Harbor reads POSTGRESQL_CONN_MAX_LIFETIME/_IDLE_TIME
 # (src/lib/config/metadata DurationType): a signed sequence of numbers with optional
 # fractions, each with its unit; "0" is the only one without.
@@ -43,6 +45,9 @@ class DatabaseSettings:
     max_open_conns: int
     conn_max_lifetime: float
     conn_max_idle_time: float
+    # What pgx verifies the server with in sslmode verify-ca/verify-full: the system
+    # roots, which the image's start extends with /harbor_cust_cert (``trust``).
+    root_certificates: Path = trust.SYSTEM_BUNDLE
 
     @property
     def connection_string(self):
@@ -55,6 +60,11 @@ class DatabaseSettings:
             f"host={self.host} port={self.port} user={self.username} password={self.password} "
             f"dbname={self.name} sslmode={self.sslmode}"
         )
+
+    @property
+    def verifies_server(self):
+        """Whether the driver checks the server's certificate (and, verify-full, its name)."""
+        return self.sslmode in ("verify-ca", "verify-full")
 
     @classmethod
     def from_env(cls, env):

@@ -37,3 +37,26 @@ def test_a_started_core_holds_a_password_with_quotes_and_symbols_byte_exact(core
             core.app.database.ping()
         finally:
             core.stop()
+
+
+def test_core_verifies_the_server_with_the_system_roots_its_start_extended(tmp_path):
+    """pgx verifies a server in verify-ca/verify-full against the system roots, which
+    install_cert.sh rebuilds at every start from the original and /harbor_cust_cert."""
+    trust = load_runtime("harbor_core.trust")
+    settings_module = load_runtime("harbor_core.settings")
+    bundle, custom = tmp_path / "ca-certificates.crt", tmp_path / "harbor_cust_cert"
+    bundle.write_text("SYSTEM\n")
+    custom.mkdir()
+    (custom / "storage_ca_bundle.crt").write_text("BACKING CA")
+    (custom / "notes.txt").write_text("not a CA")
+    assert trust.install(custom, bundle) == bundle
+    assert bundle.read_text() == "SYSTEM\nBACKING CA\n"
+    (custom / "storage_ca_bundle.crt").unlink()
+    trust.install(custom, bundle)
+    assert bundle.read_text() == "SYSTEM\n"  # from the original, not appended twice
+    env = {"POSTGRESQL_SSLMODE": "verify-full"}
+    settings = settings_module.DatabaseSettings.from_env(env)
+    assert settings.verifies_server and settings.root_certificates == trust.SYSTEM_BUNDLE
+    # Harbor's own string is unchanged: the bundle is the stand-in driver's argument.
+    assert settings.connection_string.endswith("sslmode=verify-full")
+    assert not settings_module.DatabaseSettings.from_env({"POSTGRESQL_SSLMODE": "require"}).verifies_server

@@ -116,6 +116,29 @@ def test_readable_storage_ca_bundle_is_accepted(paths, https_yml):
     assert run(paths, https_yml) == 0
 
 
+def test_the_storage_ca_bundle_reaches_every_go_components_trust_folder(paths, https_yml):
+    """utils/cert.py prepare_trust_ca: the bundle copied as storage_ca_bundle.crt into
+    shared/trust-certificates, which core (and the others) mount at /harbor_cust_cert."""
+    (paths.hostfs / "etc" / "harbor" / "storage-ca.crt").write_text("CA\n")
+    https_yml["storage_service"] = {"ca_bundle": "/etc/harbor/storage-ca.crt", "filesystem": {"maxthreads": 100}}
+    assert run(paths, https_yml) == 0
+    trusted = paths.config_dir / "shared" / "trust-certificates"
+    assert [path.name for path in trusted.iterdir()] == ["storage_ca_bundle.crt"]
+    assert (trusted / "storage_ca_bundle.crt").read_text() == "CA\n"
+    services = compose(paths)["services"]
+    mount = "./common/config/shared/trust-certificates:/harbor_cust_cert"
+    assert {name for name, service in services.items() if mount in service.get("volumes", [])} == {
+        "registry",
+        "registryctl",
+        "core",
+        "jobservice",
+        "proxy",
+    }
+    del https_yml["storage_service"]
+    assert run(paths, https_yml) == 0
+    assert list(trusted.iterdir()) == []  # made afresh on every run
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("age", "1h"), ("age", "168"), ("age", "7d"), ("interval", "1h"), ("interval", 24)],

@@ -14,10 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harbor_deploy.lib.config.secrets import SecretStore
 from harbor_deploy.lib.harbor_api import resources
-from harbor_deploy.lib.harbor_api.client import HarborClient
 from harbor_deploy.lib.harbor_api.resources import ResourceError
 from lab import ldap_directory as lab_ldap
-from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarbor, assert_valid_request, record_requests
+from lab.standin.tests.in_process import StandinHarbor, assert_valid_request, record_requests
 
 
 @pytest.fixture
@@ -31,18 +30,6 @@ def harbor(tmp_path, core_backing):
     running = StandinHarbor(tmp_path / "data", core_backing, env={"TOKEN_PRIVATE_KEY_PATH": str(key)})
     yield running
     running.stop()
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = SecretStore(tmp_path / "secrets" / "harbor.test.internal", env={})
-    store.store("admin_password", INITIAL_ADMIN_PASSWORD)
-    return store
-
-
-@pytest.fixture
-def client(harbor, store):
-    return resources.AdminAccess(HarborClient(harbor.url, retries=0), store, rotate=False).client()
 
 
 def ldap_auth(slapd, **extra):

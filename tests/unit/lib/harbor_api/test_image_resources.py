@@ -12,7 +12,6 @@ import uuid
 import pytest
 
 from harbor_deploy.lib.config import validate
-from harbor_deploy.lib.config.secrets import SecretStore
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient
 from harbor_deploy.lib.harbor_api.resources import ResourceError
@@ -42,18 +41,6 @@ def harbor(tmp_path, core_backing, rsa_key_pem):
     )
     yield running
     running.stop()
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = SecretStore(tmp_path / "secrets" / "harbor.test.internal", env={})
-    store.store("admin_password", INITIAL_ADMIN_PASSWORD)
-    return store
-
-
-@pytest.fixture
-def client(harbor, store):
-    return resources.AdminAccess(HarborClient(harbor.url, retries=0), store, rotate=False).client()
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ swagger spec."""
 import pytest
 
 from harbor_deploy.lib.config import validate
-from harbor_deploy.lib.config.secrets import SecretStore
 from harbor_deploy.lib.harbor_api import resources
-from harbor_deploy.lib.harbor_api.client import HarborClient
 from harbor_deploy.lib.harbor_api.resources import ResourceError
-from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, StandinHarbor
+from lab.standin.tests.in_process import StandinHarbor
 from tests.unit.lib.harbor_api.converging import converge
 
 
@@ -21,18 +19,6 @@ def harbor(tmp_path, core_backing):
     running = StandinHarbor(tmp_path / "data", core_backing)
     yield running
     running.stop()
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = SecretStore(tmp_path / "secrets" / "harbor.test.internal", env={})
-    store.store("admin_password", INITIAL_ADMIN_PASSWORD)
-    return store
-
-
-@pytest.fixture
-def client(harbor, store):
-    return resources.AdminAccess(HarborClient(harbor.url, retries=0), store, rotate=False).client()
 
 
 def test_system_settings_only_given_keys_drift_corrected_one_put(client, store, monkeypatch):

@@ -47,3 +47,21 @@ def test_plain_http_nodes_are_checked_in_plain_http_and_a_bad_mode_is_refused():
     assert "server harbor-1 10.0.0.1:8081 check inter 2s fall 2 rise 2" in config
     with pytest.raises(ValueError, match="passthrough, terminate"):
         haproxy.render(NODES, PORTS, NODE_PORTS, "offload")
+
+
+@pytest.mark.parametrize("mode", haproxy.TLS_MODES)
+def test_it_serves_as_its_own_user_in_a_chroot_with_request_and_idle_timeouts(mode):
+    config = lines(haproxy.render(NODES, PORTS, NODE_PORTS, mode, node_ca=CA, certificate="/etc/haproxy/harbor.pem"))
+    assert {"user haproxy", "group haproxy", "chroot /var/lib/haproxy"} <= set(config)
+    assert {"timeout http-request 10s", "timeout http-keep-alive 10s", "timeout client-fin 30s"} <= set(config)
+    # The runtime API drains nodes: root's alone (created before the switch of user).
+    assert "stats socket /run/haproxy/admin.sock mode 600 level admin" in config
+
+
+def test_passthrough_keeps_only_connections_that_start_talking_in_time():
+    config = lines(haproxy.render(NODES, PORTS, NODE_PORTS, "passthrough", node_ca=CA))
+    assert config.count("tcp-request inspect-delay 10s") == 2 and config.count("tcp-request content reject") == 2
+    assert "tcp-request content accept if { req.ssl_hello_type 1 }" in config
+    assert "tcp-request content accept if HTTP" in config
+    terminated = lines(haproxy.render(NODES, PORTS, NODE_PORTS, "terminate", node_ca=CA, certificate="/x.pem"))
+    assert not [line for line in terminated if line.startswith("tcp-request")]
