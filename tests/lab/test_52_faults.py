@@ -17,6 +17,7 @@ import functools
 import http.server
 import json
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -91,7 +92,13 @@ def installed(harbor_server):
 def test_a_second_run_at_once_refuses_naming_the_first(installed):
     first = background("--data", "harbor_log_rotate_count=41")
     wait_for(lambda: lock_taken_by(first), "the first run's lock")
-    second = run_pyinfra("-y", *DEPLOY, "--data", "harbor_log_rotate_count=42", check=False)
+    # The first run paused while it holds the lock (its SSH session lives on), so
+    # that the second meets it however fast the first would have finished.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = run_pyinfra("-y", *DEPLOY, "--data", "harbor_log_rotate_count=42", check=False)
+    finally:
+        first.send_signal(signal.SIGCONT)
     output = first.communicate(timeout=600)[0]
     assert first.returncode == 0, output[-3000:]
     refusal = second.stdout + second.stderr
