@@ -62,28 +62,27 @@ def harbor_yml():
     return config
 
 
-@pytest.fixture(scope="session")
-def postgres():
+def running(server_class):
+    """A server of this machine's programs in a directory of its own, started for the
+    session and removed after it."""
     directory = service_directory()
-    server = PostgresServer(directory)
+    server = server_class(directory)
     try:
         server.start()
         yield server
         server.stop()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    yield from running(PostgresServer)
 
 
 @pytest.fixture(scope="session")
 def redis_server():
-    directory = service_directory()
-    server = RedisServer(directory)
-    try:
-        server.start()
-        yield server
-        server.stop()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    yield from running(RedisServer)
 
 
 @pytest.fixture
@@ -109,14 +108,7 @@ def core_backing(postgres, redis_server, database):
 @pytest.fixture(scope="session")
 def slapd():
     """A real LDAP server (Debian's slapd) with the lab's users and groups."""
-    directory = service_directory()
-    server = SlapdServer(directory)
-    try:
-        server.start()
-        yield server
-        server.stop()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    yield from running(SlapdServer)
 
 
 @contextlib.contextmanager
