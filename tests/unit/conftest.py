@@ -10,6 +10,7 @@ from lab.standin.tests.support import (  # noqa: F401  (fixtures)
     postgres,
     redis_server,
     rsa_key_pem,
+    second_harbor,
     slapd,
 )
 

@@ -105,6 +105,25 @@ def core_backing(postgres, redis_server, database):
     }
 
 
+@pytest.fixture
+def second_harbor(tmp_path, postgres, redis_server, rsa_key_pem):
+    """A second Harbor with its registry (its own database, Redis database 1): where
+    the first replicates to."""
+    from lab.standin.tests.in_process import StandinHarborWithRegistry  # it imports this module
+
+    name = f"registry_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(name)
+    backing = {
+        **postgres.env(name),
+        "_REDIS_URL_CORE": f"redis://127.0.0.1:{redis_server.port}/1",
+        "POSTGRES_MIGRATION_SCRIPTS_PATH": str(MIGRATIONS_DIR),
+    }
+    running = StandinHarborWithRegistry(tmp_path / "two", backing, rsa_key_pem)
+    yield running
+    running.stop()
+    postgres.drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def slapd():
     """A real LDAP server (Debian's slapd) with the lab's users and groups."""

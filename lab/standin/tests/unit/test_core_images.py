@@ -6,12 +6,10 @@ schedule. Each Harbor is core with a registry behind its front (nginx's routing)
 process, on the session's PostgreSQL and Redis."""
 
 import time
-import uuid
 
 import pytest
 import requests
 
-from lab.standin.build import MIGRATIONS_DIR
 from lab.standin.tests.in_process import INITIAL_ADMIN_PASSWORD, Receiver, StandinHarborWithRegistry, push_image
 from lab.standin.tests.support import load_runtime
 
@@ -183,23 +181,7 @@ def test_a_project_with_repositories_is_deleted_once_they_are(harbor):
 # --- replication ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def second(tmp_path, postgres, redis_server, rsa_key_pem):
-    """A second Harbor, on a database of its own and Redis database 1."""
-    name = f"registry_{uuid.uuid4().hex[:12]}"
-    postgres.create_database(name)
-    backing = {
-        **postgres.env(name),
-        "_REDIS_URL_CORE": f"redis://127.0.0.1:{redis_server.port}/1",
-        "POSTGRES_MIGRATION_SCRIPTS_PATH": str(MIGRATIONS_DIR),
-    }
-    running = StandinHarborWithRegistry(tmp_path / "two", backing, rsa_key_pem)
-    yield running
-    running.stop()
-    postgres.drop_database(name)
-
-
-def endpoint(harbor, second):
+def endpoint(harbor, second_harbor):
     answer = api(
         harbor,
         "POST",
@@ -207,7 +189,7 @@ def endpoint(harbor, second):
         {
             "name": "second",
             "type": "harbor",
-            "url": second.url,
+            "url": second_harbor.url,
             "credential": {"type": "basic", "access_key": "admin", "access_secret": INITIAL_ADMIN_PASSWORD},
         },
     )
@@ -236,8 +218,8 @@ def digest_of(harbor, repository, tag):
     return found[2] if found else None
 
 
-def test_replication_policies_are_checked_as_harbor_checks_them(harbor, second):
-    registry_id = endpoint(harbor, second)
+def test_replication_policies_are_checked_as_harbor_checks_them(harbor, second_harbor):
+    registry_id = endpoint(harbor, second_harbor)
     refused = [
         ({"name": "", "dest_registry": {"id": registry_id}}, 400, "empty name"),
         ({"name": "p"}, 400, "either src_registry or dest_registry should be empty"),
@@ -290,8 +272,8 @@ def test_replication_policies_are_checked_as_harbor_checks_them(harbor, second):
     assert api(harbor, "DELETE", f"/registries/{registry_id}").status_code == 412
 
 
-def test_a_push_replicates_to_the_second_harbor_by_event_and_by_hand(harbor, second):
-    registry_id = endpoint(harbor, second)
+def test_a_push_replicates_to_the_second_harbor_by_event_and_by_hand(harbor, second_harbor):
+    registry_id = endpoint(harbor, second_harbor)
     make_project(harbor, "apps")
     event = replication_policy(
         "to-second", registry_id, trigger={"type": "event_based"}, filters=[{"type": "name", "value": "apps/**"}]
@@ -301,8 +283,8 @@ def test_a_push_replicates_to_the_second_harbor_by_event_and_by_hand(harbor, sec
     digest = push_image(harbor.url, ADMIN, "apps/web", "1.0", b"event")
     [execution] = wait_execution(harbor, policy["id"])
     assert (execution["status"], execution["trigger"], execution["succeed"]) == ("Succeed", "event_based", 1)
-    assert digest_of(second, "apps/web", "1.0") == digest  # the project was made there too
-    second_project = api(second, "GET", "/projects/apps", **{"X-Is-Resource-Name": "true"}).json()
+    assert digest_of(second_harbor, "apps/web", "1.0") == digest  # the project was made there too
+    second_project = api(second_harbor, "GET", "/projects/apps", **{"X-Is-Resource-Name": "true"}).json()
     assert second_project["metadata"]["public"] == "false"
 
     manual = replication_policy(
@@ -318,14 +300,14 @@ def test_a_push_replicates_to_the_second_harbor_by_event_and_by_hand(harbor, sec
     assert api(harbor, "POST", "/replication/executions", {"policy_id": manual_id}).status_code == 201
     [execution] = wait_execution(harbor, manual_id)
     assert (execution["status"], execution["trigger"], execution["total"]) == ("Succeed", "manual", 1)
-    assert digest_of(second, "mirror/web", "2.0") == other
-    assert digest_of(second, "mirror/web", "1.0") is None  # the tag filter kept 2.* only
+    assert digest_of(second_harbor, "mirror/web", "2.0") == other
+    assert digest_of(second_harbor, "mirror/web", "1.0") is None  # the tag filter kept 2.* only
 
 
-def test_a_disabled_policy_cannot_be_run_and_a_pull_copies_from_the_other_harbor(harbor, second):
-    registry_id = endpoint(harbor, second)
-    make_project(second, "upstream", public=True)
-    digest = push_image(second.url, ADMIN, "upstream/base", "3", b"pulled")
+def test_a_disabled_policy_cannot_be_run_and_a_pull_copies_from_the_other_harbor(harbor, second_harbor):
+    registry_id = endpoint(harbor, second_harbor)
+    make_project(second_harbor, "upstream", public=True)
+    digest = push_image(second_harbor.url, ADMIN, "upstream/base", "3", b"pulled")
     disabled = replication_policy("pull", registry_id, direction="pull", enabled=False)
     assert api(harbor, "POST", "/replication/policies", disabled).status_code == 201
     [policy] = api(harbor, "GET", "/replication/policies").json()

@@ -7,7 +7,6 @@ removal; every request body valid against the v2.13.1 swagger spec; no secret in
 change shown."""
 
 import json
-import uuid
 
 import pytest
 
@@ -15,7 +14,6 @@ from harbor_deploy.lib.config import validate
 from harbor_deploy.lib.harbor_api import resources
 from harbor_deploy.lib.harbor_api.client import ApiError, HarborClient
 from harbor_deploy.lib.harbor_api.resources import ResourceError
-from lab.standin.build import MIGRATIONS_DIR
 from lab.standin.tests.in_process import (
     INITIAL_ADMIN_PASSWORD,
     UPSTREAM_CREDENTIAL,
@@ -48,22 +46,6 @@ def receiver():
     running = Receiver()
     yield running
     running.stop()
-
-
-@pytest.fixture
-def second(tmp_path, postgres, redis_server, rsa_key_pem):
-    """Another Harbor (its own database, Redis database 1), a replication endpoint."""
-    name = f"registry_{uuid.uuid4().hex[:12]}"
-    postgres.create_database(name)
-    backing = {
-        **postgres.env(name),
-        "_REDIS_URL_CORE": f"redis://127.0.0.1:{redis_server.port}/1",
-        "POSTGRES_MIGRATION_SCRIPTS_PATH": str(MIGRATIONS_DIR),
-    }
-    running = StandinHarborWithRegistry(tmp_path / "two", backing, rsa_key_pem)
-    yield running
-    running.stop()
-    postgres.drop_database(name)
 
 
 def manifest_digest(harbor, repository, tag):
@@ -200,31 +182,35 @@ def replication(second_url, *policies):
 EVENT = {"name": "to-second", "push_to": "second", "repositories": "apps/**", "trigger": "event_based"}
 
 
-def test_replication_from_nothing_copies_a_push_then_nothing_then_one_write(client, store, harbor, second, monkeypatch):
+def test_replication_from_nothing_copies_a_push_then_nothing_then_one_write(
+    client, store, harbor, second_harbor, monkeypatch
+):
     store.store("registries/second", INITIAL_ADMIN_PASSWORD)
-    config = replication(second.url, EVENT)
+    config = replication(second_harbor.url, EVENT)
     done, writes = converge(client, store, config, monkeypatch)
     assert done == ["create registry second", "create project apps", "create replication policy to-second"]
     assert converge(client, store, config, monkeypatch) == ([], [])
 
     digest = push_image(harbor.url, ADMIN, "apps/web", "1.0", b"event")
     harbor.settle()
-    assert manifest_digest(second, "apps/web", "1.0") == digest
+    assert manifest_digest(second_harbor, "apps/web", "1.0") == digest
 
-    changed = replication(second.url, {**EVENT, "override": False})
+    changed = replication(second_harbor.url, {**EVENT, "override": False})
     done, writes = converge(client, store, changed, monkeypatch)
     assert done == ["update replication policy to-second (override: True -> False)"]
     assert [method for method, _ in writes] == ["PUT"]
 
-    absent = replication(second.url, {"name": "to-second", "state": "absent"})
+    absent = replication(second_harbor.url, {"name": "to-second", "state": "absent"})
     assert converge(client, store, absent, monkeypatch)[0] == ["delete replication policy to-second"]
 
 
-def test_a_policy_run_after_its_change_pulls_into_a_flattened_namespace(client, store, harbor, second, monkeypatch):
+def test_a_policy_run_after_its_change_pulls_into_a_flattened_namespace(
+    client, store, harbor, second_harbor, monkeypatch
+):
     store.store("registries/second", INITIAL_ADMIN_PASSWORD)
-    second_client = HarborClient(second.url, *ADMIN, retries=0)
+    second_client = HarborClient(second_harbor.url, *ADMIN, retries=0)
     second_client.post("/projects", "project", {"project_name": "upstream", "metadata": {"public": "true"}})
-    digest = push_image(second.url, ADMIN, "upstream/tools/base", "3", b"pulled")
+    digest = push_image(second_harbor.url, ADMIN, "upstream/tools/base", "3", b"pulled")
     pull = {
         "name": "from-second",
         "pull_from": "second",
@@ -234,13 +220,13 @@ def test_a_policy_run_after_its_change_pulls_into_a_flattened_namespace(client, 
         "flatten": 1,
         "run_after_change": True,
     }
-    done, _ = converge(client, store, replication(second.url, pull), monkeypatch)
+    done, _ = converge(client, store, replication(second_harbor.url, pull), monkeypatch)
     assert done[-2:] == ["create replication policy from-second", "run replication policy from-second"]
     harbor.settle()
     assert manifest_digest(harbor, "mirror/tools/base", "3") == digest
     [execution] = client.get("/replication/executions", "executions")
     assert (execution["status"], execution["trigger"]) == ("Succeed", "manual")
-    assert converge(client, store, replication(second.url, pull), monkeypatch) == ([], [])
+    assert converge(client, store, replication(second_harbor.url, pull), monkeypatch) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -328,13 +314,15 @@ def test_the_default_scanner_and_the_scan_all_schedule(client, store, monkeypatc
 
 
 def test_everything_exported_configures_the_same_harbor_without_a_write(
-    client, store, harbor, second, receiver, monkeypatch
+    client, store, harbor, second_harbor, receiver, monkeypatch
 ):
     store.store("registries/second", INITIAL_ADMIN_PASSWORD)
     store.store("webhooks/apps+ci", HEADER)
     config = {
         **replication(
-            second.url, EVENT, {**EVENT, "name": "nightly", "trigger": "Daily", "flatten": 0, "dest_namespace": "dr"}
+            second_harbor.url,
+            EVENT,
+            {**EVENT, "name": "nightly", "trigger": "Daily", "flatten": 0, "dest_namespace": "dr"},
         ),
         "harbor_projects": [
             {
