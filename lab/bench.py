@@ -1,7 +1,7 @@
 """`make bench`: every timing against the floor of reaching the same hosts.
 
     python -m lab.bench                       # the full benchmark (N = 1, 5, 10, 20 clients)
-    python -m lab.bench --clients 1 --runs 1 --out /tmp/smoke    # what `make test` runs
+    python -m lab.bench --clients 1 --runs 1 --bare 0 --out /tmp/smoke    # what `make test` runs
 
 The floor is ``pyinfra -y <inventory> exec -- true`` on exactly the hosts of a case,
 timed in turn with it (floor, case, floor, case, ...) on this shared, noisy machine:
@@ -479,7 +479,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="1,5,10,20", help="client counts N, comma-separated")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per case (medians)")
-    parser.add_argument("--bare", type=int, default=2, help="bare hosts for the docker-less and fresh cases")
+    parser.add_argument(
+        "--bare", type=int, default=2, help="bare hosts for the docker-less and fresh cases (0: without those cases)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and results.png go")
     args = parser.parse_args(argv)
     sizes = sorted({int(n) for n in args.clients.split(",")})
@@ -498,7 +500,7 @@ def main(argv=None):
         server_cases(state, args.runs),
         (transfer_case(state, args.runs) for _ in [None]),
         client_cases(state, sizes, args.runs),
-        fresh_cases(lab_clients, args.bare),
+        fresh_cases(lab_clients, args.bare) if args.bare else (),
     )
     for case in cases:  # measured one after the other, each reported when done
         rows.append(case.figures())

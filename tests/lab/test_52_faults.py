@@ -55,11 +55,15 @@ def background(*args):
     )
 
 
-def wait_for(condition, what, timeout=180):
+def wait_for(condition, what, timeout=180, run=None):
+    """Until ``condition()`` holds; with ``run``, failing as soon as that run has ended
+    without it (its output named), however long the bound."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        if run is not None and run.poll() is not None:
+            raise AssertionError(f"the run ended before {what}:\n{run.communicate()[0][-3000:]}")
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -82,8 +86,10 @@ def harbor_yml():
     return host_exec(SERVER, "cat /usr/local/harbor/harbor.yml")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def installed(harbor_server):
+    """Harbor installed and healthy as each test starts (a converged run when it is,
+    so one test's failure does not fail the next)."""
     run_pyinfra("-y", *DEPLOY)
     wait_for(healthy, "a healthy Harbor")
     return harbor_server
@@ -91,7 +97,7 @@ def installed(harbor_server):
 
 def test_a_second_run_at_once_refuses_naming_the_first(installed):
     first = background("--data", "harbor_log_rotate_count=41")
-    wait_for(lambda: lock_taken_by(first), "the first run's lock")
+    wait_for(lambda: lock_taken_by(first), "the first run's lock", run=first)
     # The first run paused while it holds the lock (its SSH session lives on), so
     # that the second meets it however fast the first would have finished.
     first.send_signal(signal.SIGSTOP)
@@ -113,7 +119,7 @@ def test_a_second_run_at_once_refuses_naming_the_first(installed):
 
 def test_a_run_killed_mid_change_leaves_no_lasting_lock(installed):
     run = background("--data", "harbor_log_rotate_count=43")
-    wait_for(lambda: lock_taken_by(run), "the run's lock")
+    wait_for(lambda: lock_taken_by(run), "the run's lock", run=run)
     run.kill()  # the controller dies: its SSH session ends, the lock is left behind
     run.communicate()
     second = run_pyinfra("-y", "-vvv", *DEPLOY, "--data", "harbor_log_rotate_count=44")
@@ -139,8 +145,12 @@ def test_a_connection_cut_mid_install_converges_on_the_next_run(installed):
     reset_harbor_server(SERVER)
     for moment, reached in CUTS:
         run = background()
+        # A bound for a loaded machine: the run itself ending is caught at once.
         wait_for(
-            lambda reached=reached: host_exec(SERVER, f"{reached} >/dev/null 2>&1 && echo reached", check=False), moment
+            lambda reached=reached: host_exec(SERVER, f"{reached} >/dev/null 2>&1 && echo reached", check=False),
+            moment,
+            timeout=900,
+            run=run,
         )
         assert lock_taken_by(run)
         cut_the_run_holding_the_lock()

@@ -24,8 +24,9 @@ from tests.lab.conftest import PYINFRA, changed_count, host_exec, run_pyinfra
 
 SERVER = f"{PREFIX}-harbor-1"
 DEPLOY = ("inventories/lab.py", "deploys/server.py", "--limit", "harbor-1")
-# Bounds for "by itself": a host boot plus Harbor's start and health checks.
-BACK_WITHIN = 300
+# Bounds for "by itself": a host boot plus Harbor's start and health checks, on a
+# machine the other lanes load (quiet, about 20 s and 50 s: docs/guarantees.md).
+BACK_WITHIN = 600
 
 
 def health():

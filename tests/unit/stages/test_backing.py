@@ -2,6 +2,7 @@
 refused before any change, naming the key; the rendered files; and no secret in any
 operation's name or command line."""
 
+import configparser
 import copy
 from io import BytesIO, StringIO
 from types import SimpleNamespace
@@ -213,6 +214,11 @@ def test_rendered_files():
     for kind, port in lib.SWIFT_SERVERS.items():
         conf = lib.render_swift_server_conf(kind)
         assert f"bind_port = {port}" in conf and "bind_ip = 127.0.0.1" in conf and f"egg:swift#{kind}" in conf
+        # One node, one replica: the background passes rest (Swift's 30 s keeps a core busy).
+        sections = configparser.ConfigParser(interpolation=None)
+        sections.read_string(conf)
+        assert sections[f"{kind}-replicator"]["interval"] == "1800"
+        assert sections[f"{kind}-auditor"]["interval"] == "3600"
 
 
 class _Shown(str):
