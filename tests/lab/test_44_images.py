@@ -165,14 +165,16 @@ def set_replicator_password(images, password):
 
 @pytest.fixture(scope="module")
 def images(lab, harbor_server, second_harbor):
-    """harbor-1 without this test's resources, the second Harbor with a replicator user
+    """harbor-1 without this test's resources (nor a scan-all schedule), the second Harbor with a replicator user
     (an admin of it), the replicator's password and the webhook's header in harbor-1's
     secrets dir, the first client trusting and logged in to harbor-1, a receiver on
     harbor-1's compose network."""
     # Policies go before their endpoint: Harbor keeps an endpoint a policy uses (412).
+    # The scan-all schedule is Harbor-wide: an earlier session's stays unless removed.
     configure_images(
         harbor_projects=[{"name": PROJECT, "state": "absent", "purge": True}],
         harbor_replication_policies=[{"name": name, "state": "absent"} for name in ("to-second", "by-hand")],
+        harbor_scan_all_schedule={"schedule": "None"},
     )
     configure_images(harbor_registries=[{"name": "second", "state": "absent"}])
     second_admin = HarborClient(
