@@ -56,10 +56,19 @@ MEMCACHED_CONF = "/etc/memcached.conf"
 # The PostgreSQL major version each release's ``postgresql`` package installs, when
 # apt can't say yet (no package lists before the first apt-get update).
 POSTGRESQL_BY_CODENAME = {"trixie": "17", "bookworm": "15", "bullseye": "13", "noble": "16", "jammy": "14"}
+# Every Swift daemon reading the files this stage writes: a change restarts them all
+# (a replicator or auditor left running keeps the settings it started with).
 SWIFT_UNITS = (
     "swift-account",
     "swift-container",
     "swift-object",
+    "swift-account-replicator",
+    "swift-container-replicator",
+    "swift-object-replicator",
+    "swift-account-auditor",
+    "swift-container-auditor",
+    "swift-object-auditor",
+    "swift-account-reaper",
     "swift-container-updater",
     "swift-object-updater",
     "swift-proxy",

@@ -289,6 +289,16 @@ def test_no_secret_in_any_operation_name_or_command():
     assert DB_PASSWORD.replace("'", "''") in role[0].connector_arguments["_stdin"]
 
 
+def test_a_swift_change_restarts_its_replicators_and_auditors_too():
+    """They read the server files as they start: one left running keeps its old pace."""
+    operations, _ = _operations()
+    [restart] = [commands for name, commands in operations if name == "Enable and (re)start Swift"]
+    restarted = str(restart[0]).split("systemctl restart ", 1)[1].split()
+    for kind in ("account", "container", "object"):
+        assert {f"swift-{kind}", f"swift-{kind}-replicator", f"swift-{kind}-auditor"} <= set(restarted)
+    assert "swift-account-reaper" in restarted and "swift-proxy" in restarted
+
+
 def test_a_host_already_serving_gets_no_start_and_no_bucket():
     ready = {"enabled": "enabled", "active": "active"}
     units = {unit: ready for unit in (*stage.SERVICE_UNITS, "postgresql@17-main")}
