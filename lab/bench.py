@@ -48,8 +48,8 @@ CONFIG_KEY, CONFIG_VALUES = "harbor_log_rotate_count", (51, 50)
 POLL_INTERVAL = 0.1
 TARGETS = {
     "server_converged": ("converged server run, × floor", 2.5, "max"),
-    "fleet_converged": ("converged fleet of the most clients, × floor", 2.5, "max"),
-    "rollout_scaling": ("first rollout time(most) / time(1)", 2.0, "max"),
+    "fleet_converged": ("converged fleet of the most clients, × floor", 2.0, "max"),
+    "rollout_scaling": ("first rollout time(most) / time(1)", 2.5, "max"),
     "transfer_vs_scp": ("installer upload speed / scp", 0.8, "min"),
 }
 
