@@ -73,8 +73,12 @@ SWIFT_UNITS = (
     "swift-object-updater",
     "swift-proxy",
 )
+# Daemons Debian's swift packages enable that this one-node setup configures none of
+# (no sharding, container sync or erasure-coded policy): without their config section
+# each exits at start and systemd restarts it every few seconds, for ever.
+SWIFT_UNUSED_UNITS = ("swift-container-sharder", "swift-container-sync", "swift-object-reconstructor")
 # The units the fact reads (PostgreSQL's cluster units added per version).
-SERVICE_UNITS = ("postgresql", "redis-server", "memcached", *SWIFT_UNITS)
+SERVICE_UNITS = ("postgresql", "redis-server", "memcached", *SWIFT_UNITS, *SWIFT_UNUSED_UNITS)
 # How long the checks wait for a service that was just (re)started.
 WAIT_SECONDS = 60
 
@@ -435,6 +439,15 @@ def swift(plan):
     )
     changes += [memcached, _restart(plan, ["memcached"], "memcached", [memcached])]
     changes.append(_restart(plan, list(SWIFT_UNITS), "Swift", list(changes)))
+    unused = unused_swift_units(plan.state)
+    if unused:
+        names = " ".join(unused)
+        # One by one: a release packaging one of them not at all fails none of the others.
+        stop = f"{{ for u in {names}; do systemctl disable --now $u; systemctl reset-failed $u; done; true; }} 2>/dev/null"
+        server.shell(
+            name=f"Stop and disable Swift daemons this setup does not use: {', '.join(unused)}",
+            commands=[guarded(plan.lock_holder, stop)],
+        )
     absent = [name for name in backing.containers if plan.state["containers"].get(name) != "present"]
     if absent:
         changes.append(
@@ -452,6 +465,19 @@ def swift(plan):
             )
         )
     return changes
+
+
+def unused_swift_units(state):
+    """The unused daemons still enabled or not stopped; all of them when the packages
+    bringing them are installed by this run (read before, their units were unknown)."""
+    if not {"swift-container", "swift-object"} <= set(state["packages"]):
+        return list(SWIFT_UNUSED_UNITS)
+    at_rest = {"enabled": ("", "disabled", "masked"), "active": ("", "inactive")}
+    return [
+        unit
+        for unit in SWIFT_UNUSED_UNITS
+        if any(state["units"].get(unit, {}).get(key, "") not in values for key, values in at_rest.items())
+    ]
 
 
 def swift_server_conf(kind):

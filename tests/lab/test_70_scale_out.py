@@ -364,6 +364,25 @@ def test_the_backing_services_answer_the_nodes_only(scale_out, installed):
         assert not reaches(lab, LB, BACKING, port), port
 
 
+def test_the_backing_host_runs_no_swift_daemon_in_a_restart_loop(scale_out, installed):
+    """Debian's packages enable sharder, container sync and reconstructor, which exit at
+    start without a section of their own: the deploy stops and disables them; every
+    other Swift daemon runs without systemd restarting it."""
+    backing = container(scale_out["lab"], BACKING)
+    states = host_exec(
+        backing,
+        "for u in swift-container-sharder swift-container-sync swift-object-reconstructor; do "
+        "echo $u $(systemctl is-enabled $u) $(systemctl is-active $u); done",
+    )
+    assert all(line.split()[1:] == ["disabled", "inactive"] for line in states.splitlines()), states
+    assert host_exec(backing, "systemctl list-units --failed --plain --no-legend 'swift*'") == ""
+    restarts = host_exec(
+        backing, "for u in $(systemctl list-units --plain --no-legend --state=running 'swift*' | cut -d' ' -f1); do "
+        "echo $u $(systemctl show -P NRestarts $u); done",
+    ).splitlines()  # fmt: skip
+    assert len(restarts) >= 13 and all(int(line.split()[1]) < 3 for line in restarts), restarts
+
+
 def test_the_backing_host_keeps_the_database_password_in_no_file(scale_out, installed):
     password = (scale_out["place"] / "secrets" / HOSTNAME / "external_db_password").read_text().strip()
     backing = container(scale_out["lab"], BACKING)

@@ -277,7 +277,7 @@ def _operations(state_changes=None, files=None, firewall=None):
 def test_no_secret_in_any_operation_name_or_command():
     operations, uploads = _operations()
     names = [name for name, _ in operations]
-    assert len(names) == 25  # firewalld not running: no firewall op
+    assert len(names) == 26  # firewalld not running: no firewall op
     for secret in (DB_PASSWORD, REDIS_PASSWORD, STORE_KEY):
         assert not [name for name in names if secret in name]
         assert not [text for _, commands in operations for text in commands if secret in str(text)]
@@ -302,6 +302,7 @@ def test_a_swift_change_restarts_its_replicators_and_auditors_too():
 def test_a_host_already_serving_gets_no_start_and_no_bucket():
     ready = {"enabled": "enabled", "active": "active"}
     units = {unit: ready for unit in (*stage.SERVICE_UNITS, "postgresql@17-main")}
+    units.update(dict.fromkeys(stage.SWIFT_UNUSED_UNITS, {"enabled": "disabled", "active": "inactive"}))
     operations, _ = _operations(
         {
             "packages": list(stage.PACKAGES),
@@ -317,6 +318,26 @@ def test_a_host_already_serving_gets_no_start_and_no_bucket():
     )
     names = [name for name, _ in operations]
     assert not [name for name in names if "ring(s)" in name or "Create the registry" in name]
+    assert not [name for name in names if "does not use" in name]
+
+
+def test_the_swift_daemons_this_setup_does_not_use_are_stopped_once():
+    """Sharder, container sync and reconstructor have no section in the files written:
+    left enabled, each exits at start and systemd restarts it every few seconds."""
+    unused = stage.SWIFT_UNUSED_UNITS
+    # A fresh host: the packages this run installs bring them.
+    assert stage.unused_swift_units({"packages": [], "units": {}}) == list(unused)
+    installed = list(stage.PACKAGES)
+    looping = {"enabled": "enabled", "active": "activating"}
+    at_rest = {"enabled": "disabled", "active": "inactive"}
+    unknown = {"enabled": "", "active": "inactive"}  # a release without that daemon
+    states = {unused[0]: looping, unused[1]: at_rest, unused[2]: unknown}
+    assert stage.unused_swift_units({"packages": installed, "units": states}) == [unused[0]]
+    failed = {"enabled": "disabled", "active": "failed"}
+    assert stage.unused_swift_units({"packages": installed, "units": {unused[2]: failed}}) == [unused[2]]
+    operations, _ = _operations()
+    [stop] = [commands for name, commands in operations if "does not use" in name]
+    assert all("systemctl disable --now $u" in str(stop[0]) and unit in str(stop[0]) for unit in unused)
 
 
 def test_every_change_takes_the_hosts_deploy_lock_first():
