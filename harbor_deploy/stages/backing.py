@@ -443,10 +443,10 @@ def swift(plan):
     if unused:
         names = " ".join(unused)
         # One by one: a release packaging one of them not at all fails none of the others.
-        stop = f"{{ for u in {names}; do systemctl disable --now $u; systemctl reset-failed $u; done; true; }} 2>/dev/null"
+        stop = f"{{ for u in {names}; do systemctl disable --now $u; systemctl reset-failed $u; done; true; }}"
         server.shell(
             name=f"Stop and disable Swift daemons this setup does not use: {', '.join(unused)}",
-            commands=[guarded(plan.lock_holder, stop)],
+            commands=[guarded(plan.lock_holder, stop, "2>/dev/null")],
         )
     absent = [name for name in backing.containers if plan.state["containers"].get(name) != "present"]
     if absent:
