@@ -32,15 +32,14 @@ def parse_json_object(text):
 
 class DockerDaemonConfig(FactBase[dict]):
     """
-    Returns the docker daemon configuration file, parsed, and whether dockerd is
-    active, in one round trip. ``exists`` is ``False`` for a missing file; an
+    Returns the docker daemon configuration file, parsed, in one round trip (whether
+    dockerd runs is ``DockerEngine``'s). ``exists`` is ``False`` for a missing file; an
     existing file that is not a JSON object has ``config: None``, the parser's
     ``error`` and its ``raw`` text. A blank file counts as ``{}``.
 
     .. code:: python
 
         {
-            "docker_active": True,
             "exists": True,
             "mode": "644",
             "config": {"insecure-registries": ["harbor.lab.internal:80"]},
@@ -49,10 +48,13 @@ class DockerDaemonConfig(FactBase[dict]):
         }
     """
 
+    @staticmethod
+    def default():
+        return {"exists": False, "mode": None, "config": {}, "error": None, "raw": None}
+
     def command(self, path=DAEMON_JSON):
         quoted = shlex.quote(path)
         return (
-            'echo "docker_active=$(systemctl is-active docker 2>/dev/null)"; '
             f"if [ -e {quoted} ]; then "
             f'echo "mode=$(stat -c %a {quoted})"; echo {shlex.quote(CONTENT_MARKER)}; cat {quoted}; '
             "fi"
@@ -62,7 +64,6 @@ class DockerDaemonConfig(FactBase[dict]):
         head, raw = split_content(output)
         config, error = parse_json_object(raw) if raw is not None else ({}, None)
         return {
-            "docker_active": head.get("docker_active") == "active",
             "exists": raw is not None,
             "mode": head.get("mode"),
             "config": config,
@@ -84,19 +85,31 @@ PLUGIN_DIRS = (
     "/usr/lib/docker/cli-plugins",
     "/usr/libexec/docker/cli-plugins",
 )
-# The upstream version of the first installed package named, in the order named: from
-# dpkg's database (epoch and Debian revision cut off) or rpm's; empty when none is.
-PACKAGE_VERSION = (
-    "package_version() { "
+# Each named package's status and version, one ``package.<name>=<status>|<version>``
+# line per package the dpkg (or rpm) database knows, in one query.
+PACKAGE_QUERY = (
     "if command -v dpkg-query >/dev/null 2>&1; then "
-    "dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\\n' \"$@\" 2>/dev/null "
-    '| awk -v named="$*" \'$1 == "ii" { found[$2] = $3 } '
-    'END { n = split(named, order, " "); '
-    "for (i = 1; i <= n; i++) if (order[i] in found) { print found[order[i]]; exit } }' "
-    "| sed 's/^[0-9]*://;s/-[^-]*$//'; "
+    "dpkg-query -W -f 'package.${{Package}}=${{db:Status-Abbrev}}|${{Version}}\\n' {packages} 2>/dev/null; "
     "elif command -v rpm >/dev/null 2>&1; then "
-    "rpm -q --qf '%{VERSION}\\n' \"$@\" 2>/dev/null | grep -v ' ' | head -n 1; fi; }"
+    "rpm -q --qf 'package.%{{NAME}}=ii |%{{VERSION}}\\n' {packages} 2>/dev/null; fi"
 )
+
+
+def installed_version(values, packages):
+    """The upstream version of the first of ``packages`` installed (epoch and Debian
+    revision cut off), from ``PACKAGE_QUERY``'s lines; None when none is."""
+    for package in packages:
+        status, _, version = values.get(f"package.{package}", "").partition("|")
+        if status.strip() == "ii" and version:
+            return re.sub(r"-[^-]*$", "", re.sub(r"^[0-9]+:", "", version))
+    return None
+
+
+def unless_installed(packages, command):
+    """Shell running ``command`` unless ``$packages`` (``PACKAGE_QUERY``'s output)
+    shows one of ``packages`` installed."""
+    patterns = "|".join(f"*'package.{package}=ii '*" for package in packages)
+    return f'case "$packages" in {patterns}) ;; *) {command};; esac'
 
 
 class DockerEngine(FactBase[dict]):
@@ -107,7 +120,7 @@ class DockerEngine(FactBase[dict]):
     installed without a package), whether the docker CLI is there (a package of its
     own on Debian 13), the compose v2 plugin version (the plugin file in the CLI's
     plugin directories, its package's version) and whether the docker service is
-    active and enabled.
+    active and enabled. One package query and one ``systemctl show``.
 
     .. code:: python
 
@@ -123,29 +136,34 @@ class DockerEngine(FactBase[dict]):
 
     def command(self):
         plugins = " ".join(f'"{d}/docker-compose"' for d in PLUGIN_DIRS)
+        query = PACKAGE_QUERY.format(packages=" ".join(ENGINE_PACKAGES + COMPOSE_PACKAGES))
+        dockerd_version = unless_installed(ENGINE_PACKAGES, 'echo "dockerd=$(dockerd --version 2>/dev/null)"')
+        compose_version = unless_installed(COMPOSE_PACKAGES, 'echo "compose=$("$plugin" version --short 2>/dev/null)"')
         return (
-            f"{PACKAGE_VERSION}; "
-            "if command -v dockerd >/dev/null 2>&1; then echo installed=yes; "
-            f'v=$(package_version {" ".join(ENGINE_PACKAGES)}); '
-            'if [ -n "$v" ]; then echo "version=$v"; else echo "dockerd=$(dockerd --version 2>/dev/null)"; fi; fi; '
-            'echo "cli=$(command -v docker >/dev/null 2>&1 && echo yes)"; '
-            f"for plugin in {plugins}; do if [ -x \"$plugin\" ]; then "
-            f'v=$(package_version {" ".join(COMPOSE_PACKAGES)}); '
-            'echo "compose_version=${v:-$("$plugin" version --short 2>/dev/null)}"; break; fi; done; '
-            'echo "active=$(systemctl is-active docker 2>/dev/null)"; '
-            'echo "enabled=$(systemctl is-enabled docker 2>/dev/null)"'
+            f'packages=$({query}); echo "$packages"; '
+            f"if command -v dockerd >/dev/null 2>&1; then echo installed=yes; {dockerd_version}; fi; "
+            "command -v docker >/dev/null 2>&1 && echo cli=yes; "
+            f'for plugin in {plugins}; do if [ -x "$plugin" ]; then echo compose_plugin=yes; {compose_version}; '
+            "break; fi; done; "
+            "systemctl show docker --property=ActiveState,UnitFileState 2>/dev/null"
         )
 
     def process(self, output):
         values = key_values(output)
-        version = re.match(r"Docker version ([^,\s]+)", values.get("dockerd", ""))
+        installed = values.get("installed") == "yes"
+        dockerd = re.match(r"Docker version ([^,\s]+)", values.get("dockerd", ""))
+        plugin = values.get("compose_plugin") == "yes"
         return {
-            "installed": values.get("installed") == "yes",
-            "version": values.get("version") or (version.group(1) if version else None),
+            "installed": installed,
+            "version": (installed_version(values, ENGINE_PACKAGES) or (dockerd.group(1) if dockerd else None))
+            if installed
+            else None,
             "cli": values.get("cli") == "yes",
-            "compose_version": values.get("compose_version") or None,
-            "active": values.get("active") == "active",
-            "enabled": values.get("enabled") == "enabled",
+            "compose_version": (installed_version(values, COMPOSE_PACKAGES) or values.get("compose") or None)
+            if plugin
+            else None,
+            "active": values.get("ActiveState") == "active",
+            "enabled": values.get("UnitFileState") == "enabled",
         }
 
 

@@ -70,25 +70,33 @@ class FileStates(FactBase[dict]):
 
     def command(self, paths):
         words = " ".join("*".join(shlex.quote(part) for part in path.split("*")) for path in paths) or "''"
+        # One stat for every path found and one sha256sum for the files small enough
+        # (find's -size rounds up to KiB: -1025k is at most 1 MiB; -H follows a link given).
         return (
-            f"for path in {words}; do "
-            '[ -e "$path" ] || [ -L "$path" ] || continue; '
-            "stat -c '%F|%a|%U|%G|%s' \"$path\" | tr '\\n' '|'; "
-            f'if [ -f "$path" ] && [ "$(stat -c %s "$path")" -le {DIGEST_MAX_BYTES} ]; then '
-            "sha256sum \"$path\" | cut -d' ' -f1 | tr -d '\\n'; fi; "
-            'printf "|%s\\n" "$path"; done; true'
+            f'set --; for path in {words}; do if [ -e "$path" ] || [ -L "$path" ]; then set -- "$@" "$path"; fi; done; '
+            '[ $# -eq 0 ] || { stat -c "stat|%F|%a|%U|%G|%s|%n" -- "$@"; '
+            f'find -H "$@" -maxdepth 0 -type f -size -{DIGEST_MAX_BYTES // 1024 + 1}k -exec sha256sum -- {{}} +; }}; '
+            "true"
         )
 
     def process(self, output):
-        states = {}
+        states, digests = {}, {}
         for line in output:
-            kind, mode, user, group, size, sha256, path = line.split("|", 6)
-            states[path] = {
-                "type": {"regular file": "file", "regular empty file": "file", "symbolic link": "link"}.get(kind, kind),
-                "mode": mode,
-                "user": user,
-                "group": group,
-                "size": int(size),
-                "sha256": sha256 or None,
-            }
+            if line.startswith("stat|"):
+                kind, mode, user, group, size, path = line[len("stat|") :].split("|", 5)
+                states[path] = {
+                    "type": {"regular file": "file", "regular empty file": "file", "symbolic link": "link"}.get(
+                        kind, kind
+                    ),
+                    "mode": mode,
+                    "user": user,
+                    "group": group,
+                    "size": int(size),
+                    "sha256": None,
+                }
+            else:
+                digest, _, path = line.partition("  ")
+                digests[path] = digest
+        for path, state in states.items():
+            state["sha256"] = digests.get(path)
         return states

@@ -6,11 +6,12 @@
 The floor is ``pyinfra -y <inventory> exec -- true`` on exactly the hosts of a case,
 timed in turn with it (floor, case, floor, case, ...) on this shared, noisy machine:
 each figure is the median of the pairwise ratios, with min and max. Remote commands
-and uploaded bytes are read from the hosts' own journals (sshd logs each command,
-sftp-server each file's bytes; see ``lab/images/host-setup.sh``), facts from pyinfra's
+and uploaded bytes are read from the hosts' own journals (sshd logs each command and
+each connection's bytes, sftp-server each file's; see ``lab/images/host-setup.sh``;
+a streamed upload counts what sshd received on its connection), facts from pyinfra's
 ``-v`` lines in one extra run: counting changes nothing in what the deploy does.
 CPU seconds (user + system) beside each time: on the controller those of the run's
-processes (pyinfra, scp), on the hosts those their containers' cgroups account, per
+processes (pyinfra, ssh, scp), on the hosts those their containers' cgroups account, per
 host; the same for the floor, so the figures read alike on a machine with more cores.
 Prints one table and writes ``results.json`` and ``results.png`` to ``--out``.
 Benchmarks measure; nothing here asserts a time.
@@ -35,6 +36,7 @@ import requests
 
 from harbor_deploy.lib.config.defaults import DEFAULT_VERSION
 from harbor_deploy.lib.plan import installer
+from harbor_deploy.operations.upload import RECEIVED_SUFFIX
 from lab import labctl
 from lab.rootfs import log
 from lab.standin import build as standin
@@ -192,17 +194,22 @@ def journal_cursors(hosts):
 
 
 def journal_counts(hosts, cursors):
-    """Remote commands and uploaded bytes since ``cursors``, from sshd and sftp-server."""
+    """Remote commands and uploaded bytes since ``cursors``, from sshd and sftp-server:
+    what sftp-server wrote, plus what sshd received on a connection that streamed a
+    file (its session command keeps the received sum, ``upload.receive_command``)."""
     commands = uploaded = 0
     for container, cursor in zip(containers(hosts), cursors, strict=True):
         text = subprocess.run(
-            ["docker", "exec", container, "journalctl", "-q", "-o", "cat", f"--after-cursor={cursor}"],
+            ["docker", "exec", container, "journalctl", "-q", "-o", "short", f"--after-cursor={cursor}"],
             capture_output=True,
             text=True,
             check=False,
         ).stdout
         commands += len(re.findall(r"Starting session: command ", text))
-        uploaded += sum(int(n) for n in re.findall(r"^close .* bytes read \d+ written (\d+)$", text, re.M))
+        uploaded += sum(int(n) for n in re.findall(r": close .* bytes read \d+ written (\d+)$", text, re.M))
+        streams = set(re.findall(rf"\[(\d+)\]: Starting session: command .*{re.escape(RECEIVED_SUFFIX)}", text))
+        received = re.findall(r"\[(\d+)\]: Transferred: sent \d+, received (\d+) bytes", text)
+        uploaded += sum(int(n) for pid, n in received if pid in streams)
     return commands, uploaded
 
 

@@ -13,7 +13,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
-from harbor_deploy.facts.docker import DAEMON_JSON, DockerDaemonConfig
+from harbor_deploy.facts.docker import DAEMON_JSON, DockerDaemonConfig, DockerEngine
 
 BACKUP = f"{DAEMON_JSON}.bak"
 REJECTED = f"{DAEMON_JSON}.rejected"
@@ -179,10 +179,10 @@ def apply():
         )
     """
 
-    new = host.get_fact(DockerDaemonConfig, path=DAEMON_JSON)
-    if not new["docker_active"]:
+    if not host.get_fact(DockerEngine)["active"]:
         host.noop("docker is not running: the daemon configuration applies when it starts")
         return
+    new = host.get_fact(DockerDaemonConfig, path=DAEMON_JSON)
     old = host.get_fact(DockerDaemonConfig, path=BACKUP)
     if new["config"] is None or old["config"] is None:
         action = "restart"

@@ -126,21 +126,29 @@ def installer_bundle(
     else:
         staging = posixpath.join(cache_dir, STAGING)
         staged = posixpath.join(staging, name)
+        received = upload.received_sha256(staged)
         yield guarded(
             lock_holder,
             "install", "-d", "-m", "0755", QuoteString(cache_dir), "&&",
             "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging), "&&",
-            "rm", "-f", QuoteString(staged),
+            "rm", "-f", QuoteString(staged), QuoteString(received),
         )  # fmt: skip
         yield upload.large_file(src, staged, **AS_LOGIN_USER)
-        verify = f"printf %s {shlex.quote(record)} | (cd {shlex.quote(staging)} && sha256sum -c --status -)"
+        # The sum the host took of the bytes as they arrived (a stream), else of the file.
+        quoted, expected = shlex.quote(staged), shlex.quote(sha256)
+        verify = (
+            f'[ "$(stat -c %s {quoted})" = {size} ] && '
+            f'{{ [ "$(cut -c1-64 {shlex.quote(received)} 2>/dev/null)" = {expected} ] || '
+            f'[ "$(sha256sum < {quoted} | cut -c1-64)" = {expected} ]; }}'
+        )
         yield StringCommand(
-            f"if ! {verify}; then rm -f {shlex.quote(staged)}; "
+            f"if ! {{ {verify}; }}; then rm -f {quoted} {shlex.quote(received)}; "
             f"echo {shlex.quote(f'{name}: the upload does not match sha256 {sha256}')} >&2; exit 1; fi",
             "&&", "chown", "root:root", QuoteString(staged),
             "&&", "chmod", "0644", QuoteString(staged),
             "&&", "mv", "-f", QuoteString(staged), QuoteString(bundle),
             "&&", "printf", "%s", QuoteString(record), ">", QuoteString(f"{bundle}.sha256"),
+            "&&", "rm", "-f", QuoteString(received),
             "&&", "rmdir", QuoteString(staging),
         )  # fmt: skip
 

@@ -1,10 +1,11 @@
 """
-Large uploads (the offline installer bundle) at OpenSSH's speed: through the
-controller's ``scp`` when the host is reached over SSH with a key or the agent, else
-(and when ``scp`` fails) through pyinfra's own SFTP.
+Large uploads (the offline installer bundle) at OpenSSH's speed: streamed through the
+controller's ``ssh`` when the host is reached over SSH with a key or the agent, the
+host hashing the bytes as they land; else (and when ``ssh`` fails) through pyinfra's
+own SFTP, the host hashing the file afterwards.
 """
 
-import re
+import shlex
 import shutil
 import subprocess
 
@@ -12,28 +13,23 @@ from pyinfra import logger
 from pyinfra.api import FunctionCommand
 from pyinfra.connectors.ssh import SSHConnector
 
-# Paths scp passes on unchanged whichever protocol it speaks (its legacy one hands the
-# remote path to a shell).
-PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/+-]+$")
+RECEIVED_SUFFIX = ".received-sha256"
 
 
-def scp_command(data, name, src, dest, scp="scp"):
-    """The ``scp`` argv copying ``src`` to ``dest`` as pyinfra's SSH connector reaches
-    the host (``data``: its connector data, ``name``: the host's name), or None when
-    ``scp`` could not do it unattended and alike: a password, a key with a passphrase
-    (pyinfra asks or reads those itself), paramiko's own connect arguments, or a path a
-    shell would change."""
-    if (
-        data["ssh_password"]
-        or data["ssh_key_password"]
-        or data["ssh_paramiko_connect_kwargs"]
-        or not PLAIN_PATH.match(dest)
-    ):
+def received_sha256(dest):
+    """Where the host keeps the sha256 of the bytes it received as ``dest`` (the
+    ``sha256sum`` line), beside it in the staging directory."""
+    return f"{dest}{RECEIVED_SUFFIX}"
+
+
+def ssh_command(data, name, ssh="ssh"):
+    """The ``ssh`` argv reaching the host as pyinfra's SSH connector does (``data``: its
+    connector data, ``name``: the host's name), up to the destination; None when
+    ``ssh`` could not do it unattended and alike: a password, a key with a passphrase
+    (pyinfra asks or reads those itself) or paramiko's own connect arguments."""
+    if data["ssh_password"] or data["ssh_key_password"] or data["ssh_paramiko_connect_kwargs"]:
         return None
-    hostname = data["ssh_hostname"] or name
-    if ":" in hostname:
-        hostname = f"[{hostname}]"
-    argv = [scp, "-q", "-o", "BatchMode=yes"]
+    argv = [ssh, "-q", "-T", "-o", "BatchMode=yes"]
     if data["ssh_config_file"]:
         argv += ["-F", data["ssh_config_file"]]
     if data["ssh_known_hosts_file"]:
@@ -41,29 +37,42 @@ def scp_command(data, name, src, dest, scp="scp"):
     if data["ssh_strict_host_key_checking"]:
         argv += ["-o", f"StrictHostKeyChecking={data['ssh_strict_host_key_checking']}"]
     if data["ssh_port"]:
-        argv += ["-P", str(data["ssh_port"])]
+        argv += ["-p", str(data["ssh_port"])]
     if data["ssh_key"]:
         argv += ["-i", data["ssh_key"], "-o", "IdentitiesOnly=yes"]
     elif not data["ssh_allow_agent"]:
         argv += ["-o", "IdentityAgent=none"]
     user = f"{data['ssh_user']}@" if data["ssh_user"] else ""
-    return [*argv, "--", src, f"{user}{hostname}:{dest}"]
+    return [*argv, "--", f"{user}{data['ssh_hostname'] or name}"]
+
+
+def receive_command(dest):
+    """The host's side of a stream: the bytes written to ``dest`` and hashed as they
+    pass (the file removed when it cannot be written whole, so no sum stands for it)."""
+    quoted = shlex.quote(dest)
+    script = f"(tee {quoted} || rm -f {quoted}) | sha256sum > {shlex.quote(received_sha256(dest))}"
+    return f"sh -c {shlex.quote(script)}"
 
 
 def send_large_file(state, host, src, dest, connector_arguments):
-    scp = shutil.which("scp")
-    argv = isinstance(host.connector, SSHConnector) and scp and scp_command(host.connector.data, host.name, src, dest)
+    ssh = shutil.which("ssh")
+    argv = isinstance(host.connector, SSHConnector) and ssh and ssh_command(host.connector.data, host.name)
     if argv:
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        with open(src, "rb") as stream:
+            result = subprocess.run(
+                [*argv, receive_command(dest)], stdin=stream, capture_output=True, text=True, check=False
+            )
         if result.returncode == 0:
             return True
-        logger.warning(f"{host.name}: scp of {src} failed ({result.stderr.strip()}); sending it by SFTP")
+        logger.warning(f"{host.name}: streaming {src} through ssh failed ({result.stderr.strip()}); sending it by SFTP")
     return host.put_file(src, dest, remote_temp_filename=dest, **connector_arguments)
 
 
 def large_file(src, dest, **connector_arguments):
     """A command sending the local file ``src`` to ``dest`` on the host (a path the
-    login user may write), at OpenSSH's speed where it can: ``scp`` with the SSH
-    connector's settings, else pyinfra's SFTP. ``connector_arguments`` go to the SFTP
-    upload (``AS_LOGIN_USER``: no sudo hop)."""
+    login user may write), at OpenSSH's speed where it can: streamed through ``ssh``
+    with the SSH connector's settings, the sha256 of what arrived written to
+    ``received_sha256(dest)``; else pyinfra's SFTP, without that sum (the caller hashes
+    the file when it is missing). ``connector_arguments`` go to the SFTP upload
+    (``AS_LOGIN_USER``: no sudo hop)."""
     return FunctionCommand(send_large_file, (src, dest, connector_arguments), {})

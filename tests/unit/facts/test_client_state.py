@@ -1,5 +1,5 @@
 """ClientState: every fact the client deploy decides from, in one round trip
-(captured on client-1, converged: CA in certs.d, root logged in as the robot)."""
+(captured on client-20, converged: CA in certs.d, root logged in as the robot)."""
 
 from harbor_deploy.facts.docker_client import ClientState, certs_d_ca
 from tests.conftest import FIXTURES

@@ -1,7 +1,10 @@
-"""upload.large_file: the bundle goes through the controller's scp with the SSH
-connector's settings, falls back to pyinfra's SFTP when scp cannot do it alike or
-fails, and never where another connector reaches the host."""
+"""upload.large_file: the bundle is streamed through the controller's ssh with the SSH
+connector's settings, the host writing it and hashing the bytes as they land; pyinfra's
+SFTP when ssh cannot do it alike or fails, and wherever another connector reaches the
+host."""
 
+import hashlib
+import subprocess
 from types import SimpleNamespace
 
 from pyinfra.connectors.ssh import SSHConnector, connector_data_meta
@@ -29,36 +32,49 @@ LAB = connector_data(
 )
 
 
-def test_scp_reaches_the_host_as_pyinfra_does():
-    assert upload.scp_command(LAB, "harbor-1", SRC, DEST) == [
-        "scp", "-q", "-o", "BatchMode=yes",
+def test_ssh_reaches_the_host_as_pyinfra_does():
+    assert upload.ssh_command(LAB, "harbor-1") == [
+        "ssh", "-q", "-T", "-o", "BatchMode=yes",
         "-o", "UserKnownHostsFile=/lab/known_hosts",
         "-o", "StrictHostKeyChecking=yes",
-        "-P", "2201",
+        "-p", "2201",
         "-i", "/lab/id_ed25519", "-o", "IdentitiesOnly=yes",
-        "--", SRC, f"root@127.0.0.1:{DEST}",
+        "--", "root@127.0.0.1",
     ]  # fmt: skip
 
 
 def test_defaults_the_host_name_an_ssh_config_and_the_agent():
-    argv = upload.scp_command(connector_data(ssh_config_file="/me/ssh_config"), "h.example", SRC, DEST)
+    argv = upload.ssh_command(connector_data(ssh_config_file="/me/ssh_config"), "h.example")
     assert argv == [
-        "scp", "-q", "-o", "BatchMode=yes", "-F", "/me/ssh_config",
-        "-o", "StrictHostKeyChecking=accept-new", "--", SRC, f"h.example:{DEST}",
+        "ssh", "-q", "-T", "-o", "BatchMode=yes", "-F", "/me/ssh_config",
+        "-o", "StrictHostKeyChecking=accept-new", "--", "h.example",
     ]  # fmt: skip
-    no_agent = upload.scp_command(connector_data(ssh_allow_agent=False), "h.example", SRC, DEST)
-    assert no_agent[6:8] == ["-o", "IdentityAgent=none"]
+    no_agent = upload.ssh_command(connector_data(ssh_allow_agent=False), "h.example")
+    assert no_agent[7:9] == ["-o", "IdentityAgent=none"]
+    assert upload.ssh_command(connector_data(ssh_hostname="fd00::5"), "x")[-1] == "fd00::5"
 
 
-def test_an_ipv6_address_is_bracketed():
-    assert upload.scp_command(connector_data(ssh_hostname="fd00::5"), "x", SRC, DEST)[-1] == f"[fd00::5]:{DEST}"
-
-
-def test_what_scp_cannot_do_unattended_or_alike_is_left_to_sftp():
+def test_what_ssh_cannot_do_unattended_or_alike_is_left_to_sftp():
     for given in ({"ssh_password": "pw"}, {"ssh_key_password": "pw"}, {"ssh_paramiko_connect_kwargs": {"sock": 1}}):
-        assert upload.scp_command(connector_data(**given), "h", SRC, DEST) is None, given
-    assert upload.scp_command(LAB, "h", SRC, "/var/cache/my dir/bundle.tgz") is None
-    assert upload.scp_command(LAB, "h", SRC, "/var/cache/$(x)/bundle.tgz") is None
+        assert upload.ssh_command(connector_data(**given), "h") is None, given
+
+
+def test_the_host_writes_the_stream_and_the_sum_of_what_arrived(tmp_path):
+    dest = tmp_path / "staging dir" / "it's.tgz"
+    dest.parent.mkdir()
+    data = b"bundle bytes\n" * 1000
+    subprocess.run(["sh", "-c", upload.receive_command(str(dest))], input=data, check=True)
+    assert dest.read_bytes() == data
+    received = (tmp_path / "staging dir" / "it's.tgz.received-sha256").read_text()
+    assert received.split()[0] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_stream_the_host_cannot_write_leaves_no_file(tmp_path):
+    dest = tmp_path / "staging" / "bundle.tgz"
+    dest.parent.mkdir()
+    dest.mkdir()  # tee cannot open it
+    subprocess.run(["sh", "-c", upload.receive_command(str(dest))], input=b"x", check=False)
+    assert not dest.is_file()
 
 
 class FakeHost:
@@ -76,43 +92,52 @@ def ssh_connector(data):
     return connector
 
 
-def scp_on_path(tmp_path, monkeypatch, exit_code):
-    scp = tmp_path / "scp"
-    scp.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/scp.args\necho "scp: failed" >&2\nexit {exit_code}\n')
-    scp.chmod(0o755)
+def ssh_on_path(tmp_path, monkeypatch, exit_code):
+    """A stand-in ssh recording its argv and what it was sent."""
+    ssh = tmp_path / "ssh"
+    ssh.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/ssh.args\n/bin/cat > {tmp_path}/ssh.stdin\n'
+        f'echo "ssh: failed" >&2\nexit {exit_code}\n'
+    )
+    ssh.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    return tmp_path / "scp.args"
+    return tmp_path / "ssh.args"
 
 
-def send(host):
-    command = upload.large_file(SRC, DEST, **AS_LOGIN_USER)
+def send(host, src=SRC):
+    command = upload.large_file(src, DEST, **AS_LOGIN_USER)
     return command.function(None, host, *command.args, **command.kwargs)
 
 
-def test_scp_sends_it_and_sftp_is_not_used(tmp_path, monkeypatch):
-    args = scp_on_path(tmp_path, monkeypatch, 0)
+def test_ssh_streams_it_and_sftp_is_not_used(tmp_path, monkeypatch):
+    src = tmp_path / "bundle.tgz"
+    src.write_bytes(b"bundle")
+    args = ssh_on_path(tmp_path, monkeypatch, 0)
     host = FakeHost(ssh_connector(LAB))
-    assert send(host) is True
-    assert args.read_text().splitlines() == upload.scp_command(LAB, "harbor-1", SRC, DEST)[1:]
+    assert send(host, str(src)) is True
+    assert args.read_text().splitlines() == [*upload.ssh_command(LAB, "harbor-1")[1:], upload.receive_command(DEST)]
+    assert (tmp_path / "ssh.stdin").read_bytes() == b"bundle"
     assert host.sent == []
 
 
-def test_a_failing_scp_falls_back_to_sftp_as_the_login_user(tmp_path, monkeypatch):
-    scp_on_path(tmp_path, monkeypatch, 1)
+def test_a_failing_ssh_falls_back_to_sftp_as_the_login_user(tmp_path, monkeypatch):
+    src = tmp_path / "bundle.tgz"
+    src.write_bytes(b"bundle")
+    ssh_on_path(tmp_path, monkeypatch, 255)
     host = FakeHost(ssh_connector(LAB))
-    assert send(host) is True
-    assert host.sent == [(SRC, DEST, {"remote_temp_filename": DEST, **AS_LOGIN_USER})]
+    assert send(host, str(src)) is True
+    assert host.sent == [(str(src), DEST, {"remote_temp_filename": DEST, **AS_LOGIN_USER})]
 
 
-def test_no_scp_is_sftp(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))  # no scp here
+def test_no_ssh_is_sftp(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ssh here
     host = FakeHost(ssh_connector(LAB))
     assert send(host) is True
     assert len(host.sent) == 1
 
 
 def test_another_connector_is_sftp(tmp_path, monkeypatch):
-    args = scp_on_path(tmp_path, monkeypatch, 0)
+    args = ssh_on_path(tmp_path, monkeypatch, 0)
     host = FakeHost(SimpleNamespace(data=LAB))  # e.g. @docker, @local
     assert send(host) is True
     assert len(host.sent) == 1 and not args.exists()
