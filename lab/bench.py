@@ -6,9 +6,9 @@
 The floor is ``pyinfra -y <inventory> exec -- true`` on exactly the hosts of a case,
 timed in turn with it (floor, case, floor, case, ...) on this shared, noisy machine:
 each figure is the median of the pairwise ratios, with min and max. Remote commands
-and uploaded bytes are read from the hosts' own journals (sshd logs each command and
-each connection's bytes, sftp-server each file's; see ``lab/images/host-setup.sh``;
-a streamed upload counts what sshd received on its connection), facts from pyinfra's
+and uploaded bytes are read from the hosts' own journals (sshd logs each command,
+sftp-server each file's bytes, see ``lab/images/host-setup.sh``; a streamed upload
+logs the bytes it received, ``upload.receive_command``), facts from pyinfra's
 ``-v`` lines in one extra run: counting changes nothing in what the deploy does.
 CPU seconds (user + system) beside each time: on the controller those of the run's
 processes (pyinfra, ssh, scp), on the hosts those their containers' cgroups account, per
@@ -36,7 +36,7 @@ import requests
 
 from harbor_deploy.lib.config.defaults import DEFAULT_VERSION
 from harbor_deploy.lib.plan import installer
-from harbor_deploy.operations.upload import RECEIVED_SUFFIX
+from harbor_deploy.operations.upload import UPLOAD_LOG_TAG
 from lab import labctl
 from lab.rootfs import log
 from lab.standin import build as standin
@@ -194,9 +194,8 @@ def journal_cursors(hosts):
 
 
 def journal_counts(hosts, cursors):
-    """Remote commands and uploaded bytes since ``cursors``, from sshd and sftp-server:
-    what sftp-server wrote, plus what sshd received on a connection that streamed a
-    file (its session command keeps the received sum, ``upload.receive_command``)."""
+    """Remote commands and uploaded bytes since ``cursors``: sshd's commands, the bytes
+    sftp-server wrote and those a streamed upload logged it received."""
     commands = uploaded = 0
     for container, cursor in zip(containers(hosts), cursors, strict=True):
         text = subprocess.run(
@@ -207,9 +206,7 @@ def journal_counts(hosts, cursors):
         ).stdout
         commands += len(re.findall(r"Starting session: command ", text))
         uploaded += sum(int(n) for n in re.findall(r": close .* bytes read \d+ written (\d+)$", text, re.M))
-        streams = set(re.findall(rf"\[(\d+)\]: Starting session: command .*{re.escape(RECEIVED_SUFFIX)}", text))
-        received = re.findall(r"\[(\d+)\]: Transferred: sent \d+, received (\d+) bytes", text)
-        uploaded += sum(int(n) for pid, n in received if pid in streams)
+        uploaded += sum(int(n) for n in re.findall(rf"{UPLOAD_LOG_TAG}\[\d+\]: received (\d+) bytes ", text))
     return commands, uploaded
 
 

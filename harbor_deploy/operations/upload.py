@@ -14,6 +14,8 @@ from pyinfra.api import FunctionCommand
 from pyinfra.connectors.ssh import SSHConnector
 
 RECEIVED_SUFFIX = ".received-sha256"
+# The tag of the line a streamed upload leaves in the host's log.
+UPLOAD_LOG_TAG = "harbor-deploy-upload"
 
 
 def received_sha256(dest):
@@ -48,9 +50,14 @@ def ssh_command(data, name, ssh="ssh"):
 
 def receive_command(dest):
     """The host's side of a stream: the bytes written to ``dest`` and hashed as they
-    pass (the file removed when it cannot be written whole, so no sum stands for it)."""
+    pass (the file removed when it cannot be written whole, so no sum stands for it),
+    then one line in the host's log saying how many arrived, as sftp-server logs the
+    bytes of each file it writes."""
     quoted = shlex.quote(dest)
-    script = f"(tee {quoted} || rm -f {quoted}) | sha256sum > {shlex.quote(received_sha256(dest))}"
+    script = (
+        f"(tee {quoted} || rm -f {quoted}) | sha256sum > {shlex.quote(received_sha256(dest))} && "
+        f'{{ logger -t {UPLOAD_LOG_TAG} "received $(stat -c %s {quoted}) bytes into "{quoted} 2>/dev/null || true; }}'
+    )
     return f"sh -c {shlex.quote(script)}"
 
 
