@@ -3,6 +3,7 @@ Files that hold secrets (harbor.yml, private keys, passwords): uploaded to a hos
 kept on the controller, without leaking them.
 """
 
+import base64
 import hashlib
 import posixpath
 import shlex
@@ -68,12 +69,12 @@ def put(
       package: ``pg_hba.conf``, ``haproxy.cfg``), copy it to ``<dest>.harbor-deploy-orig``;
       that copy is never overwritten later
 
-    Unlike ``files.put``, the upload lands in a private (0700) staging directory
-    next to ``dest``, owned by the login user, who uploads into it directly (under
-    ``--sudo`` too, without a copy through /tmp); it gets its mode before it is moved
+    Unlike ``files.put``, the content travels on one command's stdin (never on a
+    command line, never through /tmp, under ``--sudo`` too) into a private (0700)
+    staging directory next to ``dest``; it gets its owner and mode before it is moved
     into place, so the file is never readable by others, and ``--diff`` never shows
-    a secret value. What a dropped connection leaves staged is removed once the run's
-    session has ended (``session.when_session_ends``).
+    a secret value. One round trip, no SFTP session. What a dropped connection leaves
+    staged is removed once the run's session has ended (``session.when_session_ends``).
 
     **Example:**
 
@@ -114,24 +115,24 @@ def put(
 
     staging = posixpath.join(posixpath.dirname(dest), STAGING)
     staged = posixpath.join(staging, posixpath.basename(dest))
-    # 0700 and owned by the login user (SUDO_USER under sudo), who uploads into it; what
-    # a dropped connection leaves there is removed when the session ends.
-    yield guarded(
-        lock_holder,
-        "install", "-d", "-m", "0700", "-o", '"${SUDO_USER:-$(id -un)}"', QuoteString(staging),
-        "&&", when_session_ends(f"rm -f {shlex.quote(staged)}; rmdir {shlex.quote(staging)}"),
-    )  # fmt: skip
-    yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged, **AS_LOGIN_USER)
-    # Decided on the host as the file moves into place: a package the same run installed
-    # may have put it there after the run read the host.
+    # One command: the content arrives on its stdin (base64: pyinfra sends text lines)
+    # into a 0700 staging directory, gets its owner and mode, then moves into place;
+    # what a dropped connection leaves staged is removed when the session ends. The
+    # original is kept as the file moves in: a package the same run installed may
+    # have put it there after the run read the host.
     original, target = QuoteString(dest + ORIGINAL_SUFFIX), QuoteString(dest)
     keep = ["{", "[", "-e", original, "]", "||", "[", "!", "-e", target, "]", "||", "cp", "-p", target, original]
-    yield StringCommand(
-        *([*keep, ";", "}", "&&"] if keep_original else []),
-        "chown", QuoteString(owner), QuoteString(staged),
+    yield guarded(
+        lock_holder,
+        "install", "-d", "-m", "0700", QuoteString(staging),
+        "&&", when_session_ends(f"rm -f {shlex.quote(staged)}; rmdir {shlex.quote(staging)}"),
+        "&&", "base64", "-d", ">", QuoteString(staged),
+        "&&", "chown", QuoteString(owner), QuoteString(staged),
         "&&", "chmod", mode, QuoteString(staged),
+        *(["&&", *keep, ";", "}"] if keep_original else []),
         "&&", "mv", "-f", QuoteString(staged), QuoteString(dest),
         "&&", "rmdir", QuoteString(staging),
+        _stdin=base64.encodebytes(data).decode(),
     )  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 without a password) and ``opspw`` (sudo with a password), both with ``--sudo`` on the
 command line and ``_sudo`` in data, the password in data (``_sudo_password``) or
 answered at pyinfra's prompt (``--use-sudo-password``). A config change uploads
-harbor.yml through the private staging directory as the login user; the client logs
+harbor.yml on its command's stdin through the private staging directory; the client logs
 in; configure and status read; a backup is copied to the controller, restored from
 that copy (uploaded) and logs fetched, never through a file another user could read.
 ``opspw``'s login shell is wrapped to log every command line sshd hands it: the sudo

@@ -2,6 +2,8 @@
 when the content and mode match (pyinfra-testing specs under tests/fixtures/operations/);
 secret_file.keep: never overwrites what another run kept meanwhile."""
 
+import os
+import subprocess
 from types import SimpleNamespace
 from unittest import mock
 
@@ -53,3 +55,21 @@ def test_keep_writes_private_files_and_removes_the_ones_set_to_none(tmp_path):
     assert command.function(None, None, *command.args) is True
     assert not (tmp_path / "provided-chain.crt").exists()
     assert (tmp_path / "ca.crt").read_bytes() == b"CA" and (tmp_path / "ca.crt").stat().st_mode & 0o777 == 0o600
+
+
+def test_put_writes_the_content_byte_exact_from_the_commands_stdin(tmp_path):
+    """The one command run by a local shell as a connection runs it (its ``_stdin``
+    written as pyinfra writes it: text lines, a newline added to the last one): any
+    bytes, no final newline kept as it is, the mode set, nothing staged left."""
+    dest = tmp_path / "tls" / "server.key"
+    dest.parent.mkdir()
+    content = bytes(range(256)) + b"no final newline"
+    owner = f"{os.getuid()}:{os.getgid()}"
+    with mock.patch.object(secret_file, "state", SimpleNamespace(config=SimpleNamespace(DIFF=False))):
+        [put] = secret_file.put._inner(str(dest), content, mode="0640", owner=owner, known_files={})
+    stdin = put.connector_arguments["_stdin"]
+    sent = stdin if stdin.endswith("\n") else stdin + "\n"
+    subprocess.run(["sh", "-c", str(put)], input=sent.encode(), check=True)
+    assert dest.read_bytes() == content
+    assert oct(dest.stat().st_mode & 0o777) == "0o640"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["server.key"]

@@ -37,9 +37,10 @@ def session(tmp_path):
     shutil.copy("/bin/sh", program)
     started = []
 
-    def start(script, env=None):
+    def start(script, env=None, stdin=None):
         process = subprocess.Popen(
             [str(program), "-c", f"{script}\nexec sleep 600"],
+            stdin=stdin,
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, **(env or {})},
@@ -51,6 +52,8 @@ def session(tmp_path):
     for process in started:
         process.kill()
         process.wait()
+        if process.stdin:
+            process.stdin.close()  # what still reads it ends
 
 
 def gone_after_the_session(process, *paths):
@@ -112,11 +115,15 @@ def commands(operation, *args, **kwargs):
 def test_a_secret_staged_for_put_is_removed_when_the_connection_drops(tmp_path, session):
     dest = tmp_path / "tls" / "server.key"
     staging = dest.parent / secret_file.STAGING
-    first = commands(secret_file.put, str(dest), "KEY\n", known_files={})[0]
-    process = session(f"{first} && echo KEY > {staging}/server.key && echo staged")
-    assert process.stdout.readline() == "staged\n"  # the upload reached the host, the move never came
+    [put] = commands(secret_file.put, str(dest), "KEY\n", known_files={})
+    process = session(put, stdin=subprocess.PIPE)
+    process.stdin.write("S0VZ")  # part of the content on the command's stdin; the rest never comes
+    process.stdin.flush()
+    deadline = time.monotonic() + 10
+    while not (staging / "server.key").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert gone_after_the_session(process, staging / "server.key", staging)
-    assert dest.parent.is_dir()
+    assert dest.parent.is_dir() and not dest.exists()
 
 
 @pytest.mark.parametrize("direction", ["upload", "fetch"])
