@@ -7,7 +7,6 @@ import base64
 import hashlib
 import posixpath
 import shlex
-from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
