@@ -69,6 +69,22 @@ def test_the_host_writes_the_stream_and_the_sum_of_what_arrived(tmp_path):
     assert received.split()[0] == hashlib.sha256(data).hexdigest()
 
 
+def test_without_openssl_sha256sum_takes_the_sum(tmp_path):
+    dest = tmp_path / "bundle.tgz"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sh", "tee", "rm", "sha256sum", "stat"):
+        (bin_dir / tool).symlink_to(
+            subprocess.run(
+                ["sh", "-c", f"command -v {tool}"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+        )
+    subprocess.run(
+        ["/bin/sh", "-c", upload.receive_command(str(dest))], input=b"data", check=True, env={"PATH": str(bin_dir)}
+    )
+    assert (tmp_path / "bundle.tgz.received-sha256").read_text().split()[0] == hashlib.sha256(b"data").hexdigest()
+
+
 def test_a_stream_the_host_cannot_write_leaves_no_file(tmp_path):
     dest = tmp_path / "staging" / "bundle.tgz"
     dest.parent.mkdir()

@@ -2,6 +2,7 @@
 refused before any change, naming the key; the rendered files; and no secret in any
 operation's name or command line."""
 
+import base64
 import configparser
 import copy
 from io import BytesIO, StringIO
@@ -269,6 +270,8 @@ def _operations(state_changes=None, files=None, firewall=None):
                     if isinstance(src, BytesIO | StringIO):
                         value = src.getvalue()
                         uploads.append(value.decode() if isinstance(value, bytes) else value)
+                    elif " base64 -d > " in str(command):  # secret_file.put: the file on the command's stdin
+                        uploads.append(base64.b64decode(command.connector_arguments["_stdin"]).decode())
                     commands.append(_Shown(command))
                 found.append((next(iter(state.op_meta[op_hash].names)).rsplit(" | ", 1)[-1], commands))
     return found, uploads
