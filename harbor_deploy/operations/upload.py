@@ -50,9 +50,9 @@ def ssh_command(data, name, ssh="ssh"):
 
 def receive_command(dest):
     """The host's side of a stream: the bytes written to ``dest`` and hashed as they
-    pass (by ``openssl`` when there, else ``sha256sum``; the file removed when it cannot be written whole, so no sum stands for it),
-    then one line in the host's log saying how many arrived, as sftp-server logs the
-    bytes of each file it writes."""
+    pass, by ``openssl`` when there, else ``sha256sum`` (the file removed when it
+    cannot be written whole, so no sum stands for it), then one line in the host's log
+    saying how many arrived, as sftp-server logs the bytes of each file it writes."""
     quoted = shlex.quote(dest)
     # OpenSSL's sha256 uses the CPU's SHA instructions (about 5x sha256sum's speed here).
     script = (
