@@ -172,3 +172,25 @@ class BackingHealth(FactBase[dict]):
     def process(self, output):
         answered = {line.strip() for line in output}
         return {name: name in answered for name in ("postgresql", "redis", "swift")}
+
+
+class DatabaseDumps(FactBase[list]):
+    """
+    Returns the complete dumps of the shared database in ``backup_dir`` with ``label``
+    in their name (``harbor-db-<UTC time>-<label>.pgdump`` beside its ``.sha256``),
+    oldest first: a ``.partial`` one is not complete.
+
+    .. code:: python
+
+        ["harbor-db-20261207T101500Z-before-upgrade.pgdump"]
+    """
+
+    def command(self, backup_dir, label):
+        return (
+            f"cd {shlex.quote(backup_dir)} 2>/dev/null || exit 0; "
+            f"for f in harbor-db-*Z-{shlex.quote(label)}.pgdump; do "
+            '[ -f "$f" ] && [ -f "$f.sha256" ] && echo "$f"; done; true'
+        )
+
+    def process(self, output):
+        return sorted(line for line in output if line.strip())

@@ -17,13 +17,15 @@ import functools
 from pyinfra import host
 from pyinfra.api import deploy
 
-from harbor_deploy.lib.config.defaults import BACKING_GROUP, CLIENT_GROUP, LB_GROUP
+from harbor_deploy.lib.config.defaults import BACKING_GROUP, CLIENT_GROUP, LB_GROUP, SERVER_GROUP
+from harbor_deploy.operations.deploy_lock import lock_holder
 from harbor_deploy.planning import server as server_planning
 from harbor_deploy.planning.context import config_of
 from harbor_deploy.stages import (
     backing,
     backup,
     client,
+    cluster_rollback,
     configure,
     loadbalancer,
     rolling,
@@ -68,6 +70,13 @@ def harbor_server(**data):
 
         harbor_server(harbor_version="v2.13.1")
     """
+    if BACKING_GROUP in host.groups and SERVER_GROUP not in host.groups:
+        # The backing host of a Harbor of several nodes: dumps their database before an upgrade.
+        config = config_of(data)
+        nodes = server_planning.cluster_of(config, data)
+        if nodes:
+            rolling.shared_database_dump(config, lock_holder("harbor_server"))
+        return
     if LB_GROUP in host.groups:  # the load balancer of a Harbor of several nodes
         balancer = loadbalancer.plan(data)
         loadbalancer.haproxy(balancer)
@@ -106,7 +115,7 @@ def harbor_server(**data):
             change()
             server.summary(plan)
             return
-        rolling.register(server.change_pending(plan, [*inputs, unit]))
+        rolling.register(server.change_pending(plan, [*inputs, unit]), upgrade_from=plan.upgrade_from)
         nodes, config, holder = plan.cluster, plan.config, plan.lock_holder
     # Every node and the load balancer: the nodes changed one at a time.
     rolling.one_node_at_a_time(nodes, config, change, holder)
@@ -286,10 +295,23 @@ def harbor_rollback(**data):
     the live data is newer than that backup (unless ``harbor_discard_newer_data``). Set
     ``harbor_version`` back in the inventory afterwards.
 
+    A Harbor of several nodes goes back as one (its nodes, load balancer and backing
+    host in the run, ``harbor_version`` naming the release to go back to): every node
+    stops, the backing host restores the shared database from its dump taken before
+    the upgrade (a safety dump first), every node serves the older release again.
+
     + data: ``harbor_*`` keys overriding the host's data
     """
-    plan = backup.plan_rollback(data)  # finds the previous release and its backup, checks the live data
-    backup.rollback(plan)
+    several = cluster_rollback.plan(data)  # a Harbor of several nodes: every node and the shared database
+    if several is None:
+        if SERVER_GROUP in host.groups:
+            plan = backup.plan_rollback(data)  # finds the previous release and its backup, checks the live data
+            backup.rollback(plan)
+        return
+    cluster_rollback.stop_nodes(several)
+    cluster_rollback.shared_database(several)
+    cluster_rollback.nodes_back(several)
+    cluster_rollback.load_balancer(several)
 
 
 @packaged("Harbor uninstall")

@@ -197,7 +197,7 @@ echo "restored $restoring into Harbor $version; the data it replaced is in $back
 
 UPGRADE_STEPS = """
 from_version={from_version}; to_version={to_version}; from="$link-$from_version"; to="$link-$to_version"
-touched=0; backup_name=""
+touched=0; backup_name=""; several={several}
 counts() {{ {counts}; }}
 fewer() {{  # <counts before> <counts after>: whether any count went down
   local before=($1) after=($2) i
@@ -206,7 +206,19 @@ fewer() {{  # <counts before> <counts after>: whether any count went down
   done
   return 1
 }}
-fail() {{  # <what failed>: the release $from_version back as it was
+fail() {{  # <what failed>: the release $from_version back as it was (one node of several: stopped)
+  if [ "$several" = 1 ]; then
+    # Another node (or this one's install.sh) may have migrated the shared database:
+    # $from_version's core would exit on it, so this node is not put back.
+    [ -d "$to" ] && harbor_compose "$to" down >&2 2>/dev/null
+    systemctl stop harbor.service
+    unmark
+    echo "upgrade $from_version -> $to_version failed: $1. This node of several stays drained, Harbor stopped on" \
+      "it: the database the nodes share may already hold $to_version's schema, which $from_version cannot start" \
+      "on. Fix the cause and run the server deploy again (it goes on with $to_version), or put every node and" \
+      "the shared database back with deploys/rollback.py" >&2
+    exit 1
+  fi
   echo "upgrade $from_version -> $to_version failed: $1; putting $from_version back" >&2
   if [ "$touched" = 0 ]; then
     harbor_compose "$from" down >&2 2>/dev/null
@@ -261,7 +273,7 @@ SHARED_DATA_COUNTS = 'echo "data in the external database and storage, not count
 
 
 @operation(is_idempotent=False)
-def upgrade(from_version, to_version, keep_releases=2, lock_holder=None, **place):
+def upgrade(from_version, to_version, keep_releases=2, several_nodes=False, lock_holder=None, **place):
     """
     Move Harbor from ``from_version`` to the unpacked release of ``to_version``, or put
     it back as it was. Harbor stops first (running or not, it is upgraded with a
@@ -272,11 +284,14 @@ def upgrade(from_version, to_version, keep_releases=2, lock_holder=None, **place
     migrate`` (``harbor.yml.migrated``, to compare), its ``install.sh`` runs (core
     migrates the database), Harbor must be healthy and the counts equal. A failure
     before ``install.sh`` starts the old release again on its untouched data; one after
-    brings it back with the backup's data (``harbor-data.sh`` ``restore_data``). Keeps
-    the newest ``keep_releases`` releases.
+    brings it back with the backup's data (``harbor-data.sh`` ``restore_data``). On a
+    node of several a failure stops Harbor there instead: the shared database may be
+    on the new schema already (another node migrated it), which the old release's
+    core refuses. Keeps the newest ``keep_releases`` releases.
 
     + from_version / to_version: the installed release and the new one (unpacked beside)
     + keep_releases: release directories kept
+    + several_nodes: this is one node of a Harbor of several (a shared database)
     + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
     + place: as ``data_script``
 
@@ -295,6 +310,7 @@ def upgrade(from_version, to_version, keep_releases=2, lock_holder=None, **place
         to_version=shlex.quote(to_version),
         counts=SHARED_DATA_COUNTS if place.get("external_database") else DATA_COUNTS,
         keep_releases=int(keep_releases),
+        several=int(bool(several_nodes)),
         log_dir=UPGRADE_LOG_DIR,
     )
     script = data_script(steps, reason=f"before the upgrade to {to_version}", **place)
@@ -343,18 +359,20 @@ echo "Harbor $from_version is back, healthy, with the data of $restoring; the da
 
 
 @operation(is_idempotent=False)
-def database_dump(backup_dir, port, database, keep, lock_holder=None):
+def database_dump(backup_dir, port, database, keep, label=None, lock_holder=None):
     """
     Dump a PostgreSQL database this host serves (a ``harbor_backing`` host's, shared
-    by the nodes of one Harbor) to ``<backup_dir>/harbor-db-<UTC time>.pgdump`` (the
-    server's time) with its ``.sha256``, as the postgres user with the server's own
-    ``pg_dump`` (its major version, so a dump never meets a newer server); written as
-    ``.partial`` and renamed, so a dump that exists is complete; ``harbor-db-last.pgdump``
-    names it. Keeps the newest ``keep`` by their time on this host.
+    by the nodes of one Harbor) to ``<backup_dir>/harbor-db-<UTC time>[-<label>].pgdump``
+    (the server's time) with its ``.sha256``, as the postgres user with the server's
+    own ``pg_dump`` (its major version, so a dump never meets a newer server); written
+    as ``.partial`` and renamed, so a dump that exists is complete;
+    ``harbor-db-last[-<label>].pgdump`` names it. Keeps the newest ``keep`` of the
+    same label by their time on this host.
 
     + backup_dir: server dir of the dumps
     + port / database: what PostgreSQL serves
     + keep: dumps kept
+    + label: what the dump is for (``before-upgrade``), in its name
     + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
 
     **Example:**
@@ -367,6 +385,9 @@ def database_dump(backup_dir, port, database, keep, lock_holder=None):
         )
     """
     directory = shlex.quote(backup_dir)
+    suffix = f"-{label}" if label else ""
+    if suffix and not suffix[1:].replace("-", "").isalnum():
+        raise ValueError(f"database_dump label {label!r}: letters, digits and dashes only")
     yield guarded(
         lock_holder,
         bash(
@@ -374,13 +395,100 @@ def database_dump(backup_dir, port, database, keep, lock_holder=None):
                 [
                     "set -u; umask 077",
                     f"mkdir -p {directory} && cd {directory} || exit 1",
-                    'dump="harbor-db-$(date -u +%Y%m%dT%H%M%SZ).pgdump"',
+                    f'dump="harbor-db-$(date -u +%Y%m%dT%H%M%SZ){suffix}.pgdump"',
                     f"if ! runuser -u postgres -- pg_dump -p {int(port)} -Fc {shlex.quote(database)} "
                     '> "$dump.partial"; then rm -f "$dump.partial"; exit 1; fi',
                     'mv "$dump.partial" "$dump" && sha256sum "$dump" > "$dump.sha256" || exit 1',
-                    'ln -sfn "$dump" harbor-db-last.pgdump && ln -sfn "$dump.sha256" harbor-db-last.pgdump.sha256',
-                    f"ls -1t harbor-db-*Z.pgdump | tail -n +{int(keep) + 1} | sed 'p; s/$/.sha256/' | xargs -r rm -f",
+                    f'ln -sfn "$dump" harbor-db-last{suffix}.pgdump && '
+                    f'ln -sfn "$dump.sha256" harbor-db-last{suffix}.pgdump.sha256',
+                    f"ls -1t harbor-db-*Z{suffix}.pgdump | tail -n +{int(keep) + 1} | sed 'p; s/$/.sha256/' "
+                    "| xargs -r rm -f",
                 ]
             )
         ),
     )
+
+
+@operation(is_idempotent=False)
+def database_restore(backup_dir, dump, port, database, keep, lock_holder=None):
+    """
+    Put a dump (``database_dump``'s) back as the database ``database`` this host's
+    PostgreSQL serves, while no client uses it: its ``.sha256`` checked, a safety dump
+    of the live database first (``harbor-db-<UTC time>-before-rollback.pgdump``), the
+    dump loaded beside it into ``<database>_restoring`` (one transaction, stopped at
+    the first error, owned as the live one), then the two swapped by name and the old
+    one dropped. Anything failing before the swap leaves the live database as it was.
+
+    + backup_dir: server dir of the dumps
+    + dump: the dump's name in ``backup_dir``
+    + port / database: what PostgreSQL serves
+    + keep: safety dumps kept
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_data.database_restore(
+            name="Restore the shared database", backup_dir="/var/backups/harbor-deploy",
+            dump="harbor-db-20261207T101500Z-before-upgrade.pgdump", port=5432, database="registry", keep=7,
+        )
+    """
+    db, side = shlex.quote(database), shlex.quote(f"{database}_restoring")
+    sql = f"runuser -u postgres -- psql -p {int(port)} -v ON_ERROR_STOP=1 -qAt -d postgres -c"
+    steps = f"""set -u; umask 077
+cd {shlex.quote(backup_dir)} || exit 1
+dump={shlex.quote(dump)}
+if ! sha256sum -c --quiet "$dump.sha256"; then
+  echo "$dump does not match its .sha256: the database is as it was" >&2; exit 1
+fi
+safety="harbor-db-$(date -u +%Y%m%dT%H%M%SZ)-before-rollback.pgdump"
+if ! runuser -u postgres -- pg_dump -p {int(port)} -Fc {db} > "$safety.partial"; then
+  rm -f "$safety.partial"; echo "no safety dump of the live database: it is as it was" >&2; exit 1
+fi
+mv "$safety.partial" "$safety" && sha256sum "$safety" > "$safety.sha256" || exit 1
+ls -1t harbor-db-*Z-before-rollback.pgdump | tail -n +{int(keep) + 1} | sed 'p; s/$/.sha256/' | xargs -r rm -f
+owner=$({sql} "select pg_get_userbyid(datdba) from pg_database where datname = '{database}'") || exit 1
+{sql} 'DROP DATABASE IF EXISTS {side}' && {sql} "CREATE DATABASE {side} OWNER \"$owner\"" || exit 1
+if ! runuser -u postgres -- pg_restore -p {int(port)} --exit-on-error --single-transaction -d {side} < "$dump"; then
+  {sql} 'DROP DATABASE IF EXISTS {side}'
+  echo "$dump does not load: the database is as it was" >&2; exit 1
+fi
+old="{database}_before_rollback_$(date -u +%Y%m%dt%H%M%Sz)"
+{sql} "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{database}' \\
+  and pid <> pg_backend_pid()" >/dev/null
+{sql} "ALTER DATABASE {db} RENAME TO $old" || exit 1
+if ! {sql} "ALTER DATABASE {side} RENAME TO {db}"; then
+  {sql} "ALTER DATABASE $old RENAME TO {db}"; echo "the swap failed: the database is as it was" >&2; exit 1
+fi
+{sql} "DROP DATABASE $old"
+echo "{database} is back as in $dump; the database it replaced is in $safety" >&2
+"""
+    yield guarded(lock_holder, bash(steps))
+
+
+@operation(is_idempotent=False)
+def release_back(version, lock_holder=None, **place):
+    """
+    Serve the kept release ``version`` (``<install_dir>-<version>``) again on a node of
+    several, whatever release it runs or failed to run: Harbor stopped, the release
+    ``install_dir`` points to brought down, ``install_dir`` pointed to ``version``,
+    its ``prepare`` run, Harbor started and healthy. For a cluster rollback, once the
+    shared database is back as that release had it.
+
+    + version: the release kept beside
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+    + place: as ``data_script``
+    """
+    steps = f"""
+target="$link-"{shlex.quote(version)}; current=$(readlink -f "$link")
+[ -d "$target" ] || {{ echo "no release $target kept on this node" >&2; exit 1; }}
+systemctl stop harbor.service
+if [ "$current" != "$target" ] && [ -f "$current/docker-compose.yml" ]; then harbor_compose "$current" down >&2; fi
+if ! start_release "$target"; then
+  echo "Harbor in $target not healthy: see {place.get("log_dir", "/var/log/harbor")}" >&2; exit 1
+fi
+echo "Harbor serves from $target again (it was $current)" >&2
+"""
+    script = data_script(steps, reason=f"back to {version}", **place)
+    yield guarded(lock_holder, detached_command(script, f"release-back-{version}"))

@@ -6,16 +6,33 @@ from pyinfra import logger
 from pyinfra.api import FunctionCommand, operation
 
 
+def stop_reason(failed, cluster, node):
+    """Why ``node`` must not change (``failed``: names of the hosts failed so far), or
+    None: the load balancer failed (it may not have drained the node), the backing
+    host failed (its dump of the shared database, which no node migrates without), or
+    an earlier node of the rolling change failed (the change stops at the first failure)."""
+    earlier = [name for name in cluster.nodes[: cluster.nodes.index(node)] if name in failed]
+    if cluster.lb in failed:
+        return f"the load balancer {cluster.lb} failed, so {node} may not be drained"
+    if cluster.backing is not None and cluster.backing in failed:
+        return f"{cluster.backing} failed to dump the shared database, and no node migrates it without that dump"
+    if earlier:
+        return f"{', '.join(earlier)} failed earlier in this rolling change, which stops there"
+    return None
+
+
+def failed_names(state):
+    return {failed_host.name for failed_host in state.failed_hosts}
+
+
 @operation(is_idempotent=False)
 def taken(cluster, node):
     """
-    Fail this node, before it changes, when its turn is not safe: the load balancer
-    failed (it may not have drained the node, which would be changed while serving),
-    or an earlier node of the rolling change failed (the change stops at the first
-    failure, the nodes not reached yet keep serving as they are). Checked when the
-    run gets there, after the drain; call it only on a node this run changes.
+    Fail this node, before it changes, when its turn is not safe (``stop_reason``):
+    the nodes not reached yet keep serving as they are. Checked when the run gets
+    there, after the drain; call it only on a node this run changes.
 
-    + cluster: the ``Cluster`` (its nodes in order, its load balancer)
+    + cluster: the ``Cluster`` (its nodes in order, its load balancer, its backing host)
     + node: this node's name
 
     **Example:**
@@ -28,13 +45,8 @@ def taken(cluster, node):
 
 
 def _turn_safe(state, host, cluster, node):
-    failed = {failed_host.name for failed_host in state.failed_hosts}
-    earlier = [name for name in cluster.nodes[: cluster.nodes.index(node)] if name in failed]
-    if cluster.lb in failed:
-        why = f"the load balancer {cluster.lb} failed, so {node} may not be drained"
-    elif earlier:
-        why = f"{', '.join(earlier)} failed earlier in this rolling change, which stops there"
-    else:
+    why = stop_reason(failed_names(state), cluster, node)
+    if why is None:
         return True
     host.log_styled(
         f"{why}: {node} is left as it is, serving; fix the cause and run again",

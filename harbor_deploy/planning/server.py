@@ -345,6 +345,11 @@ def plan(overrides=None):
         problem = upgrade_problem(upgrade_from, fetched.version)
         if problem:
             raise DeployError(f"{host.name}: harbor_version: {problem}; nothing was changed")
+        if nodes:
+            found = list(cluster_upgrade_problems(config, nodes))
+            if found:
+                with refused_before_any_change():
+                    raise ConfigError(found)
     trivy_bundles = tuple(
         (folder, config[key], installer.file_hashes(config[key])[1])
         for key, folder in (("harbor_trivy_offline_db", "db"), ("harbor_trivy_offline_java_db", "java-db"))
@@ -375,15 +380,18 @@ def plan(overrides=None):
 
 def cluster_of(config, overrides=None):
     """The ``Cluster`` this host's Harbor is (the ``harbor_servers`` hosts serving its
-    URL, and the ``harbor_lb`` host in front of them), or None for a Harbor of one node.
+    URL, the ``harbor_lb`` host in front of them, the ``harbor_backing`` host serving
+    their state), or None for a Harbor of one node.
     Several nodes without their state shared outside them, or whose settings differ,
     raise ``ConfigError``: each would keep a Harbor of its own behind one name."""
-    if SERVER_GROUP not in host.groups and LB_GROUP not in host.groups:
+    if not {SERVER_GROUP, LB_GROUP, BACKING_GROUP} & set(host.groups):
         return None
     url = public_url(config)
     configs = {other.name: merged(host_data(other, overrides)) for other in inventory.get_group(SERVER_GROUP, [])}
     nodes = cluster.members(url, configs)
-    if (len(nodes) < 2 and host.name in configs) or (host.name not in configs and LB_GROUP not in host.groups):
+    if len(nodes) < 2 and (host.name in configs or BACKING_GROUP in host.groups):
+        return None
+    if host.name not in configs and not {LB_GROUP, BACKING_GROUP} & set(host.groups):
         return None
     if host.name in configs:
         peers = [name for name in nodes if name != host.name]
@@ -395,11 +403,14 @@ def cluster_of(config, overrides=None):
         ]
         if found:
             raise ConfigError(found)
-    lbs = [
-        other.name
-        for other in inventory.get_group(LB_GROUP, [])
-        if public_url(merged(host_data(other, overrides))) == url
-    ]
+    lbs, backings = (
+        [
+            other.name
+            for other in inventory.get_group(group, [])
+            if public_url(merged(host_data(other, overrides))) == url
+        ]
+        for group in (LB_GROUP, BACKING_GROUP)
+    )
     if lbs and host.name in configs and not host.state.is_host_in_limit(inventory.get_host(lbs[0])):
         raise ConfigError(
             [
@@ -415,7 +426,29 @@ def cluster_of(config, overrides=None):
         nodes=nodes,
         addresses={name: cluster.node_address(name, inventory.get_host(name).data.dict()) for name in nodes},
         lb=lbs[0] if lbs else None,
+        backing=backings[0] if backings else None,
     )
+
+
+def cluster_upgrade_problems(config, nodes):
+    """Why the nodes of ``nodes`` (a ``Cluster``) must not upgrade in this run: the
+    first node's core migrates the database they share, and no node of the older
+    release starts on it afterwards, so a dump of it comes first (the backing host's,
+    in this run), or a snapshot of a managed database named by the operator."""
+    if nodes.backing is None:
+        if not config["harbor_cluster_upgrade_snapshot"]:
+            yield (
+                "harbor_cluster_upgrade_snapshot",
+                f"upgrading the nodes of {nodes.url} migrates the database they share, and no node of the older "
+                "release starts on it afterwards; with no harbor_backing host to dump it, take a snapshot of it "
+                "with your provider's tools and name it here",
+            )
+    elif not host.state.is_host_in_limit(inventory.get_host(nodes.backing)):
+        yield (
+            "--limit",
+            f"leaves out {nodes.backing}, which dumps the shared database before the first node of {nodes.url} "
+            "migrates it in this upgrade: run the server deploy on it too",
+        )
 
 
 # pyinfra plans the hosts side by side (a greenlet each; threading is gevent's then):

@@ -248,7 +248,7 @@ def newer_data_problem(config, manifest, marker, operation):
     )
 
 
-def _confirmed(config, key, action):
+def confirmed(config, key, action):
     with refused_before_any_change():
         found = confirmation_problems(config, key, action)
         if found:
@@ -269,7 +269,7 @@ def plan_restore(overrides=None):
     """Which backup goes where, checked against the installed release and the live
     data: no change yet."""
     config = config_of(overrides)
-    _confirmed(config, "harbor_restore_hostname", "the restore (it replaces the live data)")
+    confirmed(config, "harbor_restore_hostname", "the restore (it replaces the live data)")
     one_named_host(SERVER_GROUP, "a restore")
     wanted = config["harbor_restore_from"]
     if not wanted:
@@ -355,7 +355,7 @@ class RollbackPlan:
 def plan_rollback(overrides=None):
     """The release kept before the running one, and the backup its upgrade took."""
     config = config_of(overrides)
-    _confirmed(config, "harbor_rollback_hostname", "the rollback (it puts back the data of the upgrade's backup)")
+    confirmed(config, "harbor_rollback_hostname", "the rollback (it puts back the data of the upgrade's backup)")
     one_named_host(SERVER_GROUP, "a rollback")
     install_dir = config["harbor_install_dir"].rstrip("/")
     installation = host.get_fact(HarborInstallation, install_dir=install_dir)

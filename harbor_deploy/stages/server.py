@@ -364,11 +364,16 @@ def upgrade(plan):
         name=f"Upgrade Harbor {plan.upgrade_from} -> {plan.version}: stop, back up to "
         f"{plan.config['harbor_backup_dir']}/harbor-<UTC time>-{plan.upgrade_from}, point {plan.install_dir} to "
         f"{plan.release}, migrate harbor.yml with prepare {plan.version}, install.sh, check health and the data; on "
-        f"failure {plan.upgrade_from} comes back as it was (as {UPGRADE_UNIT}: it ends on the host if the "
-        "connection drops)",
+        + (
+            "failure Harbor stops on this node, left drained (the shared database may hold the new schema)"
+            if plan.cluster
+            else f"failure {plan.upgrade_from} comes back as it was"
+        )
+        + f" (as {UPGRADE_UNIT}: it ends on the host if the connection drops)",
         from_version=plan.upgrade_from,
         to_version=plan.version,
         keep_releases=plan.config["harbor_releases_keep"],
+        several_nodes=plan.cluster is not None,
         lock_holder=plan.lock_holder,
         **data_place(plan.config),
     )

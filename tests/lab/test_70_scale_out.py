@@ -26,7 +26,9 @@ from tests.lab.conftest import SERVER_RESET, changed_count, docker_exec, host_ex
 NODES = ("client-3", "client-4")
 LB, BACKING = "bare-2", "bare-3"
 PUSHER, PULLER = "client-1", "client-2"
-UPGRADE_TO = "v2.14.0"
+INSTALLED, UPGRADE_TO = "v2.13.1", "v2.14.0"
+# The last schema migration of each release (lab/standin/migrations, as Harbor's make/migrations).
+SCHEMA = {INSTALLED: "160", UPGRADE_TO: "170"}
 HOSTNAME = "harbor-ha.lab.internal"
 # The backing services' passwords, as secrets files: {name: prefix}.
 BACKING_SECRETS = {"external_db_password": "Db", "external_redis_password": "Redis", "object_store_key": "Swift"}
@@ -148,10 +150,14 @@ def scale_out(lab):
         host_exec(container(state, name), SERVER_RESET, check=False)
 
 
-def deploy(scale_out, entry, *args, env=None):
+def deploy(scale_out, entry, *args, env=None, check=True):
     """``deploys/<entry>`` on the scaled-out Harbor's inventory, run from its folder."""
     inventory, entry_file = str(scale_out["place"] / "inventory.py"), str(ROOT / "deploys" / entry)
-    return run_pyinfra("-y", "--json", inventory, entry_file, *args, env=env, cwd=scale_out["place"])
+    return run_pyinfra("-y", "--json", inventory, entry_file, *args, env=env, cwd=scale_out["place"], check=check)
+
+
+def data_args(*data):
+    return [arg for key, value in data for arg in ("--data", f"{key}={json.dumps(value)}")]
 
 
 def admin(scale_out):
@@ -669,14 +675,138 @@ def test_a_rolling_configuration_change_fails_no_request(scale_out, client_loop)
     assert_same_per_run_values(scale_out)  # prepare drew new ones on each node
 
 
-def test_a_rolling_upgrade_fails_no_request_and_migrates_the_shared_database(scale_out, client_loop):
-    rolling(scale_out, client_loop, ("harbor_log_level", "debug"), ("harbor_version", UPGRADE_TO))
-    assert all(running_version(scale_out, node) == UPGRADE_TO for node in NODES)
-    schema = host_exec(
+# Takes a node's HTTPS port as soon as its Harbor lets it go (its upgrade stops it), as
+# another service on the host would: the new release's install.sh then fails, its
+# containers unable to publish the port. Started and stopped by the test, by its pid.
+PORT_HOLDER = """
+import os, socket, time
+open("/tmp/ha-port-holder.pid", "w").write(str(os.getpid()))
+holder = socket.socket()
+while True:
+    try:
+        holder.bind(("0.0.0.0", 8443))
+        break
+    except OSError:
+        time.sleep(0.05)
+holder.listen(16)
+open("/tmp/ha-port-holder.bound", "w").write("yes")
+while True:
+    holder.accept()[0].close()
+"""
+
+
+def schema(scale_out):
+    return host_exec(
         container(scale_out["lab"], BACKING),
         "runuser -u postgres -- psql -d registry -Atc 'select version, dirty from schema_migrations'",
     )
-    assert schema == "170|f"  # v2.14.0's last migration (lab/standin/migrations), finished
+
+
+def admin_state(scale_out, node):
+    """The node's administrative state on the load balancer's HTTPS backend (HAProxy's
+    srv_admin_state bits: 0x08 drained by the runtime API)."""
+    lines = host_exec(
+        container(scale_out["lab"], LB),
+        "echo 'show servers state harbor_https' | socat stdio unix-connect:/run/haproxy/admin.sock",
+    ).splitlines()
+    row = next(line.split() for line in lines if len(line.split()) > 6 and line.split()[3] == node)
+    return int(row[6])
+
+
+def pushed_digest(scale_out, ref):
+    """``ref`` (a new image) pushed by the first client; its digest."""
+    pusher = container(scale_out["lab"], PUSHER)
+    output = host_exec(
+        pusher,
+        f"head -c 100000 /dev/urandom > /tmp/layer && tar -C /tmp -cf - layer | docker import - {ref} >/dev/null && "
+        f"docker push {ref} | grep -o 'digest: sha256:[0-9a-f]*'",
+    )
+    return output.split()[-1]
+
+
+def pulled_digest(scale_out, ref):
+    puller = container(scale_out["lab"], PULLER)
+    host_exec(puller, f"docker rmi -f {ref} >/dev/null 2>&1; true")
+    return host_exec(puller, f"docker pull {ref} | grep -o 'Digest: sha256:[0-9a-f]*'").split()[-1]
+
+
+@pytest.fixture(scope="module")
+def before_upgrade(scale_out, installed):
+    """An image pushed before the failed upgrade: (reference, digest)."""
+    ref = f"{scale_out['registry']}/ha/before-upgrade:1"
+    return ref, pushed_digest(scale_out, ref)
+
+
+def test_an_upgrade_whose_second_node_fails_leaves_the_first_serving_and_the_second_drained(
+    scale_out, before_upgrade, client_loop
+):
+    second = container(scale_out["lab"], NODES[1])
+    host_exec(second, "rm -f /tmp/ha-port-holder.*")
+    subprocess.run(["docker", "exec", "-d", second, "python3", "-c", PORT_HOLDER], check=True)
+    try:
+        result = deploy(
+            scale_out,
+            "server.py",
+            *data_args(("harbor_log_level", "debug"), ("harbor_version", UPGRADE_TO)),
+            check=False,
+        )
+        ok, failed, errors, counters = client_loop()
+        assert host_exec(second, "cat /tmp/ha-port-holder.bound") == "yes"
+    finally:
+        host_exec(second, "kill $(cat /tmp/ha-port-holder.pid)", check=False)
+    print(f"client loop during the failed upgrade: {ok} rounds ok, {failed} failed; load balancer: {counters}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "This node of several stays drained, Harbor stopped on it" in output, output[-3000:]
+    assert ok > 0 and failed == 0, errors
+    assert counters == dict.fromkeys(counters, 0)
+    # The first node serves the new release on the migrated database; the second one,
+    # on it too, is stopped and stays drained (its older release could not start).
+    assert running_version(scale_out, NODES[0]) == UPGRADE_TO
+    wait_lb(scale_out, NODES[0], "UP")
+    assert schema(scale_out) == f"{SCHEMA[UPGRADE_TO]}|f"
+    assert running_version(scale_out, NODES[1]) == UPGRADE_TO
+    assert host_exec(second, "systemctl is-active harbor.service", check=False) != "active"
+    assert admin_state(scale_out, NODES[1]) & 0x08
+    # The backing host dumped the shared database before the first node migrated it.
+    dump = host_exec(
+        container(scale_out["lab"], BACKING),
+        "ls /var/backups/harbor-deploy/harbor-db-*Z-before-upgrade.pgdump | tail -n1",
+    )
+    migrations = host_exec(
+        container(scale_out["lab"], BACKING),
+        f"pg_restore -a -t schema_migrations -f - {dump} | sed -n '/^COPY/{{n;p}}'",
+    )
+    assert migrations.split()[0] == SCHEMA[INSTALLED]
+
+
+def test_the_cluster_rollback_needs_the_hostname_then_brings_every_node_and_the_data_back(scale_out, before_upgrade):
+    back = ("harbor_version", INSTALLED)
+    refused = deploy(scale_out, "rollback.py", *data_args(back), check=False)
+    assert refused.returncode != 0
+    assert "must repeat harbor_hostname" in refused.stdout + refused.stderr
+    assert running_version(scale_out, NODES[0]) == UPGRADE_TO  # nothing changed
+    deploy(scale_out, "rollback.py", *data_args(back, ("harbor_rollback_hostname", HOSTNAME)))
+    assert schema(scale_out) == f"{SCHEMA[INSTALLED]}|f"
+    for node in NODES:
+        assert running_version(scale_out, node) == INSTALLED
+        wait_lb(scale_out, node, "UP")
+        assert admin_state(scale_out, node) & 0x08 == 0
+    # The safety dump keeps the database as the rollback found it.
+    assert (
+        host_exec(
+            container(scale_out["lab"], BACKING), "ls /var/backups/harbor-deploy/ | grep -c 'Z-before-rollback.pgdump$'"
+        )
+        == "1"
+    )
+    ref, digest = before_upgrade
+    assert pulled_digest(scale_out, ref) == digest
+
+
+def test_a_rolling_upgrade_fails_no_request_and_migrates_the_shared_database(scale_out, client_loop):
+    rolling(scale_out, client_loop, ("harbor_log_level", "debug"), ("harbor_version", UPGRADE_TO))
+    assert all(running_version(scale_out, node) == UPGRADE_TO for node in NODES)
+    assert schema(scale_out) == f"{SCHEMA[UPGRADE_TO]}|f"  # v2.14.0's last migration, finished
     assert_same_per_run_values(scale_out)
 
 

@@ -275,6 +275,14 @@ KEYS = (
         "backup the upgrade took)",
     ),
     Key(
+        "harbor_cluster_upgrade_snapshot",
+        None,
+        "deploys/server.py, a Harbor of several nodes without a harbor_backing host (managed services): the "
+        "name of the snapshot of the shared database you took before this upgrade; an upgrade is refused "
+        "without it (the first node migrates the database, and no node of the older release starts on it "
+        "afterwards). With a harbor_backing host the run dumps it there itself",
+    ),
+    Key(
         "harbor_discard_newer_data",
         False,
         "deploys/restore.py, rollback.py: go on although the live data holds changes newer than the backup "

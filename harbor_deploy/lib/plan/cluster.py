@@ -22,13 +22,15 @@ NODE_KEYS = ("harbor_node_address", "harbor_api_host", "harbor_api_url")
 
 @dataclass(frozen=True)
 class Cluster:
-    """The nodes of one Harbor, in the order a rolling change takes them, and the load
-    balancer in front of them (None: there is none in the inventory)."""
+    """The nodes of one Harbor, in the order a rolling change takes them, the load
+    balancer in front of them and the backing host serving their shared state (None:
+    there is none in the inventory, e.g. managed services)."""
 
     url: str
     nodes: tuple
     addresses: dict
     lb: str | None = None
+    backing: str | None = None
 
 
 def node_address(name, data):

@@ -7,6 +7,7 @@ tests/lab/test_64_backup_restore.py, test_66_upgrade.py.)"""
 import json
 import os
 import subprocess
+from unittest import mock
 
 import pytest
 
@@ -20,6 +21,7 @@ case "$*" in
   *"select 1 from pg_database"*) echo 1 ;;
   *pg_database_size*) echo 1048576 ;;
   *pg_dump*) [ -n "${FAIL_DUMP:-}" ] && exit 1; echo "the dump" ;;
+  *load*) [ -n "${FAIL_LOAD:-}" ] && exit 1 ;;
 esac
 """
 FAKE_DF = """#!/bin/sh
@@ -141,3 +143,77 @@ def test_the_shared_database_is_dumped_by_the_servers_own_pg_dump_complete_or_no
     assert "runuser -u postgres -- pg_dump -p 5432 -Fc registry" in command
     assert command.index(".partial") < command.index("mv ") and "tail -n +8" in command
     assert "date -u +%Y%m%dT%H%M%SZ" in command  # named by the server's clock
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "$*" >> "$FAKE_DIR/systemctl.calls"
+"""
+
+
+def upgrade_steps(several_nodes):
+    """The upgrade's script as its unit runs it (``detached_command`` left out)."""
+    with mock.patch.object(harbor_data, "detached_command", lambda script, name: script):
+        [command] = harbor_data.upgrade._inner("v2.13.1", "v2.14.0", several_nodes=several_nodes, **PLACE)
+    return str(command)
+
+
+PLACE = {"install_dir": "/usr/local/harbor", "data_volume": "/data", "backup_dir": "/var/backups/harbor-deploy",
+         "hostname": "harbor.example.org", "external_database": True}  # fmt: skip
+
+
+@pytest.mark.parametrize("several_nodes", [True, False])
+def test_a_node_of_several_whose_upgrade_fails_stops_and_is_never_put_back_on_its_older_release(server, several_nodes):
+    """The images of the new release do not load: a node of several stops (another node
+    may have migrated the shared database past its older release); a Harbor of one
+    node starts its older release again."""
+    (server["tmp"] / "bin" / "systemctl").write_text(FAKE_SYSTEMCTL)
+    (server["tmp"] / "bin" / "systemctl").chmod(0o755)
+    target = server["tmp"] / "harbor-v2.14.0"
+    target.mkdir()
+    script = upgrade_steps(several_nodes).split("\nfrom_version=", 1)
+    steps = "from_version=" + script[1]
+    result = run(server, steps, FAIL_LOAD="yes")
+    calls = (server["tmp"] / "systemctl.calls").read_text().splitlines()
+    docker = (server["tmp"] / "docker.calls").read_text()
+    assert result.returncode == 1
+    if several_nodes:
+        assert "This node of several stays drained, Harbor stopped on it" in result.stderr
+        assert "put every node and the shared database back with deploys/rollback.py" in result.stderr
+        assert calls == ["stop harbor.service", "stop harbor.service"] and "start" not in " ".join(calls)
+        assert not (server["tmp"] / "unfinished").exists()  # a run again goes on with the new release
+    else:
+        assert "putting v2.13.1 back" in result.stderr  # (here its prepare is missing)
+    assert "load -q -i" in docker
+
+
+def test_the_shared_database_goes_back_checked_after_a_safety_dump_and_swapped_by_name():
+    command = str(
+        next(
+            iter(
+                harbor_data.database_restore._inner(
+                    backup_dir="/var/backups/harbor-deploy",
+                    dump="harbor-db-20261207T101500Z-before-upgrade.pgdump",
+                    port=5432,
+                    database="registry",
+                    keep=7,
+                )
+            )
+        )
+    )
+    steps = ["sha256sum -c", "pg_dump -p 5432 -Fc registry", "CREATE DATABASE registry_restoring OWNER",
+             "pg_restore -p 5432 --exit-on-error --single-transaction -d registry_restoring",
+             "pg_terminate_backend", "ALTER DATABASE registry RENAME TO", "RENAME TO registry", "DROP DATABASE $old"]  # fmt: skip
+    places = [command.index(step) for step in steps]
+    assert places == sorted(places)
+    assert "before-rollback.pgdump" in command and "tail -n +8" in command
+
+
+def test_a_node_serves_its_kept_release_again_whatever_it_runs():
+    with mock.patch.object(harbor_data, "detached_command", lambda script, name: script):
+        [command] = harbor_data.release_back._inner("v2.13.1", **PLACE)
+    script = str(command)
+    steps = ['target="$link-"v2.13.1', "systemctl stop harbor.service", 'harbor_compose "$current" down',
+             'start_release "$target"']  # fmt: skip
+    start = script.index(steps[0])  # its steps, after the functions of harbor-data.sh
+    places = [script.index(step, start) for step in steps]
+    assert places == sorted(places)

@@ -30,12 +30,18 @@ DATA = {
     "node-2": {**SHARED, "ssh_hostname": "10.0.0.2"},
     "node-3": {**SHARED, "harbor_cache": {"enabled": True}},
     "lb": {**SHARED},
+    "backing": {**SHARED},
 }
 
 
-def cluster_of(name, group, lbs=(), limit=None):
+def planning_context(name, group, lbs=(), limit=None, backings=()):
+    """pyinfra's host and inventory as planning sees them, for ``name``."""
     hosts = {other: SimpleNamespace(name=other, data=SimpleNamespace(dict=lambda o=other: DATA[o])) for other in DATA}
-    groups = {"harbor_servers": [hosts[other] for other in group], "harbor_lb": [hosts[other] for other in lbs]}
+    groups = {
+        "harbor_servers": [hosts[other] for other in group],
+        "harbor_lb": [hosts[other] for other in lbs],
+        "harbor_backing": [hosts[other] for other in backings],
+    }
 
     def in_limit(other):  # pyinfra's State.is_host_in_limit
         return limit is None or other.name in limit
@@ -45,7 +51,7 @@ def cluster_of(name, group, lbs=(), limit=None):
         groups=tuple(g for g, members in groups.items() if hosts[name] in members),
         state=SimpleNamespace(is_host_in_limit=in_limit),
     )
-    with (
+    return (
         mock.patch.object(server_planning, "host", this),
         mock.patch.object(
             server_planning,
@@ -53,7 +59,12 @@ def cluster_of(name, group, lbs=(), limit=None):
             SimpleNamespace(get_group=lambda group, default=None: groups[group], get_host=lambda other: hosts[other]),
         ),
         mock.patch.object(server_planning, "host_data", lambda other=None, overrides=None: DATA[(other or this).name]),
-    ):
+    )
+
+
+def cluster_of(name, group, lbs=(), limit=None, backings=()):
+    first, second, third = planning_context(name, group, lbs, limit, backings)
+    with first, second, third:
         return server_planning.cluster_of(merged(DATA[name]), None)
 
 
@@ -105,6 +116,35 @@ def test_a_limit_leaving_out_the_load_balancer_is_refused_as_nodes_would_restart
         cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1"])
     assert dict(refused.value.problems)["--limit"].startswith("leaves out lb, the load balancer of https://")
     assert cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], limit=["node-1", "lb"]).lb == "lb"
+
+
+def test_the_backing_host_serving_the_nodes_url_is_part_of_their_harbor():
+    found = cluster_of("node-1", ["node-1", "node-2"], lbs=["lb"], backings=["backing"])
+    assert found.backing == "backing"
+    assert cluster_of("backing", ["node-1", "node-2"], lbs=["lb"], backings=["backing"]).nodes == ("node-1", "node-2")
+    assert cluster_of("backing", ["node-1"], lbs=["lb"], backings=["backing"]) is None
+
+
+@pytest.mark.parametrize(
+    "backings, limit, snapshot, refused",
+    [
+        (["backing"], None, None, None),
+        (["backing"], ["node-1", "node-2", "lb"], None, "--limit"),
+        ((), None, None, "harbor_cluster_upgrade_snapshot"),
+        ((), None, "rds:registry-before-2-14", None),
+    ],
+)
+def test_an_upgrade_of_several_nodes_needs_the_shared_database_dumped_first(backings, limit, snapshot, refused):
+    context = planning_context("node-1", ["node-1", "node-2"], ["lb"], limit, backings)
+    with context[0], context[1], context[2]:
+        nodes = server_planning.cluster_of(merged(DATA["node-1"]), None)
+        config = merged({**DATA["node-1"], "harbor_cluster_upgrade_snapshot": snapshot})
+        problems = dict(server_planning.cluster_upgrade_problems(config, nodes))
+    assert list(problems) == ([refused] if refused else [])
+    if refused == "--limit":
+        assert problems["--limit"].startswith("leaves out backing, which dumps the shared database before the first")
+    if refused == "harbor_cluster_upgrade_snapshot":
+        assert "no node of the older release starts on it afterwards" in problems[refused]
 
 
 def test_latest_is_refused_for_a_harbor_of_several_nodes():

@@ -18,25 +18,31 @@ from harbor_deploy.operations import haproxy, node_turn
 from harbor_deploy.operations.deploy_lock import Holder, acquire
 from harbor_deploy.stages import rolling
 
-CLUSTER = Cluster(url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb")
+CLUSTER = Cluster(
+    url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb", backing="backing"
+)
+CONFIG = merged({"harbor_hostname": "registry.example.com"})
 
 
 def deploy_file_code(host):
     """What deploys/server.py runs on each host, reduced to its operations' places."""
+    if host.name == "backing":
+        rolling.shared_database_dump(CONFIG)
+        return
     if host.name == "lb":
         pyinfra_server.shell(name="Configure HAProxy", commands=["true"])
     else:
         pyinfra_server.shell(name=f"Upload harbor.yml to {host.name}", commands=["true"])
     rolling.one_node_at_a_time(
         CLUSTER,
-        merged({"harbor_hostname": "registry.example.com"}),
+        CONFIG,
         lambda: pyinfra_server.shell(name=f"Change {host.name}", commands=["true"]),
     )
 
 
 @pytest.fixture
 def planned():
-    inventory = Inventory((["node-1", "node-2", "lb"], {}))
+    inventory = Inventory((["node-1", "node-2", "lb", "backing"], {}))
     state = State(inventory, Config())
     state.current_deploy_filename = __file__
     state.current_op_file_number = 0
@@ -69,8 +75,10 @@ def test_each_node_changes_between_its_drain_and_its_return_and_after_the_previo
         ("Change node-2", ["node-2"]),
         ("Put node-2 back on the load balancer once healthy", everyone),
     ]
-    # Before them: each host's own operations (the upload of both nodes is one step).
-    assert [hosts for _, hosts in order[:-8]] in ([["node-1", "node-2"], ["lb"]], [["lb"], ["node-1", "node-2"]])
+    # Before them: each host's own operations (the upload of both nodes is one step),
+    # the backing host's dump of the shared database first of all.
+    assert order[0][0].startswith("Dump the shared database registry to") and order[0][1] == ["backing"]
+    assert [hosts for _, hosts in order[1:-8]] in ([["node-1", "node-2"], ["lb"]], [["lb"], ["node-1", "node-2"]])
 
 
 @pytest.mark.parametrize(
@@ -80,6 +88,11 @@ def test_each_node_changes_between_its_drain_and_its_return_and_after_the_previo
         (("lb",), "node-1", "the load balancer lb failed, so node-1 may not be drained"),
         (("node-1",), "node-2", "node-1 failed earlier in this rolling change, which stops there"),
         (("node-2",), "node-1", None),  # a later node's failure is not this node's concern
+        (
+            ("backing",),
+            "node-1",
+            "backing failed to dump the shared database, and no node migrates it without that dump",
+        ),
     ],
 )
 def test_a_node_changes_only_once_drained_and_while_no_earlier_node_failed(failed, node, why):
@@ -89,6 +102,33 @@ def test_a_node_changes_only_once_drained_and_while_no_earlier_node_failed(faile
     this = SimpleNamespace(log_styled=lambda text, **_: logged.append(text))
     assert check.function(run, this, *check.args) is (why is None)
     assert logged == ([] if why is None else [f"{why}: {node} is left as it is, serving; fix the cause and run again"])
+
+
+@pytest.mark.parametrize(
+    "failed, drained, returned",
+    [
+        ((), ["node-1", "node-2"], ["node-1", "node-2"]),
+        # A node that failed stays drained; the nodes after it are not even drained.
+        (("node-1",), ["node-1"], []),
+        (("node-2",), ["node-1", "node-2"], ["node-1"]),
+        (("backing",), [], []),
+    ],
+)
+def test_a_failed_node_stays_drained_and_the_nodes_after_it_are_left_serving(failed, drained, returned):
+    run = type("Run", (), {"failed_hosts": [SimpleNamespace(name=name) for name in failed]})()
+    rolling._pending[run] = {"node-1": lambda: True, "node-2": lambda: True}
+    assert [node for node in CLUSTER.nodes if rolling._may_drain(run, CLUSTER, node)()] == drained
+    assert [node for node in CLUSTER.nodes if rolling._may_return(run, CLUSTER, node)()] == returned
+
+
+def test_the_backing_host_dumps_the_shared_database_only_when_a_node_upgrades(planned):
+    state, inventory = planned
+    backing = inventory.get_host("backing")
+    [dump] = backing.op_hash_order
+    condition = state.get_op_data_for_host(backing, dump).global_arguments["_if"]
+    assert condition() is False
+    rolling._upgrades[state] = {"node-1": "v2.13.1"}
+    assert condition() is True
 
 
 def test_only_the_load_balancer_runs_the_runtime_api_and_only_for_a_changing_node():
