@@ -46,14 +46,16 @@ def backends(config):
     return ["harbor_http"] if config["harbor_tls_mode"] == "http" else ["harbor_https", "harbor_http"]
 
 
-def _may_drain(run, cluster, node):
+def may_drain(run, cluster, node):
+    """Whether the load balancer drains ``node`` in this run (asked as it executes): it
+    changes the node, and no ``node_turn.stop_reason`` holds."""
     pending = is_pending(run, node)
     return lambda: pending() and node_turn.stop_reason(node_turn.failed_names(run), cluster, node) is None
 
 
-def _may_return(run, cluster, node):
-    """Drained by this run (``_may_drain``) and not failed since."""
-    drained = _may_drain(run, cluster, node)
+def may_return(run, cluster, node):
+    """Drained by this run (``may_drain``) and not failed since."""
+    drained = may_drain(run, cluster, node)
     return lambda: drained() and node not in node_turn.failed_names(run)
 
 
@@ -99,7 +101,7 @@ def one_node_at_a_time(cluster, config, change=None, lock_holder=None):
             timeout=config["harbor_lb_drain_timeout"],
             active=lb_here,
             lock_holder=lock_holder,
-            _if=_may_drain(run, cluster, node),
+            _if=may_drain(run, cluster, node),
         )
         if host.name == node and change is not None:
             node_turn.taken(name=f"{node}: its turn, once drained", cluster=cluster, node=node, _if=pending)
@@ -112,5 +114,5 @@ def one_node_at_a_time(cluster, config, change=None, lock_holder=None):
             timeout=config["harbor_health_timeout"],
             active=lb_here,
             lock_holder=lock_holder,
-            _if=_may_return(run, cluster, node),
+            _if=may_return(run, cluster, node),
         )

@@ -200,9 +200,16 @@ def test_the_shared_database_goes_back_checked_after_a_safety_dump_and_swapped_b
             )
         )
     )
-    steps = ["sha256sum -c", "pg_dump -p 5432 -Fc registry", "CREATE DATABASE registry_restoring OWNER",
-             "pg_restore -p 5432 --exit-on-error --single-transaction -d registry_restoring",
-             "pg_terminate_backend", "ALTER DATABASE registry RENAME TO", "RENAME TO registry", "DROP DATABASE $old"]  # fmt: skip
+    steps = [
+        "sha256sum -c",
+        "pg_dump -p 5432 -Fc registry",
+        "CREATE DATABASE registry_restoring OWNER",
+        "pg_restore -p 5432 --exit-on-error --single-transaction -d registry_restoring",
+        "pg_terminate_backend",
+        "ALTER DATABASE registry RENAME TO",
+        "RENAME TO registry",
+        "DROP DATABASE $old",
+    ]
     places = [command.index(step) for step in steps]
     assert places == sorted(places)
     assert "before-rollback.pgdump" in command and "tail -n +8" in command

@@ -116,9 +116,11 @@ def test_a_node_changes_only_once_drained_and_while_no_earlier_node_failed(faile
 )
 def test_a_failed_node_stays_drained_and_the_nodes_after_it_are_left_serving(failed, drained, returned):
     run = type("Run", (), {"failed_hosts": [SimpleNamespace(name=name) for name in failed]})()
-    rolling._pending[run] = {"node-1": lambda: True, "node-2": lambda: True}
-    assert [node for node in CLUSTER.nodes if rolling._may_drain(run, CLUSTER, node)()] == drained
-    assert [node for node in CLUSTER.nodes if rolling._may_return(run, CLUSTER, node)()] == returned
+    for node in CLUSTER.nodes:
+        with mock.patch.object(rolling, "host", SimpleNamespace(state=run, name=node)):
+            rolling.register(lambda: True)
+    assert [node for node in CLUSTER.nodes if rolling.may_drain(run, CLUSTER, node)()] == drained
+    assert [node for node in CLUSTER.nodes if rolling.may_return(run, CLUSTER, node)()] == returned
 
 
 def test_the_backing_host_dumps_the_shared_database_only_when_a_node_upgrades(planned):
@@ -127,7 +129,8 @@ def test_the_backing_host_dumps_the_shared_database_only_when_a_node_upgrades(pl
     [dump] = backing.op_hash_order
     condition = state.get_op_data_for_host(backing, dump).global_arguments["_if"]
     assert condition() is False
-    rolling._upgrades[state] = {"node-1": "v2.13.1"}
+    with mock.patch.object(rolling, "host", SimpleNamespace(state=state, name="node-1")):
+        rolling.register(lambda: True, upgrade_from="v2.13.1")
     assert condition() is True
 
 

@@ -1,0 +1,82 @@
+"""A Harbor of several nodes rolls back as one: planned on every host of it before any
+change, refused naming why when the run leaves one out or reaches another Harbor, when
+the hostname is not repeated, when the release to go back to is not kept on a node or
+no dump was taken before an upgrade. (Its run on real hosts: test_70_scale_out.py.)"""
+
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from pyinfra.api import DeployError
+
+from harbor_deploy.facts.backing import DatabaseDumps
+from harbor_deploy.facts.harbor import HarborInstallation, UnfinishedOperation
+from harbor_deploy.lib.config.defaults import merged
+from harbor_deploy.lib.plan.cluster import Cluster
+from harbor_deploy.stages import cluster_rollback
+
+CLUSTER = Cluster(
+    url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb", backing="backing"
+)
+GROUPS = {"node-1": "harbor_servers", "node-2": "harbor_servers", "other": "harbor_servers", "lb": "harbor_lb",
+          "backing": "harbor_backing"}  # fmt: skip
+DUMP = "harbor-db-20261207T101500Z-before-upgrade.pgdump"
+
+
+def plan_on(name, limit=("node-1", "node-2", "lb", "backing"), releases=("v2.13.1", "v2.14.0"), dumps=(DUMP,),
+            **data):  # fmt: skip
+    hosts = {other: SimpleNamespace(name=other) for other in GROUPS}
+    facts = {
+        HarborInstallation: {
+            "releases": [f"/usr/local/harbor-{release}" for release in releases],
+            "bundle_version": "v2.14.0",
+            "running_version": None,
+        },
+        UnfinishedOperation: None,
+        DatabaseDumps: list(dumps),
+    }
+    this = SimpleNamespace(
+        name=name,
+        groups=(GROUPS[name],),
+        state=SimpleNamespace(is_host_in_limit=lambda other: other.name in limit),
+        get_fact=lambda fact, **_: facts[fact],
+    )
+    config = merged(
+        {"harbor_hostname": "registry.example.com", "harbor_version": "v2.13.1",
+         "harbor_rollback_hostname": "registry.example.com", **data}  # fmt: skip
+    )
+
+    class Inventory(list):  # pyinfra's: its hosts, and its groups
+        def get_group(self, group, default=None):
+            return [hosts[other] for other, member_of in GROUPS.items() if member_of == group]
+
+    with (
+        mock.patch.object(cluster_rollback, "host", this),
+        mock.patch("harbor_deploy.planning.context.current_host", this),
+        mock.patch.object(cluster_rollback, "inventory", Inventory(hosts.values())),
+        mock.patch.object(cluster_rollback, "config_of", lambda overrides=None: config),
+        mock.patch.object(cluster_rollback, "cluster_of", lambda config, overrides=None: CLUSTER),
+    ):
+        return cluster_rollback.plan()
+
+
+def test_every_host_of_the_harbor_plans_its_part():
+    assert plan_on("node-2").current == "v2.14.0" and plan_on("node-2").version == "v2.13.1"
+    assert plan_on("backing").dump == DUMP
+    assert plan_on("lb").dump is None and plan_on("lb").current is None
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, why",
+    [
+        ("lb", {"harbor_rollback_hostname": "registry"}, "must repeat harbor_hostname (registry.example.com)"),
+        ("node-1", {"limit": ("node-1", "node-2", "lb")}, "this run leaves out backing; nothing was changed"),
+        ("backing", {"limit": ("node-1", "node-2", "lb", "backing", "other")}, "this run reaches other;"),
+        ("node-1", {"releases": ("v2.14.0",)}, "/usr/local/harbor-v2.13.1 is not kept here"),
+        ("backing", {"dumps": ()}, "no dump taken before an upgrade in /var/backups/harbor-deploy"),
+    ],
+)
+def test_a_rollback_is_refused_before_any_change_naming_why(name, kwargs, why):
+    with pytest.raises(DeployError, match=None) as refused:
+        plan_on(name, **kwargs)
+    assert why in str(refused.value)
