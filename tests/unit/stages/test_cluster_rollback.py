@@ -42,8 +42,12 @@ def plan_on(name, limit=("node-1", "node-2", "lb", "backing"), releases=("v2.13.
         get_fact=lambda fact, **_: facts[fact],
     )
     config = merged(
-        {"harbor_hostname": "registry.example.com", "harbor_version": "v2.13.1",
-         "harbor_rollback_hostname": "registry.example.com", **data}  # fmt: skip
+        {
+            "harbor_hostname": "registry.example.com",
+            "harbor_version": "v2.13.1",
+            "harbor_rollback_hostname": "registry.example.com",
+            **data,
+        }  # fmt: skip
     )
 
     class Inventory(list):  # pyinfra's: its hosts, and its groups
