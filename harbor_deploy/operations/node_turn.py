@@ -2,7 +2,7 @@
 A node's turn in a rolling change: taken only while the change is safe to go on.
 """
 
-from pyinfra import logger
+from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 
 
@@ -54,3 +54,22 @@ def _turn_safe(state, host, cluster, node):
         log_func=logger.error,
     )
     return False
+
+
+@operation(is_idempotent=True)
+def all_reached(what):
+    """
+    Nothing to do, on any host: every host of a Harbor adds it at the same place, so
+    that no host's next operation runs before every host's previous one has (pyinfra
+    orders each host's operations, and across hosts only the operations they share).
+
+    + what: what every host has done by then
+
+    **Example:**
+
+    .. code:: python
+
+        node_turn.all_reached(name="Every node stopped", what="every node stopped")
+    """
+    host.noop(what)
+    yield from ()

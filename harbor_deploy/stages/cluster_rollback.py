@@ -107,12 +107,17 @@ def stop_nodes(plan):
             name=f"Stop Harbor {plan.current} on {host.name} (every node stops before the shared database goes back)",
             commands=[f"{acquire(plan.lock_holder)} && systemctl stop harbor.service"],
         )
+    node_turn.all_reached(name="Every node stopped", what="every node stopped")
 
 
 @deploy("Shared database back")
 def shared_database(plan):
-    if host.name != plan.cluster.backing:
-        return
+    if host.name == plan.cluster.backing:
+        _restore(plan)
+    node_turn.all_reached(name="The shared database back", what="the shared database restored, or left as it was")
+
+
+def _restore(plan):
     database = plan.config["harbor_external_database"] or {}
     failed, run = node_turn.failed_names, host.state
     harbor_data.database_restore(
@@ -131,8 +136,12 @@ def shared_database(plan):
 
 @deploy("Every node back")
 def nodes_back(plan):
-    if host.name not in plan.cluster.nodes:
-        return
+    if host.name in plan.cluster.nodes:
+        _node_back(plan)
+    node_turn.all_reached(name="Every node serving", what="every node serving again")
+
+
+def _node_back(plan):
     run = host.state
     restored = _failed(run, plan.cluster.backing)
     harbor_data.release_back(

@@ -6,13 +6,17 @@ no dump was taken before an upgrade. (Its run on real hosts: test_70_scale_out.p
 from types import SimpleNamespace
 from unittest import mock
 
+import pyinfra
 import pytest
-from pyinfra.api import DeployError
+from pyinfra.api import Config, DeployError, Inventory, State
+from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_host, ctx_state
 
 from harbor_deploy.facts.backing import DatabaseDumps
 from harbor_deploy.facts.harbor import HarborInstallation, UnfinishedOperation
 from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.plan.cluster import Cluster
+from harbor_deploy.operations.deploy_lock import lock_holder
 from harbor_deploy.stages import cluster_rollback
 
 CLUSTER = Cluster(
@@ -84,3 +88,43 @@ def test_a_rollback_is_refused_before_any_change_naming_why(name, kwargs, why):
     with pytest.raises(DeployError, match=None) as refused:
         plan_on(name, **kwargs)
     assert why in str(refused.value)
+
+
+def test_every_node_stops_before_the_database_goes_back_and_serves_again_before_the_load_balancer_takes_it():
+    """pyinfra orders each host's operations, and across hosts only the ones they
+    share: the steps every host adds keep the nodes, the backing host and the load
+    balancer in step."""
+    inventory = Inventory((["node-1", "node-2", "lb", "backing"], {}), harbor_lb=(["lb"], {}))
+    state = State(inventory, Config())
+    state.current_deploy_filename = __file__
+    state.current_op_file_number = 0
+    state.set_stage(StateStage.Prepare)
+    config = merged({"harbor_hostname": "registry.example.com", "harbor_external_database": {"db_name": "registry"}})
+    plan = cluster_rollback.ClusterRollbackPlan(config, CLUSTER, "v2.13.1", "v2.14.0", DUMP, lock_holder("test"))
+    with mock.patch.object(pyinfra, "is_cli", True):
+        for host in inventory:
+            state.activate_host(host)
+            with ctx_state.use(state), ctx_host.use(host):
+                cluster_rollback.stop_nodes(plan)
+                cluster_rollback.shared_database(plan)
+                cluster_rollback.nodes_back(plan)
+                cluster_rollback.load_balancer(plan)
+    order = [
+        (
+            next(iter(state.get_op_meta(op_hash).names)).split(" | ")[-1].split(" ")[0:2],
+            [h.name for h in inventory if op_hash in h.op_hash_order],
+        )
+        for op_hash in state.get_op_order()
+    ]
+    everyone = ["node-1", "node-2", "lb", "backing"]
+    assert order == [
+        (["Stop", "Harbor"], ["node-1", "node-2"]),
+        (["Every", "node"], everyone),
+        (["Restore", "the"], ["backing"]),
+        (["The", "shared"], everyone),
+        (["Serve", "Harbor"], ["node-1", "node-2"]),
+        (["Start", "Harbor"], ["node-1", "node-2"]),  # only when the database did not go back
+        (["Every", "node"], everyone),
+        (["Put", "node-1"], ["lb"]),
+        (["Put", "node-2"], ["lb"]),
+    ]
