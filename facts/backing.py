@@ -31,13 +31,18 @@ except OSError as error:
 """
 
 
+# The tables of the database's public schema: none until Harbor's core first migrates it.
+TABLES_SQL = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+
+
 class BackingState(FactBase[dict]):
     """
     Returns what a ``harbor_backing`` host has of its services, in one round trip: the
     OS (its ``ID`` then the ``ID_LIKE`` words of os-release) and codename, the installed
     packages of ``PACKAGES``, PostgreSQL clusters and the major version the
     ``postgresql`` package would install, whether the role and database exist and the
-    role's SCRAM verifier (asked over the local socket as postgres), systemd units' state,
+    role's SCRAM verifier and the tables of its database's public schema (asked over the
+    local socket as postgres), systemd units' state,
     Swift's rings and hash settings, whether the Swift device's filesystem holds user
     xattrs, the containers present and each service's health. Read it with
     ``quiet_fact``: it holds Swift's hash path prefix and suffix and the verifier. Always succeeds.
@@ -46,7 +51,7 @@ class BackingState(FactBase[dict]):
 
         {"codename": "trixie", "os": ["debian"], "packages": ["postgresql", ...],
          "pg_clusters": ["17"], "pg_candidate": "17", "pg_role": True, "pg_database": True,
-         "pg_verifier": "SCRAM-SHA-256$4096:...",
+         "pg_verifier": "SCRAM-SHA-256$4096:...", "pg_tables": 0,
          "units": {"redis-server": {"enabled": "enabled", "active": "active"}},
          "rings": ["account", "container", "object"],
          "swift_hash": {"prefix": "...", "suffix": "..."}, "xattr": "ok /srv/node",
@@ -65,6 +70,7 @@ class BackingState(FactBase[dict]):
             "pg_role": False,
             "pg_database": False,
             "pg_verifier": None,
+            "pg_tables": None,
             "units": {},
             "rings": [],
             "swift_hash": {},
@@ -81,6 +87,7 @@ class BackingState(FactBase[dict]):
         db_sql = f"SELECT 1 FROM pg_database WHERE datname = '{db_name.replace(chr(39), chr(39) * 2)}'"
         verifier_sql = f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'"
         psql = f"runuser -u postgres -- psql -X -q -p {int(db_port)} -d postgres -tAc"
+        psql_harbor = f"runuser -u postgres -- psql -X -q -p {int(db_port)} -d {q(db_name)} -tAc"
         return "; ".join(
             [
                 '. /etc/os-release 2>/dev/null; echo "codename ${VERSION_CODENAME:-}"; '
@@ -93,6 +100,7 @@ class BackingState(FactBase[dict]):
                 f'command -v psql >/dev/null && [ "$({psql} {q(role_sql)} 2>/dev/null)" = 1 ] && echo pg_role',
                 f'command -v psql >/dev/null && [ "$({psql} {q(db_sql)} 2>/dev/null)" = 1 ] && echo pg_database',
                 f'command -v psql >/dev/null && echo "pg_verifier $({psql} {q(verifier_sql)} 2>/dev/null)"',
+                f'command -v psql >/dev/null && echo "pg_tables $({psql_harbor} {q(TABLES_SQL)} 2>/dev/null)"',
                 f"for u in {' '.join(q(u) for u in units)}; do "
                 'echo "unit $u e=$(systemctl is-enabled $u 2>/dev/null)'
                 ' a=$(systemctl is-active $u 2>/dev/null)"; done',
@@ -130,6 +138,8 @@ class BackingState(FactBase[dict]):
                 found[kind] = True
             elif kind == "pg_verifier":
                 found["pg_verifier"] = rest.strip() or None
+            elif kind == "pg_tables" and rest.strip().isdigit():
+                found["pg_tables"] = int(rest.strip())
             elif kind == "unit" and words:
                 flags = dict(word.split("=", 1) for word in words[1:] if "=" in word)
                 found["units"][words[0]] = {"enabled": flags.get("e", ""), "active": flags.get("a", "")}

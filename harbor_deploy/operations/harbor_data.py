@@ -492,3 +492,107 @@ echo "Harbor serves from $target again (it was $current)" >&2
 """
     script = data_script(steps, reason=f"back to {version}", **place)
     yield guarded(lock_holder, detached_command(script, f"release-back-{version}"))
+
+
+# What a grow counts in the node's database and then in the shared one: the same.
+GROW_COUNT_SQL = (
+    "select (select count(*) from project) || ' projects, ' || (select count(*) from repository) "
+    "|| ' repositories, ' || (select count(*) from artifact) || ' artifacts'"
+)
+GROW_COUNTS = f"docker exec harbor-db psql -U postgres -d registry -Atc {shlex.quote(GROW_COUNT_SQL)}"
+
+
+@operation(is_idempotent=False)
+def grow_export(endpoint, user, container, root="", lock_holder=None, **place):
+    """
+    Move a Harbor of one node's data out of it, for the shared services of a Harbor of
+    several nodes: Harbor stops (no write lands after), its database is dumped from
+    its own harbor-db to ``<backup_dir>/harbor-grow-<UTC time>.pgdump`` (named by
+    ``harbor-grow-last.pgdump``), and the registry's files under
+    ``<data_volume>/registry/docker`` (uploads in progress left out) go into the
+    object store's ``container`` in one request, as the S3 driver names them (Swift's
+    bulk ``extract-archive``); every file must be created. Nothing on the node is
+    removed (the way back: start Harbor again). A failure starts Harbor again on its
+    own data. The object store's key arrives on the command's stdin.
+
+    + endpoint: the object store's URL (Swift's proxy, its ``/auth/v1.0`` and S3 API)
+    + user: its tempauth user (``account:user``, the S3 access key)
+    + container: the bucket
+    + root: the S3 driver's ``rootdirectory``, prefixed to the names
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+    + place: as ``data_script``
+    """
+    prefix = root.strip("/")
+    transform = f"--transform {shlex.quote(f's,^docker,{prefix}/docker,')}" if prefix else ""
+    steps = f"""
+IFS= read -r key || {{ echo "no object store key on stdin" >&2; exit 1; }}
+release=$(readlink -f "$link"); endpoint={shlex.quote(endpoint.rstrip("/"))}
+work=$(mktemp -d /run/harbor-grow.XXXXXX) || exit 1
+trap 'rm -rf "$work"' EXIT
+printf 'X-Auth-User: %s\nX-Auth-Key: %s\n' {shlex.quote(user)} "$key" > "$work/auth"; unset key
+fail() {{
+  echo "the grow failed: $1; Harbor starts again here on its own data, untouched" >&2
+  harbor_compose "$release" down >&2 2>/dev/null; systemctl start harbor.service; exit 1
+}}
+curl -fsS -m 30 -D "$work/signed" -o /dev/null -H @"$work/auth" "$endpoint/auth/v1.0" \
+  || {{ echo "the object store at $endpoint refused the sign-in: nothing was changed" >&2; exit 1; }}
+token=$(sed -n 's/^x-auth-token: *//Ip' "$work/signed" | tr -d '\r')
+storage=$(sed -n 's/^x-storage-url: *//Ip' "$work/signed" | tr -d '\r')
+printf 'X-Auth-Token: %s\n' "$token" > "$work/token"; unset token
+systemctl stop harbor.service || fail "stopping Harbor"
+database_up "$release" || fail "starting its database alone"
+counts=$({GROW_COUNTS}) || fail "counting its data"
+dump="harbor-grow-$(date -u +%Y%m%dT%H%M%SZ).pgdump"
+mkdir -p "$backups" && docker exec harbor-db pg_dump -U postgres -Fc registry > "$backups/$dump.partial" \
+  && mv "$backups/$dump.partial" "$backups/$dump" && ln -sfn "$dump" "$backups/harbor-grow-last.pgdump" \
+  || {{ rm -f "$backups/$dump.partial"; fail "dumping its database"; }}
+harbor_compose "$release" down >&2
+files=$(find "$volume/registry/docker" -type f ! -path '*/_uploads/*' 2>/dev/null | wc -l)
+if [ "$files" -gt 0 ]; then
+  big=$(find "$volume/registry/docker" -type f -size +5G ! -path '*/_uploads/*' | head -n1)
+  [ -z "$big" ] || fail "$big is larger than the 5 GiB an object of the store takes in one piece"
+  tar -C "$volume/registry" --exclude=_uploads {transform} -cf - docker \
+    | curl -sS -X PUT -H @"$work/token" -H "Accept: application/json" -T - \
+      "$storage/"{shlex.quote(container)}"?extract-archive=tar" > "$work/answer" || fail "copying the layers"
+  created=$(grep -o '"Number Files Created": *[0-9]*' "$work/answer" | grep -o '[0-9]*$')
+  [ "$created" = "$files" ] || fail "the object store created ${{created:-no}} of $files files: $(cat "$work/answer")"
+fi
+echo "moved out: $counts, in $backups/$dump; $files registry files into {container}" >&2
+"""
+    script = data_script(steps, reason="grow", **place)
+    yield guarded(lock_holder, bash(script))
+
+
+@operation(is_idempotent=False)
+def database_load(dump, port, database, role, lock_holder=None):
+    """
+    Load a Harbor's database dump (``grow_export``'s) into the empty database
+    ``database`` this host's PostgreSQL serves, its objects owned by ``role``, in one
+    transaction stopped at the first error (a failure leaves it empty). Refused when
+    the database holds tables already.
+
+    + dump: the dump's path on this host
+    + port / database: what PostgreSQL serves
+    + role: the role Harbor's nodes connect as
+    + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_data.database_load(
+            name="Load the grown Harbor's database", dump="/var/backups/harbor-deploy/harbor-grow.pgdump",
+            port=5432, database="registry", role="harbor",
+        )
+    """
+    psql = f"runuser -u postgres -- psql -X -q -p {int(port)} -d {shlex.quote(database)} -tAc"
+    steps = f"""set -u
+tables=$({psql} "select count(*) from pg_tables where schemaname = 'public'") || exit 1
+if [ "$tables" != 0 ]; then echo "{database} holds $tables tables already: nothing was loaded" >&2; exit 1; fi
+if ! runuser -u postgres -- pg_restore -p {int(port)} --no-owner --role={shlex.quote(role)} --single-transaction \\
+  --exit-on-error -d {shlex.quote(database)} < {shlex.quote(dump)}; then
+  echo "the dump does not load: {database} is empty as it was" >&2; exit 1
+fi
+echo "loaded into {database}: $({psql} {shlex.quote(GROW_COUNT_SQL)})" >&2
+"""
+    yield guarded(lock_holder, bash(steps))

@@ -18,6 +18,7 @@ from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.facts.server import ServerState
 from harbor_deploy.lib.config.defaults import (
     BACKING_GROUP,
+    GROWN_MARKER,
     LB_GROUP,
     REMOTE_CACHE,
     SERVER_DATABASE_CA,
@@ -303,7 +304,9 @@ def plan(overrides=None):
         nodes = cluster_of(config, overrides)
         key_paths = (*instance_keys.on_node(config["harbor_data_volume"]).values(), SHARED_VALUES) if nodes else ()
         script = (SHARED_VALUES_SCRIPT,) if nodes else ()
-        state = read_state(config, extra_paths=(*key_paths, *script), private_paths=key_paths)
+        grown = (GROWN_MARKER,) if config["harbor_external_database"] else ()
+        state = read_state(config, extra_paths=(*key_paths, *script, *grown), private_paths=key_paths)
+        own_data_problem(config, state)
         with _planning:
             instance, config = _resolve_instance(data, config, state, nodes)
         database_ca_pem = database_ca(config)
@@ -428,6 +431,29 @@ def cluster_of(config, overrides=None):
         lb=lbs[0] if lbs else None,
         backing=backings[0] if backings else None,
     )
+
+
+def own_data_problem(config, state):
+    """Refuse to point a Harbor that keeps its data in its own database (a non-empty
+    ``<data_volume>/database``) at ``harbor_external_database``: it would start there
+    without its projects and images. ``deploys/grow.py`` moves it (and leaves
+    ``GROWN_MARKER``)."""
+    database = database_dir(config)
+    if (
+        config["harbor_external_database"]
+        and database in state["private"]["nonempty"]
+        and GROWN_MARKER not in state["files"]
+    ):
+        raise ConfigError(
+            [
+                (
+                    "harbor_external_database",
+                    f"this Harbor keeps its data in its own database ({database}): pointed at the external one it "
+                    "would start without its projects and images; move them first (deploys/grow.py, when it becomes "
+                    "a node of several; otherwise pg_dump and pg_restore it yourself, then rename that folder)",
+                )
+            ]
+        )
 
 
 def cluster_upgrade_problems(config, nodes):

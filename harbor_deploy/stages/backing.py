@@ -144,11 +144,9 @@ def database_tls(config, backing):
     return material, new_files, found
 
 
-def plan(overrides=None):
-    """Validate this host's data, resolve its secrets and read the host, without
-    changing anything: a problem stops the run, naming the key and why."""
-    config, backing = settings_of(host_data(overrides=overrides))
-    state = quiet_fact(
+def read_state(backing):
+    """``BackingState`` of this host for ``backing`` (its settings), read quietly."""
+    return quiet_fact(
         BackingState,
         db_port=backing.db_port,
         db_name=backing.db_name,
@@ -161,6 +159,13 @@ def plan(overrides=None):
         units=[*SERVICE_UNITS, *(f"postgresql@{v}-main" for v in sorted(set(POSTGRESQL_BY_CODENAME.values())))],
         devices=SWIFT_DEVICE_DIR,
     )
+
+
+def plan(overrides=None):
+    """Validate this host's data, resolve its secrets and read the host, without
+    changing anything: a problem stops the run, naming the key and why."""
+    config, backing = settings_of(host_data(overrides=overrides))
+    state = read_state(backing)
     if not {"debian", "ubuntu"} & set(state["os"]):
         raise DeployError(
             f"{host.name}: a backing host is Debian or Ubuntu (or a derivative), this one is "

@@ -31,6 +31,8 @@ UNFINISHED_MARKER = f"{HOST_STATE_DIR}/unfinished"
 # A Harbor of several nodes: the values prepare draws afresh on every run, the same on
 # every node (lib/plan/shared_values.py), and the script harbor.service writes them with.
 SHARED_VALUES = f"{HOST_STATE_DIR}/shared-values.env"
+# Written on a node once deploys/grow.py moved its Harbor's data into the shared services.
+GROWN_MARKER = f"{HOST_STATE_DIR}/grown"
 SHARED_VALUES_SCRIPT = f"{HOST_STATE_DIR}/shared-values.sh"
 # Verified installer bundles, kept between runs (an upload lands in a staging dir there).
 REMOTE_CACHE = "/var/cache/harbor-deploy"
@@ -281,6 +283,18 @@ KEYS = (
         "name of the snapshot of the shared database you took before this upgrade; an upgrade is refused "
         "without it (the first node migrates the database, and no node of the older release starts on it "
         "afterwards). With a harbor_backing host the run dumps it there itself",
+    ),
+    Key(
+        "harbor_grow_from",
+        None,
+        "deploys/grow.py: the node (its inventory name) whose Harbor of one node becomes the Harbor of several "
+        "nodes the inventory describes: its database and registry layers move into the shared services",
+    ),
+    Key(
+        "harbor_grow_hostname",
+        None,
+        "deploys/grow.py: harbor_hostname repeated, confirming the move (Harbor stops on that node until "
+        "deploys/server.py runs)",
     ),
     Key(
         "harbor_discard_newer_data",

@@ -366,6 +366,8 @@ SCHEMAS = {
     "harbor_restore_hostname": OPTIONAL_STR,
     "harbor_rollback_hostname": OPTIONAL_STR,
     "harbor_cluster_upgrade_snapshot": OPTIONAL_STR,
+    "harbor_grow_from": OPTIONAL_STR,
+    "harbor_grow_hostname": OPTIONAL_STR,
     "harbor_discard_newer_data": BOOL,
     # Harbor's prepare takes a count or size of 0 for its default (50, 200M).
     "harbor_log_rotate_count": {
