@@ -16,6 +16,7 @@ PACKAGED_DEPLOYS = (
     "harbor_clients",
     "harbor_configure",
     "harbor_export",
+    "harbor_grow",
     "harbor_logs",
     "harbor_restore",
     "harbor_robot_refresh",

@@ -27,6 +27,7 @@ from harbor_deploy.stages import (
     client,
     cluster_rollback,
     configure,
+    grow,
     loadbalancer,
     rolling,
     server,
@@ -312,6 +313,30 @@ def harbor_rollback(**data):
     cluster_rollback.shared_database(several)
     cluster_rollback.nodes_back(several)
     cluster_rollback.load_balancer(several)
+
+
+@packaged("Harbor grow")
+def harbor_grow(**data):
+    """
+    Make the Harbor of one node named by ``harbor_grow_from`` a node of the Harbor of
+    several nodes the inventory describes, confirmed by ``harbor_grow_hostname``
+    repeating ``harbor_hostname``: Harbor stops there, its database moves into the
+    backing host's empty shared database and its registry's files into the object
+    store; nothing on the node is removed. Run ``deploys/server.py`` next: it points
+    the node at the shared services and installs the other nodes and the load balancer.
+
+    + data: ``harbor_*`` keys overriding the host's data
+
+    **Example:**
+
+    .. code:: python
+
+        harbor_grow(harbor_grow_from="harbor-1", harbor_grow_hostname="registry.example.com")
+    """
+    plan = grow.plan(data)  # the node's Harbor and the empty shared services checked: no change yet
+    grow.export(plan)
+    grow.load(plan)
+    grow.finish(plan)
 
 
 @packaged("Harbor uninstall")

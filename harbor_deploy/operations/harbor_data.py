@@ -503,7 +503,7 @@ GROW_COUNTS = f"docker exec harbor-db psql -U postgres -d registry -Atc {shlex.q
 
 
 @operation(is_idempotent=False)
-def grow_export(endpoint, user, container, root="", lock_holder=None, **place):
+def grow_export(endpoint, user, key, container, root="", lock_holder=None, **place):
     """
     Move a Harbor of one node's data out of it, for the shared services of a Harbor of
     several nodes: Harbor stops (no write lands after), its database is dumped from
@@ -517,6 +517,7 @@ def grow_export(endpoint, user, container, root="", lock_holder=None, **place):
 
     + endpoint: the object store's URL (Swift's proxy, its ``/auth/v1.0`` and S3 API)
     + user: its tempauth user (``account:user``, the S3 access key)
+    + key: its key (a ``Secret``: sent on stdin, never on a command line)
     + container: the bucket
     + root: the S3 driver's ``rootdirectory``, prefixed to the names
     + lock_holder: take the host's deploy lock (``deploy_lock``) for this holder first
@@ -560,7 +561,7 @@ fi
 echo "moved out: $counts, in $backups/$dump; $files registry files into {container}" >&2
 """
     script = data_script(steps, reason="grow", **place)
-    yield guarded(lock_holder, bash(script))
+    yield guarded(lock_holder, "bash", "-c", shlex.quote(script), _stdin=key.reveal() + "\n")
 
 
 @operation(is_idempotent=False)

@@ -83,7 +83,7 @@ def _refusal(config, nodes, source, backing):
     if nodes.backing is None:
         return (
             "no harbor_backing host serves the shared state: with managed services, move the database with pg_dump "
-            f"and pg_restore and the files under <data_volume>/registry into the bucket yourself (docs/scale-out.md)"
+            "and pg_restore and the files under <data_volume>/registry into the bucket yourself (docs/scale-out.md)"
         )
     if "s3" not in (config["harbor_storage_service"] or {}) or backing.driver != "s3":
         return "harbor_storage_service: the layers move into the backing host's object store by their S3 names: use s3"
@@ -123,12 +123,14 @@ def export(plan):
             user=storage["accesskey"],
             container=storage["bucket"],
             root=storage.get("rootdirectory", ""),
+            key=plan.backing.swift_password,
             lock_holder=plan.lock_holder,
-            _stdin=plan.backing.swift_password.reveal() + "\n",
             **data_place(plan.config),
         )
         python.call(
-            name=f"Controller folder {plan.carried.parent} (0700)", function=ensure_private_dir, path=plan.carried.parent
+            name=f"Controller folder {plan.carried.parent} (0700)",
+            function=ensure_private_dir,
+            path=plan.carried.parent,
         )
         secret_file.fetch(
             name=f"Copy the dump to {plan.carried}",
@@ -164,7 +166,9 @@ def finish(plan):
     loaded = lambda: plan.cluster.backing not in node_turn.failed_names(run)  # noqa: E731
     server.shell(
         name=f"Mark {host.name} grown ({GROWN_MARKER}): deploys/server.py points it at the shared services next",
-        commands=[f"{acquire(plan.lock_holder)} && mkdir -p {posixpath.dirname(GROWN_MARKER)} && date -u > {GROWN_MARKER}"],
+        commands=[
+            f"{acquire(plan.lock_holder)} && mkdir -p {posixpath.dirname(GROWN_MARKER)} && date -u > {GROWN_MARKER}"
+        ],
         _if=loaded,
     )
     server.shell(

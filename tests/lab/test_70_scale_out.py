@@ -139,12 +139,6 @@ def scale_out(lab):
         host_exec(container(state, name), SERVER_RESET)
     host_exec(container(state, BACKING), BACKING_RESET)
     lb = address(state, LB)
-    for name in (PUSHER, PULLER):  # docker bind-mounts /etc/hosts: rewritten in place
-        host_exec(
-            container(state, name),
-            f"grep -v ' {HOSTNAME}$' /etc/hosts > /tmp/hosts; echo '{lb} {HOSTNAME}' >> /tmp/hosts; "
-            "cat /tmp/hosts > /etc/hosts",
-        )
     yield {"lab": state, "place": place, "lb": lb, "registry": f"{HOSTNAME}:8443"}
     for name in NODES:  # plain clients again, for the next session
         host_exec(container(state, name), SERVER_RESET, check=False)
@@ -209,17 +203,82 @@ def running_version(scale_out, node):
     return host_exec(container(scale_out["lab"], node), "readlink /usr/local/harbor").rsplit("-", 1)[1]
 
 
+# The first node alone, as the guide installs Harbor: its own database and disk. The
+# first client reaches it directly.
+ONE_NODE_INVENTORY = """
+import runpy
+
+_cluster = runpy.run_path({cluster!r})
+_shared = ("harbor_external_database", "harbor_external_redis", "harbor_storage_service", "harbor_lb_tls",
+           "harbor_backing_allowed_sources")
+_one = {{key: value for key, value in _cluster["_harbor"].items() if key not in _shared}}
+_name, _node = _cluster["harbor_servers"][0]
+_one["harbor_api_url"] = f"https://{{_node['harbor_node_address']}}:8443"
+harbor_servers = [(_name, {{**_one, **{{k: v for k, v in _node.items() if k.startswith("ssh_")}}}})]
+docker_clients = [
+    (name, {{**_one, **{{k: v for k, v in data.items() if k.startswith("ssh_")}}, "harbor_client_username": "admin"}})
+    for name, data in _cluster["docker_clients"] if name == {pusher!r}
+]
+"""
+
+
+def resolve(scale_out, names, target):
+    """``names`` (clients) resolve the Harbor's name to ``target``'s address; docker
+    bind-mounts /etc/hosts: rewritten in place."""
+    where = address(scale_out["lab"], target)
+    for name in names:
+        host_exec(
+            container(scale_out["lab"], name),
+            f"grep -v ' {HOSTNAME}$' /etc/hosts > /tmp/hosts; echo '{where} {HOSTNAME}' >> /tmp/hosts; "
+            "cat /tmp/hosts > /etc/hosts",
+        )
+
+
 @pytest.fixture(scope="module")
-def installed(scale_out):
-    """Backing services, then both nodes and the load balancer, from hosts without
-    Harbor; then the two clients trust it and log in, and a project to push to."""
+def grown(scale_out):
+    """The first node installed alone from a host without Harbor, the way the guide
+    does, an image pushed to it; then the backing services, and that Harbor grown into
+    them (planned with --dry, refused without the hostname, confirmed): the image
+    pushed, (reference, digest)."""
+    one_node = scale_out["place"] / "one-node.py"
+    one_node.write_text(ONE_NODE_INVENTORY.format(cluster=str(scale_out["place"] / "inventory.py"), pusher=PUSHER))
+    lone = lambda entry, *args, **kwargs: run_pyinfra(  # noqa: E731
+        "-y", str(one_node), str(ROOT / "deploys" / entry), *args, cwd=scale_out["place"], **kwargs
+    )
+    lone("server.py")
+    directory = scale_out["place"] / "secrets" / HOSTNAME
+    api = HarborClient(
+        f"https://{address(scale_out['lab'], NODES[0])}:8443", None, None, verify=str(directory / "ca.crt")
+    )
+    client = AdminAccess(api, SecretStore(directory)).client()
+    resolve(scale_out, [PUSHER], NODES[0])
+    lone("client.py", env={"HARBOR_CLIENT_PASSWORD": client.session.auth.password.reveal()})
+    client.post("/projects", "project", {"project_name": "ha", "metadata": {"public": "false"}})
+    pushed = push(scale_out, "grown")
     deploy(scale_out, "backing.py")
+    grow = data_args(("harbor_grow_from", NODES[0]))
+    confirm = data_args(("harbor_grow_hostname", HOSTNAME))
+    planned = run_pyinfra(
+        "--dry", str(scale_out["place"] / "inventory.py"), str(ROOT / "deploys" / "grow.py"), *grow, *confirm,
+        cwd=scale_out["place"],
+    )  # fmt: skip
+    assert "Stop Harbor, dump its database, copy its registry's files into harbor" in planned.stdout + planned.stderr
+    assert host_exec(container(scale_out["lab"], NODES[0]), "systemctl is-active harbor.service") == "active"
+    refused = deploy(scale_out, "grow.py", *grow, check=False)
+    assert refused.returncode != 0 and "must repeat harbor_hostname" in refused.stdout + refused.stderr
+    deploy(scale_out, "grow.py", *grow, *confirm)
+    return pushed
+
+
+@pytest.fixture(scope="module")
+def installed(scale_out, grown):
+    """The grown Harbor: both nodes and the load balancer (the second node from a host
+    without Harbor); then the two clients trust it through the load balancer and log in."""
     deploy(scale_out, "server.py")
+    resolve(scale_out, [PUSHER, PULLER], LB)
     client = admin(scale_out)
     password = client.session.auth.password.reveal()
     deploy(scale_out, "client.py", env={"HARBOR_CLIENT_PASSWORD": password})
-    if client.get_or_none("/projects/ha", "project") is None:
-        client.post("/projects", "project", {"project_name": "ha", "metadata": {"public": "false"}})
     return password
 
 
@@ -300,7 +359,13 @@ def test_pushed_through_the_load_balancer_pulled_by_another_client_stored_in_swi
     reference, digest = push(scale_out, "one")
     assert pulled(scale_out, reference) == digest
     for node in NODES:  # the layers are in the object store, on no node
-        assert host_exec(container(scale_out["lab"], node), "find /data/registry -type f | wc -l") == "0"
+        found = host_exec(container(scale_out["lab"], node), f"find /data/registry -path '*{digest[7:]}*' | wc -l")
+        assert found == "0"
+
+
+def test_a_one_node_harbor_grown_into_two_nodes_serves_its_images_with_the_same_digests(scale_out, grown):
+    reference, digest = grown
+    assert pulled(scale_out, reference) == digest
 
 
 def curl_on_lb(scale_out, node, path, config):
@@ -713,28 +778,10 @@ def admin_state(scale_out, node):
     return int(row[6])
 
 
-def pushed_digest(scale_out, ref):
-    """``ref`` (a new image) pushed by the first client; its digest."""
-    pusher = container(scale_out["lab"], PUSHER)
-    output = host_exec(
-        pusher,
-        f"head -c 100000 /dev/urandom > /tmp/layer && tar -C /tmp -cf - layer | docker import - {ref} >/dev/null && "
-        f"docker push {ref} | grep -o 'digest: sha256:[0-9a-f]*'",
-    )
-    return output.split()[-1]
-
-
-def pulled_digest(scale_out, ref):
-    puller = container(scale_out["lab"], PULLER)
-    host_exec(puller, f"docker rmi -f {ref} >/dev/null 2>&1; true")
-    return host_exec(puller, f"docker pull {ref} | grep -o 'Digest: sha256:[0-9a-f]*'").split()[-1]
-
-
 @pytest.fixture(scope="module")
 def before_upgrade(scale_out, installed):
     """An image pushed before the failed upgrade: (reference, digest)."""
-    ref = f"{scale_out['registry']}/ha/before-upgrade:1"
-    return ref, pushed_digest(scale_out, ref)
+    return push(scale_out, "before-upgrade")
 
 
 def test_an_upgrade_whose_second_node_fails_leaves_the_first_serving_and_the_second_drained(
@@ -799,8 +846,8 @@ def test_the_cluster_rollback_needs_the_hostname_then_brings_every_node_and_the_
         )
         == "1"
     )
-    ref, digest = before_upgrade
-    assert pulled_digest(scale_out, ref) == digest
+    reference, digest = before_upgrade
+    assert pulled(scale_out, reference) == digest
 
 
 def test_a_rolling_upgrade_fails_no_request_and_migrates_the_shared_database(scale_out, client_loop):

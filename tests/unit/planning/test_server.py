@@ -301,3 +301,28 @@ def test_the_values_nodes_share_are_the_controllers_else_a_nodes_else_new_and_ch
             server_planning.shared_values_of(config, state)
     [(key, why)] = [problem for problem in refused.value.problems if "CSRF_KEY" in problem[1]]
     assert key == "shared values" and why.startswith(str(tmp_path / "registry.example.com" / shared_values.KEEP_NAME))
+
+
+@pytest.mark.parametrize(
+    "external, nonempty, files, refused",
+    [
+        (True, ["/data/database"], {}, True),  # its data would be left behind
+        (True, ["/data/database"], {"/var/lib/harbor-deploy/grown": {"type": "file"}}, False),  # moved by grow.py
+        (True, [], {}, False),  # a node installed on the external database from the start
+        (False, ["/data/database"], {}, False),  # its own database, as before
+    ],
+)
+def test_a_harbor_keeping_its_data_in_its_own_database_is_not_pointed_at_an_external_one(
+    external, nonempty, files, refused
+):
+    config = merged({**SHARED, "harbor_external_database": SHARED["harbor_external_database"] if external else None})
+    state = {"private": {"nonempty": nonempty}, "files": files}
+    if not refused:
+        assert server_planning.own_data_problem(config, state) is None
+        return
+    with pytest.raises(ConfigError) as found:
+        server_planning.own_data_problem(config, state)
+    assert (
+        "this Harbor keeps its data in its own database (/data/database)"
+        in dict(found.value.problems)["harbor_external_database"]
+    )
