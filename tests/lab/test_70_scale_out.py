@@ -798,13 +798,13 @@ def test_an_upgrade_whose_second_node_fails_leaves_the_first_serving_and_the_sec
             check=False,
         )
         ok, failed, errors, counters = client_loop()
-        assert host_exec(second, "cat /tmp/ha-port-holder.bound") == "yes"
+        held = host_exec(second, "cat /tmp/ha-port-holder.bound", check=False)
     finally:
         host_exec(second, "kill $(cat /tmp/ha-port-holder.pid)", check=False)
     print(f"client loop during the failed upgrade: {ok} rounds ok, {failed} failed; load balancer: {counters}")
     output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "This node of several stays drained, Harbor stopped on it" in output, output[-3000:]
+    assert result.returncode != 0 and held == "yes", output[-6000:]
+    assert "This node of several stays drained, Harbor stopped on it" in output, output[-6000:]
     assert ok > 0 and failed == 0, errors
     assert counters == dict.fromkeys(counters, 0)
     # The first node serves the new release on the migrated database; the second one,
@@ -829,6 +829,8 @@ def test_an_upgrade_whose_second_node_fails_leaves_the_first_serving_and_the_sec
 
 def test_the_cluster_rollback_needs_the_hostname_then_brings_every_node_and_the_data_back(scale_out, before_upgrade):
     back = ("harbor_version", INSTALLED)
+    safety_dumps = "ls /var/backups/harbor-deploy/ | grep -c 'Z-before-rollback.pgdump$'; true"
+    before = host_exec(container(scale_out["lab"], BACKING), safety_dumps)
     refused = deploy(scale_out, "rollback.py", *data_args(back), check=False)
     assert refused.returncode != 0
     assert "must repeat harbor_hostname" in refused.stdout + refused.stderr
@@ -840,12 +842,7 @@ def test_the_cluster_rollback_needs_the_hostname_then_brings_every_node_and_the_
         wait_lb(scale_out, node, "UP")
         assert admin_state(scale_out, node) & 0x08 == 0
     # The safety dump keeps the database as the rollback found it.
-    assert (
-        host_exec(
-            container(scale_out["lab"], BACKING), "ls /var/backups/harbor-deploy/ | grep -c 'Z-before-rollback.pgdump$'"
-        )
-        == "1"
-    )
+    assert int(host_exec(container(scale_out["lab"], BACKING), safety_dumps)) == int(before) + 1
     reference, digest = before_upgrade
     assert pulled(scale_out, reference) == digest
 
