@@ -50,8 +50,9 @@ _backing = _hosts[{BACKING!r}]["lab_address"]
 _harbor = {{
     "harbor_hostname": {HOSTNAME!r},
     "harbor_external_url": "https://{HOSTNAME}:8443",
-    # The controller is outside the lab's DNS: it calls the API at the load balancer.
-    "harbor_tls_extra_sans": [_lb],
+    # The controller is outside the lab's DNS: it calls the API at the load balancer (at
+    # the first node while that is a Harbor of one node, ONE_NODE_INVENTORY).
+    "harbor_tls_extra_sans": [_lb, _hosts[{NODES[0]!r}]["lab_address"]],
     "harbor_api_url": f"https://{{_lb}}:8443",
     "harbor_lb_tls": "terminate",
     "harbor_secrets_dir": "secrets",
