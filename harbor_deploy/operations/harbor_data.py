@@ -496,8 +496,8 @@ echo "Harbor serves from $target again (it was $current)" >&2
 
 # What a grow counts in the node's database and then in the shared one: the same.
 GROW_COUNT_SQL = (
-    "select (select count(*) from project) || ' projects, ' || (select count(*) from repository) "
-    "|| ' repositories, ' || (select count(*) from artifact) || ' artifacts'"
+    "select (select count(*) from project) || ' projects, ' || (select count(*) from robot) "
+    "|| ' robots, ' || (select count(*) from harbor_user) || ' users'"
 )
 GROW_COUNTS = f"docker exec harbor-db psql -U postgres -d registry -Atc {shlex.quote(GROW_COUNT_SQL)}"
 
@@ -590,7 +590,7 @@ def database_load(dump, port, database, role, lock_holder=None):
     steps = f"""set -u
 tables=$({psql} "select count(*) from pg_tables where schemaname = 'public'") || exit 1
 if [ "$tables" != 0 ]; then echo "{database} holds $tables tables already: nothing was loaded" >&2; exit 1; fi
-if ! runuser -u postgres -- pg_restore -p {int(port)} --no-owner --role={shlex.quote(role)} --single-transaction \\
+if ! runuser -u postgres -- pg_restore -p {int(port)} --no-owner --no-privileges --role={shlex.quote(role)} --single-transaction \\
   --exit-on-error -d {shlex.quote(database)} < {shlex.quote(dump)}; then
   echo "the dump does not load: {database} is empty as it was" >&2; exit 1
 fi
