@@ -590,8 +590,8 @@ def database_load(dump, port, database, role, lock_holder=None):
     steps = f"""set -u
 tables=$({psql} "select count(*) from pg_tables where schemaname = 'public'") || exit 1
 if [ "$tables" != 0 ]; then echo "{database} holds $tables tables already: nothing was loaded" >&2; exit 1; fi
-if ! runuser -u postgres -- pg_restore -p {int(port)} --no-owner --no-privileges --role={shlex.quote(role)} --single-transaction \\
-  --exit-on-error -d {shlex.quote(database)} < {shlex.quote(dump)}; then
+if ! runuser -u postgres -- pg_restore -p {int(port)} --no-owner --no-privileges --role={shlex.quote(role)} \\
+  --single-transaction --exit-on-error -d {shlex.quote(database)} < {shlex.quote(dump)}; then
   echo "the dump does not load: {database} is empty as it was" >&2; exit 1
 fi
 echo "loaded into {database}: $({psql} {shlex.quote(GROW_COUNT_SQL)})" >&2
