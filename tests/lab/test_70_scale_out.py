@@ -124,10 +124,10 @@ def address(lab, name):
 
 @pytest.fixture(scope="module")
 def scale_out(lab):
-    """The lab with a load balancer and a backing host, two clients' Harbor removed,
-    the clients resolving the Harbor's name to the load balancer. The inventory, and
+    """The lab with a load balancer and a backing host, two clients' Harbor removed
+    (and the keys the controller kept of it). The inventory, and
     the secrets (the backing passwords generated once), live with the lab like the
-    shared database: a later session finds the same Harbor there."""
+    shared database: a later session finds the same backing services there."""
     state = lab
     place = labctl.state_dir() / "scale-out"
     place.mkdir(exist_ok=True)
@@ -138,6 +138,10 @@ def scale_out(lab):
             write_private_file(store / name, f"{prefix}-{secrets.token_urlsafe(18)}".encode())
     for name in NODES:
         host_exec(container(state, name), SERVER_RESET)
+    # The keys the controller kept of the Harbor just wiped: the one installed next on
+    # the first node makes its own, which the nodes take when it grows.
+    for name in (*NODE_PATHS, shared_values.KEEP_NAME):
+        (store / name).unlink(missing_ok=True)
     host_exec(container(state, BACKING), BACKING_RESET)
     lb = address(state, LB)
     yield {"lab": state, "place": place, "lb": lb, "registry": f"{HOSTNAME}:8443"}
