@@ -29,8 +29,9 @@ class _HiddenFactOutput:
 _hidden_fact_output = _HiddenFactOutput()
 
 
-def quiet_fact(fact, **arguments):
-    """``host.get_fact(fact, **arguments)`` with its output never printed. The fact's
-    command must always succeed: pyinfra prints the output of a failing one."""
+def quiet_fact(fact, on=None, **arguments):
+    """``host.get_fact(fact, **arguments)`` (of host ``on``, else the current one) with
+    its output never printed. The fact's command must always succeed: pyinfra prints
+    the output of a failing one."""
     with _hidden_fact_output(state):
-        return host.get_fact(fact, **arguments)
+        return (on or host).get_fact(fact, **arguments)

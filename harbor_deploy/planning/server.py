@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pyinfra import host, inventory, logger
 from pyinfra.api import DeployError
 
+from harbor_deploy.facts.files import PrivateFiles
 from harbor_deploy.facts.quiet import quiet_fact
 from harbor_deploy.facts.server import ServerState
 from harbor_deploy.lib.config.defaults import (
@@ -537,10 +538,11 @@ def _resolve_instance(data, config, state, cluster_nodes):
         keep_why[tls.PROVIDED_CHAIN] = chain_change
     keys, values = {}, None
     if cluster_nodes:
-        keys, why = instance_keys_of(config, state)
+        peers = [name for name in cluster_nodes.nodes if name != host.name]
+        keys, why = instance_keys_of(config, state, peers)
         keep.update({name: keys[name] for name in why})
         keep_why.update(why)
-        values, why = shared_values_of(config, state)
+        values, why = shared_values_of(config, state, peers)
         if why:
             keep[shared_values.KEEP_NAME], keep_why[shared_values.KEEP_NAME] = values, why
     # Secrets and instance keys are kept only when the controller lacked them; a TLS file may be renewed.
@@ -569,15 +571,32 @@ def _keys_on_node(config, state):
     return {name: found[path] for name, path in paths.items() if path in found}
 
 
-def instance_keys_of(config, state):
-    """The keys Harbor keeps per instance: the controller's, else this node's (taken
-    back), else new; with {name: why} of those the controller must keep."""
+def from_peers(paths, peers):
+    """``(peer, {path: bytes})`` of the first of ``peers`` (node names, in order) that
+    holds any of ``paths``, read quietly; ``(None, {})`` when none does. A node planned
+    before the one holding a Harbor's keys (a Harbor of one node growing) finds them."""
+    for name in peers:
+        found = quiet_fact(PrivateFiles, on=inventory.get_host(name), paths=list(paths))["files"]
+        if found:
+            return name, found
+    return None, {}
+
+
+def instance_keys_of(config, state, peers=()):
+    """The keys Harbor keeps per instance: the controller's, else this node's, else
+    another node's (taken back), else new; with {name: why} of those the controller
+    must keep."""
     directory = secrets_dir(config)
     have = {name: (directory / name).read_bytes() for name in instance_keys.NODE_PATHS if (directory / name).is_file()}
     why = {}
     if not have:
         have = _keys_on_node(config, state)
         why = {name: "recovered from the server" for name in have}
+    if not have:
+        paths = instance_keys.on_node(config["harbor_data_volume"])
+        peer, found = from_peers(paths.values(), peers)
+        have = {name: found[path] for name, path in paths.items() if path in found}
+        why = {name: f"recovered from {peer}" for name in have}
     if not have:
         have = instance_keys.generate()
         why = {name: "generated" for name in have}
@@ -605,19 +624,27 @@ def _same_instance_keys(config, state, keys):
         )
 
 
-def shared_values_of(config, state):
+def shared_values_of(config, state, peers=()):
     """The values prepare draws on every run, as every node of this Harbor holds them
-    (``shared_values``): the controller's, else this node's copy (taken back), else new;
-    with why the controller must keep them (None when it has them)."""
+    (``shared_values``): the controller's, else this node's copy or another node's
+    (taken back), else new; with why the controller must keep them (None when it has
+    them)."""
     kept = secrets_dir(config) / shared_values.KEEP_NAME
+    peer, on_peer = (
+        (None, {})
+        if kept.is_file() or SHARED_VALUES in state["private"]["files"]
+        else (from_peers([SHARED_VALUES], peers))
+    )
     if kept.is_file():
         values, why = kept.read_bytes(), None
     elif SHARED_VALUES in state["private"]["files"]:
         values, why = state["private"]["files"][SHARED_VALUES], "recovered from the server"
+    elif on_peer:
+        values, why = on_peer[SHARED_VALUES], f"recovered from {peer}"
     else:
         values, why = shared_values.generate(), "generated"
     found = shared_values.problems(values)
     if found:
-        where = kept if why != "recovered from the server" else f"{host.name}:{SHARED_VALUES}"
+        where = kept if not why or why == "generated" else f"{peer or host.name}:{SHARED_VALUES}"
         raise ConfigError([("shared values", f"{where}: {problem}") for problem in found])
     return values, why

@@ -291,6 +291,14 @@ def test_the_values_nodes_share_are_the_controllers_else_a_nodes_else_new_and_ch
     state = {"private": {"files": {SHARED_VALUES: on_node}}}
     with mock.patch.object(server_planning, "host", SimpleNamespace(name="node-1")):
         assert server_planning.shared_values_of(config, state) == (on_node, "recovered from the server")
+        with (
+            mock.patch.object(server_planning, "inventory", SimpleNamespace(get_host=lambda name: name)),
+            mock.patch.object(
+                server_planning, "quiet_fact", lambda fact, on, paths: {"files": {SHARED_VALUES: on_node}}
+            ),
+        ):  # a node planned before the one holding them takes them from it
+            found = server_planning.shared_values_of(config, {"private": {"files": {}}}, ["node-2"])
+            assert found == (on_node, "recovered from node-2")
         values, why = server_planning.shared_values_of(config, {"private": {"files": {}}})
         assert why == "generated" and shared_values.problems(values) == [] and values not in (kept, on_node)
         (tmp_path / "registry.example.com").mkdir()

@@ -1,6 +1,7 @@
 """A scaled-out Harbor's rules read from the inventory: what the load balancer needs,
 how a node is reached, and that nodes keeping other instance keys are refused."""
 
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -47,3 +48,29 @@ def test_a_node_keeping_other_instance_keys_is_refused_and_its_own_are_taken_bac
         with pytest.raises(ConfigError, match="differ from the ones of this Harbor"):
             server_planning.instance_keys_of(config, state_with_keys({"token_root.crt": other["token_root.crt"]}))
         assert server_planning.instance_keys_of(config, state_with_keys({}))[1] == {}
+
+
+def test_a_node_planned_before_the_one_holding_the_keys_takes_them_from_it(tmp_path):
+    """A Harbor of one node growing: the new node, planned first, has no keys and the
+    controller none; the keys are taken back from the grown node, never made anew."""
+    config = merged({"harbor_hostname": "r.example.com", "harbor_secrets_dir": str(tmp_path)})
+    paths = instance_keys.on_node("/data")
+    held = {"node-2": {}, "node-1": {paths[name]: value for name, value in KEYS.items()}}
+    asked = []
+
+    def private_files(fact, on, paths):
+        asked.append(on)
+        return {"files": {path: held[on][path] for path in paths if path in held[on]}}
+
+    with (
+        mock.patch.object(server_planning, "secrets_dir", lambda _: tmp_path),
+        mock.patch.object(server_planning, "inventory", SimpleNamespace(get_host=lambda name: name)),
+        mock.patch.object(server_planning, "quiet_fact", private_files),
+    ):
+        assert server_planning.instance_keys_of(config, state_with_keys({}), ["node-2", "node-1"]) == (
+            KEYS,
+            dict.fromkeys(KEYS, "recovered from node-1"),
+        )
+        assert asked == ["node-2", "node-1"]
+        keys, why = server_planning.instance_keys_of(config, state_with_keys({}), ["node-2"])
+        assert set(why.values()) == {"generated"} and keys != KEYS
