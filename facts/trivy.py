@@ -4,12 +4,14 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from harbor_deploy.lib.config.defaults import HARBOR_UID
+
 # Where Harbor's trivy-adapter keeps its cache (docker_compose/docker-compose.yml.jinja
 # mounts <data_volume>/trivy-adapter/trivy at /home/scanner/.cache/trivy), the folders of
 # Trivy's two databases in it, and the scanner user owning them (prepare's DEFAULT_UID).
 TRIVY_CACHE = "trivy-adapter/trivy"
 DATABASE_FOLDERS = ("db", "java-db")
-SCANNER_UID = 10000
+SCANNER_UID = HARBOR_UID
 # Beside a database the server deploy placed: the sha256 of the bundle it came from.
 BUNDLE_RECORD = "harbor-deploy-bundle.sha256"
 

@@ -18,6 +18,7 @@ from harbor_deploy.lib import TEMPLATES
 from harbor_deploy.lib.config.defaults import (
     FIREWALLD_SERVICE,
     HARBOR_LOG_PORT,
+    HARBOR_UID,
     REMOTE_CACHE,
     SERVER_DATABASE_CA,
     SERVER_TLS_CA,
@@ -203,7 +204,9 @@ def database_ca_file(plan):
 @deploy("Instance keys")
 def instance_key_files(plan):
     """The keys every node of one Harbor shares, placed where prepare finds them (it
-    keeps keys that are there): the same on every node, never generated on one."""
+    keeps keys that are there): the same on every node, never generated on one. Owned
+    as prepare leaves them (it chowns them to its DEFAULT_UID/GID on every run,
+    utils/cert.py): placed otherwise, every run would change them back."""
     if not plan.instance_keys:  # a Harbor of one node: prepare makes them
         return []
     return [
@@ -212,6 +215,7 @@ def instance_key_files(plan):
             dest=path,
             content=plan.instance_keys[name],
             mode="0600",
+            owner=f"{HARBOR_UID}:{HARBOR_UID}",
             known_files=plan.state["files"],
             lock_holder=plan.lock_holder,
         )

@@ -60,6 +60,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
 CLIENT_TRUST_MODES = ("https", "http")
 CLIENT_CA_SOURCES = ("secrets", "file", "fetch", "none")
 CLIENT_PASSWORD_ENV = "HARBOR_CLIENT_PASSWORD"
+# The user Harbor's containers run as, owner of what prepare writes for them (g.py DEFAULT_UID/GID).
+HARBOR_UID = 10000
 # The inventory groups the deploys act on.
 SERVER_GROUP = "harbor_servers"
 CLIENT_GROUP = "docker_clients"

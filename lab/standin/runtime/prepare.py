@@ -419,10 +419,39 @@ def clear_dir(path):
             clear_dir(child)
 
 
+def secret_key(data_dir):
+    """Real prepare's ``get_secret_key`` (utils/cert.py ``_get_secret``): the key core
+    encrypts the credentials it stores with, ``secret/keys/secretkey``, 16 letters and
+    digits, read when there, else generated; ``mark_file``: mode 0600, owned by
+    g.py's DEFAULT_UID/GID."""
+    path = data_dir / "secret" / "keys" / "secretkey"
+    if path.is_file():
+        print(f"loaded secret from file: {path}")
+        key = path.read_text()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = random_string(16)
+        path.write_text(key)
+        print(f"Generated and saved secret to file: {path}")
+    path.chmod(0o600)
+    os.chown(path, SCANNER_UID, SCANNER_UID)  # mark_file
+    if len(key) != 16:
+        raise ConfigError(f"secret key's length has to be 16 chars, current length: {len(key)}")
+    return key
+
+
+def harbor_owned(path):
+    """Real prepare's ``prepare_registry_ca`` on every run: the token pair owned by
+    g.py's DEFAULT_UID/GID, whoever wrote it."""
+    if path.stat().st_uid != SCANNER_UID or path.stat().st_gid != SCANNER_UID:
+        os.chown(path, SCANNER_UID, SCANNER_UID)
+
+
 def token_key(data_dir):
     """The token signing key, created once and kept like the real secret/core key."""
     key_path = data_dir / "secret" / "core" / "private_key.pem"
     if key_path.is_file():
+        harbor_owned(key_path)
         return serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     key = rsa.generate_private_key(public_exponent=65537, key_size=TOKEN_KEY_BITS)
     pem = key.private_bytes(
@@ -433,6 +462,7 @@ def token_key(data_dir):
     key_path.parent.mkdir(parents=True, exist_ok=True)
     key_path.write_bytes(pem)
     key_path.chmod(0o600)
+    harbor_owned(key_path)
     print(f"Generated token signing key: {key_path}")
     return key
 
@@ -447,6 +477,7 @@ def token_certificate(key, data_dir):
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         if existing_public == public:
+            harbor_owned(cert_path)
             return cert_path.read_bytes()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "harbor-token-ca")])
     now = datetime.datetime.now(datetime.UTC)
@@ -463,6 +494,8 @@ def token_certificate(key, data_dir):
     pem = cert.public_bytes(serialization.Encoding.PEM)
     cert_path.parent.mkdir(parents=True, exist_ok=True)
     cert_path.write_bytes(pem)
+    cert_path.chmod(0o600)
+    harbor_owned(cert_path)
     return pem
 
 
@@ -940,6 +973,7 @@ def prepare(paths, config_file, with_trivy, release):
         )
     write_file(config_dir / "log" / "logrotate.conf", logrotate_config(conf))
     prepare_trust_ca(conf, paths)
+    secret_key(paths.data_dir)
     write_file(
         paths.compose_dir / "docker-compose.yml",
         yaml.safe_dump(compose_config(conf, release), sort_keys=False),

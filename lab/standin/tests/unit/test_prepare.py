@@ -660,3 +660,21 @@ def test_jobservice_queues_jobs_in_the_jobservice_database_of_redis_or_external_
     assert run(paths, https_yml) == 0
     config = yaml.safe_load((paths.config_dir / "jobservice" / "config.yml").read_text())
     assert config["worker_pool"]["redis_pool"]["redis_url"].startswith("redis://:Redis-pass@10.0.0.5:6379/7")
+
+
+def test_the_instance_keys_are_made_once_and_owned_by_harbors_user_on_every_run(paths, https_yml):
+    """utils/cert.py: ``get_secret_key`` makes secret/keys/secretkey (16 letters and
+    digits) once, ``mark_file`` it (0600, DEFAULT_UID/GID 10000); ``prepare_registry_ca``
+    chowns the token pair to 10000 on every run, whoever wrote it."""
+    assert run(paths, https_yml) == 0
+    secret = paths.data_dir / "secret"
+    key_file = secret / "keys" / "secretkey"
+    key = key_file.read_text()
+    assert len(key) == 16 and key.isalnum() and key_file.stat().st_mode & 0o777 == 0o600
+    pair = (secret / "core" / "private_key.pem", secret / "registry" / "root.crt")
+    for path in (key_file, *pair):
+        assert (path.stat().st_uid, path.stat().st_gid) == (10000, 10000)
+        os.chown(path, 0, 0)  # a deploy placing them as root
+    assert run(paths, https_yml) == 0
+    assert key_file.read_text() == key
+    assert [(path.stat().st_uid, path.stat().st_gid) for path in (key_file, *pair)] == [(10000, 10000)] * 3
