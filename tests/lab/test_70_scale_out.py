@@ -752,6 +752,9 @@ PORT_HOLDER = """
 import os, socket, time
 open("/tmp/ha-port-holder.pid", "w").write(str(os.getpid()))
 holder = socket.socket()
+# As docker-proxy does: the closed connections of the port's last listener (TIME_WAIT)
+# don't stop the bind, a listener does.
+holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 while True:
     try:
         holder.bind(("0.0.0.0", 8443))
