@@ -49,7 +49,8 @@ DIGEST_MAX_BYTES = 1024 * 1024
 
 class FileStates(FactBase[dict]):
     """
-    Returns, for each of ``paths`` that exists, its type, mode, owner, size and, for
+    Returns, for each of ``paths`` that exists, its type, mode, owner (names, and ids:
+    a user without a name on the host, as Harbor's uid 10000, is "UNKNOWN"), size and, for
     a regular file up to 1 MiB, its sha256; in one round trip. A ``*`` in a path is a
     shell glob (the rest is quoted), e.g. ``/usr/local/harbor-v*/harbor.yml``. A path
     that does not exist is left out.
@@ -58,9 +59,11 @@ class FileStates(FactBase[dict]):
 
         {
             "/etc/harbor/tls/server.crt": {"type": "file", "mode": "644", "user": "root",
-                                           "group": "root", "size": 1233, "sha256": "9f86d0..."},
+                                           "group": "root", "uid": 0, "gid": 0, "size": 1233,
+                                           "sha256": "9f86d0..."},
             "/var/cache/harbor-deploy": {"type": "directory", "mode": "755", "user": "root",
-                                         "group": "root", "size": 4096, "sha256": None},
+                                         "group": "root", "uid": 0, "gid": 0, "size": 4096,
+                                         "sha256": None},
         }
     """
 
@@ -74,7 +77,7 @@ class FileStates(FactBase[dict]):
         # (find's -size rounds up to KiB: -1025k is at most 1 MiB; -H follows a link given).
         return (
             f'set --; for path in {words}; do if [ -e "$path" ] || [ -L "$path" ]; then set -- "$@" "$path"; fi; done; '
-            '[ $# -eq 0 ] || { stat -c "stat|%F|%a|%U|%G|%s|%n" -- "$@"; '
+            '[ $# -eq 0 ] || { stat -c "stat|%F|%a|%U|%G|%u|%g|%s|%n" -- "$@"; '
             f'find -H "$@" -maxdepth 0 -type f -size -{DIGEST_MAX_BYTES // 1024 + 1}k -exec sha256sum -- {{}} +; }}; '
             "true"
         )
@@ -83,7 +86,7 @@ class FileStates(FactBase[dict]):
         states, digests = {}, {}
         for line in output:
             if line.startswith("stat|"):
-                kind, mode, user, group, size, path = line[len("stat|") :].split("|", 5)
+                kind, mode, user, group, uid, gid, size, path = line[len("stat|") :].split("|", 7)
                 states[path] = {
                     "type": {"regular file": "file", "regular empty file": "file", "symbolic link": "link"}.get(
                         kind, kind
@@ -91,6 +94,8 @@ class FileStates(FactBase[dict]):
                     "mode": mode,
                     "user": user,
                     "group": group,
+                    "uid": int(uid),
+                    "gid": int(gid),
                     "size": int(size),
                     "sha256": None,
                 }

@@ -55,8 +55,9 @@ def put(
     + dest: remote file path (missing parent directories are created, mode 0755)
     + content: the file's text or bytes (never printed)
     + mode: octal permissions, applied before the file appears at ``dest``
-    + owner: ``user:group`` of the file, set before it appears at ``dest`` (a service
-      reading its own configuration: ``root:redis`` or ``redis:redis`` with mode 0640)
+    + owner: ``user:group`` of the file (names, or ids for a user without a name on the
+      host), set before it appears at ``dest`` (a service reading its own configuration:
+      ``root:redis`` or ``redis:redis`` with mode 0640)
     + mask: a function masking the secret values of such a file's text, for ``--diff``
       (applied to the new content and to the file on the host, read without printing);
       without it the diff only says the content changed; ``public`` shows it whole
@@ -91,7 +92,7 @@ def put(
         known_files = host.get_fact(FileStates, paths=(dest,))
     current = known_files.get(dest)
     if current and current["sha256"] == hashlib.sha256(data).hexdigest():
-        if f"{current['user']}:{current['group']}" != owner:
+        if owner not in (f"{current['user']}:{current['group']}", f"{current['uid']}:{current['gid']}"):
             yield guarded(lock_holder, "chown", QuoteString(owner), QuoteString(dest))
             yield StringCommand("chmod", mode, QuoteString(dest))
         elif current["mode"] != mode[-3:].lstrip("0"):

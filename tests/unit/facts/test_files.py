@@ -3,6 +3,7 @@ and the command run by a local shell on a real tree)."""
 
 import grp
 import hashlib
+import os
 import pwd
 import subprocess
 
@@ -59,6 +60,18 @@ def test_large_files_get_their_size_only(tmp_path):
         "mode": f"{info.st_mode & 0o777:o}",
         "user": pwd.getpwuid(info.st_uid).pw_name,
         "group": grp.getgrgid(info.st_gid).gr_name,
+        "uid": info.st_uid,
+        "gid": info.st_gid,
         "size": DIGEST_MAX_BYTES + 1,
         "sha256": None,
     }
+
+
+def test_an_owner_without_a_name_on_the_host_is_known_by_its_ids(tmp_path):
+    """Harbor's uid 10000 (prepare's DEFAULT_UID) has no name on a server: stat says
+    UNKNOWN, the ids tell it."""
+    key = tmp_path / "secretkey"
+    key.write_text("0123456789abcdef")
+    os.chown(key, 10000, 10000)
+    found = run_locally([str(key)])[str(key)]
+    assert (found["user"], found["group"], found["uid"], found["gid"]) == ("UNKNOWN", "UNKNOWN", 10000, 10000)
