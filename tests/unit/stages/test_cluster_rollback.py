@@ -6,11 +6,8 @@ no dump was taken before an upgrade. (Its run on real hosts: test_70_scale_out.p
 from types import SimpleNamespace
 from unittest import mock
 
-import pyinfra
 import pytest
-from pyinfra.api import Config, DeployError, Inventory, State
-from pyinfra.api.state import StateStage
-from pyinfra.context import ctx_host, ctx_state
+from pyinfra.api import DeployError
 
 from harbor_deploy.facts.backing import DatabaseDumps
 from harbor_deploy.facts.harbor import HarborInstallation, UnfinishedOperation
@@ -18,6 +15,7 @@ from harbor_deploy.lib.config.defaults import merged
 from harbor_deploy.lib.plan.cluster import Cluster
 from harbor_deploy.operations.deploy_lock import lock_holder
 from harbor_deploy.stages import cluster_rollback
+from tests.unit.stages import operation_order
 
 CLUSTER = Cluster(
     url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb", backing="backing"
@@ -94,28 +92,19 @@ def test_every_node_stops_before_the_database_goes_back_and_serves_again_before_
     """pyinfra orders each host's operations, and across hosts only the ones they
     share: the steps every host adds keep the nodes, the backing host and the load
     balancer in step."""
-    inventory = Inventory((["node-1", "node-2", "lb", "backing"], {}), harbor_lb=(["lb"], {}))
-    state = State(inventory, Config())
-    state.current_deploy_filename = __file__
-    state.current_op_file_number = 0
-    state.set_stage(StateStage.Prepare)
     config = merged({"harbor_hostname": "registry.example.com", "harbor_external_database": {"db_name": "registry"}})
     plan = cluster_rollback.ClusterRollbackPlan(config, CLUSTER, "v2.13.1", "v2.14.0", DUMP, lock_holder("test"))
-    with mock.patch.object(pyinfra, "is_cli", True):
-        for host in inventory:
-            state.activate_host(host)
-            with ctx_state.use(state), ctx_host.use(host):
-                cluster_rollback.stop_nodes(plan)
-                cluster_rollback.shared_database(plan)
-                cluster_rollback.nodes_back(plan)
-                cluster_rollback.load_balancer(plan)
-    order = [
-        (
-            next(iter(state.get_op_meta(op_hash).names)).split(" | ")[-1].split(" ")[0:2],
-            [h.name for h in inventory if op_hash in h.op_hash_order],
-        )
-        for op_hash in state.get_op_order()
-    ]
+
+    def deploy_file_code(host):
+        cluster_rollback.stop_nodes(plan)
+        cluster_rollback.shared_database(plan)
+        cluster_rollback.nodes_back(plan)
+        cluster_rollback.load_balancer(plan)
+
+    state, inventory = operation_order.planned(
+        ["node-1", "node-2", "lb", "backing"], deploy_file_code, harbor_lb=["lb"]
+    )
+    order = operation_order.run_order(state, inventory, words=2)
     everyone = ["node-1", "node-2", "lb", "backing"]
     assert order == [
         (["Stop", "Harbor"], ["node-1", "node-2"]),

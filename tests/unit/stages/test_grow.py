@@ -7,11 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
-import pyinfra
 import pytest
-from pyinfra.api import Config, DeployError, Inventory, State
-from pyinfra.api.state import StateStage
-from pyinfra.context import ctx_host, ctx_state
+from pyinfra.api import DeployError
 
 from harbor_deploy.facts.files import FileStates
 from harbor_deploy.facts.harbor import HarborInstallation
@@ -20,6 +17,7 @@ from harbor_deploy.lib.config.secrets import Secret
 from harbor_deploy.lib.plan.cluster import Cluster
 from harbor_deploy.operations.deploy_lock import lock_holder
 from harbor_deploy.stages import grow
+from tests.unit.stages import operation_order
 
 CLUSTER = Cluster(
     url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb", backing="backing"
@@ -95,31 +93,20 @@ def test_a_move_is_refused_before_any_change_naming_why(name, kwargs, why):
 
 
 def test_the_data_goes_out_before_the_backing_host_loads_it_and_the_node_is_marked_only_then():
-    inventory = Inventory((["node-1", "node-2", "backing"], {}))
-    state = State(inventory, Config())
-    state.current_deploy_filename = __file__
-    state.current_op_file_number = 0
-    state.set_stage(StateStage.Prepare)
     settings = SimpleNamespace(driver="s3", db_name="registry", db_port=5432, db_username="harbor",
                                swift_password=Secret("k", "test"))  # fmt: skip
     plan = grow.GrowPlan(
         merged(CONFIG), CLUSTER, "node-1", settings, Path("/ctl/harbor-backups/node-1/harbor-grow.pgdump"),
         lock_holder("test"),
     )  # fmt: skip
-    with mock.patch.object(pyinfra, "is_cli", True):
-        for host in inventory:
-            state.activate_host(host)
-            with ctx_state.use(state), ctx_host.use(host):
-                grow.export(plan)
-                grow.load(plan)
-                grow.finish(plan)
-    order = [
-        (
-            next(iter(state.get_op_meta(op_hash).names)).split(" | ")[-1].split(" ")[0:2],
-            [h.name for h in inventory if op_hash in h.op_hash_order],
-        )
-        for op_hash in state.get_op_order()
-    ]
+
+    def deploy_file_code(host):
+        grow.export(plan)
+        grow.load(plan)
+        grow.finish(plan)
+
+    state, inventory = operation_order.planned(["node-1", "node-2", "backing"], deploy_file_code)
+    order = operation_order.run_order(state, inventory, words=2)
     everyone = ["node-1", "node-2", "backing"]
     assert order == [
         (["Stop", "Harbor,"], ["node-1"]),

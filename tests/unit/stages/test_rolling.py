@@ -5,11 +5,8 @@ drain and its return, after the previous node's return, on every host alike."""
 from types import SimpleNamespace
 from unittest import mock
 
-import pyinfra
 import pytest
-from pyinfra.api import Config, Inventory, State
-from pyinfra.api.state import StateStage
-from pyinfra.context import ctx_host, ctx_state
+from pyinfra.api import State
 from pyinfra.operations import server as pyinfra_server
 
 from harbor_deploy.lib.config.defaults import merged
@@ -17,6 +14,7 @@ from harbor_deploy.lib.plan.cluster import Cluster
 from harbor_deploy.operations import haproxy, node_turn
 from harbor_deploy.operations.deploy_lock import Holder, acquire
 from harbor_deploy.stages import rolling
+from tests.unit.stages import operation_order
 
 CLUSTER = Cluster(
     url="https://registry.example.com:8443", nodes=("node-1", "node-2"), addresses={}, lb="lb", backing="backing"
@@ -42,28 +40,12 @@ def deploy_file_code(host):
 
 @pytest.fixture
 def planned():
-    inventory = Inventory((["node-1", "node-2", "lb", "backing"], {}))
-    state = State(inventory, Config())
-    state.current_deploy_filename = __file__
-    state.current_op_file_number = 0
-    state.set_stage(StateStage.Prepare)
-    with mock.patch.object(pyinfra, "is_cli", True):
-        for host in inventory:
-            state.activate_host(host)
-            with ctx_state.use(state), ctx_host.use(host):
-                deploy_file_code(host)
-    return state, inventory
+    return operation_order.planned(["node-1", "node-2", "lb", "backing"], deploy_file_code)
 
 
 def test_each_node_changes_between_its_drain_and_its_return_and_after_the_previous_node(planned):
     state, inventory = planned
-    order = [
-        (
-            next(iter(state.get_op_meta(op_hash).names)).split(" | ")[-1],
-            [h.name for h in inventory if op_hash in h.op_hash_order],
-        )
-        for op_hash in state.get_op_order()
-    ]
+    order = operation_order.run_order(state, inventory)
     everyone = ["node-1", "node-2", "lb"]
     assert order[-8:] == [
         ("Drain node-1 on the load balancer", everyone),
