@@ -25,6 +25,16 @@ def failed_names(state):
     return {failed_host.name for failed_host in state.failed_hosts}
 
 
+def any_failed(state, names):
+    """A condition (``_if``), asked as the run executes: whether any host of ``names`` has failed."""
+    return lambda: bool(set(names) & failed_names(state))
+
+
+def none_failed(state, names):
+    """A condition (``_if``), asked as the run executes: whether no host of ``names`` has failed."""
+    return lambda: not set(names) & failed_names(state)
+
+
 @operation(is_idempotent=False)
 def taken(cluster, node):
     """

@@ -92,14 +92,6 @@ def plan(overrides=None):
     return ClusterRollbackPlan(config, nodes, version, current, dump, lock_holder("harbor_rollback"))
 
 
-def _failed(run, name):
-    return lambda: name in node_turn.failed_names(run)
-
-
-def _up(run, node):
-    return lambda: node not in node_turn.failed_names(run)
-
-
 @deploy("Stop every node")
 def stop_nodes(plan):
     if host.name in plan.cluster.nodes:
@@ -119,7 +111,6 @@ def shared_database(plan):
 
 def _restore(plan):
     database = plan.config["harbor_external_database"] or {}
-    failed, run = node_turn.failed_names, host.state
     harbor_data.database_restore(
         name=f"Restore the shared database {database.get('db_name', 'registry')} from {plan.dump} (a safety dump of "
         "the live one first)",
@@ -130,7 +121,7 @@ def _restore(plan):
         keep=plan.config["harbor_backup_keep"],
         lock_holder=plan.lock_holder,
         # Only once every node stopped: a core still running would write into it.
-        _if=lambda: not set(plan.cluster.nodes) & failed(run),
+        _if=node_turn.none_failed(host.state, plan.cluster.nodes),
     )
 
 
@@ -142,19 +133,21 @@ def nodes_back(plan):
 
 
 def _node_back(plan):
-    run = host.state
-    restored = _failed(run, plan.cluster.backing)
+    # The database went back only if the backing host did not fail and every node had
+    # stopped (the restore is skipped otherwise): else the nodes' release is the one
+    # the database still fits.
+    involved = [plan.cluster.backing, *plan.cluster.nodes]
     harbor_data.release_back(
         name=f"Serve Harbor {plan.version} again on {host.name} (it was on {plan.current})",
         version=plan.version,
         lock_holder=plan.lock_holder,
-        _if=lambda: not restored(),
+        _if=node_turn.none_failed(host.state, involved),
         **data_place(plan.config),
     )
     server.shell(
         name=f"Start Harbor {plan.current} again on {host.name}: the shared database did not go back",
         commands=[f"{acquire(plan.lock_holder)} && systemctl start harbor.service"],
-        _if=restored,
+        _if=node_turn.any_failed(host.state, involved),
     )
 
 
@@ -170,5 +163,5 @@ def load_balancer(plan):
             backends=backends(plan.config),
             timeout=plan.config["harbor_health_timeout"],
             lock_holder=plan.lock_holder,
-            _if=_up(host.state, node),
+            _if=node_turn.none_failed(host.state, [node]),
         )

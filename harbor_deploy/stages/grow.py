@@ -144,8 +144,14 @@ def export(plan):
 def load(plan):
     if host.name == plan.cluster.backing:
         remote = posixpath.join(plan.config["harbor_backup_dir"], DUMP_NAME)
+        # Only the dump this run took: an earlier attempt's may wait on the controller.
+        exported = node_turn.none_failed(host.state, [plan.source])
         secret_file.upload(
-            name=f"Upload the dump to {remote}", src=str(plan.carried), dest=remote, lock_holder=plan.lock_holder
+            name=f"Upload the dump to {remote}",
+            src=str(plan.carried),
+            dest=remote,
+            lock_holder=plan.lock_holder,
+            _if=exported,
         )
         harbor_data.database_load(
             name=f"Load it into the empty shared database {plan.backing.db_name}",
@@ -154,6 +160,7 @@ def load(plan):
             database=plan.backing.db_name,
             role=plan.backing.db_username,
             lock_holder=plan.lock_holder,
+            _if=exported,
         )
     node_turn.all_reached(name="The shared database loaded", what="the shared database loaded")
 
@@ -162,18 +169,16 @@ def load(plan):
 def finish(plan):
     if host.name != plan.source:
         return
-    run = host.state
-    loaded = lambda: plan.cluster.backing not in node_turn.failed_names(run)  # noqa: E731
     server.shell(
         name=f"Mark {host.name} grown ({GROWN_MARKER}): deploys/server.py points it at the shared services next",
         commands=[
             f"{acquire(plan.lock_holder)} && mkdir -p {posixpath.dirname(GROWN_MARKER)} && date -u > {GROWN_MARKER}"
         ],
-        _if=loaded,
+        _if=node_turn.none_failed(host.state, [plan.cluster.backing]),
     )
     server.shell(
         name=f"Start Harbor again on {host.name}, on its own data: the shared database did not load",
         commands=[f"{acquire(plan.lock_holder)} && systemctl start harbor.service"],
-        _if=lambda: not loaded(),
+        _if=node_turn.any_failed(host.state, [plan.cluster.backing]),
     )
     logger.info(f"[{host.name}] once moved, run deploys/server.py: Harbor stays stopped here until then")

@@ -39,3 +39,22 @@ def run_order(state, inventory, words=None):
             )
         )
     return order
+
+
+def runs_if(state, inventory, host_name, name_start, failed=()):
+    """Whether ``host_name`` runs its operation whose name starts with ``name_start``
+    once the hosts ``failed`` have failed (its ``_if``, asked as the run would)."""
+    host = inventory.get_host(host_name)
+    [op_hash] = [
+        op_hash
+        for op_hash in host.op_hash_order
+        if next(iter(state.get_op_meta(op_hash).names)).split(" | ")[-1].startswith(name_start)
+    ]
+    condition = state.get_op_data_for_host(host, op_hash).global_arguments.get("_if")
+    state.failed_hosts = {inventory.get_host(name) for name in failed}
+    try:
+        return condition is None or all(
+            check() for check in (condition if isinstance(condition, list) else [condition])
+        )
+    finally:
+        state.failed_hosts = set()

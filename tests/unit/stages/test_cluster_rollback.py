@@ -3,6 +3,7 @@ change, refused naming why when the run leaves one out or reaches another Harbor
 the hostname is not repeated, when the release to go back to is not kept on a node or
 no dump was taken before an upgrade. (Its run on real hosts: test_70_scale_out.py.)"""
 
+import functools
 from types import SimpleNamespace
 from unittest import mock
 
@@ -117,3 +118,11 @@ def test_every_node_stops_before_the_database_goes_back_and_serves_again_before_
         (["Put", "node-1"], ["lb"]),
         (["Put", "node-2"], ["lb"]),
     ]
+    # The database goes back only once every node stopped; the nodes serve the older
+    # release only if it went back, else start again on theirs; a failed node stays out.
+    runs = functools.partial(operation_order.runs_if, state, inventory)
+    assert runs("backing", "Restore") and not runs("backing", "Restore", failed=["node-2"])
+    assert runs("node-1", "Serve") and not runs("node-1", "Start")
+    for failed in (["node-2"], ["backing"]):
+        assert not runs("node-1", "Serve", failed=failed) and runs("node-1", "Start", failed=failed)
+    assert runs("lb", "Put node-1", failed=["node-2"]) and not runs("lb", "Put node-2", failed=["node-2"])
