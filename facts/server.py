@@ -79,3 +79,34 @@ class ServerState(FactBase[dict]):
 
     def process(self, output):
         return processed_sections(output, SECTIONS)
+
+
+class InstallerState(FactBase[dict]):
+    """
+    Returns what ``harbor.installer_bundle`` decides from, in one round trip (the
+    server deploy reads the same sections within ``ServerState``).
+
+    + install_dir: the symlink naming the release in use
+    + cache_dir: where bundles are kept
+    + release_parent: the directory a release unpacks into
+
+    .. code:: python
+
+        {
+            "installation": {...},  # HarborInstallation of install_dir
+            "files": {...},         # FileStates of <cache_dir>/* and install_dir
+            "space": {...},         # FreeSpace of cache_dir and release_parent
+        }
+    """
+
+    def command(self, install_dir, cache_dir, release_parent):
+        return sections_command(
+            {
+                "installation": SECTIONS["installation"].command(install_dir),
+                "files": SECTIONS["files"].command((f"{cache_dir}/*", install_dir)),
+                "space": SECTIONS["space"].command((cache_dir, release_parent)),
+            }
+        )
+
+    def process(self, output):
+        return processed_sections(output, {name: SECTIONS[name] for name in ("installation", "files", "space")})

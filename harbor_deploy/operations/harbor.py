@@ -11,9 +11,8 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 
-from harbor_deploy.facts.files import FileStates
-from harbor_deploy.facts.harbor import COMPOSE_PROJECT, HarborInstallation
-from harbor_deploy.facts.host import FreeSpace
+from harbor_deploy.facts.harbor import COMPOSE_PROJECT
+from harbor_deploy.facts.server import InstallerState
 from harbor_deploy.lib.config.defaults import release_dir as versioned_release_dir
 from harbor_deploy.operations import upload
 from harbor_deploy.operations.deploy_lock import guarded
@@ -53,7 +52,8 @@ def installer_bundle(
     + release_dir: where this release unpacks (``/usr/local/harbor-v2.13.1``)
     + install_dir: the symlink naming the release in use (``/usr/local/harbor``)
     + known_files: the ``FileStates`` of ``<cache_dir>/*`` and ``install_dir``, when the
-      caller read them already; read here otherwise
+      caller read them already; read here otherwise (with the two below, in one round
+      trip: ``InstallerState``)
     + installation: the ``HarborInstallation`` of ``install_dir``, likewise
     + space: the ``FreeSpace`` of ``cache_dir`` and of ``release_dir``'s parent, likewise
     + switch: point ``install_dir`` at ``release_dir`` (an upgrade switches it itself, once
@@ -88,10 +88,13 @@ def installer_bundle(
             install_dir="/usr/local/harbor",
         )
     """
-    if known_files is None:
-        known_files = host.get_fact(FileStates, paths=(f"{cache_dir}/*", install_dir))
-    if installation is None:
-        installation = host.get_fact(HarborInstallation, install_dir=install_dir)
+    if known_files is None or installation is None or space is None:
+        read = host.get_fact(
+            InstallerState, install_dir=install_dir, cache_dir=cache_dir, release_parent=posixpath.dirname(release_dir)
+        )
+        known_files = read["files"] if known_files is None else known_files
+        installation = read["installation"] if installation is None else installation
+        space = read["space"] if space is None else space
     kind = known_files.get(install_dir, {}).get("type")
     # A Harbor installed by hand: the plain directory holding this very release.
     by_hand = (
@@ -113,8 +116,6 @@ def installer_bundle(
         known_files.get(f"{bundle}.sha256", {}).get("sha256") == hashlib.sha256(record.encode()).hexdigest()
     )
     unpacked = release_dir in installation["releases"] or by_hand
-    if space is None:
-        space = host.get_fact(FreeSpace, paths=(cache_dir, posixpath.dirname(release_dir)))
     short = _short_of_space(
         space, [(cache_dir, 0 if kept else size), (posixpath.dirname(release_dir), 0 if unpacked else size)]
     )

@@ -5,7 +5,7 @@ import subprocess
 
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.output import processed_sections, sections_command, split_sections
-from harbor_deploy.facts.server import SECTIONS, ServerState
+from harbor_deploy.facts.server import SECTIONS, InstallerState, ServerState
 from tests.conftest import FIXTURES
 
 FACT_OUTPUTS = FIXTURES / "facts"
@@ -39,3 +39,21 @@ def test_sections_run_in_one_shell_and_split_back(tmp_path):
     }
     processed = processed_sections(output.splitlines(), {"silent": FileStates(), "files": PrivateFiles()})
     assert processed == {"silent": {}, "files": {"files": {}, "nonempty": []}}  # defaults, and no match
+
+
+def test_installer_state_reads_the_installer_sections_in_one_shell(tmp_path):
+    """What installer_bundle decides from, one command (run here on a made-up tree)."""
+    cache, release = tmp_path / "cache", tmp_path / "harbor-v2.13.1"
+    cache.mkdir()
+    release.mkdir()
+    (cache / "harbor-offline-installer-v2.13.1.tgz").write_bytes(b"bundle")
+    (tmp_path / "harbor").symlink_to(release)
+    fact = InstallerState()
+    command = fact.command(install_dir=str(tmp_path / "harbor"), cache_dir=str(cache), release_parent=str(tmp_path))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    state = fact.process(output.splitlines())
+    assert state["installation"]["link_target"] == str(release)
+    assert state["installation"]["releases"] == [str(release)]
+    assert state["files"][str(cache / "harbor-offline-installer-v2.13.1.tgz")]["size"] == 6
+    assert state["files"][str(tmp_path / "harbor")]["type"] == "link"
+    assert set(state["space"]) == {str(cache), str(tmp_path)} and state["space"][str(cache)]["free_mib"] > 0
