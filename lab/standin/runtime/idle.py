@@ -14,7 +14,9 @@ import re
 import signal
 import sys
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from go_listener import GoHTTPServer
 from pathlib import Path
 
 # The services and the port their real containers listen on.
@@ -125,7 +127,7 @@ def serve(name):
     # As PID 1 python ignores SIGTERM: exit on it, so `docker stop` needs no 10s kill timeout.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     port = SERVICES[name]
-    server = ThreadingHTTPServer(("0.0.0.0", port), http_handler(name))
+    server = GoHTTPServer(("0.0.0.0", port), http_handler(name))
     print(f"{name} stand-in listening on :{port}", flush=True)
     server.serve_forever()
 

@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import ThreadingHTTPServer
+from go_listener import GoHTTPServer
 
 import idle
 import redis
@@ -130,7 +130,7 @@ def main(argv):
     with open(CONFIG) as file:
         connection, namespace = queue(yaml.safe_load(file))
     threading.Thread(target=work, args=(os.environ, connection, namespace), daemon=True).start()
-    server = ThreadingHTTPServer(("0.0.0.0", idle.SERVICES["jobservice"]), handler(os.environ, connection, namespace))
+    server = GoHTTPServer(("0.0.0.0", idle.SERVICES["jobservice"]), handler(os.environ, connection, namespace))
     print("jobservice stand-in listening on :8080", flush=True)
     server.serve_forever()
     return 0

@@ -15,7 +15,7 @@ import secrets
 import signal
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from go_listener import GoHTTPServer
 
 from apispec import ApiSpec
 
@@ -148,7 +148,7 @@ class App:
 
 
 def make_server(app, host="0.0.0.0", port=8080):
-    server = ThreadingHTTPServer((host, port), make_handler(app, api.ROUTES))
+    server = GoHTTPServer((host, port), make_handler(app, api.ROUTES))
     server.daemon_threads = True
     return server
 

@@ -85,7 +85,7 @@ def test_receiver_writes_what_a_syslog_client_sends(tmp_path):
     ],
 )
 def test_http_stand_ins_answer_their_health_paths(name, path, content_type):
-    server = idle.ThreadingHTTPServer(("127.0.0.1", 0), idle.http_handler(name))
+    server = idle.GoHTTPServer(("127.0.0.1", 0), idle.http_handler(name))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -106,7 +106,7 @@ def test_the_trivy_adapter_reports_the_database_it_finds(tmp_path, monkeypatch):
     (tmp_path / "db" / "metadata.json").write_text(json.dumps(metadata))
     for key, value in (("SCANNER_TRIVY_CACHE_DIR", str(tmp_path)), ("SCANNER_TRIVY_SKIP_UPDATE", "True")):
         monkeypatch.setenv(key, value)
-    server = idle.ThreadingHTTPServer(("127.0.0.1", 0), idle.http_handler("trivy-adapter"))
+    server = idle.GoHTTPServer(("127.0.0.1", 0), idle.http_handler("trivy-adapter"))
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         answer = requests.get(f"http://127.0.0.1:{server.server_address[1]}/api/v1/metadata", timeout=5)
