@@ -15,9 +15,9 @@ import signal
 import sys
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 from go_listener import GoHTTPServer
-from pathlib import Path
 
 # The services and the port their real containers listen on.
 SERVICES = {"portal": 8080, "jobservice": 8080, "registryctl": 8080, "trivy-adapter": 8080, "exporter": 8080}

@@ -27,11 +27,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from go_listener import GoHTTPServer
 
 import idle
 import redis
 import yaml
+from go_listener import GoHTTPServer
 from harbor_core import cache
 
 CONFIG = "/etc/jobservice/config.yml"

@@ -15,9 +15,9 @@ import secrets
 import signal
 import sys
 import threading
-from go_listener import GoHTTPServer
 
 from apispec import ApiSpec
+from go_listener import GoHTTPServer
 
 from harbor_core import api, auth, cache, directory, migrations, trust
 from harbor_core.database import Database
