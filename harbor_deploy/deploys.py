@@ -19,6 +19,7 @@ from pyinfra.api import deploy
 
 from harbor_deploy.lib.config.defaults import BACKING_GROUP, CLIENT_GROUP, LB_GROUP, SERVER_GROUP
 from harbor_deploy.operations.deploy_lock import lock_holder
+from harbor_deploy.planning import call_stack
 from harbor_deploy.planning import server as server_planning
 from harbor_deploy.planning.context import config_of
 from harbor_deploy.stages import (
@@ -40,12 +41,14 @@ from harbor_deploy.stages.docker_engine import docker_engine
 
 def packaged(title):
     """A packaged deploy named ``title``: pyinfra's ``@deploy``, with a sudo password
-    kept off every remote command line from its start (``sudo_askpass``)."""
+    kept off every remote command line from its start (``sudo_askpass``) and pyinfra
+    reading call stacks without source lines (``call_stack``)."""
 
     def decorate(function):
         @functools.wraps(function)
         def start(*args, **kwargs):
             sudo_askpass.install()
+            call_stack.read_without_source()
             return function(*args, **kwargs)
 
         return deploy(title)(start)
