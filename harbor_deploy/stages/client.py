@@ -132,6 +132,7 @@ def login(plan):
             password=plan.password,
             user=user,
             check=plan.state["registry"]["logins"].get(user),
+            scheme="http" if plan.trust == "http" else "https",
         )
 
 
