@@ -12,6 +12,52 @@ CONTAINER_MARKER = "--- containers"
 COMPOSE_PROJECT = "harbor"
 
 
+def releases_command(install_dir):
+    """Shell printing ``key=value`` lines of the releases under ``install_dir``: the
+    symlink's target as written, the directory it resolves to, the bundle there and
+    the releases kept beside it (files only: no docker, no systemd)."""
+    d = shlex.quote(install_dir.rstrip("/"))
+    return (
+        f'echo "link_target=$(readlink {d} 2>/dev/null)"; '
+        f"target=$(readlink -f {d} 2>/dev/null); "
+        f'[ -d "$target" ] || target=""; echo "release_dir=$target"; '
+        'echo "bundle=$(cd "$target" 2>/dev/null && ls harbor.v*.tar.gz 2>/dev/null | head -n1)"; '
+        f'echo "releases=$(ls -d {d}-v* 2>/dev/null | grep -v "\\.partial$" | tr "\\n" " ")"'
+    )
+
+
+def releases_of(values):
+    bundle = values.get("bundle") or ""
+    return {
+        "link_target": values.get("link_target") or None,
+        "release_dir": values.get("release_dir") or None,
+        "bundle_version": bundle[len("harbor.") : -len(".tar.gz")] if bundle else None,
+        "releases": values.get("releases", "").split(),
+    }
+
+
+class HarborReleases(FactBase[dict]):
+    """
+    Returns the releases under a Harbor install dir, from files alone (the part of
+    ``HarborInstallation`` that needs neither docker nor systemd).
+
+    .. code:: python
+
+        {
+            "link_target": "/usr/local/harbor-v2.13.1",
+            "release_dir": "/usr/local/harbor-v2.13.1",
+            "bundle_version": "v2.13.1",
+            "releases": ["/usr/local/harbor-v2.13.1"],
+        }
+    """
+
+    def command(self, install_dir):
+        return releases_command(install_dir)
+
+    def process(self, output):
+        return releases_of(key_values(output))
+
+
 class HarborInstallation(FactBase[dict]):
     """
     Returns what is installed under a Harbor install dir, read from real artifacts
@@ -38,13 +84,8 @@ class HarborInstallation(FactBase[dict]):
     """
 
     def command(self, install_dir):
-        d = shlex.quote(install_dir.rstrip("/"))
         return (
-            f'echo "link_target=$(readlink {d} 2>/dev/null)"; '
-            f"target=$(readlink -f {d} 2>/dev/null); "
-            f'[ -d "$target" ] || target=""; echo "release_dir=$target"; '
-            'echo "bundle=$(cd "$target" 2>/dev/null && ls harbor.v*.tar.gz 2>/dev/null | head -n1)"; '
-            f'echo "releases=$(ls -d {d}-v* 2>/dev/null | grep -v "\\.partial$" | tr "\\n" " ")"; '
+            f"{releases_command(install_dir)}; "
             'echo "compose_mtime=$(stat -c %Y "$target/docker-compose.yml" 2>/dev/null)"; '
             'echo "harbor_yml_mtime=$(stat -c %Y "$target/harbor.yml" 2>/dev/null)"; '
             'echo "harbor_yml_sha256=$(sha256sum "$target/harbor.yml" 2>/dev/null | cut -d" " -f1)"; '
@@ -65,13 +106,9 @@ class HarborInstallation(FactBase[dict]):
             parts = line.split()
             if len(parts) == 3:
                 containers[parts[0]] = {"image": parts[1], "state": parts[2]}
-        bundle = values.get("bundle") or ""
         core = containers.get("harbor-core", {}).get("image", "")
         return {
-            "link_target": values.get("link_target") or None,
-            "release_dir": values.get("release_dir") or None,
-            "bundle_version": bundle[len("harbor.") : -len(".tar.gz")] if bundle else None,
-            "releases": values.get("releases", "").split(),
+            **releases_of(values),
             "compose_mtime": int(values["compose_mtime"]) if values.get("compose_mtime") else None,
             "harbor_yml_mtime": int(values["harbor_yml_mtime"]) if values.get("harbor_yml_mtime") else None,
             "harbor_yml_sha256": values.get("harbor_yml_sha256") or None,

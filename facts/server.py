@@ -3,7 +3,13 @@ from pyinfra.api import FactBase
 from harbor_deploy.facts.docker import DockerEngine
 from harbor_deploy.facts.files import FileStates, PrivateFiles
 from harbor_deploy.facts.firewalld import FirewalldState
-from harbor_deploy.facts.harbor import HarborHealth, HarborInstallation, UnfinishedOperation, UpgradeUnit
+from harbor_deploy.facts.harbor import (
+    HarborHealth,
+    HarborInstallation,
+    HarborReleases,
+    UnfinishedOperation,
+    UpgradeUnit,
+)
 from harbor_deploy.facts.host import FreeSpace, HostOverview, ServerResources
 from harbor_deploy.facts.output import processed_sections, sections_command
 from harbor_deploy.facts.trivy import TrivyDatabases
@@ -24,6 +30,7 @@ SECTIONS = {
     "space": FreeSpace(),
     "trivy": TrivyDatabases(),
 }
+INSTALLER_SECTIONS = {"releases": HarborReleases(), "files": SECTIONS["files"], "space": SECTIONS["space"]}
 
 
 class ServerState(FactBase[dict]):
@@ -83,8 +90,8 @@ class ServerState(FactBase[dict]):
 
 class InstallerState(FactBase[dict]):
     """
-    Returns what ``harbor.installer_bundle`` decides from, in one round trip (the
-    server deploy reads the same sections within ``ServerState``).
+    Returns what ``harbor.installer_bundle`` decides from, in one round trip, from
+    files alone (the server deploy reads the same within ``ServerState``).
 
     + install_dir: the symlink naming the release in use
     + cache_dir: where bundles are kept
@@ -93,20 +100,20 @@ class InstallerState(FactBase[dict]):
     .. code:: python
 
         {
-            "installation": {...},  # HarborInstallation of install_dir
-            "files": {...},         # FileStates of <cache_dir>/* and install_dir
-            "space": {...},         # FreeSpace of cache_dir and release_parent
+            "releases": {...},  # HarborReleases of install_dir
+            "files": {...},     # FileStates of <cache_dir>/* and install_dir
+            "space": {...},     # FreeSpace of cache_dir and release_parent
         }
     """
 
     def command(self, install_dir, cache_dir, release_parent):
         return sections_command(
             {
-                "installation": SECTIONS["installation"].command(install_dir),
-                "files": SECTIONS["files"].command((f"{cache_dir}/*", install_dir)),
-                "space": SECTIONS["space"].command((cache_dir, release_parent)),
+                "releases": INSTALLER_SECTIONS["releases"].command(install_dir),
+                "files": INSTALLER_SECTIONS["files"].command((f"{cache_dir}/*", install_dir)),
+                "space": INSTALLER_SECTIONS["space"].command((cache_dir, release_parent)),
             }
         )
 
     def process(self, output):
-        return processed_sections(output, {name: SECTIONS[name] for name in ("installation", "files", "space")})
+        return processed_sections(output, INSTALLER_SECTIONS)

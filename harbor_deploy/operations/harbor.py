@@ -54,7 +54,8 @@ def installer_bundle(
     + known_files: the ``FileStates`` of ``<cache_dir>/*`` and ``install_dir``, when the
       caller read them already; read here otherwise (with the two below, in one round
       trip: ``InstallerState``)
-    + installation: the ``HarborInstallation`` of ``install_dir``, likewise
+    + installation: the ``HarborInstallation`` (or ``HarborReleases``) of ``install_dir``,
+      likewise
     + space: the ``FreeSpace`` of ``cache_dir`` and of ``release_dir``'s parent, likewise
     + switch: point ``install_dir`` at ``release_dir`` (an upgrade switches it itself, once
       the running release has stopped)
@@ -93,7 +94,7 @@ def installer_bundle(
             InstallerState, install_dir=install_dir, cache_dir=cache_dir, release_parent=posixpath.dirname(release_dir)
         )
         known_files = read["files"] if known_files is None else known_files
-        installation = read["installation"] if installation is None else installation
+        installation = read["releases"] if installation is None else installation
         space = read["space"] if space is None else space
     kind = known_files.get(install_dir, {}).get("type")
     # A Harbor installed by hand: the plain directory holding this very release.

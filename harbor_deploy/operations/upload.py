@@ -24,14 +24,38 @@ def received_sha256(dest):
     return f"{dest}{RECEIVED_SUFFIX}"
 
 
-def ssh_command(data, name, ssh="ssh"):
+# OpenSSH prefers chacha20-poly1305, fast in software; with AES instructions AES-GCM
+# moves the same bytes for less CPU at both ends (the lab's 108 MB bundle: about
+# 0.7 s against 0.95 s). "^" puts them at the head of ssh's own list (OpenSSH 8.0+;
+# an older ssh refuses the option and the upload goes by SFTP).
+PREFER_AES_GCM = "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+
+
+def cpu_has_aes(cpuinfo="/proc/cpuinfo"):
+    """Whether this controller's CPU has AES instructions (the ``aes`` flag x86 and
+    ARM kernels list); False where there is no such list."""
+    try:
+        with open(cpuinfo) as info:
+            lines = info.read().splitlines()
+    except OSError:
+        return False
+    return any(
+        key.strip() in ("flags", "Features") and "aes" in values.split()
+        for key, _, values in (line.partition(":") for line in lines)
+    )
+
+
+def ssh_command(data, name, ssh="ssh", aes=None):
     """The ``ssh`` argv reaching the host as pyinfra's SSH connector does (``data``: its
     connector data, ``name``: the host's name), up to the destination; None when
     ``ssh`` could not do it unattended and alike: a password, a key with a passphrase
-    (pyinfra asks or reads those itself) or paramiko's own connect arguments."""
+    (pyinfra asks or reads those itself) or paramiko's own connect arguments. With
+    ``aes`` (default: ``cpu_has_aes()``), AES-GCM is preferred (``PREFER_AES_GCM``)."""
     if data["ssh_password"] or data["ssh_key_password"] or data["ssh_paramiko_connect_kwargs"]:
         return None
     argv = [ssh, "-q", "-T", "-o", "BatchMode=yes"]
+    if cpu_has_aes() if aes is None else aes:
+        argv += ["-o", PREFER_AES_GCM]
     if data["ssh_config_file"]:
         argv += ["-F", data["ssh_config_file"]]
     if data["ssh_known_hosts_file"]:

@@ -52,8 +52,12 @@ def test_installer_state_reads_the_installer_sections_in_one_shell(tmp_path):
     command = fact.command(install_dir=str(tmp_path / "harbor"), cache_dir=str(cache), release_parent=str(tmp_path))
     output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
     state = fact.process(output.splitlines())
-    assert state["installation"]["link_target"] == str(release)
-    assert state["installation"]["releases"] == [str(release)]
+    assert state["releases"] == {
+        "link_target": str(release),
+        "release_dir": str(release),
+        "bundle_version": None,
+        "releases": [str(release)],
+    }
     assert state["files"][str(cache / "harbor-offline-installer-v2.13.1.tgz")]["size"] == 6
     assert state["files"][str(tmp_path / "harbor")]["type"] == "link"
     assert set(state["space"]) == {str(cache), str(tmp_path)} and state["space"][str(cache)]["free_mib"] > 0

@@ -33,7 +33,7 @@ LAB = connector_data(
 
 
 def test_ssh_reaches_the_host_as_pyinfra_does():
-    assert upload.ssh_command(LAB, "harbor-1") == [
+    assert upload.ssh_command(LAB, "harbor-1", aes=False) == [
         "ssh", "-q", "-T", "-o", "BatchMode=yes",
         "-o", "UserKnownHostsFile=/lab/known_hosts",
         "-o", "StrictHostKeyChecking=yes",
@@ -44,14 +44,33 @@ def test_ssh_reaches_the_host_as_pyinfra_does():
 
 
 def test_defaults_the_host_name_an_ssh_config_and_the_agent():
-    argv = upload.ssh_command(connector_data(ssh_config_file="/me/ssh_config"), "h.example")
+    argv = upload.ssh_command(connector_data(ssh_config_file="/me/ssh_config"), "h.example", aes=False)
     assert argv == [
         "ssh", "-q", "-T", "-o", "BatchMode=yes", "-F", "/me/ssh_config",
         "-o", "StrictHostKeyChecking=accept-new", "--", "h.example",
     ]  # fmt: skip
-    no_agent = upload.ssh_command(connector_data(ssh_allow_agent=False), "h.example")
+    no_agent = upload.ssh_command(connector_data(ssh_allow_agent=False), "h.example", aes=False)
     assert no_agent[7:9] == ["-o", "IdentityAgent=none"]
     assert upload.ssh_command(connector_data(ssh_hostname="fd00::5"), "x")[-1] == "fd00::5"
+
+
+def test_aes_gcm_goes_first_where_the_cpu_has_aes_instructions(tmp_path):
+    assert upload.ssh_command(LAB, "harbor-1", aes=True)[5:7] == ["-o", upload.PREFER_AES_GCM]
+    x86, arm, none = (tmp_path / name for name in ("x86", "arm", "none"))
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 aes avx sha_ni\n")
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd aes pmull sha1\n")
+    none.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx\nmodel name\t: aes-less\n")
+    assert upload.cpu_has_aes(x86) and upload.cpu_has_aes(arm)
+    assert not upload.cpu_has_aes(none) and not upload.cpu_has_aes(tmp_path / "missing")
+
+
+def test_the_lab_s_ssh_takes_the_preference():
+    """This machine's OpenSSH accepts the option as written (it refuses a bad one)."""
+    check = ["ssh", "-G", "-o", upload.PREFER_AES_GCM, "example.invalid"]
+    config = subprocess.run(check, capture_output=True, text=True, check=True).stdout
+    assert "ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com," in config
+    refused = subprocess.run(["ssh", "-G", "-o", "Ciphers=^no-such-cipher", "x"], capture_output=True, check=False)
+    assert refused.returncode != 0
 
 
 def test_what_ssh_cannot_do_unattended_or_alike_is_left_to_sftp():
