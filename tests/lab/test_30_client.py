@@ -327,3 +327,41 @@ def test_the_converged_run_still_catches_an_engine_change_a_refused_secret_and_a
 
     code, output, stderr = deploy([name], data)
     assert (code, output["results"]["totals"]["success"]) == (0, 0), stderr
+
+
+@pytest.fixture
+def builder(clients, harbor_server):
+    """client-1 with an OS user ``builder`` outside the docker group (it cannot reach the
+    daemon, so ``docker login`` cannot log it in), removed afterwards."""
+    name, container = clients[0]
+    host_exec(container, "userdel -r builder >/dev/null 2>&1; useradd -m -s /bin/sh builder")
+    snapshot = ClientSnapshot(container, [harbor_server["registry"]])
+    yield name, container
+    host_exec(container, "userdel -r builder >/dev/null 2>&1; true")
+    snapshot.restore()
+
+
+def test_a_user_with_no_docker_config_gets_the_login_docker_would_write_without_docker(builder, harbor_server):
+    """The first login of a user whose ~/.docker/config.json holds nothing is checked
+    with Harbor and written by the host (docker could not have: the user cannot reach
+    the daemon); the daemon accepts what was written; a second run changes nothing."""
+    name, container = builder
+    registry = harbor_server["registry"]
+    data = client_data(harbor_server, harbor_client_login_users=["builder"])
+    assert "permission denied" in host_exec(container, "runuser -u builder -- docker info 2>&1; true").lower()
+    code, output, stderr = deploy([name], data)
+    assert code == 0, stderr
+    assert any(f"docker login {registry} as admin for builder" in op for op in changed_operations(output))
+    assert host_exec(container, "stat -c '%U %a' /home/builder/.docker /home/builder/.docker/config.json") == (
+        "builder 700\nbuilder 600"
+    )
+    stored = json.loads(host_exec(container, "cat /home/builder/.docker/config.json"))
+    assert list(stored) == ["auths"] and list(stored["auths"]) == [registry]
+    assert base64.b64decode(stored["auths"][registry]["auth"]).decode().split(":")[0] == "admin"
+    code, output, stderr = deploy([name], data)
+    assert (code, output["results"]["totals"]["success"]) == (0, 0), stderr
+    # Once the user may reach the daemon, docker logs in with what was stored (docker
+    # login with no input reads the stored credentials, or fails at once).
+    host_exec(container, "usermod -aG docker builder")
+    login = host_exec(container, f"runuser -u builder -- docker login {registry} </dev/null 2>&1; echo rc=$?")
+    assert login.endswith("rc=0"), login
