@@ -114,24 +114,29 @@ def put(
         logger.info("")
 
     staging = posixpath.join(posixpath.dirname(dest), STAGING)
-    staged = posixpath.join(staging, posixpath.basename(dest))
     # One command: the content arrives on its stdin (base64: pyinfra sends text lines)
     # into a 0700 staging directory, gets its owner and mode, then moves into place;
     # what a dropped connection leaves staged is removed when the session ends. The
+    # staged name carries the command's own PID: the watcher of a run that ended a
+    # moment ago removes only what that run staged, never what this one stages under
+    # the same name (two runs writing one file within the watcher's poll). The
     # original is kept as the file moves in: a package the same run installed may
     # have put it there after the run read the host.
+    staged = shlex.quote(posixpath.join(staging, posixpath.basename(dest))) + ".$$"
     original, target = QuoteString(dest + ORIGINAL_SUFFIX), QuoteString(dest)
     keep = ["{", "[", "-e", original, "]", "||", "[", "!", "-e", target, "]", "||", "cp", "-p", target, original]
     yield guarded(
         lock_holder,
         "install", "-d", "-m", "0700", QuoteString(staging),
-        "&&", when_session_ends(f"rm -f {shlex.quote(staged)}; rmdir {shlex.quote(staging)}"),
-        "&&", "base64", "-d", ">", QuoteString(staged),
-        "&&", "chown", QuoteString(owner), QuoteString(staged),
-        "&&", "chmod", mode, QuoteString(staged),
+        "&&", f"staged={staged}",
+        "&&", when_session_ends('rm -f "$staged"'),
+        "&&", "base64", "-d", ">", '"$staged"',
+        "&&", "chown", QuoteString(owner), '"$staged"',
+        "&&", "chmod", mode, '"$staged"',
         *(["&&", *keep, ";", "}"] if keep_original else []),
-        "&&", "mv", "-f", QuoteString(staged), QuoteString(dest),
-        "&&", "rmdir", QuoteString(staging),
+        "&&", "mv", "-f", '"$staged"', QuoteString(dest),
+        # Another run may be staging beside this one: the directory goes with the last.
+        "&&", "{", "rmdir", QuoteString(staging), "2>/dev/null", "||", "true;", "}",
         _stdin=base64.encodebytes(data).decode(),
     )  # fmt: skip
 

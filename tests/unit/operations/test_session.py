@@ -4,6 +4,7 @@ the connection dropped or not: the shell of ``session.when_session_ends``, of
 local shells. A run's SSH session is faked by a shell named like one (sshd-session),
 its connection dropped by killing it."""
 
+import base64
 import os
 import shutil
 import signal
@@ -120,10 +121,31 @@ def test_a_secret_staged_for_put_is_removed_when_the_connection_drops(tmp_path, 
     process.stdin.write("S0VZ")  # part of the content on the command's stdin; the rest never comes
     process.stdin.flush()
     deadline = time.monotonic() + 10
-    while not (staging / "server.key").exists() and time.monotonic() < deadline:
+    while not list(staging.glob("server.key.*")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gone_after_the_session(process, staging / "server.key", staging)
+    [staged] = staging.glob("server.key.*")  # named by the command's PID
+    assert gone_after_the_session(process, staged)
+    assert list(staging.iterdir()) == []  # the empty directory goes with the next put there
     assert dest.parent.is_dir() and not dest.exists()
+
+
+def test_a_run_s_watcher_leaves_what_the_next_run_stages_alone(tmp_path, session):
+    """Two runs writing one file within the watcher's poll: the first run's watcher,
+    firing once that run has ended, removes only what the first run staged."""
+    dest = tmp_path / "certs.d" / "ca.crt"
+    [first] = commands(secret_file.put, str(dest), "FIRST\n", known_files={})
+    process = session(f"{first} && echo written", stdin=subprocess.PIPE)
+    process.stdin.write(base64.encodebytes(b"FIRST\n").decode())
+    process.stdin.close()
+    assert process.stdout.readline() == "written\n"
+    staging = dest.parent / secret_file.STAGING
+    staging.mkdir(mode=0o700)
+    second = staging / "ca.crt.999999"  # what a second run has staged meanwhile
+    second.write_text("SECOND\n")
+    process.send_signal(signal.SIGKILL)  # the first run's session ends: its watcher fires
+    process.wait()
+    time.sleep(3 * WATCH_SECONDS)
+    assert second.read_text() == "SECOND\n" and dest.read_text() == "FIRST\n"
 
 
 @pytest.mark.parametrize("direction", ["upload", "fetch"])
