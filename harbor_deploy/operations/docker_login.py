@@ -83,7 +83,7 @@ def login_script(registry, username, scheme="https"):
 
     Where ``docker login`` would store exactly that ``auth`` in the user's
     ``~/.docker/config.json`` (curl at hand, no credential helper on PATH, the file
-    absent or holding nothing: ``{}``, ``{"auths": {}}``), Harbor's token service is
+    absent or a plain file holding nothing: ``{}``, ``{"auths": {}}``), Harbor's token service is
     asked once with it (what the daemon asks for docker login, verified with the
     certs.d CA dockerd uses) and on 200 the file is written as docker writes it
     (indented with tabs, mode 0600 in a 0700 directory, renamed into place). Anything
@@ -99,7 +99,8 @@ def login_script(registry, username, scheme="https"):
     return (
         'IFS= read -r auth; password=$(cat); dir="$HOME/.docker"; config="$dir/config.json"; status=; '
         f'flat=$(tr -d " \\t\\r\\n" 2>/dev/null < "$config"); '
-        f'if command -v curl >/dev/null && {helpers} && {{ [ ! -e "$config" ] || {empty}; }}; then '
+        f"if command -v curl >/dev/null && {helpers} && "
+        f'[ ! -L "$config" ] && {{ [ ! -e "$config" ] || {empty}; }}; then '
         f"ca=; [ -f {ca} ] && ca={ca}; "
         "status=$(printf 'Authorization: Basic %s\\n' \"$auth\" | curl -s -o /dev/null -w '%{http_code}' "
         f'--max-time 20 ${{ca:+--cacert "$ca"}} -H @- {url}); fi; '

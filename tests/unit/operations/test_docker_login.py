@@ -115,7 +115,7 @@ cat > "$WORK/docker.stdin"; echo "$*" > "$WORK/docker.args"
 """
 
 
-def run_script(tmp_path, status="200", config=None, helper=False):
+def run_script(tmp_path, status="200", config=None, helper=False, link=False):
     """The login script as the user's shell runs it, curl and docker being stand-ins."""
     bin_dir, home = tmp_path / "bin", tmp_path / "home"
     bin_dir.mkdir()
@@ -128,7 +128,10 @@ def run_script(tmp_path, status="200", config=None, helper=False):
         (bin_dir / name).chmod(0o755)
     if config is not None:
         (home / ".docker").mkdir()
-        (home / ".docker" / "config.json").write_text(config)
+        target = tmp_path / "shared-config.json" if link else home / ".docker" / "config.json"
+        target.write_text(config)
+        if link:
+            (home / ".docker" / "config.json").symlink_to(target)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(home), "WORK": str(tmp_path), "FAKE_STATUS": status}
     auth = auth_of("robot$ci+push", PASSWORD)
     result = subprocess.run(
@@ -166,6 +169,7 @@ def test_a_config_with_nothing_in_it_gets_the_login_docker_would_write(tmp_path,
         {"config": '{"auths": {"other.example:443": {"auth": "eA=="}}}'},
         {"config": '{"credsStore": "pass"}'},
         {"helper": True},  # docker login would keep it in the helper
+        {"config": "{}", "link": True},  # a link (to a shared file): left for docker to follow
     ],
 )
 def test_anything_else_is_left_to_docker_login(tmp_path, case):
@@ -179,3 +183,5 @@ def test_anything_else_is_left_to_docker_login(tmp_path, case):
         assert (docker_dir / "config.json").read_text() == case["config"]  # untouched
     if case.get("helper"):
         assert not (tmp_path / "curl.args").exists()
+    if case.get("link"):
+        assert (docker_dir / "config.json").is_symlink()
