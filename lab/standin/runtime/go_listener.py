@@ -1,5 +1,8 @@
 """The HTTP server of the stand-ins for Harbor's Go services (core, jobservice and the
-idle ones), listening as Go does.
+idle ones), listening as Go does: Harbor v2.13.1 serves core through beego's
+``web.RunWithMiddleWares`` (src/core/main.go), jobservice and registryctl through
+``http.Server.ListenAndServe`` (src/jobservice/api/server.go, src/registryctl/main.go),
+each on Go's ``net.Listen``.
 
 Go's ``net.Listen`` queues as many pending connections as the kernel allows
 (``maxListenerBacklog`` in net/sock_linux.go: ``/proc/sys/net/core/somaxconn``,
