@@ -43,6 +43,19 @@ def as_user(user, command):
 TOKEN_PATH = "/service/token?service=harbor-registry"
 
 
+def token_status(registry, scheme="https"):
+    """Shell setting ``$status`` to the HTTP code of Harbor's token service for the
+    credentials in ``$auth`` (base64 ``user:password``, sent on curl's stdin, never on
+    a command line), Harbor verified with the certs.d CA dockerd uses; empty or
+    ``000`` without an HTTP answer."""
+    ca = shlex.quote(certs_d_ca(registry))
+    return (
+        f"ca=; [ -f {ca} ] && ca={ca}; "
+        "status=$(printf 'Authorization: Basic %s\\n' \"$auth\" | curl -s -o /dev/null -w '%{http_code}' "
+        f'--max-time 20 ${{ca:+--cacert "$ca"}} -H @- {shlex.quote(f"{scheme}://{registry}{TOKEN_PATH}")})'
+    )
+
+
 def login_probe(registry, user, scheme="https"):
     """Shell printing ``<key>.<user>=...`` lines: whether the user exists, the user name
     stored in its ``auths`` entry for ``registry`` (the password half of the decoded
@@ -60,12 +73,6 @@ def login_probe(registry, user, scheme="https"):
     key_re = r'"\(https:\/\/\)\{0,1\}' + re.sub(r"([.\[\]])", r"\\\1", registry) + r'\/\{0,1\}"'
     sed = f's/.*{key_re}:{{[^}}]*"auth":"\\([^"]*\\)".*/\\2/p'
     config = '"$home/.docker/config.json"'
-    ca = shlex.quote(certs_d_ca(registry))
-    token_status = (
-        f"ca=; [ -f {ca} ] && ca={ca}; "
-        "status=$(printf 'Authorization: Basic %s\\n' \"$auth\" | curl -s -o /dev/null -w '%{http_code}' "
-        f'--max-time 20 ${{ca:+--cacert "$ca"}} -H @- {shlex.quote(f"{scheme}://{registry}{TOKEN_PATH}")})'
-    )
     docker_login = as_user(user, f"docker login {shlex.quote(registry)} </dev/null >/dev/null 2>&1")
     return (
         f"home=$(getent passwd {shlex.quote(user)} | cut -d: -f6); "
@@ -73,7 +80,7 @@ def login_probe(registry, user, scheme="https"):
         f'auth=$(tr -d " \\t\\r\\n" 2>/dev/null < {config} | sed -n {shlex.quote(sed)}); '
         f'echo {shlex.quote(f"username.{user}=")}"$(printf %s "$auth" | base64 -d 2>/dev/null | cut -s -d: -f1)"; '
         'status=; if [ -n "$auth" ] && command -v curl >/dev/null; then '
-        f"{token_status}; fi; "
+        f"{token_status(registry, scheme)}; fi; "
         f'if [ "$status" = 200 ]; then {echo("works", "yes")}; '
         f'elif [ "$status" = 401 ] || {{ [ -z "$auth" ] && ! grep -qs \'"cred\' {config}; }}; '
         f"then {echo('works', 'no')}; "

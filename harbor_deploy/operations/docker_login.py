@@ -8,7 +8,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from harbor_deploy.facts.docker_client import TOKEN_PATH, DockerLoginCheck, as_user, certs_d_ca
+from harbor_deploy.facts.docker_client import DockerLoginCheck, as_user, token_status
 from harbor_deploy.lib.config.secrets import RereadableSecret, Secret
 from harbor_deploy.operations.docker_daemon import fail_host
 
@@ -91,8 +91,6 @@ def login_script(registry, username, scheme="https"):
     runs ``docker login --password-stdin`` as before, which decides and reports.
     """
     quoted = shlex.quote(registry)
-    ca = shlex.quote(certs_d_ca(registry))
-    url = shlex.quote(f"{scheme}://{registry}{TOKEN_PATH}")
     empty = " || ".join(f'[ "$flat" = {shlex.quote(config)} ]' for config in EMPTY_CONFIGS)
     helpers = " && ".join(f"! command -v {helper} >/dev/null" for helper in DEFAULT_HELPERS)
     written = shlex.quote(r'{\n\t"auths": {\n\t\t"%s": {\n\t\t\t"auth": "%s"\n\t\t}\n\t}\n}')
@@ -101,9 +99,7 @@ def login_script(registry, username, scheme="https"):
         f'flat=$(tr -d " \\t\\r\\n" 2>/dev/null < "$config"); '
         f"if command -v curl >/dev/null && {helpers} && "
         f'[ ! -L "$config" ] && {{ [ ! -e "$config" ] || {empty}; }}; then '
-        f"ca=; [ -f {ca} ] && ca={ca}; "
-        "status=$(printf 'Authorization: Basic %s\\n' \"$auth\" | curl -s -o /dev/null -w '%{http_code}' "
-        f'--max-time 20 ${{ca:+--cacert "$ca"}} -H @- {url}); fi; '
+        f"{token_status(registry, scheme)}; fi; "
         'if [ "$status" = 200 ]; then '
         'umask 077 && mkdir -p "$dir" && temp=$(mktemp "$config.XXXXXX") && '
         f'printf {written} {quoted} "$auth" > "$temp" && mv -f "$temp" "$config" || {{ rm -f "$temp"; exit 1; }}; '
