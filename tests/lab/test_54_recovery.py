@@ -56,7 +56,18 @@ def seconds_until_healthy(timeout=BACK_WITHIN):
         if all_healthy():
             return time.monotonic() - started
         time.sleep(2)
-    raise AssertionError(f"Harbor not healthy within {timeout}s, no manual step taken")
+    raise AssertionError(f"Harbor not healthy within {timeout}s, no manual step taken\n{server_state()}")
+
+
+def server_state():
+    """What the server shows when Harbor did not come back: units, containers, journal."""
+    return host_exec(
+        SERVER,
+        "systemctl --no-pager status docker.service harbor.service 2>&1 | head -40; "
+        "docker ps -a --format '{{.Names}} {{.State}} {{.Status}}'; "
+        "journalctl --no-pager -n 60 -u docker.service -u harbor.service",
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
